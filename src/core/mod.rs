@@ -1,0 +1,1 @@
+//! The core actor: account supervisors, inbound pipeline, outbox, commands and events.

@@ -1,0 +1,1 @@
+//! The JSON-lines control protocol: a second front end over the core handle.

@@ -1,0 +1,1 @@
+//! Fingerprint and timing policies: random resources, minimal disco#info, connection jitter.

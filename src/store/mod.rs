@@ -1,0 +1,1 @@
+//! The encrypted SQLCipher profile store: unlock, migrations, messages, retention, wipe.

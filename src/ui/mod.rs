@@ -1,0 +1,1 @@
+//! The GTK4 + libadwaita desktop front end.
