@@ -1,1 +1,85 @@
-fn main() {}
+//! The `talpa` binary: the GTK client by default, `talpa headless` for the JSON-lines protocol.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use talpa::core::{CoreHandle, CoreOptions};
+
+/// Talpa: a privacy-hardened XMPP client. Every connection goes through Tor.
+#[derive(Parser, Debug)]
+#[command(name = "talpa", version, about)]
+struct Cli {
+    /// The profile directory (default: the XDG data directory, e.g. ~/.local/share/talpa).
+    #[arg(long, global = true, value_name = "DIR")]
+    profile: Option<PathBuf>,
+    /// A private Tor network description (authorities and fallback directories, JSON).
+    #[arg(long, global = true, value_name = "FILE")]
+    tor_network: Option<PathBuf>,
+    /// Upper bound, in seconds, of the random delay before each account connects.
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 120)]
+    startup_jitter: u64,
+    #[command(subcommand)]
+    mode: Option<Mode>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Mode {
+    /// Run without a window, speaking JSON lines on stdin/stdout (docs/HEADLESS.md).
+    Headless,
+}
+
+fn default_profile_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("org", "Talpa", "talpa").map(|d| d.data_dir().to_path_buf())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TALPA_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let Some(profile_dir) = cli.profile.clone().or_else(default_profile_dir) else {
+        eprintln!("talpa: cannot determine a profile directory; pass --profile DIR");
+        return ExitCode::FAILURE;
+    };
+    let mut options = CoreOptions::new(profile_dir);
+    options.tor_network = cli.tor_network.clone();
+    options.startup_jitter = Duration::from_secs(cli.startup_jitter);
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("talpa: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    match cli.mode {
+        Some(Mode::Headless) => {
+            let result = runtime.block_on(async move {
+                let core = CoreHandle::spawn(options);
+                talpa::headless::run(core).await
+            });
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("talpa: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        None => {
+            let core = runtime.block_on(async move { CoreHandle::spawn(options) });
+            talpa::ui::run(core, &runtime)
+        }
+    }
+}

@@ -1,1 +1,16 @@
 //! The core actor: account supervisors, inbound pipeline, outbox, commands and events.
+//!
+//! Front ends (the GTK window, the headless JSON-lines protocol) never touch the layers below:
+//! they hold a [`CoreHandle`], send it [`Command`]s (each answered by one [`Reply`] or a
+//! [`CoreError`]) and listen to the [`Event`] stream. The actor itself runs on a tokio runtime,
+//! off the GTK thread; nothing in here knows GTK exists.
+
+pub mod actor;
+pub mod commands;
+pub mod error;
+pub mod events;
+
+pub use actor::{CoreHandle, CoreOptions};
+pub use commands::{Command, Reply};
+pub use error::CoreError;
+pub use events::Event;

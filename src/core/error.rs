@@ -1,0 +1,79 @@
+//! The core's error type: what a front end may be told when a command fails.
+
+use serde::Serialize;
+
+/// Why a command failed. Front ends turn these into user text at their edge; the `kind` string
+/// (see [`CoreError::kind`]) is stable and part of the headless contract.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// The command needs an unlocked profile and none is unlocked.
+    #[error("the profile is locked")]
+    Locked,
+    /// No profile exists in the profile directory.
+    #[error("no profile exists in this directory")]
+    NoProfile,
+    /// A profile already exists where one was to be created.
+    #[error("a profile already exists in this directory")]
+    ProfileExists,
+    /// The passphrase does not open the profile.
+    #[error("wrong passphrase")]
+    WrongPassphrase,
+    /// The profile's files are damaged or were tampered with.
+    #[error("the profile is damaged: {0}")]
+    Corrupt(String),
+    /// A command argument is malformed (bad JID, unknown option, empty field …).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// The named account, conversation or room does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The encrypted store failed.
+    #[error("storage error: {0}")]
+    Store(String),
+    /// Tor is not usable (never followed by a direct connection).
+    #[error("tor: {0}")]
+    Tor(String),
+    /// An XMPP operation failed.
+    #[error("xmpp: {0}")]
+    Xmpp(String),
+    /// The core has stopped and can take no more commands.
+    #[error("the core has stopped")]
+    Stopped,
+}
+
+impl CoreError {
+    /// The stable machine-readable kind of this error, as the headless protocol reports it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CoreError::Locked => "locked",
+            CoreError::NoProfile => "no_profile",
+            CoreError::ProfileExists => "profile_exists",
+            CoreError::WrongPassphrase => "wrong_passphrase",
+            CoreError::Corrupt(_) => "corrupt",
+            CoreError::InvalidInput(_) => "invalid_input",
+            CoreError::NotFound(_) => "not_found",
+            CoreError::Store(_) => "store",
+            CoreError::Tor(_) => "tor",
+            CoreError::Xmpp(_) => "xmpp",
+            CoreError::Stopped => "stopped",
+        }
+    }
+}
+
+/// The serialisable form of a [`CoreError`]: `{"kind": "...", "message": "..."}`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ErrorBody {
+    /// Stable kind (see [`CoreError::kind`]).
+    pub kind: String,
+    /// Human-readable English text.
+    pub message: String,
+}
+
+impl From<&CoreError> for ErrorBody {
+    fn from(e: &CoreError) -> Self {
+        ErrorBody {
+            kind: e.kind().to_owned(),
+            message: e.to_string(),
+        }
+    }
+}
