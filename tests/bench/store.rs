@@ -1,1 +1,3 @@
+//! Store benchmarks (filled in by the store work).
+
 fn main() {}
