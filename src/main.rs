@@ -44,12 +44,12 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
 
-    let Some(profile_dir) = cli.profile.clone().or_else(default_profile_dir) else {
+    let Some(profile_dir) = cli.profile.or_else(default_profile_dir) else {
         eprintln!("talpa: cannot determine a profile directory; pass --profile DIR");
         return ExitCode::FAILURE;
     };
     let mut options = CoreOptions::new(profile_dir);
-    options.tor_network = cli.tor_network.clone();
+    options.tor_network = cli.tor_network;
     options.startup_jitter = Duration::from_secs(cli.startup_jitter);
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
