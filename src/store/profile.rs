@@ -444,8 +444,9 @@ fn open_keyed(path: &Path, key: &DbKey, create: bool) -> Result<Connection> {
     }
     let conn = Connection::open_with_flags(path, flags).map_err(|_| StoreError::Corrupt)?;
     // Before the key: SQLCipher then wipes every buffer it frees, including the key pragma's
-    // SQL text and its own key copies.
-    conn.execute_batch("PRAGMA cipher_memory_security = ON;")
+    // SQL text and its own key copies. Its stderr log is silenced: failures reach the caller
+    // as typed errors instead.
+    conn.execute_batch("PRAGMA cipher_memory_security = ON; PRAGMA cipher_log_level = NONE;")
         .map_err(|_| StoreError::Corrupt)?;
     // Error text of this statement could quote the key: never propagate it.
     conn.execute_batch(&key.pragma("key"))
