@@ -9,6 +9,7 @@ pub mod actor;
 pub mod commands;
 pub mod error;
 pub mod events;
+mod store_cell;
 
 pub use actor::{CoreHandle, CoreOptions};
 pub use commands::{Command, Reply};

@@ -1,1 +1,2 @@
 //! Fingerprint and timing policies: random resources, minimal disco#info, connection jitter.
+pub mod ids;
