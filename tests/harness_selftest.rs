@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::{Value, json};
-use support::{Peer, bed};
+use support::{Peer, PeerOptions, bed};
 
 #[test]
 fn prosody_is_up_and_two_peers_exchange_a_message() {
@@ -186,4 +186,48 @@ fn tor_network_file_lists_every_relay() {
     for fb in fallbacks {
         assert_eq!(fb["rsa_identity"].as_str().map(str::len), Some(40), "{fb}");
     }
+}
+
+#[test]
+fn omemo_peers_exchange_legacy_omemo_and_omemo2_messages() {
+    let bed = bed();
+    let omemo = PeerOptions { omemo: true };
+    let (a_jid, a_pw) = bed.new_account("omemoa");
+    let (b_jid, b_pw) = bed.new_account("omemob");
+    let mut a = Peer::spawn_with(bed, &a_jid, &a_pw, &omemo);
+    let mut b = Peer::spawn_with(bed, &b_jid, &b_pw, &omemo);
+
+    // b's devices are visible to a (non-contact) with both namespaces.
+    a.send_cmd(&json!({"cmd": "omemo_devices", "jid": b_jid, "id": "d1"}));
+    let ack = a.wait_event(
+        |e| e["event"] == "ack" && e["id"] == "d1",
+        Duration::from_secs(30),
+    );
+    let devices = ack["devices"].as_array().expect("devices");
+    assert_eq!(devices.len(), 1, "{ack}");
+
+    for kind in ["oldmemo", "twomemo"] {
+        let body = format!("secret {kind} {}", support::random_hex(4));
+        a.send_cmd(&json!({"cmd": "send", "to": b_jid, "body": body, "encrypt": kind}));
+        let got = b.wait_message(&body, Duration::from_secs(30));
+        assert_eq!(got["encrypted"], kind, "{got}");
+        if kind == "twomemo" {
+            assert_eq!(got["sce_from"], a_jid.as_str(), "{got}");
+        }
+        // The stanza on the wire is not the plaintext.
+        let stanzas = std::fs::read_to_string(bed.prosody.stanza_log.as_ref().expect("stanza log"))
+            .expect("read stanza log");
+        assert!(!stanzas.contains(&body), "{kind} body leaked to the server");
+    }
+
+    // And back, echoing in the same encryption.
+    b.send_cmd(&json!({"cmd": "echo", "on": true, "id": "e"}));
+    b.wait_event(
+        |e| e["event"] == "ack" && e["id"] == "e",
+        Duration::from_secs(10),
+    );
+    let body = format!("echo me {}", support::random_hex(4));
+    a.send_cmd(&json!({"cmd": "send", "to": b_jid, "body": body, "encrypt": "twomemo"}));
+    let got = a.wait_message(&body, Duration::from_secs(30));
+    assert_eq!(got["encrypted"], "twomemo", "{got}");
 }

@@ -13,7 +13,7 @@ stderr).  Every command may carry an "id" chosen by the caller (a string); the
 "ack" event echoes it once the command has been carried out.
 
 Commands (field "cmd"):
-  {"cmd": "send", "to": JID, "body": TEXT, ["msg_id": ID], ["encrypt": "oldmemo"]}
+  {"cmd": "send", "to": JID, "body": TEXT, ["msg_id": ID], ["encrypt": "oldmemo"|"twomemo"]}
         send a chat message (plaintext unless "encrypt" is given; see OMEMO below).
   {"cmd": "join", "room": ROOM_JID, "nick": NICK}
         join a MUC room (creating it if it does not exist; instant room).
@@ -29,6 +29,11 @@ Commands (field "cmd"):
         approve JID's subscription request (and subscribe back).
   {"cmd": "auto_approve", "on": true|false}
         approve every subscription request automatically.
+  {"cmd": "omemo_info"}
+        ack carries "info": {"device": DEVICE, "other_devices": [DEVICE...]} (our own).
+  {"cmd": "omemo_devices", "jid": JID}
+        force-refresh JID's device lists; ack carries "devices": [DEVICE...], where
+        DEVICE = {"id", "jid", "identity_key" (hex), "namespaces", "trust", "active", "label"}.
   {"cmd": "quit"}
         disconnect and exit 0.
 
@@ -36,18 +41,25 @@ Events (field "event"):
   {"event": "online", "jid": FULL_JID}
   {"event": "message", "from": FULL_JID, "to": JID, "body": TEXT|null, "id": ID|null,
    "type": "chat"|"groupchat"|"normal"|..., "encrypted": null|"oldmemo"|"twomemo",
-   "delayed": bool}
+   "delayed": bool, ["sender_device": N], ["sce_from": JID, "sce_to": JID]}
+        encrypted messages carry the decrypted body; OMEMO 2 ones also the SCE affixes.
   {"event": "joined", "room": ROOM_JID, "nick": NICK}
   {"event": "subscribe", "from": BARE_JID}        a subscription request arrived
   {"event": "subscribed", "from": BARE_JID}       our request was approved
   {"event": "ack", "cmd": CMD, "id": ID|null, ["msg_id": ID]}  a command was done
   {"event": "error", "error": TEXT, ["cmd": CMD], ["id": ID]}
+        also for a received message that cannot be decrypted ("from", "msg_id").
+  {"event": "omemo_encryption_errors", "to": JID, "errors": [TEXT...]}
+        non-fatal per-device errors while encrypting (the message was still sent).
   {"event": "disconnected", "reason": TEXT|null}
 
-OMEMO (only when the OMEMO libraries import; "omemo" field of "online" says so):
-legacy OMEMO (eu.siacs.conversations.axolotl) through slixmpp-omemo, with blind
-trust before verification.  "send" with "encrypt": "oldmemo" refreshes the
-recipient's device list first.
+OMEMO (only with --omemo-storage; the "omemo" field of "online" says so; see
+peer_omemo.py): "send" with "encrypt": "oldmemo" sends legacy OMEMO
+(eu.siacs.conversations.axolotl, via slixmpp-omemo), "encrypt": "twomemo" sends
+OMEMO 2 (urn:xmpp:omemo:2 with an SCE envelope built here).  Both force-refresh
+the recipient's device lists first.  Trust is blind trust before verification.
+Received OMEMO messages of either version are decrypted; "online" is emitted only
+after our own device list and bundles are published.
 """
 
 import argparse
@@ -129,22 +141,25 @@ def main():
         async def on_message(self, msg):
             if msg["type"] not in ("chat", "normal"):
                 return
-            encrypted = None
-            body = msg["body"] or None
+            ev = self.message_event(msg, msg["body"] or None, None)
             if self.omemo is not None:
-                res = await omemo_mod.try_decrypt(self, msg)
+                try:
+                    res = await omemo_mod.try_decrypt(self, msg)
+                except Exception as e:  # noqa: BLE001 - report undecryptable messages
+                    logging.exception("decryption failed")
+                    emit({"event": "error", "error": f"decrypt: {type(e).__name__}: {e}",
+                          "from": str(msg["from"]), "msg_id": msg["id"] or None})
+                    return
                 if res is not None:
-                    body, encrypted = res
-            if body is None and encrypted is None:
+                    ev.update(res)
+            if ev["body"] is None and ev["encrypted"] is None:
                 return  # chat state or receipt only
-            emit(self.message_event(msg, body, encrypted))
-            if self.echo and body is not None:
-                await self.do_send(msg["from"].bare, body, None, encrypted)
+            emit(ev)
+            if self.echo and ev["body"] is not None:
+                await self.do_send(msg["from"].bare, ev["body"], None, ev["encrypted"])
 
         def on_groupchat(self, msg):
-            room = msg["from"].bare
             emit(self.message_event(msg, msg["body"] or None, None))
-            del room
 
         def on_subscribe(self, pres):
             emit({"event": "subscribe", "from": pres["from"].bare})
@@ -166,12 +181,17 @@ def main():
             if msg_id:
                 msg["id"] = msg_id
             if encrypt:
-                if self.omemo is None:
-                    raise RuntimeError("OMEMO is not enabled (start with --omemo-storage)")
-                await omemo_mod.encrypt_and_send(self, msg, to, body, encrypt)
+                self.need_omemo()
+                res = await omemo_mod.encrypt_and_send(self, msg, to, body, encrypt)
+                if res.get("errors"):
+                    emit({"event": "omemo_encryption_errors", "to": to, "errors": res["errors"]})
             else:
                 msg.send()
             return msg["id"]
+
+        def need_omemo(self):
+            if self.omemo is None:
+                raise RuntimeError("OMEMO is not enabled (start with --omemo-storage)")
 
         async def handle(self, c):
             cmd = c.get("cmd")
@@ -204,6 +224,12 @@ def main():
                 self.send_presence(pto=c["jid"], ptype="subscribe")
             elif cmd == "roster_approve":
                 self.approve(c["jid"])
+            elif cmd == "omemo_info":
+                self.need_omemo()
+                ack["info"] = await omemo_mod.own_info(self)
+            elif cmd == "omemo_devices":
+                self.need_omemo()
+                ack["devices"] = await omemo_mod.devices(self, c["jid"])
             elif cmd == "quit":
                 emit(ack)
                 self.disconnect()
