@@ -231,3 +231,21 @@ fn omemo_peers_exchange_legacy_omemo_and_omemo2_messages() {
     let got = a.wait_message(&body, Duration::from_secs(30));
     assert_eq!(got["encrypted"], "twomemo", "{got}");
 }
+
+#[test]
+fn peers_subscribe_to_each_other() {
+    let bed = bed();
+    let (a_jid, a_pw) = bed.new_account("rostera");
+    let (b_jid, b_pw) = bed.new_account("rosterb");
+    let mut a = Peer::spawn(bed, &a_jid, &a_pw);
+    let mut b = Peer::spawn(bed, &b_jid, &b_pw);
+    a.send_cmd(&json!({"cmd": "roster_add", "jid": b_jid, "name": "Bob"}));
+    let req = b.wait_event(|e| e["event"] == "subscribe", Duration::from_secs(30));
+    assert_eq!(req["from"], a_jid.as_str());
+    b.send_cmd(&json!({"cmd": "roster_approve", "jid": a_jid}));
+    let ok = a.wait_event(|e| e["event"] == "subscribed", Duration::from_secs(30));
+    assert_eq!(ok["from"], b_jid.as_str());
+    // b subscribed back as part of approving.
+    let back = a.wait_event(|e| e["event"] == "subscribe", Duration::from_secs(30));
+    assert_eq!(back["from"], b_jid.as_str());
+}

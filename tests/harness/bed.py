@@ -46,6 +46,8 @@ DEFAULT_VENV = "/root/.cache/talpa/venv"
 
 PROSODY_START_TIMEOUT = 30
 CONSENSUS_TIMEOUT = 150
+# Authorities ignore bandwidth files older than 3 days; restart older beds.
+MAX_BED_AGE = 2 * 24 * 3600
 BOOTSTRAP_TIMEOUT = 150
 
 
@@ -168,6 +170,14 @@ class Bed:
             with open(self.bed_file) as f:
                 bed = json.load(f)
         except (OSError, ValueError):
+            return False
+        try:
+            with open(self.ready_file) as f:
+                started = int(f.read().strip() or 0)
+        except (OSError, ValueError):
+            return False
+        if time.time() - started > MAX_BED_AGE:
+            log("bed is older than MAX_BED_AGE; restarting it")
             return False
         pids = self._pids()
         if not pids or not all(pid_alive(p, self.dir) for p in pids.values()):
