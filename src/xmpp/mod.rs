@@ -1,1 +1,13 @@
 //! XMPP sessions over Tor streams: connector, login, and one module per XEP area.
+//!
+//! This layer never opens a socket: it runs over any byte stream handed to it (see
+//! [`connector::StreamOpener`]).
+
+pub mod connector;
+pub mod error;
+pub mod login;
+pub mod tls;
+
+pub use connector::{BoxedStream, StreamOpener, TalpaConnector, TlsMode};
+pub use error::XmppError;
+pub use tls::TrustAnchor;
