@@ -6,6 +6,7 @@
 pub mod connector;
 pub mod error;
 pub mod login;
+pub mod origin;
 pub mod tls;
 
 pub use connector::{BoxedStream, StreamOpener, TalpaConnector, TlsMode};
