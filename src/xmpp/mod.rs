@@ -7,8 +7,11 @@ pub mod connector;
 pub mod error;
 pub mod login;
 pub mod origin;
+pub mod session;
+pub mod stanza;
 pub mod tls;
 
 pub use connector::{BoxedStream, StreamOpener, TalpaConnector, TlsMode};
 pub use error::XmppError;
+pub use session::{Session, SessionConfig, SessionEvent};
 pub use tls::TrustAnchor;
