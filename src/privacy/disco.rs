@@ -85,6 +85,7 @@ pub fn is_refused_namespace(ns: &str) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 mod tests {
     use super::*;
     use base64::Engine;

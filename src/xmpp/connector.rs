@@ -181,7 +181,7 @@ async fn starttls(
         match stream
             .next()
             .await
-            .map(|v| v.and_then(|e| e.into_read_error()))
+            .map(|v| v.and_then(tokio_xmpp::xmlstream::FallibleStreamElement::into_read_error))
         {
             Some(Ok(XmppStreamElement::Starttls(starttls::Nonza::Proceed(_)))) => break,
             Some(Ok(XmppStreamElement::Starttls(starttls::Nonza::Failure(_)))) => {

@@ -226,7 +226,7 @@ pub async fn login(
         match stream
             .next()
             .await
-            .map(|v| v.and_then(|e| e.into_read_error()))
+            .map(|v| v.and_then(tokio_xmpp::xmlstream::FallibleStreamElement::into_read_error))
         {
             Some(Ok(XmppStreamElement::Sasl(Nonza::Challenge(ch)))) => {
                 let resp = mech
@@ -279,6 +279,7 @@ pub async fn login(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 mod tests {
     use super::*;
 

@@ -172,6 +172,7 @@ pub fn clamp_delay(stamp: &str, now: DateTime<Utc>) -> DelayStamp {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 mod tests {
     use super::*;
 

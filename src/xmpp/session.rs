@@ -52,7 +52,7 @@ use crate::privacy::ids::random_id;
 use crate::privacy::resource::random_resource;
 
 /// How long a request waits for its answer.
-const IQ_TIMEOUT: Duration = Duration::from_secs(60);
+const IQ_TIMEOUT: Duration = Duration::from_mins(1);
 /// MAM page size.
 const MAM_PAGE: usize = 100;
 /// Upper bound on pages fetched by one catch-up (a hostile server cannot make it loop forever).
@@ -123,6 +123,15 @@ pub struct ArchivedMessage {
     pub message: InboundMessage,
     /// When the archive received it.
     pub delay: Option<DelayInfo>,
+}
+
+/// What [`Session::start`] fetched.
+#[derive(Clone, Debug)]
+pub struct Startup {
+    /// The roster.
+    pub roster: Vec<RosterItem>,
+    /// Archived messages after the given archive id, oldest first.
+    pub archived: Vec<ArchivedMessage>,
 }
 
 /// Direction of a carbon copy.
@@ -328,16 +337,16 @@ impl Session {
         &self.shared.own
     }
 
-    /// The start-up sequence: carbons on, then MAM catch-up after `last_archive_id` (the last
-    /// stanza-id the core stored; `None` fetches the whole archive), then initial presence.
-    pub async fn start(
-        &self,
-        last_archive_id: Option<String>,
-    ) -> Result<Vec<ArchivedMessage>, XmppError> {
+    /// The start-up sequence: roster fetch (makes this resource "interested", so the server
+    /// sends roster pushes and subscription requests), carbons on, then MAM catch-up after
+    /// `last_archive_id` (the last archive id the core stored; `None` fetches the whole
+    /// archive), then initial presence, so that no message falls between archive and live.
+    pub async fn start(&self, last_archive_id: Option<String>) -> Result<Startup, XmppError> {
+        let roster = self.roster_get().await?;
         self.enable_carbons().await?;
         let archived = self.mam_catch_up(None, last_archive_id).await?;
         self.send_presence().await?;
-        Ok(archived)
+        Ok(Startup { roster, archived })
     }
 
     async fn send_stanza(&self, mut stanza: Stanza) -> Result<SentStanza, XmppError> {
@@ -881,9 +890,11 @@ impl Actor {
                     }
                 } else if payload.is("ping", NS_PING) {
                     vec![result(from, id, None)]
-                } else if is_refused_namespace(&ns) {
-                    vec![error(from, id, DefinedCondition::ServiceUnavailable)]
                 } else {
+                    // Version (XEP-0092), time (XEP-0202), last activity (XEP-0012) and
+                    // anything unknown get the same bare service-unavailable, so a refused
+                    // feature is indistinguishable from an absent one.
+                    debug_assert!(is_refused_namespace(&ns) || !ns.is_empty());
                     vec![error(from, id, DefinedCondition::ServiceUnavailable)]
                 }
             }

@@ -26,8 +26,7 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 fn bed_dir() -> PathBuf {
     std::env::var_os("TALPA_BED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/root/.cache/talpa/bed"))
+        .map_or_else(|| PathBuf::from("/root/.cache/talpa/bed"), PathBuf::from)
 }
 
 /// Returns the bed, starting it if needed; panics (failing the test) when impossible.
