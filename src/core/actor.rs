@@ -1,7 +1,7 @@
 //! The core actor and the handle front ends hold.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -9,11 +9,15 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 use zeroize::Zeroizing;
 
+use crate::core::accounts::Supervisors;
 use crate::core::commands::{Command, NewAccount, Reply, Secret};
 use crate::core::error::CoreError;
 use crate::core::events::{AccountSummary, Event, StoredMessage, TorStatusInfo};
+use crate::core::shared::{Ephemeral, Shared, SharedRef, lock};
 use crate::core::store_cell::StoreCell;
+use crate::privacy::jitter::ConnectSchedule;
 use crate::store::{self, HistoryScope, Passphrase, Profile, RetentionPolicy, Store};
+use crate::tor::{PrivateNetwork, TorClient, TorConfig, TorState, TorStatus};
 
 /// How the core is started: where the profile lives and how it reaches Tor.
 #[derive(Debug, Clone)]
@@ -58,13 +62,21 @@ impl CoreHandle {
     pub fn spawn(options: CoreOptions) -> CoreHandle {
         let (requests, rx) = mpsc::channel(64);
         let (events, _) = broadcast::channel(4096);
+        let tor = launch_tor(&options, &events);
+        let shared = Arc::new(Shared {
+            store: StoreCell::default(),
+            events: events.clone(),
+            ephemeral: Mutex::new(Ephemeral::default()),
+            tor,
+            states: Mutex::new(std::collections::HashMap::new()),
+        });
+        let schedule = ConnectSchedule::with_startup_max(options.startup_jitter);
         let actor = Actor {
             options,
-            events: events.clone(),
-            store: StoreCell::default(),
+            store: shared.store.clone(),
+            supervisors: Supervisors::new(shared.clone(), schedule),
+            shared,
             last_activity: Instant::now(),
-            ephemeral: HashMap::new(),
-            next_ephemeral_id: -1,
         };
         tokio::spawn(actor.run(rx));
         CoreHandle { requests, events }
@@ -91,12 +103,69 @@ const HOUSEKEEPING: Duration = Duration::from_secs(60);
 
 struct Actor {
     options: CoreOptions,
-    events: broadcast::Sender<Event>,
+    shared: SharedRef,
     store: StoreCell,
+    supervisors: Supervisors,
     last_activity: Instant,
-    /// Messages of "don't store" conversations: memory only, gone at lock.
-    ephemeral: HashMap<(String, String), Vec<StoredMessage>>,
-    next_ephemeral_id: i64,
+}
+
+/// Starts the tor layer and forwards its status as events. A configuration that cannot be
+/// used leaves Talpa without Tor — and therefore without any connection — and says so.
+fn launch_tor(options: &CoreOptions, events: &broadcast::Sender<Event>) -> Option<TorClient> {
+    let mut config = TorConfig::new(options.profile_dir.clone());
+    if let Some(path) = &options.tor_network {
+        match PrivateNetwork::from_file(path) {
+            Ok(network) => config.network = Some(network),
+            Err(e) => {
+                report_tor_failure(events, &e.to_string());
+                return None;
+            }
+        }
+    }
+    match TorClient::launch(config) {
+        Ok(tor) => {
+            let mut status = tor.status();
+            let events = events.clone();
+            tokio::spawn(async move {
+                loop {
+                    let info = tor_info(&status.borrow_and_update());
+                    let _ = events.send(Event::TorStatus(info));
+                    if status.changed().await.is_err() {
+                        break;
+                    }
+                }
+            });
+            Some(tor)
+        }
+        Err(e) => {
+            report_tor_failure(events, &e.to_string());
+            None
+        }
+    }
+}
+
+fn report_tor_failure(events: &broadcast::Sender<Event>, why: &str) {
+    let _ = events.send(Event::TorStatus(TorStatusInfo {
+        state: "failed".into(),
+        percent: 0,
+        text: format!("Tor could not start: {why}"),
+    }));
+}
+
+/// The front ends' view of a tor status.
+pub(crate) fn tor_info(status: &TorStatus) -> TorStatusInfo {
+    let (state, percent) = match &status.state {
+        TorState::Starting => ("starting", 0),
+        TorState::Bootstrapping { percent } => ("bootstrapping", *percent),
+        TorState::Ready => ("ready", 100),
+        TorState::Blocked { .. } => ("blocked", 0),
+        TorState::Failed { .. } => ("failed", 0),
+    };
+    TorStatusInfo {
+        state: state.into(),
+        percent,
+        text: status.text.clone(),
+    }
 }
 
 fn passphrase(secret: &Secret) -> Passphrase {
@@ -135,7 +204,11 @@ fn find_account(s: &Store, jid: &str) -> Result<store::Account, CoreError> {
         .ok_or_else(|| CoreError::NotFound(format!("account {jid}")))
 }
 
-fn to_event_message(account: &str, with: &str, m: &store::StoredMessage) -> StoredMessage {
+pub(crate) fn to_event_message(
+    account: &str,
+    with: &str,
+    m: &store::StoredMessage,
+) -> StoredMessage {
     StoredMessage {
         id: m.id.0,
         account: account.to_owned(),
@@ -183,8 +256,23 @@ impl Actor {
     }
 
     fn emit(&self, event: Event) {
-        // No subscriber is fine: events are for whoever listens.
-        let _ = self.events.send(event);
+        self.shared.emit(event);
+    }
+
+    /// Starts the supervisors of every enabled account of the open profile.
+    async fn start_accounts(&mut self) {
+        match self.store.with(|s| Ok(s.list_accounts()?)).await {
+            Ok(accounts) => {
+                for a in accounts.into_iter().filter(|a| a.enabled) {
+                    self.supervisors.start(a);
+                }
+            }
+            Err(e) => self.emit(Event::Error {
+                kind: e.kind().into(),
+                message: e.to_string(),
+                account: None,
+            }),
+        }
     }
 
     async fn housekeeping(&mut self) {
@@ -205,7 +293,8 @@ impl Actor {
     }
 
     async fn lock_now(&mut self) {
-        self.ephemeral.clear();
+        self.supervisors.stop_all().await;
+        lock(&self.shared.ephemeral).forget(|_, _| true);
         let was_open = self
             .store
             .with_slot(|slot| {
@@ -230,9 +319,14 @@ impl Actor {
     }
 
     async fn accounts(&self) -> Result<Vec<AccountSummary>, CoreError> {
-        self.store
+        let mut list: Vec<AccountSummary> = self
+            .store
             .with(|s| Ok(s.list_accounts()?.iter().map(summary).collect()))
-            .await
+            .await?;
+        for a in list.iter_mut().filter(|a| a.enabled) {
+            a.state = self.shared.state_of(&a.jid);
+        }
+        Ok(list)
     }
 
     async fn handle(&mut self, command: Command) -> Result<Reply, CoreError> {
@@ -266,6 +360,8 @@ impl Actor {
             Command::AddAccount(new) => self.add_account(new).await,
             Command::RemoveAccount { account } => {
                 let jid = bare_jid(&account, "account")?;
+                self.supervisors.stop(&jid).await;
+                lock(&self.shared.ephemeral).forget(|a, _| a == jid);
                 self.store
                     .with(move |s| {
                         let a = find_account(s, &jid)?;
@@ -277,14 +373,21 @@ impl Actor {
             }
             Command::SetAccountEnabled { account, enabled } => {
                 let jid = bare_jid(&account, "account")?;
-                self.store
+                let j = jid.clone();
+                let updated = self
+                    .store
                     .with(move |s| {
-                        let mut a = find_account(s, &jid)?;
+                        let mut a = find_account(s, &j)?;
                         a.enabled = enabled;
                         s.update_account(&a)?;
-                        Ok(())
+                        Ok(a)
                     })
                     .await?;
+                if enabled {
+                    self.supervisors.start(updated);
+                } else {
+                    self.supervisors.stop(&jid).await;
+                }
                 Ok(Reply::Done {})
             }
             Command::ListAccounts => Ok(Reply::Accounts {
@@ -329,10 +432,13 @@ impl Actor {
                 })
             }
             Command::ClearHistory { account, with } => self.clear_history(account, with).await,
-            Command::TorStatus => Ok(Reply::Tor(TorStatusInfo {
-                state: "starting".into(),
-                percent: 0,
-                text: "Tor has not started".into(),
+            Command::TorStatus => Ok(Reply::Tor(match &self.shared.tor {
+                Some(tor) => tor_info(&tor.status().borrow()),
+                None => TorStatusInfo {
+                    state: "failed".into(),
+                    percent: 0,
+                    text: "Tor is not configured; Talpa will not connect".into(),
+                },
             })),
             Command::Wipe => {
                 self.lock_now().await;
@@ -384,6 +490,7 @@ impl Actor {
             .await?;
         if opened {
             self.emit(Event::Unlocked);
+            self.start_accounts().await;
         }
         Ok(Reply::Unlocked {
             accounts: self.accounts().await?,
@@ -473,7 +580,7 @@ impl Actor {
             .await?;
         let message = match stored {
             Ok(m) => m,
-            Err((acc, with, body, now)) => self.remember_ephemeral(StoredMessage {
+            Err((acc, with, body, now)) => lock(&self.shared.ephemeral).remember(StoredMessage {
                 id: 0,
                 account: acc.clone(),
                 with,
@@ -487,17 +594,8 @@ impl Actor {
             }),
         };
         self.emit(Event::Message(message));
+        self.supervisors.flush(&account);
         Ok(Reply::Queued { origin_id })
-    }
-
-    fn remember_ephemeral(&mut self, mut m: StoredMessage) -> StoredMessage {
-        m.id = self.next_ephemeral_id;
-        self.next_ephemeral_id -= 1;
-        self.ephemeral
-            .entry((m.account.clone(), m.with.clone()))
-            .or_default()
-            .push(m.clone());
-        m
     }
 
     async fn history(
@@ -529,8 +627,9 @@ impl Actor {
                     .collect::<Vec<_>>())
             })
             .await?;
-        if let Some(mem) = self.ephemeral.get(&(account, with)) {
-            messages.extend(mem.iter().cloned());
+        let mem = lock(&self.shared.ephemeral).of(&account, &with);
+        if !mem.is_empty() {
+            messages.extend(mem);
             messages.sort_by_key(|m| m.timestamp_ms);
             let excess = messages.len().saturating_sub(limit);
             messages.drain(..excess);
@@ -550,10 +649,10 @@ impl Actor {
                 "a conversation needs its account".into(),
             ));
         }
-        self.ephemeral.retain(|(a, w), _| match (&account, &with) {
-            (None, _) => false,
-            (Some(acc), None) => a != acc,
-            (Some(acc), Some(wi)) => !(a == acc && w == wi),
+        lock(&self.shared.ephemeral).forget(|a, w| match (&account, &with) {
+            (None, _) => true,
+            (Some(acc), None) => a == acc,
+            (Some(acc), Some(wi)) => a == acc && w == wi,
         });
         let erased = self
             .store
