@@ -127,9 +127,16 @@ fn launch_tor(options: &CoreOptions, events: &broadcast::Sender<Event>) -> Optio
             let mut status = tor.status();
             let events = events.clone();
             tokio::spawn(async move {
+                let mut last: Option<(String, u8)> = None;
                 loop {
                     let info = tor_info(&status.borrow_and_update());
-                    let _ = events.send(Event::TorStatus(info));
+                    // Directory refreshes change the text every few seconds; front ends only
+                    // need to hear about changes of state or progress.
+                    let key = (info.state.clone(), info.percent);
+                    if last.as_ref() != Some(&key) {
+                        last = Some(key);
+                        let _ = events.send(Event::TorStatus(info));
+                    }
                     if status.changed().await.is_err() {
                         break;
                     }
@@ -150,6 +157,40 @@ fn report_tor_failure(events: &broadcast::Sender<Event>, why: &str) {
         percent: 0,
         text: format!("Tor could not start: {why}"),
     }));
+}
+
+/// Overwrites every regular file under `dir` with zeros, then removes the tree.
+fn erase_tree(dir: &std::path::Path) -> std::io::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let path = entry.path();
+        if kind.is_dir() {
+            erase_tree(&path)?;
+        } else if kind.is_file() {
+            let len = entry.metadata()?.len();
+            if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&path) {
+                use std::io::Write;
+                let zeros = vec![0u8; 64 * 1024];
+                let mut left = len;
+                while left > 0 {
+                    let n = left.min(zeros.len() as u64) as usize;
+                    f.write_all(&zeros[..n])?;
+                    left -= n as u64;
+                }
+                f.sync_all()?;
+            }
+            std::fs::remove_file(&path)?;
+        } else {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    std::fs::remove_dir_all(dir)
 }
 
 /// The front ends' view of a tor status.
@@ -443,9 +484,15 @@ impl Actor {
             Command::Wipe => {
                 self.lock_now().await;
                 let dir = self.options.profile_dir.clone();
-                tokio::task::spawn_blocking(move || Profile::wipe(&dir))
-                    .await
-                    .map_err(|e| CoreError::Store(e.to_string()))??;
+                tokio::task::spawn_blocking(move || {
+                    Profile::wipe(&dir)?;
+                    // Arti's state (guards, directory cache) says Talpa was used here.
+                    erase_tree(&dir.join("tor"))?;
+                    let _ = std::fs::remove_dir(&dir);
+                    Ok::<(), store::StoreError>(())
+                })
+                .await
+                .map_err(|e| CoreError::Store(e.to_string()))??;
                 Ok(Reply::Done {})
             }
         }
@@ -528,16 +575,20 @@ impl Actor {
             "direct_tls": new.direct_tls,
             "local_only_contacts": new.local_only_contacts,
         });
-        self.store
+        let added = self
+            .store
             .with(move |s| {
-                s.add_account(&account, Utc::now()).map_err(|e| match e {
+                let id = s.add_account(&account, Utc::now()).map_err(|e| match e {
                     store::StoreError::Duplicate(_) => {
                         CoreError::InvalidInput(format!("{} is already an account", account.jid))
                     }
                     other => other.into(),
-                })
+                })?;
+                s.account(id)?
+                    .ok_or_else(|| CoreError::NotFound("the new account".into()))
             })
             .await?;
+        self.supervisors.start(added);
         Ok(Reply::Accounts {
             accounts: self.accounts().await?,
         })

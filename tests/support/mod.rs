@@ -6,6 +6,8 @@
 #![allow(dead_code)] // Each test binary uses a subset of these helpers.
 #![allow(clippy::missing_panics_doc)]
 
+pub mod headless;
+
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
