@@ -249,3 +249,69 @@ fn peers_subscribe_to_each_other() {
     let back = a.wait_event(|e| e["event"] == "subscribe", Duration::from_secs(30));
     assert_eq!(back["from"], b_jid.as_str());
 }
+
+#[test]
+fn omemo_peers_chat_encrypted_in_a_members_only_room() {
+    let bed = bed();
+    let omemo = PeerOptions { omemo: true };
+    let (a_jid, a_pw) = bed.new_account("mucomemoa");
+    let (b_jid, b_pw) = bed.new_account("mucomemob");
+    let mut a = Peer::spawn_with(bed, &a_jid, &a_pw, &omemo);
+    let mut b = Peer::spawn_with(bed, &b_jid, &b_pw, &omemo);
+    let room = bed.new_room("private");
+    let config = json!({
+        "muc#roomconfig_membersonly": true,
+        "muc#roomconfig_whois": "anyone",
+        "muc#roomconfig_persistentroom": true,
+    });
+    a.send_cmd(&json!({"cmd": "join", "room": room, "nick": "alice", "config": config}));
+    a.wait_event(|e| e["event"] == "joined", Duration::from_secs(30));
+    a.send_cmd(&json!({"cmd": "affiliation", "room": room, "jid": b_jid,
+                       "affiliation": "member", "id": "aff"}));
+    a.wait_event(
+        |e| e["event"] == "ack" && e["id"] == "aff",
+        Duration::from_secs(30),
+    );
+    b.send_cmd(&json!({"cmd": "join", "room": room, "nick": "bob"}));
+    b.wait_event(|e| e["event"] == "joined", Duration::from_secs(30));
+    let seen = a.wait_event(
+        |e| e["event"] == "occupant" && e["nick"] == "bob" && e["available"] == true,
+        Duration::from_secs(30),
+    );
+    assert!(
+        seen["real_jid"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with(&b_jid),
+        "{seen}"
+    );
+    assert_eq!(seen["affiliation"], "member");
+
+    for kind in ["oldmemo", "twomemo"] {
+        let body = format!("group secret {kind} {}", support::random_hex(4));
+        a.send_cmd(
+            &json!({"cmd": "groupchat", "room": room, "body": body, "encrypt": kind,
+                           "id": kind}),
+        );
+        let ack = a.wait_event(|e| e["id"] == kind, Duration::from_secs(30));
+        assert_eq!(ack["event"], "ack", "{ack}");
+        assert_eq!(ack["recipients"], json!([b_jid]));
+        let got = b.wait_message(&body, Duration::from_secs(30));
+        assert_eq!(got["type"], "groupchat");
+        assert_eq!(got["encrypted"], kind, "{got}");
+        assert_eq!(got["from"], format!("{room}/alice"));
+    }
+    // A non-member cannot join the members-only room.
+    let (c_jid, c_pw) = bed.new_account("outsider");
+    let mut c = Peer::spawn(bed, &c_jid, &c_pw);
+    c.send_cmd(&json!({"cmd": "join", "room": room, "nick": "eve", "id": "j"}));
+    let err = c.wait_event(|e| e["id"] == "j", Duration::from_secs(30));
+    assert_eq!(err["event"], "error", "{err}");
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("registration-required"),
+        "{err}"
+    );
+}

@@ -18,8 +18,21 @@ Commands (field "cmd"):
   {"cmd": "join", "room": ROOM_JID, "nick": NICK}
         join a MUC room (creating it if it does not exist; instant room).
         Emits "joined" when our own presence comes back.
-  {"cmd": "groupchat", "room": ROOM_JID, "body": TEXT, ["msg_id": ID]}
-        send a groupchat message to a joined room.
+  {"cmd": "join", ..., ["config": {VAR: VALUE}]}
+        as owner, the room config form is submitted with these fields changed, e.g.
+        {"muc#roomconfig_membersonly": true, "muc#roomconfig_whois": "anyone",
+         "muc#roomconfig_persistentroom": true}.
+  {"cmd": "configure", "room": ROOM_JID, "config": {VAR: VALUE}}
+        change the config of a room we own.
+  {"cmd": "affiliation", "room": ROOM_JID, "jid": JID,
+   "affiliation": "member"|"admin"|"owner"|"none"|"outcast"}
+  {"cmd": "invite", "room": ROOM_JID, "jid": JID, ["reason": TEXT]}   mediated invitation
+  {"cmd": "leave", "room": ROOM_JID, "nick": NICK}
+  {"cmd": "groupchat", "room": ROOM_JID, "body": TEXT, ["msg_id": ID],
+   ["encrypt": "oldmemo"|"twomemo", ["recipients": [BARE_JID...]]]}
+        send a groupchat message to a joined room; encrypted for "recipients" or, by
+        default, for the real JIDs of all other occupants (non-anonymous room).
+        The ack carries "recipients".
   {"cmd": "echo", "on": true|false}
         echo mode: reply to every received chat message with the same body
         (encrypted the same way it came, when it was OMEMO).
@@ -44,6 +57,9 @@ Events (field "event"):
    "delayed": bool, ["sender_device": N], ["sce_from": JID, "sce_to": JID]}
         encrypted messages carry the decrypted body; OMEMO 2 ones also the SCE affixes.
   {"event": "joined", "room": ROOM_JID, "nick": NICK}
+  groupchat "message" events also carry "real_jid" (when the room reveals it).
+  {"event": "occupant", "room": ROOM_JID, "nick": NICK, "real_jid": JID|null,
+   "affiliation": TEXT|null, "role": TEXT|null, "available": bool}   any MUC presence
   {"event": "subscribe", "from": BARE_JID}        a subscription request arrived
   {"event": "subscribed", "from": BARE_JID}       our request was approved
   {"event": "ack", "cmd": CMD, "id": ID|null, ["msg_id": ID]}  a command was done
@@ -113,6 +129,8 @@ def main():
             self.add_event_handler("session_start", self.on_start)
             self.add_event_handler("message", self.on_message)
             self.add_event_handler("groupchat_message", self.on_groupchat)
+            self.add_event_handler("groupchat_presence", self.on_muc_presence)
+            self.add_event_handler("presence_error", self.on_presence_error)
             self.add_event_handler("presence_subscribe", self.on_subscribe)
             self.add_event_handler("presence_subscribed", self.on_subscribed)
             self.add_event_handler("disconnected", self.on_disconnected)
@@ -158,8 +176,81 @@ def main():
             if self.echo and ev["body"] is not None:
                 await self.do_send(msg["from"].bare, ev["body"], None, ev["encrypted"])
 
-        def on_groupchat(self, msg):
-            emit(self.message_event(msg, msg["body"] or None, None))
+        async def on_groupchat(self, msg):
+            ev = self.message_event(msg, msg["body"] or None, None)
+            real = self.plugin["xep_0045"].get_jid_property(
+                msg["from"].bare, msg["from"].resource, "jid")
+            ev["real_jid"] = str(real) if real else None
+            if self.omemo is not None:
+                try:
+                    res = await omemo_mod.try_decrypt(self, msg)
+                except Exception as e:  # noqa: BLE001 - report undecryptable messages
+                    logging.exception("groupchat decryption failed")
+                    emit({"event": "error", "error": f"decrypt: {type(e).__name__}: {e}",
+                          "from": str(msg["from"]), "msg_id": msg["id"] or None})
+                    return
+                if res is not None:
+                    ev.update(res)
+            if ev["body"] is None and ev["encrypted"] is None:
+                return  # subject change or chat state
+            emit(ev)
+
+        def on_presence_error(self, pres):
+            # Prosody's MUC join errors carry no muc#user payload, so slixmpp's
+            # join_muc_wait never sees them; fail pending joins here.
+            fut = self.pending_joins.get(pres["from"].bare)
+            if fut is not None and not fut.done():
+                err = pres["error"]
+                fut.set_exception(RuntimeError(
+                    f"join refused: {err['type']}/{err['condition']} {err['text'] or ''}".strip()))
+
+        async def join_room(self, room, nick):
+            fut = asyncio.get_running_loop().create_future()
+            self.pending_joins[room] = fut
+            join = asyncio.ensure_future(
+                self.plugin["xep_0045"].join_muc_wait(room, nick, maxstanzas=0, timeout=60))
+            try:
+                done, _ = await asyncio.wait({join, fut}, return_when=asyncio.FIRST_COMPLETED)
+                if fut in done:
+                    join.cancel()
+                    fut.result()
+                join.result()
+            finally:
+                self.pending_joins.pop(room, None)
+
+        def on_muc_presence(self, pres):
+            item = pres["muc"]
+            emit({"event": "occupant", "room": pres["from"].bare, "nick": pres["from"].resource,
+                  "real_jid": str(item["jid"]) if item["jid"] else None,
+                  "affiliation": item["affiliation"] or None, "role": item["role"] or None,
+                  "available": pres["type"] != "unavailable"})
+
+        def room_real_jids(self, room):
+            """Bare real JIDs of the other occupants (needs a non-anonymous room)."""
+            muc = self.plugin["xep_0045"]
+            out = set()
+            for nick in muc.get_roster(room) or []:
+                jid = muc.get_jid_property(room, nick, "jid")
+                if jid and slixmpp.JID(jid).bare != self.boundjid.bare:
+                    out.add(slixmpp.JID(jid).bare)
+            return sorted(out)
+
+        async def configure_room(self, room, values=None, strict=False):
+            """Submits the room config form with `values` (var -> value) applied."""
+            muc = self.plugin["xep_0045"]
+            try:
+                form = await muc.get_room_config(room)
+            except Exception:  # noqa: BLE001 - not the owner
+                if strict:
+                    raise
+                return
+            fields = form.get_fields()
+            for var, value in (values or {}).items():
+                if var not in fields:
+                    raise ValueError(f"room config has no field {var!r}")
+                fields[var]["value"] = value
+            form["type"] = "submit"
+            await muc.set_room_config(room, form)
 
         def on_subscribe(self, pres):
             emit({"event": "subscribe", "from": pres["from"].bare})
@@ -201,19 +292,35 @@ def main():
                                                    c.get("encrypt"))
             elif cmd == "join":
                 room, nick = c["room"], c["nick"]
-                await self.plugin["xep_0045"].join_muc_wait(room, nick, maxstanzas=0, timeout=30)
-                try:
-                    form = await self.plugin["xep_0045"].get_room_config(room)
-                    form["type"] = "submit"
-                    await self.plugin["xep_0045"].set_room_config(room, form)
-                except Exception:  # noqa: BLE001 - not owner / already configured
-                    pass
+                await self.join_room(room, nick)
+                await self.configure_room(room, c.get("config"))
                 emit({"event": "joined", "room": room, "nick": nick})
+            elif cmd == "configure":
+                await self.configure_room(c["room"], c.get("config") or {}, strict=True)
+            elif cmd == "affiliation":
+                await self.plugin["xep_0045"].set_affiliation(c["room"], c["affiliation"],
+                                                              jid=c["jid"])
+            elif cmd == "invite":
+                self.plugin["xep_0045"].invite(c["room"], c["jid"], c.get("reason", ""))
+            elif cmd == "leave":
+                self.plugin["xep_0045"].leave_muc(c["room"], c["nick"])
             elif cmd == "groupchat":
-                msg = self.make_message(mto=c["room"], mbody=c["body"], mtype="groupchat")
+                room = c["room"]
+                msg = self.make_message(mto=room, mbody=None if c.get("encrypt") else c["body"],
+                                        mtype="groupchat")
                 if c.get("msg_id"):
                     msg["id"] = c["msg_id"]
-                msg.send()
+                if c.get("encrypt"):
+                    self.need_omemo()
+                    recipients = c.get("recipients") or self.room_real_jids(room)
+                    res = await omemo_mod.encrypt_and_send_group(
+                        self, msg, room, recipients, c["body"], c["encrypt"])
+                    ack["recipients"] = recipients
+                    if res.get("errors"):
+                        emit({"event": "omemo_encryption_errors", "to": room,
+                              "errors": res["errors"]})
+                else:
+                    msg.send()
                 ack["msg_id"] = msg["id"]
             elif cmd == "echo":
                 self.echo = bool(c.get("on", True))
