@@ -315,3 +315,83 @@ fn omemo_peers_chat_encrypted_in_a_members_only_room() {
         "{err}"
     );
 }
+
+/// Builds an Arti config for the bed's private network from `tor-network.json`, the way Talpa's
+/// `--tor-network` option is specified (local addresses, /33 and /129 family prefixes,
+/// guard-min-filtered-sample-size=3).
+fn arti_config_for(bed: &support::Bed, dir: &std::path::Path) -> arti_client::TorClientConfig {
+    let text = std::fs::read_to_string(&bed.tor.network_file).expect("read tor-network.json");
+    let net: Value = serde_json::from_str(&text).expect("tor-network.json is JSON");
+    let v3idents: Vec<Value> = net["authorities"]
+        .as_array()
+        .expect("authorities")
+        .iter()
+        .map(|a| a["v3ident"].clone())
+        .collect();
+    let cfg = json!({
+        "tor_network": {
+            "authorities": {"v3idents": v3idents},
+            "fallback_caches": net["fallbacks"],
+        },
+        "address_filter": {"allow_local_addrs": true},
+        "path_rules": {"ipv4_subnet_family_prefix": 33, "ipv6_subnet_family_prefix": 129},
+        "override_net_params": {"guard-min-filtered-sample-size": 3},
+        "storage": {
+            "cache_dir": dir.join("cache").to_str().expect("utf-8 path"),
+            "state_dir": dir.join("state").to_str().expect("utf-8 path"),
+            "permissions": {"dangerously_trust_everyone": true},
+        },
+    });
+    let builder: arti_client::config::TorClientConfigBuilder =
+        serde_json::from_value(cfg).expect("arti config deserializes");
+    builder.build().expect("arti config builds")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arti_bootstraps_from_the_network_file_and_reaches_prosody() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let bed = bed();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = arti_config_for(bed, dir.path());
+    let client = tokio::time::timeout(
+        Duration::from_secs(180),
+        arti_client::TorClient::create_bootstrapped(config),
+    )
+    .await
+    .expect("Arti did not bootstrap on the private network within 180 s")
+    .expect("Arti failed to bootstrap on the private network");
+    let mut stream = tokio::time::timeout(
+        Duration::from_secs(120),
+        client.connect(("127.0.0.1", bed.prosody.c2s_port)),
+    )
+    .await
+    .expect("Arti connect timed out")
+    .expect("Arti could not open a stream to Prosody through the private network");
+    stream
+        .write_all(
+            format!(
+                "<?xml version='1.0'?><stream:stream to='{}' xmlns='jabber:client' \
+                 xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>",
+                bed.domain
+            )
+            .as_bytes(),
+        )
+        .await
+        .expect("write stream header");
+    stream.flush().await.expect("flush");
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("</stream:features>") {
+        let n = tokio::time::timeout(Duration::from_secs(60), stream.read(&mut chunk))
+            .await
+            .expect("read timed out")
+            .expect("read from Arti stream");
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&chunk[..n]);
+    }
+    let got = String::from_utf8_lossy(&got);
+    assert!(got.contains(&format!("from='{}'", bed.domain)), "{got}");
+    assert!(got.contains("urn:ietf:params:xml:ns:xmpp-tls"), "{got}");
+}
