@@ -354,14 +354,14 @@ async fn arti_bootstraps_from_the_network_file_and_reaches_prosody() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = arti_config_for(bed, dir.path());
     let client = tokio::time::timeout(
-        Duration::from_secs(180),
+        Duration::from_mins(3),
         arti_client::TorClient::create_bootstrapped(config),
     )
     .await
     .expect("Arti did not bootstrap on the private network within 180 s")
     .expect("Arti failed to bootstrap on the private network");
     let mut stream = tokio::time::timeout(
-        Duration::from_secs(120),
+        Duration::from_mins(2),
         client.connect(("127.0.0.1", bed.prosody.c2s_port)),
     )
     .await
@@ -382,7 +382,7 @@ async fn arti_bootstraps_from_the_network_file_and_reaches_prosody() {
     let mut got = Vec::new();
     let mut chunk = [0u8; 4096];
     while !String::from_utf8_lossy(&got).contains("</stream:features>") {
-        let n = tokio::time::timeout(Duration::from_secs(60), stream.read(&mut chunk))
+        let n = tokio::time::timeout(Duration::from_mins(1), stream.read(&mut chunk))
             .await
             .expect("read timed out")
             .expect("read from Arti stream");
