@@ -56,6 +56,28 @@ fn prosody_is_up_and_two_peers_exchange_a_message() {
 }
 
 #[test]
+fn peer_connects_with_direct_tls_and_wrong_password_fails_fast() {
+    let bed = bed();
+    let (jid, pw) = bed.new_account("directtls");
+    let p = Peer::spawn_with(
+        bed,
+        &jid,
+        &pw,
+        &PeerOptions {
+            direct_tls: true,
+            ..PeerOptions::default()
+        },
+    );
+    assert!(p.full_jid.starts_with(&jid), "{}", p.full_jid);
+    let wrong = std::panic::catch_unwind(|| Peer::spawn(bed, &jid, "not-the-password"));
+    let msg = wrong
+        .err()
+        .and_then(|e| e.downcast::<String>().ok())
+        .expect("spawn must panic");
+    assert!(msg.contains("authentication failed"), "{msg}");
+}
+
+#[test]
 fn peers_chat_in_a_muc_room() {
     let bed = bed();
     let (a_jid, a_pw) = bed.new_account("mucowner");
@@ -183,15 +205,28 @@ fn tor_network_file_lists_every_relay() {
             relay.nickname
         );
     }
+    let endpoints = bed.tor_endpoints();
     for fb in fallbacks {
         assert_eq!(fb["rsa_identity"].as_str().map(str::len), Some(40), "{fb}");
+        let orport: std::net::SocketAddr = fb["orports"][0]
+            .as_str()
+            .expect("orport")
+            .parse()
+            .expect("orport parses");
+        assert!(
+            endpoints.contains(&orport),
+            "{orport} not among the bed's tor endpoints"
+        );
     }
 }
 
 #[test]
 fn omemo_peers_exchange_legacy_omemo_and_omemo2_messages() {
     let bed = bed();
-    let omemo = PeerOptions { omemo: true };
+    let omemo = PeerOptions {
+        omemo: true,
+        ..PeerOptions::default()
+    };
     let (a_jid, a_pw) = bed.new_account("omemoa");
     let (b_jid, b_pw) = bed.new_account("omemob");
     let mut a = Peer::spawn_with(bed, &a_jid, &a_pw, &omemo);
@@ -253,7 +288,10 @@ fn peers_subscribe_to_each_other() {
 #[test]
 fn omemo_peers_chat_encrypted_in_a_members_only_room() {
     let bed = bed();
-    let omemo = PeerOptions { omemo: true };
+    let omemo = PeerOptions {
+        omemo: true,
+        ..PeerOptions::default()
+    };
     let (a_jid, a_pw) = bed.new_account("mucomemoa");
     let (b_jid, b_pw) = bed.new_account("mucomemob");
     let mut a = Peer::spawn_with(bed, &a_jid, &a_pw, &omemo);

@@ -6,7 +6,8 @@ Run with the bed's venv python:
   peer.py --jid USER@talpa.test --password PASS --host 127.0.0.1 --port C2S_PORT --ca CA.pem
           [--omemo-storage FILE.json]
 
-It connects with STARTTLS (no direct TLS), trusting only the bed's CA, and is then
+It connects with STARTTLS (or direct TLS with --direct-tls), trusting only the bed's CA
+(certificate checked against the JID's domain), and is then
 driven by JSON objects, one per line, on stdin.  It reports events as JSON
 objects, one per line, on stdout (stdout carries nothing else; diagnostics go to
 stderr).  Every command may carry an "id" chosen by the caller (a string); the
@@ -100,6 +101,8 @@ def main():
     ap.add_argument("--ca", required=True)
     ap.add_argument("--omemo-storage", default=None,
                     help="JSON file for OMEMO state (enables OMEMO)")
+    ap.add_argument("--direct-tls", action="store_true",
+                    help="connect with direct TLS (XEP-0368) instead of STARTTLS")
     ap.add_argument("--debug", action="store_true")
     a = ap.parse_args()
     logging.basicConfig(stream=sys.stderr,
@@ -359,8 +362,8 @@ def main():
     asyncio.set_event_loop(loop)
     xmpp = Peer()
     xmpp.ca_certs = a.ca
-    xmpp.enable_direct_tls = False
-    xmpp.enable_starttls = True
+    xmpp.enable_direct_tls = a.direct_tls
+    xmpp.enable_starttls = not a.direct_tls
     xmpp.enable_plaintext = False
 
     def on_line(line):
