@@ -433,3 +433,43 @@ async fn arti_bootstraps_from_the_network_file_and_reaches_prosody() {
     assert!(got.contains(&format!("from='{}'", bed.domain)), "{got}");
     assert!(got.contains("urn:ietf:params:xml:ns:xmpp-tls"), "{got}");
 }
+
+#[test]
+fn peer_uploads_a_file_that_is_downloadable_through_tor() {
+    let bed = bed();
+    let (jid, pw) = bed.new_account("uploader");
+    let mut p = Peer::spawn(bed, &jid, &pw);
+    let text = format!("attachment {}", support::random_hex(8));
+    p.send_cmd(&json!({"cmd": "upload", "text": text, "filename": "a.txt",
+                       "content_type": "text/plain", "id": "u"}));
+    let ack = p.wait_event(|e| e["id"] == "u", Duration::from_secs(30));
+    assert_eq!(ack["event"], "ack", "{ack}");
+    let url = ack["get_url"].as_str().expect("get_url");
+    let prefix = format!("http://127.0.0.1:{}/", bed.prosody.http_port);
+    let path = url
+        .strip_prefix(&prefix)
+        .unwrap_or_else(|| panic!("unexpected URL {url}"));
+
+    // GET it through the C tor client, as a Tor-only client would.
+    let mut s = TcpStream::connect(bed.socks_addr()).expect("connect to tor SocksPort");
+    s.set_read_timeout(Some(Duration::from_mins(1)))
+        .expect("set timeout");
+    s.write_all(&[5, 1, 0]).expect("socks greeting");
+    let mut reply = [0u8; 2];
+    s.read_exact(&mut reply).expect("socks method reply");
+    let port = bed.prosody.http_port.to_be_bytes();
+    s.write_all(&[5, 1, 0, 1, 127, 0, 0, 1, port[0], port[1]])
+        .expect("socks connect");
+    let mut head = [0u8; 10];
+    s.read_exact(&mut head).expect("socks connect reply");
+    assert_eq!(head[1], 0, "SOCKS CONNECT to the HTTP port failed");
+    s.write_all(format!("GET /{path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+        .expect("send GET");
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("read response");
+    assert!(
+        resp.lines().next().unwrap_or_default().contains(" 200 "),
+        "{resp}"
+    );
+    assert!(resp.ends_with(&text), "{resp}");
+}

@@ -43,6 +43,10 @@ Commands (field "cmd"):
         approve JID's subscription request (and subscribe back).
   {"cmd": "auto_approve", "on": true|false}
         approve every subscription request automatically.
+  {"cmd": "upload", ("text": TEXT | "data_b64": B64), ["filename": NAME],
+   ["content_type": MIME], ["service": JID]}
+        XEP-0363 upload (slot from upload.<domain>, PUT over plain HTTP directly to
+        Prosody); the ack carries "get_url" (http://127.0.0.1:<http_port>/...).
   {"cmd": "omemo_info"}
         ack carries "info": {"device": DEVICE, "other_devices": [DEVICE...]} (our own).
   {"cmd": "omemo_devices", "jid": JID}
@@ -283,6 +287,39 @@ def main():
                 msg.send()
             return msg["id"]
 
+        async def upload(self, c):
+            """XEP-0363: request a slot from the upload service, PUT the data, return the GET URL."""
+            import base64
+            import urllib.request
+            import xml.etree.ElementTree as ET
+            ns = "urn:xmpp:http:upload:0"
+            data = (base64.b64decode(c["data_b64"]) if "data_b64" in c
+                    else c.get("text", "").encode())
+            iq = self.make_iq_get(ito=c.get("service", "upload." + self.boundjid.domain))
+            req = ET.Element(f"{{{ns}}}request", filename=c.get("filename", "file.bin"),
+                             size=str(len(data)),
+                             **{"content-type": c.get("content_type", "application/octet-stream")})
+            iq.append(req)
+            res = await iq.send(timeout=30)
+            slot = res.xml.find(f"{{{ns}}}slot")
+            if slot is None:
+                raise RuntimeError(f"no slot in {res}")
+            put = slot.find(f"{{{ns}}}put")
+            get = slot.find(f"{{{ns}}}get")
+            headers = {h.get("name"): (h.text or "") for h in put.findall(f"{{{ns}}}header")}
+            headers["Content-Type"] = c.get("content_type", "application/octet-stream")
+            request = urllib.request.Request(put.get("url"), data=data, method="PUT",
+                                             headers=headers)
+
+            def do_put():
+                with urllib.request.urlopen(request, timeout=30) as r:
+                    return r.status
+
+            status = await asyncio.get_running_loop().run_in_executor(None, do_put)
+            if status not in (200, 201):
+                raise RuntimeError(f"PUT returned {status}")
+            return get.get("url")
+
         def need_omemo(self):
             if self.omemo is None:
                 raise RuntimeError("OMEMO is not enabled (start with --omemo-storage)")
@@ -334,6 +371,8 @@ def main():
                 self.send_presence(pto=c["jid"], ptype="subscribe")
             elif cmd == "roster_approve":
                 self.approve(c["jid"])
+            elif cmd == "upload":
+                ack["get_url"] = await self.upload(c)
             elif cmd == "omemo_info":
                 self.need_omemo()
                 ack["info"] = await omemo_mod.own_info(self)
