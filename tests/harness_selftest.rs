@@ -473,3 +473,61 @@ fn peer_uploads_a_file_that_is_downloadable_through_tor() {
     );
     assert!(resp.ends_with(&text), "{resp}");
 }
+
+#[test]
+fn peer_sends_raw_stanzas_and_queries_iqs() {
+    let bed = bed();
+    let (a_jid, a_pw) = bed.new_account("rawa");
+    let (b_jid, b_pw) = bed.new_account("rawb");
+    let mut a = Peer::spawn(bed, &a_jid, &a_pw);
+    let mut b = Peer::spawn(bed, &b_jid, &b_pw);
+
+    // disco#info of another client, answered by slixmpp.
+    let q = format!(
+        "<iq type='get' to='{}'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>",
+        b.full_jid
+    );
+    a.send_cmd(&json!({"cmd": "iq", "xml": q, "id": "q"}));
+    let ack = a.wait_event(|e| e["id"] == "q", Duration::from_secs(30));
+    assert_eq!(ack["type"], "result", "{ack}");
+    assert!(
+        ack["response"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("<identity"),
+        "{ack}"
+    );
+
+    // An IQ nobody handles comes back as an error with its condition.
+    let bad = format!(
+        "<iq type='get' to='{}'><nonsense xmlns='urn:example:nope'/></iq>",
+        b.full_jid
+    );
+    a.send_cmd(&json!({"cmd": "iq", "xml": bad, "id": "bad"}));
+    let ack = a.wait_event(|e| e["id"] == "bad", Duration::from_secs(30));
+    assert_eq!(ack["type"], "error", "{ack}");
+    assert_eq!(ack["condition"], "feature-not-implemented", "{ack}");
+
+    // Raw XML goes out as-is; raw_events shows the stanza on the other side.
+    b.send_cmd(&json!({"cmd": "raw_events", "on": true, "id": "r"}));
+    b.wait_event(|e| e["id"] == "r", Duration::from_secs(10));
+    let marker = support::random_hex(6);
+    let raw = format!(
+        "<message to='{b_jid}' type='chat'><body>raw {marker}</body>\
+         <x xmlns='urn:example:marker'>{marker}</x></message>"
+    );
+    a.send_cmd(&json!({"cmd": "raw", "xml": raw}));
+    let got = b.wait_event(
+        |e| {
+            e["event"] == "stanza"
+                && e["xml"]
+                    .as_str()
+                    .is_some_and(|x| x.contains("urn:example:marker"))
+        },
+        Duration::from_secs(30),
+    );
+    assert!(
+        got["from"].as_str().unwrap_or_default().starts_with(&a_jid),
+        "{got}"
+    );
+}

@@ -47,6 +47,13 @@ Commands (field "cmd"):
    ["content_type": MIME], ["service": JID]}
         XEP-0363 upload (slot from upload.<domain>, PUT over plain HTTP directly to
         Prosody); the ack carries "get_url" (http://127.0.0.1:<http_port>/...).
+  {"cmd": "raw", "xml": XML}
+        send XML as-is on the stream (hostile-input tests: forged carbons, bad stanzas...).
+  {"cmd": "iq", "xml": "<iq type='get' to='...'>...</iq>", ["timeout": S]}
+        send an IQ and wait for its answer; the ack carries "type" (result/error),
+        "response" (XML) and for errors "condition".
+  {"cmd": "raw_events", "on": true|false}
+        also report every received stanza as {"event": "stanza", "kind", "from", "xml"}.
   {"cmd": "omemo_info"}
         ack carries "info": {"device": DEVICE, "other_devices": [DEVICE...]} (our own).
   {"cmd": "omemo_devices", "jid": JID}
@@ -124,6 +131,7 @@ def main():
             super().__init__(a.jid, a.password)
             self.echo = False
             self.auto_approve = False
+            self.raw_events = False
             self.pending_joins = {}
             self.omemo = None
             self.register_plugin("xep_0030")
@@ -141,6 +149,9 @@ def main():
             self.add_event_handler("presence_subscribe", self.on_subscribe)
             self.add_event_handler("presence_subscribed", self.on_subscribed)
             self.add_event_handler("disconnected", self.on_disconnected)
+            # An incoming filter sees every stanza without counting as a handler, so
+            # slixmpp still answers unhandled IQs with an error.
+            self.add_filter("in", self.on_raw_stanza)
             self.add_event_handler("failed_auth", lambda _e: emit(
                 {"event": "error", "error": "authentication failed"}))
             self.add_event_handler("connection_failed", lambda e: emit(
@@ -201,6 +212,12 @@ def main():
             if ev["body"] is None and ev["encrypted"] is None:
                 return  # subject change or chat state
             emit(ev)
+
+        def on_raw_stanza(self, stanza):
+            if self.raw_events and stanza.name in ("message", "presence", "iq"):
+                emit({"event": "stanza", "kind": stanza.name, "from": str(stanza["from"]),
+                      "xml": str(stanza)})
+            return stanza
 
         def on_presence_error(self, pres):
             # Prosody's MUC join errors carry no muc#user payload, so slixmpp's
@@ -371,6 +388,26 @@ def main():
                 self.send_presence(pto=c["jid"], ptype="subscribe")
             elif cmd == "roster_approve":
                 self.approve(c["jid"])
+            elif cmd == "raw":
+                self.send_raw(c["xml"])
+            elif cmd == "iq":
+                from slixmpp.xmlstream import ET as SET
+                from slixmpp.exceptions import IqError
+                elt = SET.fromstring(c["xml"])
+                iq = self.make_iq(id=elt.get("id") or self.new_id(), ito=elt.get("to"),
+                                  itype=elt.get("type", "get"))
+                for child in list(elt):
+                    iq.append(child)
+                try:
+                    res = await iq.send(timeout=c.get("timeout", 30))
+                    ack["response"] = str(res)
+                    ack["type"] = res["type"]
+                except IqError as e:
+                    ack["response"] = str(e.iq)
+                    ack["type"] = "error"
+                    ack["condition"] = e.iq["error"]["condition"]
+            elif cmd == "raw_events":
+                self.raw_events = bool(c.get("on", True))
             elif cmd == "upload":
                 ack["get_url"] = await self.upload(c)
             elif cmd == "omemo_info":
