@@ -531,3 +531,35 @@ fn peer_sends_raw_stanzas_and_queries_iqs() {
         "{got}"
     );
 }
+
+#[test]
+fn a_second_device_of_the_same_account_gets_carbons() {
+    let bed = bed();
+    let (a_jid, a_pw) = bed.new_account("carbona");
+    let (b_jid, b_pw) = bed.new_account("carbonb");
+    let mut a1 = Peer::spawn(bed, &a_jid, &a_pw);
+    let mut a2 = Peer::spawn(bed, &a_jid, &a_pw);
+    assert_ne!(a1.full_jid, a2.full_jid);
+    let mut b = Peer::spawn(bed, &b_jid, &b_pw);
+    a2.send_cmd(&json!({"cmd": "carbons", "on": true, "id": "c"}));
+    let ack = a2.wait_event(|e| e["id"] == "c", Duration::from_secs(30));
+    assert_eq!(ack["event"], "ack", "{ack}");
+
+    let out = format!("from a1 {}", support::random_hex(4));
+    a1.send_message(&b_jid, &out);
+    let sent = a2.wait_event(
+        |e| e["event"] == "carbon" && e["body"] == out.as_str(),
+        Duration::from_secs(30),
+    );
+    assert_eq!(sent["direction"], "sent");
+    b.wait_message(&out, Duration::from_secs(30));
+
+    let back = format!("to a {}", support::random_hex(4));
+    b.send_cmd(&json!({"cmd": "send", "to": a1.full_jid, "body": back}));
+    a1.wait_message(&back, Duration::from_secs(30));
+    let received = a2.wait_event(
+        |e| e["event"] == "carbon" && e["body"] == back.as_str(),
+        Duration::from_secs(30),
+    );
+    assert_eq!(received["direction"], "received");
+}

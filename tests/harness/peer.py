@@ -47,6 +47,8 @@ Commands (field "cmd"):
    ["content_type": MIME], ["service": JID]}
         XEP-0363 upload (slot from upload.<domain>, PUT over plain HTTP directly to
         Prosody); the ack carries "get_url" (http://127.0.0.1:<http_port>/...).
+  {"cmd": "carbons", "on": true|false}
+        enable/disable message carbons (XEP-0280) for this peer.
   {"cmd": "raw", "xml": XML}
         send XML as-is on the stream (hostile-input tests: forged carbons, bad stanzas...).
   {"cmd": "iq", "xml": "<iq type='get' to='...'>...</iq>", ["timeout": S]}
@@ -68,6 +70,9 @@ Events (field "event"):
    "type": "chat"|"groupchat"|"normal"|..., "encrypted": null|"oldmemo"|"twomemo",
    "delayed": bool, ["sender_device": N], ["sce_from": JID, "sce_to": JID]}
         encrypted messages carry the decrypted body; OMEMO 2 ones also the SCE affixes.
+  {"event": "carbon", "direction": "received"|"sent", ...message fields of the inner message}
+        a carbon copy from our own server (only these are reported as carbons; forged
+        ones from others are ignored by slixmpp); received OMEMO carbons are decrypted.
   {"event": "joined", "room": ROOM_JID, "nick": NICK}
   groupchat "message" events also carry "real_jid" (when the room reveals it).
   {"event": "occupant", "room": ROOM_JID, "nick": NICK, "real_jid": JID|null,
@@ -139,6 +144,7 @@ def main():
             self.register_plugin("xep_0199")
             self.register_plugin("xep_0203")
             self.register_plugin("xep_0359")
+            self.register_plugin("xep_0280")
             if omemo_mod is not None:
                 self.omemo = omemo_mod.setup(self, a.omemo_storage)
             self.add_event_handler("session_start", self.on_start)
@@ -149,6 +155,8 @@ def main():
             self.add_event_handler("presence_subscribe", self.on_subscribe)
             self.add_event_handler("presence_subscribed", self.on_subscribed)
             self.add_event_handler("disconnected", self.on_disconnected)
+            self.add_event_handler("carbon_received", self.on_carbon_received)
+            self.add_event_handler("carbon_sent", self.on_carbon_sent)
             # An incoming filter sees every stanza without counting as a handler, so
             # slixmpp still answers unhandled IQs with an error.
             self.add_filter("in", self.on_raw_stanza)
@@ -211,6 +219,26 @@ def main():
                     ev.update(res)
             if ev["body"] is None and ev["encrypted"] is None:
                 return  # subject change or chat state
+            emit(ev)
+
+        async def on_carbon_received(self, msg):
+            await self.on_carbon(msg["carbon_received"], "received")
+
+        async def on_carbon_sent(self, msg):
+            await self.on_carbon(msg["carbon_sent"], "sent")
+
+        async def on_carbon(self, inner, direction):
+            ev = self.message_event(inner, inner["body"] or None, None)
+            ev["event"] = "carbon"
+            ev["direction"] = direction
+            if self.omemo is not None and direction == "received":
+                try:
+                    res = await omemo_mod.try_decrypt(self, inner)
+                except Exception as e:  # noqa: BLE001 - report, keep the event
+                    ev["decrypt_error"] = f"{type(e).__name__}: {e}"
+                else:
+                    if res is not None:
+                        ev.update(res)
             emit(ev)
 
         def on_raw_stanza(self, stanza):
@@ -388,6 +416,11 @@ def main():
                 self.send_presence(pto=c["jid"], ptype="subscribe")
             elif cmd == "roster_approve":
                 self.approve(c["jid"])
+            elif cmd == "carbons":
+                if c.get("on", True):
+                    await self.plugin["xep_0280"].enable()
+                else:
+                    await self.plugin["xep_0280"].disable()
             elif cmd == "raw":
                 self.send_raw(c["xml"])
             elif cmd == "iq":
