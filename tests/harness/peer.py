@@ -73,6 +73,7 @@ Events (field "event"):
   {"event": "carbon", "direction": "received"|"sent", ...message fields of the inner message}
         a carbon copy from our own server (only these are reported as carbons; forged
         ones from others are ignored by slixmpp); received OMEMO carbons are decrypted.
+  {"event": "message_error", "from": JID, "id": ID|null, "condition": TEXT}   a bounce
   {"event": "joined", "room": ROOM_JID, "nick": NICK}
   groupchat "message" events also carry "real_jid" (when the room reveals it).
   {"event": "occupant", "room": ROOM_JID, "nick": NICK, "real_jid": JID|null,
@@ -183,6 +184,10 @@ def main():
                     "delayed": bool(msg.xml.find("{urn:xmpp:delay}delay") is not None)}
 
         async def on_message(self, msg):
+            if msg["type"] == "error":
+                emit({"event": "message_error", "from": str(msg["from"]),
+                      "id": msg["id"] or None, "condition": msg["error"]["condition"]})
+                return
             if msg["type"] not in ("chat", "normal"):
                 return
             ev = self.message_event(msg, msg["body"] or None, None)
