@@ -6,7 +6,8 @@ Run with the bed's venv python:
   peer.py --jid USER@talpa.test --password PASS --host 127.0.0.1 --port C2S_PORT --ca CA.pem
           [--omemo-storage FILE.json]
 
-It connects with STARTTLS (no direct TLS), trusting only the bed's CA, and is then
+It connects with STARTTLS (or direct TLS with --direct-tls), trusting only the bed's CA
+(certificate checked against the JID's domain), and is then
 driven by JSON objects, one per line, on stdin.  It reports events as JSON
 objects, one per line, on stdout (stdout carries nothing else; diagnostics go to
 stderr).  Every command may carry an "id" chosen by the caller (a string); the
@@ -18,8 +19,21 @@ Commands (field "cmd"):
   {"cmd": "join", "room": ROOM_JID, "nick": NICK}
         join a MUC room (creating it if it does not exist; instant room).
         Emits "joined" when our own presence comes back.
-  {"cmd": "groupchat", "room": ROOM_JID, "body": TEXT, ["msg_id": ID]}
-        send a groupchat message to a joined room.
+  {"cmd": "join", ..., ["config": {VAR: VALUE}]}
+        as owner, the room config form is submitted with these fields changed, e.g.
+        {"muc#roomconfig_membersonly": true, "muc#roomconfig_whois": "anyone",
+         "muc#roomconfig_persistentroom": true}.
+  {"cmd": "configure", "room": ROOM_JID, "config": {VAR: VALUE}}
+        change the config of a room we own.
+  {"cmd": "affiliation", "room": ROOM_JID, "jid": JID,
+   "affiliation": "member"|"admin"|"owner"|"none"|"outcast"}
+  {"cmd": "invite", "room": ROOM_JID, "jid": JID, ["reason": TEXT]}   mediated invitation
+  {"cmd": "leave", "room": ROOM_JID, "nick": NICK}
+  {"cmd": "groupchat", "room": ROOM_JID, "body": TEXT, ["msg_id": ID],
+   ["encrypt": "oldmemo"|"twomemo", ["recipients": [BARE_JID...]]]}
+        send a groupchat message to a joined room; encrypted for "recipients" or, by
+        default, for the real JIDs of all other occupants (non-anonymous room).
+        The ack carries "recipients".
   {"cmd": "echo", "on": true|false}
         echo mode: reply to every received chat message with the same body
         (encrypted the same way it came, when it was OMEMO).
@@ -29,6 +43,19 @@ Commands (field "cmd"):
         approve JID's subscription request (and subscribe back).
   {"cmd": "auto_approve", "on": true|false}
         approve every subscription request automatically.
+  {"cmd": "upload", ("text": TEXT | "data_b64": B64), ["filename": NAME],
+   ["content_type": MIME], ["service": JID]}
+        XEP-0363 upload (slot from upload.<domain>, PUT over plain HTTP directly to
+        Prosody); the ack carries "get_url" (http://127.0.0.1:<http_port>/...).
+  {"cmd": "carbons", "on": true|false}
+        enable/disable message carbons (XEP-0280) for this peer.
+  {"cmd": "raw", "xml": XML}
+        send XML as-is on the stream (hostile-input tests: forged carbons, bad stanzas...).
+  {"cmd": "iq", "xml": "<iq type='get' to='...'>...</iq>", ["timeout": S]}
+        send an IQ and wait for its answer; the ack carries "type" (result/error),
+        "response" (XML) and for errors "condition".
+  {"cmd": "raw_events", "on": true|false}
+        also report every received stanza as {"event": "stanza", "kind", "from", "xml"}.
   {"cmd": "omemo_info"}
         ack carries "info": {"device": DEVICE, "other_devices": [DEVICE...]} (our own).
   {"cmd": "omemo_devices", "jid": JID}
@@ -43,7 +70,14 @@ Events (field "event"):
    "type": "chat"|"groupchat"|"normal"|..., "encrypted": null|"oldmemo"|"twomemo",
    "delayed": bool, ["sender_device": N], ["sce_from": JID, "sce_to": JID]}
         encrypted messages carry the decrypted body; OMEMO 2 ones also the SCE affixes.
+  {"event": "carbon", "direction": "received"|"sent", ...message fields of the inner message}
+        a carbon copy from our own server (only these are reported as carbons; forged
+        ones from others are ignored by slixmpp); received OMEMO carbons are decrypted.
+  {"event": "message_error", "from": JID, "id": ID|null, "condition": TEXT}   a bounce
   {"event": "joined", "room": ROOM_JID, "nick": NICK}
+  groupchat "message" events also carry "real_jid" (when the room reveals it).
+  {"event": "occupant", "room": ROOM_JID, "nick": NICK, "real_jid": JID|null,
+   "affiliation": TEXT|null, "role": TEXT|null, "available": bool}   any MUC presence
   {"event": "subscribe", "from": BARE_JID}        a subscription request arrived
   {"event": "subscribed", "from": BARE_JID}       our request was approved
   {"event": "ack", "cmd": CMD, "id": ID|null, ["msg_id": ID]}  a command was done
@@ -84,6 +118,8 @@ def main():
     ap.add_argument("--ca", required=True)
     ap.add_argument("--omemo-storage", default=None,
                     help="JSON file for OMEMO state (enables OMEMO)")
+    ap.add_argument("--direct-tls", action="store_true",
+                    help="connect with direct TLS (XEP-0368) instead of STARTTLS")
     ap.add_argument("--debug", action="store_true")
     a = ap.parse_args()
     logging.basicConfig(stream=sys.stderr,
@@ -101,6 +137,7 @@ def main():
             super().__init__(a.jid, a.password)
             self.echo = False
             self.auto_approve = False
+            self.raw_events = False
             self.pending_joins = {}
             self.omemo = None
             self.register_plugin("xep_0030")
@@ -108,14 +145,22 @@ def main():
             self.register_plugin("xep_0199")
             self.register_plugin("xep_0203")
             self.register_plugin("xep_0359")
+            self.register_plugin("xep_0280")
             if omemo_mod is not None:
                 self.omemo = omemo_mod.setup(self, a.omemo_storage)
             self.add_event_handler("session_start", self.on_start)
             self.add_event_handler("message", self.on_message)
             self.add_event_handler("groupchat_message", self.on_groupchat)
+            self.add_event_handler("groupchat_presence", self.on_muc_presence)
+            self.add_event_handler("presence_error", self.on_presence_error)
             self.add_event_handler("presence_subscribe", self.on_subscribe)
             self.add_event_handler("presence_subscribed", self.on_subscribed)
             self.add_event_handler("disconnected", self.on_disconnected)
+            self.add_event_handler("carbon_received", self.on_carbon_received)
+            self.add_event_handler("carbon_sent", self.on_carbon_sent)
+            # An incoming filter sees every stanza without counting as a handler, so
+            # slixmpp still answers unhandled IQs with an error.
+            self.add_filter("in", self.on_raw_stanza)
             self.add_event_handler("failed_auth", lambda _e: emit(
                 {"event": "error", "error": "authentication failed"}))
             self.add_event_handler("connection_failed", lambda e: emit(
@@ -139,6 +184,10 @@ def main():
                     "delayed": bool(msg.xml.find("{urn:xmpp:delay}delay") is not None)}
 
         async def on_message(self, msg):
+            if msg["type"] == "error":
+                emit({"event": "message_error", "from": str(msg["from"]),
+                      "id": msg["id"] or None, "condition": msg["error"]["condition"]})
+                return
             if msg["type"] not in ("chat", "normal"):
                 return
             ev = self.message_event(msg, msg["body"] or None, None)
@@ -158,8 +207,107 @@ def main():
             if self.echo and ev["body"] is not None:
                 await self.do_send(msg["from"].bare, ev["body"], None, ev["encrypted"])
 
-        def on_groupchat(self, msg):
-            emit(self.message_event(msg, msg["body"] or None, None))
+        async def on_groupchat(self, msg):
+            ev = self.message_event(msg, msg["body"] or None, None)
+            real = self.plugin["xep_0045"].get_jid_property(
+                msg["from"].bare, msg["from"].resource, "jid")
+            ev["real_jid"] = str(real) if real else None
+            if self.omemo is not None:
+                try:
+                    res = await omemo_mod.try_decrypt(self, msg)
+                except Exception as e:  # noqa: BLE001 - report undecryptable messages
+                    logging.exception("groupchat decryption failed")
+                    emit({"event": "error", "error": f"decrypt: {type(e).__name__}: {e}",
+                          "from": str(msg["from"]), "msg_id": msg["id"] or None})
+                    return
+                if res is not None:
+                    ev.update(res)
+            if ev["body"] is None and ev["encrypted"] is None:
+                return  # subject change or chat state
+            emit(ev)
+
+        async def on_carbon_received(self, msg):
+            await self.on_carbon(msg["carbon_received"], "received")
+
+        async def on_carbon_sent(self, msg):
+            await self.on_carbon(msg["carbon_sent"], "sent")
+
+        async def on_carbon(self, inner, direction):
+            ev = self.message_event(inner, inner["body"] or None, None)
+            ev["event"] = "carbon"
+            ev["direction"] = direction
+            if self.omemo is not None and direction == "received":
+                try:
+                    res = await omemo_mod.try_decrypt(self, inner)
+                except Exception as e:  # noqa: BLE001 - report, keep the event
+                    ev["decrypt_error"] = f"{type(e).__name__}: {e}"
+                else:
+                    if res is not None:
+                        ev.update(res)
+            emit(ev)
+
+        def on_raw_stanza(self, stanza):
+            if self.raw_events and stanza.name in ("message", "presence", "iq"):
+                emit({"event": "stanza", "kind": stanza.name, "from": str(stanza["from"]),
+                      "xml": str(stanza)})
+            return stanza
+
+        def on_presence_error(self, pres):
+            # Prosody's MUC join errors carry no muc#user payload, so slixmpp's
+            # join_muc_wait never sees them; fail pending joins here.
+            fut = self.pending_joins.get(pres["from"].bare)
+            if fut is not None and not fut.done():
+                err = pres["error"]
+                fut.set_exception(RuntimeError(
+                    f"join refused: {err['type']}/{err['condition']} {err['text'] or ''}".strip()))
+
+        async def join_room(self, room, nick):
+            fut = asyncio.get_running_loop().create_future()
+            self.pending_joins[room] = fut
+            join = asyncio.ensure_future(
+                self.plugin["xep_0045"].join_muc_wait(room, nick, maxstanzas=0, timeout=60))
+            try:
+                done, _ = await asyncio.wait({join, fut}, return_when=asyncio.FIRST_COMPLETED)
+                if fut in done:
+                    join.cancel()
+                    fut.result()
+                join.result()
+            finally:
+                self.pending_joins.pop(room, None)
+
+        def on_muc_presence(self, pres):
+            item = pres["muc"]
+            emit({"event": "occupant", "room": pres["from"].bare, "nick": pres["from"].resource,
+                  "real_jid": str(item["jid"]) if item["jid"] else None,
+                  "affiliation": item["affiliation"] or None, "role": item["role"] or None,
+                  "available": pres["type"] != "unavailable"})
+
+        def room_real_jids(self, room):
+            """Bare real JIDs of the other occupants (needs a non-anonymous room)."""
+            muc = self.plugin["xep_0045"]
+            out = set()
+            for nick in muc.get_roster(room) or []:
+                jid = muc.get_jid_property(room, nick, "jid")
+                if jid and slixmpp.JID(jid).bare != self.boundjid.bare:
+                    out.add(slixmpp.JID(jid).bare)
+            return sorted(out)
+
+        async def configure_room(self, room, values=None, strict=False):
+            """Submits the room config form with `values` (var -> value) applied."""
+            muc = self.plugin["xep_0045"]
+            try:
+                form = await muc.get_room_config(room)
+            except Exception:  # noqa: BLE001 - not the owner
+                if strict:
+                    raise
+                return
+            fields = form.get_fields()
+            for var, value in (values or {}).items():
+                if var not in fields:
+                    raise ValueError(f"room config has no field {var!r}")
+                fields[var]["value"] = value
+            form["type"] = "submit"
+            await muc.set_room_config(room, form)
 
         def on_subscribe(self, pres):
             emit({"event": "subscribe", "from": pres["from"].bare})
@@ -189,6 +337,39 @@ def main():
                 msg.send()
             return msg["id"]
 
+        async def upload(self, c):
+            """XEP-0363: request a slot from the upload service, PUT the data, return the GET URL."""
+            import base64
+            import urllib.request
+            import xml.etree.ElementTree as ET
+            ns = "urn:xmpp:http:upload:0"
+            data = (base64.b64decode(c["data_b64"]) if "data_b64" in c
+                    else c.get("text", "").encode())
+            iq = self.make_iq_get(ito=c.get("service", "upload." + self.boundjid.domain))
+            req = ET.Element(f"{{{ns}}}request", filename=c.get("filename", "file.bin"),
+                             size=str(len(data)),
+                             **{"content-type": c.get("content_type", "application/octet-stream")})
+            iq.append(req)
+            res = await iq.send(timeout=30)
+            slot = res.xml.find(f"{{{ns}}}slot")
+            if slot is None:
+                raise RuntimeError(f"no slot in {res}")
+            put = slot.find(f"{{{ns}}}put")
+            get = slot.find(f"{{{ns}}}get")
+            headers = {h.get("name"): (h.text or "") for h in put.findall(f"{{{ns}}}header")}
+            headers["Content-Type"] = c.get("content_type", "application/octet-stream")
+            request = urllib.request.Request(put.get("url"), data=data, method="PUT",
+                                             headers=headers)
+
+            def do_put():
+                with urllib.request.urlopen(request, timeout=30) as r:
+                    return r.status
+
+            status = await asyncio.get_running_loop().run_in_executor(None, do_put)
+            if status not in (200, 201):
+                raise RuntimeError(f"PUT returned {status}")
+            return get.get("url")
+
         def need_omemo(self):
             if self.omemo is None:
                 raise RuntimeError("OMEMO is not enabled (start with --omemo-storage)")
@@ -201,19 +382,35 @@ def main():
                                                    c.get("encrypt"))
             elif cmd == "join":
                 room, nick = c["room"], c["nick"]
-                await self.plugin["xep_0045"].join_muc_wait(room, nick, maxstanzas=0, timeout=30)
-                try:
-                    form = await self.plugin["xep_0045"].get_room_config(room)
-                    form["type"] = "submit"
-                    await self.plugin["xep_0045"].set_room_config(room, form)
-                except Exception:  # noqa: BLE001 - not owner / already configured
-                    pass
+                await self.join_room(room, nick)
+                await self.configure_room(room, c.get("config"))
                 emit({"event": "joined", "room": room, "nick": nick})
+            elif cmd == "configure":
+                await self.configure_room(c["room"], c.get("config") or {}, strict=True)
+            elif cmd == "affiliation":
+                await self.plugin["xep_0045"].set_affiliation(c["room"], c["affiliation"],
+                                                              jid=c["jid"])
+            elif cmd == "invite":
+                self.plugin["xep_0045"].invite(c["room"], c["jid"], c.get("reason", ""))
+            elif cmd == "leave":
+                self.plugin["xep_0045"].leave_muc(c["room"], c["nick"])
             elif cmd == "groupchat":
-                msg = self.make_message(mto=c["room"], mbody=c["body"], mtype="groupchat")
+                room = c["room"]
+                msg = self.make_message(mto=room, mbody=None if c.get("encrypt") else c["body"],
+                                        mtype="groupchat")
                 if c.get("msg_id"):
                     msg["id"] = c["msg_id"]
-                msg.send()
+                if c.get("encrypt"):
+                    self.need_omemo()
+                    recipients = c.get("recipients") or self.room_real_jids(room)
+                    res = await omemo_mod.encrypt_and_send_group(
+                        self, msg, room, recipients, c["body"], c["encrypt"])
+                    ack["recipients"] = recipients
+                    if res.get("errors"):
+                        emit({"event": "omemo_encryption_errors", "to": room,
+                              "errors": res["errors"]})
+                else:
+                    msg.send()
                 ack["msg_id"] = msg["id"]
             elif cmd == "echo":
                 self.echo = bool(c.get("on", True))
@@ -224,6 +421,33 @@ def main():
                 self.send_presence(pto=c["jid"], ptype="subscribe")
             elif cmd == "roster_approve":
                 self.approve(c["jid"])
+            elif cmd == "carbons":
+                if c.get("on", True):
+                    await self.plugin["xep_0280"].enable()
+                else:
+                    await self.plugin["xep_0280"].disable()
+            elif cmd == "raw":
+                self.send_raw(c["xml"])
+            elif cmd == "iq":
+                from slixmpp.xmlstream import ET as SET
+                from slixmpp.exceptions import IqError
+                elt = SET.fromstring(c["xml"])
+                iq = self.make_iq(id=elt.get("id") or self.new_id(), ito=elt.get("to"),
+                                  itype=elt.get("type", "get"))
+                for child in list(elt):
+                    iq.append(child)
+                try:
+                    res = await iq.send(timeout=c.get("timeout", 30))
+                    ack["response"] = str(res)
+                    ack["type"] = res["type"]
+                except IqError as e:
+                    ack["response"] = str(e.iq)
+                    ack["type"] = "error"
+                    ack["condition"] = e.iq["error"]["condition"]
+            elif cmd == "raw_events":
+                self.raw_events = bool(c.get("on", True))
+            elif cmd == "upload":
+                ack["get_url"] = await self.upload(c)
             elif cmd == "omemo_info":
                 self.need_omemo()
                 ack["info"] = await omemo_mod.own_info(self)
@@ -252,8 +476,8 @@ def main():
     asyncio.set_event_loop(loop)
     xmpp = Peer()
     xmpp.ca_certs = a.ca
-    xmpp.enable_direct_tls = False
-    xmpp.enable_starttls = True
+    xmpp.enable_direct_tls = a.direct_tls
+    xmpp.enable_starttls = not a.direct_tls
     xmpp.enable_plaintext = False
 
     def on_line(line):

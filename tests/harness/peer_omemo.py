@@ -204,6 +204,37 @@ async def encrypt_and_send(xmpp: Any, msg: Any, to: str, body: str, kind: str) -
     raise ValueError(f"unknown encryption {kind!r}")
 
 
+async def encrypt_and_send_group(xmpp: Any, msg: Any, room: str, recipients: Any, body: str,
+                                 kind: str) -> Dict[str, Any]:
+    """Encrypts a groupchat message for the recipients' devices and sends it to the room."""
+    plugin = xmpp["xep_0384"]
+    jids = {JID(j) for j in recipients}
+    if not jids:
+        raise RuntimeError("no recipients with a known real JID in the room")
+    await plugin.refresh_device_lists(jids, force_download=True)
+    if kind == "oldmemo":
+        msg["body"] = body
+        encrypted, errors = await plugin.encrypt_message(msg, jids)
+        if encrypted is None:
+            raise RuntimeError("nothing to send")
+        encrypted.send()
+        return {"errors": [repr(e) for e in errors]}
+    if kind == "twomemo":
+        sm = await plugin.get_session_manager()
+        envelope = _sce_envelope(body, JID(room).bare, xmpp.boundjid.bare)
+        messages, errors = await sm.encrypt(frozenset(j.bare for j in jids), {TWO_NS: envelope},
+                                            backend_priority_order=[TWO_NS])
+        msg["body"] = FALLBACK
+        msg.enable("store")
+        for m in messages:
+            msg.append(twomemo.etree.serialize_message(m))
+        if not messages:
+            raise RuntimeError(f"no OMEMO 2 message produced: {errors!r}")
+        msg.send()
+        return {"errors": [repr(e) for e in errors]}
+    raise ValueError(f"unknown encryption {kind!r}")
+
+
 async def try_decrypt(xmpp: Any, msg: Any) -> Optional[Dict[str, Any]]:
     """None if msg is not OMEMO; else a dict with body, encrypted kind, sender device (or error)."""
     plugin = xmpp["xep_0384"]
@@ -211,6 +242,14 @@ async def try_decrypt(xmpp: Any, msg: Any) -> Optional[Dict[str, Any]]:
     if not namespaces:
         return None
     sender = msg["from"].bare
+    if msg["type"] == "groupchat":
+        real = xmpp["xep_0045"].get_jid_property(JID(sender), msg["from"].resource, "jid")
+        if real is None:
+            raise ValueError(f"no real JID for {msg['from']}")
+        if JID(real).bare == xmpp.boundjid.bare:
+            # Our own message reflected by the room: not encrypted for this device.
+            return {"encrypted": "own-reflection", "body": None}
+        sender = JID(real).bare
     if TWO_NS in namespaces:
         sm = await plugin.get_session_manager()
         elt = msg.xml.find(f"{{{TWO_NS}}}encrypted")

@@ -177,6 +177,23 @@ impl Bed {
         (format!("{user}@{}", self.domain), password)
     }
 
+    /// Every address the private Tor network listens on (relay and authority ORPorts,
+    /// authority DirPorts): the only places a Tor client may connect to (for leak checks).
+    pub fn tor_endpoints(&self) -> Vec<std::net::SocketAddr> {
+        let ip = std::net::Ipv4Addr::LOCALHOST;
+        let mut out: Vec<std::net::SocketAddr> = self
+            .tor
+            .relays
+            .iter()
+            .map(|r| (ip, r.or_port).into())
+            .collect();
+        for a in &self.tor.authorities {
+            out.push((ip, a.or_port).into());
+            out.push((ip, a.dir_port).into());
+        }
+        out
+    }
+
     /// Registers `user@talpa.test` with `password` (panics on failure).
     pub fn adduser(&self, user: &str, password: &str) {
         let out = Command::new("python3")
@@ -231,8 +248,10 @@ pub fn tail(path: &Path, lines: usize) -> String {
 /// Options for [`Peer::spawn_with`].
 #[derive(Debug, Clone, Default)]
 pub struct PeerOptions {
-    /// Enable legacy OMEMO (slixmpp-omemo) with state kept in the bed's directory.
+    /// Enable OMEMO (legacy and OMEMO 2) with state kept in the bed's directory.
     pub omemo: bool,
+    /// Connect with direct TLS to `c2s_direct_tls_port` instead of STARTTLS.
+    pub direct_tls: bool,
 }
 
 /// A Python slixmpp peer (`tests/harness/peer.py`), driven by JSON lines. Killed on drop.
@@ -270,9 +289,19 @@ impl Peer {
             .arg("--host")
             .arg(&bed.prosody.host)
             .arg("--port")
-            .arg(bed.prosody.c2s_port.to_string())
+            .arg(
+                if options.direct_tls {
+                    bed.prosody.c2s_direct_tls_port
+                } else {
+                    bed.prosody.c2s_port
+                }
+                .to_string(),
+            )
             .arg("--ca")
             .arg(&bed.ca_cert);
+        if options.direct_tls {
+            cmd.arg("--direct-tls");
+        }
         if options.omemo {
             cmd.arg("--omemo-storage")
                 .arg(peers_dir.join(format!("{tag}.omemo.json")));
@@ -305,7 +334,14 @@ impl Peer {
             backlog: VecDeque::new(),
             stderr_path,
         };
-        let online = peer.wait_event(|e| e["event"] == "online", Duration::from_mins(1));
+        // Fail fast when the peer reports a connection/authentication error before going online.
+        let online = peer.wait_event(
+            |e| e["event"] == "online" || (e["event"] == "error" && e.get("cmd").is_none()),
+            Duration::from_mins(1),
+        );
+        if online["event"] != "online" {
+            peer.fail(&format!("did not come online: {online}"));
+        }
         online["jid"]
             .as_str()
             .unwrap_or_default()
