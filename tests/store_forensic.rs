@@ -30,7 +30,10 @@ const SQLITE_MAGIC: &[u8] = b"SQLite format 3\0";
 /// HMAC-SHA512(ciphertext || IV || pgno as u32 LE); the HMAC key is
 /// PBKDF2-HMAC-SHA512(key, salt XOR 0x3a, 2 iterations, 32 bytes).
 fn decrypt_database(db: &[u8], key: &[u8; 32]) -> Vec<Vec<u8>> {
-    assert!(!db.is_empty() && db.len() % PAGE == 0, "whole pages");
+    assert!(
+        !db.is_empty() && db.len().is_multiple_of(PAGE),
+        "whole pages"
+    );
     let salt = &db[..16];
     let hmac_salt: Vec<u8> = salt.iter().map(|b| b ^ 0x3a).collect();
     let mut hmac_key = [0u8; 32];

@@ -336,7 +336,7 @@ impl Profile {
             other => other?,
         };
         let len = fs::metadata(&db_path)?.len();
-        if len < PAGE_SIZE || len % PAGE_SIZE != 0 {
+        if len < PAGE_SIZE || !len.is_multiple_of(PAGE_SIZE) {
             return Err(StoreError::Corrupt);
         }
 
