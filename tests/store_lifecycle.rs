@@ -276,3 +276,29 @@ fn cleared_duress_passphrase_no_longer_wipes() {
     ));
     assert_eq!(snapshot(&dir), before);
 }
+
+#[test]
+fn unlocked_store_runs_with_the_hardening_pragmas() {
+    let (_tmp, dir, store) = new_profile("pw");
+    store.lock().expect("lock");
+    let store = Profile::unlock(&dir, &pass("pw"))
+        .expect("unlock")
+        .into_store();
+    let r = store.security_report().expect("report");
+    assert!(r.cipher_memory_security, "{r:?}");
+    assert!(r.secure_delete, "{r:?}");
+    assert_eq!(r.temp_store, 2, "temp_store = MEMORY");
+    assert!(r.foreign_keys, "{r:?}");
+    assert_eq!(r.journal_mode, "delete");
+    assert_eq!(r.cipher_page_size, 4096);
+    assert!(r.cipher_version.starts_with('4'), "{r:?}");
+}
+
+#[test]
+fn open_store_can_be_wiped_in_one_call() {
+    let (_tmp, dir, mut store) = new_profile("pw");
+    add_account(&mut store, "a@talpa.test");
+    store.wipe().expect("panic wipe");
+    assert!(!dir.exists());
+    assert!(matches!(unlock_err(&dir, "pw"), StoreError::NotAProfile));
+}
