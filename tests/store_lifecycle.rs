@@ -302,3 +302,91 @@ fn open_store_can_be_wiped_in_one_call() {
     assert!(!dir.exists());
     assert!(matches!(unlock_err(&dir, "pw"), StoreError::NotAProfile));
 }
+
+/// Builds the header a crash would leave between "pending check written" and "pending
+/// check made current" (layout: flags | salt 16 | key_check 32 | pending 32 | duress 32 |
+/// reserved 16).
+fn interrupted_header(before: &[u8], after: &[u8]) -> Vec<u8> {
+    let mut h = before.to_vec();
+    h[0] |= 0x01;
+    h[49..81].copy_from_slice(&after[17..49]);
+    h
+}
+
+#[test]
+fn passphrase_change_interrupted_after_rekey_opens_with_the_new_passphrase() {
+    let (_tmp, dir, mut store) = new_profile("old");
+    add_account(&mut store, "a@talpa.test");
+    let hdr_before = std::fs::read(dir.join("talpa.hdr")).expect("hdr");
+    store
+        .change_passphrase(&pass("old"), &pass("new"))
+        .expect("change");
+    store.lock().expect("lock");
+    let hdr_after = std::fs::read(dir.join("talpa.hdr")).expect("hdr");
+    std::fs::write(
+        dir.join("talpa.hdr"),
+        interrupted_header(&hdr_before, &hdr_after),
+    )
+    .expect("simulate crash");
+
+    let before = snapshot(&dir);
+    assert!(matches!(
+        unlock_err(&dir, "old"),
+        StoreError::WrongPassphrase
+    ));
+    assert_eq!(snapshot(&dir), before);
+    let store = Profile::unlock(&dir, &pass("new"))
+        .expect("new opens")
+        .into_store();
+    assert_eq!(store.list_accounts().expect("accounts").len(), 1);
+    store.lock().expect("lock");
+    assert_eq!(
+        std::fs::read(dir.join("talpa.hdr")).expect("hdr")[0] & 0x01,
+        0,
+        "change completed at unlock"
+    );
+    assert!(matches!(
+        unlock_err(&dir, "old"),
+        StoreError::WrongPassphrase
+    ));
+}
+
+#[test]
+fn passphrase_change_interrupted_before_rekey_still_opens_with_the_old_passphrase() {
+    let (_tmp, dir, mut store) = new_profile("old");
+    add_account(&mut store, "a@talpa.test");
+    let hdr_before = std::fs::read(dir.join("talpa.hdr")).expect("hdr");
+    let db_before = std::fs::read(dir.join("talpa.db")).expect("db");
+    store
+        .change_passphrase(&pass("old"), &pass("new"))
+        .expect("change");
+    store.lock().expect("lock");
+    let hdr_after = std::fs::read(dir.join("talpa.hdr")).expect("hdr");
+    std::fs::write(
+        dir.join("talpa.hdr"),
+        interrupted_header(&hdr_before, &hdr_after),
+    )
+    .expect("simulate crash");
+    std::fs::write(dir.join("talpa.db"), db_before).expect("database not yet re-keyed");
+
+    let before = snapshot(&dir);
+    assert!(matches!(
+        unlock_err(&dir, "new"),
+        StoreError::WrongPassphrase
+    ));
+    assert_eq!(snapshot(&dir), before);
+    let store = Profile::unlock(&dir, &pass("old"))
+        .expect("old opens")
+        .into_store();
+    assert_eq!(store.list_accounts().expect("accounts").len(), 1);
+    store.lock().expect("lock");
+    assert_eq!(
+        std::fs::read(dir.join("talpa.hdr")).expect("hdr")[0] & 0x01,
+        0,
+        "abandoned change cleared at unlock"
+    );
+    assert!(matches!(
+        unlock_err(&dir, "new"),
+        StoreError::WrongPassphrase
+    ));
+}

@@ -364,8 +364,10 @@ impl Profile {
         };
         integrity_check(&conn)?;
 
+        // Settle an interrupted passphrase change either way: the passphrase that opened
+        // the database is the current one.
         let mut header = header;
-        if pending {
+        if header.flags & FLAG_PENDING != 0 {
             header.key_check = check;
             header.pending_check = random();
             header.flags &= !FLAG_PENDING;
