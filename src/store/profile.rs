@@ -249,6 +249,7 @@ impl Header {
             })?;
         f.write_all(&self.encode())?;
         f.sync_all()?;
+        File::open(dir)?.sync_all()?;
         Ok(())
     }
 }
