@@ -171,10 +171,15 @@ fn expired_canary_is_gone_from_disk_and_from_every_decrypted_page() {
         files_containing(&dir, 0, canary.as_bytes()),
         Vec::<std::path::PathBuf>::new()
     );
-    assert_eq!(
-        files_containing(&std::env::temp_dir(), 3, canary.as_bytes()),
-        Vec::<std::path::PathBuf>::new()
-    );
+    // SQLite's temp-file directories on Unix: $TMPDIR (std::env::temp_dir), /var/tmp, /tmp.
+    for tmp in [std::env::temp_dir(), "/var/tmp".into(), "/tmp".into()] {
+        assert_eq!(
+            files_containing(&tmp, 3, canary.as_bytes()),
+            Vec::<std::path::PathBuf>::new(),
+            "canary in a temp file under {}",
+            tmp.display()
+        );
+    }
 
     // (b) Not in any decrypted page; and decryption demonstrably yields SQLite content.
     let db = std::fs::read(dir.join("talpa.db")).expect("db");

@@ -24,6 +24,13 @@ fn created_profile_is_private_and_reopens_with_its_data() {
     assert_eq!(mode, 0o700);
     let files: Vec<_> = snapshot(&dir).into_keys().collect();
     assert_eq!(files, vec!["talpa.db".to_owned(), "talpa.hdr".to_owned()]);
+    let db = std::fs::read(dir.join("talpa.db")).expect("db");
+    assert!(db.len() >= 4096, "schema written");
+    assert_ne!(
+        &db[..16],
+        b"SQLite format 3\0",
+        "never a plaintext database"
+    );
     add_account(&mut store, "alice@talpa.test");
     store.lock().expect("lock");
 

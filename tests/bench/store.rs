@@ -10,6 +10,9 @@
 //! The "raw" rows run identical SQL on a keyed SQLCipher connection and on an unkeyed one
 //! (same pragmas, same schema from `talpa::store::migrations`), so their ratio is the cost
 //! of encryption alone; the "store API" rows time Talpa's `Store` itself.
+//!
+//! Run: `cargo bench --bench store` (release), or `cargo bench --profile dev --bench store`
+//! (dependencies, SQLCipher and Argon2 included, are built at opt-level 2 in dev too).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
