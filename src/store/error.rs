@@ -11,11 +11,12 @@ pub enum StoreError {
     /// There is no profile at the given location (directory or database missing).
     #[error("no profile at this location")]
     NotAProfile,
-    /// The database or header file is structurally damaged (e.g. truncated).
+    /// The database or header file is structurally damaged: a length that is not a whole
+    /// number of pages (truncated mid-page), or a header of the wrong size.
     #[error("the profile is corrupt (truncated or malformed)")]
     Corrupt,
-    /// The passphrase is right but SQLCipher's per-page authentication failed: a page
-    /// was modified (tampering or media damage).
+    /// The passphrase is right but SQLCipher's per-page authentication or its page-count
+    /// check failed: a page was modified or whole pages are missing (tampering or damage).
     #[error("the profile failed its integrity check (tampered or damaged)")]
     Tampered,
     /// The database exists but its salt/header file (`talpa.hdr`) does not.

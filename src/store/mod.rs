@@ -18,6 +18,7 @@
 //!   unlock never modifies a file. Errors: `WrongPassphrase` (header key check fails),
 //!   `NotAProfile`, `MissingSalt`, `Corrupt` (truncated/malformed), `Tampered` (key check OK
 //!   but SQLCipher's page HMACs fail: `cipher_integrity_check` runs at every unlock).
+//! - [`Store::security_report`] reads the pragmas back.
 //! - [`Store::lock`] closes; [`Store::change_passphrase`] re-keys (crash-safe);
 //!   [`Store::set_duress_passphrase`]; [`Profile::wipe`] / [`Store::wipe`] crypto-erase then
 //!   overwrite and remove every profile file, without the passphrase.
@@ -63,7 +64,7 @@ pub use messages::{
     Retractor, StoredMessage,
 };
 pub use outbox::OutboxEntry;
-pub use profile::{Passphrase, Profile, Unlocked};
+pub use profile::{Passphrase, Profile, SecurityReport, Unlocked};
 pub use retention::RetentionPolicy;
 
 macro_rules! id_type {

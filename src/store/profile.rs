@@ -249,6 +249,7 @@ impl Header {
             })?;
         f.write_all(&self.encode())?;
         f.sync_all()?;
+        File::open(dir)?.sync_all()?;
         Ok(())
     }
 }
@@ -336,7 +337,7 @@ impl Profile {
             other => other?,
         };
         let len = fs::metadata(&db_path)?.len();
-        if len < PAGE_SIZE || len % PAGE_SIZE != 0 {
+        if len < PAGE_SIZE || !len.is_multiple_of(PAGE_SIZE) {
             return Err(StoreError::Corrupt);
         }
 
@@ -364,8 +365,10 @@ impl Profile {
         };
         integrity_check(&conn)?;
 
+        // Settle an interrupted passphrase change either way: the passphrase that opened
+        // the database is the current one.
         let mut header = header;
-        if pending {
+        if header.flags & FLAG_PENDING != 0 {
             header.key_check = check;
             header.pending_check = random();
             header.flags &= !FLAG_PENDING;
@@ -521,7 +524,56 @@ fn ensure_encrypted(db_path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The connection's security-relevant settings, as SQLite/SQLCipher report them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecurityReport {
+    /// `PRAGMA cipher_memory_security` (SQLCipher wipes freed memory).
+    pub cipher_memory_security: bool,
+    /// `PRAGMA secure_delete`.
+    pub secure_delete: bool,
+    /// `PRAGMA temp_store` (2 = MEMORY).
+    pub temp_store: i64,
+    /// `PRAGMA foreign_keys`.
+    pub foreign_keys: bool,
+    /// `PRAGMA journal_mode`.
+    pub journal_mode: String,
+    /// `PRAGMA cipher_page_size`.
+    pub cipher_page_size: i64,
+    /// `PRAGMA cipher_version`.
+    pub cipher_version: String,
+}
+
 impl Store {
+    /// Reads back the settings the store relies on (for diagnostics and tests).
+    pub fn security_report(&self) -> Result<SecurityReport> {
+        let text = |p: &str| -> Result<String> {
+            Ok(self
+                .conn
+                .query_row(&format!("PRAGMA {p}"), [], |r| {
+                    r.get::<_, rusqlite::types::Value>(0)
+                })
+                .map(|v| match v {
+                    rusqlite::types::Value::Integer(i) => i.to_string(),
+                    rusqlite::types::Value::Text(t) => t,
+                    _ => String::new(),
+                })?)
+        };
+        let int = |p: &str| -> Result<i64> {
+            text(p)?
+                .parse()
+                .map_err(|_| StoreError::Invalid(format!("PRAGMA {p}")))
+        };
+        Ok(SecurityReport {
+            cipher_memory_security: int("cipher_memory_security")? == 1,
+            secure_delete: int("secure_delete")? == 1,
+            temp_store: int("temp_store")?,
+            foreign_keys: int("foreign_keys")? == 1,
+            journal_mode: text("journal_mode")?,
+            cipher_page_size: int("cipher_page_size")?,
+            cipher_version: text("cipher_version")?,
+        })
+    }
+
     /// The profile directory.
     pub fn dir(&self) -> &Path {
         &self.dir
