@@ -24,6 +24,14 @@ impl TorStream {
         }
     }
 
+    /// The circuit this stream runs on (embedded Arti), while it exists.
+    pub fn circuit(&self) -> Option<super::CircuitInfo> {
+        match &self.inner {
+            Inner::Arti(s) => super::circuit::of_stream(s),
+            Inner::Socks(_) => None,
+        }
+    }
+
     pub(crate) fn socks(stream: TcpStream) -> Self {
         Self {
             inner: Inner::Socks(stream),
