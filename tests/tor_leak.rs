@@ -14,6 +14,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
 mod tor_bed;
 
 use std::path::PathBuf;
@@ -31,7 +32,7 @@ fn embedded_arti_connects_only_to_tor_relays_and_never_resolves_locally() {
         child_role();
         return;
     }
-    let bed = tor_bed::bed();
+    let bed = support::bed();
     let trace_dir = tempfile::tempdir().unwrap();
     let trace = trace_dir.path().join("strace.txt");
     let out = Command::new("strace")
@@ -40,9 +41,9 @@ fn embedded_arti_connects_only_to_tor_relays_and_never_resolves_locally() {
         .arg(std::env::current_exe().unwrap())
         .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
         .env(CHILD, "1")
-        .env("TALPA_LEAK_NETWORK_FILE", &bed.network_file)
-        .env("TALPA_LEAK_HOST", &bed.prosody_host)
-        .env("TALPA_LEAK_PORT", bed.c2s_port.to_string())
+        .env("TALPA_LEAK_NETWORK_FILE", &bed.tor.network_file)
+        .env("TALPA_LEAK_HOST", &bed.prosody.host)
+        .env("TALPA_LEAK_PORT", bed.prosody.c2s_port.to_string())
         .output()
         .expect("run strace (is it installed?)");
     assert!(
@@ -52,7 +53,7 @@ fn embedded_arti_connects_only_to_tor_relays_and_never_resolves_locally() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = std::fs::read_to_string(&trace).expect("strace output");
-    let verdict = check_trace(&text, &bed.or_ports);
+    let verdict = check_trace(&text, &tor_bed::or_ports(bed));
     assert!(
         verdict.violations.is_empty(),
         "leaks:\n{}",

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
 mod tor_bed;
 
 use std::net::SocketAddr;
@@ -12,11 +13,11 @@ use talpa::tor::{AccountIsolation, TorClient, TorConfig, TorMode};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn system_socks_mode_reaches_prosody_for_two_accounts() {
-    let bed = tor_bed::bed();
+    let bed = support::bed();
     let profile = tempfile::tempdir().unwrap();
     let mut config = TorConfig::new(profile.path());
     config.mode = TorMode::SystemSocks {
-        addr: SocketAddr::from(([127, 0, 0, 1], bed.socks_port)),
+        addr: SocketAddr::from(([127, 0, 0, 1], bed.tor.socks_port)),
     };
     let client = TorClient::launch(config).expect("launch");
     assert!(client.status().borrow().is_ready());
@@ -28,8 +29,8 @@ async fn system_socks_mode_reaches_prosody_for_two_accounts() {
         let mut stream = client
             .connect_within(
                 &account,
-                &bed.prosody_host,
-                bed.c2s_port,
+                &bed.prosody.host,
+                bed.prosody.c2s_port,
                 Duration::from_mins(2),
             )
             .await

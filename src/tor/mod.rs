@@ -346,4 +346,22 @@ mod tests {
         }
         assert!(!client.status().borrow().is_ready());
     }
+
+    #[tokio::test]
+    async fn connect_waits_for_readiness_and_gives_up_at_the_callers_deadline() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = TorConfig::new(dir.path());
+        config.network = Some(PrivateNetwork::from_json(config::tests::NETWORK).expect("network"));
+        let client = TorClient::launch(config).expect("launch");
+        let err = client
+            .connect_within(
+                &AccountIsolation::new(),
+                "talpa.test",
+                5222,
+                Duration::from_millis(300),
+            )
+            .await
+            .expect_err("a network nobody runs never becomes ready");
+        assert!(matches!(err, TorError::NotReady(_)), "{err}");
+    }
 }
