@@ -8,6 +8,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 /// A connection through Tor: `AsyncRead + AsyncWrite + Unpin + Send + 'static`.
+///
+/// Writes are buffered into Tor cells: call `flush()` after each message or the peer may
+/// never see it.
 pub struct TorStream {
     inner: Inner,
 }
@@ -86,5 +89,20 @@ impl AsyncWrite for TorStream {
             Inner::Arti(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             Inner::Socks(s) => Pin::new(s).poll_shutdown(cx),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The xmpp layer relies on exactly these bounds.
+    #[test]
+    fn tor_stream_and_client_have_the_promised_bounds() {
+        fn stream_bounds<
+            T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+        >() {
+        }
+        fn client_bounds<T: Clone + Send + Sync + 'static>() {}
+        stream_bounds::<super::TorStream>();
+        client_bounds::<super::super::TorClient>();
     }
 }
