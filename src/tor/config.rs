@@ -67,6 +67,10 @@ impl TorConfig {
     pub(crate) fn arti_builder(&self) -> Result<TorClientConfigBuilder, TorError> {
         let mut builder =
             TorClientConfigBuilder::from_directories(self.state_dir(), self.cache_dir());
+        // Trusting the user's self-named group would make Arti look the user and group up
+        // through NSS (nsswitch.conf, nscd) — name-service traffic we want none of. Our
+        // directories are 0700, so trusting no group costs nothing.
+        builder.storage().permissions().trust_no_group_id();
         if let Some(network) = &self.network {
             network.apply(&mut builder)?;
         }

@@ -4,17 +4,19 @@
 //! unresolved; nothing here performs a local DNS lookup, and there is no direct-connection path.
 //! In system-Tor mode (Tails, Whonix) the door is the system's SOCKS port instead of Arti.
 
+mod circuit;
 mod config;
 mod isolation;
 mod socks;
 mod status;
 mod stream;
 
+use std::collections::HashMap;
 use std::fs::DirBuilder;
 use std::net::SocketAddr;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arti_client::StreamPrefs;
@@ -23,6 +25,7 @@ use tokio::sync::watch;
 use tor_rtcompat::PreferredRuntime;
 use tracing::{debug, info, warn};
 
+pub use circuit::{CircuitInfo, RelayHop};
 pub use config::{Authority, DEFAULT_OBFS4PROXY, Fallback, PrivateNetwork, TorConfig, TorMode};
 pub use isolation::AccountIsolation;
 pub use status::{TorState, TorStatus};
@@ -69,6 +72,8 @@ pub struct TorClient {
 struct Inner {
     backend: Backend,
     status: watch::Receiver<TorStatus>,
+    /// The circuit of each account's most recent stream, by `AccountIsolation::id`.
+    circuits: Mutex<HashMap<u64, CircuitInfo>>,
 }
 
 enum Backend {
@@ -107,6 +112,7 @@ impl TorClient {
                     inner: Arc::new(Inner {
                         backend: Backend::SystemSocks(addr),
                         status: rx,
+                        circuits: Mutex::default(),
                     }),
                 })
             }
@@ -130,6 +136,7 @@ impl TorClient {
                     inner: Arc::new(Inner {
                         backend: Backend::Embedded(arti),
                         status: rx,
+                        circuits: Mutex::default(),
                     }),
                 })
             }
@@ -169,7 +176,13 @@ impl TorClient {
                     .set_isolation(iso.token())
                     .connect_to_onion_services(BoolOrAuto::Explicit(true));
                 let stream = arti.connect_with_prefs((host, port), &prefs).await?;
-                debug!(account = iso.id(), "tor: stream opened");
+                let circuit = circuit::of_stream(&stream);
+                if let Some(info) = &circuit
+                    && let Ok(mut map) = self.inner.circuits.lock()
+                {
+                    map.insert(iso.id(), info.clone());
+                }
+                debug!(account = iso.id(), circuit = ?circuit.as_ref().map(|c| &c.id), "tor: stream opened");
                 Ok(TorStream::arti(stream))
             }
             Backend::SystemSocks(addr) => {
@@ -179,6 +192,12 @@ impl TorClient {
                 Ok(TorStream::socks(stream))
             }
         }
+    }
+
+    /// The circuit of the most recent stream `iso` opened (embedded Arti only; `None` in
+    /// system-Tor mode or before the account's first stream).
+    pub fn circuit_of(&self, iso: &AccountIsolation) -> Option<CircuitInfo> {
+        self.inner.circuits.lock().ok()?.get(&iso.id()).cloned()
     }
 
     /// [`TorClient::connect`], giving up with [`TorError::NotReady`] if Tor is not ready and
@@ -326,5 +345,23 @@ mod tests {
             assert_eq!(mode & 0o777, 0o700, "{}", d.display());
         }
         assert!(!client.status().borrow().is_ready());
+    }
+
+    #[tokio::test]
+    async fn connect_waits_for_readiness_and_gives_up_at_the_callers_deadline() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = TorConfig::new(dir.path());
+        config.network = Some(PrivateNetwork::from_json(config::tests::NETWORK).expect("network"));
+        let client = TorClient::launch(config).expect("launch");
+        let err = client
+            .connect_within(
+                &AccountIsolation::new(),
+                "talpa.test",
+                5222,
+                Duration::from_millis(300),
+            )
+            .await
+            .expect_err("a network nobody runs never becomes ready");
+        assert!(matches!(err, TorError::NotReady(_)), "{err}");
     }
 }

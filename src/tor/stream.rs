@@ -8,6 +8,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 /// A connection through Tor: `AsyncRead + AsyncWrite + Unpin + Send + 'static`.
+///
+/// Writes are buffered into Tor cells: call `flush()` after each message or the peer may
+/// never see it.
 pub struct TorStream {
     inner: Inner,
 }
@@ -21,6 +24,14 @@ impl TorStream {
     pub(crate) fn arti(stream: arti_client::DataStream) -> Self {
         Self {
             inner: Inner::Arti(Box::new(stream)),
+        }
+    }
+
+    /// The circuit this stream runs on (embedded Arti), while it exists.
+    pub fn circuit(&self) -> Option<super::CircuitInfo> {
+        match &self.inner {
+            Inner::Arti(s) => super::circuit::of_stream(s),
+            Inner::Socks(_) => None,
         }
     }
 
@@ -78,5 +89,20 @@ impl AsyncWrite for TorStream {
             Inner::Arti(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             Inner::Socks(s) => Pin::new(s).poll_shutdown(cx),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The xmpp layer relies on exactly these bounds.
+    #[test]
+    fn tor_stream_and_client_have_the_promised_bounds() {
+        fn stream_bounds<
+            T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+        >() {
+        }
+        fn client_bounds<T: Clone + Send + Sync + 'static>() {}
+        stream_bounds::<super::TorStream>();
+        client_bounds::<super::super::TorClient>();
     }
 }
