@@ -129,8 +129,7 @@ async fn roster_push_from_contact_is_refused() {
     let err = mallory
         .iq(Some(Jid::from(alice.bound_jid().clone())), true, q)
         .await
-        .err()
-        .expect("push must be refused");
+        .expect_err("push must be refused");
     assert!(
         matches!(&err, XmppError::IqError(c) if c == "ServiceUnavailable"),
         "{err:?}"
