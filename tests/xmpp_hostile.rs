@@ -1,8 +1,10 @@
 //! Hostile input from another account reaches a real session through Prosody and is rejected:
 //! forged carbons, injected MAM results, roster pushes and bookmark events from a contact.
 
-mod xmpp_bed;
+mod support;
+mod xmpp_common;
 
+use support::bed;
 use talpa::xmpp::XmppError;
 use talpa::xmpp::origin::Rejection;
 use talpa::xmpp::session::{Session, SessionEvent};
@@ -11,7 +13,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_xmpp::jid::Jid;
 use tokio_xmpp::minidom::Element;
 use tokio_xmpp::parsers::message::Message;
-use xmpp_bed::{bed, connect, wait_for};
+use xmpp_common::{connect, wait_for};
 
 async fn pair() -> (Session, UnboundedReceiver<SessionEvent>, Session, String) {
     let b = bed();

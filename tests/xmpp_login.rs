@@ -1,17 +1,19 @@
 //! Connector and strict login against the bed's Prosody, and against tiny fake servers that
 //! offer only PLAIN or no STARTTLS.
 
-mod xmpp_bed;
+mod support;
+mod xmpp_common;
 
 use std::sync::Arc;
 
+use support::bed;
 use talpa::xmpp::connector::TlsMode;
 use talpa::xmpp::login::ScramMechanism;
 use talpa::xmpp::session::Session;
 use talpa::xmpp::{TrustAnchor, XmppError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-use xmpp_bed::{bed, config, tcp_opener};
+use xmpp_common::{ca_pem, config, tcp_opener};
 
 fn resource_is_adjective_noun(r: &str) -> bool {
     let Some((a, n)) = r.split_once('_') else {
@@ -32,9 +34,9 @@ async fn scram_login_over_starttls_trusting_bed_ca_binds_random_resource() {
             &jid,
             &pw,
             TlsMode::StartTls,
-            TrustAnchor::ExtraCaPem(b.ca_pem()),
+            TrustAnchor::ExtraCaPem(ca_pem()),
         ),
-        tcp_opener(&b.host, b.c2s_port),
+        tcp_opener(&b.prosody.host, b.prosody.c2s_port),
     )
     .await
     .expect("login");
@@ -51,9 +53,9 @@ async fn scram_login_over_starttls_trusting_bed_ca_binds_random_resource() {
             &jid,
             &pw,
             TlsMode::StartTls,
-            TrustAnchor::ExtraCaPem(b.ca_pem()),
+            TrustAnchor::ExtraCaPem(ca_pem()),
         ),
-        tcp_opener(&b.host, b.c2s_port),
+        tcp_opener(&b.prosody.host, b.prosody.c2s_port),
     )
     .await
     .expect("second login");
@@ -67,16 +69,19 @@ async fn scram_login_over_starttls_trusting_bed_ca_binds_random_resource() {
 #[tokio::test]
 async fn direct_tls_login_works() {
     let b = bed();
-    assert_ne!(b.c2s_direct_tls_port, 0, "bed has no direct TLS port");
+    assert_ne!(
+        b.prosody.c2s_direct_tls_port, 0,
+        "bed has no direct TLS port"
+    );
     let (jid, pw) = b.new_account("dtls");
     let (s, _ev, _) = Session::connect(
         config(
             &jid,
             &pw,
             TlsMode::DirectTls,
-            TrustAnchor::ExtraCaPem(b.ca_pem()),
+            TrustAnchor::ExtraCaPem(ca_pem()),
         ),
-        tcp_opener(&b.host, b.c2s_direct_tls_port),
+        tcp_opener(&b.prosody.host, b.prosody.c2s_direct_tls_port),
     )
     .await
     .expect("direct TLS login");
@@ -91,7 +96,7 @@ async fn wrong_ca_is_a_tls_error() {
     // The web PKI alone does not trust the bed's private CA.
     let err = Session::connect(
         config(&jid, &pw, TlsMode::StartTls, TrustAnchor::WebPki),
-        tcp_opener(&b.host, b.c2s_port),
+        tcp_opener(&b.prosody.host, b.prosody.c2s_port),
     )
     .await
     .err()
@@ -109,9 +114,9 @@ async fn pinned_wrong_certificate_is_a_tls_error() {
             &jid,
             &pw,
             TlsMode::StartTls,
-            TrustAnchor::PinnedCertPem(b.ca_pem()),
+            TrustAnchor::PinnedCertPem(ca_pem()),
         ),
-        tcp_opener(&b.host, b.c2s_port),
+        tcp_opener(&b.prosody.host, b.prosody.c2s_port),
     )
     .await
     .err()
@@ -128,9 +133,9 @@ async fn wrong_password_is_auth_failed() {
             &jid,
             "not-the-password",
             TlsMode::StartTls,
-            TrustAnchor::ExtraCaPem(b.ca_pem()),
+            TrustAnchor::ExtraCaPem(ca_pem()),
         ),
-        tcp_opener(&b.host, b.c2s_port),
+        tcp_opener(&b.prosody.host, b.prosody.c2s_port),
     )
     .await
     .err()

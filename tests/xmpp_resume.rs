@@ -2,15 +2,17 @@
 //! opener, resumes the stream without loss, and stanzas sent in both directions meanwhile
 //! arrive.
 
-mod xmpp_bed;
+mod support;
+mod xmpp_common;
 
+use support::bed;
 use talpa::xmpp::TrustAnchor;
 use talpa::xmpp::connector::TlsMode;
 use talpa::xmpp::session::{Session, SessionEvent};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_xmpp::jid::Jid;
-use xmpp_bed::{bed, config, connect, tcp_opener, wait_for};
+use xmpp_common::{ca_pem, config, connect, tcp_opener, wait_for};
 
 /// A TCP proxy whose current connections can all be cut at once.
 async fn cuttable_proxy(upstream: String) -> (u16, watch::Sender<u32>) {
@@ -41,13 +43,13 @@ async fn cut_connection_is_resumed_without_losing_stanzas() {
     let b = bed();
     let (a_jid, a_pw) = b.new_account("resa");
     let (b_jid, b_pw) = b.new_account("resb");
-    let (port, cut) = cuttable_proxy(format!("{}:{}", b.host, b.c2s_port)).await;
+    let (port, cut) = cuttable_proxy(format!("{}:{}", b.prosody.host, b.prosody.c2s_port)).await;
     let (alice, mut aev, _) = Session::connect(
         config(
             &a_jid,
             &a_pw,
             TlsMode::StartTls,
-            TrustAnchor::ExtraCaPem(b.ca_pem()),
+            TrustAnchor::ExtraCaPem(ca_pem()),
         ),
         tcp_opener("127.0.0.1", port),
     )

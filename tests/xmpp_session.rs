@@ -1,15 +1,17 @@
 //! Sessions against the bed's Prosody: messaging, fingerprint policy as seen by another
 //! client, carbons, MAM catch-up, roster, subscriptions, blocking, XEP-0198 acks.
 
-mod xmpp_bed;
+mod support;
+mod xmpp_common;
 
+use support::bed;
 use talpa::privacy::disco::FEATURES;
 use talpa::xmpp::XmppError;
 use talpa::xmpp::session::{CarbonDirection, PresenceKind, SessionEvent};
 use talpa::xmpp::stanza::elem;
 use tokio_xmpp::jid::{BareJid, Jid};
 use tokio_xmpp::parsers::disco::DiscoInfoResult;
-use xmpp_bed::{bed, connect, wait_for};
+use xmpp_common::{connect, wait_for};
 
 fn bare(j: &str) -> BareJid {
     j.parse().expect("jid")
