@@ -5,7 +5,7 @@ mod support;
 mod xmpp_common;
 
 use support::bed;
-use talpa::privacy::disco::FEATURES;
+use talpa::privacy::disco::{CAPS_NODE, FEATURES, caps_ver};
 use talpa::xmpp::XmppError;
 use talpa::xmpp::session::{CarbonDirection, PresenceKind, SessionEvent};
 use talpa::xmpp::stanza::elem;
@@ -234,7 +234,7 @@ async fn roster_add_push_get_and_remove() {
 }
 
 #[tokio::test]
-async fn subscription_request_and_approval() {
+async fn subscription_approval_then_presence_carries_only_the_fixed_caps() {
     let b = bed();
     let (a_jid, a_pw) = b.new_account("suba");
     let (b_jid, b_pw) = b.new_account("subb");
@@ -263,6 +263,28 @@ async fn subscription_request_and_approval() {
         _ => None,
     })
     .await;
+    // Now subscribed, alice sees bob's presence: only the fixed caps, nothing else.
+    let raw = wait_for(&mut aev, |e| match e {
+        SessionEvent::Presence {
+            kind: PresenceKind::Available,
+            from,
+            raw,
+        } if from.as_ref().map(Jid::to_bare) == Some(bare(&b_jid)) => Some(raw.clone()),
+        _ => None,
+    })
+    .await;
+    assert!(raw.statuses.is_empty());
+    assert!(raw.show.is_none());
+    let caps: Vec<_> = raw
+        .payloads
+        .iter()
+        .filter(|p| p.is("c", "http://jabber.org/protocol/caps"))
+        .collect();
+    assert_eq!(caps.len(), 1, "{:?}", raw.payloads);
+    assert_eq!(caps[0].attr("ver"), Some(caps_ver().as_str()));
+    assert_eq!(caps[0].attr("node"), Some(CAPS_NODE));
+    let xml = String::from(&tokio_xmpp::minidom::Element::from(*raw));
+    assert!(!xml.to_lowercase().contains("talpa/"), "{xml}");
     alice.close().await;
     bob.close().await;
 }
