@@ -416,6 +416,29 @@ impl Session {
         self.send_stanza(p.into()).await
     }
 
+    /// Sends a directed presence (MUC join, with e.g. a `<x xmlns='http://jabber.org/protocol/muc'/>`
+    /// payload) carrying the fixed caps.
+    pub async fn send_presence_to(
+        &self,
+        to: Jid,
+        payloads: Vec<Element>,
+    ) -> Result<SentStanza, XmppError> {
+        let mut p = Presence::available();
+        p.to = Some(to);
+        if let Some(c) = caps() {
+            p.payloads.push(c.into());
+        }
+        p.payloads.extend(payloads);
+        self.send_stanza(p.into()).await
+    }
+
+    /// Sends an unavailable presence, to `to` (leave a room) or to everybody (`None`).
+    pub async fn send_unavailable(&self, to: Option<Jid>) -> Result<SentStanza, XmppError> {
+        let mut p = Presence::new(PresenceType::Unavailable);
+        p.to = to;
+        self.send_stanza(p.into()).await
+    }
+
     /// Sends a chat message with a random id, which is also its XEP-0359 origin-id.
     pub async fn send_chat(&self, to: Jid, body: &str) -> Result<SentStanza, XmppError> {
         self.send_message(build_chat(to, body, MessageType::Chat, Vec::new()))

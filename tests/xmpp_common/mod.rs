@@ -8,23 +8,15 @@ pub fn ca_pem() -> String {
     std::fs::read_to_string(&bed().ca_cert).expect("read the bed's ca.pem")
 }
 
-use talpa::xmpp::connector::{BoxedStream, StreamOpener, TlsMode};
+use talpa::xmpp::TrustAnchor;
+use talpa::xmpp::connector::{StreamOpener, TlsMode, opener};
 use talpa::xmpp::session::{Session, SessionConfig, SessionEvent};
-use talpa::xmpp::{TrustAnchor, XmppError};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 /// An opener connecting plain TCP to `host:port` (tests only; the product uses Tor).
 pub fn tcp_opener(host: &str, port: u16) -> StreamOpener {
     let addr = format!("{host}:{port}");
-    std::sync::Arc::new(move || {
-        let addr = addr.clone();
-        Box::pin(async move {
-            let s = tokio::net::TcpStream::connect(&addr)
-                .await
-                .map_err(|e| XmppError::Open(e.to_string()))?;
-            Ok(Box::new(s) as BoxedStream)
-        })
-    })
+    opener(move || tokio::net::TcpStream::connect(addr.clone()))
 }
 
 /// A session configuration trusting the bed CA.
