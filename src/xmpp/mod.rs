@@ -6,6 +6,7 @@
 pub mod connector;
 pub mod error;
 pub mod login;
+pub mod muc;
 pub mod origin;
 pub mod session;
 pub mod stanza;
