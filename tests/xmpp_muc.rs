@@ -68,7 +68,7 @@ async fn members_only_room_message_archive_and_exclusion() {
     assert_eq!(got.kind, MessageType::Groupchat);
     assert!(got.stanza_id.is_some(), "room stanza-id not trusted");
     // Groupchat messages come from the room (occupant JID room/nick).
-    assert_eq!(got.from.as_ref().map(|f| f.to_bare()), Some(room.clone()));
+    assert_eq!(got.from.as_ref().map(Jid::to_bare), Some(room.clone()));
 
     let archived = bob
         .mam_catch_up(Some(room.clone()), None)
