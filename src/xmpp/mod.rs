@@ -8,6 +8,7 @@ pub mod error;
 pub mod login;
 pub mod muc;
 pub mod origin;
+pub mod pep;
 pub mod session;
 pub mod stanza;
 pub mod tls;
