@@ -91,6 +91,8 @@ pub struct LoginReport {
     pub mechanism: ScramMechanism,
     /// True when the login used -PLUS (channel binding).
     pub channel_binding: bool,
+    /// True when the server offered any -PLUS mechanism (usable or not).
+    pub plus_offered: bool,
 }
 
 /// Presence of a contact, or a subscription request/answer.
@@ -275,6 +277,7 @@ impl Session {
         let report = LoginReport {
             mechanism: outcome.mechanism,
             channel_binding: outcome.channel_binding,
+            plus_offered: outcome.plus_offered,
         };
         let identity = fresh_identity(&config.jid)?;
         let first = Connection {
@@ -993,7 +996,8 @@ impl Actor {
                 && let Some((inner, delay)) = unwrap_forwarded(fwd, now)
             {
                 let mut message = parse_inbound(inner, &own, now);
-                if message.stanza_id.is_none() && c.archive.is_none() {
+                // The archive's own id is the stanza-id it stamped (own account or room).
+                if message.stanza_id.is_none() {
                     message.stanza_id = Some(archive_id.clone());
                 }
                 let _ = c.tx.send(ArchivedMessage {
