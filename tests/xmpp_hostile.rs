@@ -41,7 +41,7 @@ async fn assert_rejected(
 ) {
     mallory.send_message(hostile).await.expect("send hostile");
     mallory
-        .send_chat(Jid::from(alice.bound_jid().clone()), "marker")
+        .send_chat(Jid::from(alice.bound_jid()), "marker")
         .await
         .expect("send marker");
     let mut rejected = false;
@@ -129,7 +129,7 @@ async fn roster_push_from_contact_is_refused() {
         &[("jid", "evil@talpa.test")],
     ));
     let err = mallory
-        .iq(Some(Jid::from(alice.bound_jid().clone())), true, q)
+        .iq(Some(Jid::from(alice.bound_jid())), true, q)
         .await
         .expect_err("push must be refused");
     assert!(

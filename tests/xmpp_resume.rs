@@ -58,7 +58,7 @@ async fn cut_connection_is_resumed_without_losing_stanzas() {
     alice.start(None).await.expect("alice start");
     let (bob, mut bev) = connect(&b_jid, &b_pw).await;
     bob.start(None).await.expect("bob start");
-    let alice_full = alice.bound_jid().clone();
+    let alice_full = alice.bound_jid();
 
     cut.send_modify(|g| *g += 1);
     wait_for(&mut aev, |e| {
@@ -71,7 +71,7 @@ async fn cut_connection_is_resumed_without_losing_stanzas() {
         .await
         .expect("bob send");
     let mut sent = alice
-        .send_chat(Jid::from(bob.bound_jid().clone()), "queued during the cut")
+        .send_chat(Jid::from(bob.bound_jid()), "queued during the cut")
         .await
         .expect("alice send");
 

@@ -27,7 +27,7 @@ async fn two_sessions_exchange_a_message_with_random_id_and_origin_id() {
     bob.start(None).await.expect("bob start");
 
     let mut sent = alice
-        .send_chat(Jid::from(bob.bound_jid().clone()), "hello bob")
+        .send_chat(Jid::from(bob.bound_jid()), "hello bob")
         .await
         .expect("send");
     assert_eq!(sent.id.len(), 32);
@@ -58,7 +58,7 @@ async fn disco_info_reply_has_one_nameless_client_pc_identity_and_only_talpa_fea
     let (bob, _bev) = connect(&b_jid, &b_pw).await;
     let reply = alice
         .iq(
-            Some(Jid::from(bob.bound_jid().clone())),
+            Some(Jid::from(bob.bound_jid())),
             false,
             elem("query", "http://jabber.org/protocol/disco#info", &[]),
         )
@@ -93,11 +93,7 @@ async fn version_time_and_last_activity_queries_get_bare_service_unavailable() {
         ("query", "jabber:iq:last"),
     ] {
         let err = alice
-            .iq(
-                Some(Jid::from(bob.bound_jid().clone())),
-                false,
-                elem(name, ns, &[]),
-            )
+            .iq(Some(Jid::from(bob.bound_jid())), false, elem(name, ns, &[]))
             .await
             .err()
             .unwrap_or_else(|| panic!("{ns} was answered"));
@@ -109,7 +105,7 @@ async fn version_time_and_last_activity_queries_get_bare_service_unavailable() {
     // Pings are answered.
     let pong = alice
         .iq(
-            Some(Jid::from(bob.bound_jid().clone())),
+            Some(Jid::from(bob.bound_jid())),
             false,
             elem("ping", "urn:xmpp:ping", &[]),
         )
@@ -146,7 +142,7 @@ async fn carbons_copy_sent_and_received_messages_to_the_other_session() {
     .await;
     assert_eq!(sent.body.as_deref(), Some("sent from alice1"));
 
-    bob.send_chat(Jid::from(alice1.bound_jid().clone()), "to alice1 only")
+    bob.send_chat(Jid::from(alice1.bound_jid()), "to alice1 only")
         .await
         .expect("send");
     let recv = wait_for(&mut a2ev, |e| match e {
@@ -318,7 +314,7 @@ async fn corrections_and_retractions_reach_the_peer() {
     let (alice, _aev) = connect(&a_jid, &a_pw).await;
     let (bob, mut bev) = connect(&b_jid, &b_pw).await;
     bob.start(None).await.expect("start");
-    let to = Jid::from(bob.bound_jid().clone());
+    let to = Jid::from(bob.bound_jid());
     let orig = alice.send_chat(to.clone(), "typo").await.expect("send");
     let orig_id = orig.origin_id.clone().expect("origin id");
     alice

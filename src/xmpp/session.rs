@@ -238,6 +238,7 @@ struct MamCollector {
 
 struct Shared {
     own: BareJid,
+    bound: Mutex<Option<FullJid>>,
     pending: Mutex<HashMap<String, PendingIq>>,
     mam: Mutex<HashMap<String, MamCollector>>,
 }
@@ -251,7 +252,7 @@ enum Command {
 pub struct Session {
     cmd: mpsc::Sender<Command>,
     shared: Arc<Shared>,
-    bound_jid: FullJid,
+    first_bound: FullJid,
     task: JoinHandle<()>,
 }
 
@@ -297,6 +298,7 @@ impl Session {
 
         let shared = Arc::new(Shared {
             own: config.jid.clone(),
+            bound: Mutex::new(None),
             pending: Mutex::new(HashMap::new()),
             mam: Mutex::new(HashMap::new()),
         });
@@ -304,7 +306,7 @@ impl Session {
         let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(run_actor(stream, cmd_rx, shared.clone(), ev_tx));
 
-        let bound_jid = loop {
+        let first_bound = loop {
             match tokio::time::timeout(IQ_TIMEOUT, ev_rx.recv()).await {
                 Ok(Some(SessionEvent::Online { bound_jid, .. })) => break bound_jid,
                 Ok(Some(SessionEvent::Disconnected { reason })) => {
@@ -322,7 +324,7 @@ impl Session {
             Session {
                 cmd: cmd_tx,
                 shared,
-                bound_jid,
+                first_bound,
                 task,
             },
             ev_rx,
@@ -330,9 +332,12 @@ impl Session {
         ))
     }
 
-    /// The bound full JID (random resource).
-    pub fn bound_jid(&self) -> &FullJid {
-        &self.bound_jid
+    /// The currently bound full JID (random resource; a new one after a non-resumed
+    /// reconnection).
+    pub fn bound_jid(&self) -> FullJid {
+        lock(&self.shared.bound)
+            .clone()
+            .unwrap_or_else(|| self.first_bound.clone())
     }
 
     /// The account's bare JID.
@@ -841,6 +846,7 @@ impl Actor {
                 match bound_jid.try_into_full() {
                     Ok(full) => {
                         self.bound = Some(full.clone());
+                        *lock(&self.shared.bound) = Some(full.clone());
                         self.emit(SessionEvent::Online {
                             bound_jid: full,
                             resumed: false,
