@@ -90,6 +90,28 @@ async fn direct_tls_login_works() {
 }
 
 #[tokio::test]
+async fn login_over_an_already_opened_stream() {
+    let b = bed();
+    let (jid, pw) = b.new_account("over");
+    let tcp = tokio::net::TcpStream::connect((b.prosody.host.as_str(), b.prosody.c2s_port))
+        .await
+        .expect("tcp");
+    let (s, _ev, _) = Session::connect_over(
+        config(
+            &jid,
+            &pw,
+            TlsMode::StartTls,
+            TrustAnchor::ExtraCaPem(ca_pem()),
+        ),
+        tcp,
+    )
+    .await
+    .expect("login over a given stream");
+    assert_eq!(s.bound_jid().to_bare().as_str(), jid);
+    s.close().await;
+}
+
+#[tokio::test]
 async fn wrong_ca_is_a_tls_error() {
     let b = bed();
     let (jid, pw) = b.new_account("wrongca");
@@ -259,6 +281,32 @@ async fn login_without_remembered_channel_binding_is_a_downgrade() {
 }
 
 #[tokio::test]
+async fn server_claiming_success_without_scram_proof_is_refused() {
+    // A server that does not know the password (or a MITM holding a trusted certificate)
+    // answers <auth/> with <success/> straight away: the missing server signature must fail
+    // the login instead of proceeding.
+    let fake = tls_fake_server_with(
+        "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>\
+         <mechanism>SCRAM-SHA-256</mechanism></mechanisms>",
+        Some("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"),
+    )
+    .await;
+    let err = Session::connect(
+        config(
+            "eve@talpa.test",
+            "secret-password",
+            TlsMode::DirectTls,
+            TrustAnchor::ExtraCaPem(fake.ca_pem.clone()),
+        ),
+        tcp_opener("127.0.0.1", fake.port),
+    )
+    .await
+    .err()
+    .expect("must fail");
+    assert!(matches!(err, XmppError::AuthFailed(_)), "{err:?}");
+}
+
+#[tokio::test]
 async fn cleartext_part_of_starttls_says_nothing_about_the_account_or_client() {
     // The fake offers STARTTLS and then stops answering: we only look at what the client sent
     // in clear (stream header and the starttls request).
@@ -302,6 +350,11 @@ struct TlsFake {
 }
 
 async fn tls_fake_server(mechanisms: &'static str) -> TlsFake {
+    tls_fake_server_with(mechanisms, None).await
+}
+
+/// Like [`tls_fake_server`]; additionally answers the client's `<auth` with `on_auth`.
+async fn tls_fake_server_with(mechanisms: &'static str, on_auth: Option<&'static str>) -> TlsFake {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let dir = tempfile::tempdir().expect("tempdir");
@@ -395,6 +448,7 @@ async fn tls_fake_server(mechanisms: &'static str) -> TlsFake {
         };
         let mut buf = vec![0u8; 4096];
         let mut sent = false;
+        let mut answered_auth = false;
         loop {
             let n = match tls.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
@@ -412,6 +466,15 @@ async fn tls_fake_server(mechanisms: &'static str) -> TlsFake {
                      id='fake' version='1.0'><stream:features>{mechanisms}</stream:features>"
                 );
                 if tls.write_all(reply.as_bytes()).await.is_err() {
+                    break;
+                }
+            }
+            if let Some(answer) = on_auth
+                && !answered_auth
+                && seen2.lock().await.contains("<auth")
+            {
+                answered_auth = true;
+                if tls.write_all(answer.as_bytes()).await.is_err() {
                     break;
                 }
             }

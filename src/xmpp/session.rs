@@ -332,6 +332,23 @@ impl Session {
         ))
     }
 
+    /// Like [`Session::connect`] over one already opened stream. XEP-0198 resumption is then
+    /// impossible (there is no second stream); a dropped connection ends the session.
+    pub async fn connect_over<S: super::connector::ByteStream>(
+        config: SessionConfig,
+        stream: S,
+    ) -> Result<(Session, mpsc::UnboundedReceiver<SessionEvent>, LoginReport), XmppError> {
+        let slot: Arc<Mutex<Option<super::connector::BoxedStream>>> =
+            Arc::new(Mutex::new(Some(Box::new(stream))));
+        let opener: StreamOpener = Arc::new(move || {
+            let s = lock(&slot).take();
+            Box::pin(async move {
+                s.ok_or_else(|| XmppError::Open("the one provided stream was already used".into()))
+            })
+        });
+        Self::connect(config, opener).await
+    }
+
     /// The currently bound full JID (random resource; a new one after a non-resumed
     /// reconnection).
     pub fn bound_jid(&self) -> FullJid {
