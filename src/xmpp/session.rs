@@ -1099,3 +1099,47 @@ fn error(to: Option<Jid>, id: String, condition: DefinedCondition) -> Stanza {
     }
     .into()
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outgoing_chat_has_no_xml_lang() {
+        let m = build_chat(
+            Jid::new("bob@talpa.test").unwrap(),
+            "hi",
+            MessageType::Chat,
+            Vec::new(),
+        );
+        let xml = String::from(&Element::from(m));
+        assert!(xml.contains("<body>hi</body>"), "{xml}");
+        assert!(!xml.contains("lang"), "{xml}");
+    }
+
+    #[test]
+    fn refusal_is_a_bare_service_unavailable_without_text() {
+        let st = error(
+            Some(Jid::new("bob@talpa.test/x").unwrap()),
+            "q1".to_owned(),
+            DefinedCondition::ServiceUnavailable,
+        );
+        let Stanza::Iq(iq) = st else {
+            panic!("not an iq")
+        };
+        let xml = String::from(&Element::from(iq));
+        assert!(xml.contains("service-unavailable"), "{xml}");
+        assert!(!xml.contains("<text"), "{xml}");
+        assert!(!xml.contains("lang"), "{xml}");
+    }
+
+    #[test]
+    fn stanzas_without_id_get_a_random_one() {
+        let mut st: Stanza = Presence::available().into();
+        let id = ensure_id(&mut st);
+        assert_eq!(id.len(), 32);
+        let mut st2: Stanza = Presence::available().into();
+        assert_ne!(ensure_id(&mut st2), id);
+    }
+}
