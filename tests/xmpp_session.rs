@@ -286,15 +286,26 @@ async fn subscription_approval_then_presence_carries_only_the_fixed_caps() {
 }
 
 #[tokio::test]
-async fn block_and_unblock() {
+async fn block_unblock_and_block_list_push() {
     let b = bed();
     let (a_jid, a_pw) = b.new_account("blka");
-    let (alice, _aev) = connect(&a_jid, &a_pw).await;
+    let (alice, mut aev) = connect(&a_jid, &a_pw).await;
+    // Fetching the block list makes this resource receive block-list pushes.
+    assert!(alice.blocklist().await.expect("blocklist").is_empty());
     let mallory = bare("mallory@talpa.test");
     alice
         .block(std::slice::from_ref(&mallory))
         .await
         .expect("block");
+    let pushed = wait_for(&mut aev, |e| match e {
+        SessionEvent::BlockListPush {
+            blocked: true,
+            jids,
+        } => Some(jids.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(pushed, vec![Jid::from(mallory.clone())]);
     let list = alice.blocklist().await.expect("blocklist");
     assert!(list.iter().any(|j| j.to_bare() == mallory));
     alice

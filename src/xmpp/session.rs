@@ -177,6 +177,14 @@ pub enum SessionEvent {
     },
     /// A roster push from the own account.
     RosterPush(Vec<RosterItem>),
+    /// A block-list push (XEP-0191) from the own account: `blocked` JIDs were added (true)
+    /// or removed (false); an empty unblock list means everybody was unblocked.
+    BlockListPush {
+        /// True for block, false for unblock.
+        blocked: bool,
+        /// The JIDs concerned.
+        jids: Vec<Jid>,
+    },
     /// A pubsub/PEP event (origin-checked for the own bookmarks).
     PubSubEvent {
         /// Sender (the PEP owner).
@@ -962,6 +970,21 @@ impl Actor {
                         }
                         Err(_) => vec![error(from, id, DefinedCondition::BadRequest)],
                     }
+                } else if payload.is("block", NS_BLOCKING) || payload.is("unblock", NS_BLOCKING) {
+                    if let Err(r) = check_roster_push(from.as_ref(), &own) {
+                        self.emit(SessionEvent::Rejected(r));
+                        return vec![error(from, id, DefinedCondition::ServiceUnavailable)];
+                    }
+                    let jids = payload
+                        .children()
+                        .filter(|c| c.is("item", NS_BLOCKING))
+                        .filter_map(|c| c.attr("jid").and_then(|j| Jid::new(j).ok()))
+                        .collect();
+                    self.emit(SessionEvent::BlockListPush {
+                        blocked: payload.name() == "block",
+                        jids,
+                    });
+                    vec![result(from, id, None)]
                 } else {
                     vec![error(from, id, DefinedCondition::ServiceUnavailable)]
                 }
