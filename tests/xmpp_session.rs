@@ -349,3 +349,28 @@ async fn corrections_and_retractions_reach_the_peer() {
     alice.close().await;
     bob.close().await;
 }
+
+#[tokio::test]
+async fn catch_up_from_an_unknown_archive_id_falls_back_to_the_whole_archive() {
+    let b = bed();
+    let (a_jid, a_pw) = b.new_account("mamx");
+    let (b_jid, b_pw) = b.new_account("mamy");
+    let (bob, _bev) = connect(&b_jid, &b_pw).await;
+    let mut s = bob
+        .send_chat(Jid::from(bare(&a_jid)), "kept")
+        .await
+        .expect("send");
+    assert!(s.acked().await);
+    let (alice, _aev) = connect(&a_jid, &a_pw).await;
+    let got = alice
+        .start(Some("no-such-archive-id".to_owned()))
+        .await
+        .expect("start")
+        .archived;
+    assert!(
+        got.iter()
+            .any(|m| m.message.body.as_deref() == Some("kept"))
+    );
+    alice.close().await;
+    bob.close().await;
+}

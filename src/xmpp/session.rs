@@ -377,7 +377,15 @@ impl Session {
     pub async fn start(&self, last_archive_id: Option<String>) -> Result<Startup, XmppError> {
         let roster = self.roster_get().await?;
         self.enable_carbons().await?;
-        let archived = self.mam_catch_up(None, last_archive_id).await?;
+        let had_anchor = last_archive_id.is_some();
+        let archived = match self.mam_catch_up(None, last_archive_id).await {
+            // The remembered id expired from the archive: fetch what is there (the core
+            // dedupes by stanza-id).
+            Err(XmppError::IqError(c)) if had_anchor && c == "ItemNotFound" => {
+                self.mam_catch_up(None, None).await?
+            }
+            other => other?,
+        };
         self.send_presence().await?;
         Ok(Startup { roster, archived })
     }
