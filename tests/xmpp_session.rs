@@ -1,15 +1,17 @@
 //! Sessions against the bed's Prosody: messaging, fingerprint policy as seen by another
 //! client, carbons, MAM catch-up, roster, subscriptions, blocking, XEP-0198 acks.
 
-mod xmpp_bed;
+mod support;
+mod xmpp_common;
 
-use talpa::privacy::disco::FEATURES;
+use support::bed;
+use talpa::privacy::disco::{CAPS_NODE, FEATURES, caps_ver};
 use talpa::xmpp::XmppError;
 use talpa::xmpp::session::{CarbonDirection, PresenceKind, SessionEvent};
 use talpa::xmpp::stanza::elem;
 use tokio_xmpp::jid::{BareJid, Jid};
 use tokio_xmpp::parsers::disco::DiscoInfoResult;
-use xmpp_bed::{bed, connect, wait_for};
+use xmpp_common::{connect, wait_for};
 
 fn bare(j: &str) -> BareJid {
     j.parse().expect("jid")
@@ -25,7 +27,7 @@ async fn two_sessions_exchange_a_message_with_random_id_and_origin_id() {
     bob.start(None).await.expect("bob start");
 
     let mut sent = alice
-        .send_chat(Jid::from(bob.bound_jid().clone()), "hello bob")
+        .send_chat(Jid::from(bob.bound_jid()), "hello bob")
         .await
         .expect("send");
     assert_eq!(sent.id.len(), 32);
@@ -56,7 +58,7 @@ async fn disco_info_reply_has_one_nameless_client_pc_identity_and_only_talpa_fea
     let (bob, _bev) = connect(&b_jid, &b_pw).await;
     let reply = alice
         .iq(
-            Some(Jid::from(bob.bound_jid().clone())),
+            Some(Jid::from(bob.bound_jid())),
             false,
             elem("query", "http://jabber.org/protocol/disco#info", &[]),
         )
@@ -91,11 +93,7 @@ async fn version_time_and_last_activity_queries_get_bare_service_unavailable() {
         ("query", "jabber:iq:last"),
     ] {
         let err = alice
-            .iq(
-                Some(Jid::from(bob.bound_jid().clone())),
-                false,
-                elem(name, ns, &[]),
-            )
+            .iq(Some(Jid::from(bob.bound_jid())), false, elem(name, ns, &[]))
             .await
             .err()
             .unwrap_or_else(|| panic!("{ns} was answered"));
@@ -107,7 +105,7 @@ async fn version_time_and_last_activity_queries_get_bare_service_unavailable() {
     // Pings are answered.
     let pong = alice
         .iq(
-            Some(Jid::from(bob.bound_jid().clone())),
+            Some(Jid::from(bob.bound_jid())),
             false,
             elem("ping", "urn:xmpp:ping", &[]),
         )
@@ -144,7 +142,7 @@ async fn carbons_copy_sent_and_received_messages_to_the_other_session() {
     .await;
     assert_eq!(sent.body.as_deref(), Some("sent from alice1"));
 
-    bob.send_chat(Jid::from(alice1.bound_jid().clone()), "to alice1 only")
+    bob.send_chat(Jid::from(alice1.bound_jid()), "to alice1 only")
         .await
         .expect("send");
     let recv = wait_for(&mut a2ev, |e| match e {
@@ -232,7 +230,7 @@ async fn roster_add_push_get_and_remove() {
 }
 
 #[tokio::test]
-async fn subscription_request_and_approval() {
+async fn subscription_approval_then_presence_carries_only_the_fixed_caps() {
     let b = bed();
     let (a_jid, a_pw) = b.new_account("suba");
     let (b_jid, b_pw) = b.new_account("subb");
@@ -261,20 +259,53 @@ async fn subscription_request_and_approval() {
         _ => None,
     })
     .await;
+    // Now subscribed, alice sees bob's presence: only the fixed caps, nothing else.
+    let raw = wait_for(&mut aev, |e| match e {
+        SessionEvent::Presence {
+            kind: PresenceKind::Available,
+            from,
+            raw,
+        } if from.as_ref().map(Jid::to_bare) == Some(bare(&b_jid)) => Some(raw.clone()),
+        _ => None,
+    })
+    .await;
+    assert!(raw.statuses.is_empty());
+    assert!(raw.show.is_none());
+    let caps: Vec<_> = raw
+        .payloads
+        .iter()
+        .filter(|p| p.is("c", "http://jabber.org/protocol/caps"))
+        .collect();
+    assert_eq!(caps.len(), 1, "{:?}", raw.payloads);
+    assert_eq!(caps[0].attr("ver"), Some(caps_ver().as_str()));
+    assert_eq!(caps[0].attr("node"), Some(CAPS_NODE));
+    let xml = String::from(&tokio_xmpp::minidom::Element::from(*raw));
+    assert!(!xml.to_lowercase().contains("talpa/"), "{xml}");
     alice.close().await;
     bob.close().await;
 }
 
 #[tokio::test]
-async fn block_and_unblock() {
+async fn block_unblock_and_block_list_push() {
     let b = bed();
     let (a_jid, a_pw) = b.new_account("blka");
-    let (alice, _aev) = connect(&a_jid, &a_pw).await;
+    let (alice, mut aev) = connect(&a_jid, &a_pw).await;
+    // Fetching the block list makes this resource receive block-list pushes.
+    assert!(alice.blocklist().await.expect("blocklist").is_empty());
     let mallory = bare("mallory@talpa.test");
     alice
         .block(std::slice::from_ref(&mallory))
         .await
         .expect("block");
+    let pushed = wait_for(&mut aev, |e| match e {
+        SessionEvent::BlockListPush {
+            blocked: true,
+            jids,
+        } => Some(jids.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(pushed, vec![Jid::from(mallory.clone())]);
     let list = alice.blocklist().await.expect("blocklist");
     assert!(list.iter().any(|j| j.to_bare() == mallory));
     alice
@@ -294,7 +325,7 @@ async fn corrections_and_retractions_reach_the_peer() {
     let (alice, _aev) = connect(&a_jid, &a_pw).await;
     let (bob, mut bev) = connect(&b_jid, &b_pw).await;
     bob.start(None).await.expect("start");
-    let to = Jid::from(bob.bound_jid().clone());
+    let to = Jid::from(bob.bound_jid());
     let orig = alice.send_chat(to.clone(), "typo").await.expect("send");
     let orig_id = orig.origin_id.clone().expect("origin id");
     alice
@@ -315,6 +346,31 @@ async fn corrections_and_retractions_reach_the_peer() {
     })
     .await;
     assert_eq!(r.retracts.as_deref(), Some(orig_id.as_str()));
+    alice.close().await;
+    bob.close().await;
+}
+
+#[tokio::test]
+async fn catch_up_from_an_unknown_archive_id_falls_back_to_the_whole_archive() {
+    let b = bed();
+    let (a_jid, a_pw) = b.new_account("mamx");
+    let (b_jid, b_pw) = b.new_account("mamy");
+    let (bob, _bev) = connect(&b_jid, &b_pw).await;
+    let mut s = bob
+        .send_chat(Jid::from(bare(&a_jid)), "kept")
+        .await
+        .expect("send");
+    assert!(s.acked().await);
+    let (alice, _aev) = connect(&a_jid, &a_pw).await;
+    let got = alice
+        .start(Some("no-such-archive-id".to_owned()))
+        .await
+        .expect("start")
+        .archived;
+    assert!(
+        got.iter()
+            .any(|m| m.message.body.as_deref() == Some("kept"))
+    );
     alice.close().await;
     bob.close().await;
 }

@@ -47,6 +47,25 @@ pub type OpenFuture = Pin<Box<dyn Future<Output = Result<BoxedStream, XmppError>
 /// Opens a fresh byte stream to the account's server (the core wraps `TorClient::connect`).
 pub type StreamOpener = Arc<dyn Fn() -> OpenFuture + Send + Sync>;
 
+/// Wraps an async "open a stream" function (e.g. `TorClient::connect` for one account's
+/// isolation, host and port) into a [`StreamOpener`].
+pub fn opener<F, Fut, S, E>(open: F) -> StreamOpener
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<S, E>> + Send + 'static,
+    S: ByteStream,
+    E: fmt::Display,
+{
+    Arc::new(move || {
+        let fut = open();
+        Box::pin(async move {
+            fut.await
+                .map(|s| Box::new(s) as BoxedStream)
+                .map_err(|e| XmppError::Open(e.to_string()))
+        })
+    })
+}
+
 /// The TLS-secured transport below the XML stream.
 pub type SecureStream = BufStream<TlsStream<BoxedStream>>;
 
@@ -205,6 +224,8 @@ async fn starttls(
     Ok(stream.into_inner().into_inner())
 }
 
+/// Lets tokio-xmpp's own machinery use Talpa's TLS policy. Note: tokio-xmpp's built-in login
+/// may fall back to PLAIN; Talpa itself logs in through [`super::login::login`] only.
 impl ServerConnector for TalpaConnector {
     type Stream = SecureStream;
 

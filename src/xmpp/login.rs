@@ -165,8 +165,12 @@ pub struct LoginOutcome {
     pub features: StreamFeatures,
     /// The mechanism used.
     pub mechanism: ScramMechanism,
-    /// True when the login was bound to the TLS channel (-PLUS); the core remembers it.
+    /// True when the login was bound to the TLS channel (-PLUS); the core remembers it and
+    /// passes it back as `require_channel_binding`.
     pub channel_binding: bool,
+    /// True when the server offered any -PLUS mechanism (even one Talpa could not use, e.g.
+    /// on TLS 1.2 without tls-exporter).
+    pub plus_offered: bool,
 }
 
 /// Connects through `connector` and authenticates with the strict SASL policy.
@@ -188,6 +192,10 @@ pub async fn login(
         pending.recv_features().await?;
 
     let have_exporter = matches!(binding, ChannelBinding::TlsExporter(_));
+    let plus_offered = features
+        .sasl_mechanisms
+        .iter()
+        .any(|m| m.ends_with("-PLUS"));
     let choice = choose_mechanism(
         &features.sasl_mechanisms,
         features.sasl_cb.as_ref().map(|c| c.types.as_slice()),
@@ -275,6 +283,7 @@ pub async fn login(
         features,
         mechanism: choice.mechanism,
         channel_binding: choice.mechanism.is_plus(),
+        plus_offered,
     })
 }
 

@@ -1,12 +1,34 @@
 //! XMPP sessions over Tor streams: connector, login, and one module per XEP area.
 //!
-//! This layer never opens a socket: it runs over any byte stream handed to it (see
-//! [`connector::StreamOpener`]).
+//! This layer never opens a socket: it runs over any byte stream handed to it through a
+//! [`connector::StreamOpener`] (the core wraps `TorClient::connect` with
+//! [`connector::opener`]).
+//!
+//! How the core uses it, per account:
+//!
+//! ```text
+//! let open = connector::opener(move || tor.connect(&isolation, &host, port));
+//! let config = SessionConfig { jid, password, tls_mode, trust, require_channel_binding, timeouts };
+//! let (session, mut events, report) = Session::connect(config, open).await?;
+//! // persist report.channel_binding → next login's require_channel_binding
+//! let startup = session.start(last_archive_id).await?;   // roster, carbons, MAM, presence
+//! while let Some(ev) = events.recv().await { /* SessionEvent → inbound pipeline */ }
+//! ```
+//!
+//! Modules:
+//! - [`connector`], [`tls`]: STARTTLS / direct TLS with Talpa's own rustls configuration.
+//! - [`login`]: strict SASL (SCRAM only, -PLUS preferred, downgrade check).
+//! - [`session`]: the session actor (bind, XEP-0198, IQ tracking, carbons, MAM, roster,
+//!   subscriptions, blocking, corrections, retractions, fingerprint-safe answers).
+//! - [`muc`], [`pep`]: group chats, PEP and bookmarks.
+//! - [`origin`]: pure inbound origin checks; [`stanza`]: namespaces, builders, parsing.
 
 pub mod connector;
 pub mod error;
 pub mod login;
+pub mod muc;
 pub mod origin;
+pub mod pep;
 pub mod session;
 pub mod stanza;
 pub mod tls;

@@ -91,6 +91,8 @@ pub struct LoginReport {
     pub mechanism: ScramMechanism,
     /// True when the login used -PLUS (channel binding).
     pub channel_binding: bool,
+    /// True when the server offered any -PLUS mechanism (usable or not).
+    pub plus_offered: bool,
 }
 
 /// Presence of a contact, or a subscription request/answer.
@@ -175,6 +177,14 @@ pub enum SessionEvent {
     },
     /// A roster push from the own account.
     RosterPush(Vec<RosterItem>),
+    /// A block-list push (XEP-0191) from the own account: `blocked` JIDs were added (true)
+    /// or removed (false); an empty unblock list means everybody was unblocked.
+    BlockListPush {
+        /// True for block, false for unblock.
+        blocked: bool,
+        /// The JIDs concerned.
+        jids: Vec<Jid>,
+    },
     /// A pubsub/PEP event (origin-checked for the own bookmarks).
     PubSubEvent {
         /// Sender (the PEP owner).
@@ -236,6 +246,7 @@ struct MamCollector {
 
 struct Shared {
     own: BareJid,
+    bound: Mutex<Option<FullJid>>,
     pending: Mutex<HashMap<String, PendingIq>>,
     mam: Mutex<HashMap<String, MamCollector>>,
 }
@@ -249,7 +260,7 @@ enum Command {
 pub struct Session {
     cmd: mpsc::Sender<Command>,
     shared: Arc<Shared>,
-    bound_jid: FullJid,
+    first_bound: FullJid,
     task: JoinHandle<()>,
 }
 
@@ -275,6 +286,7 @@ impl Session {
         let report = LoginReport {
             mechanism: outcome.mechanism,
             channel_binding: outcome.channel_binding,
+            plus_offered: outcome.plus_offered,
         };
         let identity = fresh_identity(&config.jid)?;
         let first = Connection {
@@ -294,6 +306,7 @@ impl Session {
 
         let shared = Arc::new(Shared {
             own: config.jid.clone(),
+            bound: Mutex::new(None),
             pending: Mutex::new(HashMap::new()),
             mam: Mutex::new(HashMap::new()),
         });
@@ -301,7 +314,7 @@ impl Session {
         let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(run_actor(stream, cmd_rx, shared.clone(), ev_tx));
 
-        let bound_jid = loop {
+        let first_bound = loop {
             match tokio::time::timeout(IQ_TIMEOUT, ev_rx.recv()).await {
                 Ok(Some(SessionEvent::Online { bound_jid, .. })) => break bound_jid,
                 Ok(Some(SessionEvent::Disconnected { reason })) => {
@@ -319,7 +332,7 @@ impl Session {
             Session {
                 cmd: cmd_tx,
                 shared,
-                bound_jid,
+                first_bound,
                 task,
             },
             ev_rx,
@@ -327,9 +340,29 @@ impl Session {
         ))
     }
 
-    /// The bound full JID (random resource).
-    pub fn bound_jid(&self) -> &FullJid {
-        &self.bound_jid
+    /// Like [`Session::connect`] over one already opened stream. XEP-0198 resumption is then
+    /// impossible (there is no second stream); a dropped connection ends the session.
+    pub async fn connect_over<S: super::connector::ByteStream>(
+        config: SessionConfig,
+        stream: S,
+    ) -> Result<(Session, mpsc::UnboundedReceiver<SessionEvent>, LoginReport), XmppError> {
+        let slot: Arc<Mutex<Option<super::connector::BoxedStream>>> =
+            Arc::new(Mutex::new(Some(Box::new(stream))));
+        let opener: StreamOpener = Arc::new(move || {
+            let s = lock(&slot).take();
+            Box::pin(async move {
+                s.ok_or_else(|| XmppError::Open("the one provided stream was already used".into()))
+            })
+        });
+        Self::connect(config, opener).await
+    }
+
+    /// The currently bound full JID (random resource; a new one after a non-resumed
+    /// reconnection).
+    pub fn bound_jid(&self) -> FullJid {
+        lock(&self.shared.bound)
+            .clone()
+            .unwrap_or_else(|| self.first_bound.clone())
     }
 
     /// The account's bare JID.
@@ -344,7 +377,15 @@ impl Session {
     pub async fn start(&self, last_archive_id: Option<String>) -> Result<Startup, XmppError> {
         let roster = self.roster_get().await?;
         self.enable_carbons().await?;
-        let archived = self.mam_catch_up(None, last_archive_id).await?;
+        let had_anchor = last_archive_id.is_some();
+        let archived = match self.mam_catch_up(None, last_archive_id).await {
+            // The remembered id expired from the archive: fetch what is there (the core
+            // dedupes by stanza-id).
+            Err(XmppError::IqError(c)) if had_anchor && c == "ItemNotFound" => {
+                self.mam_catch_up(None, None).await?
+            }
+            other => other?,
+        };
         self.send_presence().await?;
         Ok(Startup { roster, archived })
     }
@@ -413,6 +454,29 @@ impl Session {
         if let Some(c) = caps() {
             p.payloads.push(c.into());
         }
+        self.send_stanza(p.into()).await
+    }
+
+    /// Sends a directed presence (MUC join, with e.g. a `<x xmlns='http://jabber.org/protocol/muc'/>`
+    /// payload) carrying the fixed caps.
+    pub async fn send_presence_to(
+        &self,
+        to: Jid,
+        payloads: Vec<Element>,
+    ) -> Result<SentStanza, XmppError> {
+        let mut p = Presence::available();
+        p.to = Some(to);
+        if let Some(c) = caps() {
+            p.payloads.push(c.into());
+        }
+        p.payloads.extend(payloads);
+        self.send_stanza(p.into()).await
+    }
+
+    /// Sends an unavailable presence, to `to` (leave a room) or to everybody (`None`).
+    pub async fn send_unavailable(&self, to: Option<Jid>) -> Result<SentStanza, XmppError> {
+        let mut p = Presence::new(PresenceType::Unavailable);
+        p.to = to;
         self.send_stanza(p.into()).await
     }
 
@@ -815,6 +879,7 @@ impl Actor {
                 match bound_jid.try_into_full() {
                     Ok(full) => {
                         self.bound = Some(full.clone());
+                        *lock(&self.shared.bound) = Some(full.clone());
                         self.emit(SessionEvent::Online {
                             bound_jid: full,
                             resumed: false,
@@ -913,6 +978,21 @@ impl Actor {
                         }
                         Err(_) => vec![error(from, id, DefinedCondition::BadRequest)],
                     }
+                } else if payload.is("block", NS_BLOCKING) || payload.is("unblock", NS_BLOCKING) {
+                    if let Err(r) = check_roster_push(from.as_ref(), &own) {
+                        self.emit(SessionEvent::Rejected(r));
+                        return vec![error(from, id, DefinedCondition::ServiceUnavailable)];
+                    }
+                    let jids = payload
+                        .children()
+                        .filter(|c| c.is("item", NS_BLOCKING))
+                        .filter_map(|c| c.attr("jid").and_then(|j| Jid::new(j).ok()))
+                        .collect();
+                    self.emit(SessionEvent::BlockListPush {
+                        blocked: payload.name() == "block",
+                        jids,
+                    });
+                    vec![result(from, id, None)]
                 } else {
                     vec![error(from, id, DefinedCondition::ServiceUnavailable)]
                 }
@@ -970,7 +1050,8 @@ impl Actor {
                 && let Some((inner, delay)) = unwrap_forwarded(fwd, now)
             {
                 let mut message = parse_inbound(inner, &own, now);
-                if message.stanza_id.is_none() && c.archive.is_none() {
+                // The archive's own id is the stanza-id it stamped (own account or room).
+                if message.stanza_id.is_none() {
                     message.stanza_id = Some(archive_id.clone());
                 }
                 let _ = c.tx.send(ArchivedMessage {
@@ -1048,4 +1129,48 @@ fn error(to: Option<Jid>, id: String, condition: DefinedCondition) -> Stanza {
         },
     }
     .into()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outgoing_chat_has_no_xml_lang() {
+        let m = build_chat(
+            Jid::new("bob@talpa.test").unwrap(),
+            "hi",
+            MessageType::Chat,
+            Vec::new(),
+        );
+        let xml = String::from(&Element::from(m));
+        assert!(xml.contains("<body>hi</body>"), "{xml}");
+        assert!(!xml.contains("lang"), "{xml}");
+    }
+
+    #[test]
+    fn refusal_is_a_bare_service_unavailable_without_text() {
+        let st = error(
+            Some(Jid::new("bob@talpa.test/x").unwrap()),
+            "q1".to_owned(),
+            DefinedCondition::ServiceUnavailable,
+        );
+        let Stanza::Iq(iq) = st else {
+            panic!("not an iq")
+        };
+        let xml = String::from(&Element::from(iq));
+        assert!(xml.contains("service-unavailable"), "{xml}");
+        assert!(!xml.contains("<text"), "{xml}");
+        assert!(!xml.contains("lang"), "{xml}");
+    }
+
+    #[test]
+    fn stanzas_without_id_get_a_random_one() {
+        let mut st: Stanza = Presence::available().into();
+        let id = ensure_id(&mut st);
+        assert_eq!(id.len(), 32);
+        let mut st2: Stanza = Presence::available().into();
+        assert_ne!(ensure_id(&mut st2), id);
+    }
 }
