@@ -1,1 +1,32 @@
 //! OMEMO end-to-end encryption: X3DH, Double Ratchet, XEdDSA, legacy and OMEMO 2 wire formats, SCE.
+//!
+//! Built on audited primitives (x25519-dalek, ed25519-dalek, curve25519-dalek, aes-gcm, aes + cbc,
+//! hmac, sha2, hkdf, prost). Interoperability is proven against python-omemo (oldmemo/twomemo) with
+//! known-answer vectors under `tests/data/omemo/`.
+//!
+//! Modules, one concern each:
+//! - [`keys`]: typed key material and the Ed25519 ↔ X25519 conversions;
+//! - [`xeddsa`]: XEdDSA signatures (legacy identity keys are X25519);
+//! - [`x3dh`]: the initial key agreement, per protocol version;
+//! - [`ratchet`]: the Double Ratchet (header encryption off), bounded skipped-key cache;
+//! - [`payload`]: the per-message payload encryption of each version;
+//! - [`wire`]: protobuf and XML encodings of each version;
+//! - [`sce`]: Stanza Content Encryption envelopes (XEP-0420);
+//! - [`session`]: the pure session manager (own keys, peer sessions, trust).
+
+pub mod error;
+pub mod keys;
+pub mod payload;
+pub mod ratchet;
+pub mod sce;
+pub mod session;
+pub mod trust;
+pub mod version;
+pub mod wire;
+pub mod x3dh;
+pub mod xeddsa;
+
+mod kdf;
+
+pub use error::OmemoError;
+pub use version::OmemoVersion;

@@ -1,0 +1,1 @@
+//! Stanza Content Encryption (XEP-0420).
