@@ -25,7 +25,10 @@ pub fn verify(key: &CurvePublic, message: &[u8], signature: &[u8; 64]) -> Result
 /// Signs `message` with an X25519 private key (XEdDSA, §2.5 of the specification): the Edwards
 /// public key is forced to sign bit 0, and the nonce is derived from the key, the message and 64
 /// random bytes.
-#[allow(clippy::many_single_char_names, reason = "names follow the XEdDSA specification")]
+#[allow(
+    clippy::many_single_char_names,
+    reason = "names follow the XEdDSA specification"
+)]
 pub fn sign<R: RngCore + CryptoRng>(secret: &CurveSecret, message: &[u8], rng: &mut R) -> [u8; 64] {
     let k = secret.clamped();
     let mut a = Scalar::from_bytes_mod_order(*k);
