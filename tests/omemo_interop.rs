@@ -219,5 +219,13 @@ fn python_oldmemo_messages_decrypt_in_rust_and_replays_fail() {
 #[test]
 fn python_twomemo_messages_decrypt_in_rust_and_replays_fail() {
     let texts = python_messages_decrypt("twomemo.json", OmemoVersion::V2);
-    assert!(texts[0].contains("hello from python-twomemo"));
+    let envelope = talpa::omemo::sce::parse(texts[0].as_bytes()).unwrap();
+    assert_eq!(
+        envelope.message_content().body.as_deref(),
+        Some("hello from python-twomemo")
+    );
+    assert_eq!(
+        talpa::omemo::sce::check_affixes(&envelope, "alice@talpa.test/res", "bob@talpa.test"),
+        Ok(())
+    );
 }

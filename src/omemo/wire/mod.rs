@@ -4,7 +4,7 @@
 pub mod legacy;
 pub mod proto;
 pub mod v2;
-mod xml;
+pub(crate) mod xml;
 
 use prost::Message;
 
