@@ -1,6 +1,9 @@
 //! Session manager, trust and SCE behaviour, end to end through the XML of both versions.
 #![allow(clippy::unwrap_used, reason = "test assertions")]
-#![allow(clippy::many_single_char_names, reason = "a/b/c are the conversation parties")]
+#![allow(
+    clippy::many_single_char_names,
+    reason = "a/b/c are the conversation parties"
+)]
 
 use minidom::Element;
 use rand::rngs::ThreadRng;

@@ -177,8 +177,55 @@ def main():
         sys.exit(__doc__)
 
 
+async def python_decrypt(file_vectors, ns, sender_jid, sender_dev, messages):
+    """Decrypts Rust-made messages as the python-made device "bob" (restored from its storage)."""
+    storage = MemoryStorage(file_vectors["bob_python_storage"])
+    bob_jid, bob_dev = file_vectors["bob"]["jid"], file_vectors["bob"]["device_id"]
+    legacy = ns == oldmemo.oldmemo.NAMESPACE
+    backend = (Oldmemo if legacy else Twomemo)(storage)
+    session = None
+    out = []
+    for m in messages:
+        elt = ET.fromstring(m["xml"])
+        if legacy:
+            # oldmemo.etree.parse_message needs a full SessionManager; do its few steps by hand.
+            header = elt.find(f"{{{ns}}}header")
+            key_elt = next(k for k in header.iter(f"{{{ns}}}key") if int(k.get("rid")) == bob_dev)
+            data = base64.b64decode(key_elt.text)
+            content = OldContent(base64.b64decode(elt.find(f"{{{ns}}}payload").text),
+                                 base64.b64decode(header.find(f"{{{ns}}}iv").text))
+            if key_elt.get("prekey") in ("true", "1"):
+                kex, auth = OldKex.parse(data, False)
+                ekm = OldEkm.parse(auth, sender_jid, sender_dev)
+            else:
+                kex, ekm = None, OldEkm.parse(data, sender_jid, sender_dev)
+        else:
+            msg = twomemo.etree.parse_message(elt, sender_jid)
+            content = msg.content
+            ekm, kex = next((e, k) for e, k in msg.keys if e.bare_jid == bob_jid and e.device_id == bob_dev)
+        if kex is not None and (session is None or not session.key_exchange.builds_same_session(kex)):
+            session, pkm = await backend.build_session_passive(sender_jid, sender_dev, kex, ekm)
+        else:
+            pkm = await backend.decrypt_key_material(session, ekm)
+        out.append((await backend.decrypt_plaintext(content, pkm)).decode("utf-8"))
+    return out
+
+
 async def check_rust(data_dir):
-    raise SystemExit("not yet")
+    path = os.path.join(data_dir, "rust_to_python.json")
+    with open(path, encoding="utf-8") as f:
+        made = json.load(f)
+    for name, entry in made.items():
+        with open(os.path.join(data_dir, name), encoding="utf-8") as f:
+            vectors = json.load(f)
+        texts = await python_decrypt(vectors, vectors["namespace"], entry["sender_jid"], entry["sender_device_id"],
+                                     entry["messages"])
+        for m, t in zip(entry["messages"], texts):
+            m["python_decrypted"] = t
+            print(f"{name}: python-omemo decrypted {'OK' if t == m['plaintext'] else 'MISMATCH'}: {t[:60]!r}")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(made, f, indent=1, ensure_ascii=False)
+        f.write("\n")
 
 
 if __name__ == "__main__":
