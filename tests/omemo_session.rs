@@ -382,3 +382,106 @@ fn device_lists_round_trip_in_both_formats() {
         "eu.siacs.conversations.axolotl.bundles:7"
     );
 }
+
+#[test]
+fn heartbeat_confirms_the_session_so_key_exchanges_stop() {
+    let mut rng = rand::thread_rng();
+    for v in VERSIONS {
+        let (mut a, mut b) = setup(v, &mut rng);
+        let m1 = send(v, &mut a, BOB, &b, "hello", &mut rng);
+        let d = b.decrypt(v, ALICE, BOB, &m1, &mut rng).unwrap();
+        assert!(d.needs_heartbeat);
+        let hb = b.heartbeat(v, &addr(ALICE, &a), &mut rng).unwrap();
+        let hb = over_the_wire(v, &hb);
+        assert!(hb.payload.is_none());
+        let d = a.decrypt(v, BOB, ALICE, &hb, &mut rng).unwrap();
+        assert!(d.plaintext.is_none());
+        assert!(!d.needs_heartbeat);
+        let m2 = send(v, &mut a, BOB, &b, "confirmed", &mut rng);
+        assert!(!m2.keys[0].key_exchange);
+        assert_eq!(
+            recv(v, &mut b, BOB, ALICE, &m2, &mut rng).unwrap(),
+            "confirmed"
+        );
+    }
+}
+
+#[test]
+fn key_exchange_for_the_previous_signed_prekey_works_for_one_rotation_only() {
+    let mut rng = rand::thread_rng();
+    for v in VERSIONS {
+        let mut b = SessionManager::generate(TrustPolicy::BlindTrustBeforeVerification, &mut rng);
+        let old_bundle = bundle_over_the_wire(v, &b);
+        let mut a = SessionManager::generate(TrustPolicy::BlindTrustBeforeVerification, &mut rng);
+        a.start_session(v, BOB, b.device_id(), &old_bundle, &mut rng)
+            .unwrap();
+        let m = send(v, &mut a, BOB, &b, "in flight", &mut rng);
+        b.rotate_signed_prekey(v, &mut rng);
+        assert_ne!(b.bundle(v).signed_prekey_id, old_bundle.signed_prekey_id);
+        // The rotated bundle is validly signed.
+        let nb = bundle_over_the_wire(v, &b);
+        assert_eq!(
+            nb.identity
+                .verify_signed_prekey(&nb.signed_prekey, &nb.signed_prekey_signature),
+            Ok(())
+        );
+        let mut b_twice = b.clone();
+        assert_eq!(
+            recv(v, &mut b, BOB, ALICE, &m, &mut rng).unwrap(),
+            "in flight"
+        );
+        b_twice.rotate_signed_prekey(v, &mut rng);
+        assert_eq!(
+            b_twice.decrypt(v, ALICE, BOB, &m, &mut rng).err(),
+            Some(OmemoError::UnknownPreKey(old_bundle.signed_prekey_id))
+        );
+    }
+}
+
+#[test]
+fn key_exchange_with_a_new_identity_under_a_known_device_id_is_flagged() {
+    let mut rng = rand::thread_rng();
+    let v = OmemoVersion::V2;
+    let (mut a, mut b) = setup(v, &mut rng);
+    let m1 = send(v, &mut a, BOB, &b, "hi", &mut rng);
+    recv(v, &mut b, BOB, ALICE, &m1, &mut rng).unwrap();
+    let fp = b.trust().fingerprint(ALICE, a.device_id()).unwrap();
+    assert!(
+        b.trust_mut()
+            .set_level(ALICE, a.device_id(), &fp, TrustLevel::Verified)
+    );
+    // Someone else claims Alice's device id with another identity.
+    let mut evil = SessionManager::generate(TrustPolicy::BlindTrustBeforeVerification, &mut rng);
+    let mut evil_bytes = evil.to_bytes().unwrap().to_vec();
+    let s = String::from_utf8(evil_bytes.clone()).unwrap();
+    let s = s.replacen(
+        &format!("\"device_id\":{}", evil.device_id()),
+        &format!("\"device_id\":{}", a.device_id()),
+        1,
+    );
+    evil_bytes = s.into_bytes();
+    evil = SessionManager::from_bytes(&evil_bytes).unwrap();
+    assert_eq!(evil.device_id(), a.device_id());
+    evil.start_session(
+        v,
+        BOB,
+        b.device_id(),
+        &bundle_over_the_wire(v, &b),
+        &mut rng,
+    )
+    .unwrap();
+    let forged = send(v, &mut evil, BOB, &b, "trust me", &mut rng);
+    let d = b.decrypt(v, ALICE, BOB, &forged, &mut rng).unwrap();
+    assert!(matches!(
+        d.identity_event,
+        Some(IdentityEvent::Changed {
+            old_was_verified: true,
+            ..
+        })
+    ));
+    assert!(!d.trusted);
+    assert_eq!(
+        b.trust().level(ALICE, a.device_id()),
+        Some(TrustLevel::Changed)
+    );
+}

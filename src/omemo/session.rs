@@ -25,6 +25,9 @@ pub struct PreKeyStore {
     signature: Vec<u8>,
     prekeys: Vec<(u32, CurveSecret)>,
     next_prekey_id: u32,
+    /// The previous signed prekey, kept for one rotation period for key exchanges in flight.
+    #[serde(default)]
+    previous_signed_prekey: Option<(u32, CurveSecret)>,
 }
 
 impl PreKeyStore {
@@ -58,7 +61,31 @@ impl PreKeyStore {
             signature,
             prekeys,
             next_prekey_id,
+            previous_signed_prekey: None,
         }
+    }
+
+    /// Replaces the signed prekey (id + 1), keeping the previous one for one more rotation.
+    pub fn rotate_signed_prekey<R: RngCore + CryptoRng>(
+        &mut self,
+        identity: &IdentityKeyPair,
+        rng: &mut R,
+    ) {
+        let new = CurveSecret::generate(rng);
+        self.signature = x3dh::sign_signed_prekey(identity, self.version, &new.public()).to_vec();
+        let old = std::mem::replace(&mut self.signed_prekey, new);
+        self.previous_signed_prekey = Some((self.signed_prekey_id, old));
+        self.signed_prekey_id = self.signed_prekey_id.wrapping_add(1).max(1);
+    }
+
+    fn signed_prekey_by_id(&self, id: u32) -> Option<&CurveSecret> {
+        if id == self.signed_prekey_id {
+            return Some(&self.signed_prekey);
+        }
+        self.previous_signed_prekey
+            .as_ref()
+            .filter(|(old, _)| *old == id)
+            .map(|(_, k)| k)
     }
 
     fn replenish<R: RngCore + CryptoRng>(&mut self, rng: &mut R) -> bool {
@@ -176,6 +203,9 @@ pub struct Decrypted {
     pub trusted: bool,
     /// A one-time prekey was consumed: the own bundle must be republished.
     pub bundle_changed: bool,
+    /// A new session was built from the sender's key exchange: unless a reply is sent soon,
+    /// answer with [`SessionManager::heartbeat`] so the sender stops repeating it (XEP-0384).
+    pub needs_heartbeat: bool,
 }
 
 /// The OMEMO state of one account's device.
@@ -373,6 +403,54 @@ impl SessionManager {
         })
     }
 
+    /// An empty OMEMO message (no payload) to one device: it advances the ratchet and confirms a
+    /// session the peer initiated. Trust is not required: it carries no content.
+    pub fn heartbeat<R: RngCore + CryptoRng>(
+        &mut self,
+        version: OmemoVersion,
+        to: &DeviceAddress,
+        rng: &mut R,
+    ) -> Result<EncryptedElement, OmemoError> {
+        let i = self
+            .session_index(version, &to.jid, to.device_id)
+            .ok_or(OmemoError::NoSession(to.device_id))?;
+        let sealed = payload::seal(version, b"", rng);
+        let s = &mut self.sessions[i];
+        let ad = s.ad(true);
+        let message = s.ratchet.encrypt(&sealed.key_material, &ad);
+        let (data, key_exchange) = if s.role == Role::Initiator && !s.confirmed {
+            (
+                wire::encode_key_exchange(version, &s.key_exchange.to_header(), message)?,
+                true,
+            )
+        } else {
+            (message, false)
+        };
+        let jid = (version == OmemoVersion::V2).then(|| to.jid.clone());
+        Ok(EncryptedElement {
+            sid: self.device_id,
+            keys: vec![EncryptedKey {
+                jid,
+                rid: to.device_id,
+                key_exchange,
+                data,
+            }],
+            iv: sealed.iv.clone(),
+            payload: None,
+        })
+    }
+
+    /// Rotates the signed prekey of `version` (the previous one stays usable for one period).
+    pub fn rotate_signed_prekey<R: RngCore + CryptoRng>(
+        &mut self,
+        version: OmemoVersion,
+        rng: &mut R,
+    ) {
+        let identity = self.identity.clone();
+        self.prekeys_mut(version)
+            .rotate_signed_prekey(&identity, rng);
+    }
+
     /// Decrypts an `<encrypted/>` element sent by `sender_jid`, addressed to this device of
     /// `own_jid`. Replays and duplicates fail with [`OmemoError::Duplicate`] (or an
     /// authentication error) and leave all state unchanged.
@@ -434,6 +512,7 @@ impl SessionManager {
             plaintext,
             identity_event,
             trusted: self.trust.is_trusted(sender_jid, sid),
+            needs_heartbeat: bundle_changed,
             bundle_changed,
         })
     }
@@ -448,9 +527,9 @@ impl SessionManager {
         rng: &mut R,
     ) -> Result<(PeerSession, Zeroizing<Vec<u8>>), OmemoError> {
         let store = self.prekeys(version);
-        if header.signed_prekey_id != store.signed_prekey_id {
-            return Err(OmemoError::UnknownPreKey(header.signed_prekey_id));
-        }
+        let signed_prekey = store
+            .signed_prekey_by_id(header.signed_prekey_id)
+            .ok_or(OmemoError::UnknownPreKey(header.signed_prekey_id))?;
         let (_, prekey) = store
             .prekeys
             .iter()
@@ -459,7 +538,7 @@ impl SessionManager {
         let secret = x3dh::respond(
             version,
             &self.identity,
-            &store.signed_prekey,
+            signed_prekey,
             prekey,
             &header.identity,
             &header.ephemeral,
@@ -468,7 +547,7 @@ impl SessionManager {
         let (ratchet, km) = DoubleRatchet::respond(
             version,
             &secret.secret,
-            &store.signed_prekey,
+            signed_prekey,
             message,
             &secret.associated_data,
             rng,
