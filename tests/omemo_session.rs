@@ -485,3 +485,59 @@ fn key_exchange_with_a_new_identity_under_a_known_device_id_is_flagged() {
         Some(TrustLevel::Changed)
     );
 }
+
+#[test]
+fn message_level_api_uses_sce_for_omemo_2_and_refuses_to_leak_content_in_legacy() {
+    let mut rng = rand::thread_rng();
+    let content = sce::MessageContent {
+        body: Some("fixed typo".into()),
+        replace_id: Some("m1".into()),
+        ..Default::default()
+    };
+    let v = OmemoVersion::V2;
+    let (mut a, mut b) = setup(v, &mut rng);
+    let enc = a
+        .encrypt_message(
+            v,
+            &content,
+            ALICE,
+            BOB,
+            "2026-11-28T19:00:00Z",
+            &[addr(BOB, &b)],
+            &mut rng,
+        )
+        .unwrap();
+    let e = over_the_wire(v, &enc.element);
+    let mut b_spoofed = b.clone();
+    let got = b
+        .decrypt_message(v, ALICE, "alice@talpa.test/laptop", BOB, BOB, &e, &mut rng)
+        .unwrap();
+    assert_eq!(got.content, Some(content.clone()));
+    // The same ciphertext presented as coming from someone else is rejected by the affixes.
+    assert_eq!(
+        b_spoofed
+            .decrypt_message(v, ALICE, "mallory@talpa.test/x", BOB, BOB, &e, &mut rng)
+            .err(),
+        Some(OmemoError::EnvelopeMismatch("from"))
+    );
+
+    let v = OmemoVersion::Legacy;
+    let (mut a, mut b) = setup(v, &mut rng);
+    assert_eq!(
+        a.encrypt_message(v, &content, ALICE, BOB, "t", &[addr(BOB, &b)], &mut rng)
+            .err(),
+        Some(OmemoError::LegacyBodyOnly)
+    );
+    let body_only = sce::MessageContent {
+        body: Some("plain body".into()),
+        ..Default::default()
+    };
+    let enc = a
+        .encrypt_message(v, &body_only, ALICE, BOB, "t", &[addr(BOB, &b)], &mut rng)
+        .unwrap();
+    let e = over_the_wire(v, &enc.element);
+    let got = b
+        .decrypt_message(v, ALICE, ALICE, BOB, BOB, &e, &mut rng)
+        .unwrap();
+    assert_eq!(got.content, Some(body_only));
+}

@@ -50,6 +50,9 @@ pub enum OmemoError {
     /// An SCE envelope did not match the stanza it arrived in.
     #[error("SCE envelope {0} does not match the stanza")]
     EnvelopeMismatch(&'static str),
+    /// Legacy OMEMO can only encrypt a body; other content would travel in clear.
+    #[error("legacy OMEMO can only encrypt a message body")]
+    LegacyBodyOnly,
     /// The device's identity is not trusted under the current trust policy.
     #[error("device {0} is not trusted")]
     Untrusted(u32),

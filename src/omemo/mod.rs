@@ -12,10 +12,13 @@
 //! - [`payload`]: the per-message payload encryption of each version;
 //! - [`wire`]: protobuf and XML encodings of each version;
 //! - [`sce`]: Stanza Content Encryption envelopes (XEP-0420);
-//! - [`session`]: the pure session manager (own keys, peer sessions, trust).
+//! - [`message`]: message-level encrypt/decrypt for the core (SCE for OMEMO 2, body for legacy);
+//! - [`session`]: the pure session manager (own keys, peer sessions);
+//! - [`trust`]: blind trust before verification / strict, verification, changed identities.
 
 pub mod error;
 pub mod keys;
+pub mod message;
 pub mod payload;
 pub mod ratchet;
 pub mod sce;
