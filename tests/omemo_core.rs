@@ -361,3 +361,43 @@ fn random_delivery_schedules_decrypt_every_message_exactly_once() {
         }
     }
 }
+
+#[test]
+fn skipped_keys_are_capped_per_chain_and_per_session() {
+    use talpa::omemo::ratchet::MAX_SKIPPED_KEYS;
+    let mut rng = rand::thread_rng();
+    let v = OmemoVersion::V2;
+    let (mut a, mut b, ad) = pair(v);
+    // One chain: two gaps of 600 → only the newest MAX_SKIP keys of the chain are kept.
+    let mut first_gap = Vec::new();
+    for round in 0..2 {
+        let lost: Vec<_> = (0..600).map(|_| a.encrypt(b"lost", &ad)).collect();
+        if round == 0 {
+            first_gap = lost;
+        }
+        let m = a.encrypt(b"seen", &ad);
+        b.decrypt(&m, &ad, &mut rng).unwrap();
+    }
+    assert_eq!(b.skipped_keys(), MAX_SKIP as usize);
+    // The oldest skipped keys were forgotten; newer ones still work.
+    assert_eq!(
+        b.decrypt(&first_gap[0], &ad, &mut rng).err(),
+        Some(OmemoError::Duplicate)
+    );
+    assert_eq!(
+        &b.decrypt(&first_gap[599], &ad, &mut rng).unwrap()[..],
+        b"lost"
+    );
+    // Across chains: never more than the session cap.
+    for _ in 0..3 {
+        let r = b.encrypt(b"reply", &ad);
+        a.decrypt(&r, &ad, &mut rng).unwrap();
+        for _ in 0..900 {
+            a.encrypt(b"lost", &ad);
+        }
+        let m = a.encrypt(b"seen", &ad);
+        b.decrypt(&m, &ad, &mut rng).unwrap();
+        assert!(b.skipped_keys() <= MAX_SKIPPED_KEYS);
+    }
+    assert_eq!(b.skipped_keys(), MAX_SKIPPED_KEYS);
+}

@@ -13,7 +13,8 @@ use super::keys::{CurvePublic, CurveSecret};
 use super::wire::{self, RatchetHeader};
 use super::{OmemoError, OmemoVersion, kdf};
 
-/// Most message keys one message may make us skip (python-omemo's default, Signal's MAX_SKIP).
+/// Most message keys one message may make us skip, and most skipped keys kept per receiving
+/// chain (python-omemo's default, Signal's MAX_SKIP).
 pub const MAX_SKIP: u32 = 1000;
 /// Most skipped message keys kept per session; the oldest are forgotten first.
 pub const MAX_SKIPPED_KEYS: usize = 2000;
@@ -255,6 +256,20 @@ impl DoubleRatchet {
             let key = recv.step();
             self.skipped.push(SkippedKey { ratchet, n, key });
         }
+        // Per chain: keep the newest MAX_SKIP keys of this chain (the vector is oldest first).
+        let in_chain = self.skipped.iter().filter(|s| s.ratchet == ratchet).count();
+        if in_chain > MAX_SKIP as usize {
+            let mut excess = in_chain - MAX_SKIP as usize;
+            self.skipped.retain(|s| {
+                if excess > 0 && s.ratchet == ratchet {
+                    excess -= 1;
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+        // Per session: forget the oldest beyond the global cap.
         if self.skipped.len() > MAX_SKIPPED_KEYS {
             let excess = self.skipped.len() - MAX_SKIPPED_KEYS;
             self.skipped.drain(..excess);
