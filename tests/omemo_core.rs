@@ -1,6 +1,9 @@
 //! Crypto-core behaviour: X3DH + Double Ratchet round trips in both versions, out-of-order and
 #![allow(clippy::unwrap_used, reason = "test assertions")]
-#![allow(clippy::many_single_char_names, reason = "a/b are the two parties, v the version")]
+#![allow(
+    clippy::many_single_char_names,
+    reason = "a/b are the two parties, v the version"
+)]
 //! skipped delivery, MAX_SKIP, replay, low-order points and bad signatures.
 
 use talpa::omemo::keys::{CurvePublic, CurveSecret, IdentityKeyPair};

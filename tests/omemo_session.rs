@@ -541,3 +541,31 @@ fn message_level_api_uses_sce_for_omemo_2_and_refuses_to_leak_content_in_legacy(
         .unwrap();
     assert_eq!(got.content, Some(body_only));
 }
+
+#[test]
+fn recipients_include_own_other_devices_and_name_contacts_without_keys() {
+    use talpa::omemo::devices::{DeviceRegistry, own_list_to_publish};
+    let mut rng = rand::thread_rng();
+    let me = SessionManager::generate(TrustPolicy::BlindTrustBeforeVerification, &mut rng);
+    let v = OmemoVersion::V2;
+    let mut reg = DeviceRegistry::default();
+    reg.update(v, ALICE, vec![me.device_id(), 77, 77, 0]);
+    reg.update(v, BOB, vec![5, 6]);
+    let r = reg.recipients(v, ALICE, me.device_id(), &[BOB, "carol@talpa.test"]);
+    let addrs: Vec<(String, u32)> = r
+        .devices
+        .iter()
+        .map(|d| (d.jid.clone(), d.device_id))
+        .collect();
+    assert_eq!(
+        addrs,
+        vec![(BOB.into(), 5), (BOB.into(), 6), (ALICE.into(), 77)]
+    );
+    assert_eq!(r.unreachable, vec!["carol@talpa.test".to_owned()]);
+    assert_eq!(reg.devices(OmemoVersion::Legacy, BOB), &[] as &[u32]);
+    assert_eq!(
+        own_list_to_publish(&[77], &me),
+        Some(vec![77, me.device_id()])
+    );
+    assert_eq!(own_list_to_publish(&[77, me.device_id()], &me), None);
+}

@@ -13,9 +13,11 @@
 //! - [`wire`]: protobuf and XML encodings of each version;
 //! - [`sce`]: Stanza Content Encryption envelopes (XEP-0420);
 //! - [`message`]: message-level encrypt/decrypt for the core (SCE for OMEMO 2, body for legacy);
+//! - [`devices`]: device lists, recipients and who cannot read;
 //! - [`session`]: the pure session manager (own keys, peer sessions);
 //! - [`trust`]: blind trust before verification / strict, verification, changed identities.
 
+pub mod devices;
 pub mod error;
 pub mod keys;
 pub mod message;
