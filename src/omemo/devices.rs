@@ -71,7 +71,9 @@ impl DeviceRegistry {
                 device_id,
             }));
         }
-        if !jids.contains(&own_jid) {
+        if jids.contains(&own_jid) {
+            devices.retain(|d| !(d.jid == own_jid && d.device_id == own_device));
+        } else {
             devices.extend(
                 self.devices(version, own_jid)
                     .iter()
@@ -81,8 +83,6 @@ impl DeviceRegistry {
                         device_id,
                     }),
             );
-        } else {
-            devices.retain(|d| !(d.jid == own_jid && d.device_id == own_device));
         }
         Recipients {
             devices,
