@@ -244,8 +244,9 @@ fn rust_made_messages_were_decrypted_by_python_omemo() {
         env!("CARGO_MANIFEST_DIR")
     );
     let mut made = serde_json::Map::new();
+    let mut carols = Vec::new();
     for (file, version, seed) in [
-        ("oldmemo.json", OmemoVersion::Legacy, 11u64),
+        ("oldmemo.json", OmemoVersion::Legacy, 14u64),
         ("twomemo.json", OmemoVersion::V2, 22),
     ] {
         let v = load(file);
@@ -305,10 +306,18 @@ fn rust_made_messages_were_decrypted_by_python_omemo() {
             messages
                 .push(serde_json::json!({"xml": String::from_utf8(xml).unwrap(), "plaintext": t}));
         }
+        let bundle_el = match version {
+            OmemoVersion::Legacy => legacy::build_bundle(&carol.bundle(version)).unwrap(),
+            OmemoVersion::V2 => v2::build_bundle(&carol.bundle(version)).unwrap(),
+        };
+        let mut bundle_xml = Vec::new();
+        bundle_el.write_to(&mut bundle_xml).unwrap();
         made.insert(
             file.to_owned(),
-            serde_json::json!({"sender_jid": "carol@talpa.test", "sender_device_id": carol.device_id(), "messages": messages}),
+            serde_json::json!({"sender_jid": "carol@talpa.test", "sender_device_id": carol.device_id(),
+                               "sender_bundle_xml": String::from_utf8(bundle_xml).unwrap(), "messages": messages}),
         );
+        carols.push((file, version, carol, bob_jid.to_owned()));
     }
     if std::env::var_os("TALPA_OMEMO_KAT_WRITE").is_some() {
         std::fs::write(
@@ -336,6 +345,31 @@ fn rust_made_messages_were_decrypted_by_python_omemo() {
             assert_eq!(
                 t["python_decrypted"], o["plaintext"],
                 "{file}: python-omemo did not decrypt what Rust sent"
+            );
+        }
+    }
+
+    // Python answered: within the session Talpa initiated, then with a new session it started
+    // from Talpa's published bundle (so python verified Talpa's signed-prekey signature).
+    let mut rng = rand::thread_rng();
+    for (file, version, mut carol, bob_jid) in carols {
+        let replies = recorded[file]["python_replies"].as_array().unwrap();
+        assert_eq!(replies.len(), 2, "{file}: python replies missing");
+        for (i, r) in replies.iter().enumerate() {
+            let element = parse_encrypted(version, r["xml"].as_str().unwrap());
+            assert_eq!(
+                element.keys[0].key_exchange,
+                i == 1,
+                "{file}: reply {i} kind"
+            );
+            let d = carol
+                .decrypt(version, &bob_jid, "carol@talpa.test", &element, &mut rng)
+                .unwrap();
+            let text = String::from_utf8(d.plaintext.unwrap().to_vec()).unwrap();
+            assert_eq!(
+                text,
+                r["plaintext"].as_str().unwrap(),
+                "{file}: python reply {i}"
             );
         }
     }

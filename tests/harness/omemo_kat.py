@@ -11,10 +11,19 @@ Run with a venv that has `oldmemo twomemo x3dh doubleratchet xeddsa omemo` insta
                 and python-made key-exchange + follow-up messages addressed to it;
 - twomemo.json  the same for OMEMO 2.
 
+Full regeneration (the Rust-made messages depend on the python-made bundles):
+
+    python tests/harness/omemo_kat.py generate tests/data/omemo
+    TALPA_OMEMO_KAT_WRITE=1 cargo test --test omemo_interop rust_made
+    python tests/harness/omemo_kat.py check-rust tests/data/omemo
+    cargo test --test omemo_interop
+
 `check-rust DIR` decrypts the Rust-made messages recorded in DIR/rust_to_python.json with
 python-omemo, acting as the python-made device of the vectors, and records the plaintexts
 python obtained back into that file (the Rust test re-creates those exact bytes from a fixed
-seed and checks python's recorded plaintexts).
+seed and checks python's recorded plaintexts). Python then answers twice (in Talpa's session,
+and in a new session built from Talpa's published bundle, verifying its signature); the Rust
+test decrypts those answers.
 """
 
 import asyncio
@@ -105,6 +114,26 @@ def gen_xeddsa():
         bad[i] ^= 0x01
         signatures.append({"curve25519_public": B64(xeddsa.priv_to_curve25519_pub(priv)), "message": B64(msg),
                            "signature": B64(bytes(bad)), "valid": False})
+    # Signed-prekey signatures the way python-oldmemo puts them in legacy bundles: an Ed25519
+    # signature by the identity's private key, with the Ed25519 public key's sign bit in the top
+    # bit of the last signature byte (libsignal convention). Cover both sign bits.
+    seen = {0: 0, 1: 0}
+    while min(seen.values()) < 3:
+        priv = xeddsa.seed_to_priv(secrets.token_bytes(32))
+        ed = xeddsa.priv_to_ed25519_pub(priv)
+        bit = ed[31] >> 7
+        if seen[bit] >= 3:
+            continue
+        seen[bit] += 1
+        msg = b"\x05" + secrets.token_bytes(32)
+        sig = bytearray(xeddsa.ed25519_priv_sign(priv, msg))
+        sig[63] |= ed[31] & 0x80
+        signatures.append({"curve25519_public": B64(xeddsa.priv_to_curve25519_pub(priv)), "message": B64(msg),
+                           "signature": B64(bytes(sig)), "valid": True, "sign_bit": bit})
+        wrong = bytearray(sig)
+        wrong[63] ^= 0x80
+        signatures.append({"curve25519_public": B64(xeddsa.priv_to_curve25519_pub(priv)), "message": B64(msg),
+                           "signature": B64(bytes(wrong)), "valid": False, "sign_bit": bit ^ 1})
     return {"generator": "python-xeddsa (libxeddsa)", "conversions": conversions, "signatures": signatures}
 
 
@@ -208,7 +237,23 @@ async def python_decrypt(file_vectors, ns, sender_jid, sender_dev, messages):
         else:
             pkm = await backend.decrypt_key_material(session, ekm)
         out.append((await backend.decrypt_plaintext(content, pkm)).decode("utf-8"))
-    return out
+    return backend, session, out
+
+
+async def python_replies(backend, session, ns, etree, sender_jid, sender_dev, sender_bundle_xml, bob_jid, bob_dev):
+    """Bob answers Talpa: once in the session Talpa started, once in a new session built from
+    Talpa's bundle (python verifies its signed-prekey signature doing so)."""
+    replies = []
+    text = "reply from python in talpa's session"
+    content, pkm = await backend.encrypt_plaintext(text.encode("utf-8"))
+    ekm = await backend.encrypt_key_material(session, pkm)
+    replies.append((Message(ns, bob_jid, bob_dev, content, frozenset([(ekm, None)])), text))
+    bundle = etree.parse_bundle(ET.fromstring(sender_bundle_xml), sender_jid, sender_dev)
+    text = "reply from python in a session built from talpa's bundle"
+    content, pkm = await backend.encrypt_plaintext(text.encode("utf-8"))
+    session, ekm = await backend.build_session_active(sender_jid, sender_dev, bundle, pkm)
+    replies.append((Message(ns, bob_jid, bob_dev, content, frozenset([(ekm, session.key_exchange)])), text))
+    return [{"xml": xml_string(etree.serialize_message(m), ns), "plaintext": t} for m, t in replies]
 
 
 async def check_rust(data_dir):
@@ -218,8 +263,14 @@ async def check_rust(data_dir):
     for name, entry in made.items():
         with open(os.path.join(data_dir, name), encoding="utf-8") as f:
             vectors = json.load(f)
-        texts = await python_decrypt(vectors, vectors["namespace"], entry["sender_jid"], entry["sender_device_id"],
-                                     entry["messages"])
+        ns = vectors["namespace"]
+        backend, session, texts = await python_decrypt(vectors, ns, entry["sender_jid"], entry["sender_device_id"],
+                                                       entry["messages"])
+        etree = oldmemo.etree if ns == oldmemo.oldmemo.NAMESPACE else twomemo.etree
+        entry["python_replies"] = await python_replies(
+            backend, session, ns, etree, entry["sender_jid"], entry["sender_device_id"], entry["sender_bundle_xml"],
+            vectors["bob"]["jid"], vectors["bob"]["device_id"])
+        print(f"{name}: python-omemo accepted Talpa's bundle and wrote {len(entry['python_replies'])} replies")
         for m, t in zip(entry["messages"], texts):
             m["python_decrypted"] = t
             print(f"{name}: python-omemo decrypted {'OK' if t == m['plaintext'] else 'MISMATCH'}: {t[:60]!r}")
