@@ -154,7 +154,8 @@ fn used_prekey_is_deleted_and_replenished() {
         assert_eq!(after.len(), PREKEY_COUNT);
         let used: Vec<_> = before.iter().filter(|id| !after.contains(id)).collect();
         assert_eq!(used.len(), 1);
-        // A second, fresh key exchange using the deleted prekey is refused.
+        // After the catch-up the used prekey is deleted: a fresh key exchange using it is refused.
+        b.delete_used_prekeys();
         let mut c = SessionManager::generate(TrustPolicy::BlindTrustBeforeVerification, &mut rng);
         let mut stale = bundle_over_the_wire(v, &b);
         stale.prekeys = vec![(*used[0], stale.prekeys[0].1)];
@@ -568,4 +569,67 @@ fn recipients_include_own_other_devices_and_name_contacts_without_keys() {
         Some(vec![77, me.device_id()])
     );
     assert_eq!(own_list_to_publish(&[77, me.device_id()], &me), None);
+}
+
+#[test]
+fn prekey_used_twice_during_catch_up_serves_both_senders_and_replays_are_refused() {
+    let mut rng = rand::thread_rng();
+    for v in VERSIONS {
+        let mut b = SessionManager::generate(TrustPolicy::BlindTrustBeforeVerification, &mut rng);
+        let mut bundle = bundle_over_the_wire(v, &b);
+        bundle.prekeys.truncate(1);
+        // Two senders fetched the same bundle and picked the same prekey.
+        let mut a = SessionManager::generate(TrustPolicy::BlindTrustBeforeVerification, &mut rng);
+        let mut c = SessionManager::generate(TrustPolicy::BlindTrustBeforeVerification, &mut rng);
+        a.start_session(v, BOB, b.device_id(), &bundle, &mut rng)
+            .unwrap();
+        c.start_session(v, BOB, b.device_id(), &bundle, &mut rng)
+            .unwrap();
+        let from_a = send(v, &mut a, BOB, &b, "from a", &mut rng);
+        let from_c = send(v, &mut c, BOB, &b, "from c", &mut rng);
+        assert_eq!(
+            recv(v, &mut b, BOB, ALICE, &from_a, &mut rng).unwrap(),
+            "from a"
+        );
+        assert!(
+            !b.bundle(v)
+                .prekeys
+                .iter()
+                .any(|p| p.0 == bundle.prekeys[0].0)
+        );
+        assert_eq!(
+            recv(v, &mut b, BOB, "carol@talpa.test", &from_c, &mut rng).unwrap(),
+            "from c"
+        );
+        // A new key exchange from Alice replaces her session; replaying her first one is refused.
+        let mut a2 = SessionManager::from_bytes(&a.to_bytes().unwrap()).unwrap();
+        a2.start_session(
+            v,
+            BOB,
+            b.device_id(),
+            &bundle_over_the_wire(v, &b),
+            &mut rng,
+        )
+        .unwrap();
+        let again = send(v, &mut a2, BOB, &b, "new session", &mut rng);
+        assert_eq!(
+            recv(v, &mut b, BOB, ALICE, &again, &mut rng).unwrap(),
+            "new session"
+        );
+        let before = b.to_bytes().unwrap();
+        assert_eq!(
+            b.decrypt(v, ALICE, BOB, &from_a, &mut rng).err(),
+            Some(OmemoError::Duplicate)
+        );
+        assert_eq!(b.to_bytes().unwrap(), before);
+        b.delete_used_prekeys();
+        let mut d = SessionManager::generate(TrustPolicy::BlindTrustBeforeVerification, &mut rng);
+        d.start_session(v, BOB, b.device_id(), &bundle, &mut rng)
+            .unwrap();
+        let late = send(v, &mut d, BOB, &b, "too late", &mut rng);
+        assert_eq!(
+            b.decrypt(v, "dave@talpa.test", BOB, &late, &mut rng).err(),
+            Some(OmemoError::UnknownPreKey(bundle.prekeys[0].0))
+        );
+    }
 }

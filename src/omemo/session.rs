@@ -28,6 +28,10 @@ pub struct PreKeyStore {
     /// The previous signed prekey, kept for one rotation period for key exchanges in flight.
     #[serde(default)]
     previous_signed_prekey: Option<(u32, CurveSecret)>,
+    /// One-time prekeys already used: out of the bundle, kept for decryption until
+    /// [`SessionManager::delete_used_prekeys`] (after the offline/MAM catch-up, XEP-0384).
+    #[serde(default)]
+    used_prekeys: Vec<(u32, CurveSecret)>,
 }
 
 impl PreKeyStore {
@@ -62,6 +66,7 @@ impl PreKeyStore {
             prekeys,
             next_prekey_id,
             previous_signed_prekey: None,
+            used_prekeys: Vec::new(),
         }
     }
 
@@ -217,7 +222,14 @@ pub struct SessionManager {
     v2: PreKeyStore,
     sessions: Vec<PeerSession>,
     trust: TrustStore,
+    /// Ephemeral keys of the key exchanges accepted (bounded): a replayed key exchange is
+    /// refused even while its prekey is still kept.
+    #[serde(default)]
+    seen_key_exchanges: Vec<[u8; 32]>,
 }
+
+/// Most accepted key exchanges remembered for replay detection.
+const SEEN_KEY_EXCHANGES: usize = 2000;
 
 impl SessionManager {
     /// A new device: random device id (1 ..= 2^31 − 1), identity, signed prekeys and prekeys.
@@ -244,6 +256,7 @@ impl SessionManager {
             v2,
             sessions: Vec::new(),
             trust: TrustStore::new(policy),
+            seen_key_exchanges: Vec::new(),
         }
     }
 
@@ -440,6 +453,13 @@ impl SessionManager {
         })
     }
 
+    /// Deletes the private keys of used one-time prekeys. Call once the offline catch-up (MAM)
+    /// is done, so key exchanges that were in flight could still be read (XEP-0384).
+    pub fn delete_used_prekeys(&mut self) {
+        self.legacy.used_prekeys.clear();
+        self.v2.used_prekeys.clear();
+    }
+
     /// Rotates the signed prekey of `version` (the previous one stays usable for one period).
     pub fn rotate_signed_prekey<R: RngCore + CryptoRng>(
         &mut self,
@@ -481,11 +501,25 @@ impl SessionManager {
                 let ad = s.ad(false);
                 s.ratchet.decrypt(&message, &ad, rng)?
             } else {
+                if self.seen_key_exchanges.contains(&header.ephemeral.0) {
+                    return Err(OmemoError::Duplicate);
+                }
                 let (session, km) =
                     self.accept_key_exchange(version, sender_jid, sid, &header, &message, rng)?;
                 identity_event = Some(self.trust.observe(sender_jid, sid, &header.identity)?);
+                self.seen_key_exchanges.push(header.ephemeral.0);
+                if self.seen_key_exchanges.len() > SEEN_KEY_EXCHANGES {
+                    self.seen_key_exchanges.remove(0);
+                }
                 let store = self.prekeys_mut(version);
-                store.prekeys.retain(|(id, _)| *id != header.prekey_id);
+                if let Some(pos) = store
+                    .prekeys
+                    .iter()
+                    .position(|(id, _)| *id == header.prekey_id)
+                {
+                    let used = store.prekeys.remove(pos);
+                    store.used_prekeys.push(used);
+                }
                 store.replenish(rng);
                 bundle_changed = true;
                 match self.session_index(version, sender_jid, sid) {
@@ -533,6 +567,7 @@ impl SessionManager {
         let (_, prekey) = store
             .prekeys
             .iter()
+            .chain(&store.used_prekeys)
             .find(|(id, _)| *id == header.prekey_id)
             .ok_or(OmemoError::UnknownPreKey(header.prekey_id))?;
         let secret = x3dh::respond(
