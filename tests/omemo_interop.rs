@@ -374,3 +374,49 @@ fn rust_made_messages_were_decrypted_by_python_omemo() {
         }
     }
 }
+
+/// XEdDSA signatures made by Talpa (fixed seed), verified by libxeddsa in
+/// `omemo_kat.py check-rust` (result recorded); regenerate as for the messages above.
+#[test]
+fn rust_made_xeddsa_signatures_verify_in_libxeddsa() {
+    use rand::{RngCore, SeedableRng};
+    let path = format!(
+        "{}/tests/data/omemo/rust_xeddsa.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut rng = rand::rngs::StdRng::seed_from_u64(33);
+    let made: Vec<Value> = (0..16)
+        .map(|i| {
+            let sk = CurveSecret::generate(&mut rng);
+            let mut msg = vec![0u8; i * 5];
+            rng.fill_bytes(&mut msg);
+            let sig = xeddsa::sign(&sk, &msg, &mut rng);
+            assert_eq!(xeddsa::verify(&sk.public(), &msg, &sig), Ok(()));
+            serde_json::json!({
+                "curve25519_public": STANDARD.encode(sk.public().0),
+                "message": STANDARD.encode(&msg),
+                "signature": STANDARD.encode(sig),
+            })
+        })
+        .collect();
+    if std::env::var_os("TALPA_OMEMO_KAT_WRITE").is_some() {
+        std::fs::write(
+            &path,
+            serde_json::to_string_pretty(&serde_json::json!({ "signatures": made })).unwrap(),
+        )
+        .unwrap();
+        return;
+    }
+    let recorded: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let recorded = recorded["signatures"].as_array().unwrap();
+    assert_eq!(recorded.len(), made.len());
+    for (r, m) in recorded.iter().zip(&made) {
+        for k in ["curve25519_public", "message", "signature"] {
+            assert_eq!(
+                r[k], m[k],
+                "Rust output differs from what libxeddsa checked; regenerate"
+            );
+        }
+        assert_eq!(r["libxeddsa_verified"], Value::Bool(true));
+    }
+}

@@ -256,7 +256,23 @@ async def python_replies(backend, session, ns, etree, sender_jid, sender_dev, se
     return [{"xml": xml_string(etree.serialize_message(m), ns), "plaintext": t} for m, t in replies]
 
 
+def check_rust_xeddsa(data_dir):
+    path = os.path.join(data_dir, "rust_xeddsa.json")
+    with open(path, encoding="utf-8") as f:
+        made = json.load(f)
+    for c in made["signatures"]:
+        ed = xeddsa.curve25519_pub_to_ed25519_pub(base64.b64decode(c["curve25519_public"]), False)
+        c["libxeddsa_verified"] = xeddsa.ed25519_verify(base64.b64decode(c["signature"]), ed,
+                                                        base64.b64decode(c["message"]))
+    ok = sum(c["libxeddsa_verified"] for c in made["signatures"])
+    print(f"rust_xeddsa.json: libxeddsa verified {ok}/{len(made['signatures'])} Talpa XEdDSA signatures")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(made, f, indent=1)
+        f.write("\n")
+
+
 async def check_rust(data_dir):
+    check_rust_xeddsa(data_dir)
     path = os.path.join(data_dir, "rust_to_python.json")
     with open(path, encoding="utf-8") as f:
         made = json.load(f)
