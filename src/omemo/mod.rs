@@ -16,6 +16,23 @@
 //! - [`devices`]: device lists, recipients and who cannot read;
 //! - [`session`]: the pure session manager (own keys, peer sessions);
 //! - [`trust`]: blind trust before verification / strict, verification, changed identities.
+//!
+//! How the core uses it (all pure; the xmpp layer moves the elements):
+//!
+//! ```text
+//! let mut omemo = SessionManager::generate(TrustPolicy::BlindTrustBeforeVerification, &mut rng);
+//! publish wire::v2::build_device_list(..) / build_bundle(&omemo.bundle(OmemoVersion::V2))
+//!         (and wire::legacy::… for eu.siacs.conversations.axolotl), open access model
+//! on a peer bundle:   omemo.start_session(version, jid, device_id, &wire::v2::parse_bundle(el)?, rng)
+//! to send:            let r = registry.recipients(version, own_jid, omemo.device_id(), &[peer]);
+//!                     let enc = omemo.encrypt_message(version, &content, own_jid, peer, stamp, &r.devices, rng)?;
+//!                     wire::v2::build_encrypted(&enc.element); show enc.skipped + r.unreachable
+//! on receipt:         let m = omemo.decrypt_message(version, sender, stanza_from, stanza_to, own_jid,
+//!                                                   &wire::v2::parse_encrypted(el)?, rng)?;
+//!                     m.details.bundle_changed → republish; needs_heartbeat → omemo.heartbeat(..)
+//! after MAM catch-up: omemo.delete_used_prekeys()
+//! persist:            omemo.to_bytes() (a secret blob for the encrypted store) / from_bytes
+//! ```
 
 pub mod devices;
 pub mod error;
