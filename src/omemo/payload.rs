@@ -133,4 +133,19 @@ mod tests {
             assert!(open(v, &s.key_material, &s.iv, &bad).is_err());
         }
     }
+
+    #[test]
+    fn legacy_payload_with_tag_appended_to_ciphertext_is_accepted() {
+        // Older Conversations: 16-byte key transported, GCM tag at the end of <payload/>.
+        let mut rng = rand::thread_rng();
+        let s = seal(OmemoVersion::Legacy, b"old layout", &mut rng);
+        let mut payload = s.ciphertext.clone();
+        payload.extend_from_slice(&s.key_material[16..]);
+        let got = open(OmemoVersion::Legacy, &s.key_material[..16], &s.iv, &payload);
+        assert_eq!(got.as_deref().map(Vec::as_slice), Ok(&b"old layout"[..]));
+        assert_eq!(
+            open(OmemoVersion::Legacy, &s.key_material[..8], &s.iv, &payload).err(),
+            Some(OmemoError::Malformed("key material length"))
+        );
+    }
 }
