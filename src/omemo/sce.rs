@@ -1,0 +1,223 @@
+//! Stanza Content Encryption (XEP-0420) envelopes, as OMEMO 2 encrypts them.
+//!
+//! Everything that would otherwise travel in clear goes inside `<content/>`: the body,
+//! corrections, replies, reactions and out-of-band links. The affix elements bind the envelope
+//! to its stanza: on receipt, `from`/`to` that do not match the stanza are rejected.
+
+use minidom::Element;
+use rand::{CryptoRng, Rng, RngCore};
+
+use super::OmemoError;
+use super::wire::xml::{el, name};
+
+/// The SCE namespace.
+pub const NS: &str = "urn:xmpp:sce:1";
+const NS_CLIENT: &str = "jabber:client";
+const NS_CORRECT: &str = "urn:xmpp:message-correct:0";
+const NS_REPLY: &str = "urn:xmpp:reply:0";
+const NS_REACTIONS: &str = "urn:xmpp:reactions:0";
+const NS_OOB: &str = "jabber:x:oob";
+
+/// Longest random padding, in characters.
+pub const MAX_RPAD: usize = 200;
+
+/// The message content carried inside an envelope (never in clear).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageContent {
+    /// `<body/>`.
+    pub body: Option<String>,
+    /// Id of the message this one corrects (XEP-0308).
+    pub replace_id: Option<String>,
+    /// The message replied to: (author JID, message id) (XEP-0461).
+    pub reply_to: Option<(String, String)>,
+    /// Reactions: (message id, emojis) (XEP-0444).
+    pub reactions: Option<(String, Vec<String>)>,
+    /// Out-of-band link, e.g. an encrypted upload (XEP-0066).
+    pub oob_url: Option<String>,
+}
+
+impl MessageContent {
+    /// The content elements.
+    pub fn to_elements(&self) -> Vec<Element> {
+        let mut out = Vec::new();
+        if let Some(b) = &self.body {
+            out.push(el("body", NS_CLIENT).append(b.as_str()).build());
+        }
+        if let Some(id) = &self.replace_id {
+            out.push(
+                el("replace", NS_CORRECT)
+                    .attr(name("id"), id.as_str())
+                    .build(),
+            );
+        }
+        if let Some((to, id)) = &self.reply_to {
+            out.push(
+                el("reply", NS_REPLY)
+                    .attr(name("to"), to.as_str())
+                    .attr(name("id"), id.as_str())
+                    .build(),
+            );
+        }
+        if let Some((id, emojis)) = &self.reactions {
+            out.push(
+                el("reactions", NS_REACTIONS)
+                    .attr(name("id"), id.as_str())
+                    .append_all(
+                        emojis
+                            .iter()
+                            .map(|r| el("reaction", NS_REACTIONS).append(r.as_str()).build()),
+                    )
+                    .build(),
+            );
+        }
+        if let Some(url) = &self.oob_url {
+            out.push(
+                el("x", NS_OOB)
+                    .append(el("url", NS_OOB).append(url.as_str()).build())
+                    .build(),
+            );
+        }
+        out
+    }
+
+    /// Reads the known content elements (unknown ones are ignored).
+    pub fn from_elements<'a>(elements: impl IntoIterator<Item = &'a Element>) -> Self {
+        let mut c = Self::default();
+        for e in elements {
+            if e.is("body", NS_CLIENT) {
+                c.body = Some(e.text());
+            } else if e.is("replace", NS_CORRECT) {
+                c.replace_id = e.attr("id").map(str::to_owned);
+            } else if e.is("reply", NS_REPLY) {
+                if let Some(id) = e.attr("id") {
+                    c.reply_to = Some((e.attr("to").unwrap_or_default().to_owned(), id.to_owned()));
+                }
+            } else if e.is("reactions", NS_REACTIONS) {
+                if let Some(id) = e.attr("id") {
+                    let r = e
+                        .children()
+                        .filter(|r| r.is("reaction", NS_REACTIONS))
+                        .map(Element::text)
+                        .collect();
+                    c.reactions = Some((id.to_owned(), r));
+                }
+            } else if e.is("x", NS_OOB) {
+                c.oob_url = e.get_child("url", NS_OOB).map(Element::text);
+            }
+        }
+        c
+    }
+}
+
+/// A parsed envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    /// The children of `<content/>`.
+    pub content: Vec<Element>,
+    /// `<time stamp/>`, if present.
+    pub time: Option<String>,
+    /// `<to jid/>`, if present.
+    pub to: Option<String>,
+    /// `<from jid/>`, if present.
+    pub from: Option<String>,
+}
+
+impl Envelope {
+    /// The known message content.
+    pub fn message_content(&self) -> MessageContent {
+        MessageContent::from_elements(&self.content)
+    }
+}
+
+/// Builds an envelope with random padding and the `time`, `to` and `from` affixes.
+pub fn build<R: RngCore + CryptoRng>(
+    content: &[Element],
+    from: &str,
+    to: &str,
+    stamp: &str,
+    rng: &mut R,
+) -> Element {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let len = rng.gen_range(0..=MAX_RPAD);
+    let rpad: String = (0..len)
+        .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
+        .collect();
+    el("envelope", NS)
+        .append(
+            el("content", NS)
+                .append_all(content.iter().cloned())
+                .build(),
+        )
+        .append(el("rpad", NS).append(rpad).build())
+        .append(el("time", NS).attr(name("stamp"), stamp).build())
+        .append(el("to", NS).attr(name("jid"), to).build())
+        .append(el("from", NS).attr(name("jid"), from).build())
+        .build()
+}
+
+/// Serializes an envelope to the bytes OMEMO encrypts.
+pub fn to_bytes(envelope: &Element) -> Result<Vec<u8>, OmemoError> {
+    let mut out = Vec::new();
+    envelope
+        .write_to(&mut out)
+        .map_err(|_| OmemoError::MalformedXml("envelope"))?;
+    Ok(out)
+}
+
+/// Parses decrypted bytes as an envelope.
+pub fn parse(bytes: &[u8]) -> Result<Envelope, OmemoError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| OmemoError::MalformedXml("envelope"))?;
+    let e: Element = text
+        .parse()
+        .map_err(|_| OmemoError::MalformedXml("envelope"))?;
+    if !e.is("envelope", NS) {
+        return Err(OmemoError::MalformedXml("envelope"));
+    }
+    let content = e
+        .get_child("content", NS)
+        .ok_or(OmemoError::MalformedXml("content"))?
+        .children()
+        .cloned()
+        .collect();
+    let jid_of = |n: &str| {
+        e.get_child(n, NS)
+            .and_then(|c| c.attr("jid"))
+            .map(str::to_owned)
+    };
+    Ok(Envelope {
+        content,
+        time: e
+            .get_child("time", NS)
+            .and_then(|t| t.attr("stamp"))
+            .map(str::to_owned),
+        to: jid_of("to"),
+        from: jid_of("from"),
+    })
+}
+
+fn bare(jid: &str) -> String {
+    jid.split('/').next().unwrap_or(jid).to_ascii_lowercase()
+}
+
+fn matches(affix: &str, stanza: &str) -> bool {
+    affix.eq_ignore_ascii_case(stanza) || (!affix.contains('/') && bare(affix) == bare(stanza))
+}
+
+/// Checks the affixes against the stanza. `stanza_from` is the sender's JID (for a group chat,
+/// the occupant's real JID); `stanza_to` is the JID the sender addressed (our own JID in a
+/// one-to-one chat, the room's bare JID in a group chat). `from` must be present and match (bare
+/// or full); `to`, when present, must match.
+pub fn check_affixes(
+    envelope: &Envelope,
+    stanza_from: &str,
+    stanza_to: &str,
+) -> Result<(), OmemoError> {
+    match &envelope.from {
+        Some(f) if matches(f, stanza_from) => {}
+        _ => return Err(OmemoError::EnvelopeMismatch("from")),
+    }
+    match &envelope.to {
+        Some(t) if !matches(t, stanza_to) => Err(OmemoError::EnvelopeMismatch("to")),
+        _ => Ok(()),
+    }
+}
