@@ -52,7 +52,7 @@ pub fn run(core: CoreHandle, runtime: &tokio::runtime::Runtime) -> ExitCode {
         .flags(gio::ApplicationFlags::NON_UNIQUE)
         .build();
     app.connect_startup(|app| {
-        load_css();
+        install_style();
         setup_app_actions(app);
     });
     app.connect_activate(move |app| {
@@ -68,7 +68,8 @@ pub fn run(core: CoreHandle, runtime: &tokio::runtime::Runtime) -> ExitCode {
     ExitCode::from(status.get())
 }
 
-fn load_css() {
+/// Loads Talpa's stylesheet for the default display (the application does it at startup).
+pub fn install_style() {
     let Some(display) = gdk::Display::default() else {
         return;
     };

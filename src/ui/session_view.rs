@@ -360,7 +360,12 @@ impl SessionView {
             return;
         };
         entry.set_text("");
-        if let Some((index, _)) = self.conversation(&account, &peer) {
+        self.open_conversation(&account, &peer);
+    }
+
+    /// Shows the conversation of `account` with `peer` (added to the sidebar if new).
+    pub fn open_conversation(&self, account: &str, peer: &str) {
+        if let Some((index, _)) = self.conversation(account, peer) {
             if let Some(row) = self.imp().conversations_list.row_at_index(index as i32) {
                 self.imp().conversations_list.select_row(Some(&row));
             }

@@ -251,5 +251,6 @@ impl UnlockPage {
             _ => {}
         }
         self.show_error(Some(&user_text::error_text(e)));
+        self.imp().passphrase_row.grab_focus();
     }
 }

@@ -100,6 +100,11 @@ impl Window {
         self.imp().toast_overlay.add_toast(adw::Toast::new(text));
     }
 
+    /// The unlocked profile's view, if the profile is shown unlocked.
+    pub fn session(&self) -> Option<SessionView> {
+        self.imp().session.borrow().clone()
+    }
+
     /// Whether the profile is shown unlocked.
     pub fn is_unlocked(&self) -> bool {
         self.imp().session.borrow().is_some()
@@ -158,7 +163,8 @@ impl Window {
         self.imp().event_task.replace(Some(task));
     }
 
-    fn on_event(&self, event: &Event) {
+    /// Applies one core event (the event task calls this for every event).
+    pub fn on_event(&self, event: &Event) {
         match event {
             Event::Locked => self.show_locked(),
             Event::Unlocked => {
@@ -238,7 +244,6 @@ impl Window {
                     }
                 }
                 Ok(_) => {}
-                Err(CoreError::Locked) => window.show_locked(),
                 Err(e) => window.toast(&format!(
                     "Could not list your accounts. {}",
                     user_text::error_text(&e)
