@@ -1,25 +1,20 @@
 //! In-process GUI test of the unlocked window: the session view shows accounts, conversations
 //! and messages, and locking leaves no message text in any widget of the window.
 //!
-//! GTK needs `DISPLAY` before it starts, and tests may not set environment variables
-//! (`unsafe_code` is forbidden), so the test re-runs its own binary as a child on a private
-//! Xvfb; the child does the GTK work and its exit status is the verdict.
+//! Runs as a child of itself on a private Xvfb (see `gui_support::run_as_gui_child`).
 
 mod gui_support;
 
-use std::cell::RefCell;
-use std::process::Command;
-use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gtk4::prelude::*;
-use gtk4::{gio, glib};
 use libadwaita as adw;
 use talpa::core::events::{AccountSummary, StoredMessage, TorStatusInfo};
-use talpa::core::{CoreHandle, CoreOptions, Event};
+use talpa::core::{CoreHandle, Event};
 use talpa::ui::window::Window;
 
-const CHILD_ENV: &str = "TALPA_GUI_SESSION_CHILD";
+use gui_support::pump;
+
 const SECRETS: [&str; 3] = [
     "SECRET-ONE meet at",
     "SECRET-TWO bring",
@@ -28,46 +23,11 @@ const SECRETS: [&str; 3] = [
 
 #[test]
 fn locking_removes_every_message_from_the_window() {
-    if std::env::var_os(CHILD_ENV).is_some() {
-        child();
+    if gui_support::is_gui_child() {
+        gui_support::run_app_checks(checks);
         return;
     }
-    let xvfb = gui_support::Xvfb::start();
-    let out = Command::new(std::env::current_exe().expect("own test binary"))
-        .args([
-            "--exact",
-            "locking_removes_every_message_from_the_window",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, "1")
-        .env("DISPLAY", &xvfb.display)
-        .env("GDK_BACKEND", "x11")
-        .env("GSK_RENDERER", "cairo")
-        .env("GTK_A11Y", "none")
-        .env("NO_AT_BRIDGE", "1")
-        .env_remove("WAYLAND_DISPLAY")
-        .output()
-        .expect("re-run the test binary");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
-    eprintln!("{stderr}");
-    assert!(out.status.success(), "the GUI child failed: {}", out.status);
-    assert!(
-        stdout.contains("GUI-CHILD-DONE"),
-        "the GUI child did not run its checks"
-    );
-}
-
-/// Runs the main loop for a while so widgets realize, lay out and draw.
-fn pump(duration: Duration) {
-    let ctx = glib::MainContext::default();
-    let end = Instant::now() + duration;
-    while Instant::now() < end {
-        while ctx.iteration(false) {}
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    gui_support::run_as_gui_child("locking_removes_every_message_from_the_window");
 }
 
 /// Every text a label or an editable in the widget tree holds.
@@ -108,41 +68,6 @@ fn message(id: i64, with: &str, direction: &str, body: &str, encryption: &str) -
         corrected: false,
         retracted: false,
     }
-}
-
-fn child() {
-    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let _guard = runtime.enter();
-    let profile = tempfile::tempdir().expect("profile dir");
-    let core = CoreHandle::spawn(CoreOptions::new(profile.path().to_path_buf()));
-    let app = adw::Application::builder()
-        .application_id("org.talpa.TalpaTest")
-        .flags(gio::ApplicationFlags::NON_UNIQUE)
-        .build();
-    let verdict: Rc<RefCell<Option<String>>> = Rc::new(RefCell::new(None));
-    let v = verdict.clone();
-    app.connect_startup(|_| talpa::ui::install_style());
-    app.connect_activate(move |app| {
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            checks(app, core.clone());
-        }));
-        *v.borrow_mut() = Some(match result {
-            Ok(()) => "ok".to_owned(),
-            Err(e) => e
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| e.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                .unwrap_or_else(|| "panic".to_owned()),
-        });
-        for w in app.windows() {
-            w.destroy();
-        }
-        app.quit();
-    });
-    app.run_with_args::<&str>(&[]);
-    let verdict = verdict.borrow().clone();
-    assert_eq!(verdict.as_deref(), Some("ok"), "GUI checks failed");
-    println!("GUI-CHILD-DONE");
 }
 
 fn checks(app: &adw::Application, core: CoreHandle) {

@@ -29,7 +29,7 @@ fn template_references(rs: &Path) -> Vec<PathBuf> {
     text.split('"')
         .skip(1)
         .step_by(2)
-        .filter(|lit| lit.ends_with(".ui") && lit.contains("ui/"))
+        .filter(|lit| Path::new(lit).extension().is_some_and(|e| e == "ui") && lit.contains("ui/"))
         .map(|lit| dir.join(lit))
         .collect()
 }
@@ -126,7 +126,10 @@ fn every_resource_file_is_compiled_in_or_installable() {
         "Exec=talpa",
         "Icon=org.talpa.Talpa",
     ] {
-        assert!(desktop.lines().any(|l| l == key), "the .desktop file lacks {key}");
+        assert!(
+            desktop.lines().any(|l| l == key),
+            "the .desktop file lacks {key}"
+        );
     }
 
     for icon in [
@@ -135,7 +138,10 @@ fn every_resource_file_is_compiled_in_or_installable() {
     ] {
         let svg = std::fs::read_to_string(resources.join(icon))
             .unwrap_or_else(|e| panic!("icon {icon}: {e}"));
-        assert!(svg.contains("<svg") && svg.trim_end().ends_with("</svg>"), "{icon} is not an SVG");
+        assert!(
+            svg.contains("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{icon} is not an SVG"
+        );
     }
 }
 

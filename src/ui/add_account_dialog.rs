@@ -20,6 +20,8 @@ use crate::ui::user_text;
 pub const RETENTION_POLICIES: [&str; 7] = ["dont_store", "1h", "1d", "1w", "1m", "1y", "forever"];
 
 mod imp {
+    #[allow(clippy::wildcard_imports)]
+    // gtk-rs subclass idiom: imp shares its wrapper's imports
     use super::*;
 
     #[derive(Default, CompositeTemplate)]
@@ -141,6 +143,8 @@ impl AddAccountDialog {
         let dialog: Self = glib::Object::builder()
             .property("transient-for", parent)
             .build();
+        // Registered with the application so that locking finds and destroys it.
+        dialog.set_application(parent.as_ref().application().as_ref());
         let _ = dialog.imp().core.set(core);
         dialog
     }
@@ -188,10 +192,10 @@ impl AddAccountDialog {
             #[weak(rename_to = dialog)]
             self,
             move |chooser, response| {
-                if response == gtk4::ResponseType::Accept {
-                    if let Some(file) = chooser.file() {
-                        dialog.load_trust_anchor(file);
-                    }
+                if response == gtk4::ResponseType::Accept
+                    && let Some(file) = chooser.file()
+                {
+                    dialog.load_trust_anchor(file);
                 }
                 dialog.imp().chooser.replace(None);
             }
@@ -288,6 +292,8 @@ impl AddAccountDialog {
 
 #[cfg(test)]
 mod tests {
+    #[allow(clippy::wildcard_imports)]
+    // gtk-rs subclass idiom: imp shares its wrapper's imports
     use super::*;
 
     #[test]

@@ -36,9 +36,10 @@ pub fn toast(widget: &impl IsA<gtk4::Widget>, text: &str) {
     let overlay = widget
         .ancestor(adw::ToastOverlay::static_type())
         .and_downcast::<adw::ToastOverlay>();
-    match overlay {
-        Some(overlay) => overlay.add_toast(adw::Toast::new(text)),
-        None => tracing::warn!("no toast overlay to show a notice in"),
+    if let Some(overlay) = overlay {
+        overlay.add_toast(adw::Toast::new(text));
+    } else {
+        tracing::warn!("no toast overlay to show a notice in");
     }
 }
 
@@ -51,25 +52,27 @@ pub fn run(core: CoreHandle, runtime: &tokio::runtime::Runtime) -> ExitCode {
         // Several profiles may be open at once (one process each); no D-Bus activation to share.
         .flags(gio::ApplicationFlags::NON_UNIQUE)
         .build();
-    app.connect_startup(|app| {
-        install_style();
-        setup_app_actions(app);
-    });
+    app.connect_startup(install);
     app.connect_activate(move |app| {
         if let Some(window) = app.active_window() {
             window.present();
             return;
         }
         let window = window::Window::new(app, core.clone());
-        window.set_help_overlay(Some(&shortcuts_window::build()));
         window.present();
     });
     let status = app.run_with_args::<&str>(&[]);
     ExitCode::from(status.get())
 }
 
-/// Loads Talpa's stylesheet for the default display (the application does it at startup).
-pub fn install_style() {
+/// Prepares `app` at startup: the stylesheet, the application actions and their shortcuts.
+pub fn install(app: &adw::Application) {
+    install_style();
+    setup_app_actions(app);
+}
+
+/// Loads Talpa's stylesheet for the default display.
+fn install_style() {
     let Some(display) = gdk::Display::default() else {
         return;
     };
@@ -139,8 +142,9 @@ fn show_about(app: &adw::Application) {
         .license_type(gtk4::License::Gpl30)
         .modal(true)
         .build();
-    if let Some(window) = app.active_window() {
+    if let Some(window) = talpa_window(app) {
         about.set_transient_for(Some(&window));
     }
+    about.set_application(Some(app));
     about.present();
 }

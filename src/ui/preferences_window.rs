@@ -19,6 +19,8 @@ use crate::ui::add_account_dialog::RETENTION_POLICIES;
 use crate::ui::user_text;
 
 mod imp {
+    #[allow(clippy::wildcard_imports)]
+    // gtk-rs subclass idiom: imp shares its wrapper's imports
     use super::*;
 
     #[derive(Default, CompositeTemplate)]
@@ -126,6 +128,8 @@ impl PreferencesWindow {
         let window: Self = glib::Object::builder()
             .property("transient-for", parent)
             .build();
+        // Registered with the application so that locking finds and destroys it.
+        window.set_application(parent.as_ref().application().as_ref());
         let _ = window.imp().core.set(core);
         window
     }
@@ -262,12 +266,13 @@ impl PreferencesWindow {
         dialog.set_response_appearance("confirm", adw::ResponseAppearance::Destructive);
         dialog.set_default_response(Some("cancel"));
         dialog.set_close_response("cancel");
+        dialog.set_destroy_with_parent(true);
         let window = self.downgrade();
         dialog.connect_response(None, move |_, response| {
-            if response == "confirm" {
-                if let Some(window) = window.upgrade() {
-                    then(&window);
-                }
+            if response == "confirm"
+                && let Some(window) = window.upgrade()
+            {
+                then(&window);
             }
         });
         dialog.present();

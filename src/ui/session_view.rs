@@ -18,6 +18,8 @@ use crate::ui::tor_indicator::TorIndicator;
 use crate::ui::{toast, user_text};
 
 mod imp {
+    #[allow(clippy::wildcard_imports)]
+    // gtk-rs subclass idiom: imp shares its wrapper's imports
     use super::*;
 
     #[derive(Default, CompositeTemplate)]
@@ -72,9 +74,9 @@ mod imp {
             let accounts = gio::ListStore::new::<AccountObject>();
             let conversations = gio::ListStore::new::<ConversationObject>();
             self.accounts_list
-                .bind_model(Some(&accounts), |item| super::account_row(item));
+                .bind_model(Some(&accounts), super::account_row);
             self.conversations_list
-                .bind_model(Some(&conversations), |item| super::conversation_row(item));
+                .bind_model(Some(&conversations), super::conversation_row);
             let _ = self.accounts.set(accounts);
             let _ = self.conversations.set(conversations);
 

@@ -8,6 +8,8 @@ use gtk4::{CompositeTemplate, glib};
 use crate::core::events::TorStatusInfo;
 
 mod imp {
+    #[allow(clippy::wildcard_imports)]
+    // gtk-rs subclass idiom: imp shares its wrapper's imports
     use super::*;
 
     #[derive(Default, CompositeTemplate)]

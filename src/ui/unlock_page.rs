@@ -15,6 +15,8 @@ use crate::core::{Command, CoreError, CoreHandle};
 use crate::ui::user_text;
 
 mod imp {
+    #[allow(clippy::wildcard_imports)]
+    // gtk-rs subclass idiom: imp shares its wrapper's imports
     use super::*;
 
     #[derive(Default, CompositeTemplate)]

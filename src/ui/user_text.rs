@@ -100,6 +100,8 @@ pub fn strength_hint(strength: u8) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    #[allow(clippy::wildcard_imports)]
+    // gtk-rs subclass idiom: imp shares its wrapper's imports
     use super::*;
 
     #[test]

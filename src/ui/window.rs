@@ -19,6 +19,8 @@ use crate::ui::unlock_page::UnlockPage;
 use crate::ui::user_text;
 
 mod imp {
+    #[allow(clippy::wildcard_imports)]
+    // gtk-rs subclass idiom: imp shares its wrapper's imports
     use super::*;
 
     #[derive(Default, CompositeTemplate)]
@@ -89,6 +91,7 @@ impl Window {
         imp.stack.set_visible_child(&page);
         let _ = imp.unlock_page.set(page);
         let _ = imp.core.set(core);
+        window.set_help_overlay(Some(&crate::ui::shortcuts_window::build()));
         window.setup_actions();
         window.listen();
         window.refresh_tor();
@@ -278,10 +281,10 @@ impl Window {
         let window = self.downgrade();
         glib::MainContext::default().spawn_local(async move {
             let result = core.call(Command::Lock).await;
-            if let (Err(e), Some(window)) = (result, window.upgrade()) {
-                if !matches!(e, CoreError::Locked) {
-                    window.toast(&user_text::error_text(&e));
-                }
+            if let (Err(e), Some(window)) = (result, window.upgrade())
+                && !matches!(e, CoreError::Locked)
+            {
+                window.toast(&user_text::error_text(&e));
             }
         });
     }

@@ -1,8 +1,10 @@
 //! Helpers shared by the GUI tests: an Xvfb of their own, screenshots and image checks.
 #![allow(dead_code)] // each GUI test binary uses a different subset
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::rc::Rc;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -48,9 +50,10 @@ impl Xvfb {
                 }
                 sleep(Duration::from_millis(100));
             }
-            if xvfb.child.try_wait().ok().flatten().is_none() {
-                panic!("Xvfb on :{n} did not create its socket in time");
-            }
+            assert!(
+                xvfb.child.try_wait().ok().flatten().is_some(),
+                "Xvfb on :{n} did not create its socket in time"
+            );
         }
         panic!("no free X display number for Xvfb");
     }
@@ -119,4 +122,89 @@ pub fn differing_pixels(a: &Path, b: &Path) -> u64 {
             || panic!("compare gave no pixel count: {text}"),
             |n| n as u64,
         )
+}
+
+/// Set in the environment of a GUI child process.
+const CHILD_ENV: &str = "TALPA_GUI_CHILD";
+
+/// Whether this process is the GUI child of a test (see [`run_as_gui_child`]).
+pub fn is_gui_child() -> bool {
+    std::env::var_os(CHILD_ENV).is_some()
+}
+
+/// GTK needs `DISPLAY` before it starts, and tests may not set environment variables
+/// (`unsafe_code` is forbidden), so an in-process GUI test re-runs its own binary, filtered to
+/// itself, on a private Xvfb. GTK criticals are fatal there. The child's exit status is the
+/// verdict; its output is shown.
+pub fn run_as_gui_child(test_name: &str) {
+    let xvfb = Xvfb::start();
+    let out = Command::new(std::env::current_exe().expect("own test binary"))
+        .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, "1")
+        .env("DISPLAY", &xvfb.display)
+        .env("GDK_BACKEND", "x11")
+        .env("GSK_RENDERER", "cairo")
+        .env("GTK_A11Y", "none")
+        .env("NO_AT_BRIDGE", "1")
+        .env("G_DEBUG", "fatal-criticals")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .expect("re-run the test binary");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "the GUI child failed: {}", out.status);
+    assert!(
+        stdout.contains("GUI-CHILD-DONE"),
+        "the GUI child did not run its checks"
+    );
+}
+
+/// In the GUI child: runs `checks` inside a Talpa-like application (stylesheet and actions
+/// installed) with a stub core, then quits. Panics if `checks` panicked.
+pub fn run_app_checks(checks: fn(&libadwaita::Application, talpa::core::CoreHandle)) {
+    use gtk4::prelude::*;
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let _guard = runtime.enter();
+    let profile = tempfile::tempdir().expect("profile dir");
+    let core =
+        talpa::core::CoreHandle::spawn(talpa::core::CoreOptions::new(profile.path().to_path_buf()));
+    let app = libadwaita::Application::builder()
+        .application_id("org.talpa.TalpaTest")
+        .flags(gtk4::gio::ApplicationFlags::NON_UNIQUE)
+        .build();
+    let verdict: Rc<RefCell<Option<String>>> = Rc::new(RefCell::new(None));
+    let v = verdict.clone();
+    app.connect_startup(talpa::ui::install);
+    app.connect_activate(move |app| {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            checks(app, core.clone());
+        }));
+        *v.borrow_mut() = Some(match result {
+            Ok(()) => "ok".to_owned(),
+            Err(e) => e
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "panic".to_owned()),
+        });
+        for w in app.windows() {
+            w.destroy();
+        }
+        app.quit();
+    });
+    app.run_with_args::<&str>(&[]);
+    let verdict = verdict.borrow().clone();
+    assert_eq!(verdict.as_deref(), Some("ok"), "GUI checks failed");
+    println!("GUI-CHILD-DONE");
+}
+
+/// Runs the GTK main loop for a while so widgets realize, lay out and draw.
+pub fn pump(duration: Duration) {
+    let ctx = gtk4::glib::MainContext::default();
+    let end = Instant::now() + duration;
+    while Instant::now() < end {
+        while ctx.iteration(false) {}
+        sleep(Duration::from_millis(10));
+    }
 }

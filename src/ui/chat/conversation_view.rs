@@ -17,6 +17,8 @@ use crate::ui::{toast, user_text};
 const HISTORY_PAGE: u32 = 50;
 
 mod imp {
+    #[allow(clippy::wildcard_imports)]
+    // gtk-rs subclass idiom: imp shares its wrapper's imports
     use super::*;
 
     #[derive(Default, CompositeTemplate)]

@@ -8,8 +8,11 @@ use crate::ui::models::MessageObject;
 use crate::ui::user_text;
 
 mod imp {
+    #[allow(clippy::wildcard_imports)]
+    // gtk-rs subclass idiom: imp shares its wrapper's imports
     use super::*;
 
+    #[allow(clippy::struct_field_names)] // template ids name the widget kind on purpose
     #[derive(Default, CompositeTemplate)]
     #[template(file = "../../../ui/chat/message_row.ui")]
     pub struct MessageRow {
@@ -107,9 +110,7 @@ fn format_time(timestamp_ms: i64) -> String {
     let Ok(local) = utc.to_local() else {
         return String::new();
     };
-    let today = glib::DateTime::now_local()
-        .map(|now| now.ymd() == local.ymd())
-        .unwrap_or(false);
+    let today = glib::DateTime::now_local().is_ok_and(|now| now.ymd() == local.ymd());
     let format = if today { "%H:%M" } else { "%Y-%m-%d %H:%M" };
     local
         .format(format)

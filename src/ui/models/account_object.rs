@@ -9,6 +9,8 @@ use gtk4::glib::subclass::prelude::*;
 use crate::core::events::AccountSummary;
 
 mod imp {
+    #[allow(clippy::wildcard_imports)]
+    // gtk-rs subclass idiom: imp shares its wrapper's imports
     use super::*;
 
     #[derive(Default, glib::Properties)]

@@ -7,6 +7,8 @@ use gtk4::glib::prelude::*;
 use gtk4::glib::subclass::prelude::*;
 
 mod imp {
+    #[allow(clippy::wildcard_imports)]
+    // gtk-rs subclass idiom: imp shares its wrapper's imports
     use super::*;
 
     #[derive(Default, glib::Properties)]

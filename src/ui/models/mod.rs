@@ -26,6 +26,8 @@ pub fn account_colour_index(jid: &str) -> u32 {
 
 #[cfg(test)]
 mod tests {
+    #[allow(clippy::wildcard_imports)]
+    // gtk-rs subclass idiom: imp shares its wrapper's imports
     use super::*;
 
     #[test]
