@@ -1,13 +1,23 @@
 //! The core actor and the handle front ends hold.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::Utc;
 use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::time::Instant;
+use zeroize::Zeroizing;
 
-use crate::core::commands::{Command, Reply};
+use crate::core::accounts::Supervisors;
+use crate::core::commands::{Command, NewAccount, Reply, Secret};
 use crate::core::error::CoreError;
-use crate::core::events::{Event, TorStatusInfo};
+use crate::core::events::{AccountSummary, Event, StoredMessage, TorStatusInfo};
+use crate::core::shared::{Ephemeral, Shared, SharedRef, lock};
+use crate::core::store_cell::StoreCell;
+use crate::privacy::jitter::ConnectSchedule;
+use crate::store::{self, HistoryScope, Passphrase, Profile, RetentionPolicy, Store};
+use crate::tor::{PrivateNetwork, TorClient, TorConfig, TorState, TorStatus};
 
 /// How the core is started: where the profile lives and how it reaches Tor.
 #[derive(Debug, Clone)]
@@ -52,9 +62,21 @@ impl CoreHandle {
     pub fn spawn(options: CoreOptions) -> CoreHandle {
         let (requests, rx) = mpsc::channel(64);
         let (events, _) = broadcast::channel(4096);
+        let tor = launch_tor(&options, &events);
+        let shared = Arc::new(Shared {
+            store: StoreCell::default(),
+            events: events.clone(),
+            ephemeral: Mutex::new(Ephemeral::default()),
+            tor,
+            states: Mutex::new(std::collections::HashMap::new()),
+        });
+        let schedule = ConnectSchedule::with_startup_max(options.startup_jitter);
         let actor = Actor {
             options,
-            events: events.clone(),
+            store: shared.store.clone(),
+            supervisors: Supervisors::new(shared.clone(), schedule),
+            shared,
+            last_activity: Instant::now(),
         };
         tokio::spawn(actor.run(rx));
         CoreHandle { requests, events }
@@ -76,38 +98,585 @@ impl CoreHandle {
     }
 }
 
+/// How often expiry runs (and the idle lock is checked) while unlocked.
+const HOUSEKEEPING: Duration = Duration::from_secs(60);
+
 struct Actor {
     options: CoreOptions,
-    events: broadcast::Sender<Event>,
+    shared: SharedRef,
+    store: StoreCell,
+    supervisors: Supervisors,
+    last_activity: Instant,
+}
+
+/// Starts the tor layer and forwards its status as events. A configuration that cannot be
+/// used leaves Talpa without Tor — and therefore without any connection — and says so.
+fn launch_tor(options: &CoreOptions, events: &broadcast::Sender<Event>) -> Option<TorClient> {
+    let mut config = TorConfig::new(options.profile_dir.clone());
+    if let Some(path) = &options.tor_network {
+        match PrivateNetwork::from_file(path) {
+            Ok(network) => config.network = Some(network),
+            Err(e) => {
+                report_tor_failure(events, &e.to_string());
+                return None;
+            }
+        }
+    }
+    match TorClient::launch(config) {
+        Ok(tor) => {
+            let mut status = tor.status();
+            let events = events.clone();
+            tokio::spawn(async move {
+                loop {
+                    let info = tor_info(&status.borrow_and_update());
+                    let _ = events.send(Event::TorStatus(info));
+                    if status.changed().await.is_err() {
+                        break;
+                    }
+                }
+            });
+            Some(tor)
+        }
+        Err(e) => {
+            report_tor_failure(events, &e.to_string());
+            None
+        }
+    }
+}
+
+fn report_tor_failure(events: &broadcast::Sender<Event>, why: &str) {
+    let _ = events.send(Event::TorStatus(TorStatusInfo {
+        state: "failed".into(),
+        percent: 0,
+        text: format!("Tor could not start: {why}"),
+    }));
+}
+
+/// The front ends' view of a tor status.
+pub(crate) fn tor_info(status: &TorStatus) -> TorStatusInfo {
+    let (state, percent) = match &status.state {
+        TorState::Starting => ("starting", 0),
+        TorState::Bootstrapping { percent } => ("bootstrapping", *percent),
+        TorState::Ready => ("ready", 100),
+        TorState::Blocked { .. } => ("blocked", 0),
+        TorState::Failed { .. } => ("failed", 0),
+    };
+    TorStatusInfo {
+        state: state.into(),
+        percent,
+        text: status.text.clone(),
+    }
+}
+
+fn passphrase(secret: &Secret) -> Passphrase {
+    Passphrase::new(secret.expose().to_owned())
+}
+
+fn bare_jid(s: &str, what: &str) -> Result<String, CoreError> {
+    let jid = xmpp_parsers::jid::BareJid::new(s.trim())
+        .map_err(|e| CoreError::InvalidInput(format!("{what} is not a valid JID: {e}")))?;
+    if jid.node().is_none() && what == "account" {
+        return Err(CoreError::InvalidInput(format!(
+            "{what} must look like name@server"
+        )));
+    }
+    Ok(jid.to_string())
+}
+
+fn policy(s: &str) -> Result<RetentionPolicy, CoreError> {
+    s.parse::<RetentionPolicy>()
+        .map_err(|_| CoreError::InvalidInput(format!("unknown retention policy {s:?}")))
+}
+
+fn summary(a: &store::Account) -> AccountSummary {
+    AccountSummary {
+        jid: a.jid.clone(),
+        enabled: a.enabled,
+        state: if a.enabled { "offline" } else { "disabled" }.to_owned(),
+        retention: a.retention.as_str().to_owned(),
+    }
+}
+
+fn find_account(s: &Store, jid: &str) -> Result<store::Account, CoreError> {
+    s.list_accounts()?
+        .into_iter()
+        .find(|a| a.jid == jid)
+        .ok_or_else(|| CoreError::NotFound(format!("account {jid}")))
+}
+
+pub(crate) fn to_event_message(
+    account: &str,
+    with: &str,
+    m: &store::StoredMessage,
+) -> StoredMessage {
+    StoredMessage {
+        id: m.id.0,
+        account: account.to_owned(),
+        with: with.to_owned(),
+        direction: match m.direction {
+            store::Direction::Incoming => "in",
+            store::Direction::Outgoing => "out",
+        }
+        .to_owned(),
+        from: m.sender.clone(),
+        body: m.body.clone().unwrap_or_default(),
+        timestamp_ms: m.server_ts.unwrap_or(m.local_ts).timestamp_millis(),
+        encryption: match m.encryption {
+            store::MessageEncryption::None => "none",
+            store::MessageEncryption::OmemoLegacy => "omemo",
+            store::MessageEncryption::Omemo2 => "omemo2",
+        }
+        .to_owned(),
+        corrected: m.edited,
+        retracted: m.retracted,
+    }
 }
 
 impl Actor {
     async fn run(mut self, mut rx: mpsc::Receiver<Request>) {
-        while let Some(Request { command, reply }) = rx.recv().await {
-            let quit = matches!(command, Command::Quit);
-            let result = self.handle(command);
-            // A front end that stopped waiting for its answer is not the core's problem.
-            let _ = reply.send(result);
-            if quit {
-                break;
+        let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
+        housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                request = rx.recv() => {
+                    let Some(Request { command, reply }) = request else { break };
+                    self.last_activity = Instant::now();
+                    let quit = matches!(command, Command::Quit);
+                    let result = self.handle(command).await;
+                    // A front end that stopped waiting for its answer is not the core's problem.
+                    let _ = reply.send(result);
+                    if quit {
+                        break;
+                    }
+                }
+                _ = housekeeping.tick() => self.housekeeping().await,
+            }
+        }
+        self.lock_now().await;
+    }
+
+    fn emit(&self, event: Event) {
+        self.shared.emit(event);
+    }
+
+    /// Starts the supervisors of every enabled account of the open profile.
+    async fn start_accounts(&mut self) {
+        match self.store.with(|s| Ok(s.list_accounts()?)).await {
+            Ok(accounts) => {
+                for a in accounts.into_iter().filter(|a| a.enabled) {
+                    self.supervisors.start(a);
+                }
+            }
+            Err(e) => self.emit(Event::Error {
+                kind: e.kind().into(),
+                message: e.to_string(),
+                account: None,
+            }),
+        }
+    }
+
+    async fn housekeeping(&mut self) {
+        if !self.store.is_open() {
+            return;
+        }
+        if self.last_activity.elapsed() >= self.options.idle_lock {
+            self.lock_now().await;
+            return;
+        }
+        if let Err(e) = self.store.with(|s| Ok(s.expire(Utc::now())?)).await {
+            self.emit(Event::Error {
+                kind: e.kind().into(),
+                message: e.to_string(),
+                account: None,
+            });
+        }
+    }
+
+    async fn lock_now(&mut self) {
+        self.supervisors.stop_all().await;
+        lock(&self.shared.ephemeral).forget(|_, _| true);
+        let was_open = self
+            .store
+            .with_slot(|slot| {
+                Ok(match slot.take() {
+                    Some(store) => {
+                        store.lock()?;
+                        true
+                    }
+                    None => false,
+                })
+            })
+            .await;
+        match was_open {
+            Ok(true) => self.emit(Event::Locked),
+            Ok(false) => {}
+            Err(e) => self.emit(Event::Error {
+                kind: e.kind().into(),
+                message: e.to_string(),
+                account: None,
+            }),
+        }
+    }
+
+    async fn accounts(&self) -> Result<Vec<AccountSummary>, CoreError> {
+        let mut list: Vec<AccountSummary> = self
+            .store
+            .with(|s| Ok(s.list_accounts()?.iter().map(summary).collect()))
+            .await?;
+        for a in list.iter_mut().filter(|a| a.enabled) {
+            a.state = self.shared.state_of(&a.jid);
+        }
+        Ok(list)
+    }
+
+    async fn handle(&mut self, command: Command) -> Result<Reply, CoreError> {
+        tracing::debug!(command = command.name(), "command");
+        match command {
+            Command::CreateProfile { passphrase: p } => self.create_profile(&p).await,
+            Command::Unlock { passphrase: p } => self.unlock(&p).await,
+            Command::Lock | Command::Quit => {
+                self.lock_now().await;
+                Ok(Reply::Done {})
+            }
+            Command::ChangePassphrase { old, new } => {
+                if new.is_empty() {
+                    return Err(CoreError::InvalidInput(
+                        "the new passphrase is empty".into(),
+                    ));
+                }
+                let (old, new) = (passphrase(&old), passphrase(&new));
+                self.store
+                    .with(move |s| Ok(s.change_passphrase(&old, &new)?))
+                    .await?;
+                Ok(Reply::Done {})
+            }
+            Command::SetDuressPassphrase { passphrase: p } => {
+                let p = p.filter(|p| !p.is_empty()).map(|p| passphrase(&p));
+                self.store
+                    .with(move |s| Ok(s.set_duress_passphrase(p.as_ref())?))
+                    .await?;
+                Ok(Reply::Done {})
+            }
+            Command::AddAccount(new) => self.add_account(new).await,
+            Command::RemoveAccount { account } => {
+                let jid = bare_jid(&account, "account")?;
+                self.supervisors.stop(&jid).await;
+                lock(&self.shared.ephemeral).forget(|a, _| a == jid);
+                self.store
+                    .with(move |s| {
+                        let a = find_account(s, &jid)?;
+                        s.remove_account(a.id)?;
+                        Ok(())
+                    })
+                    .await?;
+                Ok(Reply::Done {})
+            }
+            Command::SetAccountEnabled { account, enabled } => {
+                let jid = bare_jid(&account, "account")?;
+                let j = jid.clone();
+                let updated = self
+                    .store
+                    .with(move |s| {
+                        let mut a = find_account(s, &j)?;
+                        a.enabled = enabled;
+                        s.update_account(&a)?;
+                        Ok(a)
+                    })
+                    .await?;
+                if enabled {
+                    self.supervisors.start(updated);
+                } else {
+                    self.supervisors.stop(&jid).await;
+                }
+                Ok(Reply::Done {})
+            }
+            Command::ListAccounts => Ok(Reply::Accounts {
+                accounts: self.accounts().await?,
+            }),
+            Command::Send { account, to, body } => self.send(&account, &to, body).await,
+            Command::History {
+                account,
+                with,
+                before,
+                limit,
+            } => self.history(&account, &with, before, limit).await,
+            Command::SetRetention {
+                account,
+                with,
+                policy: p,
+            } => {
+                let jid = bare_jid(&account, "account")?;
+                let with = with.map(|w| bare_jid(&w, "conversation")).transpose()?;
+                let p = policy(&p)?;
+                let erased = self
+                    .store
+                    .with(move |s| {
+                        let a = find_account(s, &jid)?;
+                        let now = Utc::now();
+                        Ok(match with {
+                            None => s.set_account_retention(a.id, p, now)?,
+                            Some(w) => {
+                                let c = s.upsert_conversation(
+                                    a.id,
+                                    &w,
+                                    store::ConversationKind::Chat,
+                                    now,
+                                )?;
+                                s.set_conversation_retention(c, Some(p), now)?
+                            }
+                        })
+                    })
+                    .await?;
+                Ok(Reply::Erased {
+                    erased: erased as u64,
+                })
+            }
+            Command::ClearHistory { account, with } => self.clear_history(account, with).await,
+            Command::TorStatus => Ok(Reply::Tor(match &self.shared.tor {
+                Some(tor) => tor_info(&tor.status().borrow()),
+                None => TorStatusInfo {
+                    state: "failed".into(),
+                    percent: 0,
+                    text: "Tor is not configured; Talpa will not connect".into(),
+                },
+            })),
+            Command::Wipe => {
+                self.lock_now().await;
+                let dir = self.options.profile_dir.clone();
+                tokio::task::spawn_blocking(move || Profile::wipe(&dir))
+                    .await
+                    .map_err(|e| CoreError::Store(e.to_string()))??;
+                Ok(Reply::Done {})
             }
         }
     }
 
-    #[allow(clippy::needless_pass_by_value)] // consumed once the profile handlers land
-    fn handle(&mut self, command: Command) -> Result<Reply, CoreError> {
-        tracing::debug!(command = command.name(), "command");
-        match command {
-            Command::Quit => Ok(Reply::Done {}),
-            Command::TorStatus => Ok(Reply::Tor(TorStatusInfo {
-                state: "starting".into(),
-                percent: 0,
-                text: "Tor has not started".into(),
-            })),
-            _ => {
-                let _ = (&self.options, &self.events);
-                Err(CoreError::Locked)
-            }
+    async fn create_profile(&mut self, p: &Secret) -> Result<Reply, CoreError> {
+        if p.is_empty() {
+            return Err(CoreError::InvalidInput("the passphrase is empty".into()));
         }
+        let dir = self.options.profile_dir.clone();
+        let pass = passphrase(p);
+        self.store
+            .with_slot(move |slot| {
+                if slot.is_some() {
+                    return Err(CoreError::ProfileExists);
+                }
+                *slot = Some(Profile::create(&dir, &pass)?);
+                Ok(())
+            })
+            .await?;
+        self.emit(Event::Unlocked);
+        Ok(Reply::Done {})
+    }
+
+    async fn unlock(&mut self, p: &Secret) -> Result<Reply, CoreError> {
+        let dir = self.options.profile_dir.clone();
+        let pass = passphrase(p);
+        let opened = self
+            .store
+            .with_slot(move |slot| {
+                if slot.is_some() {
+                    return Ok(false);
+                }
+                if !Profile::exists(&dir) {
+                    return Err(CoreError::NoProfile);
+                }
+                let mut store = Profile::unlock(&dir, &pass)?.into_store();
+                store.expire(Utc::now())?;
+                *slot = Some(store);
+                Ok(true)
+            })
+            .await?;
+        if opened {
+            self.emit(Event::Unlocked);
+            self.start_accounts().await;
+        }
+        Ok(Reply::Unlocked {
+            accounts: self.accounts().await?,
+        })
+    }
+
+    async fn add_account(&mut self, new: NewAccount) -> Result<Reply, CoreError> {
+        let jid = bare_jid(&new.jid, "account")?;
+        if new.password.is_empty() {
+            return Err(CoreError::InvalidInput("the password is empty".into()));
+        }
+        if let Some(host) = &new.host
+            && (host.trim().is_empty() || host.contains(char::is_whitespace))
+        {
+            return Err(CoreError::InvalidInput(format!(
+                "{host:?} is not a host name"
+            )));
+        }
+        if new.port == Some(0) {
+            return Err(CoreError::InvalidInput("port 0 is not a port".into()));
+        }
+        let retention = new
+            .retention
+            .as_deref()
+            .map(policy)
+            .transpose()?
+            .unwrap_or_default();
+        let mut account =
+            store::NewAccount::new(jid, Zeroizing::new(new.password.expose().to_owned()));
+        account.host = new.host.clone();
+        account.port = new.port;
+        account.trust_anchor_pem = new.trust_anchor_pem.clone();
+        account.retention = retention;
+        account.options = serde_json::json!({
+            "direct_tls": new.direct_tls,
+            "local_only_contacts": new.local_only_contacts,
+        });
+        self.store
+            .with(move |s| {
+                s.add_account(&account, Utc::now()).map_err(|e| match e {
+                    store::StoreError::Duplicate(_) => {
+                        CoreError::InvalidInput(format!("{} is already an account", account.jid))
+                    }
+                    other => other.into(),
+                })
+            })
+            .await?;
+        Ok(Reply::Accounts {
+            accounts: self.accounts().await?,
+        })
+    }
+
+    async fn send(&mut self, account: &str, to: &str, body: String) -> Result<Reply, CoreError> {
+        let account = bare_jid(account, "account")?;
+        let to = bare_jid(to, "recipient")?;
+        if body.trim().is_empty() {
+            return Err(CoreError::InvalidInput("the message is empty".into()));
+        }
+        let origin_id = crate::privacy::ids::random_id();
+        let payload = serde_json::to_vec(&serde_json::json!({"to": to, "body": body}))
+            .map_err(|e| CoreError::InvalidInput(e.to_string()))?;
+        let (acc, with, oid) = (account.clone(), to.clone(), origin_id.clone());
+        let stored = self
+            .store
+            .with(move |s| {
+                let a = find_account(s, &acc)?;
+                let now = Utc::now();
+                let conv =
+                    s.upsert_conversation(a.id, &with, store::ConversationKind::Chat, now)?;
+                s.outbox_enqueue(a.id, conv, &oid, &payload, now)?;
+                let mut m = store::NewMessage::new(
+                    conv,
+                    store::Direction::Outgoing,
+                    acc.clone(),
+                    Some(body.clone()),
+                    now,
+                );
+                m.origin_id = Some(oid.clone());
+                Ok(match s.insert_message(&m, now)? {
+                    store::InsertOutcome::Stored(id) | store::InsertOutcome::Duplicate(id) => {
+                        s.message(id)?.map(|m| to_event_message(&acc, &with, &m))
+                    }
+                    store::InsertOutcome::NotStored => None,
+                }
+                .ok_or((acc, with, body, now)))
+            })
+            .await?;
+        let message = match stored {
+            Ok(m) => m,
+            Err((acc, with, body, now)) => lock(&self.shared.ephemeral).remember(StoredMessage {
+                id: 0,
+                account: acc.clone(),
+                with,
+                direction: "out".into(),
+                from: acc,
+                body,
+                timestamp_ms: now.timestamp_millis(),
+                encryption: "none".into(),
+                corrected: false,
+                retracted: false,
+            }),
+        };
+        self.emit(Event::Message(message));
+        self.supervisors.flush(&account);
+        Ok(Reply::Queued { origin_id })
+    }
+
+    async fn history(
+        &mut self,
+        account: &str,
+        with: &str,
+        before: Option<i64>,
+        limit: Option<u32>,
+    ) -> Result<Reply, CoreError> {
+        let account = bare_jid(account, "account")?;
+        let with = bare_jid(with, "conversation")?;
+        let limit = limit.unwrap_or(50).clamp(1, 10_000) as usize;
+        let (acc, w) = (account.clone(), with.clone());
+        let mut messages = self
+            .store
+            .with(move |s| {
+                let a = find_account(s, &acc)?;
+                let Some(conv) = s
+                    .list_conversations(a.id)?
+                    .into_iter()
+                    .find(|c| c.peer_jid == w)
+                else {
+                    return Ok(Vec::new());
+                };
+                let before = before.filter(|b| *b > 0).map(store::MessageId);
+                Ok(s.history(conv.id, before, limit)?
+                    .iter()
+                    .map(|m| to_event_message(&acc, &w, m))
+                    .collect::<Vec<_>>())
+            })
+            .await?;
+        let mem = lock(&self.shared.ephemeral).of(&account, &with);
+        if !mem.is_empty() {
+            messages.extend(mem);
+            messages.sort_by_key(|m| m.timestamp_ms);
+            let excess = messages.len().saturating_sub(limit);
+            messages.drain(..excess);
+        }
+        Ok(Reply::History { messages })
+    }
+
+    async fn clear_history(
+        &mut self,
+        account: Option<String>,
+        with: Option<String>,
+    ) -> Result<Reply, CoreError> {
+        let account = account.map(|a| bare_jid(&a, "account")).transpose()?;
+        let with = with.map(|w| bare_jid(&w, "conversation")).transpose()?;
+        if account.is_none() && with.is_some() {
+            return Err(CoreError::InvalidInput(
+                "a conversation needs its account".into(),
+            ));
+        }
+        lock(&self.shared.ephemeral).forget(|a, w| match (&account, &with) {
+            (None, _) => true,
+            (Some(acc), None) => a == acc,
+            (Some(acc), Some(wi)) => a == acc && w == wi,
+        });
+        let erased = self
+            .store
+            .with(move |s| {
+                let scope = match (account, with) {
+                    (None, _) => HistoryScope::All,
+                    (Some(acc), None) => HistoryScope::Account(find_account(s, &acc)?.id),
+                    (Some(acc), Some(w)) => {
+                        let a = find_account(s, &acc)?;
+                        match s
+                            .list_conversations(a.id)?
+                            .into_iter()
+                            .find(|c| c.peer_jid == w)
+                        {
+                            Some(c) => HistoryScope::Conversation(c.id),
+                            None => return Ok(0),
+                        }
+                    }
+                };
+                Ok(s.clear_history(scope)?)
+            })
+            .await?;
+        Ok(Reply::Erased {
+            erased: erased as u64,
+        })
     }
 }

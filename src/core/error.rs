@@ -77,3 +77,22 @@ impl From<&CoreError> for ErrorBody {
         }
     }
 }
+
+impl From<crate::store::StoreError> for CoreError {
+    fn from(e: crate::store::StoreError) -> Self {
+        use crate::store::StoreError as S;
+        match e {
+            S::WrongPassphrase => CoreError::WrongPassphrase,
+            S::NotAProfile => CoreError::NoProfile,
+            S::AlreadyExists => CoreError::ProfileExists,
+            S::Corrupt | S::Tampered | S::MissingSalt | S::SchemaTooNew { .. } => {
+                CoreError::Corrupt(e.to_string())
+            }
+            S::DuressConflict | S::Invalid(_) | S::NotPermitted(_) | S::Duplicate(_) => {
+                CoreError::InvalidInput(e.to_string())
+            }
+            S::NotFound(what) => CoreError::NotFound(what.to_owned()),
+            S::Kdf | S::Io(_) | S::Sqlite(_) => CoreError::Store(e.to_string()),
+        }
+    }
+}

@@ -5,10 +5,14 @@
 //! [`CoreError`]) and listen to the [`Event`] stream. The actor itself runs on a tokio runtime,
 //! off the GTK thread; nothing in here knows GTK exists.
 
+mod accounts;
 pub mod actor;
 pub mod commands;
 pub mod error;
 pub mod events;
+pub mod pipeline;
+mod shared;
+mod store_cell;
 
 pub use actor::{CoreHandle, CoreOptions};
 pub use commands::{Command, Reply};

@@ -1,0 +1,612 @@
+//! Account supervisors: one task per enabled account that waits its jitter, waits for Tor,
+//! logs in over the account's own isolated circuits, catches up, drains the outbox and feeds
+//! inbound stanzas to the pipeline — and starts over, with jittered backoff, when anything
+//! drops. There is no path that connects without Tor: without a tor client the account stays
+//! in `waiting_for_tor`.
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use rand::rngs::OsRng;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use xmpp_parsers::jid::{BareJid, Jid};
+use xmpp_parsers::message::{Id as MessageId, MessageType};
+
+use crate::core::error::CoreError;
+use crate::core::events::{Event, StoredMessage};
+use crate::core::pipeline::{self, Action, Classified, Source};
+use crate::core::shared::{SharedRef, lock};
+use crate::privacy::jitter::ConnectSchedule;
+use crate::store::{self, AccountId, Store};
+use crate::tor::{AccountIsolation, TorClient};
+use crate::xmpp::session::{CarbonDirection, build_chat};
+use crate::xmpp::{BoxedStream, Session, SessionConfig, SessionEvent, StreamOpener, TlsMode};
+use crate::xmpp::{TrustAnchor, XmppError};
+
+/// What the actor tells a supervisor.
+enum Control {
+    /// New messages are in the outbox.
+    Flush,
+    /// Disconnect and end; the sender is told when done.
+    Stop(oneshot::Sender<()>),
+}
+
+struct Running {
+    control: mpsc::UnboundedSender<Control>,
+    task: JoinHandle<()>,
+}
+
+/// The supervisors of the unlocked profile's enabled accounts.
+pub(crate) struct Supervisors {
+    running: HashMap<String, Running>,
+    schedule: ConnectSchedule,
+    shared: SharedRef,
+}
+
+impl Supervisors {
+    /// No supervisor yet; accounts will wait up to `schedule.startup_max` before connecting.
+    pub(crate) fn new(shared: SharedRef, schedule: ConnectSchedule) -> Self {
+        Supervisors {
+            running: HashMap::new(),
+            schedule,
+            shared,
+        }
+    }
+
+    /// Starts supervising `account` (no-op if it already is).
+    pub(crate) fn start(&mut self, account: store::Account) {
+        if self
+            .running
+            .get(&account.jid)
+            .is_some_and(|r| !r.task.is_finished())
+        {
+            return;
+        }
+        let (control, rx) = mpsc::unbounded_channel();
+        let jid = account.jid.clone();
+        let task = tokio::spawn(supervise(account, self.shared.clone(), self.schedule, rx));
+        self.running.insert(jid, Running { control, task });
+    }
+
+    /// Tells an account's supervisor that its outbox has new entries.
+    pub(crate) fn flush(&self, jid: &str) {
+        if let Some(r) = self.running.get(jid) {
+            let _ = r.control.send(Control::Flush);
+        }
+    }
+
+    /// Disconnects one account and waits for its supervisor to end.
+    pub(crate) async fn stop(&mut self, jid: &str) {
+        if let Some(r) = self.running.remove(jid) {
+            stop_one(r).await;
+        }
+        self.shared.account_state(jid, "disabled", None);
+    }
+
+    /// Disconnects every account.
+    pub(crate) async fn stop_all(&mut self) {
+        let all: Vec<_> = self.running.drain().map(|(_, r)| r).collect();
+        futures::future::join_all(all.into_iter().map(stop_one)).await;
+        lock(&self.shared.states).clear();
+    }
+}
+
+async fn stop_one(r: Running) {
+    let (tx, rx) = oneshot::channel();
+    if r.control.send(Control::Stop(tx)).is_ok() {
+        // A session that does not close within this bound is cut off.
+        let _ = tokio::time::timeout(Duration::from_secs(10), rx).await;
+    }
+    r.task.abort();
+}
+
+/// Waits for `fut`, serving `Flush` requests meanwhile (nothing to flush while offline);
+/// `None` when the supervisor was told to stop.
+async fn or_stop<T>(
+    fut: impl Future<Output = T>,
+    control: &mut mpsc::UnboundedReceiver<Control>,
+) -> Option<T> {
+    tokio::pin!(fut);
+    loop {
+        tokio::select! {
+            out = &mut fut => return Some(out),
+            c = control.recv() => match c {
+                Some(Control::Flush) => {}
+                Some(Control::Stop(done)) => {
+                    let _ = done.send(());
+                    return None;
+                }
+                None => return None,
+            },
+        }
+    }
+}
+
+enum Ended {
+    Stopped,
+    Failed(String),
+    Dropped(String),
+}
+
+async fn supervise(
+    account: store::Account,
+    shared: SharedRef,
+    schedule: ConnectSchedule,
+    mut control: mpsc::UnboundedReceiver<Control>,
+) {
+    let jid = account.jid.clone();
+    let isolation = AccountIsolation::new();
+    let mut attempt: u32 = 0;
+    let mut first = true;
+    loop {
+        let delay = if first {
+            schedule.startup_delay(&mut OsRng)
+        } else {
+            schedule.reconnect_delay(attempt, &mut OsRng)
+        };
+        first = false;
+        shared.account_state(
+            &jid,
+            "waiting_for_jitter",
+            Some(format!("connecting in {} s", delay.as_secs())),
+        );
+        if or_stop(tokio::time::sleep(delay), &mut control)
+            .await
+            .is_none()
+        {
+            return;
+        }
+        let Some(tor) = shared.tor.clone() else {
+            shared.account_state(
+                &jid,
+                "waiting_for_tor",
+                Some("Tor is not configured".into()),
+            );
+            let _ = or_stop(futures::future::pending::<()>(), &mut control).await;
+            return;
+        };
+        if !tor.status().borrow().is_ready() {
+            let text = tor.status().borrow().text.clone();
+            shared.account_state(&jid, "waiting_for_tor", Some(text));
+            if or_stop(tor.wait_ready(), &mut control).await.is_none() {
+                return;
+            }
+        }
+        shared.account_state(&jid, "connecting", None);
+        match Box::pin(run_session(
+            &account,
+            &isolation,
+            tor,
+            &shared,
+            &mut control,
+        ))
+        .await
+        {
+            Ended::Stopped => return,
+            Ended::Failed(why) => {
+                attempt = attempt.saturating_add(1);
+                shared.account_state(&jid, "error", Some(why));
+            }
+            Ended::Dropped(why) => {
+                attempt = 0;
+                shared.account_state(&jid, "reconnecting", Some(why));
+            }
+        }
+    }
+}
+
+fn session_config(account: &store::Account) -> Result<SessionConfig, String> {
+    let jid = BareJid::new(&account.jid).map_err(|e| format!("invalid account JID: {e}"))?;
+    Ok(SessionConfig {
+        jid,
+        password: account.password.clone(),
+        tls_mode: if direct_tls(account) {
+            TlsMode::DirectTls
+        } else {
+            TlsMode::StartTls
+        },
+        trust: account
+            .trust_anchor_pem
+            .clone()
+            .map_or(TrustAnchor::WebPki, TrustAnchor::ExtraCaPem),
+        require_channel_binding: account.sasl_plus_seen,
+        timeouts: tokio_xmpp::xmlstream::Timeouts::default(),
+    })
+}
+
+fn direct_tls(account: &store::Account) -> bool {
+    account
+        .options
+        .get("direct_tls")
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false)
+}
+
+/// The host and port an account connects to: the override, else the JID's domain on the
+/// standard port (the name goes to Tor unresolved).
+fn target(account: &store::Account) -> (String, u16) {
+    let domain = account
+        .jid
+        .rsplit('@')
+        .next()
+        .unwrap_or(&account.jid)
+        .to_owned();
+    let host = account.host.clone().unwrap_or(domain);
+    let port = account
+        .port
+        .unwrap_or(if direct_tls(account) { 5223 } else { 5222 });
+    (host, port)
+}
+
+fn opener(tor: TorClient, isolation: AccountIsolation, host: String, port: u16) -> StreamOpener {
+    Arc::new(move || {
+        let (tor, isolation, host) = (tor.clone(), isolation.clone(), host.clone());
+        Box::pin(async move {
+            tor.connect(&isolation, &host, port)
+                .await
+                .map(|s| Box::new(s) as BoxedStream)
+                .map_err(|e| XmppError::Open(e.to_string()))
+        })
+    })
+}
+
+fn last_archive_key(account: AccountId) -> String {
+    format!("mam.last.{}", account.0)
+}
+
+async fn run_session(
+    account: &store::Account,
+    isolation: &AccountIsolation,
+    tor: TorClient,
+    shared: &SharedRef,
+    control: &mut mpsc::UnboundedReceiver<Control>,
+) -> Ended {
+    let config = match session_config(account) {
+        Ok(c) => c,
+        Err(e) => return Ended::Failed(e),
+    };
+    let (host, port) = target(account);
+    let connect = Session::connect(config, opener(tor, isolation.clone(), host, port));
+    let (session, mut events, report) = match Box::pin(or_stop(connect, control)).await {
+        None => return Ended::Stopped,
+        Some(Err(e)) => return Ended::Failed(e.to_string()),
+        Some(Ok(s)) => s,
+    };
+    let own = session.own_jid().clone();
+    let id = account.id;
+    if report.channel_binding && !account.sasl_plus_seen {
+        let _ = shared
+            .store
+            .with(move |s| Ok(s.set_sasl_plus_seen(id)?))
+            .await;
+    }
+
+    let key = last_archive_key(id);
+    let last = shared
+        .store
+        .with(move |s| Ok(s.setting(&key)?))
+        .await
+        .ok()
+        .flatten();
+    let startup = match or_stop(session.start(last), control).await {
+        None => {
+            session.close().await;
+            return Ended::Stopped;
+        }
+        Some(Err(e)) => return Ended::Failed(e.to_string()),
+        Some(Ok(s)) => s,
+    };
+    let mut roster: Vec<String> = startup.roster.iter().map(|i| i.jid.to_string()).collect();
+    for archived in startup.archived {
+        let ts = archived.delay.as_ref().map(|d| d.stamp);
+        let action = pipeline::classify(&own, &archived.message, Source::Archive, ts);
+        ingest(shared, account, action, Some(archived.archive_id)).await;
+    }
+    shared.emit(Event::Roster {
+        account: account.jid.clone(),
+        contacts: roster.clone(),
+    });
+    shared.account_state(
+        &account.jid,
+        "online",
+        Some(session.bound_jid().to_string()),
+    );
+
+    let mut in_flight: HashSet<String> = HashSet::new();
+    let mut acks = FuturesUnordered::new();
+    flush(&session, account, shared, &mut in_flight, &mut acks).await;
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                None => return Ended::Dropped("the stream closed".into()),
+                Some(SessionEvent::Disconnected { reason }) => return Ended::Dropped(reason),
+                Some(SessionEvent::Suspended) => {
+                    shared.account_state(&account.jid, "reconnecting", None);
+                }
+                Some(SessionEvent::Online { resumed, bound_jid }) => {
+                    if !resumed {
+                        // A fresh stream: whatever was not acknowledged must go again.
+                        in_flight.clear();
+                    }
+                    shared.account_state(&account.jid, "online", Some(bound_jid.to_string()));
+                    flush(&session, account, shared, &mut in_flight, &mut acks).await;
+                }
+                Some(SessionEvent::Message(m)) => {
+                    let sid = m.stanza_id.clone();
+                    ingest(shared, account, pipeline::classify(&own, &m, Source::Live, None), sid)
+                        .await;
+                }
+                Some(SessionEvent::Carbon { direction, message }) => {
+                    let source = match direction {
+                        CarbonDirection::Received => Source::CarbonReceived,
+                        CarbonDirection::Sent => Source::CarbonSent,
+                    };
+                    let sid = message.stanza_id.clone();
+                    ingest(shared, account, pipeline::classify(&own, &message, source, None), sid)
+                        .await;
+                }
+                Some(SessionEvent::RosterPush(items)) => {
+                    for item in items {
+                        let jid = item.jid.to_string();
+                        let removed = item.subscription
+                            == xmpp_parsers::roster::Subscription::Remove;
+                        roster.retain(|j| *j != jid);
+                        if !removed {
+                            roster.push(jid);
+                        }
+                    }
+                    shared.emit(Event::Roster {
+                        account: account.jid.clone(),
+                        contacts: roster.clone(),
+                    });
+                }
+                Some(SessionEvent::Rejected(r)) => {
+                    tracing::info!(account = %account.jid, rejection = ?r, "dropped hostile or invalid input");
+                }
+                Some(SessionEvent::Presence { .. } | SessionEvent::PubSubEvent { .. }) => {}
+            },
+            c = control.recv() => match c {
+                Some(Control::Flush) => {
+                    flush(&session, account, shared, &mut in_flight, &mut acks).await;
+                }
+                Some(Control::Stop(done)) => {
+                    session.close().await;
+                    let _ = done.send(());
+                    return Ended::Stopped;
+                }
+                None => {
+                    session.close().await;
+                    return Ended::Stopped;
+                }
+            },
+            Some((origin_id, acked)) = acks.next(), if !acks.is_empty() => {
+                if acked {
+                    let oid: String = origin_id;
+                    let _ = shared.store.with(move |s| Ok(s.outbox_remove(&oid)?)).await;
+                } else {
+                    in_flight.remove(&origin_id);
+                }
+            }
+        }
+    }
+}
+
+type AckFuture = std::pin::Pin<Box<dyn Future<Output = (String, bool)> + Send>>;
+
+/// Sends every outbox entry of the account not already in flight on this stream. Each entry
+/// keeps its origin-id as stanza id across resends, so receivers can drop duplicates.
+async fn flush(
+    session: &Session,
+    account: &store::Account,
+    shared: &SharedRef,
+    in_flight: &mut HashSet<String>,
+    acks: &mut FuturesUnordered<AckFuture>,
+) {
+    let id = account.id;
+    let Ok(entries) = shared
+        .store
+        .with(move |s| Ok(s.outbox_list(Some(id))?))
+        .await
+    else {
+        return;
+    };
+    for entry in entries {
+        if in_flight.contains(&entry.origin_id) {
+            continue;
+        }
+        let Ok(payload) = serde_json::from_slice::<serde_json::Value>(&entry.payload) else {
+            tracing::warn!("dropping an unreadable outbox entry");
+            let oid = entry.origin_id.clone();
+            let _ = shared.store.with(move |s| Ok(s.outbox_remove(&oid)?)).await;
+            continue;
+        };
+        let to = payload
+            .get("to")
+            .and_then(|v| v.as_str())
+            .and_then(|t| Jid::new(t).ok());
+        let body = payload.get("body").and_then(|v| v.as_str());
+        let (Some(to), Some(body)) = (to, body) else {
+            continue;
+        };
+        let mut msg = build_chat(to, body, MessageType::Chat, Vec::new());
+        msg.id = Some(MessageId(entry.origin_id.clone()));
+        match session.send_message(msg).await {
+            Ok(mut sent) => {
+                in_flight.insert(entry.origin_id.clone());
+                let oid = entry.origin_id.clone();
+                acks.push(Box::pin(async move {
+                    let ok = sent.acked().await;
+                    (oid, ok)
+                }));
+            }
+            Err(e) => {
+                shared.emit(Event::Error {
+                    kind: "xmpp".into(),
+                    message: format!("could not send a queued message: {e}"),
+                    account: Some(account.jid.clone()),
+                });
+                return;
+            }
+        }
+    }
+}
+
+/// Stores (or keeps in memory) one classified inbound message and tells the front ends.
+/// `archive_id` is the trusted stanza-id to resume the archive from next time.
+async fn ingest(
+    shared: &SharedRef,
+    account: &store::Account,
+    action: Action,
+    archive_id: Option<String>,
+) {
+    let (acc_id, acc_jid) = (account.id, account.jid.clone());
+    let result = shared
+        .store
+        .with(move |s| {
+            let out = apply(s, acc_id, &acc_jid, action);
+            if let Some(aid) = archive_id {
+                s.set_setting(&last_archive_key(acc_id), Some(&aid))?;
+            }
+            out
+        })
+        .await;
+    match result {
+        Ok(Ingested::New(m)) => shared.emit(Event::Message(m)),
+        Ok(Ingested::Updated(m)) => shared.emit(Event::MessageUpdated(m)),
+        Ok(Ingested::MemoryOnly(m)) => {
+            let m = lock(&shared.ephemeral).remember(m);
+            shared.emit(Event::Message(m));
+        }
+        Ok(Ingested::Nothing) => {}
+        Err(e) => shared.emit(Event::Error {
+            kind: e.kind().into(),
+            message: e.to_string(),
+            account: Some(account.jid.clone()),
+        }),
+    }
+}
+
+enum Ingested {
+    New(StoredMessage),
+    Updated(StoredMessage),
+    MemoryOnly(StoredMessage),
+    Nothing,
+}
+
+fn new_message(conv: store::ConversationId, c: &Classified) -> store::NewMessage {
+    let now = Utc::now();
+    let mut m = store::NewMessage::new(
+        conv,
+        if c.outgoing {
+            store::Direction::Outgoing
+        } else {
+            store::Direction::Incoming
+        },
+        c.sender.clone(),
+        c.body.clone(),
+        now,
+    );
+    m.origin_id.clone_from(&c.origin_id);
+    if let Some(sid) = &c.stanza_id {
+        m.stanza_id = Some(sid.clone());
+        m.stanza_id_by = Some(if c.outgoing {
+            c.sender.clone()
+        } else {
+            String::new()
+        });
+    }
+    m.server_ts = c.server_ts;
+    m
+}
+
+fn apply(
+    s: &mut Store,
+    account: AccountId,
+    account_jid: &str,
+    action: Action,
+) -> Result<Ingested, CoreError> {
+    let now = Utc::now();
+    match action {
+        Action::Ignore => Ok(Ingested::Nothing),
+        Action::Store(c) => {
+            let conv =
+                s.upsert_conversation(account, &c.peer, store::ConversationKind::Chat, now)?;
+            let mut m = new_message(conv, &c);
+            // The stanza-id was stamped by our own server (the xmpp layer dropped any other).
+            m.stanza_id_by = m.stanza_id.as_ref().map(|_| account_jid.to_owned());
+            Ok(match s.insert_message(&m, now)? {
+                store::InsertOutcome::Stored(id) => match s.message(id)? {
+                    Some(stored) => Ingested::New(crate::core::actor::to_event_message(
+                        account_jid,
+                        &c.peer,
+                        &stored,
+                    )),
+                    None => Ingested::Nothing,
+                },
+                store::InsertOutcome::Duplicate(_) => Ingested::Nothing,
+                store::InsertOutcome::NotStored => Ingested::MemoryOnly(StoredMessage {
+                    id: 0,
+                    account: account_jid.to_owned(),
+                    with: c.peer.clone(),
+                    direction: if c.outgoing { "out" } else { "in" }.into(),
+                    from: c.sender.clone(),
+                    body: c.body.clone().unwrap_or_default(),
+                    timestamp_ms: c.server_ts.unwrap_or(now).timestamp_millis(),
+                    encryption: "none".into(),
+                    corrected: false,
+                    retracted: false,
+                }),
+            })
+        }
+        Action::Correct { message: c, target } => {
+            let conv =
+                s.upsert_conversation(account, &c.peer, store::ConversationKind::Chat, now)?;
+            let Some(orig) = s.find_by_origin_id(conv, &target)? else {
+                return Ok(Ingested::Nothing);
+            };
+            let m = new_message(conv, &c);
+            match s.apply_correction(orig, &m, now) {
+                Ok(_) => {}
+                // Someone correcting a message that is not theirs: dropped, nothing changes.
+                Err(store::StoreError::NotPermitted(_)) => return Ok(Ingested::Nothing),
+                Err(e) => return Err(e.into()),
+            }
+            Ok(s.message(orig)?.map_or(Ingested::Nothing, |m| {
+                Ingested::Updated(crate::core::actor::to_event_message(
+                    account_jid,
+                    &c.peer,
+                    &m,
+                ))
+            }))
+        }
+        Action::Retract { message: c, target } => {
+            let conv =
+                s.upsert_conversation(account, &c.peer, store::ConversationKind::Chat, now)?;
+            let Some(orig) = s.find_by_origin_id(conv, &target)? else {
+                return Ok(Ingested::Nothing);
+            };
+            let by = store::Retractor::Sender {
+                sender: c.sender.clone(),
+                occupant_id: None,
+            };
+            match s.apply_retraction(orig, &by) {
+                Ok(()) => {}
+                Err(store::StoreError::NotPermitted(_)) => return Ok(Ingested::Nothing),
+                Err(e) => return Err(e.into()),
+            }
+            Ok(s.message(orig)?.map_or(Ingested::Nothing, |m| {
+                Ingested::Updated(crate::core::actor::to_event_message(
+                    account_jid,
+                    &c.peer,
+                    &m,
+                ))
+            }))
+        }
+    }
+}

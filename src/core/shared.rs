@@ -1,0 +1,92 @@
+//! State the actor shares with its account supervisors.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::broadcast;
+
+use crate::core::events::{Event, StoredMessage};
+use crate::core::store_cell::StoreCell;
+use crate::tor::TorClient;
+
+/// Messages of "don't store" conversations, in memory only, keyed by (account, peer). Cleared
+/// at lock.
+#[derive(Default)]
+pub(crate) struct Ephemeral {
+    by_conversation: HashMap<(String, String), Vec<StoredMessage>>,
+    next_id: i64,
+}
+
+impl Ephemeral {
+    /// Keeps `m`, giving it a negative local id (stored messages have positive ids).
+    pub(crate) fn remember(&mut self, mut m: StoredMessage) -> StoredMessage {
+        self.next_id -= 1;
+        m.id = self.next_id;
+        self.by_conversation
+            .entry((m.account.clone(), m.with.clone()))
+            .or_default()
+            .push(m.clone());
+        m
+    }
+
+    /// The memory-only messages of one conversation.
+    pub(crate) fn of(&self, account: &str, with: &str) -> Vec<StoredMessage> {
+        self.by_conversation
+            .get(&(account.to_owned(), with.to_owned()))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Forgets the messages for which `drop` is true of (account, peer).
+    pub(crate) fn forget(&mut self, drop: impl Fn(&str, &str) -> bool) {
+        self.by_conversation.retain(|(a, w), _| !drop(a, w));
+    }
+}
+
+/// What the actor and every supervisor share.
+pub(crate) struct Shared {
+    /// The unlocked store.
+    pub(crate) store: StoreCell,
+    /// The event stream to the front ends.
+    pub(crate) events: broadcast::Sender<Event>,
+    /// Memory-only messages.
+    pub(crate) ephemeral: Mutex<Ephemeral>,
+    /// The tor layer, absent when it could not be configured (accounts then wait, visibly).
+    pub(crate) tor: Option<TorClient>,
+    /// The last reported connection state of each account.
+    pub(crate) states: Mutex<HashMap<String, String>>,
+}
+
+impl Shared {
+    /// Sends an event to whoever listens.
+    pub(crate) fn emit(&self, event: Event) {
+        let _ = self.events.send(event);
+    }
+
+    /// Records and announces an account's connection state.
+    pub(crate) fn account_state(&self, account: &str, state: &str, detail: Option<String>) {
+        lock(&self.states).insert(account.to_owned(), state.to_owned());
+        self.emit(Event::AccountState {
+            account: account.to_owned(),
+            state: state.to_owned(),
+            detail,
+        });
+    }
+
+    /// The last reported state of an account (`offline` when none).
+    pub(crate) fn state_of(&self, account: &str) -> String {
+        lock(&self.states)
+            .get(account)
+            .cloned()
+            .unwrap_or_else(|| "offline".to_owned())
+    }
+}
+
+/// Locks a mutex, recovering the data of a poisoned one (a panicked supervisor must not take
+/// the core down with it).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The shared state behind an `Arc`.
+pub(crate) type SharedRef = Arc<Shared>;

@@ -1,0 +1,573 @@
+//! Messages, attachments, corrections and retractions.
+
+use chrono::{DateTime, TimeZone, Utc};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::conversations::bad_text;
+use super::error::{Result, StoreError};
+use super::retention::RetentionPolicy;
+use super::{AttachmentId, ConversationId, MessageId, Store};
+
+/// Which way a message went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Received.
+    Incoming,
+    /// Sent by this account (from this or another of its devices).
+    Outgoing,
+}
+
+impl Direction {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Incoming => "in",
+            Self::Outgoing => "out",
+        }
+    }
+}
+
+/// How a message was protected on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageEncryption {
+    /// Plaintext.
+    None,
+    /// Legacy OMEMO.
+    OmemoLegacy,
+    /// OMEMO 2.
+    Omemo2,
+}
+
+impl MessageEncryption {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::OmemoLegacy => "omemo_legacy",
+            Self::Omemo2 => "omemo2",
+        }
+    }
+    fn parse(s: &str) -> rusqlite::Result<Self> {
+        Ok(match s {
+            "none" => Self::None,
+            "omemo_legacy" => Self::OmemoLegacy,
+            "omemo2" => Self::Omemo2,
+            _ => return Err(bad_text(s)),
+        })
+    }
+}
+
+/// A file attached to a message, stored inside the encrypted database.
+#[derive(Clone)]
+pub struct NewAttachment {
+    /// File name.
+    pub name: String,
+    /// MIME type.
+    pub mime: String,
+    /// Contents.
+    pub data: Vec<u8>,
+}
+
+/// Attachment metadata returned with history (fetch bytes with [`Store::attachment_data`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentInfo {
+    /// Row id.
+    pub id: AttachmentId,
+    /// File name.
+    pub name: String,
+    /// MIME type.
+    pub mime: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// A message to store.
+#[derive(Clone)]
+pub struct NewMessage {
+    /// Conversation it belongs to.
+    pub conversation: ConversationId,
+    /// XEP-0359 origin-id.
+    pub origin_id: Option<String>,
+    /// XEP-0359 stanza-id (only when trusted: from our own server or the room).
+    pub stanza_id: Option<String>,
+    /// The `by` of that stanza-id.
+    pub stanza_id_by: Option<String>,
+    /// Server-claimed time (delay / MAM).
+    pub server_ts: Option<DateTime<Utc>>,
+    /// Local receive/send time.
+    pub local_ts: DateTime<Utc>,
+    /// Incoming or outgoing.
+    pub direction: Direction,
+    /// Sender JID (full occupant JID in rooms).
+    pub sender: String,
+    /// XEP-0421 occupant-id in rooms.
+    pub occupant_id: Option<String>,
+    /// Wire protection.
+    pub encryption: MessageEncryption,
+    /// Text.
+    pub body: Option<String>,
+    /// Attached files.
+    pub attachments: Vec<NewAttachment>,
+}
+
+impl NewMessage {
+    /// A message with only the required fields set.
+    pub fn new(
+        conversation: ConversationId,
+        direction: Direction,
+        sender: impl Into<String>,
+        body: Option<String>,
+        local_ts: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            conversation,
+            origin_id: None,
+            stanza_id: None,
+            stanza_id_by: None,
+            server_ts: None,
+            local_ts,
+            direction,
+            sender: sender.into(),
+            occupant_id: None,
+            encryption: MessageEncryption::None,
+            body,
+            attachments: Vec::new(),
+        }
+    }
+
+    /// `min(server_ts, local_ts)` in ms: ordering and expiry time.
+    fn ts_ms(&self) -> i64 {
+        let local = self.local_ts.timestamp_millis();
+        self.server_ts
+            .map_or(local, |s| s.timestamp_millis().min(local))
+    }
+}
+
+/// A stored message as history returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// Local id.
+    pub id: MessageId,
+    /// Conversation.
+    pub conversation: ConversationId,
+    /// XEP-0359 origin-id.
+    pub origin_id: Option<String>,
+    /// XEP-0359 stanza-id.
+    pub stanza_id: Option<String>,
+    /// Its `by`.
+    pub stanza_id_by: Option<String>,
+    /// Server-claimed time.
+    pub server_ts: Option<DateTime<Utc>>,
+    /// Local time.
+    pub local_ts: DateTime<Utc>,
+    /// Incoming or outgoing.
+    pub direction: Direction,
+    /// Sender.
+    pub sender: String,
+    /// Occupant-id.
+    pub occupant_id: Option<String>,
+    /// Wire protection.
+    pub encryption: MessageEncryption,
+    /// Current text (after corrections; `None` once retracted).
+    pub body: Option<String>,
+    /// Whether a correction replaced the original text.
+    pub edited: bool,
+    /// Whether the message was retracted.
+    pub retracted: bool,
+    /// Attachments (metadata).
+    pub attachments: Vec<AttachmentInfo>,
+}
+
+/// What `insert_message` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// A new row.
+    Stored(MessageId),
+    /// Already stored (same origin-id, or same stanza-id by the same entity): nothing written.
+    Duplicate(MessageId),
+    /// Not written to disk: the conversation's policy is "don't store", or the message is
+    /// already older than its retention. The caller keeps it in memory only.
+    NotStored,
+}
+
+/// Who retracts a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Retractor {
+    /// The sender (must match the original's sender and direction).
+    Sender {
+        /// Sender JID.
+        sender: String,
+        /// Occupant-id (rooms), checked when the original has one.
+        occupant_id: Option<String>,
+    },
+    /// A room moderator (XEP-0425); the caller has checked the moderation right.
+    Moderator,
+}
+
+fn ms(t: Option<i64>) -> Option<DateTime<Utc>> {
+    t.and_then(|t| Utc.timestamp_millis_opt(t).single())
+}
+
+const MSG_COLS: &str = "id, conversation_id, origin_id, stanza_id, stanza_id_by, server_ts, \
+                        local_ts, direction, sender, occupant_id, encryption, body, edited, \
+                        retracted";
+
+fn message_from_row(r: &Row<'_>) -> rusqlite::Result<StoredMessage> {
+    let direction: String = r.get(7)?;
+    Ok(StoredMessage {
+        id: MessageId(r.get(0)?),
+        conversation: ConversationId(r.get(1)?),
+        origin_id: r.get(2)?,
+        stanza_id: r.get(3)?,
+        stanza_id_by: r.get(4)?,
+        server_ts: ms(r.get(5)?),
+        local_ts: ms(Some(r.get(6)?)).unwrap_or_default(),
+        direction: match direction.as_str() {
+            "in" => Direction::Incoming,
+            "out" => Direction::Outgoing,
+            other => return Err(bad_text(other)),
+        },
+        sender: r.get(8)?,
+        occupant_id: r.get(9)?,
+        encryption: MessageEncryption::parse(&r.get::<_, String>(10)?)?,
+        body: r.get(11)?,
+        edited: r.get(12)?,
+        retracted: r.get(13)?,
+        attachments: Vec::new(),
+    })
+}
+
+fn find_duplicate(conn: &Connection, m: &NewMessage) -> Result<Option<MessageId>> {
+    if let Some(origin) = &m.origin_id {
+        let hit = conn
+            .prepare_cached(
+                "SELECT id FROM messages WHERE conversation_id = ?1 AND origin_id = ?2",
+            )?
+            .query_row(params![m.conversation.0, origin], |r| r.get(0))
+            .optional()?;
+        if let Some(id) = hit {
+            return Ok(Some(MessageId(id)));
+        }
+    }
+    if let Some(sid) = &m.stanza_id {
+        let hit = conn
+            .prepare_cached(
+                "SELECT id FROM messages WHERE conversation_id = ?1 AND stanza_id = ?2
+                 AND stanza_id_by IS ?3",
+            )?
+            .query_row(params![m.conversation.0, sid, m.stanza_id_by], |r| r.get(0))
+            .optional()?;
+        if let Some(id) = hit {
+            return Ok(Some(MessageId(id)));
+        }
+    }
+    Ok(None)
+}
+
+fn retention_of(conn: &Connection, c: ConversationId) -> Result<RetentionPolicy> {
+    let s: String = conn
+        .prepare_cached(
+            "SELECT COALESCE(c.retention, a.retention) FROM conversations c
+             JOIN accounts a ON a.id = c.account_id WHERE c.id = ?1",
+        )?
+        .query_row([c.0], |r| r.get(0))
+        .optional()?
+        .ok_or(StoreError::NotFound("conversation"))?;
+    s.parse()
+}
+
+fn insert_row(
+    conn: &Connection,
+    m: &NewMessage,
+    corrects: Option<MessageId>,
+    now: DateTime<Utc>,
+) -> Result<InsertOutcome> {
+    let policy = retention_of(conn, m.conversation)?;
+    if let Some(cutoff) = policy.cutoff_ms(now)
+        && m.ts_ms() < cutoff
+    {
+        return Ok(InsertOutcome::NotStored);
+    }
+    if let Some(id) = find_duplicate(conn, m)? {
+        return Ok(InsertOutcome::Duplicate(id));
+    }
+    conn.prepare_cached(
+        "INSERT INTO messages (conversation_id, origin_id, stanza_id, stanza_id_by, server_ts,
+             local_ts, ts, direction, sender, occupant_id, encryption, body, corrects)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?
+    .execute(params![
+        m.conversation.0,
+        m.origin_id,
+        m.stanza_id,
+        m.stanza_id_by,
+        m.server_ts.map(|t| t.timestamp_millis()),
+        m.local_ts.timestamp_millis(),
+        m.ts_ms(),
+        m.direction.as_str(),
+        m.sender,
+        m.occupant_id,
+        m.encryption.as_str(),
+        m.body,
+        corrects.map(|c| c.0),
+    ])?;
+    let id = MessageId(conn.last_insert_rowid());
+    for a in &m.attachments {
+        conn.prepare_cached(
+            "INSERT INTO attachments (message_id, name, mime, data) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![id.0, a.name, a.mime, a.data])?;
+    }
+    Ok(InsertOutcome::Stored(id))
+}
+
+struct Original {
+    id: MessageId,
+    conversation: ConversationId,
+    direction: String,
+    sender: String,
+    occupant_id: Option<String>,
+    retracted: bool,
+}
+
+fn original(conn: &Connection, id: MessageId) -> Result<Original> {
+    conn.query_row(
+        "SELECT COALESCE(o.id, m.id), COALESCE(o.conversation_id, m.conversation_id),
+                COALESCE(o.direction, m.direction), COALESCE(o.sender, m.sender),
+                CASE WHEN o.id IS NULL THEN m.occupant_id ELSE o.occupant_id END,
+                COALESCE(o.retracted, m.retracted)
+         FROM messages m LEFT JOIN messages o ON o.id = m.corrects WHERE m.id = ?1",
+        [id.0],
+        |r| {
+            Ok(Original {
+                id: MessageId(r.get(0)?),
+                conversation: ConversationId(r.get(1)?),
+                direction: r.get(2)?,
+                sender: r.get(3)?,
+                occupant_id: r.get(4)?,
+                retracted: r.get(5)?,
+            })
+        },
+    )
+    .optional()?
+    .ok_or(StoreError::NotFound("message"))
+}
+
+fn same_author(o: &Original, sender: &str, occupant_id: Option<&String>, dir: &str) -> bool {
+    o.direction == dir
+        && o.sender == sender
+        && match (&o.occupant_id, occupant_id) {
+            (Some(a), Some(b)) => a == b,
+            (Some(_), None) => false,
+            (None, _) => true,
+        }
+}
+
+impl Store {
+    /// Stores a message unless it is a duplicate (same origin-id in the conversation, or
+    /// same stanza-id from the same `by`) or its conversation's policy keeps it off disk.
+    pub fn insert_message(&mut self, m: &NewMessage, now: DateTime<Utc>) -> Result<InsertOutcome> {
+        let tx = self.conn.transaction()?;
+        let out = insert_row(&tx, m, None, now)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Stores many messages in one transaction (MAM catch-up); outcomes in input order.
+    pub fn insert_messages(
+        &mut self,
+        ms: &[NewMessage],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<InsertOutcome>> {
+        let tx = self.conn.transaction()?;
+        let out = ms
+            .iter()
+            .map(|m| insert_row(&tx, m, None, now))
+            .collect::<Result<Vec<_>>>()?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Up to `limit` messages of a conversation older than `before` (or the newest when
+    /// `None`), oldest first. Correction rows are folded into their originals.
+    pub fn history(
+        &self,
+        conversation: ConversationId,
+        before: Option<MessageId>,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>> {
+        let (bts, bid) = match before {
+            Some(b) => {
+                let ts: i64 = self
+                    .conn
+                    .query_row("SELECT ts FROM messages WHERE id = ?1", [b.0], |r| r.get(0))
+                    .optional()?
+                    .ok_or(StoreError::NotFound("message"))?;
+                (ts, b.0)
+            }
+            None => (i64::MAX, i64::MAX),
+        };
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {MSG_COLS} FROM messages
+             WHERE conversation_id = ?1 AND corrects IS NULL AND (ts, id) < (?2, ?3)
+             ORDER BY ts DESC, id DESC LIMIT ?4"
+        ))?;
+        let mut out = stmt
+            .query_map(
+                params![conversation.0, bts, bid, limit as i64],
+                message_from_row,
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        out.reverse();
+        let mut att = self.conn.prepare_cached(
+            "SELECT id, name, mime, length(data) FROM attachments WHERE message_id = ?1
+             ORDER BY id",
+        )?;
+        for m in &mut out {
+            m.attachments = att
+                .query_map([m.id.0], |r| {
+                    Ok(AttachmentInfo {
+                        id: AttachmentId(r.get(0)?),
+                        name: r.get(1)?,
+                        mime: r.get(2)?,
+                        size: r.get::<_, i64>(3)? as u64,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+        }
+        Ok(out)
+    }
+
+    /// One message by local id (correction rows included).
+    pub fn message(&self, id: MessageId) -> Result<Option<StoredMessage>> {
+        Ok(self
+            .conn
+            .query_row(
+                &format!("SELECT {MSG_COLS} FROM messages WHERE id = ?1"),
+                [id.0],
+                message_from_row,
+            )
+            .optional()?)
+    }
+
+    /// The local id of the message with this origin-id in a conversation.
+    pub fn find_by_origin_id(
+        &self,
+        conversation: ConversationId,
+        origin_id: &str,
+    ) -> Result<Option<MessageId>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id FROM messages WHERE conversation_id = ?1 AND origin_id = ?2",
+                params![conversation.0, origin_id],
+                |r| r.get(0).map(MessageId),
+            )
+            .optional()?)
+    }
+
+    /// The local id of the message with this stanza-id (assigned by `by`) in a conversation.
+    pub fn find_by_stanza_id(
+        &self,
+        conversation: ConversationId,
+        stanza_id: &str,
+        by: &str,
+    ) -> Result<Option<MessageId>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id FROM messages WHERE conversation_id = ?1 AND stanza_id = ?2
+                 AND stanza_id_by = ?3",
+                params![conversation.0, stanza_id, by],
+                |r| r.get(0).map(MessageId),
+            )
+            .optional()?)
+    }
+
+    /// The bytes of an attachment.
+    pub fn attachment_data(&self, id: AttachmentId) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .conn
+            .query_row("SELECT data FROM attachments WHERE id = ?1", [id.0], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// Applies a XEP-0308 correction of `target` (the original or an earlier correction):
+    /// the correction is recorded as a body-less row linked to the original (for dedupe,
+    /// deleted with it) and the original's text is replaced — earlier versions are not kept.
+    ///
+    /// `NotPermitted` unless the correction comes from the original's sender (same
+    /// direction, sender and, in rooms, occupant-id), in the same conversation, and the
+    /// original is not retracted.
+    pub fn apply_correction(
+        &mut self,
+        target: MessageId,
+        correction: &NewMessage,
+        now: DateTime<Utc>,
+    ) -> Result<InsertOutcome> {
+        let tx = self.conn.transaction()?;
+        let orig = original(&tx, target)?;
+        if orig.conversation != correction.conversation {
+            return Err(StoreError::NotPermitted(
+                "correction from another conversation",
+            ));
+        }
+        if !same_author(
+            &orig,
+            &correction.sender,
+            correction.occupant_id.as_ref(),
+            correction.direction.as_str(),
+        ) {
+            return Err(StoreError::NotPermitted(
+                "correction of another sender's message",
+            ));
+        }
+        if orig.retracted {
+            return Err(StoreError::NotPermitted(
+                "correction of a retracted message",
+            ));
+        }
+        let mut marker = correction.clone();
+        marker.body = None;
+        marker.attachments.clear();
+        let out = insert_row(&tx, &marker, Some(orig.id), now)?;
+        if matches!(out, InsertOutcome::Stored(_)) {
+            tx.execute(
+                "UPDATE messages SET body = ?2, edited = 1 WHERE id = ?1",
+                params![orig.id.0, correction.body],
+            )?;
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Retracts a message (XEP-0424/0425): its text, attachments and corrections are
+    /// deleted; a `retracted` tombstone row stays until it expires.
+    pub fn apply_retraction(&mut self, target: MessageId, by: &Retractor) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        let orig = original(&tx, target)?;
+        if let Retractor::Sender {
+            sender,
+            occupant_id,
+        } = by
+        {
+            let dir = orig.direction.clone();
+            if !same_author(&orig, sender, occupant_id.as_ref(), &dir) {
+                return Err(StoreError::NotPermitted(
+                    "retraction of another sender's message",
+                ));
+            }
+        }
+        tx.execute(
+            "UPDATE messages SET body = NULL, retracted = 1 WHERE id = ?1",
+            [orig.id.0],
+        )?;
+        tx.execute("DELETE FROM attachments WHERE message_id = ?1", [orig.id.0])?;
+        tx.execute(
+            "UPDATE messages SET body = NULL WHERE corrects = ?1",
+            [orig.id.0],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,148 @@
+//! The schema, as an ordered list of migrations tracked by `PRAGMA user_version`.
+//!
+//! Append a new entry to [`MIGRATIONS`] to change the schema; never edit a released one.
+//! Each migration runs in its own transaction together with the version bump.
+
+use rusqlite::Connection;
+
+use super::error::{Result, StoreError};
+
+/// Migration `i` brings the schema from version `i` to `i + 1`.
+pub const MIGRATIONS: &[&str] = &[V1];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+const V1: &str = r"
+CREATE TABLE accounts (
+    id               INTEGER PRIMARY KEY,
+    jid              TEXT NOT NULL UNIQUE,
+    password         TEXT NOT NULL,            -- the only place credentials are kept
+    host             TEXT,                     -- connect-host override
+    port             INTEGER,                  -- connect-port override
+    trust_anchor_pem TEXT,                     -- extra CA / pinned certificate
+    enabled          INTEGER NOT NULL DEFAULT 1,
+    retention        TEXT NOT NULL DEFAULT '1w',
+    options          TEXT NOT NULL DEFAULT '{}',
+    sasl_plus_seen   INTEGER NOT NULL DEFAULT 0,
+    created          INTEGER NOT NULL
+);
+
+CREATE TABLE contacts (
+    id           INTEGER PRIMARY KEY,
+    account_id   INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    jid          TEXT NOT NULL,
+    name         TEXT,
+    subscription TEXT NOT NULL DEFAULT 'none',
+    groups       TEXT NOT NULL DEFAULT '[]',
+    UNIQUE (account_id, jid)
+);
+
+CREATE TABLE rooms (
+    id         INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    jid        TEXT NOT NULL,
+    name       TEXT,
+    nick       TEXT,
+    password   TEXT,
+    autojoin   INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (account_id, jid)
+);
+
+CREATE TABLE conversations (
+    id              INTEGER PRIMARY KEY,
+    account_id      INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    peer_jid        TEXT NOT NULL,
+    kind            TEXT NOT NULL CHECK (kind IN ('chat', 'groupchat')),
+    retention       TEXT,                      -- NULL: the account's default
+    encryption      TEXT NOT NULL DEFAULT 'omemo',
+    send_chat_states INTEGER NOT NULL DEFAULT 0,
+    send_receipts   INTEGER NOT NULL DEFAULT 0,
+    send_markers    INTEGER NOT NULL DEFAULT 0,
+    created         INTEGER NOT NULL,
+    UNIQUE (account_id, peer_jid)
+);
+
+CREATE TABLE messages (
+    id              INTEGER PRIMARY KEY,       -- local id
+    conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    origin_id       TEXT,
+    stanza_id       TEXT,
+    stanza_id_by    TEXT,
+    server_ts       INTEGER,                   -- ms since epoch, as claimed by the server
+    local_ts        INTEGER NOT NULL,          -- ms since epoch, when we received/sent it
+    ts              INTEGER NOT NULL,          -- min(server_ts, local_ts): ordering and expiry
+    direction       TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+    sender          TEXT NOT NULL,
+    occupant_id     TEXT,
+    encryption      TEXT NOT NULL,
+    body            TEXT,
+    edited          INTEGER NOT NULL DEFAULT 0,
+    corrects        INTEGER REFERENCES messages(id) ON DELETE CASCADE,  -- set on correction rows
+    retracted       INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX messages_by_time ON messages (conversation_id, ts);
+CREATE INDEX messages_corrects ON messages (corrects) WHERE corrects IS NOT NULL;
+CREATE UNIQUE INDEX messages_origin ON messages (conversation_id, origin_id)
+    WHERE origin_id IS NOT NULL;
+CREATE UNIQUE INDEX messages_stanza ON messages (conversation_id, stanza_id, stanza_id_by)
+    WHERE stanza_id IS NOT NULL;
+
+CREATE TABLE attachments (
+    id         INTEGER PRIMARY KEY,
+    message_id INTEGER NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    name       TEXT NOT NULL,
+    mime       TEXT NOT NULL,
+    data       BLOB NOT NULL
+);
+CREATE INDEX attachments_by_message ON attachments (message_id);
+
+CREATE TABLE omemo_state (
+    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    key        TEXT NOT NULL,
+    value      BLOB NOT NULL,
+    PRIMARY KEY (account_id, key)
+);
+
+CREATE TABLE omemo_identities (
+    account_id   INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    jid          TEXT NOT NULL,
+    device_id    INTEGER NOT NULL,
+    identity_key BLOB NOT NULL,
+    trust        TEXT NOT NULL,
+    first_seen   INTEGER NOT NULL,
+    PRIMARY KEY (account_id, jid, device_id)
+);
+
+CREATE TABLE outbox (
+    id              INTEGER PRIMARY KEY,
+    account_id      INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+    origin_id       TEXT NOT NULL UNIQUE,
+    payload         BLOB NOT NULL,
+    created         INTEGER NOT NULL
+);
+
+CREATE TABLE settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+";
+
+/// Brings the database to [`SCHEMA_VERSION`].
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,170 @@
+//! Retention policies and expiry.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+
+use super::error::{Result, StoreError};
+use super::{HistoryScope, Store};
+
+/// How long messages are kept on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum RetentionPolicy {
+    /// Never written to disk.
+    DontStore,
+    /// One hour.
+    OneHour,
+    /// One day.
+    OneDay,
+    /// One week (the default).
+    #[default]
+    OneWeek,
+    /// Thirty days.
+    OneMonth,
+    /// 365 days.
+    OneYear,
+    /// Until cleared by hand.
+    Forever,
+}
+
+impl RetentionPolicy {
+    /// Every policy, shortest first.
+    pub const ALL: [RetentionPolicy; 7] = [
+        Self::DontStore,
+        Self::OneHour,
+        Self::OneDay,
+        Self::OneWeek,
+        Self::OneMonth,
+        Self::OneYear,
+        Self::Forever,
+    ];
+
+    /// Canonical short form, as stored and serialized: `dont_store`, `1h`, `1d`, `1w`, `1m`,
+    /// `1y`, `forever`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DontStore => "dont_store",
+            Self::OneHour => "1h",
+            Self::OneDay => "1d",
+            Self::OneWeek => "1w",
+            Self::OneMonth => "1m",
+            Self::OneYear => "1y",
+            Self::Forever => "forever",
+        }
+    }
+
+    /// How long a message is kept; `None` for `Forever`, zero for `DontStore`.
+    pub fn duration(self) -> Option<chrono::Duration> {
+        match self {
+            Self::DontStore => Some(chrono::Duration::zero()),
+            Self::OneHour => Some(chrono::Duration::hours(1)),
+            Self::OneDay => Some(chrono::Duration::days(1)),
+            Self::OneWeek => Some(chrono::Duration::weeks(1)),
+            Self::OneMonth => Some(chrono::Duration::days(30)),
+            Self::OneYear => Some(chrono::Duration::days(365)),
+            Self::Forever => None,
+        }
+    }
+
+    /// Messages with a timestamp (ms) strictly below this are expired at `now`;
+    /// `None` means nothing expires.
+    pub(crate) fn cutoff_ms(self, now: DateTime<Utc>) -> Option<i64> {
+        match self {
+            Self::DontStore => Some(i64::MAX),
+            other => other
+                .duration()
+                .map(|d| now.timestamp_millis().saturating_sub(d.num_milliseconds())),
+        }
+    }
+}
+
+impl fmt::Display for RetentionPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RetentionPolicy {
+    type Err = StoreError;
+    /// Accepts the short forms plus spelled-out aliases (`one_week`, `week`, `none`, ...),
+    /// case-insensitively.
+    fn from_str(s: &str) -> Result<Self> {
+        let norm = s.trim().to_ascii_lowercase().replace(['-', ' '], "_");
+        Ok(match norm.as_str() {
+            "dont_store" | "dontstore" | "don't_store" | "none" | "never" | "0" => Self::DontStore,
+            "1h" | "hour" | "one_hour" | "onehour" => Self::OneHour,
+            "1d" | "day" | "one_day" | "oneday" => Self::OneDay,
+            "1w" | "week" | "one_week" | "oneweek" => Self::OneWeek,
+            "1m" | "30d" | "month" | "one_month" | "onemonth" => Self::OneMonth,
+            "1y" | "365d" | "year" | "one_year" | "oneyear" => Self::OneYear,
+            "forever" | "always" | "keep" => Self::Forever,
+            _ => return Err(StoreError::Invalid(format!("retention policy {s:?}"))),
+        })
+    }
+}
+
+impl serde::Serialize for RetentionPolicy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for RetentionPolicy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+pub(crate) fn parse_policy(s: &str) -> rusqlite::Result<RetentionPolicy> {
+    s.parse().map_err(|e: StoreError| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+impl Store {
+    /// Deletes every message whose retention has run out at `now`, with everything derived
+    /// from it (attachments and correction rows cascade). Returns the number of message rows
+    /// removed. Run it at unlock, every minute, and after a policy shortens (the
+    /// `set_*_retention` methods do so themselves).
+    ///
+    /// A message's age is `min(server time, local receive time)`, so a server claiming a
+    /// future time cannot extend how long a message stays.
+    pub fn expire(&mut self, now: DateTime<Utc>) -> Result<usize> {
+        let tx = self.conn.transaction()?;
+        let mut removed = 0;
+        {
+            let mut stmt = tx.prepare_cached(
+                "DELETE FROM messages WHERE ts < ?1 AND conversation_id IN (
+                     SELECT c.id FROM conversations c JOIN accounts a ON a.id = c.account_id
+                     WHERE COALESCE(c.retention, a.retention) = ?2)",
+            )?;
+            for policy in RetentionPolicy::ALL {
+                if let Some(cutoff) = policy.cutoff_ms(now) {
+                    removed += stmt.execute(params![cutoff, policy.as_str()])?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(removed)
+    }
+
+    /// Deletes the stored messages of one conversation, one account, or all of them.
+    /// Returns the number of message rows removed.
+    pub fn clear_history(&mut self, scope: HistoryScope) -> Result<usize> {
+        let n = match scope {
+            HistoryScope::Conversation(c) => self
+                .conn
+                .execute("DELETE FROM messages WHERE conversation_id = ?1", [c.0])?,
+            HistoryScope::Account(a) => self.conn.execute(
+                "DELETE FROM messages WHERE conversation_id IN
+                     (SELECT id FROM conversations WHERE account_id = ?1)",
+                [a.0],
+            )?,
+            HistoryScope::All => self.conn.execute("DELETE FROM messages", [])?,
+        };
+        Ok(n)
+    }
+}

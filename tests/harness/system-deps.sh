@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian/Ubuntu packages Talpa needs. `build`: to build and run the client;
+# `test`: also everything the test bed and the GUI tests use. Only missing packages are installed.
+set -euo pipefail
+what=${1:-test}
+pkgs=(build-essential pkg-config libssl-dev libgtk-4-dev libadwaita-1-dev ca-certificates)
+if [ "$what" = test ]; then
+  pkgs+=(prosody tor obfs4proxy xvfb xauth xdotool imagemagick strace python3-venv python3-dev
+         sqlcipher openssl lua-unbound procps iproute2)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "Installing: ${missing[*]}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+$sudo apt-get update -q
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+# The Debian packages start system-wide services we do not use; the bed runs its own instances.
+for svc in prosody tor; do
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
+    $sudo systemctl stop "$svc" || true
+  fi
+done

@@ -1,0 +1,278 @@
+//! Profile lifecycle: create, unlock, lock, typed failures that leave files untouched,
+//! passphrase change, duress passphrase and wipe.
+
+mod store_util;
+
+use std::fs::OpenOptions;
+use std::io::{Seek, SeekFrom, Write};
+use std::os::unix::fs::PermissionsExt;
+
+use store_util::{add_account, new_profile, pass, snapshot};
+use talpa::store::{Profile, StoreError, Unlocked};
+
+fn unlock_err(dir: &std::path::Path, p: &str) -> StoreError {
+    match Profile::unlock(dir, &pass(p)) {
+        Ok(u) => panic!("unlock unexpectedly succeeded: {u:?}"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn created_profile_is_private_and_reopens_with_its_data() {
+    let (_tmp, dir, mut store) = new_profile("correct horse");
+    let mode = std::fs::metadata(&dir).expect("dir").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+    let files: Vec<_> = snapshot(&dir).into_keys().collect();
+    assert_eq!(files, vec!["talpa.db".to_owned(), "talpa.hdr".to_owned()]);
+    add_account(&mut store, "alice@talpa.test");
+    store.lock().expect("lock");
+
+    let store = Profile::unlock(&dir, &pass("correct horse"))
+        .expect("unlock")
+        .into_store();
+    let accounts = store.list_accounts().expect("accounts");
+    assert_eq!(accounts.len(), 1);
+    assert_eq!(accounts[0].jid, "alice@talpa.test");
+    assert_eq!(accounts[0].password.as_str(), "secret-password");
+}
+
+#[test]
+fn create_refuses_an_existing_profile_and_leaves_it_intact() {
+    let (_tmp, dir, store) = new_profile("one");
+    store.lock().expect("lock");
+    let before = snapshot(&dir);
+    assert!(matches!(
+        Profile::create(&dir, &pass("two")),
+        Err(StoreError::AlreadyExists)
+    ));
+    assert_eq!(snapshot(&dir), before);
+    Profile::unlock(&dir, &pass("one")).expect("original still opens");
+}
+
+#[test]
+fn wrong_passphrase_is_reported_and_changes_no_file() {
+    let (_tmp, dir, store) = new_profile("right");
+    store.lock().expect("lock");
+    let before = snapshot(&dir);
+    assert!(matches!(
+        unlock_err(&dir, "wrong"),
+        StoreError::WrongPassphrase
+    ));
+    assert_eq!(snapshot(&dir), before);
+}
+
+#[test]
+fn missing_directory_or_database_is_not_a_profile() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    assert!(matches!(
+        unlock_err(&tmp.path().join("nope"), "x"),
+        StoreError::NotAProfile
+    ));
+    assert!(matches!(
+        unlock_err(tmp.path(), "x"),
+        StoreError::NotAProfile
+    ));
+    assert!(
+        std::fs::read_dir(tmp.path()).expect("dir").next().is_none(),
+        "unlock must not create anything"
+    );
+}
+
+#[test]
+fn missing_salt_is_reported_and_changes_no_file() {
+    let (_tmp, dir, store) = new_profile("pw");
+    store.lock().expect("lock");
+    std::fs::remove_file(dir.join("talpa.hdr")).expect("remove salt");
+    let before = snapshot(&dir);
+    assert!(matches!(unlock_err(&dir, "pw"), StoreError::MissingSalt));
+    assert_eq!(snapshot(&dir), before);
+}
+
+#[test]
+fn truncated_database_is_corrupt_and_changes_no_file() {
+    let (_tmp, dir, mut store) = new_profile("pw");
+    add_account(&mut store, "a@talpa.test");
+    store.lock().expect("lock");
+    let db = dir.join("talpa.db");
+    let len = std::fs::metadata(&db).expect("db").len();
+    OpenOptions::new()
+        .write(true)
+        .open(&db)
+        .expect("open")
+        .set_len(len - 100)
+        .expect("truncate");
+    let before = snapshot(&dir);
+    assert!(matches!(unlock_err(&dir, "pw"), StoreError::Corrupt));
+    assert_eq!(snapshot(&dir), before);
+}
+
+#[test]
+fn database_truncated_at_a_page_boundary_is_rejected_and_changes_no_file() {
+    let (_tmp, dir, mut store) = new_profile("pw");
+    add_account(&mut store, "a@talpa.test");
+    store.lock().expect("lock");
+    let db = dir.join("talpa.db");
+    let len = std::fs::metadata(&db).expect("db").len();
+    assert!(len >= 3 * 4096, "schema spans several pages");
+    OpenOptions::new()
+        .write(true)
+        .open(&db)
+        .expect("open")
+        .set_len(len - 4096)
+        .expect("truncate");
+    let before = snapshot(&dir);
+    let err = unlock_err(&dir, "pw");
+    assert!(
+        matches!(err, StoreError::Corrupt | StoreError::Tampered),
+        "got {err:?}"
+    );
+    assert_eq!(snapshot(&dir), before);
+}
+
+fn flip_byte(path: &std::path::Path, offset: u64) {
+    let mut bytes = std::fs::read(path).expect("read");
+    bytes[offset as usize] ^= 0x01;
+    let mut f = OpenOptions::new().write(true).open(path).expect("open");
+    f.seek(SeekFrom::Start(0)).expect("seek");
+    f.write_all(&bytes).expect("write");
+}
+
+#[test]
+fn flipped_byte_in_first_page_is_tampering_and_changes_no_file() {
+    let (_tmp, dir, store) = new_profile("pw");
+    store.lock().expect("lock");
+    flip_byte(&dir.join("talpa.db"), 200);
+    let before = snapshot(&dir);
+    assert!(matches!(unlock_err(&dir, "pw"), StoreError::Tampered));
+    assert_eq!(snapshot(&dir), before);
+}
+
+#[test]
+fn flipped_byte_in_a_later_page_is_tampering_and_changes_no_file() {
+    let (_tmp, dir, mut store) = new_profile("pw");
+    add_account(&mut store, "a@talpa.test");
+    store.lock().expect("lock");
+    let len = std::fs::metadata(dir.join("talpa.db")).expect("db").len();
+    // A byte in the last page, far from page 1: only a full HMAC check finds it.
+    flip_byte(&dir.join("talpa.db"), len - 4096 + 1000);
+    let before = snapshot(&dir);
+    assert!(matches!(unlock_err(&dir, "pw"), StoreError::Tampered));
+    assert_eq!(snapshot(&dir), before);
+}
+
+#[test]
+fn flipped_byte_in_salt_file_is_wrong_passphrase_and_changes_no_file() {
+    let (_tmp, dir, store) = new_profile("pw");
+    store.lock().expect("lock");
+    flip_byte(&dir.join("talpa.hdr"), 5);
+    let before = snapshot(&dir);
+    assert!(matches!(
+        unlock_err(&dir, "pw"),
+        StoreError::WrongPassphrase
+    ));
+    assert_eq!(snapshot(&dir), before);
+}
+
+#[test]
+fn changed_passphrase_opens_and_old_one_does_not() {
+    let (_tmp, dir, mut store) = new_profile("old");
+    add_account(&mut store, "a@talpa.test");
+    assert!(matches!(
+        store.change_passphrase(&pass("not-old"), &pass("new")),
+        Err(StoreError::WrongPassphrase)
+    ));
+    store
+        .change_passphrase(&pass("old"), &pass("new"))
+        .expect("change");
+    store.lock().expect("lock");
+    assert!(matches!(
+        unlock_err(&dir, "old"),
+        StoreError::WrongPassphrase
+    ));
+    let store = Profile::unlock(&dir, &pass("new"))
+        .expect("new opens")
+        .into_store();
+    assert_eq!(store.list_accounts().expect("accounts").len(), 1);
+}
+
+#[test]
+fn wipe_removes_every_file_without_the_passphrase() {
+    let (tmp, dir, mut store) = new_profile("pw");
+    add_account(&mut store, "a@talpa.test");
+    store.lock().expect("lock");
+    let old_db = std::fs::read(dir.join("talpa.db")).expect("db");
+    Profile::wipe(&dir).expect("wipe");
+    assert!(!dir.exists(), "profile directory removed");
+    assert!(
+        std::fs::read_dir(tmp.path()).expect("tmp").next().is_none(),
+        "nothing left next to it"
+    );
+    assert!(matches!(unlock_err(&dir, "pw"), StoreError::NotAProfile));
+    // Even a copy of the old database file is useless without the destroyed salt.
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::fs::write(dir.join("talpa.db"), &old_db).expect("restore old db");
+    assert!(matches!(unlock_err(&dir, "pw"), StoreError::MissingSalt));
+}
+
+#[test]
+fn wipe_refuses_a_directory_that_is_not_a_profile() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::write(tmp.path().join("keep.txt"), b"user data").expect("write");
+    assert!(matches!(
+        Profile::wipe(tmp.path()),
+        Err(StoreError::NotAProfile)
+    ));
+    assert!(tmp.path().join("keep.txt").exists());
+}
+
+#[test]
+fn duress_passphrase_wipes_and_opens_an_empty_profile() {
+    let (_tmp, dir, mut store) = new_profile("real");
+    add_account(&mut store, "activist@talpa.test");
+    assert!(matches!(
+        store.set_duress_passphrase(Some(&pass("real"))),
+        Err(StoreError::DuressConflict)
+    ));
+    store
+        .set_duress_passphrase(Some(&pass("duress")))
+        .expect("set duress");
+    store.lock().expect("lock");
+    let old_hdr = std::fs::read(dir.join("talpa.hdr")).expect("hdr");
+    let old_db = std::fs::read(dir.join("talpa.db")).expect("db");
+
+    let unlocked = Profile::unlock(&dir, &pass("duress")).expect("duress unlock");
+    assert!(matches!(unlocked, Unlocked::Duress(_)));
+    let store = unlocked.into_store();
+    assert!(store.list_accounts().expect("accounts").is_empty());
+    store.lock().expect("lock");
+
+    // Nothing of the old profile remains: neither salt nor database bytes.
+    let new_hdr = std::fs::read(dir.join("talpa.hdr")).expect("hdr");
+    let new_db = std::fs::read(dir.join("talpa.db")).expect("db");
+    assert_ne!(new_hdr, old_hdr);
+    assert_ne!(new_hdr[1..17], old_hdr[1..17], "fresh salt");
+    assert_ne!(new_db[..16], old_db[..16], "fresh SQLCipher salt");
+    // The old passphrase opens nothing; the duress passphrase now opens the (empty) profile.
+    assert!(matches!(
+        unlock_err(&dir, "real"),
+        StoreError::WrongPassphrase
+    ));
+    let again = Profile::unlock(&dir, &pass("duress")).expect("reopen");
+    assert!(matches!(again, Unlocked::Opened(_)));
+}
+
+#[test]
+fn cleared_duress_passphrase_no_longer_wipes() {
+    let (_tmp, dir, mut store) = new_profile("real");
+    store
+        .set_duress_passphrase(Some(&pass("duress")))
+        .expect("set");
+    store.set_duress_passphrase(None).expect("clear");
+    store.lock().expect("lock");
+    let before = snapshot(&dir);
+    assert!(matches!(
+        unlock_err(&dir, "duress"),
+        StoreError::WrongPassphrase
+    ));
+    assert_eq!(snapshot(&dir), before);
+}
