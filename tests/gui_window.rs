@@ -172,3 +172,64 @@ fn submitting_a_passphrase_shows_an_inline_answer_and_clears_nothing_else() {
         panic!("talpa exited after a passphrase was submitted: {status}");
     }
 }
+
+#[test]
+fn creating_a_profile_opens_the_session_and_ctrl_l_locks_it_again() {
+    let mut app = App::start();
+    let window = app.wait_for_window();
+    sleep(Duration::from_secs(2));
+    let unlock = app.screenshot("create_flow_1_unlock_page");
+
+    // The fresh profile directory has no profile: the core says so and the page offers to
+    // create one, keeping what was typed; Enter moves on to the repeat field.
+    app.type_text(&window, "five random words for talpa");
+    app.key(&window, "Return");
+    wait_until_changed(&app, &unlock, "create_flow_2_create_mode", 500);
+    app.key(&window, "Return");
+    app.type_text(&window, "five random words for talpa");
+    app.key(&window, "Return");
+
+    // Argon2id takes a moment; the session view replaces the whole page.
+    let session = wait_until_changed(&app, &unlock, "create_flow_3_session", 50_000);
+    assert!(app.window_is_viewable(&window), "the window went away");
+
+    app.key(&window, "ctrl+l");
+    let deadline = Instant::now() + PATIENCE;
+    let mut back = u64::MAX;
+    let mut locked = session.clone();
+    while Instant::now() < deadline {
+        sleep(Duration::from_millis(500));
+        locked = app.screenshot("create_flow_4_locked_again");
+        back = differing_pixels(&unlock, &locked);
+        if back < 20_000 {
+            break;
+        }
+    }
+    assert!(
+        back < 20_000,
+        "Ctrl+L did not return to the unlock page ({back} pixels differ from it); see {}",
+        locked.display()
+    );
+
+    app.key(&window, "ctrl+q");
+    assert!(app.wait_for_exit(), "talpa did not quit on Ctrl+Q");
+}
+
+/// Takes screenshots until one differs from `from` by more than `pixels`; fails at the deadline.
+fn wait_until_changed(app: &App, from: &std::path::Path, name: &str, pixels: u64) -> PathBuf {
+    let deadline = Instant::now() + PATIENCE;
+    let mut changed = 0;
+    let mut shot = from.to_path_buf();
+    while Instant::now() < deadline {
+        sleep(Duration::from_millis(500));
+        shot = app.screenshot(name);
+        changed = differing_pixels(from, &shot);
+        if changed > pixels {
+            return shot;
+        }
+    }
+    panic!(
+        "the window did not change enough for {name} ({changed} pixels differ); see {}",
+        shot.display()
+    );
+}

@@ -78,6 +78,17 @@ mod imp {
             self.conversations_list
                 .bind_model(Some(&conversations), super::conversation_row);
             let _ = self.accounts.set(accounts);
+            let placeholder = gtk4::Label::builder()
+                .label("No accounts yet. Add one with the + button (Ctrl+N).")
+                .wrap(true)
+                .margin_start(12)
+                .margin_end(12)
+                .margin_top(6)
+                .margin_bottom(6)
+                .xalign(0.0)
+                .css_classes(["dim-label"])
+                .build();
+            self.accounts_list.set_placeholder(Some(&placeholder));
             let _ = self.conversations.set(conversations);
 
             self.accounts_list.connect_row_selected(glib::clone!(

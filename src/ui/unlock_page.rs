@@ -234,6 +234,8 @@ impl UnlockPage {
             page.set_busy(false);
             match result {
                 Ok(_) => {
+                    // Next time the profile exists: the page asks to unlock it.
+                    page.set_creating(false);
                     page.reset();
                     page.emit_by_name::<()>("unlocked", &[]);
                 }

@@ -20,42 +20,44 @@ pub struct Xvfb {
 }
 
 impl Xvfb {
-    /// Starts Xvfb on a free display number and waits for its socket; panics if it cannot.
+    /// Starts Xvfb on a display number it picks itself (`-displayfd`, so parallel tests never
+    /// race for one) and waits until it is ready; panics if it cannot.
     pub fn start() -> Xvfb {
-        // A display number nobody uses: no socket and no lock file.
-        let base = 140 + (std::process::id() % 200);
-        for n in base..base + 200 {
-            let socket = format!("/tmp/.X11-unix/X{n}");
-            let lock = format!("/tmp/.X{n}-lock");
-            if Path::new(&socket).exists() || Path::new(&lock).exists() {
-                continue;
-            }
-            let display = format!(":{n}");
-            let child = Command::new("Xvfb")
-                .args([&display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("Xvfb must be installed (apt install xvfb)");
-            let mut xvfb = Xvfb { child, display };
-            let deadline = Instant::now() + PATIENCE;
-            while Instant::now() < deadline {
-                if let Ok(Some(status)) = xvfb.child.try_wait() {
-                    // Lost a race for this display number: try the next one.
-                    eprintln!("Xvfb on :{n} exited ({status}); trying another display");
-                    break;
-                }
-                if Path::new(&socket).exists() {
-                    return xvfb;
-                }
-                sleep(Duration::from_millis(100));
-            }
-            assert!(
-                xvfb.child.try_wait().ok().flatten().is_some(),
-                "Xvfb on :{n} did not create its socket in time"
-            );
-        }
-        panic!("no free X display number for Xvfb");
+        let mut child = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1280x800x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb must be installed (apt install xvfb)");
+        let stdout = child.stdout.take().expect("Xvfb's stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+            let _ = tx.send(line);
+        });
+        let mut xvfb = Xvfb {
+            child,
+            display: String::new(),
+        };
+        // Xvfb writes the display number once it accepts connections.
+        let line = rx.recv_timeout(PATIENCE).unwrap_or_default();
+        let number = line.trim();
+        assert!(
+            !number.is_empty() && number.chars().all(|c| c.is_ascii_digit()),
+            "Xvfb did not start (status {:?})",
+            xvfb.child.try_wait()
+        );
+        xvfb.display = format!(":{number}");
+        xvfb
     }
 }
 
