@@ -20,6 +20,17 @@ struct App {
 
 impl App {
     fn start() -> App {
+        // With a target directory shared between worktrees, target/debug/talpa can be another
+        // checkout's build; say so plainly instead of failing later in a confusing way.
+        let version = Command::new(env!("CARGO_BIN_EXE_talpa"))
+            .arg("--version")
+            .output()
+            .expect("run talpa --version");
+        assert!(
+            String::from_utf8_lossy(&version.stdout).starts_with("talpa "),
+            "{} is not this checkout's talpa binary (no --version answer); rebuild it",
+            env!("CARGO_BIN_EXE_talpa")
+        );
         let xvfb = Xvfb::start();
         let profile = tempfile::tempdir().expect("temporary profile directory");
         let child = Command::new(env!("CARGO_BIN_EXE_talpa"))

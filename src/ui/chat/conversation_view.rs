@@ -238,8 +238,18 @@ impl ConversationView {
         imp.composer.set_text("");
         let view = self.downgrade();
         glib::MainContext::default().spawn_local(async move {
-            let result = core.call(Command::Send { account, to, body }).await;
+            let command = Command::Send {
+                account: account.clone(),
+                to: to.clone(),
+                body: body.clone(),
+            };
+            let result = core.call(command).await;
             if let (Err(e), Some(view)) = (result, view.upgrade()) {
+                // Give the text back unless the user already typed something else or left.
+                let composer = &view.imp().composer;
+                if composer.text().is_empty() && view.is_showing(&account, &to) {
+                    composer.set_text(&body);
+                }
                 toast(
                     &view,
                     &format!("The message was not sent. {}", user_text::error_text(&e)),
