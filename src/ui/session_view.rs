@@ -2,7 +2,7 @@
 //! colour label, conversations with unread counts) and the content (the open conversation).
 //! A new `SessionView` is made on every unlock and destroyed on lock.
 
-use std::cell::{OnceCell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 
 use gtk4::prelude::*;
 use gtk4::subclass::prelude::*;
@@ -11,7 +11,7 @@ use libadwaita as adw;
 use libadwaita::prelude::*;
 
 use crate::core::events::{AccountSummary, StoredMessage, TorStatusInfo};
-use crate::core::{CoreHandle, Event};
+use crate::core::{Command, CoreHandle, Event};
 use crate::ui::chat::ConversationView;
 use crate::ui::models::{AccountObject, ConversationObject};
 use crate::ui::tor_indicator::TorIndicator;
@@ -49,6 +49,9 @@ mod imp {
         pub conversations: OnceCell<gio::ListStore>,
         pub conversation_view: OnceCell<ConversationView>,
         pub selected_account: RefCell<Option<String>>,
+        pub core: OnceCell<CoreHandle>,
+        /// Set while the view itself changes `enabled`, so only the user's flips reach the core.
+        pub syncing: Cell<bool>,
     }
 
     #[glib::object_subclass]
@@ -164,6 +167,18 @@ fn account_row(item: &glib::Object) -> gtk4::Widget {
         .transform_to(|_, state: String| Some(user_text::account_state_text(&state).to_owned()))
         .sync_create()
         .build();
+    // GTK 4.8's Rust bindings cannot set accessible properties from code (v4_10); the tooltip
+    // is what assistive technology reads for the switch.
+    let switch = gtk4::Switch::builder()
+        .valign(gtk4::Align::Center)
+        .tooltip_text(format!("Connect {} through Tor", account.jid()))
+        .build();
+    account
+        .bind_property("enabled", &switch, "active")
+        .bidirectional()
+        .sync_create()
+        .build();
+    row.add_suffix(&switch);
     row.upcast()
 }
 
@@ -202,6 +217,7 @@ impl SessionView {
         let chat = ConversationView::new(core.clone());
         view.imp().content_stack.add_named(&chat, Some("chat"));
         let _ = view.imp().conversation_view.set(chat);
+        let _ = view.imp().core.set(core.clone());
         view
     }
 
@@ -217,6 +233,13 @@ impl SessionView {
         };
         let objects: Vec<AccountObject> =
             accounts.iter().map(AccountObject::from_summary).collect();
+        for account in &objects {
+            account.connect_enabled_notify(glib::clone!(
+                #[weak(rename_to = view)]
+                self,
+                move |account| view.on_enabled_flipped(account)
+            ));
+        }
         store.splice(0, store.n_items(), &objects);
         self.update_circuits();
     }
@@ -273,6 +296,43 @@ impl SessionView {
         imp.new_chat_entry.set_text("");
         imp.content_title.set_title("No conversation");
         imp.content_title.set_subtitle("");
+    }
+
+    /// The user flipped an account's switch: ask the core, and flip it back if it refuses.
+    fn on_enabled_flipped(&self, account: &AccountObject) {
+        if self.imp().syncing.get() {
+            return;
+        }
+        let Some(core) = self.imp().core.get().cloned() else {
+            return;
+        };
+        let enabled = account.enabled();
+        let command = Command::SetAccountEnabled {
+            account: account.jid(),
+            enabled,
+        };
+        let view = self.downgrade();
+        let account = account.downgrade();
+        glib::MainContext::default().spawn_local(async move {
+            let result = core.call(command).await;
+            let (Some(view), Some(account)) = (view.upgrade(), account.upgrade()) else {
+                return;
+            };
+            if let Err(e) = result {
+                view.imp().syncing.set(true);
+                account.set_enabled(!enabled);
+                view.imp().syncing.set(false);
+                toast(
+                    &view,
+                    &format!(
+                        "Could not {} {}. {}",
+                        if enabled { "connect" } else { "disconnect" },
+                        account.jid(),
+                        user_text::error_text(&e)
+                    ),
+                );
+            }
+        });
     }
 
     fn account(&self, jid: &str) -> Option<AccountObject> {
