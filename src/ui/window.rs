@@ -85,7 +85,12 @@ impl Window {
         page.connect_unlocked(glib::clone!(
             #[weak]
             window,
-            move |_| window.on_unlocked()
+            move |_| {
+                // The core's `Unlocked` event may have come first.
+                if !window.is_unlocked() {
+                    window.on_unlocked();
+                }
+            }
         ));
         imp.stack.add_named(&page, Some("unlock"));
         imp.stack.set_visible_child(&page);
@@ -270,6 +275,11 @@ impl Window {
         if let Some(session) = imp.session.take() {
             session.clear();
             imp.stack.remove(&session);
+        }
+        // Message text the user copied must not outlive the lock either.
+        let clipboard = self.clipboard();
+        if clipboard.is_local() {
+            let _ = clipboard.set_content(None::<&gtk4::gdk::ContentProvider>);
         }
         self.update_actions();
     }
