@@ -1,29 +1,150 @@
 //! The GTK4 + libadwaita desktop front end.
+//!
+//! Two ways to run async work, and no others: futures on the GTK main loop
+//! (`glib::MainContext::spawn_local`, may touch widgets) awaiting the core's channels, and the
+//! core's own tokio tasks (never touch GObjects). Templates are compiled into the binary
+//! (`#[template(file = ...)]`, `include_str!`), one `.ui` per widget at the path mirroring its
+//! `.rs`; `tests/gui_templates.rs` checks that every template is used.
+
+pub mod add_account_dialog;
+pub mod chat;
+pub mod models;
+pub mod preferences_window;
+pub mod session_view;
+pub mod shortcuts_window;
+pub mod tor_indicator;
+pub mod unlock_page;
+pub mod user_text;
+pub mod window;
 
 use std::process::ExitCode;
 
-use crate::core::CoreHandle;
+use gtk4::{gdk, gio, glib};
 use libadwaita as adw;
 use libadwaita::prelude::*;
 
+use crate::core::{Command, CoreHandle};
+
 /// The application id (also the D-Bus name and the .desktop file's name).
 pub const APP_ID: &str = "org.talpa.Talpa";
+
+/// The application stylesheet, compiled into the binary.
+const STYLE_CSS: &str = include_str!("../../resources/style.css");
+
+/// Shows a transient notice in the window (or dialog) that holds `widget`.
+pub fn toast(widget: &impl IsA<gtk4::Widget>, text: &str) {
+    let overlay = widget
+        .ancestor(adw::ToastOverlay::static_type())
+        .and_downcast::<adw::ToastOverlay>();
+    if let Some(overlay) = overlay {
+        overlay.add_toast(adw::Toast::new(text));
+    } else {
+        tracing::warn!("no toast overlay to show a notice in");
+    }
+}
 
 /// Runs the GTK application on the calling thread until its last window closes.
 /// `runtime` is the tokio runtime the core runs on; the GTK side never blocks on it.
 pub fn run(core: CoreHandle, runtime: &tokio::runtime::Runtime) -> ExitCode {
     let _guard = runtime.enter();
-    let app = adw::Application::builder().application_id(APP_ID).build();
+    let app = adw::Application::builder()
+        .application_id(APP_ID)
+        // Several profiles may be open at once (one process each); no D-Bus activation to share.
+        .flags(gio::ApplicationFlags::NON_UNIQUE)
+        .build();
+    app.connect_startup(install);
     app.connect_activate(move |app| {
-        let _ = &core;
-        let window = adw::ApplicationWindow::builder()
-            .application(app)
-            .title("Talpa")
-            .default_width(960)
-            .default_height(640)
-            .build();
+        if let Some(window) = app.active_window() {
+            window.present();
+            return;
+        }
+        let window = window::Window::new(app, core.clone());
         window.present();
     });
     let status = app.run_with_args::<&str>(&[]);
     ExitCode::from(status.get())
+}
+
+/// Prepares `app` at startup: the stylesheet, the application actions and their shortcuts.
+pub fn install(app: &adw::Application) {
+    install_style();
+    setup_app_actions(app);
+}
+
+/// Loads Talpa's stylesheet for the default display.
+fn install_style() {
+    let Some(display) = gdk::Display::default() else {
+        return;
+    };
+    let provider = gtk4::CssProvider::new();
+    provider.load_from_data(STYLE_CSS);
+    gtk4::style_context_add_provider_for_display(
+        &display,
+        &provider,
+        gtk4::STYLE_PROVIDER_PRIORITY_APPLICATION,
+    );
+}
+
+fn talpa_window(app: &adw::Application) -> Option<window::Window> {
+    app.windows()
+        .into_iter()
+        .find_map(|w| w.downcast::<window::Window>().ok())
+}
+
+fn setup_app_actions(app: &adw::Application) {
+    let quit = gio::ActionEntry::builder("quit")
+        .activate(|app: &adw::Application, _, _| quit(app))
+        .build();
+    let about = gio::ActionEntry::builder("about")
+        .activate(|app: &adw::Application, _, _| show_about(app))
+        .build();
+    let preferences = gio::ActionEntry::builder("preferences")
+        .activate(|app: &adw::Application, _, _| {
+            if let Some(window) = talpa_window(app) {
+                window.show_preferences();
+            }
+        })
+        .build();
+    app.add_action_entries([quit, about, preferences]);
+    app.set_accels_for_action("app.quit", &["<Control>q"]);
+    app.set_accels_for_action("app.preferences", &["<Control>comma"]);
+    app.set_accels_for_action("win.lock", &["<Control>l"]);
+    app.set_accels_for_action("win.add-account", &["<Control>n"]);
+    app.set_accels_for_action("win.show-help-overlay", &["<Control>question"]);
+}
+
+/// Asks the core to stop (it disconnects and locks), then ends the GTK application.
+fn quit(app: &adw::Application) {
+    let Some(core) = talpa_window(app).and_then(|w| w.core()) else {
+        app.quit();
+        return;
+    };
+    for window in app.windows() {
+        window.set_visible(false);
+    }
+    let app = app.clone();
+    glib::MainContext::default().spawn_local(async move {
+        // Whatever the core answers, the window goes; a stopped core is already quiet.
+        let _ = core.call(Command::Quit).await;
+        for window in app.windows() {
+            window.destroy();
+        }
+        app.quit();
+    });
+}
+
+fn show_about(app: &adw::Application) {
+    let about = adw::AboutWindow::builder()
+        .application_name("Talpa")
+        .application_icon(APP_ID)
+        .version(env!("CARGO_PKG_VERSION"))
+        .comments("A privacy-hardened XMPP client. Every connection goes through Tor; messages are end-to-end encrypted with OMEMO and the local store forgets.")
+        .license_type(gtk4::License::Gpl30)
+        .modal(true)
+        .build();
+    if let Some(window) = talpa_window(app) {
+        about.set_transient_for(Some(&window));
+    }
+    about.set_application(Some(app));
+    about.present();
 }

@@ -1,0 +1,119 @@
+//! One message in the conversation view: sender, time, encryption badge, text.
+
+use gtk4::prelude::*;
+use gtk4::subclass::prelude::*;
+use gtk4::{CompositeTemplate, glib};
+
+use crate::ui::models::MessageObject;
+use crate::ui::user_text;
+
+mod imp {
+    #[allow(clippy::wildcard_imports)]
+    // gtk-rs subclass idiom: imp shares its wrapper's imports
+    use super::*;
+
+    #[allow(clippy::struct_field_names)] // template ids name the widget kind on purpose
+    #[derive(Default, CompositeTemplate)]
+    #[template(file = "../../../ui/chat/message_row.ui")]
+    pub struct MessageRow {
+        #[template_child]
+        pub sender_label: TemplateChild<gtk4::Label>,
+        #[template_child]
+        pub time_label: TemplateChild<gtk4::Label>,
+        #[template_child]
+        pub badge_label: TemplateChild<gtk4::Label>,
+        #[template_child]
+        pub body_label: TemplateChild<gtk4::Label>,
+    }
+
+    #[glib::object_subclass]
+    impl ObjectSubclass for MessageRow {
+        const NAME: &'static str = "TalpaMessageRow";
+        type Type = super::MessageRow;
+        type ParentType = gtk4::Box;
+
+        fn class_init(klass: &mut Self::Class) {
+            klass.bind_template();
+        }
+
+        fn instance_init(obj: &glib::subclass::InitializingObject<Self>) {
+            obj.init_template();
+        }
+    }
+
+    impl ObjectImpl for MessageRow {}
+    impl WidgetImpl for MessageRow {}
+    impl BoxImpl for MessageRow {}
+}
+
+glib::wrapper! {
+    /// A recycled row of the conversation's `GtkListView`.
+    pub struct MessageRow(ObjectSubclass<imp::MessageRow>)
+        @extends gtk4::Box, gtk4::Widget,
+        @implements gtk4::Buildable, gtk4::ConstraintTarget, gtk4::Orientable;
+}
+
+impl Default for MessageRow {
+    fn default() -> Self {
+        glib::Object::new()
+    }
+}
+
+const BADGE_CLASSES: [&str; 3] = ["badge-omemo2", "badge-omemo-legacy", "badge-unencrypted"];
+
+impl MessageRow {
+    /// Shows `message` in this (possibly recycled) row.
+    pub fn bind(&self, message: &MessageObject) {
+        let imp = self.imp();
+        let sender = if message.outgoing() {
+            "You".to_owned()
+        } else {
+            message.sender()
+        };
+        imp.sender_label.set_label(&sender);
+        imp.time_label
+            .set_label(&format_time(message.timestamp_ms()));
+        let (badge, class, tooltip) = user_text::encryption_badge(&message.encryption());
+        for c in BADGE_CLASSES {
+            imp.badge_label.remove_css_class(c);
+        }
+        imp.badge_label.add_css_class(class);
+        imp.badge_label.set_label(badge);
+        // The tooltip is also what screen readers announce for the badge.
+        imp.badge_label.set_tooltip_text(Some(tooltip));
+        let mut body = message.body();
+        if message.corrected() {
+            body.push_str(" (corrected)");
+        }
+        imp.body_label.set_label(&body);
+        if message.outgoing() {
+            self.add_css_class("outgoing");
+        } else {
+            self.remove_css_class("outgoing");
+        }
+    }
+
+    /// Empties the row when it is recycled, so no text stays in an unused widget.
+    pub fn unbind(&self) {
+        let imp = self.imp();
+        imp.sender_label.set_label("");
+        imp.body_label.set_label("");
+        imp.time_label.set_label("");
+    }
+}
+
+/// Local wall-clock time of a message, `HH:MM` today or `YYYY-MM-DD HH:MM` otherwise.
+fn format_time(timestamp_ms: i64) -> String {
+    let Ok(utc) = glib::DateTime::from_unix_utc(timestamp_ms.div_euclid(1000)) else {
+        return String::new();
+    };
+    let Ok(local) = utc.to_local() else {
+        return String::new();
+    };
+    let today = glib::DateTime::now_local().is_ok_and(|now| now.ymd() == local.ymd());
+    let format = if today { "%H:%M" } else { "%Y-%m-%d %H:%M" };
+    local
+        .format(format)
+        .map(|s| s.to_string())
+        .unwrap_or_default()
+}

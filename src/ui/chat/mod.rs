@@ -1,0 +1,7 @@
+//! The conversation view and its rows.
+
+pub mod conversation_view;
+pub mod message_row;
+
+pub use conversation_view::ConversationView;
+pub use message_row::MessageRow;

@@ -1,0 +1,60 @@
+//! One conversation (an account and a peer) as the sidebar shows it.
+
+use std::cell::{Cell, RefCell};
+
+use gtk4::glib;
+use gtk4::glib::prelude::*;
+use gtk4::glib::subclass::prelude::*;
+
+mod imp {
+    #[allow(clippy::wildcard_imports)]
+    // gtk-rs subclass idiom: imp shares its wrapper's imports
+    use super::*;
+
+    #[derive(Default, glib::Properties)]
+    #[properties(wrapper_type = super::ConversationObject)]
+    pub struct ConversationObject {
+        /// The account's bare JID.
+        #[property(get, set)]
+        account: RefCell<String>,
+        /// The peer's bare JID (contact or room).
+        #[property(get, set)]
+        peer: RefCell<String>,
+        /// Messages received while the conversation was not shown.
+        #[property(get, set)]
+        unread: Cell<u32>,
+        /// The account's colour label index.
+        #[property(get, set)]
+        colour: Cell<u32>,
+    }
+
+    #[glib::object_subclass]
+    impl ObjectSubclass for ConversationObject {
+        const NAME: &'static str = "TalpaConversationObject";
+        type Type = super::ConversationObject;
+    }
+
+    #[glib::derived_properties]
+    impl ObjectImpl for ConversationObject {}
+}
+
+glib::wrapper! {
+    /// A conversation in the sidebar's list model.
+    pub struct ConversationObject(ObjectSubclass<imp::ConversationObject>);
+}
+
+impl ConversationObject {
+    /// A conversation of `account` with `peer`, nothing unread.
+    pub fn new(account: &str, peer: &str) -> Self {
+        glib::Object::builder()
+            .property("account", account)
+            .property("peer", peer)
+            .property("colour", super::account_colour_index(account))
+            .build()
+    }
+
+    /// Whether this is the conversation of `account` with `peer`.
+    pub fn is(&self, account: &str, peer: &str) -> bool {
+        self.account() == account && self.peer() == peer
+    }
+}

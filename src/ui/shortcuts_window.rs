@@ -1,0 +1,9 @@
+//! The keyboard shortcuts window (Ctrl+?), built from its template.
+
+/// Builds the shortcuts window; the template is compiled into the binary.
+pub fn build() -> gtk4::ShortcutsWindow {
+    let builder = gtk4::Builder::from_string(include_str!("../../ui/shortcuts_window.ui"));
+    builder
+        .object::<gtk4::ShortcutsWindow>("shortcuts_window")
+        .unwrap_or_else(|| gtk4::ShortcutsWindow::builder().modal(true).build())
+}

@@ -1,0 +1,121 @@
+//! The header-bar Tor indicator: a progress bar while Tor bootstraps, a green icon once it is
+//! ready, and a popover that says Tor is the only way out plus each account's circuit.
+
+use gtk4::prelude::*;
+use gtk4::subclass::prelude::*;
+use gtk4::{CompositeTemplate, glib};
+
+use crate::core::events::TorStatusInfo;
+
+mod imp {
+    #[allow(clippy::wildcard_imports)]
+    // gtk-rs subclass idiom: imp shares its wrapper's imports
+    use super::*;
+
+    #[derive(Default, CompositeTemplate)]
+    #[template(file = "../../ui/tor_indicator.ui")]
+    pub struct TorIndicator {
+        #[template_child]
+        pub button: TemplateChild<gtk4::MenuButton>,
+        #[template_child]
+        pub icon: TemplateChild<gtk4::Image>,
+        #[template_child]
+        pub progress: TemplateChild<gtk4::ProgressBar>,
+        #[template_child]
+        pub state_label: TemplateChild<gtk4::Label>,
+        #[template_child]
+        pub circuits_label: TemplateChild<gtk4::Label>,
+    }
+
+    #[glib::object_subclass]
+    impl ObjectSubclass for TorIndicator {
+        const NAME: &'static str = "TalpaTorIndicator";
+        type Type = super::TorIndicator;
+        type ParentType = gtk4::Box;
+
+        fn class_init(klass: &mut Self::Class) {
+            klass.bind_template();
+        }
+
+        fn instance_init(obj: &glib::subclass::InitializingObject<Self>) {
+            obj.init_template();
+        }
+    }
+
+    impl ObjectImpl for TorIndicator {
+        fn constructed(&self) {
+            self.parent_constructed();
+            self.obj().set_accounts(&[]);
+        }
+    }
+    impl WidgetImpl for TorIndicator {}
+    impl BoxImpl for TorIndicator {}
+}
+
+glib::wrapper! {
+    /// Shows Tor's state; fed by the window from `Event::TorStatus`.
+    pub struct TorIndicator(ObjectSubclass<imp::TorIndicator>)
+        @extends gtk4::Box, gtk4::Widget,
+        @implements gtk4::Buildable, gtk4::ConstraintTarget, gtk4::Orientable;
+}
+
+impl Default for TorIndicator {
+    fn default() -> Self {
+        glib::Object::new()
+    }
+}
+
+impl TorIndicator {
+    /// Shows a new Tor state.
+    pub fn set_status(&self, status: &TorStatusInfo) {
+        let imp = self.imp();
+        let ready = status.state == "ready";
+        let broken = matches!(status.state.as_str(), "blocked" | "failed");
+        imp.progress.set_visible(!ready && !broken);
+        imp.progress
+            .set_fraction(f64::from(status.percent.min(100)) / 100.0);
+        for class in ["tor-ready", "tor-broken"] {
+            imp.icon.remove_css_class(class);
+        }
+        let (icon, class, summary) = if ready {
+            (
+                "network-vpn-symbolic",
+                Some("tor-ready"),
+                "Connected to Tor".to_owned(),
+            )
+        } else if broken {
+            (
+                "network-vpn-disabled-symbolic",
+                Some("tor-broken"),
+                "Tor cannot connect; nothing leaves this computer".to_owned(),
+            )
+        } else {
+            (
+                "network-vpn-acquiring-symbolic",
+                None,
+                format!("Starting Tor: {}%", status.percent.min(100)),
+            )
+        };
+        imp.icon.set_icon_name(Some(icon));
+        if let Some(class) = class {
+            imp.icon.add_css_class(class);
+        }
+        imp.button.set_tooltip_text(Some(&summary));
+        imp.state_label
+            .set_label(&format!("{summary}\n{}", status.text));
+    }
+
+    /// Shows one line per account: `(jid, circuit or state text)`.
+    pub fn set_accounts(&self, accounts: &[(String, String)]) {
+        let text = if accounts.is_empty() {
+            "No accounts yet. Each account you add gets its own Tor circuits.".to_owned()
+        } else {
+            accounts
+                .iter()
+                .map(|(jid, circuit)| format!("{jid}: {circuit}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        self.imp().circuits_label.set_label(&text);
+    }
+}

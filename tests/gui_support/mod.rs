@@ -1,0 +1,212 @@
+//! Helpers shared by the GUI tests: an Xvfb of their own, screenshots and image checks.
+#![allow(dead_code)] // each GUI test binary uses a different subset
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::rc::Rc;
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+/// How long we wait for any one thing to appear before failing (a deadline, not an assertion
+/// about speed).
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// An X server of our own, stopped on drop.
+pub struct Xvfb {
+    child: Child,
+    /// The X display name, e.g. `:140`.
+    pub display: String,
+}
+
+impl Xvfb {
+    /// Starts Xvfb on a display number it picks itself (`-displayfd`, so parallel tests never
+    /// race for one) and waits until it is ready; panics if it cannot.
+    pub fn start() -> Xvfb {
+        let mut child = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1280x800x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb must be installed (apt install xvfb)");
+        let stdout = child.stdout.take().expect("Xvfb's stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+            let _ = tx.send(line);
+        });
+        let mut xvfb = Xvfb {
+            child,
+            display: String::new(),
+        };
+        // Xvfb writes the display number once it accepts connections.
+        let line = rx.recv_timeout(PATIENCE).unwrap_or_default();
+        let number = line.trim();
+        assert!(
+            !number.is_empty() && number.chars().all(|c| c.is_ascii_digit()),
+            "Xvfb did not start (status {:?})",
+            xvfb.child.try_wait()
+        );
+        xvfb.display = format!(":{number}");
+        xvfb
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Takes a screenshot of the whole X screen as `<screenshots>/<name>.png` and prints its path.
+pub fn screenshot(display: &str, name: &str) -> PathBuf {
+    let dir = screenshot_dir();
+    std::fs::create_dir_all(&dir).expect("create the screenshot directory");
+    let path = dir.join(format!("{name}.png"));
+    let status = Command::new("import")
+        .args(["-window", "root"])
+        .arg(&path)
+        .env("DISPLAY", display)
+        .status()
+        .expect("imagemagick must be installed (import)");
+    assert!(status.success(), "import failed for {}", path.display());
+    println!("screenshot: {}", path.display());
+    path
+}
+
+/// Where screenshots are kept: `$CARGO_TARGET_DIR/screenshots`.
+pub fn screenshot_dir() -> PathBuf {
+    // CARGO_TARGET_TMPDIR is <target>/tmp; the screenshots live beside it.
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("target"), Path::to_path_buf)
+        .join("screenshots")
+}
+
+/// Number of distinct colours in an image (imagemagick's `%k`).
+pub fn distinct_colours(path: &Path) -> u64 {
+    let out = Command::new("convert")
+        .arg(path)
+        .args(["-format", "%k", "info:"])
+        .output()
+        .expect("imagemagick must be installed (convert)");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("convert gave no colour count for {}", path.display()))
+}
+
+/// Number of pixels that differ between two screenshots (imagemagick's `compare -metric AE`).
+pub fn differing_pixels(a: &Path, b: &Path) -> u64 {
+    let out = Command::new("compare")
+        .args(["-metric", "AE"])
+        .arg(a)
+        .arg(b)
+        .arg("null:")
+        .output()
+        .expect("imagemagick must be installed (compare)");
+    // compare prints the metric on stderr, sometimes as "N (fraction)".
+    let text = String::from_utf8_lossy(&out.stderr);
+    text.split_whitespace()
+        .next()
+        .and_then(|n| n.parse::<f64>().ok())
+        .map_or_else(
+            || panic!("compare gave no pixel count: {text}"),
+            |n| n as u64,
+        )
+}
+
+/// Set in the environment of a GUI child process.
+const CHILD_ENV: &str = "TALPA_GUI_CHILD";
+
+/// Whether this process is the GUI child of a test (see [`run_as_gui_child`]).
+pub fn is_gui_child() -> bool {
+    std::env::var_os(CHILD_ENV).is_some()
+}
+
+/// GTK needs `DISPLAY` before it starts, and tests may not set environment variables
+/// (`unsafe_code` is forbidden), so an in-process GUI test re-runs its own binary, filtered to
+/// itself, on a private Xvfb. GTK criticals are fatal there. The child's exit status is the
+/// verdict; its output is shown.
+pub fn run_as_gui_child(test_name: &str) {
+    let xvfb = Xvfb::start();
+    let out = Command::new(std::env::current_exe().expect("own test binary"))
+        .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, "1")
+        .env("DISPLAY", &xvfb.display)
+        .env("GDK_BACKEND", "x11")
+        .env("GSK_RENDERER", "cairo")
+        .env("GTK_A11Y", "none")
+        .env("NO_AT_BRIDGE", "1")
+        .env("G_DEBUG", "fatal-criticals")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .expect("re-run the test binary");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "the GUI child failed: {}", out.status);
+    assert!(
+        stdout.contains("GUI-CHILD-DONE"),
+        "the GUI child did not run its checks"
+    );
+}
+
+/// In the GUI child: runs `checks` inside a Talpa-like application (stylesheet and actions
+/// installed) with a stub core, then quits. Panics if `checks` panicked.
+pub fn run_app_checks(checks: fn(&libadwaita::Application, talpa::core::CoreHandle)) {
+    use gtk4::prelude::*;
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let _guard = runtime.enter();
+    let profile = tempfile::tempdir().expect("profile dir");
+    let core =
+        talpa::core::CoreHandle::spawn(talpa::core::CoreOptions::new(profile.path().to_path_buf()));
+    let app = libadwaita::Application::builder()
+        .application_id("org.talpa.TalpaTest")
+        .flags(gtk4::gio::ApplicationFlags::NON_UNIQUE)
+        .build();
+    let verdict: Rc<RefCell<Option<String>>> = Rc::new(RefCell::new(None));
+    let v = verdict.clone();
+    app.connect_startup(talpa::ui::install);
+    app.connect_activate(move |app| {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            checks(app, core.clone());
+        }));
+        *v.borrow_mut() = Some(match result {
+            Ok(()) => "ok".to_owned(),
+            Err(e) => e
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| e.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "panic".to_owned()),
+        });
+        for w in app.windows() {
+            w.destroy();
+        }
+        app.quit();
+    });
+    app.run_with_args::<&str>(&[]);
+    let verdict = verdict.borrow().clone();
+    assert_eq!(verdict.as_deref(), Some("ok"), "GUI checks failed");
+    println!("GUI-CHILD-DONE");
+}
+
+/// Runs the GTK main loop for a while so widgets realize, lay out and draw.
+pub fn pump(duration: Duration) {
+    let ctx = gtk4::glib::MainContext::default();
+    let end = Instant::now() + duration;
+    while Instant::now() < end {
+        while ctx.iteration(false) {}
+        sleep(Duration::from_millis(10));
+    }
+}
