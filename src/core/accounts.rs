@@ -369,7 +369,11 @@ async fn run_session(
                 Some(SessionEvent::Rejected(r)) => {
                     tracing::info!(account = %account.jid, rejection = ?r, "dropped hostile or invalid input");
                 }
-                Some(SessionEvent::Presence { .. } | SessionEvent::PubSubEvent { .. }) => {}
+                Some(
+                    SessionEvent::Presence { .. }
+                    | SessionEvent::PubSubEvent { .. }
+                    | SessionEvent::BlockListPush { .. },
+                ) => {}
             },
             c = control.recv() => match c {
                 Some(Control::Flush) => {

@@ -1,0 +1,138 @@
+//! Drives the real `talpa` binary in headless mode (docs/HEADLESS.md) from integration tests.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// The real `talpa` binary in headless mode, driven over its JSON-lines protocol.
+pub struct Headless {
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::Receiver<Value>,
+    next_id: u64,
+    events: Vec<Value>,
+}
+
+impl Headless {
+    /// Starts `talpa headless --profile DIR`.
+    pub fn start(profile: &std::path::Path) -> Headless {
+        Headless::start_with(profile, &[])
+    }
+
+    /// Starts `talpa headless --profile DIR` with extra arguments.
+    pub fn start_with(profile: &std::path::Path, extra: &[&str]) -> Headless {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_talpa"))
+            .args(["headless", "--profile"])
+            .arg(profile)
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("talpa starts");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let value: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("talpa printed a non-JSON line {line:?}: {e}"));
+                if tx.send(value).is_err() {
+                    break;
+                }
+            }
+        });
+        Headless {
+            child,
+            stdin,
+            lines,
+            next_id: 0,
+            events: Vec::new(),
+        }
+    }
+
+    /// Writes one raw line.
+    pub fn raw(&mut self, line: &str) {
+        writeln!(self.stdin, "{line}").expect("write to talpa");
+        self.stdin.flush().expect("flush");
+    }
+
+    /// Sends a command and returns its reply, collecting the events seen meanwhile.
+    pub fn call(&mut self, mut cmd: Value) -> (Value, Vec<Value>) {
+        self.next_id += 1;
+        let id = format!("t{}", self.next_id);
+        cmd["id"] = json!(id);
+        self.raw(&cmd.to_string());
+        self.reply_to(&json!(id))
+    }
+
+    /// Reads until the reply with this id, collecting events.
+    pub fn reply_to(&mut self, id: &Value) -> (Value, Vec<Value>) {
+        let mut events = Vec::new();
+        loop {
+            let v = self
+                .lines
+                .recv_timeout(Duration::from_secs(60))
+                .expect("talpa answers within a minute");
+            if v.get("event").is_some() {
+                self.events.push(v.clone());
+                events.push(v);
+            } else if &v["id"] == id {
+                return (v, events);
+            } else {
+                panic!("unexpected line {v}");
+            }
+        }
+    }
+
+    /// Waits for an event matching `pred` (seen earlier or arriving within `timeout`).
+    pub fn wait_event_for(&mut self, pred: impl Fn(&Value) -> bool, timeout: Duration) -> Value {
+        if let Some(e) = self.events.iter().find(|e| pred(e)) {
+            return e.clone();
+        }
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let v = self.lines.recv_timeout(left).unwrap_or_else(|_| {
+                let seen: Vec<String> = self
+                    .events
+                    .iter()
+                    .filter(|e| e["event"] != "tor_status")
+                    .map(Value::to_string)
+                    .collect();
+                panic!("event not seen within {timeout:?}; other events: {seen:#?}")
+            });
+            if v.get("event").is_some() {
+                self.events.push(v.clone());
+                if pred(&v) {
+                    return v;
+                }
+            } else {
+                panic!("unexpected reply {v}");
+            }
+        }
+    }
+
+    /// Waits up to a minute for an event matching `pred`.
+    pub fn wait_event(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
+        self.wait_event_for(pred, Duration::from_secs(60))
+    }
+
+    /// Quits and checks the exit status.
+    pub fn quit(mut self) {
+        let (reply, _) = self.call(json!({"cmd": "quit"}));
+        assert_eq!(reply["ok"], true);
+        let status = self.child.wait().expect("talpa exits");
+        assert!(status.success(), "talpa exited with {status}");
+    }
+}
+
+/// The error kind of a failed reply (panics when the reply succeeded).
+pub fn error_kind(reply: &Value) -> &str {
+    assert_eq!(reply["ok"], false, "expected an error, got {reply}");
+    reply["error"]["kind"].as_str().unwrap_or("")
+}
