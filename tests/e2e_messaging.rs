@@ -28,6 +28,10 @@ fn talpa_online(bed: &Bed, dir: &std::path::Path, jid: &str, password: &str) -> 
         |e| e["event"] == "account_state" && e["account"] == jid && e["state"] == "online",
         LONG,
     );
+    // "online" means our presence was sent; give the server (reached over another circuit
+    // than the peer's) a moment to process it before peers write to us, or their messages go
+    // to the archive only, to be caught up at the next login.
+    std::thread::sleep(Duration::from_secs(2));
     t
 }
 
@@ -82,6 +86,9 @@ fn two_talpas_talk_and_offline_messages_are_caught_up_from_the_archive() {
 
     // Bob goes offline; Alice writes; Bob comes back and catches up from his archive.
     bob.call(json!({"cmd": "set_account_enabled", "account": b, "enabled": false}));
+    // Archive stamps have whole-second precision: write in a later second than "two" so the
+    // order of the three is defined.
+    std::thread::sleep(Duration::from_millis(1500));
     alice.call(json!({"cmd": "send", "account": a, "to": b, "body": "while you were away"}));
     std::thread::sleep(Duration::from_secs(2));
     bob.call(json!({"cmd": "set_account_enabled", "account": b, "enabled": true}));
@@ -96,7 +103,7 @@ fn two_talpas_talk_and_offline_messages_are_caught_up_from_the_archive() {
     assert_eq!(
         bodies,
         ["one", "two", "while you were away"],
-        "no loss, no duplicate"
+        "no loss, no duplicate: {r:#}"
     );
     alice.quit();
     bob.quit();
