@@ -138,7 +138,7 @@ fn show_about(app: &adw::Application) {
         .application_name("Talpa")
         .application_icon(APP_ID)
         .version(env!("CARGO_PKG_VERSION"))
-        .comments("A privacy-hardened XMPP client. Every connection goes through Tor; messages are end-to-end encrypted with OMEMO and the local store forgets.")
+        .comments("A privacy-hardened XMPP client. Every connection goes through Tor and the local store is encrypted and forgets. OMEMO sending is not yet enabled in this build.")
         .license_type(gtk4::License::Gpl30)
         .modal(true)
         .build();
