@@ -20,6 +20,10 @@ struct Cli {
     /// Upper bound, in seconds, of the random delay before each account connects.
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 120)]
     startup_jitter: u64,
+    /// Lock the profile after this many seconds without use (default 15 minutes).
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 900,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    idle_lock: u64,
     #[command(subcommand)]
     mode: Option<Mode>,
 }
@@ -51,6 +55,7 @@ fn main() -> ExitCode {
     let mut options = CoreOptions::new(profile_dir);
     options.tor_network = cli.tor_network;
     options.startup_jitter = Duration::from_secs(cli.startup_jitter);
+    options.idle_lock = Duration::from_secs(cli.idle_lock);
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -174,3 +174,78 @@ fn wipe_leaves_nothing_and_the_old_passphrase_opens_nothing() {
     assert_eq!(error_kind(&r), "no_profile");
     t.quit();
 }
+
+#[test]
+fn idle_lock_fires_and_forgets_the_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut t = Headless::start_with(&dir.path().join("p"), &["--idle-lock", "2"]);
+    let (r, _) = t.call(json!({"cmd": "create_profile", "passphrase": "pw"}));
+    assert_eq!(r["ok"], true, "{r}");
+    t.wait_event_for(
+        |e| e["event"] == "locked",
+        std::time::Duration::from_secs(30),
+    );
+    let (r, _) = t.call(json!({"cmd": "list_accounts"}));
+    assert_eq!(error_kind(&r), "locked");
+    let (r, _) = t.call(json!({"cmd": "unlock", "passphrase": "pw"}));
+    assert_eq!(r["ok"], true, "{r}");
+    t.quit();
+}
+
+#[test]
+fn duress_passphrase_wipes_and_presents_a_fresh_empty_profile() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile = dir.path().join("p");
+    let mut t = Headless::start(&profile);
+    t.call(json!({"cmd": "create_profile", "passphrase": "real one"}));
+    let (r, _) = t.call(json!({"cmd": "add_account", "jid": "secret@talpa.test", "password": "x"}));
+    assert_eq!(r["ok"], true, "{r}");
+    t.call(json!({"cmd": "set_account_enabled", "account": "secret@talpa.test", "enabled": false}));
+    t.call(
+        json!({"cmd": "send", "account": "secret@talpa.test", "to": "b@talpa.test",
+                  "body": "duress canary"}),
+    );
+    let (r, _) = t.call(json!({"cmd": "set_duress_passphrase", "passphrase": "real one"}));
+    assert_eq!(
+        error_kind(&r),
+        "invalid_input",
+        "the duress passphrase must differ"
+    );
+    let (r, _) = t.call(json!({"cmd": "set_duress_passphrase", "passphrase": "under duress"}));
+    assert_eq!(r["ok"], true, "{r}");
+    t.call(json!({"cmd": "lock"}));
+    let (r, _) = t.call(json!({"cmd": "unlock", "passphrase": "under duress"}));
+    assert_eq!(r["ok"], true, "a duress unlock looks like any unlock: {r}");
+    assert_eq!(r["accounts"], json!([]), "the fresh profile is empty");
+    t.call(json!({"cmd": "lock"}));
+    let (r, _) = t.call(json!({"cmd": "unlock", "passphrase": "real one"}));
+    assert_eq!(
+        error_kind(&r),
+        "wrong_passphrase",
+        "the old passphrase opens nothing"
+    );
+    t.quit();
+    for entry in walk(&profile) {
+        let bytes = std::fs::read(&entry).unwrap_or_default();
+        assert!(
+            !bytes.windows(13).any(|w| w == b"duress canary"),
+            "canary found in {}",
+            entry.display()
+        );
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}

@@ -275,7 +275,11 @@ pub(crate) fn to_event_message(
 
 impl Actor {
     async fn run(mut self, mut rx: mpsc::Receiver<Request>) {
-        let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
+        // Check often enough that a short idle lock fires close to its time.
+        let period = HOUSEKEEPING
+            .min(self.options.idle_lock / 4)
+            .max(Duration::from_millis(250));
+        let mut housekeeping = tokio::time::interval(period);
         housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
