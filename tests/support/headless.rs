@@ -13,7 +13,8 @@ pub struct Headless {
     stdin: ChildStdin,
     lines: mpsc::Receiver<Value>,
     next_id: u64,
-    events: Vec<Value>,
+    /// Every event seen so far.
+    pub events: Vec<Value>,
 }
 
 impl Headless {
