@@ -29,10 +29,40 @@ use crate::xmpp::session::{CarbonDirection, build_chat};
 use crate::xmpp::{BoxedStream, Session, SessionConfig, SessionEvent, StreamOpener, TlsMode};
 use crate::xmpp::{TrustAnchor, XmppError};
 
+/// A room operation the actor asks of an online account.
+#[derive(Debug, Clone)]
+pub(crate) enum RoomOp {
+    /// Join (and, with `create`, configure a new room as private once the server created it).
+    Join {
+        /// The room.
+        room: BareJid,
+        /// Our nickname.
+        nick: String,
+        /// The room password.
+        password: Option<String>,
+        /// Whether we are creating the room.
+        create: bool,
+    },
+    /// Leave.
+    Leave {
+        /// The room.
+        room: BareJid,
+    },
+    /// Invite someone (mediated invitation).
+    Invite {
+        /// The room.
+        room: BareJid,
+        /// The invitee.
+        jid: BareJid,
+    },
+}
+
 /// What the actor tells a supervisor.
 enum Control {
     /// New messages are in the outbox.
     Flush,
+    /// Do a room operation; answered once the stanza is sent.
+    Room(RoomOp, oneshot::Sender<Result<(), CoreError>>),
     /// Disconnect and end; the sender is told when done.
     Stop(oneshot::Sender<()>),
 }
@@ -81,6 +111,19 @@ impl Supervisors {
         }
     }
 
+    /// Asks an online account to do a room operation.
+    pub(crate) async fn room(&self, jid: &str, op: RoomOp) -> Result<(), CoreError> {
+        let Some(r) = self.running.get(jid) else {
+            return Err(CoreError::InvalidInput(format!("{jid} is disabled")));
+        };
+        let (tx, rx) = oneshot::channel();
+        r.control
+            .send(Control::Room(op, tx))
+            .map_err(|_| CoreError::Stopped)?;
+        rx.await
+            .map_err(|_| CoreError::Xmpp("the connection ended".into()))?
+    }
+
     /// Disconnects one account and waits for its supervisor to end.
     pub(crate) async fn stop(&mut self, jid: &str) {
         if let Some(r) = self.running.remove(jid) {
@@ -118,6 +161,9 @@ async fn or_stop<T>(
             out = &mut fut => return Some(out),
             c = control.recv() => match c {
                 Some(Control::Flush) => {}
+                Some(Control::Room(_, reply)) => {
+                    let _ = reply.send(Err(CoreError::Xmpp("the account is not online yet".into())));
+                }
                 Some(Control::Stop(done)) => {
                     let _ = done.send(());
                     return None;
@@ -320,6 +366,28 @@ async fn run_session(
 
     let mut in_flight: HashSet<String> = HashSet::new();
     let mut acks = FuturesUnordered::new();
+    let mut rooms: HashMap<BareJid, Room> = HashMap::new();
+    let id = account.id;
+    if let Ok(saved) = shared.store.with(move |s| Ok(s.list_rooms(id)?)).await {
+        for r in saved.into_iter().filter(|r| r.autojoin) {
+            let (Ok(room), Some(nick)) = (BareJid::new(&r.jid), r.nick) else {
+                continue;
+            };
+            let op = RoomOp::Join {
+                room,
+                nick,
+                password: r.password,
+                create: false,
+            };
+            if let Err(e) = room_op(&session, &mut rooms, op).await {
+                shared.emit(Event::Error {
+                    kind: e.kind().into(),
+                    message: e.to_string(),
+                    account: Some(account.jid.clone()),
+                });
+            }
+        }
+    }
     flush(&session, account, shared, &mut in_flight, &mut acks).await;
     loop {
         tokio::select! {
@@ -337,10 +405,20 @@ async fn run_session(
                     shared.account_state(&account.jid, "online", Some(bound_jid.to_string()));
                     flush(&session, account, shared, &mut in_flight, &mut acks).await;
                 }
+                Some(SessionEvent::Message(m)) if m.kind == MessageType::Groupchat => {
+                    let room = m.from.as_ref().map(Jid::to_bare);
+                    if let Some(state) = room.as_ref().and_then(|r| rooms.get(r)) {
+                        let action = pipeline::classify_groupchat(&m, &state.nick);
+                        ingest(shared, account, action, None).await;
+                    }
+                }
                 Some(SessionEvent::Message(m)) => {
                     let sid = m.stanza_id.clone();
                     ingest(shared, account, pipeline::classify(&own, &m, Source::Live, None), sid)
                         .await;
+                }
+                Some(SessionEvent::Presence { raw, .. }) => {
+                    room_presence(&session, shared, account, &mut rooms, &raw).await;
                 }
                 Some(SessionEvent::Carbon { direction, message }) => {
                     let source = match direction {
@@ -370,14 +448,16 @@ async fn run_session(
                     tracing::info!(account = %account.jid, rejection = ?r, "dropped hostile or invalid input");
                 }
                 Some(
-                    SessionEvent::Presence { .. }
-                    | SessionEvent::PubSubEvent { .. }
+                    SessionEvent::PubSubEvent { .. }
                     | SessionEvent::BlockListPush { .. },
                 ) => {}
             },
             c = control.recv() => match c {
                 Some(Control::Flush) => {
                     flush(&session, account, shared, &mut in_flight, &mut acks).await;
+                }
+                Some(Control::Room(op, reply)) => {
+                    let _ = reply.send(room_op(&session, &mut rooms, op).await);
                 }
                 Some(Control::Stop(done)) => {
                     session.close().await;
@@ -438,7 +518,12 @@ async fn flush(
         let (Some(to), Some(body)) = (to, body) else {
             continue;
         };
-        let mut msg = build_chat(to, body, MessageType::Chat, Vec::new());
+        let kind = if payload.get("kind").and_then(|k| k.as_str()) == Some("groupchat") {
+            MessageType::Groupchat
+        } else {
+            MessageType::Chat
+        };
+        let mut msg = build_chat(to, body, kind, Vec::new());
         msg.id = Some(MessageId(entry.origin_id.clone()));
         match session.send_message(msg).await {
             Ok(mut sent) => {
@@ -542,8 +627,14 @@ fn apply(
             let conv =
                 s.upsert_conversation(account, &c.peer, store::ConversationKind::Chat, now)?;
             let mut m = new_message(conv, &c);
-            // The stanza-id was stamped by our own server (the xmpp layer dropped any other).
-            m.stanza_id_by = m.stanza_id.as_ref().map(|_| account_jid.to_owned());
+            // The stanza-id was stamped by our own server or the room (the xmpp layer dropped
+            // any other).
+            let by = if c.room {
+                c.peer.clone()
+            } else {
+                account_jid.to_owned()
+            };
+            m.stanza_id_by = m.stanza_id.as_ref().map(|_| by);
             Ok(match s.insert_message(&m, now)? {
                 store::InsertOutcome::Stored(id) => match s.message(id)? {
                     Some(stored) => Ingested::New(crate::core::actor::to_event_message(
@@ -613,4 +704,116 @@ fn apply(
             }))
         }
     }
+}
+
+/// What a supervisor knows of a room it joined on this stream.
+struct Room {
+    nick: String,
+    create: bool,
+    joined: bool,
+    occupants: HashMap<String, crate::core::events::Occupant>,
+}
+
+async fn room_op(
+    session: &Session,
+    rooms: &mut HashMap<BareJid, Room>,
+    op: RoomOp,
+) -> Result<(), CoreError> {
+    let xmpp = |e: XmppError| CoreError::Xmpp(e.to_string());
+    match op {
+        RoomOp::Join {
+            room,
+            nick,
+            password,
+            create,
+        } => {
+            session
+                .muc_join(&room, &nick, password.as_deref())
+                .await
+                .map_err(xmpp)?;
+            rooms.insert(
+                room,
+                Room {
+                    nick,
+                    create,
+                    joined: false,
+                    occupants: HashMap::new(),
+                },
+            );
+        }
+        RoomOp::Leave { room } => {
+            if let Some(r) = rooms.remove(&room) {
+                session.muc_leave(&room, &r.nick).await.map_err(xmpp)?;
+            }
+        }
+        RoomOp::Invite { room, jid } => {
+            // Private rooms are members-only: an invitation is only useful with membership,
+            // which owners and admins grant here (as Conversations does). Others' invitations
+            // go through the room, which decides.
+            let grant = session
+                .muc_set_affiliation(&room, &jid, crate::xmpp::muc::Affiliation::Member)
+                .await;
+            if let Err(e) = grant {
+                tracing::debug!(error = %e, "could not grant membership before inviting");
+            }
+            session.muc_invite(&room, &jid).await.map_err(xmpp)?;
+        }
+    }
+    Ok(())
+}
+
+/// Tracks occupants from room presences; announces our own arrival and finishes creating a
+/// private room once the server says it made it for us.
+async fn room_presence(
+    session: &Session,
+    shared: &SharedRef,
+    account: &store::Account,
+    rooms: &mut HashMap<BareJid, Room>,
+    raw: &xmpp_parsers::presence::Presence,
+) {
+    let Some(p) = crate::xmpp::muc::parse_muc_presence(raw) else {
+        return;
+    };
+    let Some(room) = rooms.get_mut(&p.room) else {
+        return;
+    };
+    if p.unavailable {
+        room.occupants.remove(&p.nick);
+    } else {
+        room.occupants.insert(
+            p.nick.clone(),
+            crate::core::events::Occupant {
+                nick: p.nick.clone(),
+                role: p.role.clone(),
+                affiliation: p.affiliation.map(|a| format!("{a:?}").to_lowercase()),
+                jid: p.real_jid.as_ref().map(|j| j.to_bare().to_string()),
+            },
+        );
+    }
+    if p.is_self && !p.unavailable && !room.joined {
+        room.joined = true;
+        if p.created
+            && room.create
+            && let Err(e) = session.muc_configure_private(&p.room).await
+        {
+            shared.emit(Event::Error {
+                kind: "xmpp".into(),
+                message: format!("the room was created but could not be made private: {e}"),
+                account: Some(account.jid.clone()),
+            });
+        }
+        shared.emit(Event::RoomJoined {
+            account: account.jid.clone(),
+            room: p.room.to_string(),
+            nick: room.nick.clone(),
+            created: p.created,
+        });
+    }
+    let mut occupants: Vec<_> = room.occupants.values().cloned().collect();
+    occupants.sort_by(|a, b| a.nick.cmp(&b.nick));
+    shared.emit(Event::Occupants {
+        account: account.jid.clone(),
+        room: p.room.to_string(),
+        occupants,
+    });
 }

@@ -9,7 +9,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 use zeroize::Zeroizing;
 
-use crate::core::accounts::Supervisors;
+use crate::core::accounts::{RoomOp, Supervisors};
 use crate::core::commands::{Command, NewAccount, Reply, Secret};
 use crate::core::error::CoreError;
 use crate::core::events::{AccountSummary, Event, StoredMessage, TorStatusInfo};
@@ -222,6 +222,18 @@ fn bare_jid(s: &str, what: &str) -> Result<String, CoreError> {
         )));
     }
     Ok(jid.to_string())
+}
+
+fn room_jid(s: &str) -> Result<xmpp_parsers::jid::BareJid, CoreError> {
+    let jid = bare_jid(s, "room")?;
+    let jid = xmpp_parsers::jid::BareJid::new(&jid)
+        .map_err(|e| CoreError::InvalidInput(format!("room is not a valid JID: {e}")))?;
+    if jid.node().is_none() {
+        return Err(CoreError::InvalidInput(
+            "a room JID looks like name@rooms.server".into(),
+        ));
+    }
+    Ok(jid)
 }
 
 fn policy(s: &str) -> Result<RetentionPolicy, CoreError> {
@@ -477,6 +489,47 @@ impl Actor {
                 })
             }
             Command::ClearHistory { account, with } => self.clear_history(account, with).await,
+            Command::JoinRoom {
+                account,
+                room,
+                nick,
+                password,
+            } => {
+                let password = password.map(|p| p.expose().to_owned());
+                self.join_room(&account, &room, &nick, password, false)
+                    .await
+            }
+            Command::CreateRoom {
+                account,
+                room,
+                nick,
+            } => self.join_room(&account, &room, &nick, None, true).await,
+            Command::LeaveRoom { account, room } => {
+                let account = bare_jid(&account, "account")?;
+                let room = room_jid(&room)?;
+                let (acc, r) = (account.clone(), room.to_string());
+                self.store
+                    .with(move |s| {
+                        let a = find_account(s, &acc)?;
+                        s.remove_room(a.id, &r)?;
+                        Ok(())
+                    })
+                    .await?;
+                self.supervisors
+                    .room(&account, RoomOp::Leave { room })
+                    .await?;
+                Ok(Reply::Done {})
+            }
+            Command::Invite { account, room, jid } => {
+                let account = bare_jid(&account, "account")?;
+                let room = room_jid(&room)?;
+                let jid = xmpp_parsers::jid::BareJid::new(&bare_jid(&jid, "invitee")?)
+                    .map_err(|e| CoreError::InvalidInput(e.to_string()))?;
+                self.supervisors
+                    .room(&account, RoomOp::Invite { room, jid })
+                    .await?;
+                Ok(Reply::Done {})
+            }
             Command::TorStatus => Ok(Reply::Tor(match &self.shared.tor {
                 Some(tor) => tor_info(&tor.status().borrow()),
                 None => TorStatusInfo {
@@ -598,6 +651,59 @@ impl Actor {
         })
     }
 
+    async fn join_room(
+        &mut self,
+        account: &str,
+        room: &str,
+        nick: &str,
+        password: Option<String>,
+        create: bool,
+    ) -> Result<Reply, CoreError> {
+        let account = bare_jid(account, "account")?;
+        let room = room_jid(room)?;
+        let nick = nick.trim().to_owned();
+        if nick.is_empty() || nick.len() > 64 || nick.chars().any(char::is_control) {
+            return Err(CoreError::InvalidInput(
+                "choose a nickname of 1–64 characters".into(),
+            ));
+        }
+        let (acc, r, n, pw) = (
+            account.clone(),
+            room.to_string(),
+            nick.clone(),
+            password.clone(),
+        );
+        self.store
+            .with(move |s| {
+                let a = find_account(s, &acc)?;
+                s.upsert_conversation(a.id, &r, store::ConversationKind::GroupChat, Utc::now())?;
+                s.upsert_room(
+                    a.id,
+                    &store::RoomBookmark {
+                        jid: r,
+                        name: None,
+                        nick: Some(n),
+                        password: pw,
+                        autojoin: true,
+                    },
+                )?;
+                Ok(())
+            })
+            .await?;
+        self.supervisors
+            .room(
+                &account,
+                RoomOp::Join {
+                    room,
+                    nick,
+                    password,
+                    create,
+                },
+            )
+            .await?;
+        Ok(Reply::Done {})
+    }
+
     async fn send(&mut self, account: &str, to: &str, body: String) -> Result<Reply, CoreError> {
         let account = bare_jid(account, "account")?;
         let to = bare_jid(to, "recipient")?;
@@ -605,8 +711,20 @@ impl Actor {
             return Err(CoreError::InvalidInput("the message is empty".into()));
         }
         let origin_id = crate::privacy::ids::random_id();
-        let payload = serde_json::to_vec(&serde_json::json!({"to": to, "body": body}))
-            .map_err(|e| CoreError::InvalidInput(e.to_string()))?;
+        let (acc, peer) = (account.clone(), to.clone());
+        let is_room = self
+            .store
+            .with(move |s| {
+                let a = find_account(s, &acc)?;
+                Ok(s.list_conversations(a.id)?
+                    .into_iter()
+                    .any(|c| c.peer_jid == peer && c.kind == store::ConversationKind::GroupChat))
+            })
+            .await?;
+        let kind = if is_room { "groupchat" } else { "chat" };
+        let payload =
+            serde_json::to_vec(&serde_json::json!({"to": to, "body": body, "kind": kind}))
+                .map_err(|e| CoreError::InvalidInput(e.to_string()))?;
         let (acc, with, oid) = (account.clone(), to.clone(), origin_id.clone());
         let stored = self
             .store

@@ -148,6 +148,44 @@ pub enum Command {
         #[serde(default)]
         with: Option<String>,
     },
+    /// Join a group chat (and remember it, with autojoin, in the encrypted store).
+    JoinRoom {
+        /// The account's bare JID.
+        account: String,
+        /// The room's bare JID.
+        room: String,
+        /// The nickname to use in the room.
+        nick: String,
+        /// The room password, if it has one.
+        #[serde(default)]
+        password: Option<Secret>,
+    },
+    /// Create a private room (members-only, non-anonymous, persistent, hidden, no public
+    /// logging) and join it as its owner.
+    CreateRoom {
+        /// The account's bare JID.
+        account: String,
+        /// The new room's bare JID.
+        room: String,
+        /// The nickname to use in the room.
+        nick: String,
+    },
+    /// Leave a group chat and stop joining it automatically.
+    LeaveRoom {
+        /// The account's bare JID.
+        account: String,
+        /// The room's bare JID.
+        room: String,
+    },
+    /// Invite someone to a room (mediated invitation through the room).
+    Invite {
+        /// The account's bare JID.
+        account: String,
+        /// The room's bare JID.
+        room: String,
+        /// The invitee's bare JID.
+        jid: String,
+    },
     /// Report Tor's current state (also pushed as `tor_status` events).
     TorStatus,
     /// Destroy the profile: key material first, then every file. Works while locked.
@@ -173,6 +211,10 @@ impl Command {
             Command::History { .. } => "history",
             Command::SetRetention { .. } => "set_retention",
             Command::ClearHistory { .. } => "clear_history",
+            Command::JoinRoom { .. } => "join_room",
+            Command::CreateRoom { .. } => "create_room",
+            Command::LeaveRoom { .. } => "leave_room",
+            Command::Invite { .. } => "invite",
             Command::TorStatus => "tor_status",
             Command::Wipe => "wipe",
             Command::Quit => "quit",

@@ -51,6 +51,19 @@ pub struct StoredMessage {
     pub retracted: bool,
 }
 
+/// One person present in a room.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Occupant {
+    /// The nickname.
+    pub nick: String,
+    /// `moderator`, `participant`, `visitor` or `none`.
+    pub role: Option<String>,
+    /// `owner`, `admin`, `member`, `outcast` or `none`.
+    pub affiliation: Option<String>,
+    /// The real bare JID, when the room shows it to us.
+    pub jid: Option<String>,
+}
+
 /// Something happened. Serialises as `{"event": "<snake_case name>", ...fields}`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -78,6 +91,26 @@ pub enum Event {
         account: String,
         /// The contacts' bare JIDs.
         contacts: Vec<String>,
+    },
+    /// The account is in a room (our own presence came back).
+    RoomJoined {
+        /// The account's bare JID.
+        account: String,
+        /// The room's bare JID.
+        room: String,
+        /// Our nickname there.
+        nick: String,
+        /// Whether the room was just created by us.
+        created: bool,
+    },
+    /// The occupants of a room changed.
+    Occupants {
+        /// The account's bare JID.
+        account: String,
+        /// The room's bare JID.
+        room: String,
+        /// Everyone present.
+        occupants: Vec<Occupant>,
     },
     /// The profile was unlocked.
     Unlocked,

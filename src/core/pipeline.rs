@@ -61,6 +61,8 @@ pub struct Classified {
     pub stanza_id: Option<String>,
     /// Server time claimed by a delay (clamped by the xmpp layer).
     pub server_ts: Option<DateTime<Utc>>,
+    /// Whether the conversation is a room (the stanza-id was stamped by the room).
+    pub room: bool,
 }
 
 /// Classifies a 1:1 message. Groupchat is handled by the room pipeline.
@@ -102,7 +104,39 @@ pub fn classify(
         origin_id: msg.origin_id.clone().or_else(|| msg.id.clone()),
         stanza_id: msg.stanza_id.clone(),
         server_ts: archive_ts.or_else(|| msg.delay.as_ref().map(|d| d.stamp)),
+        room: false,
     };
+    finish(classified, msg)
+}
+
+/// Classifies a groupchat message from `room` (already checked to be a room we joined), where
+/// our own nickname is `own_nick`. The sender is the occupant's nickname.
+pub fn classify_groupchat(msg: &InboundMessage, own_nick: &str) -> Action {
+    if msg.kind != MessageType::Groupchat {
+        return Action::Ignore;
+    }
+    let Some(from) = msg.from.as_ref() else {
+        return Action::Ignore;
+    };
+    let Ok(full) = from.clone().try_into_full() else {
+        // A message from the room itself (subject, status) is not chat history.
+        return Action::Ignore;
+    };
+    let nick = full.resource().as_str().to_owned();
+    let classified = Classified {
+        peer: full.to_bare().to_string(),
+        outgoing: nick == own_nick,
+        sender: nick,
+        body: msg.body.clone(),
+        origin_id: msg.origin_id.clone(),
+        stanza_id: msg.stanza_id.clone(),
+        server_ts: msg.delay.as_ref().map(|d| d.stamp),
+        room: true,
+    };
+    finish(classified, msg)
+}
+
+fn finish(classified: Classified, msg: &InboundMessage) -> Action {
     if let Some(target) = &msg.retracts {
         return Action::Retract {
             message: classified,
@@ -187,6 +221,29 @@ mod tests {
         let mut g = inbound("room@rooms.talpa.test/nick", "me@talpa.test", Some("x"));
         g.kind = MessageType::Groupchat;
         assert_eq!(classify(&own(), &g, Source::Live, None), Action::Ignore);
+    }
+
+    #[test]
+    fn groupchat_sender_is_the_nick_and_own_nick_is_outgoing() {
+        let mut g = inbound(
+            "room@rooms.talpa.test/ann",
+            "me@talpa.test/r",
+            Some("hi all"),
+        );
+        g.kind = MessageType::Groupchat;
+        let Action::Store(c) = classify_groupchat(&g, "me") else {
+            panic!("not stored")
+        };
+        assert_eq!(c.peer, "room@rooms.talpa.test");
+        assert_eq!(c.sender, "ann");
+        assert!(!c.outgoing && c.room);
+        let Action::Store(c) = classify_groupchat(&g, "ann") else {
+            panic!("not stored")
+        };
+        assert!(c.outgoing);
+        let mut subject = inbound("room@rooms.talpa.test", "me@talpa.test/r", Some("topic"));
+        subject.kind = MessageType::Groupchat;
+        assert_eq!(classify_groupchat(&subject, "me"), Action::Ignore);
     }
 
     #[test]

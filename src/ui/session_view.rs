@@ -277,7 +277,10 @@ impl SessionView {
                     self.conversation(account, peer);
                 }
             }
-            Event::Unlocked | Event::Locked | Event::Error { .. } => {}
+            Event::RoomJoined { account, room, .. } => {
+                self.conversation(account, room);
+            }
+            Event::Occupants { .. } | Event::Unlocked | Event::Locked | Event::Error { .. } => {}
         }
     }
 

@@ -137,3 +137,32 @@ pub fn error_kind(reply: &Value) -> &str {
     assert_eq!(reply["ok"], false, "expected an error, got {reply}");
     reply["error"]["kind"].as_str().unwrap_or("")
 }
+
+/// Starts a Talpa on a fresh profile with one account for `jid`, pointed at the bed's Prosody
+/// through the bed's private Tor network, trusting the bed's CA for this account only.
+pub fn talpa_online(
+    bed: &super::Bed,
+    dir: &std::path::Path,
+    jid: &str,
+    password: &str,
+) -> Headless {
+    let network = bed.tor.network_file.to_string_lossy().into_owned();
+    let mut t = Headless::start_with(dir, &["--tor-network", &network, "--startup-jitter", "2"]);
+    let (r, _) = t.call(json!({"cmd": "create_profile", "passphrase": "e2e"}));
+    assert_eq!(r["ok"], true, "{r}");
+    let ca = std::fs::read_to_string(&bed.ca_cert).expect("bed CA");
+    let (r, _) = t.call(json!({
+        "cmd": "add_account", "jid": jid, "password": password,
+        "host": bed.prosody.host, "port": bed.prosody.c2s_port, "trust_anchor_pem": ca,
+    }));
+    assert_eq!(r["ok"], true, "{r}");
+    t.wait_event_for(
+        |e| e["event"] == "account_state" && e["account"] == jid && e["state"] == "online",
+        Duration::from_secs(120),
+    );
+    // "online" means our presence was sent; give the server (reached over another circuit
+    // than the peer's) a moment to process it before peers write to us, or their messages go
+    // to the archive only, to be caught up at the next login.
+    std::thread::sleep(Duration::from_secs(2));
+    t
+}
