@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::headless::{Headless, talpa_online};
+use support::headless::{Headless, bodies, talpa_online};
 use support::{Peer, bed};
 
 const LONG: Duration = Duration::from_secs(120);
@@ -36,12 +36,7 @@ fn talpa_and_a_slixmpp_peer_exchange_messages_through_tor() {
     assert_eq!(m["with"], b);
 
     let (r, _) = talpa.call(json!({"cmd": "history", "account": a, "with": b}));
-    let bodies: Vec<_> = r["messages"]
-        .as_array()
-        .expect("messages")
-        .iter()
-        .map(|m| m["body"].as_str().unwrap_or("").to_owned())
-        .collect();
+    let bodies = bodies(&r);
     assert_eq!(bodies, ["hello peer", "hello talpa"]);
     talpa.quit();
 }
@@ -70,12 +65,7 @@ fn two_talpas_talk_and_offline_messages_are_caught_up_from_the_archive() {
     bob.call(json!({"cmd": "set_account_enabled", "account": b, "enabled": true}));
     bob.wait_event_for(|e| is_message(e, "while you were away"), LONG);
     let (r, _) = bob.call(json!({"cmd": "history", "account": b, "with": a}));
-    let bodies: Vec<_> = r["messages"]
-        .as_array()
-        .expect("messages")
-        .iter()
-        .map(|m| m["body"].as_str().unwrap_or("").to_owned())
-        .collect();
+    let bodies = bodies(&r);
     assert_eq!(
         bodies,
         ["one", "two", "while you were away"],

@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::json;
-use support::headless::talpa_online;
+use support::headless::{bodies, talpa_online};
 use support::{Peer, bed};
 
 const LONG: Duration = Duration::from_secs(120);
@@ -76,12 +76,7 @@ fn talpa_creates_a_private_room_invites_a_peer_and_they_talk() {
 
     std::thread::sleep(Duration::from_secs(2));
     let (r, _) = talpa.call(json!({"cmd": "history", "account": a, "with": room}));
-    let bodies: Vec<_> = r["messages"]
-        .as_array()
-        .expect("messages")
-        .iter()
-        .map(|m| m["body"].as_str().unwrap_or("").to_owned())
-        .collect();
+    let bodies = bodies(&r);
     assert_eq!(
         bodies,
         ["hello cell", "hi badger"],

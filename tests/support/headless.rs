@@ -166,3 +166,15 @@ pub fn talpa_online(
     std::thread::sleep(Duration::from_secs(2));
     t
 }
+
+/// The bodies of a `history` reply's messages, oldest first.
+pub fn bodies(history: &Value) -> Vec<String> {
+    history["messages"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .map(|m| m["body"].as_str().unwrap_or("").to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
