@@ -111,3 +111,48 @@ fn messages_queued_while_offline_are_delivered_once_after_reconnecting() {
     assert!(dupes.is_empty(), "duplicates delivered: {dupes:?}");
     talpa.quit();
 }
+
+#[test]
+fn contacts_are_added_and_own_messages_corrected_and_retracted() {
+    let bed = bed();
+    let (a, apw) = bed.new_account("editor");
+    let (b, bpw) = bed.new_account("reader");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut talpa = talpa_online(bed, &dir.path().join("p"), &a, &apw);
+    let mut peer = Peer::spawn(bed, &b, &bpw);
+
+    let (r, _) = talpa.call(json!({"cmd": "add_contact", "account": a, "jid": b}));
+    assert_eq!(r["ok"], true, "{r}");
+    peer.wait_event(|e| e["event"] == "subscribe" && e["from"] == a, LONG);
+    talpa.wait_event_for(
+        |e| {
+            e["event"] == "roster"
+                && e["contacts"]
+                    .as_array()
+                    .is_some_and(|c| c.iter().any(|j| *j == json!(b)))
+        },
+        LONG,
+    );
+
+    let (r, _) = talpa.call(json!({"cmd": "send", "account": a, "to": b, "body": "helo"}));
+    let id = r["origin_id"].as_str().expect("origin id").to_owned();
+    peer.wait_message("helo", LONG);
+    let (r, _) = talpa
+        .call(json!({"cmd": "correct", "account": a, "with": b, "message": id, "body": "hello"}));
+    assert_eq!(r["ok"], true, "{r}");
+    peer.wait_message("hello", LONG);
+    let (r, _) = talpa.call(json!({"cmd": "history", "account": a, "with": b}));
+    assert_eq!(bodies(&r), ["hello"], "{r}");
+    assert_eq!(r["messages"][0]["corrected"], true, "{r}");
+
+    let (r, _) = talpa.call(json!({"cmd": "retract", "account": a, "with": b, "message": id}));
+    assert_eq!(r["ok"], true, "{r}");
+    let (r, _) = talpa.call(json!({"cmd": "history", "account": a, "with": b}));
+    assert_eq!(r["messages"][0]["retracted"], true, "{r}");
+    assert_eq!(r["messages"][0]["body"], "", "the text is gone: {r}");
+
+    let (r, _) = talpa
+        .call(json!({"cmd": "correct", "account": a, "with": b, "message": "nope", "body": "x"}));
+    assert_eq!(support::headless::error_kind(&r), "not_found", "{r}");
+    talpa.quit();
+}

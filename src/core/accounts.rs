@@ -29,9 +29,9 @@ use crate::xmpp::session::{CarbonDirection, build_chat};
 use crate::xmpp::{BoxedStream, Session, SessionConfig, SessionEvent, StreamOpener, TlsMode};
 use crate::xmpp::{TrustAnchor, XmppError};
 
-/// A room operation the actor asks of an online account.
+/// An operation the actor asks of an online account (answered once the stanza is sent).
 #[derive(Debug, Clone)]
-pub(crate) enum RoomOp {
+pub(crate) enum SessionOp {
     /// Join (and, with `create`, configure a new room as private once the server created it).
     Join {
         /// The room.
@@ -55,6 +55,28 @@ pub(crate) enum RoomOp {
         /// The invitee.
         jid: BareJid,
     },
+    /// Add a contact to the server roster and ask for their presence.
+    AddContact(BareJid),
+    /// Remove a contact from the server roster (which also cancels subscriptions).
+    RemoveContact(BareJid),
+    /// Let a contact see our presence.
+    ApproveContact(BareJid),
+    /// Correct one of our messages (XEP-0308).
+    Correct {
+        /// The conversation's peer.
+        to: BareJid,
+        /// The origin-id of the message being corrected.
+        original: String,
+        /// The new text.
+        body: String,
+    },
+    /// Retract one of our messages (XEP-0424).
+    Retract {
+        /// The conversation's peer.
+        to: BareJid,
+        /// The origin-id of the message being retracted.
+        original: String,
+    },
 }
 
 /// What the actor tells a supervisor.
@@ -62,7 +84,7 @@ enum Control {
     /// New messages are in the outbox.
     Flush,
     /// Do a room operation; answered once the stanza is sent.
-    Room(RoomOp, oneshot::Sender<Result<(), CoreError>>),
+    Op(SessionOp, oneshot::Sender<Result<(), CoreError>>),
     /// Disconnect and end; the sender is told when done.
     Stop(oneshot::Sender<()>),
 }
@@ -112,13 +134,13 @@ impl Supervisors {
     }
 
     /// Asks an online account to do a room operation.
-    pub(crate) async fn room(&self, jid: &str, op: RoomOp) -> Result<(), CoreError> {
+    pub(crate) async fn session_op(&self, jid: &str, op: SessionOp) -> Result<(), CoreError> {
         let Some(r) = self.running.get(jid) else {
             return Err(CoreError::InvalidInput(format!("{jid} is disabled")));
         };
         let (tx, rx) = oneshot::channel();
         r.control
-            .send(Control::Room(op, tx))
+            .send(Control::Op(op, tx))
             .map_err(|_| CoreError::Stopped)?;
         rx.await
             .map_err(|_| CoreError::Xmpp("the connection ended".into()))?
@@ -161,7 +183,7 @@ async fn or_stop<T>(
             out = &mut fut => return Some(out),
             c = control.recv() => match c {
                 Some(Control::Flush) => {}
-                Some(Control::Room(_, reply)) => {
+                Some(Control::Op(_, reply)) => {
                     let _ = reply.send(Err(CoreError::Xmpp("the account is not online yet".into())));
                 }
                 Some(Control::Stop(done)) => {
@@ -373,13 +395,13 @@ async fn run_session(
             let (Ok(room), Some(nick)) = (BareJid::new(&r.jid), r.nick) else {
                 continue;
             };
-            let op = RoomOp::Join {
+            let op = SessionOp::Join {
                 room,
                 nick,
                 password: r.password,
                 create: false,
             };
-            if let Err(e) = room_op(&session, &mut rooms, op).await {
+            if let Err(e) = session_op(&session, &mut rooms, op).await {
                 shared.emit(Event::Error {
                     kind: e.kind().into(),
                     message: e.to_string(),
@@ -456,8 +478,8 @@ async fn run_session(
                 Some(Control::Flush) => {
                     flush(&session, account, shared, &mut in_flight, &mut acks).await;
                 }
-                Some(Control::Room(op, reply)) => {
-                    let _ = reply.send(room_op(&session, &mut rooms, op).await);
+                Some(Control::Op(op, reply)) => {
+                    let _ = reply.send(session_op(&session, &mut rooms, op).await);
                 }
                 Some(Control::Stop(done)) => {
                     session.close().await;
@@ -714,14 +736,14 @@ struct Room {
     occupants: HashMap<String, crate::core::events::Occupant>,
 }
 
-async fn room_op(
+async fn session_op(
     session: &Session,
     rooms: &mut HashMap<BareJid, Room>,
-    op: RoomOp,
+    op: SessionOp,
 ) -> Result<(), CoreError> {
     let xmpp = |e: XmppError| CoreError::Xmpp(e.to_string());
     match op {
-        RoomOp::Join {
+        SessionOp::Join {
             room,
             nick,
             password,
@@ -741,12 +763,12 @@ async fn room_op(
                 },
             );
         }
-        RoomOp::Leave { room } => {
+        SessionOp::Leave { room } => {
             if let Some(r) = rooms.remove(&room) {
                 session.muc_leave(&room, &r.nick).await.map_err(xmpp)?;
             }
         }
-        RoomOp::Invite { room, jid } => {
+        SessionOp::Invite { room, jid } => {
             // Private rooms are members-only: an invitation is only useful with membership,
             // which owners and admins grant here (as Conversations does). Others' invitations
             // go through the room, which decides.
@@ -757,6 +779,26 @@ async fn room_op(
                 tracing::debug!(error = %e, "could not grant membership before inviting");
             }
             session.muc_invite(&room, &jid).await.map_err(xmpp)?;
+        }
+        SessionOp::AddContact(jid) => {
+            session.roster_set(&jid, None).await.map_err(xmpp)?;
+            session.subscribe(&jid).await.map_err(xmpp)?;
+        }
+        SessionOp::RemoveContact(jid) => session.roster_remove(&jid).await.map_err(xmpp)?,
+        SessionOp::ApproveContact(jid) => {
+            session.approve_subscription(&jid).await.map_err(xmpp)?;
+        }
+        SessionOp::Correct { to, original, body } => {
+            session
+                .send_correction(Jid::from(to), &original, &body)
+                .await
+                .map_err(xmpp)?;
+        }
+        SessionOp::Retract { to, original } => {
+            session
+                .send_retraction(Jid::from(to), &original)
+                .await
+                .map_err(xmpp)?;
         }
     }
     Ok(())

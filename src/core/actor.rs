@@ -9,7 +9,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 use zeroize::Zeroizing;
 
-use crate::core::accounts::{RoomOp, Supervisors};
+use crate::core::accounts::{SessionOp, Supervisors};
 use crate::core::commands::{Command, NewAccount, Reply, Secret};
 use crate::core::error::CoreError;
 use crate::core::events::{AccountSummary, Event, StoredMessage, TorStatusInfo};
@@ -516,7 +516,7 @@ impl Actor {
                     })
                     .await?;
                 self.supervisors
-                    .room(&account, RoomOp::Leave { room })
+                    .session_op(&account, SessionOp::Leave { room })
                     .await?;
                 Ok(Reply::Done {})
             }
@@ -526,10 +526,37 @@ impl Actor {
                 let jid = xmpp_parsers::jid::BareJid::new(&bare_jid(&jid, "invitee")?)
                     .map_err(|e| CoreError::InvalidInput(e.to_string()))?;
                 self.supervisors
-                    .room(&account, RoomOp::Invite { room, jid })
+                    .session_op(&account, SessionOp::Invite { room, jid })
                     .await?;
                 Ok(Reply::Done {})
             }
+            Command::AddContact { account, jid } => {
+                self.contact_op(&account, &jid, SessionOp::AddContact).await
+            }
+            Command::RemoveContact { account, jid } => {
+                self.contact_op(&account, &jid, SessionOp::RemoveContact)
+                    .await
+            }
+            Command::ApproveContact { account, jid } => {
+                self.contact_op(&account, &jid, SessionOp::ApproveContact)
+                    .await
+            }
+            Command::Correct {
+                account,
+                with,
+                message,
+                body,
+            } => {
+                if body.trim().is_empty() {
+                    return Err(CoreError::InvalidInput("the correction is empty".into()));
+                }
+                self.edit_own(&account, &with, message, Some(body)).await
+            }
+            Command::Retract {
+                account,
+                with,
+                message,
+            } => self.edit_own(&account, &with, message, None).await,
             Command::TorStatus => Ok(Reply::Tor(match &self.shared.tor {
                 Some(tor) => tor_info(&tor.status().borrow()),
                 None => TorStatusInfo {
@@ -691,9 +718,9 @@ impl Actor {
             })
             .await?;
         self.supervisors
-            .room(
+            .session_op(
                 &account,
-                RoomOp::Join {
+                SessionOp::Join {
                     room,
                     nick,
                     password,
@@ -701,6 +728,100 @@ impl Actor {
                 },
             )
             .await?;
+        Ok(Reply::Done {})
+    }
+
+    async fn contact_op(
+        &mut self,
+        account: &str,
+        jid: &str,
+        op: fn(xmpp_parsers::jid::BareJid) -> SessionOp,
+    ) -> Result<Reply, CoreError> {
+        let account = bare_jid(account, "account")?;
+        let jid = xmpp_parsers::jid::BareJid::new(&bare_jid(jid, "contact")?)
+            .map_err(|e| CoreError::InvalidInput(e.to_string()))?;
+        self.supervisors.session_op(&account, op(jid)).await?;
+        Ok(Reply::Done {})
+    }
+
+    /// Corrects (`Some(body)`) or retracts (`None`) one of our own messages: first on the
+    /// wire, then in the store, so an offline account changes nothing.
+    async fn edit_own(
+        &mut self,
+        account: &str,
+        with: &str,
+        origin_id: String,
+        body: Option<String>,
+    ) -> Result<Reply, CoreError> {
+        let account = bare_jid(account, "account")?;
+        let with = bare_jid(with, "conversation")?;
+        let (acc, w, oid) = (account.clone(), with.clone(), origin_id.clone());
+        let target = self
+            .store
+            .with(move |s| {
+                let a = find_account(s, &acc)?;
+                let conv = s
+                    .list_conversations(a.id)?
+                    .into_iter()
+                    .find(|c| c.peer_jid == w)
+                    .ok_or_else(|| CoreError::NotFound(format!("conversation with {w}")))?;
+                let id = s
+                    .find_by_origin_id(conv.id, &oid)?
+                    .ok_or_else(|| CoreError::NotFound(format!("message {oid}")))?;
+                let m = s
+                    .message(id)?
+                    .ok_or_else(|| CoreError::NotFound("message".into()))?;
+                if m.direction != store::Direction::Outgoing {
+                    return Err(CoreError::InvalidInput(
+                        "only your own messages can be corrected or retracted".into(),
+                    ));
+                }
+                Ok((conv.id, id))
+            })
+            .await?;
+        let to = xmpp_parsers::jid::BareJid::new(&with)
+            .map_err(|e| CoreError::InvalidInput(e.to_string()))?;
+        let op = match &body {
+            Some(b) => SessionOp::Correct {
+                to,
+                original: origin_id,
+                body: b.clone(),
+            },
+            None => SessionOp::Retract {
+                to,
+                original: origin_id,
+            },
+        };
+        self.supervisors.session_op(&account, op).await?;
+        let (acc, w) = (account.clone(), with.clone());
+        let updated = self
+            .store
+            .with(move |s| {
+                let (conv, id) = target;
+                let now = Utc::now();
+                if let Some(text) = body {
+                    let mut m = store::NewMessage::new(
+                        conv,
+                        store::Direction::Outgoing,
+                        acc.clone(),
+                        Some(text),
+                        now,
+                    );
+                    m.origin_id = Some(crate::privacy::ids::random_id());
+                    s.apply_correction(id, &m, now)?;
+                } else {
+                    let by = store::Retractor::Sender {
+                        sender: acc.clone(),
+                        occupant_id: None,
+                    };
+                    s.apply_retraction(id, &by)?;
+                }
+                Ok(s.message(id)?.map(|m| to_event_message(&acc, &w, &m)))
+            })
+            .await?;
+        if let Some(m) = updated {
+            self.emit(Event::MessageUpdated(m));
+        }
         Ok(Reply::Done {})
     }
 

@@ -186,6 +186,47 @@ pub enum Command {
         /// The invitee's bare JID.
         jid: String,
     },
+    /// Add a contact to the server roster and ask to see their presence.
+    AddContact {
+        /// The account's bare JID.
+        account: String,
+        /// The contact's bare JID.
+        jid: String,
+    },
+    /// Remove a contact from the server roster.
+    RemoveContact {
+        /// The account's bare JID.
+        account: String,
+        /// The contact's bare JID.
+        jid: String,
+    },
+    /// Let a contact who asked see our presence.
+    ApproveContact {
+        /// The account's bare JID.
+        account: String,
+        /// The contact's bare JID.
+        jid: String,
+    },
+    /// Correct one of our own messages (XEP-0308); `message` is the origin-id `send` returned.
+    Correct {
+        /// The account's bare JID.
+        account: String,
+        /// The conversation's peer.
+        with: String,
+        /// The origin-id of the message to correct.
+        message: String,
+        /// The new text.
+        body: String,
+    },
+    /// Retract one of our own messages (XEP-0424); `message` is the origin-id `send` returned.
+    Retract {
+        /// The account's bare JID.
+        account: String,
+        /// The conversation's peer.
+        with: String,
+        /// The origin-id of the message to retract.
+        message: String,
+    },
     /// Report Tor's current state (also pushed as `tor_status` events).
     TorStatus,
     /// Destroy the profile: key material first, then every file. Works while locked.
@@ -215,6 +256,11 @@ impl Command {
             Command::CreateRoom { .. } => "create_room",
             Command::LeaveRoom { .. } => "leave_room",
             Command::Invite { .. } => "invite",
+            Command::AddContact { .. } => "add_contact",
+            Command::RemoveContact { .. } => "remove_contact",
+            Command::ApproveContact { .. } => "approve_contact",
+            Command::Correct { .. } => "correct",
+            Command::Retract { .. } => "retract",
             Command::TorStatus => "tor_status",
             Command::Wipe => "wipe",
             Command::Quit => "quit",
