@@ -682,50 +682,55 @@ fn apply(
             })
         }
         Action::Correct { message: c, target } => {
-            let conv =
-                s.upsert_conversation(account, &c.peer, store::ConversationKind::Chat, now)?;
-            let Some(orig) = s.find_by_origin_id(conv, &target)? else {
-                return Ok(Ingested::Nothing);
-            };
-            let m = new_message(conv, &c);
-            match s.apply_correction(orig, &m, now) {
-                Ok(_) => {}
-                // Someone correcting a message that is not theirs: dropped, nothing changes.
-                Err(store::StoreError::NotPermitted(_)) => return Ok(Ingested::Nothing),
-                Err(e) => return Err(e.into()),
-            }
-            Ok(s.message(orig)?.map_or(Ingested::Nothing, |m| {
-                Ingested::Updated(crate::core::actor::to_event_message(
-                    account_jid,
-                    &c.peer,
-                    &m,
-                ))
-            }))
+            edit(s, account, account_jid, &c, &target, |s, conv, orig| {
+                s.apply_correction(orig, &new_message(conv, &c), now)
+                    .map(|_| ())
+            })
         }
         Action::Retract { message: c, target } => {
-            let conv =
-                s.upsert_conversation(account, &c.peer, store::ConversationKind::Chat, now)?;
-            let Some(orig) = s.find_by_origin_id(conv, &target)? else {
-                return Ok(Ingested::Nothing);
-            };
             let by = store::Retractor::Sender {
                 sender: c.sender.clone(),
                 occupant_id: None,
             };
-            match s.apply_retraction(orig, &by) {
-                Ok(()) => {}
-                Err(store::StoreError::NotPermitted(_)) => return Ok(Ingested::Nothing),
-                Err(e) => return Err(e.into()),
-            }
-            Ok(s.message(orig)?.map_or(Ingested::Nothing, |m| {
-                Ingested::Updated(crate::core::actor::to_event_message(
-                    account_jid,
-                    &c.peer,
-                    &m,
-                ))
-            }))
+            edit(s, account, account_jid, &c, &target, |s, _, orig| {
+                s.apply_retraction(orig, &by)
+            })
         }
     }
+}
+
+/// Applies a correction or retraction of the message with origin-id `target` in `c`'s
+/// conversation. An unknown target, or one that is not the editor's own (the store checks the
+/// author), changes nothing.
+fn edit(
+    s: &mut Store,
+    account: AccountId,
+    account_jid: &str,
+    c: &Classified,
+    target: &str,
+    apply: impl FnOnce(&mut Store, store::ConversationId, store::MessageId) -> store::Result<()>,
+) -> Result<Ingested, CoreError> {
+    let kind = if c.room {
+        store::ConversationKind::GroupChat
+    } else {
+        store::ConversationKind::Chat
+    };
+    let conv = s.upsert_conversation(account, &c.peer, kind, Utc::now())?;
+    let Some(orig) = s.find_by_origin_id(conv, target)? else {
+        return Ok(Ingested::Nothing);
+    };
+    match apply(s, conv, orig) {
+        Ok(()) => {}
+        Err(store::StoreError::NotPermitted(_)) => return Ok(Ingested::Nothing),
+        Err(e) => return Err(e.into()),
+    }
+    Ok(s.message(orig)?.map_or(Ingested::Nothing, |m| {
+        Ingested::Updated(crate::core::actor::to_event_message(
+            account_jid,
+            &c.peer,
+            &m,
+        ))
+    }))
 }
 
 /// What a supervisor knows of a room it joined on this stream.

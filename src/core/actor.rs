@@ -224,6 +224,18 @@ fn bare_jid(s: &str, what: &str) -> Result<String, CoreError> {
     Ok(jid.to_string())
 }
 
+/// The account's conversation with `peer`, if there is one.
+fn find_conversation(
+    s: &Store,
+    account: &str,
+    peer: &str,
+) -> Result<Option<store::Conversation>, CoreError> {
+    let a = find_account(s, account)?;
+    Ok(s.list_conversations(a.id)?
+        .into_iter()
+        .find(|c| c.peer_jid == peer))
+}
+
 fn room_jid(s: &str) -> Result<xmpp_parsers::jid::BareJid, CoreError> {
     let jid = bare_jid(s, "room")?;
     let jid = xmpp_parsers::jid::BareJid::new(&jid)
@@ -759,11 +771,7 @@ impl Actor {
         let target = self
             .store
             .with(move |s| {
-                let a = find_account(s, &acc)?;
-                let conv = s
-                    .list_conversations(a.id)?
-                    .into_iter()
-                    .find(|c| c.peer_jid == w)
+                let conv = find_conversation(s, &acc, &w)?
                     .ok_or_else(|| CoreError::NotFound(format!("conversation with {w}")))?;
                 let id = s
                     .find_by_origin_id(conv.id, &oid)?
@@ -836,10 +844,8 @@ impl Actor {
         let is_room = self
             .store
             .with(move |s| {
-                let a = find_account(s, &acc)?;
-                Ok(s.list_conversations(a.id)?
-                    .into_iter()
-                    .any(|c| c.peer_jid == peer && c.kind == store::ConversationKind::GroupChat))
+                Ok(find_conversation(s, &acc, &peer)?
+                    .is_some_and(|c| c.kind == store::ConversationKind::GroupChat))
             })
             .await?;
         let kind = if is_room { "groupchat" } else { "chat" };
@@ -906,12 +912,7 @@ impl Actor {
         let mut messages = self
             .store
             .with(move |s| {
-                let a = find_account(s, &acc)?;
-                let Some(conv) = s
-                    .list_conversations(a.id)?
-                    .into_iter()
-                    .find(|c| c.peer_jid == w)
-                else {
+                let Some(conv) = find_conversation(s, &acc, &w)? else {
                     return Ok(Vec::new());
                 };
                 let before = before.filter(|b| *b > 0).map(store::MessageId);
@@ -954,17 +955,10 @@ impl Actor {
                 let scope = match (account, with) {
                     (None, _) => HistoryScope::All,
                     (Some(acc), None) => HistoryScope::Account(find_account(s, &acc)?.id),
-                    (Some(acc), Some(w)) => {
-                        let a = find_account(s, &acc)?;
-                        match s
-                            .list_conversations(a.id)?
-                            .into_iter()
-                            .find(|c| c.peer_jid == w)
-                        {
-                            Some(c) => HistoryScope::Conversation(c.id),
-                            None => return Ok(0),
-                        }
-                    }
+                    (Some(acc), Some(w)) => match find_conversation(s, &acc, &w)? {
+                        Some(c) => HistoryScope::Conversation(c.id),
+                        None => return Ok(0),
+                    },
                 };
                 Ok(s.clear_history(scope)?)
             })
