@@ -26,6 +26,7 @@ use crate::privacy::jitter::ConnectSchedule;
 use crate::store::{self, AccountId, Store};
 use crate::tor::{AccountIsolation, TorClient};
 use crate::xmpp::session::{CarbonDirection, build_chat};
+use crate::xmpp::srv::{self, DotResolver, SrvAnswer};
 use crate::xmpp::{BoxedStream, Session, SessionConfig, SessionEvent, StreamOpener, TlsMode};
 use crate::xmpp::{TrustAnchor, XmppError};
 
@@ -269,23 +270,23 @@ async fn supervise(
     }
 }
 
-fn session_config(account: &store::Account) -> Result<SessionConfig, String> {
+fn session_config(account: &store::Account, tls_mode: TlsMode) -> Result<SessionConfig, String> {
     let jid = BareJid::new(&account.jid).map_err(|e| format!("invalid account JID: {e}"))?;
     Ok(SessionConfig {
         jid,
         password: account.password.clone(),
-        tls_mode: if direct_tls(account) {
-            TlsMode::DirectTls
-        } else {
-            TlsMode::StartTls
-        },
-        trust: account
-            .trust_anchor_pem
-            .clone()
-            .map_or(TrustAnchor::WebPki, TrustAnchor::ExtraCaPem),
+        tls_mode,
+        trust: trust_anchor(account),
         require_channel_binding: account.sasl_plus_seen,
         timeouts: tokio_xmpp::xmlstream::Timeouts::default(),
     })
+}
+
+fn trust_anchor(account: &store::Account) -> TrustAnchor {
+    account
+        .trust_anchor_pem
+        .clone()
+        .map_or(TrustAnchor::WebPki, TrustAnchor::ExtraCaPem)
 }
 
 fn direct_tls(account: &store::Account) -> bool {
@@ -296,30 +297,116 @@ fn direct_tls(account: &store::Account) -> bool {
         .unwrap_or(false)
 }
 
-/// The host and port an account connects to: the override, else the JID's domain on the
-/// standard port (the name goes to Tor unresolved).
-fn target(account: &store::Account) -> (String, u16) {
-    let domain = account
-        .jid
-        .rsplit('@')
-        .next()
-        .unwrap_or(&account.jid)
-        .to_owned();
-    let host = account.host.clone().unwrap_or(domain);
-    let port = account
-        .port
-        .unwrap_or(if direct_tls(account) { 5223 } else { 5222 });
-    (host, port)
+/// The account's DNS-over-TLS resolver for SRV lookups (the `dot_resolver` option, else the
+/// default public resolver).
+fn dot_resolver(account: &store::Account) -> Result<DotResolver, String> {
+    account
+        .options
+        .get("dot_resolver")
+        .and_then(serde_json::Value::as_str)
+        .map_or_else(|| Ok(DotResolver::default()), str::parse)
+        .map_err(|e: XmppError| e.to_string())
 }
 
-fn opener(tor: TorClient, isolation: AccountIsolation, host: String, port: u16) -> StreamOpener {
+fn domain_of(jid: &str) -> String {
+    jid.rsplit('@').next().unwrap_or(jid).to_owned()
+}
+
+/// Where one login attempt connects: the hosts to try in order (all handed to Tor
+/// unresolved) and how TLS starts on them.
+struct Targets {
+    hosts: Vec<(String, u16)>,
+    tls_mode: TlsMode,
+    /// How the list was found, for the log (never user data beyond the server's name).
+    via: &'static str,
+}
+
+/// The host override if set; else the JID domain's SRV records looked up by DNS over TLS
+/// through the account's own Tor circuits (XEP-0368: the best-priority record decides
+/// between direct TLS and STARTTLS; STARTTLS lists end with `domain:5222`); else, when the
+/// lookup finds nothing or fails, the domain on the standard port.
+async fn targets(account: &store::Account, tor: &TorClient, iso: &AccountIsolation) -> Targets {
+    let domain = domain_of(&account.jid);
+    let forced_direct = direct_tls(account);
+    let fallback = |via| Targets {
+        hosts: vec![(domain.clone(), if forced_direct { 5223 } else { 5222 })],
+        tls_mode: if forced_direct {
+            TlsMode::DirectTls
+        } else {
+            TlsMode::StartTls
+        },
+        via,
+    };
+    if let Some(host) = &account.host {
+        let mut t = fallback("host override");
+        t.hosts = vec![(host.clone(), account.port.unwrap_or(t.hosts[0].1))];
+        return t;
+    }
+    let resolver = match dot_resolver(account) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(account = %account.id.0, "bad DNS-over-TLS resolver option: {e}");
+            return fallback("standard port (bad resolver option)");
+        }
+    };
+    let lookup = async {
+        let stream = tor
+            .connect(iso, &resolver.host, resolver.port)
+            .await
+            .map_err(|e| XmppError::Open(e.to_string()))?;
+        srv::lookup(stream, &resolver, &trust_anchor(account), &domain).await
+    };
+    let answer = match tokio::time::timeout(srv::LOOKUP_TIMEOUT, lookup).await {
+        Ok(Ok(a)) => a,
+        Ok(Err(e)) => {
+            tracing::info!(account = %account.id.0, "SRV lookup failed, using the standard port: {e}");
+            return fallback("standard port (SRV lookup failed)");
+        }
+        Err(_) => return fallback("standard port (SRV lookup timed out)"),
+    };
+    match answer {
+        SrvAnswer::Targets(list) => {
+            let direct = !forced_direct && list.first().is_some_and(|t| t.direct_tls);
+            let want_direct = forced_direct || direct;
+            let mut hosts: Vec<(String, u16)> = list
+                .into_iter()
+                .filter(|t| t.direct_tls == want_direct)
+                .map(|t| (t.host, t.port))
+                .collect();
+            if hosts.is_empty() {
+                return fallback("standard port (no SRV record for the TLS mode)");
+            }
+            if !want_direct && !hosts.iter().any(|(h, p)| *h == domain && *p == 5222) {
+                hosts.push((domain.clone(), 5222));
+            }
+            Targets {
+                hosts,
+                tls_mode: if want_direct {
+                    TlsMode::DirectTls
+                } else {
+                    TlsMode::StartTls
+                },
+                via: "SRV over DNS-over-TLS",
+            }
+        }
+        SrvAnswer::NoRecords | SrvAnswer::ServiceRefused => fallback("standard port (no SRV)"),
+    }
+}
+
+/// Opens a Tor stream to the first of `hosts` that answers.
+fn opener(tor: TorClient, isolation: AccountIsolation, hosts: Vec<(String, u16)>) -> StreamOpener {
+    let hosts = Arc::new(hosts);
     Arc::new(move || {
-        let (tor, isolation, host) = (tor.clone(), isolation.clone(), host.clone());
+        let (tor, isolation, hosts) = (tor.clone(), isolation.clone(), hosts.clone());
         Box::pin(async move {
-            tor.connect(&isolation, &host, port)
-                .await
-                .map(|s| Box::new(s) as BoxedStream)
-                .map_err(|e| XmppError::Open(e.to_string()))
+            let mut last = String::from("no host to connect to");
+            for (host, port) in hosts.iter() {
+                match tor.connect(&isolation, host, *port).await {
+                    Ok(s) => return Ok(Box::new(s) as BoxedStream),
+                    Err(e) => last = e.to_string(),
+                }
+            }
+            Err(XmppError::Open(last))
         })
     })
 }
@@ -335,12 +422,15 @@ async fn run_session(
     shared: &SharedRef,
     control: &mut mpsc::UnboundedReceiver<Control>,
 ) -> Ended {
-    let config = match session_config(account) {
+    let Some(found) = Box::pin(or_stop(targets(account, &tor, isolation), control)).await else {
+        return Ended::Stopped;
+    };
+    tracing::debug!(account = %account.id.0, via = found.via, "connect targets chosen");
+    let config = match session_config(account, found.tls_mode) {
         Ok(c) => c,
         Err(e) => return Ended::Failed(e),
     };
-    let (host, port) = target(account);
-    let connect = Session::connect(config, opener(tor, isolation.clone(), host, port));
+    let connect = Session::connect(config, opener(tor, isolation.clone(), found.hosts));
     let (session, mut events, report) = match Box::pin(or_stop(connect, control)).await {
         None => return Ended::Stopped,
         Some(Err(e)) => return Ended::Failed(e.to_string()),

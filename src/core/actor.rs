@@ -655,6 +655,11 @@ impl Actor {
         if new.port == Some(0) {
             return Err(CoreError::InvalidInput("port 0 is not a port".into()));
         }
+        if let Some(resolver) = &new.dot_resolver {
+            resolver
+                .parse::<crate::xmpp::srv::DotResolver>()
+                .map_err(|e| CoreError::InvalidInput(e.to_string()))?;
+        }
         let retention = new
             .retention
             .as_deref()
@@ -671,6 +676,9 @@ impl Actor {
             "direct_tls": new.direct_tls,
             "local_only_contacts": new.local_only_contacts,
         });
+        if let Some(resolver) = &new.dot_resolver {
+            account.options["dot_resolver"] = serde_json::Value::from(resolver.as_str());
+        }
         let added = self
             .store
             .with(move |s| {

@@ -58,6 +58,10 @@ pub struct NewAccount {
     /// Keep contacts only in the encrypted store, never in the server roster.
     #[serde(default)]
     pub local_only_contacts: bool,
+    /// The DNS-over-TLS resolver for this account's SRV lookups, `host:port#tls-name`
+    /// (reached through Tor; default Quad9). Unused when `host` is set.
+    #[serde(default)]
+    pub dot_resolver: Option<String>,
     /// The account's default retention (`dont_store`, `1h`, `1d`, `1w`, `1m`, `1y`, `forever`).
     #[serde(default)]
     pub retention: Option<String>,

@@ -267,6 +267,7 @@ impl AddAccountDialog {
             direct_tls: imp.direct_tls_switch.is_active(),
             trust_anchor_pem: imp.trust_anchor.borrow().clone(),
             local_only_contacts: imp.local_contacts_switch.is_active(),
+            dot_resolver: None,
             retention,
         };
         self.show_error(None);

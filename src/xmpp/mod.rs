@@ -30,6 +30,7 @@ pub mod muc;
 pub mod origin;
 pub mod pep;
 pub mod session;
+pub mod srv;
 pub mod stanza;
 pub mod tls;
 

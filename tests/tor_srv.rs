@@ -1,0 +1,151 @@
+//! SRV without leaks (issue #3): an account without a host override finds its server through
+//! `_xmpp-client._tcp` / `_xmpps-client._tcp` records looked up by DNS over TLS — through the
+//! account's own Tor circuits — at a DoT resolver the test runs on 127.0.0.1, then logs in on
+//! the target the records name (which the JID's domain alone would never reach: there is no
+//! DNS for `talpa.test`).
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::json;
+use support::headless::Headless;
+
+/// `tests/harness/dot_server.py`, answering from a fixed SRV table; killed on drop.
+struct DotServer {
+    child: Child,
+    port: u16,
+    queries: Arc<Mutex<Vec<String>>>,
+}
+
+impl DotServer {
+    fn start(bed: &support::Bed, records: &[String]) -> DotServer {
+        let tls = bed.dir.join("tls");
+        let mut cmd = Command::new(&bed.venv_python);
+        cmd.arg(support::harness_dir().join("dot_server.py"))
+            .arg("--cert")
+            .arg(tls.join("server.crt"))
+            .arg("--key")
+            .arg(tls.join("server.key"));
+        for r in records {
+            cmd.arg("--srv").arg(r);
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("dot_server.py starts");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let first = lines.next().expect("a port line").expect("readable");
+        let port = first
+            .strip_prefix("port ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
+        let queries = Arc::new(Mutex::new(Vec::new()));
+        let sink = queries.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                sink.lock().expect("lock").push(line);
+            }
+        });
+        DotServer {
+            child,
+            port,
+            queries,
+        }
+    }
+
+    fn queries(&self) -> Vec<String> {
+        self.queries.lock().expect("lock").clone()
+    }
+}
+
+impl Drop for DotServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts Talpa with an account that has no host override and uses `dot` as its resolver;
+/// returns once the account is online (panics with the events otherwise).
+fn online_via_srv(bed: &support::Bed, dot: &DotServer, dir: &std::path::Path) -> Headless {
+    let (jid, password) = bed.new_account("srv");
+    let network = bed.tor.network_file.to_string_lossy().into_owned();
+    let mut t = Headless::start_with(dir, &["--tor-network", &network, "--startup-jitter", "1"]);
+    let (r, _) = t.call(json!({"cmd": "create_profile", "passphrase": "srv"}));
+    assert_eq!(r["ok"], true, "{r}");
+    let ca = std::fs::read_to_string(&bed.ca_cert).expect("bed CA");
+    let (r, _) = t.call(json!({
+        "cmd": "add_account", "jid": jid, "password": password, "trust_anchor_pem": ca,
+        "dot_resolver": format!("127.0.0.1:{}#localhost", dot.port),
+    }));
+    assert_eq!(r["ok"], true, "{r}");
+    t.wait_event_for(
+        |e| e["event"] == "account_state" && e["account"] == jid && e["state"] == "online",
+        Duration::from_secs(120),
+    );
+    t
+}
+
+#[test]
+fn an_account_without_host_override_finds_its_server_by_srv_over_dns_over_tls() {
+    let bed = support::bed();
+    let dot = DotServer::start(
+        bed,
+        &[format!(
+            "_xmpp-client._tcp.{}=5:0:{}:127.0.0.1",
+            bed.domain, bed.prosody.c2s_port
+        )],
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t = online_via_srv(bed, &dot, dir.path());
+    let queries = dot.queries();
+    assert!(
+        queries.contains(&format!("query _xmpp-client._tcp.{} 33", bed.domain)),
+        "{queries:?}"
+    );
+    assert!(
+        queries.contains(&format!("query _xmpps-client._tcp.{} 33", bed.domain)),
+        "both XEP-0368 services are asked: {queries:?}"
+    );
+    t.quit();
+}
+
+#[test]
+fn an_xmpps_client_record_makes_the_account_use_direct_tls() {
+    let bed = support::bed();
+    // Only a direct-TLS record, on Prosody's direct-TLS port: a STARTTLS attempt there fails,
+    // so being online proves Talpa chose direct TLS from the record.
+    let dot = DotServer::start(
+        bed,
+        &[format!(
+            "_xmpps-client._tcp.{}=0:0:{}:127.0.0.1",
+            bed.domain, bed.prosody.c2s_direct_tls_port
+        )],
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t = online_via_srv(bed, &dot, dir.path());
+    t.quit();
+}
+
+#[test]
+fn a_malformed_resolver_option_is_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut t = Headless::start(dir.path());
+    let (r, _) = t.call(json!({"cmd": "create_profile", "passphrase": "srv"}));
+    assert_eq!(r["ok"], true, "{r}");
+    let (r, _) = t.call(json!({
+        "cmd": "add_account", "jid": "a@example.org", "password": "pw",
+        "dot_resolver": "dns.example:notaport",
+    }));
+    assert_eq!(r["ok"], false, "{r}");
+    assert_eq!(support::headless::error_kind(&r), "invalid_input", "{r}");
+    let (r, _) = t.call(json!({"cmd": "list_accounts"}));
+    assert_eq!(r["accounts"].as_array().map(Vec::len), Some(0), "{r}");
+    t.quit();
+}
