@@ -21,6 +21,10 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+use serde_json::json;
+use support::Peer;
+use support::dot::DotServer;
+use support::headless::Headless;
 use talpa::tor::{AccountIsolation, PrivateNetwork, TorClient, TorConfig};
 
 const TEST_NAME: &str = "embedded_arti_connects_only_to_tor_relays_and_never_resolves_locally";
@@ -63,6 +67,83 @@ fn embedded_arti_connects_only_to_tor_relays_and_never_resolves_locally() {
         verdict.relay_connects > 0,
         "no connection to any ORPort was traced; trace:\n{text}"
     );
+}
+
+/// The whole client, not just the tor layer: the real `talpa headless` binary under strace
+/// bootstraps, finds its server by SRV (DNS over TLS through Tor), logs in, exchanges messages
+/// both ways with a peer, reconnects, and quits — and in all of that connects only to the
+/// private network's ORPorts, opens no UDP socket and reads no resolver configuration.
+#[test]
+fn a_whole_talpa_session_connects_only_to_tor_relays() {
+    let bed = support::bed();
+    let (a, apw) = bed.new_account("leak");
+    let (b, bpw) = bed.new_account("leakpeer");
+    let dot = DotServer::start(
+        bed,
+        &[format!(
+            "_xmpp-client._tcp.{}=0:0:{}:127.0.0.1",
+            bed.domain, bed.prosody.c2s_port
+        )],
+    );
+    let mut peer = Peer::spawn(bed, &b, &bpw);
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("strace.txt");
+    let mut cmd = Command::new("strace");
+    cmd.args(["-f", "-qq", "-e", "trace=network,openat", "-o"])
+        .arg(&trace)
+        .arg(env!("CARGO_BIN_EXE_talpa"))
+        .args(["headless", "--profile"])
+        .arg(dir.path().join("profile"))
+        .arg("--tor-network")
+        .arg(&bed.tor.network_file)
+        .args(["--startup-jitter", "1"]);
+    let mut talpa = Headless::from_command(cmd);
+    let (r, _) = talpa.call(json!({"cmd": "create_profile", "passphrase": "leak"}));
+    assert_eq!(r["ok"], true, "{r}");
+    let ca = std::fs::read_to_string(&bed.ca_cert).unwrap();
+    let (r, _) = talpa.call(json!({
+        "cmd": "add_account", "jid": a, "password": apw, "trust_anchor_pem": ca,
+        "dot_resolver": format!("127.0.0.1:{}#localhost", dot.port),
+    }));
+    assert_eq!(r["ok"], true, "{r}");
+    let online = |e: &serde_json::Value| {
+        e["event"] == "account_state" && e["account"] == a && e["state"] == "online"
+    };
+    talpa.wait_event_for(online, Duration::from_mins(3));
+    std::thread::sleep(Duration::from_secs(2));
+
+    let (r, _) =
+        talpa.call(json!({"cmd": "send", "account": a, "to": b, "body": "out through tor"}));
+    assert_eq!(r["ok"], true, "{r}");
+    peer.wait_message("out through tor", Duration::from_mins(2));
+    peer.send_message(&a, "in through tor");
+    talpa.wait_event_for(
+        |e| e["event"] == "message" && e["body"] == "in through tor",
+        Duration::from_mins(2),
+    );
+
+    // Reconnect: a fresh SRV lookup and login on new streams.
+    let (r, _) = talpa.call(json!({"cmd": "set_account_enabled", "account": a, "enabled": false}));
+    assert_eq!(r["ok"], true, "{r}");
+    talpa.events.clear();
+    let (r, _) = talpa.call(json!({"cmd": "set_account_enabled", "account": a, "enabled": true}));
+    assert_eq!(r["ok"], true, "{r}");
+    talpa.wait_event_for(online, Duration::from_mins(3));
+    talpa.quit();
+
+    assert!(
+        dot.queries().len() >= 4,
+        "two SRV lookups (two queries each) went through Tor: {:?}",
+        dot.queries()
+    );
+    let text = std::fs::read_to_string(&trace).expect("strace output");
+    let verdict = check_trace(&text, &tor_bed::or_ports(bed));
+    assert!(
+        verdict.violations.is_empty(),
+        "leaks:\n{}",
+        verdict.violations.join("\n")
+    );
+    assert!(verdict.relay_connects > 0, "no ORPort connection traced");
 }
 
 /// What the child does under strace.

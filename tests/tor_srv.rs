@@ -6,70 +6,11 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
+use support::dot::DotServer;
 use support::headless::Headless;
-
-/// `tests/harness/dot_server.py`, answering from a fixed SRV table; killed on drop.
-struct DotServer {
-    child: Child,
-    port: u16,
-    queries: Arc<Mutex<Vec<String>>>,
-}
-
-impl DotServer {
-    fn start(bed: &support::Bed, records: &[String]) -> DotServer {
-        let tls = bed.dir.join("tls");
-        let mut cmd = Command::new(&bed.venv_python);
-        cmd.arg(support::harness_dir().join("dot_server.py"))
-            .arg("--cert")
-            .arg(tls.join("server.crt"))
-            .arg("--key")
-            .arg(tls.join("server.key"));
-        for r in records {
-            cmd.arg("--srv").arg(r);
-        }
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("dot_server.py starts");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let first = lines.next().expect("a port line").expect("readable");
-        let port = first
-            .strip_prefix("port ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
-        let queries = Arc::new(Mutex::new(Vec::new()));
-        let sink = queries.clone();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                sink.lock().expect("lock").push(line);
-            }
-        });
-        DotServer {
-            child,
-            port,
-            queries,
-        }
-    }
-
-    fn queries(&self) -> Vec<String> {
-        self.queries.lock().expect("lock").clone()
-    }
-}
-
-impl Drop for DotServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Starts Talpa with an account that has no host override and uses `dot` as its resolver;
 /// returns once the account is online (panics with the events otherwise).

@@ -25,10 +25,14 @@ impl Headless {
 
     /// Starts `talpa headless --profile DIR` with extra arguments.
     pub fn start_with(profile: &std::path::Path, extra: &[&str]) -> Headless {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_talpa"))
-            .args(["headless", "--profile"])
-            .arg(profile)
-            .args(extra)
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_talpa"));
+        cmd.args(["headless", "--profile"]).arg(profile).args(extra);
+        Headless::from_command(cmd)
+    }
+
+    /// Starts a prepared command that runs `talpa headless` (e.g. under `strace`).
+    pub fn from_command(mut cmd: Command) -> Headless {
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -6,6 +6,7 @@
 #![allow(dead_code)] // Each test binary uses a subset of these helpers.
 #![allow(clippy::missing_panics_doc)]
 
+pub mod dot;
 pub mod headless;
 
 use std::collections::VecDeque;
