@@ -268,3 +268,101 @@ fn clear_history_by_conversation_account_and_all() {
     assert_eq!(count(&store, b1), 1);
     assert_eq!(store.clear_history(HistoryScope::All).expect("c"), 1);
 }
+
+fn queued(store: &Store) -> Vec<String> {
+    store
+        .outbox_list(None)
+        .expect("outbox")
+        .into_iter()
+        .map(|e| e.origin_id)
+        .collect()
+}
+
+fn reopen(store: Store, dir: &std::path::Path) -> Store {
+    store.lock().expect("lock");
+    talpa::store::Profile::unlock(dir, &store_util::pass("pw"))
+        .expect("unlock")
+        .into_store()
+}
+
+#[test]
+fn a_dont_store_conversations_outbox_lives_in_memory_only() {
+    let (_tmp, dir, mut store) = new_profile("pw");
+    let acct = add_account(&mut store, "a@talpa.test");
+    let kept = chat(&mut store, acct, "b@talpa.test");
+    let volatile = chat(&mut store, acct, "c@talpa.test");
+    store
+        .set_conversation_retention(volatile, Some(RetentionPolicy::DontStore), t0())
+        .expect("dont store");
+    store
+        .outbox_enqueue(acct, kept, "o-kept", b"{\"body\":\"one\"}", t0())
+        .expect("queue");
+    let id = store
+        .outbox_enqueue(acct, volatile, "o-volatile", b"{\"body\":\"two\"}", t0())
+        .expect("queue");
+    assert!(id.0 < 0, "volatile entries have their own id range");
+    assert!(
+        store
+            .outbox_enqueue(acct, kept, "o-volatile", b"x", t0())
+            .is_err(),
+        "an origin-id is unique across both queues"
+    );
+    assert_eq!(queued(&store), ["o-kept", "o-volatile"]);
+    store.expire(t0()).expect("expire");
+    assert_eq!(queued(&store), ["o-kept", "o-volatile"], "queued now: kept");
+    assert!(store.outbox_remove("o-volatile").expect("remove"));
+    store
+        .outbox_enqueue(
+            acct,
+            volatile,
+            "o-volatile-2",
+            b"{\"body\":\"three\"}",
+            t0(),
+        )
+        .expect("queue");
+
+    let store = reopen(store, &dir);
+    assert_eq!(
+        queued(&store),
+        ["o-kept"],
+        "the don't-store entry never reached the database file"
+    );
+}
+
+#[test]
+fn queued_stanzas_expire_with_their_conversations_retention() {
+    let (_tmp, dir, mut store) = new_profile("pw");
+    let acct = add_account(&mut store, "a@talpa.test");
+    let hourly = chat(&mut store, acct, "b@talpa.test");
+    let switched = chat(&mut store, acct, "c@talpa.test");
+    store
+        .set_conversation_retention(hourly, Some(RetentionPolicy::OneHour), t0())
+        .expect("1h");
+    let old = t0() - Duration::hours(2);
+    store
+        .outbox_enqueue(acct, hourly, "o-old", b"{}", old)
+        .expect("queue");
+    store
+        .outbox_enqueue(acct, hourly, "o-new", b"{}", t0())
+        .expect("queue");
+    store
+        .outbox_enqueue(acct, switched, "o-switched", b"{}", t0())
+        .expect("queue");
+    store.expire(t0()).expect("expire");
+    assert_eq!(queued(&store), ["o-new", "o-switched"]);
+
+    // Shortening a conversation to "don't store" moves its queued stanza off the disk.
+    store
+        .set_conversation_retention(switched, Some(RetentionPolicy::DontStore), t0())
+        .expect("dont store");
+    store.expire(t0()).expect("expire");
+    let mut now_queued = queued(&store);
+    now_queued.sort();
+    assert_eq!(
+        now_queued,
+        ["o-new", "o-switched"],
+        "still queued, in memory"
+    );
+    let store = reopen(store, &dir);
+    assert_eq!(queued(&store), ["o-new"]);
+}

@@ -148,6 +148,8 @@ impl Store {
             }
         }
         tx.commit()?;
+        // Queued stanzas carry message bodies too: they follow the same schedule.
+        self.outbox_expire(now)?;
         Ok(removed)
     }
 
