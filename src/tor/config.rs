@@ -128,6 +128,11 @@ pub struct PrivateNetwork {
     /// relays on one address as one family, and accept a small guard sample.
     #[serde(default)]
     pub local_network: bool,
+    /// Consensus parameters to override locally, as Arti names them (e.g. `hsdir_interval`:
+    /// C tor on a `TestingTorNetwork` uses onion-service time periods as long as one
+    /// shared-random run, 24 voting intervals, whatever the consensus says).
+    #[serde(default)]
+    pub net_params: std::collections::BTreeMap<String, i32>,
 }
 
 /// One directory authority of a private network.
@@ -210,6 +215,9 @@ impl PrivateNetwork {
             builder
                 .override_net_params()
                 .insert("guard-min-filtered-sample-size".into(), 3);
+        }
+        for (name, value) in &self.net_params {
+            builder.override_net_params().insert(name.clone(), *value);
         }
         builder
             .tor_network()

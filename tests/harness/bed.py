@@ -41,6 +41,7 @@ HOST = "127.0.0.1"
 N_AUTHORITIES = 3
 N_RELAYS = 6
 N_EXITS = 3
+VOTING_INTERVAL = 20  # seconds, for the authorities' consensus schedule
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_VENV = "/root/.cache/talpa/venv"
 
@@ -365,7 +366,7 @@ Component "{UPLOAD_DOMAIN}" "http_file_share"
             ed = f.read().split()[1]
         return "".join(rsa).upper(), ed
 
-    def start_tor(self):
+    def start_tor(self, onion_ports):
         tdir = os.path.join(self.dir, "tor")
         os.makedirs(tdir)
         ports = free_ports(2 * N_AUTHORITIES + 2 * N_RELAYS + 1)
@@ -419,10 +420,10 @@ Component "{UPLOAD_DOMAIN}" "http_file_share"
                 lines += [
                     "AuthoritativeDirectory 1",
                     "V3AuthoritativeDirectory 1",
-                    "V3AuthVotingInterval 20",
+                    f"V3AuthVotingInterval {VOTING_INTERVAL}",
                     "V3AuthVoteDelay 4",
                     "V3AuthDistDelay 4",
-                    "TestingV3AuthInitialVotingInterval 20",
+                    f"TestingV3AuthInitialVotingInterval {VOTING_INTERVAL}",
                     "TestingV3AuthInitialVoteDelay 4",
                     "TestingV3AuthInitialDistDelay 4",
                     "TestingV3AuthVotingStartOffset 0",
@@ -451,7 +452,9 @@ Component "{UPLOAD_DOMAIN}" "http_file_share"
                 f"SocksPort {HOST}:{socks_port}",
                 "SafeSocks 0",
                 "ClientOnly 1",
-            ]) + "\n")
+                # Prosody as an onion service on the private network (v3).
+                f"HiddenServiceDir {os.path.join(client_dir, 'hs')}",
+            ] + [f"HiddenServicePort {virt} {HOST}:{real}" for virt, real in onion_ports]) + "\n")
         # Verify configs first: a config error then names the offending file.
         for torrc in [n["torrc"] for n in nodes] + [client_torrc]:
             r = subprocess.run(["tor", "--verify-config", "-f", torrc], capture_output=True, text=True)
@@ -503,7 +506,10 @@ Component "{UPLOAD_DOMAIN}" "http_file_share"
             if time.time() > deadline:
                 raise BedError(f"tor client did not bootstrap in {BOOTSTRAP_TIMEOUT}s\n--- {clog}\n{tail(clog)}")
             time.sleep(0.5)
-        client = {"pid": procs["client"][0].pid, "data_dir": client_dir, "socks_port": socks_port}
+        with open(os.path.join(client_dir, "hs", "hostname")) as f:
+            onion = f.read().strip()
+        client = {"pid": procs["client"][0].pid, "data_dir": client_dir, "socks_port": socks_port,
+                  "onion": onion}
         return nodes, client
 
     @staticmethod
@@ -559,7 +565,7 @@ Component "{UPLOAD_DOMAIN}" "http_file_share"
         cfg, plog, _slog = self.prosody_config(key, crt, c2s, c2s_tls, http)
         prosody_pid = self.start_prosody(cfg, plog, c2s, http)
         log(f"prosody up on c2s {c2s} (pid {prosody_pid})")
-        nodes, client = self.start_tor()
+        nodes, client = self.start_tor([(5222, c2s), (5223, c2s_tls)])
         log(f"tor network and client ready after {time.time() - t0:.1f}s")
         network_file = os.path.join(self.dir, "tor-network.json")
         write_json(network_file, {
@@ -568,6 +574,9 @@ Component "{UPLOAD_DOMAIN}" "http_file_share"
             "fallbacks": [{"rsa_identity": n["rsa"], "ed_identity": n["ed"],
                            "orports": [f"{HOST}:{n['or_port']}"]} for n in nodes],
             "local_network": True,
+            # C tor on a TestingTorNetwork makes onion-service time periods one shared-random
+            # run long (24 voting intervals), ignoring the consensus; tell Arti the same.
+            "net_params": {"hsdir_interval": max(1, 24 * VOTING_INTERVAL // 60)},
         })
         venv = os.environ.get("TALPA_VENV", DEFAULT_VENV)
         bed = {
@@ -579,6 +588,8 @@ Component "{UPLOAD_DOMAIN}" "http_file_share"
                         "http_port": http, "config": cfg, "log": plog,
                         "stanza_log": _slog, "pid": prosody_pid},
             "ca_cert": ca_pem,
+            # Prosody's c2s (5222) and direct-TLS (5223) ports as an onion service.
+            "onion": client["onion"],
             "tor": {
                 "network_file": network_file,
                 "socks_port": client["socks_port"],

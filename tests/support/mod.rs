@@ -125,6 +125,10 @@ pub struct Bed {
     pub tor: Tor,
     /// Python of the peers' venv.
     pub venv_python: PathBuf,
+    /// Prosody as a v3 onion service on the private network (`….onion`, ports 5222 and 5223);
+    /// empty for a bed started by an older `bed.py`.
+    #[serde(default)]
+    pub onion: String,
 }
 
 static BED: OnceLock<Bed> = OnceLock::new();
