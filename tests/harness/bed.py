@@ -24,6 +24,7 @@ port 0 on 127.0.0.1.
 import argparse
 import base64
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -179,6 +180,9 @@ class Bed:
             return False
         if time.time() - started > MAX_BED_AGE:
             log("bed is older than MAX_BED_AGE; restarting it")
+            return False
+        if bed.get("bed_version") != bed_version():
+            log("bed was started by another version of bed.py; restarting it")
             return False
         pids = self._pids()
         if not pids or not all(pid_alive(p, self.dir) for p in pids.values()):
@@ -580,6 +584,7 @@ Component "{UPLOAD_DOMAIN}" "http_file_share"
         })
         venv = os.environ.get("TALPA_VENV", DEFAULT_VENV)
         bed = {
+            "bed_version": bed_version(),
             "dir": self.dir,
             "domain": DOMAIN,
             "muc_domain": MUC_DOMAIN,
@@ -618,6 +623,12 @@ Component "{UPLOAD_DOMAIN}" "http_file_share"
                             user, bed["domain"], password], capture_output=True, text=True)
         if r.returncode != 0:
             raise BedError(f"prosodyctl register {user} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+
+
+def bed_version():
+    """A hash of this script: a bed started by another version is not reused."""
+    with open(os.path.abspath(__file__), "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:16]
 
 
 def main():
