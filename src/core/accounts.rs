@@ -231,7 +231,7 @@ async fn supervise(
         {
             return;
         }
-        let Some(tor) = shared.tor.clone() else {
+        let Some(tor) = shared.tor() else {
             shared.account_state(
                 &jid,
                 "waiting_for_tor",

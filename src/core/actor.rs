@@ -15,9 +15,10 @@ use crate::core::error::CoreError;
 use crate::core::events::{AccountSummary, Event, StoredMessage, TorStatusInfo};
 use crate::core::shared::{Ephemeral, Shared, SharedRef, lock};
 use crate::core::store_cell::StoreCell;
+use crate::core::tor_settings::{self, TorRunner, TorSettings};
 use crate::privacy::jitter::ConnectSchedule;
 use crate::store::{self, HistoryScope, Passphrase, Profile, RetentionPolicy, Store};
-use crate::tor::{PrivateNetwork, TorClient, TorConfig, TorState, TorStatus};
+use crate::tor::{TorState, TorStatus};
 
 /// How the core is started: where the profile lives and how it reaches Tor.
 #[derive(Debug, Clone)]
@@ -62,12 +63,11 @@ impl CoreHandle {
     pub fn spawn(options: CoreOptions) -> CoreHandle {
         let (requests, rx) = mpsc::channel(64);
         let (events, _) = broadcast::channel(4096);
-        let tor = launch_tor(&options, &events);
         let shared = Arc::new(Shared {
             store: StoreCell::default(),
             events: events.clone(),
             ephemeral: Mutex::new(Ephemeral::default()),
-            tor,
+            tor: Mutex::new(None),
             states: Mutex::new(std::collections::HashMap::new()),
         });
         let schedule = ConnectSchedule::with_startup_max(options.startup_jitter);
@@ -77,6 +77,7 @@ impl CoreHandle {
             supervisors: Supervisors::new(shared.clone(), schedule),
             shared,
             last_activity: Instant::now(),
+            tor_runner: TorRunner::default(),
         };
         tokio::spawn(actor.run(rx));
         CoreHandle { requests, events }
@@ -107,56 +108,7 @@ struct Actor {
     store: StoreCell,
     supervisors: Supervisors,
     last_activity: Instant,
-}
-
-/// Starts the tor layer and forwards its status as events. A configuration that cannot be
-/// used leaves Talpa without Tor — and therefore without any connection — and says so.
-fn launch_tor(options: &CoreOptions, events: &broadcast::Sender<Event>) -> Option<TorClient> {
-    let mut config = TorConfig::new(options.profile_dir.clone());
-    if let Some(path) = &options.tor_network {
-        match PrivateNetwork::from_file(path) {
-            Ok(network) => config.network = Some(network),
-            Err(e) => {
-                report_tor_failure(events, &e.to_string());
-                return None;
-            }
-        }
-    }
-    match TorClient::launch(config) {
-        Ok(tor) => {
-            let mut status = tor.status();
-            let events = events.clone();
-            tokio::spawn(async move {
-                let mut last: Option<(String, u8)> = None;
-                loop {
-                    let info = tor_info(&status.borrow_and_update());
-                    // Directory refreshes change the text every few seconds; front ends only
-                    // need to hear about changes of state or progress.
-                    let key = (info.state.clone(), info.percent);
-                    if last.as_ref() != Some(&key) {
-                        last = Some(key);
-                        let _ = events.send(Event::TorStatus(info));
-                    }
-                    if status.changed().await.is_err() {
-                        break;
-                    }
-                }
-            });
-            Some(tor)
-        }
-        Err(e) => {
-            report_tor_failure(events, &e.to_string());
-            None
-        }
-    }
-}
-
-fn report_tor_failure(events: &broadcast::Sender<Event>, why: &str) {
-    let _ = events.send(Event::TorStatus(TorStatusInfo {
-        state: "failed".into(),
-        percent: 0,
-        text: format!("Tor could not start: {why}"),
-    }));
+    tor_runner: TorRunner,
 }
 
 /// Overwrites every regular file under `dir` with zeros, then removes the tree.
@@ -569,14 +521,15 @@ impl Actor {
                 with,
                 message,
             } => self.edit_own(&account, &with, message, None).await,
-            Command::TorStatus => Ok(Reply::Tor(match &self.shared.tor {
+            Command::TorStatus => Ok(Reply::Tor(match self.shared.tor() {
                 Some(tor) => tor_info(&tor.status().borrow()),
-                None => TorStatusInfo {
-                    state: "failed".into(),
-                    percent: 0,
-                    text: "Tor is not configured; Talpa will not connect".into(),
-                },
+                None => tor_settings::not_running(self.store.is_open()),
             })),
+            Command::TorSettings => {
+                let settings = self.store.with(|s| TorSettings::load(s)).await?;
+                Ok(Reply::TorSettings(settings))
+            }
+            Command::SetTorSettings(settings) => self.set_tor_settings(settings).await,
             Command::Wipe => {
                 self.lock_now().await;
                 let dir = self.options.profile_dir.clone();
@@ -589,9 +542,68 @@ impl Actor {
                 })
                 .await
                 .map_err(|e| CoreError::Store(e.to_string()))??;
+                self.tor_runner.reset();
+                *lock(&self.shared.tor) = None;
                 Ok(Reply::Done {})
             }
         }
+    }
+
+    /// Starts or adjusts the tor layer from the settings in the (unlocked) profile. A failure
+    /// leaves the accounts without Tor — so without any connection — and says why.
+    async fn start_tor(&mut self) {
+        let settings = match self.store.with(|s| TorSettings::load(s)).await {
+            Ok(s) => s,
+            Err(e) => return self.tor_failed(&e.to_string()),
+        };
+        let network = self.options.tor_network.clone();
+        match self.tor_runner.apply(
+            settings,
+            &self.options.profile_dir,
+            network.as_deref(),
+            &self.shared,
+        ) {
+            Ok(_) => {}
+            Err(e) => self.tor_failed(&e.to_string()),
+        }
+    }
+
+    fn tor_failed(&mut self, why: &str) {
+        *lock(&self.shared.tor) = None;
+        self.emit(Event::TorStatus(TorStatusInfo {
+            state: "failed".into(),
+            percent: 0,
+            text: format!("Tor could not start: {why}"),
+        }));
+    }
+
+    /// Checks, stores and applies new Tor settings; the accounts reconnect through the new
+    /// client when it changed. Invalid settings are refused and nothing is stored.
+    async fn set_tor_settings(&mut self, mut settings: TorSettings) -> Result<Reply, CoreError> {
+        settings.normalize_into_config(
+            &self.options.profile_dir,
+            self.options.tor_network.as_deref(),
+        )?;
+        let saved = settings.clone();
+        self.store.with(move |s| saved.save(s)).await?;
+        let before = self.shared.tor();
+        let network = self.options.tor_network.clone();
+        self.tor_runner.apply(
+            settings.clone(),
+            &self.options.profile_dir,
+            network.as_deref(),
+            &self.shared,
+        )?;
+        let replaced = match (before, self.shared.tor()) {
+            (Some(old), Some(new)) => !old.is_same(&new),
+            _ => true,
+        };
+        if replaced || settings.use_bridges {
+            // New circuits everywhere: a new client, or the same Arti now behind bridges.
+            self.supervisors.stop_all().await;
+            self.start_accounts().await;
+        }
+        Ok(Reply::TorSettings(settings))
     }
 
     async fn create_profile(&mut self, p: &Secret) -> Result<Reply, CoreError> {
@@ -610,6 +622,7 @@ impl Actor {
             })
             .await?;
         self.emit(Event::Unlocked);
+        self.start_tor().await;
         Ok(Reply::Done {})
     }
 
@@ -633,6 +646,7 @@ impl Actor {
             .await?;
         if opened {
             self.emit(Event::Unlocked);
+            self.start_tor().await;
             self.start_accounts().await;
         }
         Ok(Reply::Unlocked {

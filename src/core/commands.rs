@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::core::events::{AccountSummary, StoredMessage, TorStatusInfo};
+use crate::core::tor_settings::TorSettings;
 
 /// A secret typed by the user (a passphrase or an account password). Zeroized on drop, never
 /// printed by `Debug`, never serialised back out.
@@ -233,6 +234,10 @@ pub enum Command {
     },
     /// Report Tor's current state (also pushed as `tor_status` events).
     TorStatus,
+    /// The Tor settings kept in the profile (mode, system SOCKS address, bridges).
+    TorSettings,
+    /// Check, store and apply new Tor settings (accounts reconnect when the client changes).
+    SetTorSettings(TorSettings),
     /// Destroy the profile: key material first, then every file. Works while locked.
     Wipe,
     /// Stop the core (disconnects, locks) and end the front end.
@@ -266,6 +271,8 @@ impl Command {
             Command::Correct { .. } => "correct",
             Command::Retract { .. } => "retract",
             Command::TorStatus => "tor_status",
+            Command::TorSettings => "tor_settings",
+            Command::SetTorSettings(_) => "set_tor_settings",
             Command::Wipe => "wipe",
             Command::Quit => "quit",
         }
@@ -306,4 +313,6 @@ pub enum Reply {
     },
     /// Tor's state.
     Tor(TorStatusInfo),
+    /// The Tor settings.
+    TorSettings(TorSettings),
 }

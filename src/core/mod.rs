@@ -13,6 +13,7 @@ pub mod events;
 pub mod pipeline;
 mod shared;
 mod store_cell;
+pub mod tor_settings;
 
 pub use actor::{CoreHandle, CoreOptions};
 pub use commands::{Command, Reply};

@@ -51,13 +51,25 @@ pub(crate) struct Shared {
     pub(crate) events: broadcast::Sender<Event>,
     /// Memory-only messages.
     pub(crate) ephemeral: Mutex<Ephemeral>,
-    /// The tor layer, absent when it could not be configured (accounts then wait, visibly).
-    pub(crate) tor: Option<TorClient>,
+    /// The tor layer the accounts use now; absent before the first unlock (Tor's settings are
+    /// in the encrypted profile) or when it could not be configured (accounts then wait,
+    /// visibly).
+    pub(crate) tor: Mutex<Option<TorClient>>,
     /// The last reported connection state of each account.
     pub(crate) states: Mutex<HashMap<String, String>>,
 }
 
 impl Shared {
+    /// The tor client the accounts use now.
+    pub(crate) fn tor(&self) -> Option<TorClient> {
+        lock(&self.tor).clone()
+    }
+
+    /// Whether `client` is the one the accounts use now.
+    pub(crate) fn is_current_tor(&self, client: &TorClient) -> bool {
+        lock(&self.tor).as_ref().is_some_and(|t| t.is_same(client))
+    }
+
     /// Sends an event to whoever listens.
     pub(crate) fn emit(&self, event: Event) {
         let _ = self.events.send(event);

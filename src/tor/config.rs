@@ -53,6 +53,20 @@ impl TorConfig {
         }
     }
 
+    /// Checks the configuration (bridge lines, transports, network) without starting anything.
+    ///
+    /// # Errors
+    /// `Config` naming what is wrong, e.g. an unparsable bridge line.
+    pub fn validate(&self) -> Result<(), TorError> {
+        if let TorMode::SystemSocks { .. } = self.mode {
+            return Ok(());
+        }
+        self.arti_builder()?
+            .build()
+            .map(|_| ())
+            .map_err(|e| TorError::Config(e.to_string()))
+    }
+
     /// `<profile>/tor/state`: Arti's persistent state (guards and such).
     pub fn state_dir(&self) -> PathBuf {
         self.profile_dir.join("tor").join("state")

@@ -143,6 +143,41 @@ impl TorClient {
         }
     }
 
+    /// Applies a changed configuration (bridges, private network) to a running embedded client
+    /// without restarting it; Arti keeps its state and rebuilds circuits as needed. A mode
+    /// change (embedded ↔ system Tor) needs a new client instead.
+    ///
+    /// # Errors
+    /// `Config` if the configuration is unusable or the mode differs from this client's.
+    pub fn reconfigure(&self, config: &TorConfig) -> Result<(), TorError> {
+        match (&self.inner.backend, &config.mode) {
+            (Backend::Embedded(arti), TorMode::Embedded) => {
+                let arti_config = config
+                    .arti_builder()?
+                    .build()
+                    .map_err(|e| TorError::Config(e.to_string()))?;
+                arti.reconfigure(&arti_config, arti_client::config::Reconfigure::AllOrNothing)
+                    .map_err(|e| TorError::Config(e.to_string()))
+            }
+            (Backend::SystemSocks(addr), TorMode::SystemSocks { addr: new }) if addr == new => {
+                Ok(())
+            }
+            _ => Err(TorError::Config(
+                "a different Tor mode needs a new client".into(),
+            )),
+        }
+    }
+
+    /// Whether `other` is a handle on this very client.
+    pub fn is_same(&self, other: &TorClient) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// Whether this client uses the system's Tor (SOCKS) rather than the embedded one.
+    pub fn is_system_socks(&self) -> bool {
+        matches!(self.inner.backend, Backend::SystemSocks(_))
+    }
+
     /// Tor's current state and every change to it.
     pub fn status(&self) -> watch::Receiver<TorStatus> {
         self.inner.status.clone()

@@ -89,6 +89,12 @@ impl TorIndicator {
                 Some("tor-broken"),
                 "Tor cannot connect; nothing leaves this computer".to_owned(),
             )
+        } else if status.state == "not_started" {
+            (
+                "network-vpn-disabled-symbolic",
+                None,
+                "Tor starts after unlocking".to_owned(),
+            )
         } else {
             (
                 "network-vpn-acquiring-symbolic",

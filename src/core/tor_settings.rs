@@ -1,0 +1,253 @@
+//! Tor settings and the tor layer's lifecycle in the core.
+//!
+//! The settings (embedded Arti or the system's Tor, the SOCKS address, bridge lines) live in
+//! the encrypted profile: bridge lines are secrets for people behind censorship. So Tor starts
+//! only once the profile is unlocked and its settings are known — a censored user's first
+//! packet already goes to their bridge, never to the public directory — and it keeps running
+//! across lock and unlock. A change of settings is applied at once: bridges and networks by
+//! reconfiguring the running Arti client, a mode switch by handing the accounts a new client
+//! (the accounts reconnect).
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::actor::tor_info;
+use crate::core::error::CoreError;
+use crate::core::events::{Event, TorStatusInfo};
+use crate::core::shared::{SharedRef, lock};
+use crate::store::{Store, keys};
+use crate::tor::{PrivateNetwork, TorClient, TorConfig, TorMode};
+
+/// How Talpa reaches Tor, as kept in the profile and shown in preferences.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct TorSettings {
+    /// `embedded` (Arti inside Talpa, the default) or `system_socks` (a Tor the operating
+    /// system already runs and forces, as on Tails or Whonix).
+    #[serde(default = "embedded")]
+    pub mode: String,
+    /// The system Tor's SOCKS5 listener (`127.0.0.1:9050`), for `system_socks`.
+    #[serde(default)]
+    pub socks_addr: Option<String>,
+    /// Whether the bridge lines are used (embedded mode).
+    #[serde(default)]
+    pub use_bridges: bool,
+    /// Bridge lines (`[obfs4] addr:port fingerprint [k=v …]`), kept even while unused.
+    #[serde(default)]
+    pub bridges: Vec<String>,
+}
+
+fn embedded() -> String {
+    "embedded".into()
+}
+
+impl TorSettings {
+    /// Reads the settings from the unlocked store (defaults where unset).
+    pub(crate) fn load(store: &Store) -> Result<Self, CoreError> {
+        let mode = store.setting(keys::TOR_MODE)?.unwrap_or_else(embedded);
+        let socks_addr = store.setting(keys::TOR_SOCKS_ADDR)?;
+        let use_bridges = store.setting(keys::TOR_USE_BRIDGES)?.as_deref() == Some("true");
+        let bridges = store
+            .setting(keys::TOR_BRIDGES)?
+            .map(|b| {
+                b.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Self {
+            mode,
+            socks_addr,
+            use_bridges,
+            bridges,
+        })
+    }
+
+    /// Writes the settings into the store.
+    pub(crate) fn save(&self, store: &mut Store) -> Result<(), CoreError> {
+        store.set_setting(keys::TOR_MODE, Some(&self.mode))?;
+        store.set_setting(keys::TOR_SOCKS_ADDR, self.socks_addr.as_deref())?;
+        store.set_setting(
+            keys::TOR_USE_BRIDGES,
+            Some(if self.use_bridges { "true" } else { "false" }),
+        )?;
+        let bridges = self.bridges.join("\n");
+        store.set_setting(
+            keys::TOR_BRIDGES,
+            (!bridges.is_empty()).then_some(bridges.as_str()),
+        )?;
+        Ok(())
+    }
+
+    /// Normalises and checks the settings, and builds the tor layer's configuration from them
+    /// (plus the `--tor-network` file, if any). Nothing is started.
+    pub(crate) fn normalize_into_config(
+        &mut self,
+        profile_dir: &std::path::Path,
+        network: Option<&std::path::Path>,
+    ) -> Result<TorConfig, CoreError> {
+        let bad = |m: String| CoreError::InvalidInput(m);
+        self.bridges = self
+            .bridges
+            .iter()
+            .flat_map(|b| b.lines())
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect();
+        self.socks_addr = self
+            .socks_addr
+            .take()
+            .map(|a| a.trim().to_owned())
+            .filter(|a| !a.is_empty());
+        let mut config = TorConfig::new(profile_dir);
+        config.mode = match self.mode.as_str() {
+            "embedded" => TorMode::Embedded,
+            "system_socks" => {
+                let addr = self.socks_addr.as_deref().ok_or_else(|| {
+                    bad("system Tor mode needs the SOCKS address, e.g. 127.0.0.1:9050".into())
+                })?;
+                let addr: SocketAddr = addr.parse().map_err(|_| {
+                    bad(format!(
+                        "{addr:?} is not a SOCKS address (IP:port, e.g. 127.0.0.1:9050)"
+                    ))
+                })?;
+                TorMode::SystemSocks { addr }
+            }
+            other => {
+                return Err(bad(format!(
+                    "unknown Tor mode {other:?} (embedded or system_socks)"
+                )));
+            }
+        };
+        if self.use_bridges && self.bridges.is_empty() {
+            return Err(bad(
+                "bridges are switched on but no bridge line is given".into()
+            ));
+        }
+        if self.use_bridges && config.mode != TorMode::Embedded {
+            return Err(bad(
+                "bridges apply to the embedded Tor; the system Tor has its own".into(),
+            ));
+        }
+        if let Some(path) = network {
+            config.network = Some(
+                PrivateNetwork::from_file(path)
+                    .map_err(|e| CoreError::Tor(format!("the --tor-network file: {e}")))?,
+            );
+        }
+        // Bridge lines are checked even while unused, so a typo surfaces when it is typed.
+        let mut check = config.clone();
+        check.mode = TorMode::Embedded;
+        check.bridges.clone_from(&self.bridges);
+        check
+            .validate()
+            .map_err(|e| bad(format!("bridge lines: {e}")))?;
+        if self.use_bridges {
+            config.bridges.clone_from(&self.bridges);
+        }
+        Ok(config)
+    }
+}
+
+/// The running tor layer: the client the accounts use now, and the embedded client kept for
+/// reuse when the mode switches back.
+#[derive(Default)]
+pub(crate) struct TorRunner {
+    applied: Option<TorSettings>,
+    embedded: Option<TorClient>,
+}
+
+impl TorRunner {
+    /// Brings the tor layer in line with `settings`. Returns the client to hand the accounts
+    /// and whether it replaced another one (the accounts must then reconnect), or `None`
+    /// when nothing changed.
+    pub(crate) fn apply(
+        &mut self,
+        mut settings: TorSettings,
+        profile_dir: &std::path::Path,
+        network: Option<&std::path::Path>,
+        shared: &SharedRef,
+    ) -> Result<Option<TorClient>, CoreError> {
+        let config = settings.normalize_into_config(profile_dir, network)?;
+        if self.applied.as_ref() == Some(&settings) {
+            return Ok(None);
+        }
+        let client = match (&config.mode, &self.embedded) {
+            (TorMode::Embedded, Some(running)) => {
+                running
+                    .reconfigure(&config)
+                    .map_err(|e| CoreError::Tor(e.to_string()))?;
+                running.clone()
+            }
+            (TorMode::Embedded, None) => {
+                let client =
+                    TorClient::launch(config).map_err(|e| CoreError::Tor(e.to_string()))?;
+                self.embedded = Some(client.clone());
+                forward_status(&client, shared);
+                client
+            }
+            (TorMode::SystemSocks { .. }, _) => {
+                let client =
+                    TorClient::launch(config).map_err(|e| CoreError::Tor(e.to_string()))?;
+                forward_status(&client, shared);
+                client
+            }
+        };
+        *lock(&shared.tor) = Some(client.clone());
+        let _ = shared
+            .events
+            .send(Event::TorStatus(tor_info(&client.status().borrow())));
+        self.applied = Some(settings);
+        Ok(Some(client))
+    }
+
+    /// Forgets everything (after a wipe): the next `apply` starts from scratch.
+    pub(crate) fn reset(&mut self) {
+        self.applied = None;
+        self.embedded = None;
+    }
+}
+
+/// Forwards `client`'s status changes as `tor_status` events while it is alive and the one
+/// the accounts use.
+fn forward_status(client: &TorClient, shared: &SharedRef) {
+    let mut status = client.status();
+    let shared = shared.clone();
+    let client = client.clone();
+    tokio::spawn(async move {
+        let mut last: Option<(String, u8)> = None;
+        loop {
+            let info = tor_info(&status.borrow_and_update());
+            // Directory refreshes change the text every few seconds; front ends only need to
+            // hear about changes of state or progress.
+            let key = (info.state.clone(), info.percent);
+            if last.as_ref() != Some(&key) && shared.is_current_tor(&client) {
+                last = Some(key);
+                let _ = shared.events.send(Event::TorStatus(info));
+            }
+            if status.changed().await.is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// What `tor_status` says while no client runs.
+pub(crate) fn not_running(unlocked: bool) -> TorStatusInfo {
+    if unlocked {
+        TorStatusInfo {
+            state: "failed".into(),
+            percent: 0,
+            text: "Tor could not start with the current settings; Talpa will not connect".into(),
+        }
+    } else {
+        TorStatusInfo {
+            state: "not_started".into(),
+            percent: 0,
+            text: "Tor starts when the profile is unlocked (its settings are encrypted)".into(),
+        }
+    }
+}
