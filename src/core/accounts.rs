@@ -25,7 +25,7 @@ use crate::core::shared::{SharedRef, lock};
 use crate::privacy::jitter::ConnectSchedule;
 use crate::store::{self, AccountId, Store};
 use crate::tor::{AccountIsolation, TorClient};
-use crate::xmpp::session::{CarbonDirection, build_chat};
+use crate::xmpp::session::{CarbonDirection, PresenceKind, build_chat};
 use crate::xmpp::{BoxedStream, Session, SessionConfig, SessionEvent, StreamOpener, TlsMode};
 use crate::xmpp::{TrustAnchor, XmppError};
 
@@ -61,6 +61,16 @@ pub(crate) enum SessionOp {
     RemoveContact(BareJid),
     /// Let a contact see our presence.
     ApproveContact(BareJid),
+    /// Refuse a contact's subscription request.
+    DenyContact(BareJid),
+    /// Block a JID (XEP-0191).
+    Block(BareJid),
+    /// Unblock a JID (XEP-0191).
+    Unblock(BareJid),
+    /// Read the server's archiving preference (XEP-0441).
+    Archiving,
+    /// Set the server's archiving preference (XEP-0441).
+    SetArchiving(String),
     /// Correct one of our messages (XEP-0308).
     Correct {
         /// The conversation's peer.
@@ -79,12 +89,21 @@ pub(crate) enum SessionOp {
     },
 }
 
+/// What an online account answers to a [`SessionOp`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum OpOutcome {
+    /// The stanza was sent (or the request answered) with nothing to report.
+    Done,
+    /// The server's archiving preference after the operation.
+    Archiving(String),
+}
+
 /// What the actor tells a supervisor.
 enum Control {
     /// New messages are in the outbox.
     Flush,
     /// Do a room operation; answered once the stanza is sent.
-    Op(SessionOp, oneshot::Sender<Result<(), CoreError>>),
+    Op(SessionOp, oneshot::Sender<Result<OpOutcome, CoreError>>),
     /// Disconnect and end; the sender is told when done.
     Stop(oneshot::Sender<()>),
 }
@@ -134,7 +153,11 @@ impl Supervisors {
     }
 
     /// Asks an online account to do a room operation.
-    pub(crate) async fn session_op(&self, jid: &str, op: SessionOp) -> Result<(), CoreError> {
+    pub(crate) async fn session_op(
+        &self,
+        jid: &str,
+        op: SessionOp,
+    ) -> Result<OpOutcome, CoreError> {
         let Some(r) = self.running.get(jid) else {
             return Err(CoreError::InvalidInput(format!("{jid} is disabled")));
         };
@@ -370,10 +393,28 @@ async fn run_session(
         Some(Err(e)) => return Ended::Failed(e.to_string()),
         Some(Ok(s)) => s,
     };
-    let mut roster: Vec<String> = startup.roster.iter().map(|i| i.jid.to_string()).collect();
+    let local_only = local_only_contacts(account);
+    let mut roster: Vec<String> = if local_only {
+        local_contacts(shared, account.id).await
+    } else {
+        startup.roster.iter().map(|i| i.jid.to_string()).collect()
+    };
+    // Asking for the block list also subscribes this resource to its pushes (XEP-0191).
+    let mut blocked: HashSet<BareJid> = match session.blocklist().await {
+        Ok(jids) => jids.iter().map(Jid::to_bare).collect(),
+        Err(e) => {
+            tracing::debug!(error = %e, "no block list (server without XEP-0191?)");
+            HashSet::new()
+        }
+    };
+    emit_blocklist(shared, account, &blocked);
     for archived in startup.archived {
         let ts = archived.delay.as_ref().map(|d| d.stamp);
-        let action = pipeline::classify(&own, &archived.message, Source::Archive, ts);
+        let action = if pipeline::from_blocked(&archived.message, &blocked) {
+            Action::Ignore
+        } else {
+            pipeline::classify(&own, &archived.message, Source::Archive, ts)
+        };
         ingest(shared, account, action, Some(archived.archive_id)).await;
     }
     shared.emit(Event::Roster {
@@ -435,14 +476,31 @@ async fn run_session(
                     }
                 }
                 Some(SessionEvent::Message(m)) => {
+                    if pipeline::from_blocked(&m, &blocked) {
+                        continue;
+                    }
                     let sid = m.stanza_id.clone();
                     ingest(shared, account, pipeline::classify(&own, &m, Source::Live, None), sid)
                         .await;
+                }
+                Some(SessionEvent::Presence { from, kind: PresenceKind::Subscribe, .. }) => {
+                    let from = from.as_ref().map(Jid::to_bare);
+                    if let Some(from) = from.filter(|f| !pipeline::is_blocked(f, &blocked)) {
+                        shared.emit(Event::SubscriptionRequest {
+                            account: account.jid.clone(),
+                            from: from.to_string(),
+                        });
+                    }
                 }
                 Some(SessionEvent::Presence { raw, .. }) => {
                     room_presence(&session, shared, account, &mut rooms, &raw).await;
                 }
                 Some(SessionEvent::Carbon { direction, message }) => {
+                    if direction == CarbonDirection::Received
+                        && pipeline::from_blocked(&message, &blocked)
+                    {
+                        continue;
+                    }
                     let source = match direction {
                         CarbonDirection::Received => Source::CarbonReceived,
                         CarbonDirection::Sent => Source::CarbonSent,
@@ -451,6 +509,7 @@ async fn run_session(
                     ingest(shared, account, pipeline::classify(&own, &message, source, None), sid)
                         .await;
                 }
+                Some(SessionEvent::RosterPush(_)) if local_only => {}
                 Some(SessionEvent::RosterPush(items)) => {
                     for item in items {
                         let jid = item.jid.to_string();
@@ -469,17 +528,38 @@ async fn run_session(
                 Some(SessionEvent::Rejected(r)) => {
                     tracing::info!(account = %account.jid, rejection = ?r, "dropped hostile or invalid input");
                 }
-                Some(
-                    SessionEvent::PubSubEvent { .. }
-                    | SessionEvent::BlockListPush { .. },
-                ) => {}
+                Some(SessionEvent::BlockListPush { blocked: add, jids }) => {
+                    let jids = jids.iter().map(Jid::to_bare);
+                    match (add, jids.len()) {
+                        (true, _) => blocked.extend(jids),
+                        // An empty unblock push unblocks everybody.
+                        (false, 0) => blocked.clear(),
+                        (false, _) => {
+                            for j in jids {
+                                blocked.remove(&j);
+                            }
+                        }
+                    }
+                    emit_blocklist(shared, account, &blocked);
+                }
+                Some(SessionEvent::PubSubEvent { .. }) => {}
             },
             c = control.recv() => match c {
                 Some(Control::Flush) => {
                     flush(&session, account, shared, &mut in_flight, &mut acks).await;
                 }
                 Some(Control::Op(op, reply)) => {
-                    let _ = reply.send(session_op(&session, &mut rooms, op).await);
+                    let outcome = session_op(&session, &mut rooms, op.clone()).await;
+                    // Do not wait for the server's push: drop a blocked JID's messages now.
+                    let changed = match (&op, &outcome) {
+                        (SessionOp::Block(j), Ok(_)) => blocked.insert(j.clone()),
+                        (SessionOp::Unblock(j), Ok(_)) => blocked.remove(j),
+                        _ => false,
+                    };
+                    if changed {
+                        emit_blocklist(shared, account, &blocked);
+                    }
+                    let _ = reply.send(outcome);
                 }
                 Some(Control::Stop(done)) => {
                     session.close().await;
@@ -501,6 +581,35 @@ async fn run_session(
             }
         }
     }
+}
+
+/// Whether the account keeps its contacts only in the encrypted store (never in the server
+/// roster).
+pub(crate) fn local_only_contacts(account: &store::Account) -> bool {
+    account
+        .options
+        .get("local_only_contacts")
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false)
+}
+
+/// The contacts kept in the encrypted store for an account.
+pub(crate) async fn local_contacts(shared: &SharedRef, account: AccountId) -> Vec<String> {
+    shared
+        .store
+        .with(move |s| Ok(s.list_contacts(account)?))
+        .await
+        .map(|c| c.into_iter().map(|c| c.jid).collect())
+        .unwrap_or_default()
+}
+
+fn emit_blocklist(shared: &SharedRef, account: &store::Account, blocked: &HashSet<BareJid>) {
+    let mut jids: Vec<String> = blocked.iter().map(ToString::to_string).collect();
+    jids.sort();
+    shared.emit(Event::Blocklist {
+        account: account.jid.clone(),
+        jids,
+    });
 }
 
 type AckFuture = std::pin::Pin<Box<dyn Future<Output = (String, bool)> + Send>>;
@@ -745,7 +854,7 @@ async fn session_op(
     session: &Session,
     rooms: &mut HashMap<BareJid, Room>,
     op: SessionOp,
-) -> Result<(), CoreError> {
+) -> Result<OpOutcome, CoreError> {
     let xmpp = |e: XmppError| CoreError::Xmpp(e.to_string());
     match op {
         SessionOp::Join {
@@ -793,6 +902,21 @@ async fn session_op(
         SessionOp::ApproveContact(jid) => {
             session.approve_subscription(&jid).await.map_err(xmpp)?;
         }
+        SessionOp::DenyContact(jid) => {
+            session.deny_subscription(&jid).await.map_err(xmpp)?;
+        }
+        SessionOp::Block(jid) => session.block(&[jid]).await.map_err(xmpp)?,
+        SessionOp::Unblock(jid) => session.unblock(&[jid]).await.map_err(xmpp)?,
+        SessionOp::Archiving => {
+            return Ok(OpOutcome::Archiving(
+                session.mam_default().await.map_err(xmpp)?,
+            ));
+        }
+        SessionOp::SetArchiving(default) => {
+            return Ok(OpOutcome::Archiving(
+                session.set_mam_default(&default).await.map_err(xmpp)?,
+            ));
+        }
         SessionOp::Correct { to, original, body } => {
             session
                 .send_correction(Jid::from(to), &original, &body)
@@ -806,7 +930,7 @@ async fn session_op(
                 .map_err(xmpp)?;
         }
     }
-    Ok(())
+    Ok(OpOutcome::Done)
 }
 
 /// Tracks occupants from room presences; announces our own arrival and finishes creating a

@@ -2,6 +2,9 @@
 //! store → notify. The classification is pure and tested here; dedupe and storage happen in
 //! one store transaction per message so a crash cannot leave half a message.
 
+use std::collections::HashSet;
+use std::hash::BuildHasher;
+
 use chrono::{DateTime, Utc};
 use xmpp_parsers::jid::{BareJid, Jid};
 use xmpp_parsers::message::MessageType;
@@ -63,6 +66,24 @@ pub struct Classified {
     pub server_ts: Option<DateTime<Utc>>,
     /// Whether the conversation is a room (the stanza-id was stamped by the room).
     pub room: bool,
+}
+
+/// Whether `jid` is on the block list: the bare JID itself, or its whole domain.
+pub fn is_blocked<S: BuildHasher>(jid: &BareJid, blocked: &HashSet<BareJid, S>) -> bool {
+    blocked.contains(jid)
+        || blocked
+            .iter()
+            .any(|b| b.node().is_none() && b.domain() == jid.domain())
+}
+
+/// The block stage: a message whose sender is blocked (XEP-0191) is dropped even when the
+/// server let it through (an archive from before the block, a server without blocking).
+pub fn from_blocked<S: BuildHasher>(msg: &InboundMessage, blocked: &HashSet<BareJid, S>) -> bool {
+    !blocked.is_empty()
+        && msg
+            .from
+            .as_ref()
+            .is_some_and(|f| is_blocked(&f.to_bare(), blocked))
 }
 
 /// Classifies a 1:1 message. Groupchat is handled by the room pipeline.
@@ -244,6 +265,21 @@ mod tests {
         let mut subject = inbound("room@rooms.talpa.test", "me@talpa.test/r", Some("topic"));
         subject.kind = MessageType::Groupchat;
         assert_eq!(classify_groupchat(&subject, "me"), Action::Ignore);
+    }
+
+    #[test]
+    fn messages_from_a_blocked_jid_or_domain_are_dropped() {
+        let mut blocked = HashSet::new();
+        let m = inbound("mallory@evil.test/x", "me@talpa.test/r", Some("hi"));
+        assert!(!from_blocked(&m, &blocked), "nothing blocked yet");
+        blocked.insert(BareJid::new("mallory@evil.test").expect("jid"));
+        assert!(from_blocked(&m, &blocked));
+        let other = inbound("eve@evil.test/x", "me@talpa.test/r", Some("hi"));
+        assert!(!from_blocked(&other, &blocked), "only that JID");
+        blocked.insert(BareJid::new("evil.test").expect("jid"));
+        assert!(from_blocked(&other, &blocked), "the whole domain");
+        let friend = inbound("bob@talpa.test/x", "me@talpa.test/r", Some("hi"));
+        assert!(!from_blocked(&friend, &blocked));
     }
 
     #[test]

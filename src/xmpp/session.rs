@@ -628,6 +628,26 @@ impl Session {
         .unwrap_or_default())
     }
 
+    /// The server's archiving preference (XEP-0441): `always`, `roster` or `never`.
+    pub async fn mam_default(&self) -> Result<String, XmppError> {
+        let r = self.iq(None, false, elem("prefs", NS_MAM, &[])).await?;
+        r.as_ref()
+            .filter(|p| p.is("prefs", NS_MAM))
+            .and_then(|p| p.attr("default"))
+            .map(str::to_owned)
+            .ok_or_else(|| XmppError::Protocol("archiving preferences without a default".into()))
+    }
+
+    /// Sets the server's archiving preference (XEP-0441) and returns what the server then
+    /// reports (read back, not assumed). `default` is `always`, `roster` or `never`.
+    pub async fn set_mam_default(&self, default: &str) -> Result<String, XmppError> {
+        let mut prefs = elem("prefs", NS_MAM, &[("default", default)]);
+        prefs.append_child(elem("always", NS_MAM, &[]));
+        prefs.append_child(elem("never", NS_MAM, &[]));
+        self.iq(None, true, prefs).await?;
+        self.mam_default().await
+    }
+
     /// Pages through an archive (own account when `archive` is `None`, else a room) after
     /// `after_id` until the server says `complete`. Results with another queryid or from
     /// another sender are dropped by the dispatcher.

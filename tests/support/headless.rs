@@ -146,15 +146,30 @@ pub fn talpa_online(
     jid: &str,
     password: &str,
 ) -> Headless {
+    talpa_online_with(bed, dir, jid, password, &json!({}))
+}
+
+/// Like [`talpa_online`], with extra `add_account` fields (e.g. `local_only_contacts`).
+pub fn talpa_online_with(
+    bed: &super::Bed,
+    dir: &std::path::Path,
+    jid: &str,
+    password: &str,
+    account_options: &Value,
+) -> Headless {
     let network = bed.tor.network_file.to_string_lossy().into_owned();
     let mut t = Headless::start_with(dir, &["--tor-network", &network, "--startup-jitter", "2"]);
     let (r, _) = t.call(json!({"cmd": "create_profile", "passphrase": "e2e"}));
     assert_eq!(r["ok"], true, "{r}");
     let ca = std::fs::read_to_string(&bed.ca_cert).expect("bed CA");
-    let (r, _) = t.call(json!({
+    let mut add = json!({
         "cmd": "add_account", "jid": jid, "password": password,
         "host": bed.prosody.host, "port": bed.prosody.c2s_port, "trust_anchor_pem": ca,
-    }));
+    });
+    if let (Some(add), Some(extra)) = (add.as_object_mut(), account_options.as_object()) {
+        add.extend(extra.clone());
+    }
+    let (r, _) = t.call(add);
     assert_eq!(r["ok"], true, "{r}");
     t.wait_event_for(
         |e| e["event"] == "account_state" && e["account"] == jid && e["state"] == "online",
