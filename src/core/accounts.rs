@@ -427,7 +427,7 @@ async fn run_session(
         Some(session.bound_jid().to_string()),
     );
 
-    let mut in_flight: HashSet<String> = HashSet::new();
+    let mut in_flight = InFlight::default();
     let mut acks = FuturesUnordered::new();
     let mut rooms: HashMap<BareJid, Room> = HashMap::new();
     let id = account.id;
@@ -451,6 +451,7 @@ async fn run_session(
             }
         }
     }
+    reconcile_outbox(&session, account, shared).await;
     flush(&session, account, shared, &mut in_flight, &mut acks).await;
     loop {
         tokio::select! {
@@ -462,8 +463,10 @@ async fn run_session(
                 }
                 Some(SessionEvent::Online { resumed, bound_jid }) => {
                     if !resumed {
-                        // A fresh stream: whatever was not acknowledged must go again.
-                        in_flight.clear();
+                        // A fresh stream: whatever was not acknowledged must go again —
+                        // unless the archive shows the server got it before the drop.
+                        in_flight.new_stream();
+                        reconcile_outbox(&session, account, shared).await;
                     }
                     shared.account_state(&account.jid, "online", Some(bound_jid.to_string()));
                     flush(&session, account, shared, &mut in_flight, &mut acks).await;
@@ -571,12 +574,12 @@ async fn run_session(
                     return Ended::Stopped;
                 }
             },
-            Some((origin_id, acked)) = acks.next(), if !acks.is_empty() => {
+            Some((origin_id, acked, stream)) = acks.next(), if !acks.is_empty() => {
                 if acked {
                     let oid: String = origin_id;
                     let _ = shared.store.with(move |s| Ok(s.outbox_remove(&oid)?)).await;
                 } else {
-                    in_flight.remove(&origin_id);
+                    in_flight.failed(&origin_id, stream);
                 }
             }
         }
@@ -612,7 +615,93 @@ fn emit_blocklist(shared: &SharedRef, account: &store::Account, blocked: &HashSe
     });
 }
 
-type AckFuture = std::pin::Pin<Box<dyn Future<Output = (String, bool)> + Send>>;
+/// An acknowledgement wait: (origin-id, acked, the stream generation it was sent on).
+type AckFuture = std::pin::Pin<Box<dyn Future<Output = (String, bool, u64)> + Send>>;
+
+/// Outbox entries sent and awaiting their acknowledgement, per stream generation: a wait
+/// that fails for a stream that is already gone must not mark a resend on the new stream as
+/// unsent (or the next flush would send it a second time).
+#[derive(Default)]
+struct InFlight {
+    sent: HashMap<String, u64>,
+    stream: u64,
+}
+
+impl InFlight {
+    /// A fresh (not resumed) stream: nothing is in flight on it yet.
+    fn new_stream(&mut self) {
+        self.sent.clear();
+        self.stream += 1;
+    }
+
+    fn contains(&self, origin_id: &str) -> bool {
+        self.sent.contains_key(origin_id)
+    }
+
+    fn insert(&mut self, origin_id: String) {
+        self.sent.insert(origin_id, self.stream);
+    }
+
+    /// The send of `origin_id` on stream generation `stream` was not acknowledged.
+    fn failed(&mut self, origin_id: &str, stream: u64) {
+        if self.sent.get(origin_id) == Some(&stream) {
+            self.sent.remove(origin_id);
+        }
+    }
+}
+
+/// How far before the oldest outbox entry the archive is searched for it (clock skew between
+/// this machine and the server).
+const RECONCILE_SLACK: chrono::Duration = chrono::Duration::minutes(10);
+
+/// Drops from the outbox every entry the server demonstrably received — it is in the
+/// account's own archive — although its XEP-0198 acknowledgement never arrived (the
+/// connection or the process died in between). Only what the server never got is resent, so
+/// a crash or a lost circuit does not make the receiver see a message twice.
+async fn reconcile_outbox(session: &Session, account: &store::Account, shared: &SharedRef) {
+    let id = account.id;
+    let Ok(entries) = shared
+        .store
+        .with(move |s| Ok(s.outbox_list(Some(id))?))
+        .await
+    else {
+        return;
+    };
+    let Some(oldest) = entries.iter().map(|e| e.created).min() else {
+        return;
+    };
+    let delivered = match session
+        .archived_sent_ids_since(oldest - RECONCILE_SLACK)
+        .await
+    {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot check the archive for unacknowledged messages");
+            return;
+        }
+    };
+    let done: Vec<String> = entries
+        .into_iter()
+        .map(|e| e.origin_id)
+        .filter(|o| delivered.contains(o))
+        .collect();
+    if done.is_empty() {
+        return;
+    }
+    tracing::info!(
+        count = done.len(),
+        "outbox entries already received by the server"
+    );
+    let _ = shared
+        .store
+        .with(move |s| {
+            for oid in &done {
+                s.outbox_remove(oid)?;
+            }
+            Ok(())
+        })
+        .await;
+}
 
 /// Sends every outbox entry of the account not already in flight on this stream. Each entry
 /// keeps its origin-id as stanza id across resends, so receivers can drop duplicates.
@@ -620,7 +709,7 @@ async fn flush(
     session: &Session,
     account: &store::Account,
     shared: &SharedRef,
-    in_flight: &mut HashSet<String>,
+    in_flight: &mut InFlight,
     acks: &mut FuturesUnordered<AckFuture>,
 ) {
     let id = account.id;
@@ -660,9 +749,10 @@ async fn flush(
             Ok(mut sent) => {
                 in_flight.insert(entry.origin_id.clone());
                 let oid = entry.origin_id.clone();
+                let stream = in_flight.stream;
                 acks.push(Box::pin(async move {
                     let ok = sent.acked().await;
-                    (oid, ok)
+                    (oid, ok, stream)
                 }));
             }
             Err(e) => {

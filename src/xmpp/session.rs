@@ -10,11 +10,11 @@
 //! Start-up order (see [`Session::start`]): carbons on, then MAM catch-up, then presence, so
 //! that no message falls between the archive and live delivery.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -37,6 +37,7 @@ use zeroize::Zeroizing;
 use super::connector::{StreamOpener, TalpaConnector, TlsMode};
 use super::error::XmppError;
 use super::login::{LoginParams, ScramMechanism, login};
+use super::muc::NS_DATA;
 use super::origin::{
     Rejection, check_carbon, check_iq_response, check_mam_result, check_own_pep_event,
     check_roster_push, check_size,
@@ -654,7 +655,45 @@ impl Session {
     pub async fn mam_catch_up(
         &self,
         archive: Option<BareJid>,
+        after_id: Option<String>,
+    ) -> Result<Vec<ArchivedMessage>, XmppError> {
+        self.mam_query(archive, after_id, None).await
+    }
+
+    /// The origin-ids (or, without one, the stanza ids) of the messages this account sent
+    /// that its own archive holds from `start` on: what the server really received, whether
+    /// or not its acknowledgement reached us before the connection (or the process) died.
+    pub async fn archived_sent_ids_since(
+        &self,
+        start: DateTime<Utc>,
+    ) -> Result<HashSet<String>, XmppError> {
+        let mut form = elem("x", NS_DATA, &[("type", "submit")]);
+        let mut form_type = elem(
+            "field",
+            NS_DATA,
+            &[("var", "FORM_TYPE"), ("type", "hidden")],
+        );
+        form_type.append_child(text_elem("value", NS_DATA, NS_MAM));
+        form.append_child(form_type);
+        let mut field = elem("field", NS_DATA, &[("var", "start")]);
+        let stamp = start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        field.append_child(text_elem("value", NS_DATA, &stamp));
+        form.append_child(field);
+        let own = self.shared.own.clone();
+        Ok(self
+            .mam_query(None, None, Some(form))
+            .await?
+            .into_iter()
+            .filter(|a| a.message.from.as_ref().is_some_and(|f| f.to_bare() == own))
+            .filter_map(|a| a.message.origin_id.or(a.message.id))
+            .collect())
+    }
+
+    async fn mam_query(
+        &self,
+        archive: Option<BareJid>,
         mut after_id: Option<String>,
+        form: Option<Element>,
     ) -> Result<Vec<ArchivedMessage>, XmppError> {
         let mut all = Vec::new();
         for _ in 0..MAM_MAX_PAGES {
@@ -673,6 +712,9 @@ impl Session {
                 set.append_child(text_elem("after", NS_RSM, a));
             }
             let mut query = elem("query", NS_MAM, &[("queryid", queryid.as_str())]);
+            if let Some(f) = &form {
+                query.append_child(f.clone());
+            }
             query.append_child(set);
             let res = self.iq(archive.clone().map(Jid::from), true, query).await;
             lock(&self.shared.mam).remove(&queryid);

@@ -123,6 +123,17 @@ impl Headless {
         self.wait_event_for(pred, Duration::from_secs(60))
     }
 
+    /// Kills the process with SIGKILL (no chance to flush, close or ack anything) and reaps it.
+    pub fn kill(mut self) {
+        self.child.kill().expect("SIGKILL talpa");
+        let _ = self.child.wait();
+    }
+
+    /// The process id (to signal it from a test).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Quits and checks the exit status.
     pub fn quit(mut self) {
         let (reply, _) = self.call(json!({"cmd": "quit"}));

@@ -424,6 +424,12 @@ impl Peer {
         self.backlog.iter().cloned().collect()
     }
 
+    /// Takes every event received but not yet consumed (they will not be seen again).
+    pub fn take_pending(&mut self) -> Vec<Value> {
+        self.pending_events();
+        self.backlog.drain(..).collect()
+    }
+
     fn take_from_backlog(&mut self, pred: &impl Fn(&Value) -> bool) -> Option<Value> {
         while let Ok(e) = self.events.try_recv() {
             self.backlog.push_back(e);
