@@ -408,15 +408,7 @@ async fn run_session(
         }
     };
     emit_blocklist(shared, account, &blocked);
-    for archived in startup.archived {
-        let ts = archived.delay.as_ref().map(|d| d.stamp);
-        let action = if pipeline::from_blocked(&archived.message, &blocked) {
-            Action::Ignore
-        } else {
-            pipeline::classify(&own, &archived.message, Source::Archive, ts)
-        };
-        ingest(shared, account, action, Some(archived.archive_id)).await;
-    }
+    ingest_archive(shared, account, &own, &blocked, startup.archived).await;
     shared.emit(Event::Roster {
         account: account.jid.clone(),
         contacts: roster.clone(),
@@ -463,9 +455,25 @@ async fn run_session(
                 }
                 Some(SessionEvent::Online { resumed, bound_jid }) => {
                     if !resumed {
-                        // A fresh stream: whatever was not acknowledged must go again —
-                        // unless the archive shows the server got it before the drop.
+                        // A fresh stream (resumption failed): the server forgot this
+                        // resource, so start over — carbons, catch-up of what arrived in
+                        // between, presence — and whatever was not acknowledged must go
+                        // again, unless the archive shows the server got it before the drop.
                         in_flight.new_stream();
+                        let key = last_archive_key(account.id);
+                        let last = shared
+                            .store
+                            .with(move |s| Ok(s.setting(&key)?))
+                            .await
+                            .ok()
+                            .flatten();
+                        match session.start(last).await {
+                            Ok(startup) => {
+                                ingest_archive(shared, account, &own, &blocked, startup.archived)
+                                    .await;
+                            }
+                            Err(e) => return Ended::Dropped(format!("restart after rebind: {e}")),
+                        }
                         reconcile_outbox(&session, account, shared).await;
                     }
                     shared.account_state(&account.jid, "online", Some(bound_jid.to_string()));
@@ -650,6 +658,56 @@ impl InFlight {
     }
 }
 
+/// Runs caught-up archive messages, oldest first, through the block stage and the pipeline;
+/// each one's archive id becomes the resume point of the next catch-up.
+async fn ingest_archive(
+    shared: &SharedRef,
+    account: &store::Account,
+    own: &BareJid,
+    blocked: &HashSet<BareJid>,
+    archived: Vec<crate::xmpp::session::ArchivedMessage>,
+) {
+    for archived in archived {
+        let ts = archived.delay.as_ref().map(|d| d.stamp);
+        let action = if pipeline::from_blocked(&archived.message, blocked) {
+            Action::Ignore
+        } else {
+            pipeline::classify(own, &archived.message, Source::Archive, ts)
+        };
+        ingest_with(shared, account, action, Some(archived.archive_id), true).await;
+    }
+}
+
+/// Gives an archived message the time that keeps archive order within its stamp's second.
+fn in_archive_order(
+    s: &mut Store,
+    account: AccountId,
+    action: Action,
+) -> Result<Action, CoreError> {
+    let Action::Store(mut c) = action else {
+        return Ok(action);
+    };
+    if let Some(stamp) = c.server_ts {
+        let kind = if c.room {
+            store::ConversationKind::GroupChat
+        } else {
+            store::ConversationKind::Chat
+        };
+        let conv = s.upsert_conversation(account, &c.peer, kind, Utc::now())?;
+        let recent: Vec<i64> = s
+            .history(conv, None, 50)?
+            .iter()
+            .map(|m| {
+                m.server_ts
+                    .map_or(m.local_ts, |t| t.min(m.local_ts))
+                    .timestamp_millis()
+            })
+            .collect();
+        c.server_ts = Some(pipeline::archive_order_ts(stamp, &recent));
+    }
+    Ok(Action::Store(c))
+}
+
 /// How far before the oldest outbox entry the archive is searched for it (clock skew between
 /// this machine and the server).
 const RECONCILE_SLACK: chrono::Duration = chrono::Duration::minutes(10);
@@ -775,10 +833,27 @@ async fn ingest(
     action: Action,
     archive_id: Option<String>,
 ) {
+    ingest_with(shared, account, action, archive_id, false).await;
+}
+
+/// [`ingest`]; `from_archive` places whole-second archive stamps after what is already stored
+/// in that second (see [`pipeline::archive_order_ts`]).
+async fn ingest_with(
+    shared: &SharedRef,
+    account: &store::Account,
+    action: Action,
+    archive_id: Option<String>,
+    from_archive: bool,
+) {
     let (acc_id, acc_jid) = (account.id, account.jid.clone());
     let result = shared
         .store
         .with(move |s| {
+            let action = if from_archive {
+                in_archive_order(s, acc_id, action)?
+            } else {
+                action
+            };
             let out = apply(s, acc_id, &acc_jid, action);
             if let Some(aid) = archive_id {
                 s.set_setting(&last_archive_key(acc_id), Some(&aid))?;

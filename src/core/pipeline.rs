@@ -86,6 +86,28 @@ pub fn from_blocked<S: BuildHasher>(msg: &InboundMessage, blocked: &HashSet<Bare
             .is_some_and(|f| is_blocked(&f.to_bare(), blocked))
 }
 
+/// Where an archived message goes in its conversation's order (`ts`, then arrival).
+///
+/// Archive stamps often have whole-second precision while messages seen live carry the local
+/// clock in milliseconds, so a message the archive holds *after* one already stored can carry
+/// an earlier stamp within the same second and would sort before it. Catch-up runs in archive
+/// order after everything already stored, so an archived message with a whole-second `stamp`
+/// is never put before a stored message of that same second: it takes the latest stored time
+/// of that second (`stored_ms`, in ms), and the tie is broken by arrival — archive order.
+pub fn archive_order_ts(stamp: DateTime<Utc>, stored_ms: &[i64]) -> DateTime<Utc> {
+    if stamp.timestamp_subsec_millis() != 0 {
+        return stamp;
+    }
+    let second = stamp.timestamp_millis()..stamp.timestamp_millis() + 1000;
+    stored_ms
+        .iter()
+        .copied()
+        .filter(|t| second.contains(t))
+        .max()
+        .and_then(DateTime::from_timestamp_millis)
+        .unwrap_or(stamp)
+}
+
 /// Classifies a 1:1 message. Groupchat is handled by the room pipeline.
 pub fn classify(
     own: &BareJid,
@@ -265,6 +287,26 @@ mod tests {
         let mut subject = inbound("room@rooms.talpa.test", "me@talpa.test/r", Some("topic"));
         subject.kind = MessageType::Groupchat;
         assert_eq!(classify_groupchat(&subject, "me"), Action::Ignore);
+    }
+
+    #[test]
+    fn an_archived_message_stamped_in_whole_seconds_never_sorts_before_a_stored_one_of_that_second()
+    {
+        let stamp = DateTime::from_timestamp(1_700_000_000, 0).expect("time");
+        let ms = stamp.timestamp_millis();
+        // A message sent live at .800 is already stored; the archive's answer came after it
+        // but is stamped .000.
+        let placed = archive_order_ts(stamp, &[ms - 5_000, ms + 800]);
+        assert_eq!(
+            placed.timestamp_millis(),
+            ms + 800,
+            "ties with it, arrival decides"
+        );
+        // Nothing stored in that second: the stamp stands.
+        assert_eq!(archive_order_ts(stamp, &[ms - 1, ms + 1000]), stamp);
+        // A stamp with sub-second precision is exact and kept.
+        let precise = DateTime::from_timestamp(1_700_000_000, 250_000_000).expect("time");
+        assert_eq!(archive_order_ts(precise, &[ms + 800]), precise);
     }
 
     #[test]

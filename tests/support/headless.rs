@@ -118,6 +118,29 @@ impl Headless {
         }
     }
 
+    /// Reads events until `done` holds for all events seen so far (or panics after `timeout`).
+    pub fn wait_events_until(&mut self, done: impl Fn(&[Value]) -> bool, timeout: Duration) {
+        let deadline = std::time::Instant::now() + timeout;
+        while !done(&self.events) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let v = self.lines.recv_timeout(left).unwrap_or_else(|_| {
+                let states: Vec<String> = self
+                    .events
+                    .iter()
+                    .filter(|e| e["event"] == "account_state" || e["event"] == "error")
+                    .map(Value::to_string)
+                    .collect();
+                panic!(
+                    "the awaited events did not come within {timeout:?}; {} events seen; \
+                         account states and errors: {states:#?}",
+                    self.events.len()
+                )
+            });
+            assert!(v.get("event").is_some(), "unexpected reply {v}");
+            self.events.push(v);
+        }
+    }
+
     /// Waits up to a minute for an event matching `pred`.
     pub fn wait_event(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
         self.wait_event_for(pred, Duration::from_secs(60))
