@@ -54,6 +54,8 @@ use crate::privacy::resource::random_resource;
 
 /// How long a request waits for its answer.
 const IQ_TIMEOUT: Duration = Duration::from_mins(1);
+/// Reconnection attempts for XEP-0198 resumption before the session gives up.
+const RECONNECT_ATTEMPTS: u32 = 6;
 /// MAM page size.
 const MAM_PAGE: usize = 100;
 /// Upper bound on pages fetched by one catch-up (a hostile server cannot make it loop forever).
@@ -831,11 +833,14 @@ impl Reconnector {
             let require = self.require_channel_binding;
             let timeouts = self.timeouts;
             tokio::spawn(async move {
-                for attempt in 0..3u32 {
+                // Several tries: a new Tor circuit may take a few (a dead relay is still in
+                // the consensus), and resuming the stream within the server's hibernation time
+                // loses nothing. After the last, the session ends and the core logs in anew.
+                for attempt in 0..RECONNECT_ATTEMPTS {
                     // A little random delay so reconnections of several accounts do not line up.
                     let jitter = rand::random::<u64>() % 4000;
-                    tokio::time::sleep(Duration::from_millis(1000 * u64::from(attempt) + jitter))
-                        .await;
+                    let backoff = 1000 * u64::from(attempt.min(5));
+                    tokio::time::sleep(Duration::from_millis(backoff + jitter)).await;
                     let params = LoginParams {
                         jid: &jid,
                         password: &password,
