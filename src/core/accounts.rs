@@ -25,7 +25,7 @@ use crate::core::shared::{SharedRef, lock};
 use crate::privacy::jitter::ConnectSchedule;
 use crate::store::{self, AccountId, Store};
 use crate::tor::{AccountIsolation, TorClient};
-use crate::xmpp::session::{CarbonDirection, build_chat};
+use crate::xmpp::session::{CarbonDirection, PresenceKind, build_chat};
 use crate::xmpp::srv::{self, DotResolver, SrvAnswer};
 use crate::xmpp::{BoxedStream, Session, SessionConfig, SessionEvent, StreamOpener, TlsMode};
 use crate::xmpp::{TrustAnchor, XmppError};
@@ -62,6 +62,16 @@ pub(crate) enum SessionOp {
     RemoveContact(BareJid),
     /// Let a contact see our presence.
     ApproveContact(BareJid),
+    /// Refuse a contact's subscription request.
+    DenyContact(BareJid),
+    /// Block a JID (XEP-0191).
+    Block(BareJid),
+    /// Unblock a JID (XEP-0191).
+    Unblock(BareJid),
+    /// Read the server's archiving preference (XEP-0441).
+    Archiving,
+    /// Set the server's archiving preference (XEP-0441).
+    SetArchiving(String),
     /// Correct one of our messages (XEP-0308).
     Correct {
         /// The conversation's peer.
@@ -80,12 +90,21 @@ pub(crate) enum SessionOp {
     },
 }
 
+/// What an online account answers to a [`SessionOp`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum OpOutcome {
+    /// The stanza was sent (or the request answered) with nothing to report.
+    Done,
+    /// The server's archiving preference after the operation.
+    Archiving(String),
+}
+
 /// What the actor tells a supervisor.
 enum Control {
     /// New messages are in the outbox.
     Flush,
     /// Do a room operation; answered once the stanza is sent.
-    Op(SessionOp, oneshot::Sender<Result<(), CoreError>>),
+    Op(SessionOp, oneshot::Sender<Result<OpOutcome, CoreError>>),
     /// Disconnect and end; the sender is told when done.
     Stop(oneshot::Sender<()>),
 }
@@ -135,7 +154,11 @@ impl Supervisors {
     }
 
     /// Asks an online account to do a room operation.
-    pub(crate) async fn session_op(&self, jid: &str, op: SessionOp) -> Result<(), CoreError> {
+    pub(crate) async fn session_op(
+        &self,
+        jid: &str,
+        op: SessionOp,
+    ) -> Result<OpOutcome, CoreError> {
         let Some(r) = self.running.get(jid) else {
             return Err(CoreError::InvalidInput(format!("{jid} is disabled")));
         };
@@ -460,12 +483,22 @@ async fn run_session(
         Some(Err(e)) => return Ended::Failed(e.to_string()),
         Some(Ok(s)) => s,
     };
-    let mut roster: Vec<String> = startup.roster.iter().map(|i| i.jid.to_string()).collect();
-    for archived in startup.archived {
-        let ts = archived.delay.as_ref().map(|d| d.stamp);
-        let action = pipeline::classify(&own, &archived.message, Source::Archive, ts);
-        ingest(shared, account, action, Some(archived.archive_id)).await;
-    }
+    let local_only = local_only_contacts(account);
+    let mut roster: Vec<String> = if local_only {
+        local_contacts(shared, account.id).await
+    } else {
+        startup.roster.iter().map(|i| i.jid.to_string()).collect()
+    };
+    // Asking for the block list also subscribes this resource to its pushes (XEP-0191).
+    let mut blocked: HashSet<BareJid> = match session.blocklist().await {
+        Ok(jids) => jids.iter().map(Jid::to_bare).collect(),
+        Err(e) => {
+            tracing::debug!(error = %e, "no block list (server without XEP-0191?)");
+            HashSet::new()
+        }
+    };
+    emit_blocklist(shared, account, &blocked);
+    ingest_archive(shared, account, &own, &blocked, startup.archived).await;
     shared.emit(Event::Roster {
         account: account.jid.clone(),
         contacts: roster.clone(),
@@ -476,7 +509,7 @@ async fn run_session(
         Some(session.bound_jid().to_string()),
     );
 
-    let mut in_flight: HashSet<String> = HashSet::new();
+    let mut in_flight = InFlight::default();
     let mut acks = FuturesUnordered::new();
     let mut rooms: HashMap<BareJid, Room> = HashMap::new();
     let id = account.id;
@@ -500,6 +533,7 @@ async fn run_session(
             }
         }
     }
+    reconcile_outbox(&session, account, shared).await;
     flush(&session, account, shared, &mut in_flight, &mut acks).await;
     loop {
         tokio::select! {
@@ -511,8 +545,26 @@ async fn run_session(
                 }
                 Some(SessionEvent::Online { resumed, bound_jid }) => {
                     if !resumed {
-                        // A fresh stream: whatever was not acknowledged must go again.
-                        in_flight.clear();
+                        // A fresh stream (resumption failed): the server forgot this
+                        // resource, so start over — carbons, catch-up of what arrived in
+                        // between, presence — and whatever was not acknowledged must go
+                        // again, unless the archive shows the server got it before the drop.
+                        in_flight.new_stream();
+                        let key = last_archive_key(account.id);
+                        let last = shared
+                            .store
+                            .with(move |s| Ok(s.setting(&key)?))
+                            .await
+                            .ok()
+                            .flatten();
+                        match session.start(last).await {
+                            Ok(startup) => {
+                                ingest_archive(shared, account, &own, &blocked, startup.archived)
+                                    .await;
+                            }
+                            Err(e) => return Ended::Dropped(format!("restart after rebind: {e}")),
+                        }
+                        reconcile_outbox(&session, account, shared).await;
                     }
                     shared.account_state(&account.jid, "online", Some(bound_jid.to_string()));
                     flush(&session, account, shared, &mut in_flight, &mut acks).await;
@@ -525,14 +577,31 @@ async fn run_session(
                     }
                 }
                 Some(SessionEvent::Message(m)) => {
+                    if pipeline::from_blocked(&m, &blocked) {
+                        continue;
+                    }
                     let sid = m.stanza_id.clone();
                     ingest(shared, account, pipeline::classify(&own, &m, Source::Live, None), sid)
                         .await;
+                }
+                Some(SessionEvent::Presence { from, kind: PresenceKind::Subscribe, .. }) => {
+                    let from = from.as_ref().map(Jid::to_bare);
+                    if let Some(from) = from.filter(|f| !pipeline::is_blocked(f, &blocked)) {
+                        shared.emit(Event::SubscriptionRequest {
+                            account: account.jid.clone(),
+                            from: from.to_string(),
+                        });
+                    }
                 }
                 Some(SessionEvent::Presence { raw, .. }) => {
                     room_presence(&session, shared, account, &mut rooms, &raw).await;
                 }
                 Some(SessionEvent::Carbon { direction, message }) => {
+                    if direction == CarbonDirection::Received
+                        && pipeline::from_blocked(&message, &blocked)
+                    {
+                        continue;
+                    }
                     let source = match direction {
                         CarbonDirection::Received => Source::CarbonReceived,
                         CarbonDirection::Sent => Source::CarbonSent,
@@ -541,6 +610,7 @@ async fn run_session(
                     ingest(shared, account, pipeline::classify(&own, &message, source, None), sid)
                         .await;
                 }
+                Some(SessionEvent::RosterPush(_)) if local_only => {}
                 Some(SessionEvent::RosterPush(items)) => {
                     for item in items {
                         let jid = item.jid.to_string();
@@ -559,17 +629,38 @@ async fn run_session(
                 Some(SessionEvent::Rejected(r)) => {
                     tracing::info!(account = %account.jid, rejection = ?r, "dropped hostile or invalid input");
                 }
-                Some(
-                    SessionEvent::PubSubEvent { .. }
-                    | SessionEvent::BlockListPush { .. },
-                ) => {}
+                Some(SessionEvent::BlockListPush { blocked: add, jids }) => {
+                    let jids = jids.iter().map(Jid::to_bare);
+                    match (add, jids.len()) {
+                        (true, _) => blocked.extend(jids),
+                        // An empty unblock push unblocks everybody.
+                        (false, 0) => blocked.clear(),
+                        (false, _) => {
+                            for j in jids {
+                                blocked.remove(&j);
+                            }
+                        }
+                    }
+                    emit_blocklist(shared, account, &blocked);
+                }
+                Some(SessionEvent::PubSubEvent { .. }) => {}
             },
             c = control.recv() => match c {
                 Some(Control::Flush) => {
                     flush(&session, account, shared, &mut in_flight, &mut acks).await;
                 }
                 Some(Control::Op(op, reply)) => {
-                    let _ = reply.send(session_op(&session, &mut rooms, op).await);
+                    let outcome = session_op(&session, &mut rooms, op.clone()).await;
+                    // Do not wait for the server's push: drop a blocked JID's messages now.
+                    let changed = match (&op, &outcome) {
+                        (SessionOp::Block(j), Ok(_)) => blocked.insert(j.clone()),
+                        (SessionOp::Unblock(j), Ok(_)) => blocked.remove(j),
+                        _ => false,
+                    };
+                    if changed {
+                        emit_blocklist(shared, account, &blocked);
+                    }
+                    let _ = reply.send(outcome);
                 }
                 Some(Control::Stop(done)) => {
                     session.close().await;
@@ -581,19 +672,184 @@ async fn run_session(
                     return Ended::Stopped;
                 }
             },
-            Some((origin_id, acked)) = acks.next(), if !acks.is_empty() => {
+            Some((origin_id, acked, stream)) = acks.next(), if !acks.is_empty() => {
                 if acked {
                     let oid: String = origin_id;
                     let _ = shared.store.with(move |s| Ok(s.outbox_remove(&oid)?)).await;
                 } else {
-                    in_flight.remove(&origin_id);
+                    in_flight.failed(&origin_id, stream);
                 }
             }
         }
     }
 }
 
-type AckFuture = std::pin::Pin<Box<dyn Future<Output = (String, bool)> + Send>>;
+/// Whether the account keeps its contacts only in the encrypted store (never in the server
+/// roster).
+pub(crate) fn local_only_contacts(account: &store::Account) -> bool {
+    account
+        .options
+        .get("local_only_contacts")
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false)
+}
+
+/// The contacts kept in the encrypted store for an account.
+pub(crate) async fn local_contacts(shared: &SharedRef, account: AccountId) -> Vec<String> {
+    shared
+        .store
+        .with(move |s| Ok(s.list_contacts(account)?))
+        .await
+        .map(|c| c.into_iter().map(|c| c.jid).collect())
+        .unwrap_or_default()
+}
+
+fn emit_blocklist(shared: &SharedRef, account: &store::Account, blocked: &HashSet<BareJid>) {
+    let mut jids: Vec<String> = blocked.iter().map(ToString::to_string).collect();
+    jids.sort();
+    shared.emit(Event::Blocklist {
+        account: account.jid.clone(),
+        jids,
+    });
+}
+
+/// An acknowledgement wait: (origin-id, acked, the stream generation it was sent on).
+type AckFuture = std::pin::Pin<Box<dyn Future<Output = (String, bool, u64)> + Send>>;
+
+/// Outbox entries sent and awaiting their acknowledgement, per stream generation: a wait
+/// that fails for a stream that is already gone must not mark a resend on the new stream as
+/// unsent (or the next flush would send it a second time).
+#[derive(Default)]
+struct InFlight {
+    sent: HashMap<String, u64>,
+    stream: u64,
+}
+
+impl InFlight {
+    /// A fresh (not resumed) stream: nothing is in flight on it yet.
+    fn new_stream(&mut self) {
+        self.sent.clear();
+        self.stream += 1;
+    }
+
+    fn contains(&self, origin_id: &str) -> bool {
+        self.sent.contains_key(origin_id)
+    }
+
+    fn insert(&mut self, origin_id: String) {
+        self.sent.insert(origin_id, self.stream);
+    }
+
+    /// The send of `origin_id` on stream generation `stream` was not acknowledged.
+    fn failed(&mut self, origin_id: &str, stream: u64) {
+        if self.sent.get(origin_id) == Some(&stream) {
+            self.sent.remove(origin_id);
+        }
+    }
+}
+
+/// Runs caught-up archive messages, oldest first, through the block stage and the pipeline;
+/// each one's archive id becomes the resume point of the next catch-up.
+async fn ingest_archive(
+    shared: &SharedRef,
+    account: &store::Account,
+    own: &BareJid,
+    blocked: &HashSet<BareJid>,
+    archived: Vec<crate::xmpp::session::ArchivedMessage>,
+) {
+    for archived in archived {
+        let ts = archived.delay.as_ref().map(|d| d.stamp);
+        let action = if pipeline::from_blocked(&archived.message, blocked) {
+            Action::Ignore
+        } else {
+            pipeline::classify(own, &archived.message, Source::Archive, ts)
+        };
+        ingest_with(shared, account, action, Some(archived.archive_id), true).await;
+    }
+}
+
+/// Gives an archived message the time that keeps archive order within its stamp's second.
+fn in_archive_order(
+    s: &mut Store,
+    account: AccountId,
+    action: Action,
+) -> Result<Action, CoreError> {
+    let Action::Store(mut c) = action else {
+        return Ok(action);
+    };
+    if let Some(stamp) = c.server_ts {
+        let kind = if c.room {
+            store::ConversationKind::GroupChat
+        } else {
+            store::ConversationKind::Chat
+        };
+        let conv = s.upsert_conversation(account, &c.peer, kind, Utc::now())?;
+        let recent: Vec<i64> = s
+            .history(conv, None, 50)?
+            .iter()
+            .map(|m| {
+                m.server_ts
+                    .map_or(m.local_ts, |t| t.min(m.local_ts))
+                    .timestamp_millis()
+            })
+            .collect();
+        c.server_ts = Some(pipeline::archive_order_ts(stamp, &recent));
+    }
+    Ok(Action::Store(c))
+}
+
+/// How far before the oldest outbox entry the archive is searched for it (clock skew between
+/// this machine and the server).
+const RECONCILE_SLACK: chrono::Duration = chrono::Duration::minutes(10);
+
+/// Drops from the outbox every entry the server demonstrably received — it is in the
+/// account's own archive — although its XEP-0198 acknowledgement never arrived (the
+/// connection or the process died in between). Only what the server never got is resent, so
+/// a crash or a lost circuit does not make the receiver see a message twice.
+async fn reconcile_outbox(session: &Session, account: &store::Account, shared: &SharedRef) {
+    let id = account.id;
+    let Ok(entries) = shared
+        .store
+        .with(move |s| Ok(s.outbox_list(Some(id))?))
+        .await
+    else {
+        return;
+    };
+    let Some(oldest) = entries.iter().map(|e| e.created).min() else {
+        return;
+    };
+    let delivered = match session
+        .archived_sent_ids_since(oldest - RECONCILE_SLACK)
+        .await
+    {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot check the archive for unacknowledged messages");
+            return;
+        }
+    };
+    let done: Vec<String> = entries
+        .into_iter()
+        .map(|e| e.origin_id)
+        .filter(|o| delivered.contains(o))
+        .collect();
+    if done.is_empty() {
+        return;
+    }
+    tracing::info!(
+        count = done.len(),
+        "outbox entries already received by the server"
+    );
+    let _ = shared
+        .store
+        .with(move |s| {
+            for oid in &done {
+                s.outbox_remove(oid)?;
+            }
+            Ok(())
+        })
+        .await;
+}
 
 /// Sends every outbox entry of the account not already in flight on this stream. Each entry
 /// keeps its origin-id as stanza id across resends, so receivers can drop duplicates.
@@ -601,7 +857,7 @@ async fn flush(
     session: &Session,
     account: &store::Account,
     shared: &SharedRef,
-    in_flight: &mut HashSet<String>,
+    in_flight: &mut InFlight,
     acks: &mut FuturesUnordered<AckFuture>,
 ) {
     let id = account.id;
@@ -641,9 +897,10 @@ async fn flush(
             Ok(mut sent) => {
                 in_flight.insert(entry.origin_id.clone());
                 let oid = entry.origin_id.clone();
+                let stream = in_flight.stream;
                 acks.push(Box::pin(async move {
                     let ok = sent.acked().await;
-                    (oid, ok)
+                    (oid, ok, stream)
                 }));
             }
             Err(e) => {
@@ -666,10 +923,27 @@ async fn ingest(
     action: Action,
     archive_id: Option<String>,
 ) {
+    ingest_with(shared, account, action, archive_id, false).await;
+}
+
+/// [`ingest`]; `from_archive` places whole-second archive stamps after what is already stored
+/// in that second (see [`pipeline::archive_order_ts`]).
+async fn ingest_with(
+    shared: &SharedRef,
+    account: &store::Account,
+    action: Action,
+    archive_id: Option<String>,
+    from_archive: bool,
+) {
     let (acc_id, acc_jid) = (account.id, account.jid.clone());
     let result = shared
         .store
         .with(move |s| {
+            let action = if from_archive {
+                in_archive_order(s, acc_id, action)?
+            } else {
+                action
+            };
             let out = apply(s, acc_id, &acc_jid, action);
             if let Some(aid) = archive_id {
                 s.set_setting(&last_archive_key(acc_id), Some(&aid))?;
@@ -835,7 +1109,7 @@ async fn session_op(
     session: &Session,
     rooms: &mut HashMap<BareJid, Room>,
     op: SessionOp,
-) -> Result<(), CoreError> {
+) -> Result<OpOutcome, CoreError> {
     let xmpp = |e: XmppError| CoreError::Xmpp(e.to_string());
     match op {
         SessionOp::Join {
@@ -883,6 +1157,21 @@ async fn session_op(
         SessionOp::ApproveContact(jid) => {
             session.approve_subscription(&jid).await.map_err(xmpp)?;
         }
+        SessionOp::DenyContact(jid) => {
+            session.deny_subscription(&jid).await.map_err(xmpp)?;
+        }
+        SessionOp::Block(jid) => session.block(&[jid]).await.map_err(xmpp)?,
+        SessionOp::Unblock(jid) => session.unblock(&[jid]).await.map_err(xmpp)?,
+        SessionOp::Archiving => {
+            return Ok(OpOutcome::Archiving(
+                session.mam_default().await.map_err(xmpp)?,
+            ));
+        }
+        SessionOp::SetArchiving(default) => {
+            return Ok(OpOutcome::Archiving(
+                session.set_mam_default(&default).await.map_err(xmpp)?,
+            ));
+        }
         SessionOp::Correct { to, original, body } => {
             session
                 .send_correction(Jid::from(to), &original, &body)
@@ -896,7 +1185,7 @@ async fn session_op(
                 .map_err(xmpp)?;
         }
     }
-    Ok(())
+    Ok(OpOutcome::Done)
 }
 
 /// Tracks occupants from room presences; announces our own arrival and finishes creating a

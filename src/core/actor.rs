@@ -9,7 +9,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 use zeroize::Zeroizing;
 
-use crate::core::accounts::{SessionOp, Supervisors};
+use crate::core::accounts::{self, OpOutcome, SessionOp, Supervisors};
 use crate::core::commands::{Command, NewAccount, Reply, Secret};
 use crate::core::error::CoreError;
 use crate::core::events::{AccountSummary, Event, StoredMessage, TorStatusInfo};
@@ -505,6 +505,20 @@ impl Actor {
                 self.contact_op(&account, &jid, SessionOp::ApproveContact)
                     .await
             }
+            Command::DenyContact { account, jid } => {
+                self.contact_op(&account, &jid, SessionOp::DenyContact)
+                    .await
+            }
+            Command::Block { account, jid } => {
+                self.contact_op(&account, &jid, SessionOp::Block).await
+            }
+            Command::Unblock { account, jid } => {
+                self.contact_op(&account, &jid, SessionOp::Unblock).await
+            }
+            Command::Archiving { account } => self.archiving(&account, None).await,
+            Command::SetArchiving { account, default } => {
+                self.archiving(&account, Some(default)).await
+            }
             Command::Correct {
                 account,
                 with,
@@ -765,6 +779,9 @@ impl Actor {
         Ok(Reply::Done {})
     }
 
+    /// A contact operation. Accounts with local-only contacts keep adds and removals in the
+    /// encrypted store and never touch the server roster (nor approve subscriptions, which
+    /// would create a server roster entry).
     async fn contact_op(
         &mut self,
         account: &str,
@@ -774,8 +791,83 @@ impl Actor {
         let account = bare_jid(account, "account")?;
         let jid = xmpp_parsers::jid::BareJid::new(&bare_jid(jid, "contact")?)
             .map_err(|e| CoreError::InvalidInput(e.to_string()))?;
+        let acc = account.clone();
+        let stored = self.store.with(move |s| find_account(s, &acc)).await?;
+        if accounts::local_only_contacts(&stored) {
+            let contact = jid.to_string();
+            let id = stored.id;
+            match op(jid.clone()) {
+                SessionOp::AddContact(_) => {
+                    self.store
+                        .with(move |s| {
+                            let c = store::Contact {
+                                jid: contact,
+                                name: None,
+                                subscription: "none".into(),
+                                groups: Vec::new(),
+                            };
+                            Ok(s.upsert_contact(id, &c)?)
+                        })
+                        .await?;
+                    return self.local_roster_changed(&account, id).await;
+                }
+                SessionOp::RemoveContact(_) => {
+                    self.store
+                        .with(move |s| Ok(s.remove_contact(id, &contact)?))
+                        .await?;
+                    return self.local_roster_changed(&account, id).await;
+                }
+                SessionOp::ApproveContact(_) => {
+                    return Err(CoreError::InvalidInput(
+                        "this account keeps its contacts on this device only; approving would \
+                         put the contact in the server's roster"
+                            .into(),
+                    ));
+                }
+                _ => {}
+            }
+        }
         self.supervisors.session_op(&account, op(jid)).await?;
         Ok(Reply::Done {})
+    }
+
+    async fn local_roster_changed(
+        &mut self,
+        account: &str,
+        id: store::AccountId,
+    ) -> Result<Reply, CoreError> {
+        let contacts = accounts::local_contacts(&self.shared, id).await;
+        self.emit(Event::Roster {
+            account: account.to_owned(),
+            contacts,
+        });
+        Ok(Reply::Done {})
+    }
+
+    /// Reads (`None`) or sets the server's archiving preference (XEP-0441).
+    async fn archiving(
+        &mut self,
+        account: &str,
+        default: Option<String>,
+    ) -> Result<Reply, CoreError> {
+        let account = bare_jid(account, "account")?;
+        let op = match default {
+            None => SessionOp::Archiving,
+            Some(d) if matches!(d.as_str(), "always" | "roster" | "never") => {
+                SessionOp::SetArchiving(d)
+            }
+            Some(d) => {
+                return Err(CoreError::InvalidInput(format!(
+                    "archiving is always, roster or never, not {d:?}"
+                )));
+            }
+        };
+        match self.supervisors.session_op(&account, op).await? {
+            OpOutcome::Archiving(archiving) => Ok(Reply::Archiving { archiving }),
+            OpOutcome::Done => Err(CoreError::Xmpp(
+                "the server did not report its archiving preference".into(),
+            )),
+        }
     }
 
     /// Corrects (`Some(body)`) or retracts (`None`) one of our own messages: first on the

@@ -212,6 +212,40 @@ pub enum Command {
         /// The contact's bare JID.
         jid: String,
     },
+    /// Refuse a contact's request to see our presence (an `unsubscribed` answer).
+    DenyContact {
+        /// The account's bare JID.
+        account: String,
+        /// The contact's bare JID.
+        jid: String,
+    },
+    /// Block a JID (XEP-0191): the server drops its messages and presence, and so does Talpa.
+    Block {
+        /// The account's bare JID.
+        account: String,
+        /// The bare JID (or domain) to block.
+        jid: String,
+    },
+    /// Unblock a JID (XEP-0191).
+    Unblock {
+        /// The account's bare JID.
+        account: String,
+        /// The bare JID (or domain) to unblock.
+        jid: String,
+    },
+    /// Read the server's archiving preference (XEP-0441).
+    Archiving {
+        /// The account's bare JID.
+        account: String,
+    },
+    /// Set the server's archiving preference (XEP-0441): `always`, `roster` or `never`; the
+    /// reply carries what the server reports afterwards.
+    SetArchiving {
+        /// The account's bare JID.
+        account: String,
+        /// `always`, `roster` or `never`.
+        default: String,
+    },
     /// Correct one of our own messages (XEP-0308); `message` is the origin-id `send` returned.
     Correct {
         /// The account's bare JID.
@@ -268,6 +302,11 @@ impl Command {
             Command::AddContact { .. } => "add_contact",
             Command::RemoveContact { .. } => "remove_contact",
             Command::ApproveContact { .. } => "approve_contact",
+            Command::DenyContact { .. } => "deny_contact",
+            Command::Block { .. } => "block",
+            Command::Unblock { .. } => "unblock",
+            Command::Archiving { .. } => "archiving",
+            Command::SetArchiving { .. } => "set_archiving",
             Command::Correct { .. } => "correct",
             Command::Retract { .. } => "retract",
             Command::TorStatus => "tor_status",
@@ -310,6 +349,11 @@ pub enum Reply {
     Erased {
         /// Count of erased messages.
         erased: u64,
+    },
+    /// The server's archiving preference (XEP-0441), as the server reports it.
+    Archiving {
+        /// `always`, `roster` or `never`.
+        archiving: String,
     },
     /// Tor's state.
     Tor(TorStatusInfo),

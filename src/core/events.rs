@@ -92,6 +92,21 @@ pub enum Event {
         /// The contacts' bare JIDs.
         contacts: Vec<String>,
     },
+    /// Someone asks to see the account's presence (answer with `approve_contact` or
+    /// `deny_contact`).
+    SubscriptionRequest {
+        /// The account's bare JID.
+        account: String,
+        /// Who asks (bare JID).
+        from: String,
+    },
+    /// The account's block list (XEP-0191), complete, after login and after every change.
+    Blocklist {
+        /// The account's bare JID.
+        account: String,
+        /// The blocked JIDs, sorted.
+        jids: Vec<String>,
+    },
     /// The account is in a room (our own presence came back).
     RoomJoined {
         /// The account's bare JID.

@@ -2,6 +2,9 @@
 //! store → notify. The classification is pure and tested here; dedupe and storage happen in
 //! one store transaction per message so a crash cannot leave half a message.
 
+use std::collections::HashSet;
+use std::hash::BuildHasher;
+
 use chrono::{DateTime, Utc};
 use xmpp_parsers::jid::{BareJid, Jid};
 use xmpp_parsers::message::MessageType;
@@ -63,6 +66,46 @@ pub struct Classified {
     pub server_ts: Option<DateTime<Utc>>,
     /// Whether the conversation is a room (the stanza-id was stamped by the room).
     pub room: bool,
+}
+
+/// Whether `jid` is on the block list: the bare JID itself, or its whole domain.
+pub fn is_blocked<S: BuildHasher>(jid: &BareJid, blocked: &HashSet<BareJid, S>) -> bool {
+    blocked.contains(jid)
+        || blocked
+            .iter()
+            .any(|b| b.node().is_none() && b.domain() == jid.domain())
+}
+
+/// The block stage: a message whose sender is blocked (XEP-0191) is dropped even when the
+/// server let it through (an archive from before the block, a server without blocking).
+pub fn from_blocked<S: BuildHasher>(msg: &InboundMessage, blocked: &HashSet<BareJid, S>) -> bool {
+    !blocked.is_empty()
+        && msg
+            .from
+            .as_ref()
+            .is_some_and(|f| is_blocked(&f.to_bare(), blocked))
+}
+
+/// Where an archived message goes in its conversation's order (`ts`, then arrival).
+///
+/// Archive stamps often have whole-second precision while messages seen live carry the local
+/// clock in milliseconds, so a message the archive holds *after* one already stored can carry
+/// an earlier stamp within the same second and would sort before it. Catch-up runs in archive
+/// order after everything already stored, so an archived message with a whole-second `stamp`
+/// is never put before a stored message of that same second: it takes the latest stored time
+/// of that second (`stored_ms`, in ms), and the tie is broken by arrival — archive order.
+pub fn archive_order_ts(stamp: DateTime<Utc>, stored_ms: &[i64]) -> DateTime<Utc> {
+    if stamp.timestamp_subsec_millis() != 0 {
+        return stamp;
+    }
+    let second = stamp.timestamp_millis()..stamp.timestamp_millis() + 1000;
+    stored_ms
+        .iter()
+        .copied()
+        .filter(|t| second.contains(t))
+        .max()
+        .and_then(DateTime::from_timestamp_millis)
+        .unwrap_or(stamp)
 }
 
 /// Classifies a 1:1 message. Groupchat is handled by the room pipeline.
@@ -244,6 +287,41 @@ mod tests {
         let mut subject = inbound("room@rooms.talpa.test", "me@talpa.test/r", Some("topic"));
         subject.kind = MessageType::Groupchat;
         assert_eq!(classify_groupchat(&subject, "me"), Action::Ignore);
+    }
+
+    #[test]
+    fn an_archived_message_stamped_in_whole_seconds_never_sorts_before_a_stored_one_of_that_second()
+    {
+        let stamp = DateTime::from_timestamp(1_700_000_000, 0).expect("time");
+        let ms = stamp.timestamp_millis();
+        // A message sent live at .800 is already stored; the archive's answer came after it
+        // but is stamped .000.
+        let placed = archive_order_ts(stamp, &[ms - 5_000, ms + 800]);
+        assert_eq!(
+            placed.timestamp_millis(),
+            ms + 800,
+            "ties with it, arrival decides"
+        );
+        // Nothing stored in that second: the stamp stands.
+        assert_eq!(archive_order_ts(stamp, &[ms - 1, ms + 1000]), stamp);
+        // A stamp with sub-second precision is exact and kept.
+        let precise = DateTime::from_timestamp(1_700_000_000, 250_000_000).expect("time");
+        assert_eq!(archive_order_ts(precise, &[ms + 800]), precise);
+    }
+
+    #[test]
+    fn messages_from_a_blocked_jid_or_domain_are_dropped() {
+        let mut blocked = HashSet::new();
+        let m = inbound("mallory@evil.test/x", "me@talpa.test/r", Some("hi"));
+        assert!(!from_blocked(&m, &blocked), "nothing blocked yet");
+        blocked.insert(BareJid::new("mallory@evil.test").expect("jid"));
+        assert!(from_blocked(&m, &blocked));
+        let other = inbound("eve@evil.test/x", "me@talpa.test/r", Some("hi"));
+        assert!(!from_blocked(&other, &blocked), "only that JID");
+        blocked.insert(BareJid::new("evil.test").expect("jid"));
+        assert!(from_blocked(&other, &blocked), "the whole domain");
+        let friend = inbound("bob@talpa.test/x", "me@talpa.test/r", Some("hi"));
+        assert!(!from_blocked(&friend, &blocked));
     }
 
     #[test]

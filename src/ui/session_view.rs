@@ -280,7 +280,13 @@ impl SessionView {
             Event::RoomJoined { account, room, .. } => {
                 self.conversation(account, room);
             }
-            Event::Occupants { .. } | Event::Unlocked | Event::Locked | Event::Error { .. } => {}
+            // Contact requests and the block list have no view yet.
+            Event::Occupants { .. }
+            | Event::Unlocked
+            | Event::Locked
+            | Event::Error { .. }
+            | Event::SubscriptionRequest { .. }
+            | Event::Blocklist { .. } => {}
         }
     }
 

@@ -31,6 +31,7 @@ use tokio_xmpp::xmlstream::{
     initiate_stream,
 };
 
+use super::bind_id::BindIdRewrite;
 use super::error::{ConnectorError, XmppError};
 use super::tls::{TrustAnchor, client_config, handshake};
 
@@ -66,8 +67,8 @@ where
     })
 }
 
-/// The TLS-secured transport below the XML stream.
-pub type SecureStream = BufStream<TlsStream<BoxedStream>>;
+/// The TLS-secured transport below the XML stream (with the bind-id rewrite of `bind_id`).
+pub type SecureStream = BufStream<BindIdRewrite<TlsStream<BoxedStream>>>;
 
 /// How TLS is started on the stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -161,7 +162,14 @@ impl TalpaConnector {
                 handshake(raw, domain, self.tls.clone()).await?
             }
         };
-        let pending = initiate_stream(BufStream::new(tls), ns, header(domain), timeouts).await?;
+        // The bind id rewrite lives under the XML stream, above TLS (see `bind_id`).
+        let pending = initiate_stream(
+            BufStream::new(BindIdRewrite::new(tls)),
+            ns,
+            header(domain),
+            timeouts,
+        )
+        .await?;
         Ok((pending, binding))
     }
 }

@@ -23,6 +23,7 @@
 //! - [`muc`], [`pep`]: group chats, PEP and bookmarks.
 //! - [`origin`]: pure inbound origin checks; [`stanza`]: namespaces, builders, parsing.
 
+pub mod bind_id;
 pub mod connector;
 pub mod error;
 pub mod login;

@@ -10,11 +10,11 @@
 //! Start-up order (see [`Session::start`]): carbons on, then MAM catch-up, then presence, so
 //! that no message falls between the archive and live delivery.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -37,6 +37,7 @@ use zeroize::Zeroizing;
 use super::connector::{StreamOpener, TalpaConnector, TlsMode};
 use super::error::XmppError;
 use super::login::{LoginParams, ScramMechanism, login};
+use super::muc::NS_DATA;
 use super::origin::{
     Rejection, check_carbon, check_iq_response, check_mam_result, check_own_pep_event,
     check_roster_push, check_size,
@@ -53,6 +54,8 @@ use crate::privacy::resource::random_resource;
 
 /// How long a request waits for its answer.
 const IQ_TIMEOUT: Duration = Duration::from_mins(1);
+/// Reconnection attempts for XEP-0198 resumption before the session gives up.
+const RECONNECT_ATTEMPTS: u32 = 6;
 /// MAM page size.
 const MAM_PAGE: usize = 100;
 /// Upper bound on pages fetched by one catch-up (a hostile server cannot make it loop forever).
@@ -628,13 +631,71 @@ impl Session {
         .unwrap_or_default())
     }
 
+    /// The server's archiving preference (XEP-0441): `always`, `roster` or `never`.
+    pub async fn mam_default(&self) -> Result<String, XmppError> {
+        let r = self.iq(None, false, elem("prefs", NS_MAM, &[])).await?;
+        r.as_ref()
+            .filter(|p| p.is("prefs", NS_MAM))
+            .and_then(|p| p.attr("default"))
+            .map(str::to_owned)
+            .ok_or_else(|| XmppError::Protocol("archiving preferences without a default".into()))
+    }
+
+    /// Sets the server's archiving preference (XEP-0441) and returns what the server then
+    /// reports (read back, not assumed). `default` is `always`, `roster` or `never`.
+    pub async fn set_mam_default(&self, default: &str) -> Result<String, XmppError> {
+        let mut prefs = elem("prefs", NS_MAM, &[("default", default)]);
+        prefs.append_child(elem("always", NS_MAM, &[]));
+        prefs.append_child(elem("never", NS_MAM, &[]));
+        self.iq(None, true, prefs).await?;
+        self.mam_default().await
+    }
+
     /// Pages through an archive (own account when `archive` is `None`, else a room) after
     /// `after_id` until the server says `complete`. Results with another queryid or from
     /// another sender are dropped by the dispatcher.
     pub async fn mam_catch_up(
         &self,
         archive: Option<BareJid>,
+        after_id: Option<String>,
+    ) -> Result<Vec<ArchivedMessage>, XmppError> {
+        self.mam_query(archive, after_id, None).await
+    }
+
+    /// The origin-ids (or, without one, the stanza ids) of the messages this account sent
+    /// that its own archive holds from `start` on: what the server really received, whether
+    /// or not its acknowledgement reached us before the connection (or the process) died.
+    pub async fn archived_sent_ids_since(
+        &self,
+        start: DateTime<Utc>,
+    ) -> Result<HashSet<String>, XmppError> {
+        let mut form = elem("x", NS_DATA, &[("type", "submit")]);
+        let mut form_type = elem(
+            "field",
+            NS_DATA,
+            &[("var", "FORM_TYPE"), ("type", "hidden")],
+        );
+        form_type.append_child(text_elem("value", NS_DATA, NS_MAM));
+        form.append_child(form_type);
+        let mut field = elem("field", NS_DATA, &[("var", "start")]);
+        let stamp = start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        field.append_child(text_elem("value", NS_DATA, &stamp));
+        form.append_child(field);
+        let own = self.shared.own.clone();
+        Ok(self
+            .mam_query(None, None, Some(form))
+            .await?
+            .into_iter()
+            .filter(|a| a.message.from.as_ref().is_some_and(|f| f.to_bare() == own))
+            .filter_map(|a| a.message.origin_id.or(a.message.id))
+            .collect())
+    }
+
+    async fn mam_query(
+        &self,
+        archive: Option<BareJid>,
         mut after_id: Option<String>,
+        form: Option<Element>,
     ) -> Result<Vec<ArchivedMessage>, XmppError> {
         let mut all = Vec::new();
         for _ in 0..MAM_MAX_PAGES {
@@ -653,6 +714,9 @@ impl Session {
                 set.append_child(text_elem("after", NS_RSM, a));
             }
             let mut query = elem("query", NS_MAM, &[("queryid", queryid.as_str())]);
+            if let Some(f) = &form {
+                query.append_child(f.clone());
+            }
             query.append_child(set);
             let res = self.iq(archive.clone().map(Jid::from), true, query).await;
             lock(&self.shared.mam).remove(&queryid);
@@ -769,11 +833,14 @@ impl Reconnector {
             let require = self.require_channel_binding;
             let timeouts = self.timeouts;
             tokio::spawn(async move {
-                for attempt in 0..3u32 {
+                // Several tries: a new Tor circuit may take a few (a dead relay is still in
+                // the consensus), and resuming the stream within the server's hibernation time
+                // loses nothing. After the last, the session ends and the core logs in anew.
+                for attempt in 0..RECONNECT_ATTEMPTS {
                     // A little random delay so reconnections of several accounts do not line up.
                     let jitter = rand::random::<u64>() % 4000;
-                    tokio::time::sleep(Duration::from_millis(1000 * u64::from(attempt) + jitter))
-                        .await;
+                    let backoff = 1000 * u64::from(attempt.min(5));
+                    tokio::time::sleep(Duration::from_millis(backoff + jitter)).await;
                     let params = LoginParams {
                         jid: &jid,
                         password: &password,

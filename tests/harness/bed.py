@@ -632,11 +632,19 @@ def bed_version():
 
 
 def main():
+    global N_RELAYS, N_EXITS  # noqa: PLW0603 - sizes of the network start_tor builds
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("command", choices=["ensure", "stop", "adduser", "status"])
     ap.add_argument("args", nargs="*")
     ap.add_argument("--dir", default=os.environ.get("TALPA_BED_DIR", "/root/.cache/talpa/bed"))
+    ap.add_argument("--relays", type=int, default=N_RELAYS,
+                    help="relays of a new bed (ensure only; a bed that is up is reused as it is)")
+    ap.add_argument("--exits", type=int, default=N_EXITS,
+                    help="how many of the relays are exits (ensure only)")
     a = ap.parse_intermixed_args()
+    if not 1 <= a.exits <= a.relays:
+        ap.error("need 1 <= --exits <= --relays")
+    N_RELAYS, N_EXITS = a.relays, a.exits
     bed = Bed(a.dir)
     try:
         if a.command == "ensure":

@@ -80,6 +80,7 @@ Events (field "event"):
    "affiliation": TEXT|null, "role": TEXT|null, "available": bool}   any MUC presence
   {"event": "subscribe", "from": BARE_JID}        a subscription request arrived
   {"event": "subscribed", "from": BARE_JID}       our request was approved
+  {"event": "unsubscribed", "from": BARE_JID}     our request was denied (or revoked)
   {"event": "ack", "cmd": CMD, "id": ID|null, ["msg_id": ID]}  a command was done
   {"event": "error", "error": TEXT, ["cmd": CMD], ["id": ID]}
         also for a received message that cannot be decrypted ("from", "msg_id").
@@ -150,11 +151,13 @@ def main():
                 self.omemo = omemo_mod.setup(self, a.omemo_storage)
             self.add_event_handler("session_start", self.on_start)
             self.add_event_handler("message", self.on_message)
+            self.add_event_handler("message_error", self.on_message_error)
             self.add_event_handler("groupchat_message", self.on_groupchat)
             self.add_event_handler("groupchat_presence", self.on_muc_presence)
             self.add_event_handler("presence_error", self.on_presence_error)
             self.add_event_handler("presence_subscribe", self.on_subscribe)
             self.add_event_handler("presence_subscribed", self.on_subscribed)
+            self.add_event_handler("presence_unsubscribed", self.on_unsubscribed)
             self.add_event_handler("disconnected", self.on_disconnected)
             self.add_event_handler("carbon_received", self.on_carbon_received)
             self.add_event_handler("carbon_sent", self.on_carbon_sent)
@@ -183,11 +186,14 @@ def main():
                     "encrypted": encrypted,
                     "delayed": bool(msg.xml.find("{urn:xmpp:delay}delay") is not None)}
 
+        def on_message_error(self, msg):
+            # Every error bounce (with or without the original body) is reported here once.
+            emit({"event": "message_error", "from": str(msg["from"]),
+                  "id": msg["id"] or None, "condition": msg["error"]["condition"]})
+
         async def on_message(self, msg):
             if msg["type"] == "error":
-                emit({"event": "message_error", "from": str(msg["from"]),
-                      "id": msg["id"] or None, "condition": msg["error"]["condition"]})
-                return
+                return  # reported by on_message_error
             if msg["type"] not in ("chat", "normal"):
                 return
             ev = self.message_event(msg, msg["body"] or None, None)
@@ -316,6 +322,9 @@ def main():
 
         def on_subscribed(self, pres):
             emit({"event": "subscribed", "from": pres["from"].bare})
+
+        def on_unsubscribed(self, pres):
+            emit({"event": "unsubscribed", "from": pres["from"].bare})
 
         def on_disconnected(self, reason):
             emit({"event": "disconnected", "reason": str(reason) if reason else None})

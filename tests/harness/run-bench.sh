@@ -15,3 +15,5 @@ echo "== store: SQLCipher vs plain SQLite"
 cargo bench --profile dev --bench store
 echo "== tor: Arti vs C tor bootstrap on the private network"
 cargo bench --profile dev --bench tor
+echo "== mam: catch-up of 10,000 archived messages, Talpa vs a floor client vs slixmpp"
+cargo bench --profile dev --bench mam

@@ -122,9 +122,43 @@ impl Headless {
         }
     }
 
+    /// Reads events until `done` holds for all events seen so far (or panics after `timeout`).
+    pub fn wait_events_until(&mut self, done: impl Fn(&[Value]) -> bool, timeout: Duration) {
+        let deadline = std::time::Instant::now() + timeout;
+        while !done(&self.events) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let v = self.lines.recv_timeout(left).unwrap_or_else(|_| {
+                let states: Vec<String> = self
+                    .events
+                    .iter()
+                    .filter(|e| e["event"] == "account_state" || e["event"] == "error")
+                    .map(Value::to_string)
+                    .collect();
+                panic!(
+                    "the awaited events did not come within {timeout:?}; {} events seen; \
+                         account states and errors: {states:#?}",
+                    self.events.len()
+                )
+            });
+            assert!(v.get("event").is_some(), "unexpected reply {v}");
+            self.events.push(v);
+        }
+    }
+
     /// Waits up to a minute for an event matching `pred`.
     pub fn wait_event(&mut self, pred: impl Fn(&Value) -> bool) -> Value {
         self.wait_event_for(pred, Duration::from_secs(60))
+    }
+
+    /// Kills the process with SIGKILL (no chance to flush, close or ack anything) and reaps it.
+    pub fn kill(mut self) {
+        self.child.kill().expect("SIGKILL talpa");
+        let _ = self.child.wait();
+    }
+
+    /// The process id (to signal it from a test).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Quits and checks the exit status.
@@ -150,15 +184,30 @@ pub fn talpa_online(
     jid: &str,
     password: &str,
 ) -> Headless {
+    talpa_online_with(bed, dir, jid, password, &json!({}))
+}
+
+/// Like [`talpa_online`], with extra `add_account` fields (e.g. `local_only_contacts`).
+pub fn talpa_online_with(
+    bed: &super::Bed,
+    dir: &std::path::Path,
+    jid: &str,
+    password: &str,
+    account_options: &Value,
+) -> Headless {
     let network = bed.tor.network_file.to_string_lossy().into_owned();
     let mut t = Headless::start_with(dir, &["--tor-network", &network, "--startup-jitter", "2"]);
     let (r, _) = t.call(json!({"cmd": "create_profile", "passphrase": "e2e"}));
     assert_eq!(r["ok"], true, "{r}");
     let ca = std::fs::read_to_string(&bed.ca_cert).expect("bed CA");
-    let (r, _) = t.call(json!({
+    let mut add = json!({
         "cmd": "add_account", "jid": jid, "password": password,
         "host": bed.prosody.host, "port": bed.prosody.c2s_port, "trust_anchor_pem": ca,
-    }));
+    });
+    if let (Some(add), Some(extra)) = (add.as_object_mut(), account_options.as_object()) {
+        add.extend(extra.clone());
+    }
+    let (r, _) = t.call(add);
     assert_eq!(r["ok"], true, "{r}");
     t.wait_event_for(
         |e| e["event"] == "account_state" && e["account"] == jid && e["state"] == "online",

@@ -137,35 +137,91 @@ static BED: OnceLock<Bed> = OnceLock::new();
 ///
 /// Panics with the failing component's log if anything cannot start.
 pub fn bed() -> &'static Bed {
-    BED.get_or_init(|| {
-        let dir = bed_dir();
-        let venv = Command::new("sh")
-            .arg(harness_dir().join("setup-venv.sh"))
-            .output()
-            .expect("cannot run setup-venv.sh");
-        assert!(
-            venv.status.success(),
-            "setup-venv.sh failed ({}):\n{}\n{}",
-            venv.status,
-            String::from_utf8_lossy(&venv.stdout),
-            String::from_utf8_lossy(&venv.stderr)
-        );
-        let out = Command::new("python3")
+    BED.get_or_init(|| ensure_bed(&bed_dir(), &[]))
+}
+
+/// Runs `bed.py ensure --dir DIR` (after the venv setup) and reads its `bed.json`.
+fn ensure_bed(dir: &Path, extra: &[&str]) -> Bed {
+    let venv = Command::new("sh")
+        .arg(harness_dir().join("setup-venv.sh"))
+        .output()
+        .expect("cannot run setup-venv.sh");
+    assert!(
+        venv.status.success(),
+        "setup-venv.sh failed ({}):\n{}\n{}",
+        venv.status,
+        String::from_utf8_lossy(&venv.stdout),
+        String::from_utf8_lossy(&venv.stderr)
+    );
+    let out = Command::new("python3")
+        .arg(harness_dir().join("bed.py"))
+        .arg("ensure")
+        .arg("--dir")
+        .arg(dir)
+        .args(extra)
+        .output()
+        .expect("cannot run bed.py");
+    assert!(
+        out.status.success(),
+        "bed.py ensure failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(dir.join("bed.json")).expect("bed.json missing");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("bad bed.json: {e}\n{text}"))
+}
+
+/// A bed of one's own, for a test that kills relays or restarts the server (never do that to
+/// the shared one): started in a fresh directory under `/root/.cache/talpa/beds`, stopped and
+/// removed when dropped — also when the test panics.
+pub struct OwnBed {
+    bed: Bed,
+}
+
+impl OwnBed {
+    /// Starts a new bed in `/root/.cache/talpa/beds/<tag>-<random>` (panics with the failing
+    /// component's log if it cannot).
+    pub fn start(tag: &str) -> OwnBed {
+        Self::start_with(tag, &[])
+    }
+
+    /// Like [`OwnBed::start`] with extra `bed.py ensure` arguments (`--relays N`, `--exits N`).
+    pub fn start_with(tag: &str, args: &[&str]) -> OwnBed {
+        let dir = PathBuf::from("/root/.cache/talpa/beds").join(format!("{tag}-{}", random_hex(4)));
+        std::fs::create_dir_all(&dir).expect("cannot create the bed directory");
+        // Stop whatever did start if `ensure` fails half-way.
+        let guard = StopOnDrop(dir.clone());
+        let bed = ensure_bed(&dir, args);
+        std::mem::forget(guard);
+        OwnBed { bed }
+    }
+}
+
+impl std::ops::Deref for OwnBed {
+    type Target = Bed;
+    fn deref(&self) -> &Bed {
+        &self.bed
+    }
+}
+
+impl Drop for OwnBed {
+    fn drop(&mut self) {
+        drop(StopOnDrop(self.bed.dir.clone()));
+    }
+}
+
+struct StopOnDrop(PathBuf);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("python3")
             .arg(harness_dir().join("bed.py"))
-            .arg("ensure")
+            .arg("stop")
             .arg("--dir")
-            .arg(&dir)
-            .output()
-            .expect("cannot run bed.py");
-        assert!(
-            out.status.success(),
-            "bed.py ensure failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = std::fs::read_to_string(dir.join("bed.json")).expect("bed.json missing");
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("bad bed.json: {e}\n{text}"))
-    })
+            .arg(&self.0)
+            .output();
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// A random lowercase hex string of `n` bytes.
@@ -231,6 +287,33 @@ impl Bed {
     /// `host:port` of the C tor client's SocksPort.
     pub fn socks_addr(&self) -> String {
         format!("127.0.0.1:{}", self.tor.socks_port)
+    }
+
+    /// The relay whose process holds a TCP connection to Prosody's client port: the exit of
+    /// the circuit carrying a session through Tor (read from /proc; `None` when none does).
+    pub fn exit_relay_connected_to_prosody(&self) -> Option<&Relay> {
+        let port = format!("{:04X}", self.prosody.c2s_port);
+        let mut inodes = std::collections::HashSet::new();
+        for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+            let Ok(text) = std::fs::read_to_string(table) else {
+                continue;
+            };
+            for line in text.lines().skip(1) {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                // local, remote, state (01 = established), …, inode
+                if f.len() > 9 && f[2].ends_with(&format!(":{port}")) && f[3] == "01" {
+                    inodes.insert(format!("socket:[{}]", f[9]));
+                }
+            }
+        }
+        self.tor.relays.iter().find(|r| {
+            std::fs::read_dir(format!("/proc/{}/fd", r.pid)).is_ok_and(|fds| {
+                fds.filter_map(Result::ok).any(|fd| {
+                    std::fs::read_link(fd.path())
+                        .is_ok_and(|l| inodes.contains(&l.to_string_lossy().into_owned()))
+                })
+            })
+        })
     }
 
     /// The last `lines` lines of Prosody's log (for panic messages).
@@ -427,6 +510,12 @@ impl Peer {
             self.backlog.push_back(e);
         }
         self.backlog.iter().cloned().collect()
+    }
+
+    /// Takes every event received but not yet consumed (they will not be seen again).
+    pub fn take_pending(&mut self) -> Vec<Value> {
+        self.pending_events();
+        self.backlog.drain(..).collect()
     }
 
     fn take_from_backlog(&mut self, pred: &impl Fn(&Value) -> bool) -> Option<Value> {
