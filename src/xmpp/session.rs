@@ -58,8 +58,9 @@ const IQ_TIMEOUT: Duration = Duration::from_mins(1);
 const RECONNECT_ATTEMPTS: u32 = 6;
 /// MAM page size.
 const MAM_PAGE: usize = 100;
-/// Upper bound on pages fetched by one catch-up (a hostile server cannot make it loop forever).
-const MAM_MAX_PAGES: usize = 200;
+/// Upper bound on pages fetched by one catch-up (a hostile server cannot make it loop forever;
+/// servers cap pages, Prosody at 50 messages, so this is 100,000 messages there).
+const MAM_MAX_PAGES: usize = 2000;
 
 /// Everything needed to log one account in.
 pub struct SessionConfig {

@@ -1,5 +1,5 @@
-//! MAM catch-up benchmark: 10,000 archived messages paged out of Prosody (100 per page, as
-//! Talpa's catch-up does), in the same run:
+//! MAM catch-up benchmark: 10,000 archived messages paged out of Prosody (100 asked per page,
+//! as Talpa's catch-up does; Prosody caps pages at 50), in the same run:
 //! - **Talpa**: `Session::mam_catch_up` — the xmpp layer's catch-up with origin and queryid
 //!   checks, parsing each result into an `ArchivedMessage` (the store is not involved);
 //! - **floor**: a minimal client on the same transport and XML stack (login, bind, then raw
@@ -36,7 +36,8 @@ use tokio_xmpp::xmlstream::{FallibleStreamElement, Timeouts, XmppStreamElement};
 use zeroize::Zeroizing;
 
 const MESSAGES: usize = 10_000;
-const ROUNDS: usize = 3;
+/// Rounds per client (the median is reported); one round of all five takes minutes.
+const ROUNDS: usize = 1;
 const PAGE: &str = "100";
 
 fn tor_opener(tor: TorClient, host: String, port: u16) -> StreamOpener {
@@ -236,6 +237,7 @@ fn main() {
                     talpa(open, &owner, &opw, &ca).await
                 };
                 assert_eq!(n, MESSAGES, "{name} fetched {n} messages");
+                eprintln!("{name}: {took:.1?}");
                 times.push(took);
             }
         }
