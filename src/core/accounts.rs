@@ -21,6 +21,7 @@ use xmpp_parsers::message::{Id as MessageId, MessageType};
 use crate::core::error::CoreError;
 use crate::core::events::{Event, StoredMessage};
 use crate::core::pipeline::{self, Action, Classified, Source};
+use crate::core::room_session::{Ctx, Rooms};
 use crate::core::shared::{SharedRef, lock};
 use crate::privacy::jitter::ConnectSchedule;
 use crate::store::{self, AccountId, Store};
@@ -55,6 +56,47 @@ pub(crate) enum SessionOp {
         /// The invitee.
         jid: BareJid,
     },
+    /// Change our nickname in a room.
+    SetNick {
+        /// The room.
+        room: BareJid,
+        /// The new nickname.
+        nick: String,
+    },
+    /// Set a room's subject.
+    SetSubject {
+        /// The room.
+        room: BareJid,
+        /// The subject.
+        subject: String,
+    },
+    /// Grant or revoke an affiliation (member, admin, owner, none; outcast bans).
+    SetAffiliation {
+        /// The room.
+        room: BareJid,
+        /// Whose.
+        jid: BareJid,
+        /// The new affiliation.
+        affiliation: crate::xmpp::muc::Affiliation,
+    },
+    /// Kick an occupant (role none).
+    Kick {
+        /// The room.
+        room: BareJid,
+        /// The occupant's nick.
+        nick: String,
+        /// Why.
+        reason: Option<String>,
+    },
+    /// Decline a mediated invitation (the room tells the inviter).
+    Decline {
+        /// The room.
+        room: BareJid,
+        /// Who invited.
+        inviter: BareJid,
+    },
+    /// Self-ping every joined room now and rejoin those that forgot us.
+    CheckRooms,
     /// Add a contact to the server roster and ask for their presence.
     AddContact(BareJid),
     /// Remove a contact from the server roster (which also cancels subscriptions).
@@ -388,120 +430,124 @@ async fn run_session(
 
     let mut in_flight: HashSet<String> = HashSet::new();
     let mut acks = FuturesUnordered::new();
-    let mut rooms: HashMap<BareJid, Room> = HashMap::new();
-    let id = account.id;
-    if let Ok(saved) = shared.store.with(move |s| Ok(s.list_rooms(id)?)).await {
-        for r in saved.into_iter().filter(|r| r.autojoin) {
-            let (Ok(room), Some(nick)) = (BareJid::new(&r.jid), r.nick) else {
-                continue;
-            };
-            let op = SessionOp::Join {
-                room,
-                nick,
-                password: r.password,
-                create: false,
-            };
-            if let Err(e) = session_op(&session, &mut rooms, op).await {
-                shared.emit(Event::Error {
-                    kind: e.kind().into(),
-                    message: e.to_string(),
-                    account: Some(account.jid.clone()),
-                });
-            }
-        }
-    }
-    flush(&session, account, shared, &mut in_flight, &mut acks).await;
-    loop {
-        tokio::select! {
-            event = events.recv() => match event {
-                None => return Ended::Dropped("the stream closed".into()),
-                Some(SessionEvent::Disconnected { reason }) => return Ended::Dropped(reason),
-                Some(SessionEvent::Suspended) => {
-                    shared.account_state(&account.jid, "reconnecting", None);
-                }
-                Some(SessionEvent::Online { resumed, bound_jid }) => {
-                    if !resumed {
-                        // A fresh stream: whatever was not acknowledged must go again.
-                        in_flight.clear();
+    let mut rooms = Rooms::new();
+    let ctx = Ctx {
+        session: &session,
+        shared,
+        account,
+    };
+    ctx.autojoin(&mut rooms).await;
+    let mut self_ping = tokio::time::interval_at(
+        tokio::time::Instant::now() + SELF_PING_EVERY,
+        SELF_PING_EVERY,
+    );
+    self_ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let ended = 'session: {
+        flush(&session, account, shared, &mut in_flight, &mut acks).await;
+        loop {
+            tokio::select! {
+                event = events.recv() => match event {
+                    None => break 'session Exit::Ended(Ended::Dropped("the stream closed".into())),
+                    Some(SessionEvent::Disconnected { reason }) => break 'session Exit::Ended(Ended::Dropped(reason)),
+                    Some(SessionEvent::Suspended) => {
+                        shared.account_state(&account.jid, "reconnecting", None);
                     }
-                    shared.account_state(&account.jid, "online", Some(bound_jid.to_string()));
-                    flush(&session, account, shared, &mut in_flight, &mut acks).await;
-                }
-                Some(SessionEvent::Message(m)) if m.kind == MessageType::Groupchat => {
-                    let room = m.from.as_ref().map(Jid::to_bare);
-                    if let Some(state) = room.as_ref().and_then(|r| rooms.get(r)) {
-                        let action = pipeline::classify_groupchat(&m, &state.nick);
-                        ingest(shared, account, action, None).await;
+                    Some(SessionEvent::Online { resumed, bound_jid }) => {
+                        if !resumed {
+                            // A fresh stream: whatever was not acknowledged must go again.
+                            in_flight.clear();
+                        }
+                        shared.account_state(&account.jid, "online", Some(bound_jid.to_string()));
+                        flush(&session, account, shared, &mut in_flight, &mut acks).await;
                     }
-                }
-                Some(SessionEvent::Message(m)) => {
-                    let sid = m.stanza_id.clone();
-                    ingest(shared, account, pipeline::classify(&own, &m, Source::Live, None), sid)
-                        .await;
-                }
-                Some(SessionEvent::Presence { raw, .. }) => {
-                    room_presence(&session, shared, account, &mut rooms, &raw).await;
-                }
-                Some(SessionEvent::Carbon { direction, message }) => {
-                    let source = match direction {
-                        CarbonDirection::Received => Source::CarbonReceived,
-                        CarbonDirection::Sent => Source::CarbonSent,
-                    };
-                    let sid = message.stanza_id.clone();
-                    ingest(shared, account, pipeline::classify(&own, &message, source, None), sid)
-                        .await;
-                }
-                Some(SessionEvent::RosterPush(items)) => {
-                    for item in items {
-                        let jid = item.jid.to_string();
-                        let removed = item.subscription
-                            == xmpp_parsers::roster::Subscription::Remove;
-                        roster.retain(|j| *j != jid);
-                        if !removed {
-                            roster.push(jid);
+                    Some(SessionEvent::Message(m)) if m.kind == MessageType::Groupchat => {
+                        ctx.groupchat(&rooms, &m).await;
+                    }
+                    Some(SessionEvent::Message(m)) => {
+                        if !ctx.direct_message(&rooms, &m).await {
+                            let sid = m.stanza_id.clone();
+                            let action = pipeline::classify(&own, &m, Source::Live, None);
+                            ingest(shared, account, action, sid).await;
                         }
                     }
-                    shared.emit(Event::Roster {
-                        account: account.jid.clone(),
-                        contacts: roster.clone(),
-                    });
-                }
-                Some(SessionEvent::Rejected(r)) => {
-                    tracing::info!(account = %account.jid, rejection = ?r, "dropped hostile or invalid input");
-                }
-                Some(
-                    SessionEvent::PubSubEvent { .. }
-                    | SessionEvent::BlockListPush { .. },
-                ) => {}
-            },
-            c = control.recv() => match c {
-                Some(Control::Flush) => {
-                    flush(&session, account, shared, &mut in_flight, &mut acks).await;
-                }
-                Some(Control::Op(op, reply)) => {
-                    let _ = reply.send(session_op(&session, &mut rooms, op).await);
-                }
-                Some(Control::Stop(done)) => {
-                    session.close().await;
-                    let _ = done.send(());
-                    return Ended::Stopped;
-                }
-                None => {
-                    session.close().await;
-                    return Ended::Stopped;
-                }
-            },
-            Some((origin_id, acked)) = acks.next(), if !acks.is_empty() => {
-                if acked {
-                    let oid: String = origin_id;
-                    let _ = shared.store.with(move |s| Ok(s.outbox_remove(&oid)?)).await;
-                } else {
-                    in_flight.remove(&origin_id);
+                    Some(SessionEvent::Presence { raw, .. }) => {
+                        ctx.presence(&mut rooms, &raw).await;
+                    }
+                    Some(SessionEvent::Carbon { direction, message }) => {
+                        let source = match direction {
+                            CarbonDirection::Received => Source::CarbonReceived,
+                            CarbonDirection::Sent => Source::CarbonSent,
+                        };
+                        let sid = message.stanza_id.clone();
+                        ingest(shared, account, pipeline::classify(&own, &message, source, None), sid)
+                            .await;
+                    }
+                    Some(SessionEvent::RosterPush(items)) => {
+                        for item in items {
+                            let jid = item.jid.to_string();
+                            let removed = item.subscription
+                                == xmpp_parsers::roster::Subscription::Remove;
+                            roster.retain(|j| *j != jid);
+                            if !removed {
+                                roster.push(jid);
+                            }
+                        }
+                        shared.emit(Event::Roster {
+                            account: account.jid.clone(),
+                            contacts: roster.clone(),
+                        });
+                    }
+                    Some(SessionEvent::Rejected(r)) => {
+                        tracing::info!(account = %account.jid, rejection = ?r, "dropped hostile or invalid input");
+                    }
+                    Some(SessionEvent::PubSubEvent { from, event }) => {
+                        ctx.pubsub_event(&mut rooms, from.as_ref(), &event).await;
+                    }
+                    Some(SessionEvent::BlockListPush { .. }) => {}
+                },
+                _ = self_ping.tick() => ctx.self_ping(&mut rooms).await,
+                c = control.recv() => match c {
+                    Some(Control::Flush) => {
+                        flush(&session, account, shared, &mut in_flight, &mut acks).await;
+                    }
+                    Some(Control::Op(op, reply)) => {
+                        let _ = reply.send(session_op(&ctx, &mut rooms, op).await);
+                    }
+                    Some(Control::Stop(done)) => break 'session Exit::Stop(Some(done)),
+                    None => break 'session Exit::Stop(None),
+                },
+                Some((origin_id, acked)) = acks.next(), if !acks.is_empty() => {
+                    if acked {
+                        let oid: String = origin_id;
+                        let _ = shared.store.with(move |s| Ok(s.outbox_remove(&oid)?)).await;
+                    } else {
+                        in_flight.remove(&origin_id);
+                    }
                 }
             }
         }
+    };
+    shared.rooms.offline(&account.jid);
+    match ended {
+        Exit::Stop(done) => {
+            session.close().await;
+            if let Some(done) = done {
+                let _ = done.send(());
+            }
+            Ended::Stopped
+        }
+        Exit::Ended(e) => e,
     }
 }
+
+/// How the live loop of a session ended.
+enum Exit {
+    Ended(Ended),
+    Stop(Option<oneshot::Sender<()>>),
+}
+
+/// How often joined rooms are self-pinged (XEP-0410).
+const SELF_PING_EVERY: Duration = Duration::from_secs(15 * 60);
 
 type AckFuture = std::pin::Pin<Box<dyn Future<Output = (String, bool)> + Send>>;
 
@@ -570,7 +616,7 @@ async fn flush(
 
 /// Stores (or keeps in memory) one classified inbound message and tells the front ends.
 /// `archive_id` is the trusted stanza-id to resume the archive from next time.
-async fn ingest(
+pub(crate) async fn ingest(
     shared: &SharedRef,
     account: &store::Account,
     action: Action,
@@ -624,6 +670,7 @@ fn new_message(conv: store::ConversationId, c: &Classified) -> store::NewMessage
         now,
     );
     m.origin_id.clone_from(&c.origin_id);
+    m.occupant_id.clone_from(&c.occupant_id);
     if let Some(sid) = &c.stanza_id {
         m.stanza_id = Some(sid.clone());
         m.stanza_id_by = Some(if c.outgoing {
@@ -646,8 +693,12 @@ fn apply(
     match action {
         Action::Ignore => Ok(Ingested::Nothing),
         Action::Store(c) => {
-            let conv =
-                s.upsert_conversation(account, &c.peer, store::ConversationKind::Chat, now)?;
+            let kind = if c.room {
+                store::ConversationKind::GroupChat
+            } else {
+                store::ConversationKind::Chat
+            };
+            let conv = s.upsert_conversation(account, &c.peer, kind, now)?;
             let mut m = new_message(conv, &c);
             // The stanza-id was stamped by our own server or the room (the xmpp layer dropped
             // any other).
@@ -690,7 +741,7 @@ fn apply(
         Action::Retract { message: c, target } => {
             let by = store::Retractor::Sender {
                 sender: c.sender.clone(),
-                occupant_id: None,
+                occupant_id: c.occupant_id.clone(),
             };
             edit(s, account, account_jid, &c, &target, |s, _, orig| {
                 s.apply_retraction(orig, &by)
@@ -733,46 +784,21 @@ fn edit(
     }))
 }
 
-/// What a supervisor knows of a room it joined on this stream.
-struct Room {
-    nick: String,
-    create: bool,
-    joined: bool,
-    occupants: HashMap<String, crate::core::events::Occupant>,
-}
-
-async fn session_op(
-    session: &Session,
-    rooms: &mut HashMap<BareJid, Room>,
-    op: SessionOp,
-) -> Result<(), CoreError> {
+async fn session_op(ctx: &Ctx<'_>, rooms: &mut Rooms, op: SessionOp) -> Result<(), CoreError> {
+    let session = ctx.session;
     let xmpp = |e: XmppError| CoreError::Xmpp(e.to_string());
+    let in_room = |rooms: &Rooms, room: &BareJid| {
+        Ctx::nick_in(rooms, room)
+            .ok_or_else(|| CoreError::InvalidInput(format!("not in {room} (join it first)")))
+    };
     match op {
         SessionOp::Join {
             room,
             nick,
             password,
             create,
-        } => {
-            session
-                .muc_join(&room, &nick, password.as_deref())
-                .await
-                .map_err(xmpp)?;
-            rooms.insert(
-                room,
-                Room {
-                    nick,
-                    create,
-                    joined: false,
-                    occupants: HashMap::new(),
-                },
-            );
-        }
-        SessionOp::Leave { room } => {
-            if let Some(r) = rooms.remove(&room) {
-                session.muc_leave(&room, &r.nick).await.map_err(xmpp)?;
-            }
-        }
+        } => ctx.join(rooms, room, nick, password, create, true).await?,
+        SessionOp::Leave { room } => ctx.leave(rooms, &room).await?,
         SessionOp::Invite { room, jid } => {
             // Private rooms are members-only: an invitation is only useful with membership,
             // which owners and admins grant here (as Conversations does). Others' invitations
@@ -785,6 +811,33 @@ async fn session_op(
             }
             session.muc_invite(&room, &jid).await.map_err(xmpp)?;
         }
+        SessionOp::SetNick { room, nick } => {
+            in_room(rooms, &room)?;
+            session.muc_change_nick(&room, &nick).await.map_err(xmpp)?;
+        }
+        SessionOp::SetSubject { room, subject } => {
+            in_room(rooms, &room)?;
+            session
+                .muc_set_subject(&room, &subject)
+                .await
+                .map_err(xmpp)?;
+        }
+        SessionOp::SetAffiliation {
+            room,
+            jid,
+            affiliation,
+        } => session
+            .muc_set_affiliation(&room, &jid, affiliation)
+            .await
+            .map_err(xmpp)?,
+        SessionOp::Kick { room, nick, reason } => session
+            .muc_set_role(&room, &nick, "none", reason.as_deref())
+            .await
+            .map_err(xmpp)?,
+        SessionOp::Decline { room, inviter } => {
+            session.muc_decline(&room, &inviter).await.map_err(xmpp)?;
+        }
+        SessionOp::CheckRooms => ctx.self_ping(rooms).await,
         SessionOp::AddContact(jid) => {
             session.roster_set(&jid, None).await.map_err(xmpp)?;
             session.subscribe(&jid).await.map_err(xmpp)?;
@@ -794,73 +847,28 @@ async fn session_op(
             session.approve_subscription(&jid).await.map_err(xmpp)?;
         }
         SessionOp::Correct { to, original, body } => {
-            session
-                .send_correction(Jid::from(to), &original, &body)
-                .await
-                .map_err(xmpp)?;
+            if rooms.contains_key(&to) {
+                session
+                    .muc_edit(&to, &original, Some(&body))
+                    .await
+                    .map_err(xmpp)?;
+            } else {
+                session
+                    .send_correction(Jid::from(to), &original, &body)
+                    .await
+                    .map_err(xmpp)?;
+            }
         }
         SessionOp::Retract { to, original } => {
-            session
-                .send_retraction(Jid::from(to), &original)
-                .await
-                .map_err(xmpp)?;
+            if rooms.contains_key(&to) {
+                session.muc_edit(&to, &original, None).await.map_err(xmpp)?;
+            } else {
+                session
+                    .send_retraction(Jid::from(to), &original)
+                    .await
+                    .map_err(xmpp)?;
+            }
         }
     }
     Ok(())
-}
-
-/// Tracks occupants from room presences; announces our own arrival and finishes creating a
-/// private room once the server says it made it for us.
-async fn room_presence(
-    session: &Session,
-    shared: &SharedRef,
-    account: &store::Account,
-    rooms: &mut HashMap<BareJid, Room>,
-    raw: &xmpp_parsers::presence::Presence,
-) {
-    let Some(p) = crate::xmpp::muc::parse_muc_presence(raw) else {
-        return;
-    };
-    let Some(room) = rooms.get_mut(&p.room) else {
-        return;
-    };
-    if p.unavailable {
-        room.occupants.remove(&p.nick);
-    } else {
-        room.occupants.insert(
-            p.nick.clone(),
-            crate::core::events::Occupant {
-                nick: p.nick.clone(),
-                role: p.role.clone(),
-                affiliation: p.affiliation.map(|a| format!("{a:?}").to_lowercase()),
-                jid: p.real_jid.as_ref().map(|j| j.to_bare().to_string()),
-            },
-        );
-    }
-    if p.is_self && !p.unavailable && !room.joined {
-        room.joined = true;
-        if p.created
-            && room.create
-            && let Err(e) = session.muc_configure_private(&p.room).await
-        {
-            shared.emit(Event::Error {
-                kind: "xmpp".into(),
-                message: format!("the room was created but could not be made private: {e}"),
-                account: Some(account.jid.clone()),
-            });
-        }
-        shared.emit(Event::RoomJoined {
-            account: account.jid.clone(),
-            room: p.room.to_string(),
-            nick: room.nick.clone(),
-            created: p.created,
-        });
-    }
-    let mut occupants: Vec<_> = room.occupants.values().cloned().collect();
-    occupants.sort_by(|a, b| a.nick.cmp(&b.nick));
-    shared.emit(Event::Occupants {
-        account: account.jid.clone(),
-        room: p.room.to_string(),
-        occupants,
-    });
 }

@@ -159,6 +159,9 @@ pub enum Command {
         /// The room password, if it has one.
         #[serde(default)]
         password: Option<Secret>,
+        /// Join even if another own account is in the room (which links the two).
+        #[serde(default)]
+        force: bool,
     },
     /// Create a private room (members-only, non-anonymous, persistent, hidden, no public
     /// logging) and join it as its owner.
@@ -169,6 +172,88 @@ pub enum Command {
         room: String,
         /// The nickname to use in the room.
         nick: String,
+        /// An optional room password.
+        #[serde(default)]
+        password: Option<Secret>,
+        /// Create even if another own account is in the room (which links the two).
+        #[serde(default)]
+        force: bool,
+    },
+    /// Change our nickname in a room.
+    SetNick {
+        /// The account's bare JID.
+        account: String,
+        /// The room's bare JID.
+        room: String,
+        /// The new nickname.
+        nick: String,
+    },
+    /// Set a room's subject.
+    SetSubject {
+        /// The account's bare JID.
+        account: String,
+        /// The room's bare JID.
+        room: String,
+        /// The subject.
+        subject: String,
+    },
+    /// Grant or revoke an affiliation: `member` (grant membership), `none` (revoke), `admin`,
+    /// `owner`, `outcast` (ban). Owners and admins only.
+    SetAffiliation {
+        /// The account's bare JID.
+        account: String,
+        /// The room's bare JID.
+        room: String,
+        /// Whose affiliation.
+        jid: String,
+        /// The new affiliation.
+        affiliation: String,
+    },
+    /// Kick an occupant out of a room (moderators only).
+    Kick {
+        /// The account's bare JID.
+        account: String,
+        /// The room's bare JID.
+        room: String,
+        /// The occupant's nickname.
+        nick: String,
+        /// Why (shown to the room).
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    /// Ban someone from a room (affiliation outcast; owners and admins only).
+    Ban {
+        /// The account's bare JID.
+        account: String,
+        /// The room's bare JID.
+        room: String,
+        /// Whom to ban.
+        jid: String,
+    },
+    /// Accept a received invitation (`room_invite`): join with the password it carried.
+    AcceptInvite {
+        /// The account's bare JID.
+        account: String,
+        /// The room's bare JID.
+        room: String,
+        /// The nickname to use.
+        nick: String,
+        /// Join even if another own account is in the room.
+        #[serde(default)]
+        force: bool,
+    },
+    /// Decline a received invitation (a mediated one is declined through the room).
+    DeclineInvite {
+        /// The account's bare JID.
+        account: String,
+        /// The room's bare JID.
+        room: String,
+    },
+    /// Self-ping every joined room now (XEP-0410) and rejoin those that forgot us (also done
+    /// every 15 minutes).
+    CheckRooms {
+        /// The account's bare JID.
+        account: String,
     },
     /// Leave a group chat and stop joining it automatically.
     LeaveRoom {
@@ -256,6 +341,14 @@ impl Command {
             Command::CreateRoom { .. } => "create_room",
             Command::LeaveRoom { .. } => "leave_room",
             Command::Invite { .. } => "invite",
+            Command::SetNick { .. } => "set_nick",
+            Command::SetSubject { .. } => "set_subject",
+            Command::SetAffiliation { .. } => "set_affiliation",
+            Command::Kick { .. } => "kick",
+            Command::Ban { .. } => "ban",
+            Command::AcceptInvite { .. } => "accept_invite",
+            Command::DeclineInvite { .. } => "decline_invite",
+            Command::CheckRooms { .. } => "check_rooms",
             Command::AddContact { .. } => "add_contact",
             Command::RemoveContact { .. } => "remove_contact",
             Command::ApproveContact { .. } => "approve_contact",

@@ -63,6 +63,9 @@ pub struct Classified {
     pub server_ts: Option<DateTime<Utc>>,
     /// Whether the conversation is a room (the stanza-id was stamped by the room).
     pub room: bool,
+    /// XEP-0421 occupant-id stamped by the room: corrections and retractions in a room are
+    /// accepted only from the same occupant-id as the original.
+    pub occupant_id: Option<String>,
 }
 
 /// Classifies a 1:1 message. Groupchat is handled by the room pipeline.
@@ -105,6 +108,7 @@ pub fn classify(
         stanza_id: msg.stanza_id.clone(),
         server_ts: archive_ts.or_else(|| msg.delay.as_ref().map(|d| d.stamp)),
         room: false,
+        occupant_id: None,
     };
     finish(classified, msg)
 }
@@ -128,10 +132,36 @@ pub fn classify_groupchat(msg: &InboundMessage, own_nick: &str) -> Action {
         outgoing: nick == own_nick,
         sender: nick,
         body: msg.body.clone(),
-        origin_id: msg.origin_id.clone(),
+        origin_id: msg.origin_id.clone().or_else(|| msg.id.clone()),
         stanza_id: msg.stanza_id.clone(),
         server_ts: msg.delay.as_ref().map(|d| d.stamp),
         room: true,
+        occupant_id: crate::xmpp::muc::occupant_id_of(&msg.raw.payloads),
+    };
+    finish(classified, msg)
+}
+
+/// Classifies a private message from a room occupant (`room@service/nick`, a room we are in).
+/// It lives in a conversation of its own whose peer is the occupant JID — never the
+/// occupant's real JID, which the room may not even show, and never a look-alike of a
+/// contact's conversation.
+pub fn classify_muc_pm(msg: &InboundMessage) -> Action {
+    if !matches!(msg.kind, MessageType::Chat | MessageType::Normal) {
+        return Action::Ignore;
+    }
+    let Some(Ok(full)) = msg.from.clone().map(Jid::try_into_full) else {
+        return Action::Ignore;
+    };
+    let classified = Classified {
+        peer: full.to_string(),
+        outgoing: false,
+        sender: full.resource().as_str().to_owned(),
+        body: msg.body.clone(),
+        origin_id: msg.origin_id.clone().or_else(|| msg.id.clone()),
+        stanza_id: None,
+        server_ts: msg.delay.as_ref().map(|d| d.stamp),
+        room: false,
+        occupant_id: crate::xmpp::muc::occupant_id_of(&msg.raw.payloads),
     };
     finish(classified, msg)
 }
@@ -241,6 +271,16 @@ mod tests {
             panic!("not stored")
         };
         assert!(c.outgoing);
+        let mut pm = inbound("room@rooms.talpa.test/ann", "me@talpa.test/r", Some("psst"));
+        pm.kind = MessageType::Chat;
+        let Action::Store(c) = classify_muc_pm(&pm) else {
+            panic!("not stored")
+        };
+        assert_eq!(
+            c.peer, "room@rooms.talpa.test/ann",
+            "an occupant, not a real JID"
+        );
+        assert_eq!(c.sender, "ann");
         let mut subject = inbound("room@rooms.talpa.test", "me@talpa.test/r", Some("topic"));
         subject.kind = MessageType::Groupchat;
         assert_eq!(classify_groupchat(&subject, "me"), Action::Ignore);
