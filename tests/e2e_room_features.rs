@@ -440,6 +440,25 @@ fn room_private_messages_edits_and_lookalike_nicks_cannot_impersonate() {
     let pm = talpa.wait_event_for(|e| e["event"] == "message" && e["body"] == "psst", LONG);
     assert_eq!(pm["with"], format!("{room}/badger"), "{pm}");
     assert_eq!(pm["from"], "badger", "{pm}");
+    let (r, _) = talpa.call(
+        json!({"cmd": "send", "account": a, "to": format!("{room}/badger"),
+                                   "body": "psst back"}),
+    );
+    ok(&r);
+    let back = peer.wait_event(
+        |e| e["event"] == "message" && e["body"] == "psst back",
+        LONG,
+    );
+    assert_eq!(back["from"], format!("{room}/mole"), "{back}");
+    let (r, _) = talpa.call(
+        json!({"cmd": "send", "account": a, "to": format!("{b}/res"),
+                                   "body": "x"}),
+    );
+    assert_eq!(
+        error_kind(&r),
+        "invalid_input",
+        "only occupants take a resource: {r}"
+    );
 
     // badger says something; mallory, under a look-alike nick, tries to correct it.
     peer.send_cmd(

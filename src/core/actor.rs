@@ -1005,9 +1005,34 @@ impl Actor {
         Ok(Reply::Done {})
     }
 
+    /// A message recipient: a bare JID (contact or room), or a room occupant (`room/nick`,
+    /// for private messages) in a room the account has joined.
+    async fn recipient(&self, account: &str, to: &str) -> Result<String, CoreError> {
+        let jid = xmpp_parsers::jid::Jid::new(to.trim())
+            .map_err(|e| CoreError::InvalidInput(format!("recipient is not a valid JID: {e}")))?;
+        let Ok(full) = jid.try_into_full() else {
+            return bare_jid(to, "recipient");
+        };
+        let room = full.to_bare().to_string();
+        let (acc, r) = (account.to_owned(), room.clone());
+        let is_room = self
+            .store
+            .with(move |s| {
+                Ok(find_conversation(s, &acc, &r)?
+                    .is_some_and(|c| c.kind == store::ConversationKind::GroupChat))
+            })
+            .await?;
+        if !is_room {
+            return Err(CoreError::InvalidInput(format!(
+                "{room} is not a room of this account; write to a bare JID"
+            )));
+        }
+        Ok(full.to_string())
+    }
+
     async fn send(&mut self, account: &str, to: &str, body: String) -> Result<Reply, CoreError> {
         let account = bare_jid(account, "account")?;
-        let to = bare_jid(to, "recipient")?;
+        let to = self.recipient(&account, to).await?;
         if body.trim().is_empty() {
             return Err(CoreError::InvalidInput("the message is empty".into()));
         }

@@ -116,6 +116,18 @@ pub fn classify(
 /// Classifies a groupchat message from `room` (already checked to be a room we joined), where
 /// our own nickname is `own_nick`. The sender is the occupant's nickname.
 pub fn classify_groupchat(msg: &InboundMessage, own_nick: &str) -> Action {
+    classify_groupchat_from(msg, own_nick, None)
+}
+
+/// Like [`classify_groupchat`], knowing our own occupant-id (XEP-0421) in the room: where the
+/// room stamps occupant-ids, a message is ours only when it carries our occupant-id, so
+/// someone who takes our old nick after we left (or while we were away, as the archive shows)
+/// is not shown as us.
+pub fn classify_groupchat_from(
+    msg: &InboundMessage,
+    own_nick: &str,
+    own_occupant_id: Option<&str>,
+) -> Action {
     if msg.kind != MessageType::Groupchat {
         return Action::Ignore;
     }
@@ -127,16 +139,21 @@ pub fn classify_groupchat(msg: &InboundMessage, own_nick: &str) -> Action {
         return Action::Ignore;
     };
     let nick = full.resource().as_str().to_owned();
+    let occupant_id = crate::xmpp::muc::occupant_id_of(&msg.raw.payloads);
+    let outgoing = match (own_occupant_id, occupant_id.as_deref()) {
+        (Some(mine), Some(theirs)) => mine == theirs,
+        _ => nick == own_nick,
+    };
     let classified = Classified {
         peer: full.to_bare().to_string(),
-        outgoing: nick == own_nick,
+        outgoing,
         sender: nick,
         body: msg.body.clone(),
         origin_id: msg.origin_id.clone().or_else(|| msg.id.clone()),
         stanza_id: msg.stanza_id.clone(),
         server_ts: msg.delay.as_ref().map(|d| d.stamp),
         room: true,
-        occupant_id: crate::xmpp::muc::occupant_id_of(&msg.raw.payloads),
+        occupant_id,
     };
     finish(classified, msg)
 }
@@ -271,6 +288,22 @@ mod tests {
             panic!("not stored")
         };
         assert!(c.outgoing);
+        // Our old nick, someone else's occupant-id: not ours.
+        let mut taken = g.clone();
+        taken.raw.payloads.push(
+            "<occupant-id xmlns='urn:xmpp:occupant-id:0' id='theirs'/>"
+                .parse()
+                .expect("xml"),
+        );
+        let Action::Store(c) = classify_groupchat_from(&taken, "ann", Some("mine")) else {
+            panic!("not stored")
+        };
+        assert!(!c.outgoing, "a nick is not an identity");
+        assert_eq!(c.occupant_id.as_deref(), Some("theirs"));
+        let Action::Store(c) = classify_groupchat_from(&taken, "other", Some("theirs")) else {
+            panic!("not stored")
+        };
+        assert!(c.outgoing, "our occupant-id under another nick is us");
         let mut pm = inbound("room@rooms.talpa.test/ann", "me@talpa.test/r", Some("psst"));
         pm.kind = MessageType::Chat;
         let Action::Store(c) = classify_muc_pm(&pm) else {

@@ -32,6 +32,8 @@ pub(crate) struct Room {
     joined: bool,
     /// Occupants in order of arrival (the first of two look-alike nicks is the original).
     occupants: Vec<Occupant>,
+    /// Our own occupant-id, from our self-presence.
+    own_occupant_id: Option<String>,
     affiliated: HashMap<String, String>,
 }
 
@@ -105,6 +107,7 @@ impl Ctx<'_> {
                 create,
                 joined: false,
                 occupants: Vec::new(),
+                own_occupant_id: None,
                 affiliated: HashMap::new(),
             },
         );
@@ -342,6 +345,9 @@ impl Ctx<'_> {
         }
         let mut first_join = false;
         if p.is_self && !p.unavailable {
+            if p.occupant_id.is_some() {
+                room.own_occupant_id.clone_from(&p.occupant_id);
+            }
             if room.nick != p.nick {
                 room.nick.clone_from(&p.nick);
                 if room.joined {
@@ -463,7 +469,10 @@ impl Ctx<'_> {
     /// Pages through the room's archive after the last stanza-id seen in this room; each
     /// message goes through the same pipeline (and dedupe) as live ones.
     async fn catch_up(&self, rooms: &Rooms, room_jid: &BareJid) {
-        let Some(nick) = rooms.get(room_jid).map(|r| r.nick.clone()) else {
+        let Some((nick, own_id)) = rooms
+            .get(room_jid)
+            .map(|r| (r.nick.clone(), r.own_occupant_id.clone()))
+        else {
             return;
         };
         let k = room_anchor_key(self.account.id, room_jid);
@@ -506,13 +515,19 @@ impl Ctx<'_> {
             if message.from.as_ref().map(Jid::to_bare).as_ref() != Some(room_jid) {
                 continue;
             }
-            self.groupchat_message(&message, &nick, Some(archive_id))
+            self.groupchat_message(&message, &nick, own_id.as_deref(), Some(archive_id))
                 .await;
         }
     }
 
-    async fn groupchat_message(&self, m: &InboundMessage, nick: &str, archive_id: Option<String>) {
-        let action = pipeline::classify_groupchat(m, nick);
+    async fn groupchat_message(
+        &self,
+        m: &InboundMessage,
+        nick: &str,
+        own_occupant_id: Option<&str>,
+        archive_id: Option<String>,
+    ) {
+        let action = pipeline::classify_groupchat_from(m, nick, own_occupant_id);
         ingest(self.shared, self.account, action, None).await;
         let anchor = archive_id.or_else(|| m.stanza_id.clone());
         if let (Some(a), Some(room)) = (anchor, m.from.as_ref().map(Jid::to_bare)) {
@@ -554,7 +569,9 @@ impl Ctx<'_> {
             return;
         }
         let nick = room.nick.clone();
-        self.groupchat_message(m, &nick, None).await;
+        let own_id = room.own_occupant_id.clone();
+        self.groupchat_message(m, &nick, own_id.as_deref(), None)
+            .await;
     }
 
     /// A 1:1-type message: an invitation (mediated or direct) or a private message from a room
