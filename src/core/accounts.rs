@@ -454,8 +454,10 @@ async fn run_session(
                     }
                     Some(SessionEvent::Online { resumed, bound_jid }) => {
                         if !resumed {
-                            // A fresh stream: whatever was not acknowledged must go again.
+                            // A fresh stream: whatever was not acknowledged must go again, and
+                            // rooms forgot the old resource without telling us.
                             in_flight.clear();
+                            ctx.rejoin_all(&mut rooms).await;
                         }
                         shared.account_state(&account.jid, "online", Some(bound_jid.to_string()));
                         flush(&session, account, shared, &mut in_flight, &mut acks).await;

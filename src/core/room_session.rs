@@ -624,10 +624,27 @@ impl Ctx<'_> {
                 continue;
             }
             tracing::info!(account = %self.account.jid, "a room forgot us; joining again");
-            let password = rooms.get(&room).and_then(|r| r.password.clone());
-            if let Err(e) = self.join(rooms, room, nick, password, false, false).await {
-                self.error(e.to_string());
-            }
+            self.rejoin(rooms, room, nick).await;
+        }
+    }
+
+    /// Joins every room again (after a reconnection that could not resume the old stream: the
+    /// rooms dropped the old resource silently).
+    pub(crate) async fn rejoin_all(&self, rooms: &mut Rooms) {
+        let all: Vec<(BareJid, String)> = rooms
+            .iter()
+            .map(|(j, r)| (j.clone(), r.nick.clone()))
+            .collect();
+        for (room, nick) in all {
+            self.rejoin(rooms, room, nick).await;
+        }
+    }
+
+    async fn rejoin(&self, rooms: &mut Rooms, room: BareJid, nick: String) {
+        self.shared.rooms.left(&self.account.jid, room.as_str());
+        let password = rooms.get(&room).and_then(|r| r.password.clone());
+        if let Err(e) = self.join(rooms, room, nick, password, false, false).await {
+            self.error(e.to_string());
         }
     }
 
