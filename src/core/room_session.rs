@@ -200,14 +200,15 @@ impl Ctx<'_> {
             .to_owned()
     }
 
-    /// Whether the encrypted store remembers the room for this account.
-    async fn remembered(&self, room: &BareJid) -> bool {
+    /// Whether the encrypted store remembers the room for this account (`if_unreadable` when
+    /// the store cannot say).
+    async fn remembered(&self, room: &BareJid, if_unreadable: bool) -> bool {
         let (id, r) = (self.account.id, room.to_string());
         self.shared
             .store
             .with(move |s| Ok(s.list_rooms(id)?.iter().any(|x| x.jid == r)))
             .await
-            .unwrap_or(true)
+            .unwrap_or(if_unreadable)
     }
 
     /// Keeps a room in the encrypted store with autojoin (and its conversation).
@@ -265,7 +266,10 @@ impl Ctx<'_> {
                 };
                 // Our own joins publish bookmarks too; only rooms this profile does not know
                 // yet (added by another client of the account) are joined from here.
-                if !b.autojoin || rooms.contains_key(&b.room) || self.remembered(&b.room).await {
+                if !b.autojoin
+                    || rooms.contains_key(&b.room)
+                    || self.remembered(&b.room, true).await
+                {
                     continue;
                 }
                 let nick = b.nick.clone().unwrap_or_else(|| self.default_nick());
@@ -599,12 +603,13 @@ impl Ctx<'_> {
             );
             return true;
         }
-        let from_room = m
-            .from
-            .as_ref()
-            .is_some_and(|f| f.resource().is_some() && rooms.contains_key(&f.to_bare()));
-        let muc_user = m.raw.payloads.iter().any(|p| p.is("x", muc::NS_MUC_USER));
-        if from_room || (muc_user && m.from.as_ref().is_some_and(|f| f.resource().is_some())) {
+        let Some(from) = m.from.as_ref().filter(|f| f.resource().is_some()) else {
+            return false;
+        };
+        // An occupant of a room we are in, or of a room we remember (a private message that
+        // arrives while we are not joined must not land in a chat with the room's JID).
+        let room = from.to_bare();
+        if rooms.contains_key(&room) || self.remembered(&room, false).await {
             let action = pipeline::classify_muc_pm(m);
             ingest(self.shared, self.account, action, None).await;
             return true;

@@ -276,10 +276,16 @@ pub struct Invitation {
 
 /// Recognises a mediated invitation (from the room, `<x xmlns=muc#user><invite from=…>`) or a
 /// direct one (XEP-0249, `<x xmlns='jabber:x:conference' jid=…>` from the inviter).
+///
+/// A mediated invitation names its inviter itself, so it is believed only from a bare JID: a
+/// room sends from its bare JID, while a person's client always sends from a full JID (the
+/// server stamps it), so nobody can forge a "mediated" invitation in someone else's name.
 pub fn parse_invitation(msg: &Message) -> Option<Invitation> {
     let from = msg.from.as_ref()?;
     for x in &msg.payloads {
         if x.is("x", NS_MUC_USER)
+            && from.resource().is_none()
+            && from.node().is_some()
             && let Some(inv) = x.get_child("invite", NS_MUC_USER)
         {
             return Some(Invitation {
@@ -776,6 +782,15 @@ mod tests {
              <x xmlns='jabber:x:conference' jid='rooms.talpa.test'/></message>",
         );
         assert!(parse_invitation(&m).is_none(), "a room JID needs a node");
+        let m = message(
+            "<message xmlns='jabber:client' from='eve@talpa.test/x' to='me@talpa.test'>\
+             <x xmlns='http://jabber.org/protocol/muc#user'><invite from='boss@talpa.test'/>\
+             </x></message>",
+        );
+        assert!(
+            parse_invitation(&m).is_none(),
+            "a person cannot pose as a room inviting on someone else's behalf"
+        );
     }
 
     #[test]
