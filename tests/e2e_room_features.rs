@@ -478,6 +478,20 @@ fn room_private_messages_edits_and_lookalike_nicks_cannot_impersonate() {
     let (r, _) = talpa.call(json!({"cmd": "invite", "account": a, "room": room, "jid": m}));
     ok(&r);
 
+    // The member list OMEMO encrypts to: members (mallory, not here yet) and occupants' real
+    // JIDs (badger), never ourselves.
+    let (r, _) = talpa.call(json!({"cmd": "room_members", "account": a, "room": room}));
+    ok(&r);
+    let mut want = vec![b.clone(), m.clone()];
+    want.sort();
+    assert_eq!(r["recipients"], json!(want), "{r}");
+    assert!(
+        r["affiliations"]
+            .as_array()
+            .is_some_and(|l| l.contains(&json!([a, "owner"]))),
+        "{r}"
+    );
+
     // A private message from an occupant is its own conversation, never the real JID's.
     peer.send_cmd(&json!({"cmd": "send", "to": format!("{room}/mole"), "body": "psst"}));
     let pm = talpa.wait_event_for(|e| e["event"] == "message" && e["body"] == "psst", LONG);

@@ -26,6 +26,7 @@ use crate::core::shared::{SharedRef, lock};
 use crate::privacy::jitter::ConnectSchedule;
 use crate::store::{self, AccountId, Store};
 use crate::tor::{AccountIsolation, TorClient};
+use crate::xmpp::muc::Affiliation;
 use crate::xmpp::session::{CarbonDirection, build_chat};
 use crate::xmpp::{BoxedStream, Session, SessionConfig, SessionEvent, StreamOpener, TlsMode};
 use crate::xmpp::{TrustAnchor, XmppError};
@@ -806,10 +807,11 @@ async fn session_op(ctx: &Ctx<'_>, rooms: &mut Rooms, op: SessionOp) -> Result<(
             // which owners and admins grant here (as Conversations does). Others' invitations
             // go through the room, which decides.
             let grant = session
-                .muc_set_affiliation(&room, &jid, crate::xmpp::muc::Affiliation::Member)
+                .muc_set_affiliation(&room, &jid, Affiliation::Member)
                 .await;
-            if let Err(e) = grant {
-                tracing::debug!(error = %e, "could not grant membership before inviting");
+            match grant {
+                Ok(()) => ctx.note_affiliation(rooms, &room, &jid, Affiliation::Member),
+                Err(e) => tracing::debug!(error = %e, "could not grant membership before inviting"),
             }
             session.muc_invite(&room, &jid).await.map_err(xmpp)?;
         }
@@ -828,10 +830,13 @@ async fn session_op(ctx: &Ctx<'_>, rooms: &mut Rooms, op: SessionOp) -> Result<(
             room,
             jid,
             affiliation,
-        } => session
-            .muc_set_affiliation(&room, &jid, affiliation)
-            .await
-            .map_err(xmpp)?,
+        } => {
+            session
+                .muc_set_affiliation(&room, &jid, affiliation)
+                .await
+                .map_err(xmpp)?;
+            ctx.note_affiliation(rooms, &room, &jid, affiliation);
+        }
         SessionOp::Kick { room, nick, reason } => session
             .muc_set_role(&room, &nick, "none", reason.as_deref())
             .await

@@ -636,6 +636,20 @@ impl Actor {
                 }
                 Ok(Reply::Done {})
             }
+            Command::RoomMembers { account, room } => {
+                let account = bare_jid(&account, "account")?;
+                let room = room_jid(&room)?;
+                let members = self
+                    .shared
+                    .rooms
+                    .members(&account, room.as_str())
+                    .ok_or_else(|| CoreError::NotFound(format!("{account} in {room}")))?;
+                Ok(Reply::RoomMembers {
+                    recipients: members.recipients(&account),
+                    affiliations: members.affiliated,
+                    occupants: members.occupants,
+                })
+            }
             Command::CheckRooms { account } => {
                 let account = bare_jid(&account, "account")?;
                 self.supervisors

@@ -249,6 +249,14 @@ pub enum Command {
         /// The room's bare JID.
         room: String,
     },
+    /// Who belongs to a room the account is in: the recipients an encrypted message goes to
+    /// (members from the affiliation lists and occupants' real JIDs), affiliations, occupants.
+    RoomMembers {
+        /// The account's bare JID.
+        account: String,
+        /// The room's bare JID.
+        room: String,
+    },
     /// Self-ping every joined room now (XEP-0410) and rejoin those that forgot us (also done
     /// every 15 minutes).
     CheckRooms {
@@ -349,6 +357,7 @@ impl Command {
             Command::AcceptInvite { .. } => "accept_invite",
             Command::DeclineInvite { .. } => "decline_invite",
             Command::CheckRooms { .. } => "check_rooms",
+            Command::RoomMembers { .. } => "room_members",
             Command::AddContact { .. } => "add_contact",
             Command::RemoveContact { .. } => "remove_contact",
             Command::ApproveContact { .. } => "approve_contact",
@@ -395,4 +404,13 @@ pub enum Reply {
     },
     /// Tor's state.
     Tor(TorStatusInfo),
+    /// Who belongs to a room.
+    RoomMembers {
+        /// Everyone an encrypted message to the room is for (bare JIDs, ourselves excluded).
+        recipients: Vec<String>,
+        /// `[jid, affiliation]` pairs known from the affiliation lists and presences.
+        affiliations: Vec<(String, String)>,
+        /// Everyone present.
+        occupants: Vec<crate::core::events::Occupant>,
+    },
 }

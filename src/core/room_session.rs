@@ -653,6 +653,26 @@ impl Ctx<'_> {
         }
     }
 
+    /// Records an affiliation we set (the room tells only those present).
+    pub(crate) fn note_affiliation(
+        &self,
+        rooms: &mut Rooms,
+        room_jid: &BareJid,
+        jid: &BareJid,
+        affiliation: Affiliation,
+    ) {
+        let Some(room) = rooms.get_mut(room_jid) else {
+            return;
+        };
+        match affiliation {
+            Affiliation::None => room.affiliated.remove(jid.as_str()),
+            other => room
+                .affiliated
+                .insert(jid.to_string(), other.as_str().to_owned()),
+        };
+        self.publish(room_jid, room);
+    }
+
     /// Whether the account is in `room` on this stream.
     pub(crate) fn nick_in(rooms: &Rooms, room: &BareJid) -> Option<String> {
         rooms.get(room).map(|r| r.nick.clone())
