@@ -413,9 +413,20 @@ fn invitations_direct_and_mediated_are_accepted_or_declined_and_wrong_passwords_
     peer.send_cmd(
         &json!({"cmd": "join", "room": theirs, "nick": "host", "config": {
             "muc#roomconfig_roomsecret": "pw-2",
+            "muc#roomconfig_membersonly": true,
+            "muc#roomconfig_whois": "anyone",
         }}),
     );
     peer.wait_event(|e| e["event"] == "joined" && e["room"] == theirs, LONG);
+    let absent = format!("absent-{}@talpa.test", support::random_hex(4));
+    for jid in [a.as_str(), absent.as_str()] {
+        let id = support::random_hex(6);
+        peer.send_cmd(
+            &json!({"cmd": "affiliation", "id": id, "room": theirs, "jid": jid,
+                              "affiliation": "member"}),
+        );
+        peer.wait_event(|e| e["event"] == "ack" && e["id"] == id, LONG);
+    }
     peer.send_cmd(&json!({"cmd": "raw", "xml": format!(
         "<message to='{a}'><x xmlns='jabber:x:conference' jid='{theirs}' password='pw-2' \
          reason='join us'/></message>")}));
@@ -430,7 +441,12 @@ fn invitations_direct_and_mediated_are_accepted_or_declined_and_wrong_passwords_
     let (r, _) = talpa.call(json!({"cmd": "accept_invite", "account": a, "room": theirs,
                                    "nick": "mole"}));
     ok(&r);
-    talpa.wait_event_for(|e| e["event"] == "room_joined" && e["room"] == theirs, LONG);
+    talpa.wait_event_for(|e| e["event"] == "room_audit" && e["room"] == theirs, LONG);
+    // As a plain member, Talpa still knows every member to encrypt to, present or not.
+    let (r, _) = talpa.call(json!({"cmd": "room_members", "account": a, "room": theirs}));
+    let mut want = vec![absent.clone(), b.clone()];
+    want.sort();
+    assert_eq!(r["recipients"], json!(want), "{r}");
 
     // A mediated invitation, declined through the room.
     peer.send_cmd(

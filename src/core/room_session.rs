@@ -417,11 +417,12 @@ impl Ctx<'_> {
         });
     }
 
-    /// Once in: audit the room, learn its affiliation lists, catch up its archive.
+    /// Once in: learn the room's affiliation lists, audit it, catch up its archive.
     async fn after_join(&self, rooms: &mut Rooms, room_jid: &BareJid) {
-        let archived = self.audit(room_jid).await;
         for aff in [Affiliation::Owner, Affiliation::Admin, Affiliation::Member] {
-            // Only owners and admins may read these lists in most rooms.
+            // Owners and admins may read these lists, and so may members of members-only
+            // non-anonymous rooms (Prosody); elsewhere the room refuses and occupants' presences
+            // are all we know.
             let Ok(jids) = self.session.muc_affiliations(room_jid, aff).await else {
                 continue;
             };
@@ -435,7 +436,9 @@ impl Ctx<'_> {
         if let Some(room) = rooms.get(room_jid) {
             self.publish(room_jid, room);
         }
-        if archived {
+        // The audit comes once the member list is known (front ends and the OMEMO side may
+        // read it on `room_audit`).
+        if self.audit(room_jid).await {
             self.catch_up(rooms, room_jid).await;
         }
     }
