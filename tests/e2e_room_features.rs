@@ -491,6 +491,9 @@ fn room_private_messages_edits_and_lookalike_nicks_cannot_impersonate() {
     let mut mallory = Peer::spawn(bed, &m, &mpw);
     let mut talpa = online(bed, &dir, "p", &a, &apw);
     private_room_with_peer(&mut talpa, &mut peer, &a, &b, &room);
+    let first = talpa.wait_event_for(|e| has_occupant(e, &room, "badger"), LONG);
+    let badger_id = occupant(&first, "badger")["occupant_id"].clone();
+    assert!(badger_id.is_string(), "{first}");
     let (r, _) = talpa.call(json!({"cmd": "invite", "account": a, "room": room, "jid": m}));
     ok(&r);
 
@@ -582,6 +585,16 @@ fn room_private_messages_edits_and_lookalike_nicks_cannot_impersonate() {
     );
     mallory.send_cmd(&json!({"cmd": "join", "room": room, "nick": "badger"}));
     mallory.wait_event(|e| e["event"] == "joined", LONG);
+    // The same nick, another person: another occupant-id.
+    let taken = talpa.wait_event_for(
+        |e| {
+            has_occupant(e, &room, "badger")
+                && occupant(e, "badger")["occupant_id"].is_string()
+                && occupant(e, "badger")["occupant_id"] != badger_id
+        },
+        LONG,
+    );
+    assert_eq!(occupant(&taken, "badger")["jid"], m, "{taken}");
     mallory.send_cmd(&json!({"cmd": "raw", "xml": fix("meet at 9 (same nick)")}));
     mallory.send_cmd(&json!({"cmd": "groupchat", "room": room, "body": "sentinel"}));
     talpa.wait_event_for(|e| e["event"] == "message" && e["body"] == "sentinel", LONG);
