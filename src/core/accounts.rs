@@ -290,15 +290,17 @@ async fn supervise(
             }
         }
         shared.account_state(&jid, "connecting", None);
-        match Box::pin(run_session(
+        let ended = Box::pin(run_session(
             &account,
             &isolation,
             tor,
             &shared,
             &mut control,
         ))
-        .await
-        {
+        .await;
+        // Whoever the rooms showed is no longer known to be there.
+        shared.rooms.offline(&jid);
+        match ended {
             Ended::Stopped => return,
             Ended::Failed(why) => {
                 attempt = attempt.saturating_add(1);
@@ -443,110 +445,98 @@ async fn run_session(
         SELF_PING_EVERY,
     );
     self_ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let ended = 'session: {
-        flush(&session, account, shared, &mut in_flight, &mut acks).await;
-        loop {
-            tokio::select! {
-                event = events.recv() => match event {
-                    None => break 'session Exit::Ended(Ended::Dropped("the stream closed".into())),
-                    Some(SessionEvent::Disconnected { reason }) => break 'session Exit::Ended(Ended::Dropped(reason)),
-                    Some(SessionEvent::Suspended) => {
-                        shared.account_state(&account.jid, "reconnecting", None);
+    flush(&session, account, shared, &mut in_flight, &mut acks).await;
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                None => return Ended::Dropped("the stream closed".into()),
+                Some(SessionEvent::Disconnected { reason }) => return Ended::Dropped(reason),
+                Some(SessionEvent::Suspended) => {
+                    shared.account_state(&account.jid, "reconnecting", None);
+                }
+                Some(SessionEvent::Online { resumed, bound_jid }) => {
+                    if !resumed {
+                        // A fresh stream: whatever was not acknowledged must go again, and
+                        // rooms forgot the old resource without telling us.
+                        in_flight.clear();
+                        ctx.rejoin_all(&mut rooms).await;
                     }
-                    Some(SessionEvent::Online { resumed, bound_jid }) => {
-                        if !resumed {
-                            // A fresh stream: whatever was not acknowledged must go again, and
-                            // rooms forgot the old resource without telling us.
-                            in_flight.clear();
-                            ctx.rejoin_all(&mut rooms).await;
+                    shared.account_state(&account.jid, "online", Some(bound_jid.to_string()));
+                    flush(&session, account, shared, &mut in_flight, &mut acks).await;
+                }
+                Some(SessionEvent::Message(m)) if m.kind == MessageType::Groupchat => {
+                    ctx.groupchat(&rooms, &m).await;
+                }
+                Some(SessionEvent::Message(m)) => {
+                    if !ctx.direct_message(&rooms, &m).await {
+                        let sid = m.stanza_id.clone();
+                        let action = pipeline::classify(&own, &m, Source::Live, None);
+                        ingest(shared, account, action, sid).await;
+                    }
+                }
+                Some(SessionEvent::Presence { raw, .. }) => {
+                    ctx.presence(&mut rooms, &raw).await;
+                }
+                Some(SessionEvent::Carbon { direction, message }) => {
+                    let source = match direction {
+                        CarbonDirection::Received => Source::CarbonReceived,
+                        CarbonDirection::Sent => Source::CarbonSent,
+                    };
+                    let sid = message.stanza_id.clone();
+                    ingest(shared, account, pipeline::classify(&own, &message, source, None), sid)
+                        .await;
+                }
+                Some(SessionEvent::RosterPush(items)) => {
+                    for item in items {
+                        let jid = item.jid.to_string();
+                        let removed = item.subscription
+                            == xmpp_parsers::roster::Subscription::Remove;
+                        roster.retain(|j| *j != jid);
+                        if !removed {
+                            roster.push(jid);
                         }
-                        shared.account_state(&account.jid, "online", Some(bound_jid.to_string()));
-                        flush(&session, account, shared, &mut in_flight, &mut acks).await;
                     }
-                    Some(SessionEvent::Message(m)) if m.kind == MessageType::Groupchat => {
-                        ctx.groupchat(&rooms, &m).await;
-                    }
-                    Some(SessionEvent::Message(m)) => {
-                        if !ctx.direct_message(&rooms, &m).await {
-                            let sid = m.stanza_id.clone();
-                            let action = pipeline::classify(&own, &m, Source::Live, None);
-                            ingest(shared, account, action, sid).await;
-                        }
-                    }
-                    Some(SessionEvent::Presence { raw, .. }) => {
-                        ctx.presence(&mut rooms, &raw).await;
-                    }
-                    Some(SessionEvent::Carbon { direction, message }) => {
-                        let source = match direction {
-                            CarbonDirection::Received => Source::CarbonReceived,
-                            CarbonDirection::Sent => Source::CarbonSent,
-                        };
-                        let sid = message.stanza_id.clone();
-                        ingest(shared, account, pipeline::classify(&own, &message, source, None), sid)
-                            .await;
-                    }
-                    Some(SessionEvent::RosterPush(items)) => {
-                        for item in items {
-                            let jid = item.jid.to_string();
-                            let removed = item.subscription
-                                == xmpp_parsers::roster::Subscription::Remove;
-                            roster.retain(|j| *j != jid);
-                            if !removed {
-                                roster.push(jid);
-                            }
-                        }
-                        shared.emit(Event::Roster {
-                            account: account.jid.clone(),
-                            contacts: roster.clone(),
-                        });
-                    }
-                    Some(SessionEvent::Rejected(r)) => {
-                        tracing::info!(account = %account.jid, rejection = ?r, "dropped hostile or invalid input");
-                    }
-                    Some(SessionEvent::PubSubEvent { from, event }) => {
-                        ctx.pubsub_event(&mut rooms, from.as_ref(), &event).await;
-                    }
-                    Some(SessionEvent::BlockListPush { .. }) => {}
-                },
-                _ = self_ping.tick() => ctx.self_ping(&mut rooms).await,
-                c = control.recv() => match c {
-                    Some(Control::Flush) => {
-                        flush(&session, account, shared, &mut in_flight, &mut acks).await;
-                    }
-                    Some(Control::Op(op, reply)) => {
-                        let _ = reply.send(session_op(&ctx, &mut rooms, op).await);
-                    }
-                    Some(Control::Stop(done)) => break 'session Exit::Stop(Some(done)),
-                    None => break 'session Exit::Stop(None),
-                },
-                Some((origin_id, acked)) = acks.next(), if !acks.is_empty() => {
-                    if acked {
-                        let oid: String = origin_id;
-                        let _ = shared.store.with(move |s| Ok(s.outbox_remove(&oid)?)).await;
-                    } else {
-                        in_flight.remove(&origin_id);
-                    }
+                    shared.emit(Event::Roster {
+                        account: account.jid.clone(),
+                        contacts: roster.clone(),
+                    });
+                }
+                Some(SessionEvent::Rejected(r)) => {
+                    tracing::info!(account = %account.jid, rejection = ?r, "dropped hostile or invalid input");
+                }
+                Some(SessionEvent::PubSubEvent { from, event }) => {
+                    ctx.pubsub_event(&mut rooms, from.as_ref(), &event).await;
+                }
+                Some(SessionEvent::BlockListPush { .. }) => {}
+            },
+            _ = self_ping.tick() => ctx.self_ping(&mut rooms).await,
+            c = control.recv() => match c {
+                Some(Control::Flush) => {
+                    flush(&session, account, shared, &mut in_flight, &mut acks).await;
+                }
+                Some(Control::Op(op, reply)) => {
+                    let _ = reply.send(session_op(&ctx, &mut rooms, op).await);
+                }
+                Some(Control::Stop(done)) => {
+                    session.close().await;
+                    let _ = done.send(());
+                    return Ended::Stopped;
+                }
+                None => {
+                    session.close().await;
+                    return Ended::Stopped;
+                }
+            },
+            Some((origin_id, acked)) = acks.next(), if !acks.is_empty() => {
+                if acked {
+                    let oid: String = origin_id;
+                    let _ = shared.store.with(move |s| Ok(s.outbox_remove(&oid)?)).await;
+                } else {
+                    in_flight.remove(&origin_id);
                 }
             }
         }
-    };
-    shared.rooms.offline(&account.jid);
-    match ended {
-        Exit::Stop(done) => {
-            session.close().await;
-            if let Some(done) = done {
-                let _ = done.send(());
-            }
-            Ended::Stopped
-        }
-        Exit::Ended(e) => e,
     }
-}
-
-/// How the live loop of a session ended.
-enum Exit {
-    Ended(Ended),
-    Stop(Option<oneshot::Sender<()>>),
 }
 
 /// How often joined rooms are self-pinged (XEP-0410).
