@@ -92,10 +92,19 @@ fn room_audit_reports_each_weakness_of_an_open_room_and_a_private_room_is_clean(
     peer.wait_event(|e| e["event"] == "joined", LONG);
     let mut talpa = online(bed, &dir, "p", &a, &apw);
 
-    let (r, _) = talpa.call(json!({"cmd": "join_room", "account": a, "room": weak,
+    // "Creating" a room someone else already made joins it, says so, and audits it.
+    let (r, _) = talpa.call(json!({"cmd": "create_room", "account": a, "room": weak,
                                    "nick": "mole"}));
     ok(&r);
     let audit = talpa.wait_event_for(|e| e["event"] == "room_audit" && e["room"] == weak, LONG);
+    assert!(
+        talpa.events.iter().any(|e| e["event"] == "error"
+            && e["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("already existed"))),
+        "{:?}",
+        talpa.events
+    );
     assert_eq!(audit["clean"], false, "{audit}");
     assert_eq!(audit["members_only"], false, "{audit}");
     assert_eq!(audit["public"], true, "{audit}");

@@ -377,6 +377,13 @@ impl Ctx<'_> {
                         "the room was created but could not be made private: {e}"
                     ));
                 }
+                if room.create && !p.created {
+                    self.error(format!(
+                        "{} already existed: it was joined, not created, and its configuration \
+                         is its owner's (see its audit)",
+                        p.room
+                    ));
+                }
                 self.shared.emit(Event::RoomJoined {
                     account: self.acc(),
                     room: p.room.to_string(),
