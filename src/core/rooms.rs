@@ -504,6 +504,34 @@ mod tests {
     }
 
     #[test]
+    fn keys_reported_missing_by_omemo_turn_the_audit_into_a_warning() {
+        let reg = RoomRegistry::default();
+        assert_eq!(
+            reg.set_keys_missing("me@s", "r@rooms.s", vec!["x@s".into()]),
+            None
+        );
+        let clean = audit_room(
+            "me@s",
+            "r@rooms.s",
+            &info(&["muc_membersonly", "muc_nonanonymous", "muc_hidden"]),
+            true,
+            Vec::new(),
+        );
+        assert!(clean.clean);
+        reg.set_audit(clean);
+        let updated = reg
+            .set_keys_missing("me@s", "r@rooms.s", vec!["b@s".into(), "a@s".into()])
+            .expect("an audit to update");
+        assert!(!updated.clean);
+        assert_eq!(updated.members_without_keys, ["a@s", "b@s"]);
+        assert_eq!(reg.keys_missing("me@s", "r@rooms.s"), ["a@s", "b@s"]);
+        let fixed = reg
+            .set_keys_missing("me@s", "r@rooms.s", Vec::new())
+            .expect("audit");
+        assert!(fixed.clean);
+    }
+
+    #[test]
     fn lookalike_nicks_are_flagged_against_the_first_arrival() {
         let mut occ = vec![
             occupant("alice"),
