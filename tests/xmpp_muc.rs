@@ -38,7 +38,10 @@ async fn members_only_room_message_archive_and_exclusion() {
     let me = self_presence(&mut aev, &room).await;
     assert!(me.created, "room was not freshly created");
     assert_eq!(me.affiliation, Some(Affiliation::Owner));
-    alice.muc_configure_private(&room).await.expect("configure");
+    alice
+        .muc_configure_private(&room, None)
+        .await
+        .expect("configure");
     let bob_bare: BareJid = b_jid.parse().expect("jid");
     alice
         .muc_set_affiliation(&room, &bob_bare, Affiliation::Member)

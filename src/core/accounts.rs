@@ -21,10 +21,12 @@ use xmpp_parsers::message::{Id as MessageId, MessageType};
 use crate::core::error::CoreError;
 use crate::core::events::{Event, StoredMessage};
 use crate::core::pipeline::{self, Action, Classified, Source};
+use crate::core::room_session::{Ctx, Rooms};
 use crate::core::shared::{SharedRef, lock};
 use crate::privacy::jitter::ConnectSchedule;
 use crate::store::{self, AccountId, Store};
 use crate::tor::{AccountIsolation, TorClient};
+use crate::xmpp::muc::Affiliation;
 use crate::xmpp::session::{CarbonDirection, PresenceKind, build_chat};
 use crate::xmpp::srv::{self, DotResolver, SrvAnswer};
 use crate::xmpp::{BoxedStream, Session, SessionConfig, SessionEvent, StreamOpener, TlsMode};
@@ -56,6 +58,47 @@ pub(crate) enum SessionOp {
         /// The invitee.
         jid: BareJid,
     },
+    /// Change our nickname in a room.
+    SetNick {
+        /// The room.
+        room: BareJid,
+        /// The new nickname.
+        nick: String,
+    },
+    /// Set a room's subject.
+    SetSubject {
+        /// The room.
+        room: BareJid,
+        /// The subject.
+        subject: String,
+    },
+    /// Grant or revoke an affiliation (member, admin, owner, none; outcast bans).
+    SetAffiliation {
+        /// The room.
+        room: BareJid,
+        /// Whose.
+        jid: BareJid,
+        /// The new affiliation.
+        affiliation: crate::xmpp::muc::Affiliation,
+    },
+    /// Kick an occupant (role none).
+    Kick {
+        /// The room.
+        room: BareJid,
+        /// The occupant's nick.
+        nick: String,
+        /// Why.
+        reason: Option<String>,
+    },
+    /// Decline a mediated invitation (the room tells the inviter).
+    Decline {
+        /// The room.
+        room: BareJid,
+        /// Who invited.
+        inviter: BareJid,
+    },
+    /// Self-ping every joined room now and rejoin those that forgot us.
+    CheckRooms,
     /// Add a contact to the server roster and ask for their presence.
     AddContact(BareJid),
     /// Remove a contact from the server roster (which also cancels subscriptions).
@@ -271,15 +314,17 @@ async fn supervise(
             }
         }
         shared.account_state(&jid, "connecting", None);
-        match Box::pin(run_session(
+        let ended = Box::pin(run_session(
             &account,
             &isolation,
             tor,
             &shared,
             &mut control,
         ))
-        .await
-        {
+        .await;
+        // Whoever the rooms showed is no longer known to be there.
+        shared.rooms.offline(&jid);
+        match ended {
             Ended::Stopped => return,
             Ended::Failed(why) => {
                 attempt = attempt.saturating_add(1);
@@ -511,29 +556,19 @@ async fn run_session(
 
     let mut in_flight = InFlight::default();
     let mut acks = FuturesUnordered::new();
-    let mut rooms: HashMap<BareJid, Room> = HashMap::new();
-    let id = account.id;
-    if let Ok(saved) = shared.store.with(move |s| Ok(s.list_rooms(id)?)).await {
-        for r in saved.into_iter().filter(|r| r.autojoin) {
-            let (Ok(room), Some(nick)) = (BareJid::new(&r.jid), r.nick) else {
-                continue;
-            };
-            let op = SessionOp::Join {
-                room,
-                nick,
-                password: r.password,
-                create: false,
-            };
-            if let Err(e) = session_op(&session, &mut rooms, op).await {
-                shared.emit(Event::Error {
-                    kind: e.kind().into(),
-                    message: e.to_string(),
-                    account: Some(account.jid.clone()),
-                });
-            }
-        }
-    }
+    let mut rooms = Rooms::new();
+    let ctx = Ctx {
+        session: &session,
+        shared,
+        account,
+    };
+    ctx.autojoin(&mut rooms).await;
     reconcile_outbox(&session, account, shared).await;
+    let mut self_ping = tokio::time::interval_at(
+        tokio::time::Instant::now() + SELF_PING_EVERY,
+        SELF_PING_EVERY,
+    );
+    self_ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     flush(&session, account, shared, &mut in_flight, &mut acks).await;
     loop {
         tokio::select! {
@@ -565,24 +600,23 @@ async fn run_session(
                             Err(e) => return Ended::Dropped(format!("restart after rebind: {e}")),
                         }
                         reconcile_outbox(&session, account, shared).await;
+                        ctx.rejoin_all(&mut rooms).await;
                     }
                     shared.account_state(&account.jid, "online", Some(bound_jid.to_string()));
                     flush(&session, account, shared, &mut in_flight, &mut acks).await;
                 }
                 Some(SessionEvent::Message(m)) if m.kind == MessageType::Groupchat => {
-                    let room = m.from.as_ref().map(Jid::to_bare);
-                    if let Some(state) = room.as_ref().and_then(|r| rooms.get(r)) {
-                        let action = pipeline::classify_groupchat(&m, &state.nick);
-                        ingest(shared, account, action, None).await;
-                    }
+                    ctx.groupchat(&rooms, &m).await;
                 }
                 Some(SessionEvent::Message(m)) => {
                     if pipeline::from_blocked(&m, &blocked) {
                         continue;
                     }
-                    let sid = m.stanza_id.clone();
-                    ingest(shared, account, pipeline::classify(&own, &m, Source::Live, None), sid)
-                        .await;
+                    if !ctx.direct_message(&rooms, &m).await {
+                        let sid = m.stanza_id.clone();
+                        let action = pipeline::classify(&own, &m, Source::Live, None);
+                        ingest(shared, account, action, sid).await;
+                    }
                 }
                 Some(SessionEvent::Presence { from, kind: PresenceKind::Subscribe, .. }) => {
                     let from = from.as_ref().map(Jid::to_bare);
@@ -594,7 +628,7 @@ async fn run_session(
                     }
                 }
                 Some(SessionEvent::Presence { raw, .. }) => {
-                    room_presence(&session, shared, account, &mut rooms, &raw).await;
+                    ctx.presence(&mut rooms, &raw).await;
                 }
                 Some(SessionEvent::Carbon { direction, message }) => {
                     if direction == CarbonDirection::Received
@@ -643,14 +677,17 @@ async fn run_session(
                     }
                     emit_blocklist(shared, account, &blocked);
                 }
-                Some(SessionEvent::PubSubEvent { .. }) => {}
+                Some(SessionEvent::PubSubEvent { from, event }) => {
+                    ctx.pubsub_event(&mut rooms, from.as_ref(), &event).await;
+                }
             },
+            _ = self_ping.tick() => ctx.self_ping(&mut rooms).await,
             c = control.recv() => match c {
                 Some(Control::Flush) => {
                     flush(&session, account, shared, &mut in_flight, &mut acks).await;
                 }
                 Some(Control::Op(op, reply)) => {
-                    let outcome = session_op(&session, &mut rooms, op.clone()).await;
+                    let outcome = session_op(&ctx, &mut rooms, op.clone()).await;
                     // Do not wait for the server's push: drop a blocked JID's messages now.
                     let changed = match (&op, &outcome) {
                         (SessionOp::Block(j), Ok(_)) => blocked.insert(j.clone()),
@@ -851,6 +888,9 @@ async fn reconcile_outbox(session: &Session, account: &store::Account, shared: &
         .await;
 }
 
+/// How often joined rooms are self-pinged (XEP-0410).
+const SELF_PING_EVERY: Duration = Duration::from_secs(15 * 60);
+
 /// Sends every outbox entry of the account not already in flight on this stream. Each entry
 /// keeps its origin-id as stanza id across resends, so receivers can drop duplicates.
 async fn flush(
@@ -917,7 +957,7 @@ async fn flush(
 
 /// Stores (or keeps in memory) one classified inbound message and tells the front ends.
 /// `archive_id` is the trusted stanza-id to resume the archive from next time.
-async fn ingest(
+pub(crate) async fn ingest(
     shared: &SharedRef,
     account: &store::Account,
     action: Action,
@@ -988,6 +1028,7 @@ fn new_message(conv: store::ConversationId, c: &Classified) -> store::NewMessage
         now,
     );
     m.origin_id.clone_from(&c.origin_id);
+    m.occupant_id.clone_from(&c.occupant_id);
     if let Some(sid) = &c.stanza_id {
         m.stanza_id = Some(sid.clone());
         m.stanza_id_by = Some(if c.outgoing {
@@ -1010,8 +1051,12 @@ fn apply(
     match action {
         Action::Ignore => Ok(Ingested::Nothing),
         Action::Store(c) => {
-            let conv =
-                s.upsert_conversation(account, &c.peer, store::ConversationKind::Chat, now)?;
+            let kind = if c.room {
+                store::ConversationKind::GroupChat
+            } else {
+                store::ConversationKind::Chat
+            };
+            let conv = s.upsert_conversation(account, &c.peer, kind, now)?;
             let mut m = new_message(conv, &c);
             // The stanza-id was stamped by our own server or the room (the xmpp layer dropped
             // any other).
@@ -1054,7 +1099,7 @@ fn apply(
         Action::Retract { message: c, target } => {
             let by = store::Retractor::Sender {
                 sender: c.sender.clone(),
-                occupant_id: None,
+                occupant_id: c.occupant_id.clone(),
             };
             edit(s, account, account_jid, &c, &target, |s, _, orig| {
                 s.apply_retraction(orig, &by)
@@ -1097,58 +1142,68 @@ fn edit(
     }))
 }
 
-/// What a supervisor knows of a room it joined on this stream.
-struct Room {
-    nick: String,
-    create: bool,
-    joined: bool,
-    occupants: HashMap<String, crate::core::events::Occupant>,
-}
-
 async fn session_op(
-    session: &Session,
-    rooms: &mut HashMap<BareJid, Room>,
+    ctx: &Ctx<'_>,
+    rooms: &mut Rooms,
     op: SessionOp,
 ) -> Result<OpOutcome, CoreError> {
+    let session = ctx.session;
     let xmpp = |e: XmppError| CoreError::Xmpp(e.to_string());
+    let in_room = |rooms: &Rooms, room: &BareJid| {
+        Ctx::nick_in(rooms, room)
+            .ok_or_else(|| CoreError::InvalidInput(format!("not in {room} (join it first)")))
+    };
     match op {
         SessionOp::Join {
             room,
             nick,
             password,
             create,
-        } => {
-            session
-                .muc_join(&room, &nick, password.as_deref())
-                .await
-                .map_err(xmpp)?;
-            rooms.insert(
-                room,
-                Room {
-                    nick,
-                    create,
-                    joined: false,
-                    occupants: HashMap::new(),
-                },
-            );
-        }
-        SessionOp::Leave { room } => {
-            if let Some(r) = rooms.remove(&room) {
-                session.muc_leave(&room, &r.nick).await.map_err(xmpp)?;
-            }
-        }
+        } => ctx.join(rooms, room, nick, password, create, true).await?,
+        SessionOp::Leave { room } => ctx.leave(rooms, &room).await?,
         SessionOp::Invite { room, jid } => {
             // Private rooms are members-only: an invitation is only useful with membership,
             // which owners and admins grant here (as Conversations does). Others' invitations
             // go through the room, which decides.
             let grant = session
-                .muc_set_affiliation(&room, &jid, crate::xmpp::muc::Affiliation::Member)
+                .muc_set_affiliation(&room, &jid, Affiliation::Member)
                 .await;
-            if let Err(e) = grant {
-                tracing::debug!(error = %e, "could not grant membership before inviting");
+            match grant {
+                Ok(()) => ctx.note_affiliation(rooms, &room, &jid, Affiliation::Member),
+                Err(e) => tracing::debug!(error = %e, "could not grant membership before inviting"),
             }
             session.muc_invite(&room, &jid).await.map_err(xmpp)?;
         }
+        SessionOp::SetNick { room, nick } => {
+            in_room(rooms, &room)?;
+            session.muc_change_nick(&room, &nick).await.map_err(xmpp)?;
+        }
+        SessionOp::SetSubject { room, subject } => {
+            in_room(rooms, &room)?;
+            session
+                .muc_set_subject(&room, &subject)
+                .await
+                .map_err(xmpp)?;
+        }
+        SessionOp::SetAffiliation {
+            room,
+            jid,
+            affiliation,
+        } => {
+            session
+                .muc_set_affiliation(&room, &jid, affiliation)
+                .await
+                .map_err(xmpp)?;
+            ctx.note_affiliation(rooms, &room, &jid, affiliation);
+        }
+        SessionOp::Kick { room, nick, reason } => session
+            .muc_set_role(&room, &nick, "none", reason.as_deref())
+            .await
+            .map_err(xmpp)?,
+        SessionOp::Decline { room, inviter } => {
+            session.muc_decline(&room, &inviter).await.map_err(xmpp)?;
+        }
+        SessionOp::CheckRooms => ctx.self_ping(rooms).await,
         SessionOp::AddContact(jid) => {
             session.roster_set(&jid, None).await.map_err(xmpp)?;
             session.subscribe(&jid).await.map_err(xmpp)?;
@@ -1173,73 +1228,28 @@ async fn session_op(
             ));
         }
         SessionOp::Correct { to, original, body } => {
-            session
-                .send_correction(Jid::from(to), &original, &body)
-                .await
-                .map_err(xmpp)?;
+            if rooms.contains_key(&to) {
+                session
+                    .muc_edit(&to, &original, Some(&body))
+                    .await
+                    .map_err(xmpp)?;
+            } else {
+                session
+                    .send_correction(Jid::from(to), &original, &body)
+                    .await
+                    .map_err(xmpp)?;
+            }
         }
         SessionOp::Retract { to, original } => {
-            session
-                .send_retraction(Jid::from(to), &original)
-                .await
-                .map_err(xmpp)?;
+            if rooms.contains_key(&to) {
+                session.muc_edit(&to, &original, None).await.map_err(xmpp)?;
+            } else {
+                session
+                    .send_retraction(Jid::from(to), &original)
+                    .await
+                    .map_err(xmpp)?;
+            }
         }
     }
     Ok(OpOutcome::Done)
-}
-
-/// Tracks occupants from room presences; announces our own arrival and finishes creating a
-/// private room once the server says it made it for us.
-async fn room_presence(
-    session: &Session,
-    shared: &SharedRef,
-    account: &store::Account,
-    rooms: &mut HashMap<BareJid, Room>,
-    raw: &xmpp_parsers::presence::Presence,
-) {
-    let Some(p) = crate::xmpp::muc::parse_muc_presence(raw) else {
-        return;
-    };
-    let Some(room) = rooms.get_mut(&p.room) else {
-        return;
-    };
-    if p.unavailable {
-        room.occupants.remove(&p.nick);
-    } else {
-        room.occupants.insert(
-            p.nick.clone(),
-            crate::core::events::Occupant {
-                nick: p.nick.clone(),
-                role: p.role.clone(),
-                affiliation: p.affiliation.map(|a| format!("{a:?}").to_lowercase()),
-                jid: p.real_jid.as_ref().map(|j| j.to_bare().to_string()),
-            },
-        );
-    }
-    if p.is_self && !p.unavailable && !room.joined {
-        room.joined = true;
-        if p.created
-            && room.create
-            && let Err(e) = session.muc_configure_private(&p.room).await
-        {
-            shared.emit(Event::Error {
-                kind: "xmpp".into(),
-                message: format!("the room was created but could not be made private: {e}"),
-                account: Some(account.jid.clone()),
-            });
-        }
-        shared.emit(Event::RoomJoined {
-            account: account.jid.clone(),
-            room: p.room.to_string(),
-            nick: room.nick.clone(),
-            created: p.created,
-        });
-    }
-    let mut occupants: Vec<_> = room.occupants.values().cloned().collect();
-    occupants.sort_by(|a, b| a.nick.cmp(&b.nick));
-    shared.emit(Event::Occupants {
-        account: account.jid.clone(),
-        room: p.room.to_string(),
-        occupants,
-    });
 }

@@ -69,6 +69,7 @@ impl CoreHandle {
             ephemeral: Mutex::new(Ephemeral::default()),
             tor: Mutex::new(None),
             states: Mutex::new(std::collections::HashMap::new()),
+            rooms: crate::core::rooms::RoomRegistry::default(),
         });
         let schedule = ConnectSchedule::with_startup_max(options.startup_jitter);
         let actor = Actor {
@@ -200,6 +201,16 @@ fn room_jid(s: &str) -> Result<xmpp_parsers::jid::BareJid, CoreError> {
     Ok(jid)
 }
 
+fn valid_nick(nick: &str) -> Result<String, CoreError> {
+    let nick = nick.trim().to_owned();
+    if nick.is_empty() || nick.chars().count() > 64 || nick.chars().any(char::is_control) {
+        return Err(CoreError::InvalidInput(
+            "choose a nickname of 1–64 characters".into(),
+        ));
+    }
+    Ok(nick)
+}
+
 fn policy(s: &str) -> Result<RetentionPolicy, CoreError> {
     s.parse::<RetentionPolicy>()
         .map_err(|_| CoreError::InvalidInput(format!("unknown retention policy {s:?}")))
@@ -316,6 +327,7 @@ impl Actor {
     async fn lock_now(&mut self) {
         self.supervisors.stop_all().await;
         lock(&self.shared.ephemeral).forget(|_, _| true);
+        self.shared.rooms.clear();
         let was_open = self
             .store
             .with_slot(|slot| {
@@ -458,16 +470,145 @@ impl Actor {
                 room,
                 nick,
                 password,
+                force,
             } => {
                 let password = password.map(|p| p.expose().to_owned());
-                self.join_room(&account, &room, &nick, password, false)
+                self.join_room(&account, &room, &nick, password, false, force)
                     .await
             }
             Command::CreateRoom {
                 account,
                 room,
                 nick,
-            } => self.join_room(&account, &room, &nick, None, true).await,
+                password,
+                force,
+            } => {
+                let password = password
+                    .filter(|p| !p.is_empty())
+                    .map(|p| p.expose().to_owned());
+                self.join_room(&account, &room, &nick, password, true, force)
+                    .await
+            }
+            Command::SetNick {
+                account,
+                room,
+                nick,
+            } => {
+                let nick = valid_nick(&nick)?;
+                self.room_op(&account, &room, |room| SessionOp::SetNick { room, nick })
+                    .await
+            }
+            Command::SetSubject {
+                account,
+                room,
+                subject,
+            } => {
+                self.room_op(&account, &room, |room| SessionOp::SetSubject {
+                    room,
+                    subject,
+                })
+                .await
+            }
+            Command::SetAffiliation {
+                account,
+                room,
+                jid,
+                affiliation,
+            } => {
+                let affiliation =
+                    crate::xmpp::muc::Affiliation::parse(&affiliation).ok_or_else(|| {
+                        CoreError::InvalidInput(format!("unknown affiliation {affiliation:?}"))
+                    })?;
+                let jid = xmpp_parsers::jid::BareJid::new(&bare_jid(&jid, "jid")?)
+                    .map_err(|e| CoreError::InvalidInput(e.to_string()))?;
+                self.room_op(&account, &room, |room| SessionOp::SetAffiliation {
+                    room,
+                    jid,
+                    affiliation,
+                })
+                .await
+            }
+            Command::Ban { account, room, jid } => {
+                let jid = xmpp_parsers::jid::BareJid::new(&bare_jid(&jid, "jid")?)
+                    .map_err(|e| CoreError::InvalidInput(e.to_string()))?;
+                self.room_op(&account, &room, |room| SessionOp::SetAffiliation {
+                    room,
+                    jid,
+                    affiliation: crate::xmpp::muc::Affiliation::Outcast,
+                })
+                .await
+            }
+            Command::Kick {
+                account,
+                room,
+                nick,
+                reason,
+            } => {
+                self.room_op(&account, &room, |room| SessionOp::Kick {
+                    room,
+                    nick,
+                    reason,
+                })
+                .await
+            }
+            Command::AcceptInvite {
+                account,
+                room,
+                nick,
+                force,
+            } => {
+                let acc = bare_jid(&account, "account")?;
+                let r = room_jid(&room)?;
+                let Some(invite) = self.shared.rooms.take_invite(&acc, r.as_str()) else {
+                    return Err(CoreError::NotFound(format!("an invitation to {r}")));
+                };
+                let password = invite.password.clone();
+                let joined = self
+                    .join_room(&acc, &room, &nick, password, false, force)
+                    .await;
+                if joined.is_err() {
+                    // Keep it for another try (e.g. with `force`).
+                    self.shared.rooms.add_invite(&acc, r.as_str(), invite);
+                }
+                joined
+            }
+            Command::DeclineInvite { account, room } => {
+                let acc = bare_jid(&account, "account")?;
+                let r = room_jid(&room)?;
+                let Some(invite) = self.shared.rooms.take_invite(&acc, r.as_str()) else {
+                    return Err(CoreError::NotFound(format!("an invitation to {r}")));
+                };
+                let inviter = invite
+                    .from
+                    .as_deref()
+                    .and_then(|f| xmpp_parsers::jid::BareJid::new(f).ok());
+                if let (false, Some(inviter)) = (invite.direct, inviter) {
+                    self.room_op(&acc, &room, |room| SessionOp::Decline { room, inviter })
+                        .await?;
+                }
+                Ok(Reply::Done {})
+            }
+            Command::RoomMembers { account, room } => {
+                let account = bare_jid(&account, "account")?;
+                let room = room_jid(&room)?;
+                let members = self
+                    .shared
+                    .rooms
+                    .members(&account, room.as_str())
+                    .ok_or_else(|| CoreError::NotFound(format!("{account} in {room}")))?;
+                Ok(Reply::RoomMembers {
+                    recipients: members.recipients(&account),
+                    affiliations: members.affiliated,
+                    occupants: members.occupants,
+                })
+            }
+            Command::CheckRooms { account } => {
+                let account = bare_jid(&account, "account")?;
+                self.supervisors
+                    .session_op(&account, SessionOp::CheckRooms)
+                    .await?;
+                Ok(Reply::Done {})
+            }
             Command::LeaveRoom { account, room } => {
                 let account = bare_jid(&account, "account")?;
                 let room = room_jid(&room)?;
@@ -726,6 +867,48 @@ impl Actor {
         })
     }
 
+    /// Sends a room operation built from the room's JID to the account's session.
+    async fn room_op(
+        &mut self,
+        account: &str,
+        room: &str,
+        op: impl FnOnce(xmpp_parsers::jid::BareJid) -> SessionOp,
+    ) -> Result<Reply, CoreError> {
+        let account = bare_jid(account, "account")?;
+        let room = room_jid(room)?;
+        self.supervisors.session_op(&account, op(room)).await?;
+        Ok(Reply::Done {})
+    }
+
+    /// Another of the profile's accounts that is in `room` (joined now, or remembered to be
+    /// joined), if any.
+    async fn other_account_in(
+        &self,
+        account: &str,
+        room: &str,
+    ) -> Result<Option<String>, CoreError> {
+        let (acc, r) = (account.to_owned(), room.to_owned());
+        let remembered = self
+            .store
+            .with(move |s| {
+                for a in s.list_accounts()? {
+                    if a.jid != acc && s.list_rooms(a.id)?.iter().any(|x| x.jid == r) {
+                        return Ok(Some(a.jid));
+                    }
+                }
+                Ok(None)
+            })
+            .await?;
+        if remembered.is_some() {
+            return Ok(remembered);
+        }
+        let accounts = self.store.with(|s| Ok(s.list_accounts()?)).await?;
+        Ok(accounts
+            .into_iter()
+            .map(|a| a.jid)
+            .find(|j| j != account && self.shared.rooms.joined_rooms(j).iter().any(|x| x == room)))
+    }
+
     async fn join_room(
         &mut self,
         account: &str,
@@ -733,14 +916,17 @@ impl Actor {
         nick: &str,
         password: Option<String>,
         create: bool,
+        force: bool,
     ) -> Result<Reply, CoreError> {
         let account = bare_jid(account, "account")?;
         let room = room_jid(room)?;
-        let nick = nick.trim().to_owned();
-        if nick.is_empty() || nick.len() > 64 || nick.chars().any(char::is_control) {
-            return Err(CoreError::InvalidInput(
-                "choose a nickname of 1–64 characters".into(),
-            ));
+        let nick = valid_nick(nick)?;
+        if !force && let Some(other) = self.other_account_in(&account, room.as_str()).await? {
+            return Err(CoreError::WouldLinkAccounts(format!(
+                "your account {other} is already in {room}; joining as {account} too would let \
+                 the server and the room's members link the two accounts (same room, same \
+                 times). Repeat with force: true to join anyway."
+            )));
         }
         let (acc, r, n, pw) = (
             account.clone(),
@@ -947,9 +1133,34 @@ impl Actor {
         Ok(Reply::Done {})
     }
 
+    /// A message recipient: a bare JID (contact or room), or a room occupant (`room/nick`,
+    /// for private messages) in a room the account has joined.
+    async fn recipient(&self, account: &str, to: &str) -> Result<String, CoreError> {
+        let jid = xmpp_parsers::jid::Jid::new(to.trim())
+            .map_err(|e| CoreError::InvalidInput(format!("recipient is not a valid JID: {e}")))?;
+        let Ok(full) = jid.try_into_full() else {
+            return bare_jid(to, "recipient");
+        };
+        let room = full.to_bare().to_string();
+        let (acc, r) = (account.to_owned(), room.clone());
+        let is_room = self
+            .store
+            .with(move |s| {
+                Ok(find_conversation(s, &acc, &r)?
+                    .is_some_and(|c| c.kind == store::ConversationKind::GroupChat))
+            })
+            .await?;
+        if !is_room {
+            return Err(CoreError::InvalidInput(format!(
+                "{room} is not a room of this account; write to a bare JID"
+            )));
+        }
+        Ok(full.to_string())
+    }
+
     async fn send(&mut self, account: &str, to: &str, body: String) -> Result<Reply, CoreError> {
         let account = bare_jid(account, "account")?;
-        let to = bare_jid(to, "recipient")?;
+        let to = self.recipient(&account, to).await?;
         if body.trim().is_empty() {
             return Err(CoreError::InvalidInput("the message is empty".into()));
         }

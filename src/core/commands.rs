@@ -164,6 +164,9 @@ pub enum Command {
         /// The room password, if it has one.
         #[serde(default)]
         password: Option<Secret>,
+        /// Join even if another own account is in the room (which links the two).
+        #[serde(default)]
+        force: bool,
     },
     /// Create a private room (members-only, non-anonymous, persistent, hidden, no public
     /// logging) and join it as its owner.
@@ -174,6 +177,96 @@ pub enum Command {
         room: String,
         /// The nickname to use in the room.
         nick: String,
+        /// An optional room password.
+        #[serde(default)]
+        password: Option<Secret>,
+        /// Create even if another own account is in the room (which links the two).
+        #[serde(default)]
+        force: bool,
+    },
+    /// Change our nickname in a room.
+    SetNick {
+        /// The account's bare JID.
+        account: String,
+        /// The room's bare JID.
+        room: String,
+        /// The new nickname.
+        nick: String,
+    },
+    /// Set a room's subject.
+    SetSubject {
+        /// The account's bare JID.
+        account: String,
+        /// The room's bare JID.
+        room: String,
+        /// The subject.
+        subject: String,
+    },
+    /// Grant or revoke an affiliation: `member` (grant membership), `none` (revoke), `admin`,
+    /// `owner`, `outcast` (ban). Owners and admins only.
+    SetAffiliation {
+        /// The account's bare JID.
+        account: String,
+        /// The room's bare JID.
+        room: String,
+        /// Whose affiliation.
+        jid: String,
+        /// The new affiliation.
+        affiliation: String,
+    },
+    /// Kick an occupant out of a room (moderators only).
+    Kick {
+        /// The account's bare JID.
+        account: String,
+        /// The room's bare JID.
+        room: String,
+        /// The occupant's nickname.
+        nick: String,
+        /// Why (shown to the room).
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    /// Ban someone from a room (affiliation outcast; owners and admins only).
+    Ban {
+        /// The account's bare JID.
+        account: String,
+        /// The room's bare JID.
+        room: String,
+        /// Whom to ban.
+        jid: String,
+    },
+    /// Accept a received invitation (`room_invite`): join with the password it carried.
+    AcceptInvite {
+        /// The account's bare JID.
+        account: String,
+        /// The room's bare JID.
+        room: String,
+        /// The nickname to use.
+        nick: String,
+        /// Join even if another own account is in the room.
+        #[serde(default)]
+        force: bool,
+    },
+    /// Decline a received invitation (a mediated one is declined through the room).
+    DeclineInvite {
+        /// The account's bare JID.
+        account: String,
+        /// The room's bare JID.
+        room: String,
+    },
+    /// Who belongs to a room the account is in: the recipients an encrypted message goes to
+    /// (members from the affiliation lists and occupants' real JIDs), affiliations, occupants.
+    RoomMembers {
+        /// The account's bare JID.
+        account: String,
+        /// The room's bare JID.
+        room: String,
+    },
+    /// Self-ping every joined room now (XEP-0410) and rejoin those that forgot us (also done
+    /// every 15 minutes).
+    CheckRooms {
+        /// The account's bare JID.
+        account: String,
     },
     /// Leave a group chat and stop joining it automatically.
     LeaveRoom {
@@ -299,6 +392,15 @@ impl Command {
             Command::CreateRoom { .. } => "create_room",
             Command::LeaveRoom { .. } => "leave_room",
             Command::Invite { .. } => "invite",
+            Command::SetNick { .. } => "set_nick",
+            Command::SetSubject { .. } => "set_subject",
+            Command::SetAffiliation { .. } => "set_affiliation",
+            Command::Kick { .. } => "kick",
+            Command::Ban { .. } => "ban",
+            Command::AcceptInvite { .. } => "accept_invite",
+            Command::DeclineInvite { .. } => "decline_invite",
+            Command::CheckRooms { .. } => "check_rooms",
+            Command::RoomMembers { .. } => "room_members",
             Command::AddContact { .. } => "add_contact",
             Command::RemoveContact { .. } => "remove_contact",
             Command::ApproveContact { .. } => "approve_contact",
@@ -359,4 +461,13 @@ pub enum Reply {
     Tor(TorStatusInfo),
     /// The Tor settings.
     TorSettings(TorSettings),
+    /// Who belongs to a room.
+    RoomMembers {
+        /// Everyone an encrypted message to the room is for (bare JIDs, ourselves excluded).
+        recipients: Vec<String>,
+        /// `[jid, affiliation]` pairs known from the affiliation lists and presences.
+        affiliations: Vec<(String, String)>,
+        /// Everyone present.
+        occupants: Vec<crate::core::events::Occupant>,
+    },
 }

@@ -36,6 +36,10 @@ pub enum CoreError {
     /// An XMPP operation failed.
     #[error("xmpp: {0}")]
     Xmpp(String),
+    /// Joining would put two of the user's own accounts in the same room, which lets the
+    /// server and the room's members link them; repeat with `force` to join anyway.
+    #[error("{0}")]
+    WouldLinkAccounts(String),
     /// The core has stopped and can take no more commands.
     #[error("the core has stopped")]
     Stopped,
@@ -55,6 +59,7 @@ impl CoreError {
             CoreError::Store(_) => "store",
             CoreError::Tor(_) => "tor",
             CoreError::Xmpp(_) => "xmpp",
+            CoreError::WouldLinkAccounts(_) => "would_link_accounts",
             CoreError::Stopped => "stopped",
         }
     }

@@ -62,6 +62,55 @@ pub struct Occupant {
     pub affiliation: Option<String>,
     /// The real bare JID, when the room shows it to us.
     pub jid: Option<String>,
+    /// The XEP-0421 occupant-id: stable for one account in one room, so a nick taken over by
+    /// someone else after a leave shows a different id.
+    pub occupant_id: Option<String>,
+    /// Set when this nick looks like another occupant's nick (same letters after folding
+    /// case, look-alike characters and invisible characters): the nick it imitates.
+    pub lookalike_of: Option<String>,
+}
+
+/// One finding of a room audit, in plain words for the UI.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AuditFinding {
+    /// What was checked: `members_only`, `real_jids`, `public`, `archive`, `public_logs`,
+    /// `password`, `onion`, `keys`.
+    pub item: String,
+    /// `ok` (as a private group should be), `notice` (worth knowing) or `warning` (a weakness).
+    pub level: String,
+    /// What a seized server or a fellow member learns, in plain words.
+    pub text: String,
+}
+
+/// What the room's configuration reveals, and to whom (the `room_audit` event).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RoomAudit {
+    /// The account's bare JID.
+    pub account: String,
+    /// The room's bare JID.
+    pub room: String,
+    /// True when no finding is a warning.
+    pub clean: bool,
+    /// Only members may enter.
+    pub members_only: bool,
+    /// Who sees occupants' real JIDs: `everyone` (non-anonymous), `moderators`
+    /// (semi-anonymous) or `unknown`.
+    pub real_jids_visible_to: String,
+    /// Listed in the server's public room directory.
+    pub public: bool,
+    /// The server archives the room's messages (MAM).
+    pub archived: bool,
+    /// The room announces public logs (a `muc#roominfo_logs` address).
+    pub public_logs: bool,
+    /// The room is password protected.
+    pub password_protected: bool,
+    /// The account reaches its server over a .onion address.
+    pub onion: bool,
+    /// Members (bare JIDs) for whom no OMEMO key is known. Filled by the OMEMO side through
+    /// `RoomRegistry::set_keys_missing`; empty until it has looked.
+    pub members_without_keys: Vec<String>,
+    /// Every check, in plain words.
+    pub findings: Vec<AuditFinding>,
 }
 
 /// Something happened. Serialises as `{"event": "<snake_case name>", ...fields}`.
@@ -126,6 +175,44 @@ pub enum Event {
         room: String,
         /// Everyone present.
         occupants: Vec<Occupant>,
+    },
+    /// What the room's configuration reveals (on join and on every configuration change).
+    RoomAudit(RoomAudit),
+    /// An invitation to a room arrived; answer with `accept_invite` or `decline_invite`.
+    RoomInvite {
+        /// The account's bare JID.
+        account: String,
+        /// The room's bare JID.
+        room: String,
+        /// Who invites (as the room or the inviter's server states it).
+        from: Option<String>,
+        /// The reason given.
+        reason: Option<String>,
+        /// XEP-0249 direct invitation (true) or mediated by the room (false).
+        direct: bool,
+        /// Whether the invitation carries the room password (never shown).
+        has_password: bool,
+    },
+    /// We are no longer in a room.
+    RoomLeft {
+        /// The account's bare JID.
+        account: String,
+        /// The room's bare JID.
+        room: String,
+        /// `left`, `kicked`, `banned`, `membership_revoked`, `shutdown` or
+        /// `join_refused: <condition>` (wrong password, not a member ...).
+        reason: String,
+    },
+    /// A room's subject was set.
+    RoomSubject {
+        /// The account's bare JID.
+        account: String,
+        /// The room's bare JID.
+        room: String,
+        /// The subject (empty when cleared).
+        subject: String,
+        /// The nick of who set it, when an occupant did.
+        by: Option<String>,
     },
     /// The profile was unlocked.
     Unlocked,

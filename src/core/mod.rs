@@ -11,6 +11,8 @@ pub mod commands;
 pub mod error;
 pub mod events;
 pub mod pipeline;
+mod room_session;
+pub mod rooms;
 mod shared;
 mod store_cell;
 pub mod tor_settings;

@@ -66,6 +66,9 @@ pub struct Classified {
     pub server_ts: Option<DateTime<Utc>>,
     /// Whether the conversation is a room (the stanza-id was stamped by the room).
     pub room: bool,
+    /// XEP-0421 occupant-id stamped by the room: corrections and retractions in a room are
+    /// accepted only from the same occupant-id as the original.
+    pub occupant_id: Option<String>,
 }
 
 /// Whether `jid` is on the block list: the bare JID itself, or its whole domain.
@@ -148,6 +151,7 @@ pub fn classify(
         stanza_id: msg.stanza_id.clone(),
         server_ts: archive_ts.or_else(|| msg.delay.as_ref().map(|d| d.stamp)),
         room: false,
+        occupant_id: None,
     };
     finish(classified, msg)
 }
@@ -155,6 +159,18 @@ pub fn classify(
 /// Classifies a groupchat message from `room` (already checked to be a room we joined), where
 /// our own nickname is `own_nick`. The sender is the occupant's nickname.
 pub fn classify_groupchat(msg: &InboundMessage, own_nick: &str) -> Action {
+    classify_groupchat_from(msg, own_nick, None)
+}
+
+/// Like [`classify_groupchat`], knowing our own occupant-id (XEP-0421) in the room: where the
+/// room stamps occupant-ids, a message is ours only when it carries our occupant-id, so
+/// someone who takes our old nick after we left (or while we were away, as the archive shows)
+/// is not shown as us.
+pub fn classify_groupchat_from(
+    msg: &InboundMessage,
+    own_nick: &str,
+    own_occupant_id: Option<&str>,
+) -> Action {
     if msg.kind != MessageType::Groupchat {
         return Action::Ignore;
     }
@@ -166,15 +182,46 @@ pub fn classify_groupchat(msg: &InboundMessage, own_nick: &str) -> Action {
         return Action::Ignore;
     };
     let nick = full.resource().as_str().to_owned();
+    let occupant_id = crate::xmpp::muc::occupant_id_of(&msg.raw.payloads);
+    let outgoing = match (own_occupant_id, occupant_id.as_deref()) {
+        (Some(mine), Some(theirs)) => mine == theirs,
+        _ => nick == own_nick,
+    };
     let classified = Classified {
         peer: full.to_bare().to_string(),
-        outgoing: nick == own_nick,
+        outgoing,
         sender: nick,
         body: msg.body.clone(),
-        origin_id: msg.origin_id.clone(),
+        origin_id: msg.origin_id.clone().or_else(|| msg.id.clone()),
         stanza_id: msg.stanza_id.clone(),
         server_ts: msg.delay.as_ref().map(|d| d.stamp),
         room: true,
+        occupant_id,
+    };
+    finish(classified, msg)
+}
+
+/// Classifies a private message from a room occupant (`room@service/nick`, a room we are in).
+/// It lives in a conversation of its own whose peer is the occupant JID — never the
+/// occupant's real JID, which the room may not even show, and never a look-alike of a
+/// contact's conversation.
+pub fn classify_muc_pm(msg: &InboundMessage) -> Action {
+    if !matches!(msg.kind, MessageType::Chat | MessageType::Normal) {
+        return Action::Ignore;
+    }
+    let Some(Ok(full)) = msg.from.clone().map(Jid::try_into_full) else {
+        return Action::Ignore;
+    };
+    let classified = Classified {
+        peer: full.to_string(),
+        outgoing: false,
+        sender: full.resource().as_str().to_owned(),
+        body: msg.body.clone(),
+        origin_id: msg.origin_id.clone().or_else(|| msg.id.clone()),
+        stanza_id: None,
+        server_ts: msg.delay.as_ref().map(|d| d.stamp),
+        room: false,
+        occupant_id: crate::xmpp::muc::occupant_id_of(&msg.raw.payloads),
     };
     finish(classified, msg)
 }
@@ -284,6 +331,32 @@ mod tests {
             panic!("not stored")
         };
         assert!(c.outgoing);
+        // Our old nick, someone else's occupant-id: not ours.
+        let mut taken = g.clone();
+        taken.raw.payloads.push(
+            "<occupant-id xmlns='urn:xmpp:occupant-id:0' id='theirs'/>"
+                .parse()
+                .expect("xml"),
+        );
+        let Action::Store(c) = classify_groupchat_from(&taken, "ann", Some("mine")) else {
+            panic!("not stored")
+        };
+        assert!(!c.outgoing, "a nick is not an identity");
+        assert_eq!(c.occupant_id.as_deref(), Some("theirs"));
+        let Action::Store(c) = classify_groupchat_from(&taken, "other", Some("theirs")) else {
+            panic!("not stored")
+        };
+        assert!(c.outgoing, "our occupant-id under another nick is us");
+        let mut pm = inbound("room@rooms.talpa.test/ann", "me@talpa.test/r", Some("psst"));
+        pm.kind = MessageType::Chat;
+        let Action::Store(c) = classify_muc_pm(&pm) else {
+            panic!("not stored")
+        };
+        assert_eq!(
+            c.peer, "room@rooms.talpa.test/ann",
+            "an occupant, not a real JID"
+        );
+        assert_eq!(c.sender, "ann");
         let mut subject = inbound("room@rooms.talpa.test", "me@talpa.test/r", Some("topic"));
         subject.kind = MessageType::Groupchat;
         assert_eq!(classify_groupchat(&subject, "me"), Action::Ignore);

@@ -57,6 +57,8 @@ pub(crate) struct Shared {
     pub(crate) tor: Mutex<Option<TorClient>>,
     /// The last reported connection state of each account.
     pub(crate) states: Mutex<HashMap<String, String>>,
+    /// Who is in which room, room audits and pending invitations.
+    pub(crate) rooms: crate::core::rooms::RoomRegistry,
 }
 
 impl Shared {

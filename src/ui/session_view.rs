@@ -280,8 +280,12 @@ impl SessionView {
             Event::RoomJoined { account, room, .. } => {
                 self.conversation(account, room);
             }
-            // Contact requests and the block list have no view yet.
+            // Contact requests, the block list and room details have no view here yet.
             Event::Occupants { .. }
+            | Event::RoomAudit(_)
+            | Event::RoomInvite { .. }
+            | Event::RoomLeft { .. }
+            | Event::RoomSubject { .. }
             | Event::Unlocked
             | Event::Locked
             | Event::Error { .. }

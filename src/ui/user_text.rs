@@ -24,6 +24,7 @@ pub fn error_text(e: &CoreError) -> String {
             "Tor is not usable right now. Talpa never connects without it.".to_owned()
         }
         CoreError::Xmpp(detail) => format!("The server refused or failed: {detail}."),
+        CoreError::WouldLinkAccounts(detail) => format!("Not joined: {detail}"),
         CoreError::Stopped => "Talpa's core has stopped. Please restart Talpa.".to_owned(),
     }
 }

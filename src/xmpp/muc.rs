@@ -1,11 +1,13 @@
-//! Multi-user chat (XEP-0045) basics for private rooms: join without server-side history
-//! (history comes from the room's MAM archive), leave, groupchat messages, the private-room
-//! configuration (members-only, non-anonymous, not public, persistent, archived), affiliations
-//! and mediated invitations. Presence parsing is pure and tested.
+//! Multi-user chat (XEP-0045) for private rooms: join without server-side history (history
+//! comes from the room's MAM archive), leave, groupchat messages, the private-room
+//! configuration (members-only, non-anonymous, not public, persistent, archived, optional
+//! password), affiliations and roles (membership, kick, ban), nick and subject changes,
+//! mediated and direct (XEP-0249) invitations, room information (disco#info, for the room
+//! audit), occupant-ids (XEP-0421) and self-ping (XEP-0410). Parsing is pure and tested.
 
 use tokio_xmpp::jid::{BareJid, Jid};
 use tokio_xmpp::minidom::Element;
-use tokio_xmpp::parsers::message::MessageType;
+use tokio_xmpp::parsers::message::{Message, MessageType};
 use tokio_xmpp::parsers::presence::{Presence, Type as PresenceType};
 
 use super::error::XmppError;
@@ -22,6 +24,12 @@ pub const NS_MUC_ADMIN: &str = "http://jabber.org/protocol/muc#admin";
 pub const NS_MUC_OWNER: &str = "http://jabber.org/protocol/muc#owner";
 /// XEP-0004 data forms.
 pub const NS_DATA: &str = "jabber:x:data";
+/// XEP-0249 direct invitations.
+pub const NS_CONFERENCE: &str = "jabber:x:conference";
+/// XEP-0421 occupant identifiers.
+pub const NS_OCCUPANT_ID: &str = "urn:xmpp:occupant-id:0";
+/// Data form type of the room information in disco#info.
+pub const FORM_ROOMINFO: &str = "http://jabber.org/protocol/muc#roominfo";
 
 /// A room affiliation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,7 +47,8 @@ pub enum Affiliation {
 }
 
 impl Affiliation {
-    fn as_str(self) -> &'static str {
+    /// The protocol name (`owner`, `admin`, `member`, `none`, `outcast`).
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Owner => "owner",
             Self::Admin => "admin",
@@ -49,7 +58,8 @@ impl Affiliation {
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
+    /// Parses a protocol name.
+    pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "owner" => Self::Owner,
             "admin" => Self::Admin,
@@ -82,6 +92,67 @@ pub struct MucPresence {
     pub real_jid: Option<Jid>,
     /// All status codes.
     pub codes: Vec<u16>,
+    /// XEP-0421 occupant-id (stamped by the room, which strips forged ones).
+    pub occupant_id: Option<String>,
+    /// The new nickname when the occupant is changing nick (status 303).
+    pub new_nick: Option<String>,
+}
+
+impl MucPresence {
+    /// Why an unavailable presence ended the occupant's stay, in one word: `kicked` (307),
+    /// `banned` (301), `membership_revoked` (321, 322), `shutdown` (332), `nick_change`
+    /// (303) or `left`.
+    pub fn leave_reason(&self) -> &'static str {
+        let has = |c: u16| self.codes.contains(&c);
+        if has(303) {
+            "nick_change"
+        } else if has(301) {
+            "banned"
+        } else if has(307) {
+            "kicked"
+        } else if has(321) || has(322) {
+            "membership_revoked"
+        } else if has(332) {
+            "shutdown"
+        } else {
+            "left"
+        }
+    }
+}
+
+/// A room refused a presence of ours (join with a wrong password, not a member, banned,
+/// nick taken...).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MucPresenceError {
+    /// The room.
+    pub room: BareJid,
+    /// The defined condition (`not-authorized`, `registration-required`, `forbidden`,
+    /// `conflict`, ...).
+    pub condition: String,
+}
+
+/// Parses a presence error from a room occupant JID (Prosody's join errors carry no muc#user
+/// payload, so any error from `room/nick` is one).
+pub fn parse_muc_presence_error(p: &Presence) -> Option<MucPresenceError> {
+    if p.type_ != PresenceType::Error {
+        return None;
+    }
+    let from = p.from.as_ref()?;
+    let room = from.to_bare();
+    let err = p
+        .payloads
+        .iter()
+        .find(|e| e.name() == "error")
+        .and_then(|e| {
+            e.children()
+                .find(|c| c.ns() == "urn:ietf:params:xml:ns:xmpp-stanzas" && c.name() != "text")
+                .map(|c| c.name().to_owned())
+        })
+        .unwrap_or_else(|| "undefined-condition".to_owned());
+    Some(MucPresenceError {
+        room,
+        condition: err,
+    })
 }
 
 /// Parses a room presence; `None` when it is not a MUC occupant presence.
@@ -108,8 +179,197 @@ pub fn parse_muc_presence(p: &Presence) -> Option<MucPresence> {
         real_jid: item
             .and_then(|i| i.attr("jid"))
             .and_then(|j| Jid::new(j).ok()),
+        new_nick: item
+            .and_then(|i| i.attr("nick"))
+            .filter(|_| codes.contains(&303))
+            .map(str::to_owned),
         codes,
+        occupant_id: occupant_id_of(&p.payloads),
     })
+}
+
+/// The XEP-0421 occupant-id among a stanza's payloads.
+pub fn occupant_id_of(payloads: &[Element]) -> Option<String> {
+    payloads
+        .iter()
+        .find(|e| e.is("occupant-id", NS_OCCUPANT_ID))
+        .and_then(|e| e.attr("id"))
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+}
+
+/// What a room says about itself in disco#info: its `muc_*` features and the
+/// `muc#roominfo` form fields.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RoomInfo {
+    /// Every feature var.
+    pub features: Vec<String>,
+    /// The roominfo form: field var → values.
+    pub fields: Vec<(String, Vec<String>)>,
+}
+
+impl RoomInfo {
+    /// Whether the room announces `feature`.
+    pub fn has(&self, feature: &str) -> bool {
+        self.features.iter().any(|f| f == feature)
+    }
+
+    /// The first value of the roominfo field `var`.
+    pub fn field(&self, var: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(v, _)| v == var)
+            .and_then(|(_, values)| values.first())
+            .map(String::as_str)
+    }
+}
+
+/// Parses a disco#info `<query/>` answer of a room.
+pub fn parse_room_info(query: &Element) -> RoomInfo {
+    let features = query
+        .children()
+        .filter(|c| c.name() == "feature")
+        .filter_map(|c| c.attr("var"))
+        .map(str::to_owned)
+        .collect();
+    let fields = query
+        .children()
+        .filter(|c| c.is("x", NS_DATA))
+        .find(|x| {
+            x.children().any(|f| {
+                f.attr("var") == Some("FORM_TYPE")
+                    && f.children().any(|v| v.text() == FORM_ROOMINFO)
+            })
+        })
+        .map(|x| {
+            x.children()
+                .filter(|f| f.is("field", NS_DATA))
+                .filter_map(|f| {
+                    let var = f.attr("var")?;
+                    let values = f
+                        .children()
+                        .filter(|v| v.is("value", NS_DATA))
+                        .map(Element::text)
+                        .collect();
+                    Some((var.to_owned(), values))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    RoomInfo { features, fields }
+}
+
+/// An invitation to a room.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invitation {
+    /// The room.
+    pub room: BareJid,
+    /// Who invites (bare JID as stated by the room or the sender).
+    pub from: Option<BareJid>,
+    /// The reason given.
+    pub reason: Option<String>,
+    /// The room password, if the invitation carries one.
+    pub password: Option<String>,
+    /// XEP-0249 direct invitation (true) or mediated through the room (false).
+    pub direct: bool,
+}
+
+/// Recognises a mediated invitation (from the room, `<x xmlns=muc#user><invite from=…>`) or a
+/// direct one (XEP-0249, `<x xmlns='jabber:x:conference' jid=…>` from the inviter).
+///
+/// A mediated invitation names its inviter itself, so it is believed only from a bare JID: a
+/// room sends from its bare JID, while a person's client always sends from a full JID (the
+/// server stamps it), so nobody can forge a "mediated" invitation in someone else's name.
+pub fn parse_invitation(msg: &Message) -> Option<Invitation> {
+    let from = msg.from.as_ref()?;
+    for x in &msg.payloads {
+        if x.is("x", NS_MUC_USER)
+            && from.resource().is_none()
+            && from.node().is_some()
+            && let Some(inv) = x.get_child("invite", NS_MUC_USER)
+        {
+            return Some(Invitation {
+                room: from.to_bare(),
+                from: inv
+                    .attr("from")
+                    .and_then(|j| Jid::new(j).ok())
+                    .map(|j| j.to_bare()),
+                reason: inv
+                    .get_child("reason", NS_MUC_USER)
+                    .map(Element::text)
+                    .filter(|r| !r.is_empty()),
+                password: x
+                    .get_child("password", NS_MUC_USER)
+                    .map(Element::text)
+                    .filter(|p| !p.is_empty()),
+                direct: false,
+            });
+        }
+        if x.is("x", NS_CONFERENCE) {
+            let room = BareJid::new(x.attr("jid")?).ok()?;
+            room.node()?;
+            return Some(Invitation {
+                room,
+                from: Some(from.to_bare()),
+                reason: x
+                    .attr("reason")
+                    .filter(|r| !r.is_empty())
+                    .map(str::to_owned),
+                password: x
+                    .attr("password")
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_owned),
+                direct: true,
+            });
+        }
+    }
+    None
+}
+
+/// The status codes of a message from the room itself (104: configuration changed; 170–174:
+/// logging or anonymity changed).
+pub fn room_status_codes(msg: &Message) -> Vec<u16> {
+    msg.payloads
+        .iter()
+        .filter(|x| x.is("x", NS_MUC_USER))
+        .flat_map(|x| x.children().filter(|c| c.is("status", NS_MUC_USER)))
+        .filter_map(|c| c.attr("code").and_then(|v| v.parse().ok()))
+        .collect()
+}
+
+/// The subject a room message sets, if it sets one (`Some("")` clears it).
+pub fn subject_of(msg: &Message) -> Option<String> {
+    if msg.type_ != MessageType::Groupchat {
+        return None;
+    }
+    if msg.subjects.is_empty() {
+        return None;
+    }
+    Some(msg.subjects.values().next().cloned().unwrap_or_default())
+}
+
+/// Whether a self-ping (XEP-0410) answer means we are still in the room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SelfPing {
+    /// Still joined (a result, or the own client refusing pings).
+    Joined,
+    /// The room no longer knows us: join again.
+    NotJoined,
+    /// No verdict (timeout, server unreachable): try again later.
+    Unknown,
+}
+
+/// Interprets a self-ping outcome as XEP-0410 §3 says.
+pub fn self_ping_verdict(outcome: &Result<Option<Element>, XmppError>) -> SelfPing {
+    match outcome {
+        Ok(_) => SelfPing::Joined,
+        Err(XmppError::IqError(c)) => match c.as_str() {
+            "ServiceUnavailable" | "FeatureNotImplemented" => SelfPing::Joined,
+            "RemoteServerTimeout" | "RemoteServerNotFound" => SelfPing::Unknown,
+            _ => SelfPing::NotJoined,
+        },
+        Err(_) => SelfPing::Unknown,
+    }
 }
 
 fn form_field(var: &str, value: &str) -> Element {
@@ -119,9 +379,19 @@ fn form_field(var: &str, value: &str) -> Element {
 }
 
 /// The configuration form for a private group: members-only, non-anonymous (OMEMO needs real
-/// JIDs), hidden, persistent, archived for members' MAM catch-up, invitations by members.
-pub fn private_room_config() -> Element {
+/// JIDs), hidden, persistent, archived for members' MAM catch-up, invitations by members, and
+/// a password when one is given.
+pub fn private_room_config(password: Option<&str>) -> Element {
     let mut x = elem("x", NS_DATA, &[("type", "submit")]);
+    let protected = if password.is_some() { "1" } else { "0" };
+    x.append_child(form_field(
+        "muc#roomconfig_passwordprotectedroom",
+        protected,
+    ));
+    x.append_child(form_field(
+        "muc#roomconfig_roomsecret",
+        password.unwrap_or(""),
+    ));
     for (var, value) in [
         ("FORM_TYPE", "http://jabber.org/protocol/muc#roomconfig"),
         ("muc#roomconfig_membersonly", "1"),
@@ -184,10 +454,156 @@ impl Session {
     }
 
     /// Applies [`private_room_config`] to `room` (owner only; unlocks a freshly created room).
-    pub async fn muc_configure_private(&self, room: &BareJid) -> Result<(), XmppError> {
-        self.iq(Some(Jid::from(room.clone())), true, private_room_config())
+    pub async fn muc_configure_private(
+        &self,
+        room: &BareJid,
+        password: Option<&str>,
+    ) -> Result<(), XmppError> {
+        self.iq(
+            Some(Jid::from(room.clone())),
+            true,
+            private_room_config(password),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Asks the room what it is (disco#info).
+    pub async fn muc_room_info(&self, room: &BareJid) -> Result<RoomInfo, XmppError> {
+        let r = self
+            .iq(
+                Some(Jid::from(room.clone())),
+                false,
+                elem("query", super::stanza::NS_DISCO_INFO, &[]),
+            )
+            .await?;
+        Ok(r.as_ref().map(parse_room_info).unwrap_or_default())
+    }
+
+    /// Changes our nickname in `room` (the room answers with status 303 and 110).
+    pub async fn muc_change_nick(
+        &self,
+        room: &BareJid,
+        new_nick: &str,
+    ) -> Result<SentStanza, XmppError> {
+        let to = room
+            .with_resource_str(new_nick)
+            .map_err(|e| XmppError::InvalidJid(e.to_string()))?;
+        self.send_presence_to(Jid::from(to), Vec::new()).await
+    }
+
+    /// Sets the room's subject.
+    pub async fn muc_set_subject(
+        &self,
+        room: &BareJid,
+        subject: &str,
+    ) -> Result<SentStanza, XmppError> {
+        let mut m = tokio_xmpp::parsers::message::Message::new_with_type(
+            MessageType::Groupchat,
+            Some(Jid::from(room.clone())),
+        );
+        m.subjects.insert(
+            tokio_xmpp::parsers::message::Lang::new(),
+            subject.to_owned(),
+        );
+        self.send_message(m).await
+    }
+
+    /// Sets the role of the occupant `nick` (`none` kicks them out; moderators only).
+    pub async fn muc_set_role(
+        &self,
+        room: &BareJid,
+        nick: &str,
+        role: &str,
+        reason: Option<&str>,
+    ) -> Result<(), XmppError> {
+        let mut q = elem("query", NS_MUC_ADMIN, &[]);
+        let mut item = elem("item", NS_MUC_ADMIN, &[("nick", nick), ("role", role)]);
+        if let Some(r) = reason {
+            item.append_child(text_elem("reason", NS_MUC_ADMIN, r));
+        }
+        q.append_child(item);
+        self.iq(Some(Jid::from(room.clone())), true, q)
             .await
             .map(|_| ())
+    }
+
+    /// Declines a mediated invitation (the room tells `inviter`).
+    pub async fn muc_decline(
+        &self,
+        room: &BareJid,
+        inviter: &BareJid,
+    ) -> Result<SentStanza, XmppError> {
+        let mut x = elem("x", NS_MUC_USER, &[]);
+        x.append_child(elem("decline", NS_MUC_USER, &[("to", inviter.as_str())]));
+        let mut m = tokio_xmpp::parsers::message::Message::new_with_type(
+            MessageType::Normal,
+            Some(Jid::from(room.clone())),
+        );
+        m.payloads.push(x);
+        self.send_message(m).await
+    }
+
+    /// Sends a XEP-0249 direct invitation to `invitee`.
+    pub async fn muc_direct_invite(
+        &self,
+        room: &BareJid,
+        invitee: &BareJid,
+        password: Option<&str>,
+    ) -> Result<SentStanza, XmppError> {
+        let mut attrs = vec![("jid", room.as_str())];
+        if let Some(pw) = password {
+            attrs.push(("password", pw));
+        }
+        let mut m = tokio_xmpp::parsers::message::Message::new_with_type(
+            MessageType::Normal,
+            Some(Jid::from(invitee.clone())),
+        );
+        m.payloads.push(elem("x", NS_CONFERENCE, &attrs));
+        self.send_message(m).await
+    }
+
+    /// Self-ping (XEP-0410): pings our own occupant JID; see [`self_ping_verdict`].
+    pub async fn muc_self_ping(&self, room: &BareJid, nick: &str) -> SelfPing {
+        let Ok(to) = room.with_resource_str(nick) else {
+            return SelfPing::Unknown;
+        };
+        let outcome = self
+            .iq(
+                Some(Jid::from(to)),
+                false,
+                elem("ping", super::stanza::NS_PING, &[]),
+            )
+            .await;
+        self_ping_verdict(&outcome)
+    }
+
+    /// Corrects (`Some(body)`) or retracts (`None`) one of our groupchat messages.
+    pub async fn muc_edit(
+        &self,
+        room: &BareJid,
+        original_id: &str,
+        body: Option<&str>,
+    ) -> Result<SentStanza, XmppError> {
+        use super::stanza::{NS_CORRECT, NS_FALLBACK, NS_HINTS, NS_RETRACT};
+        let (text, extra) = match body {
+            Some(b) => (b, vec![elem("replace", NS_CORRECT, &[("id", original_id)])]),
+            None => (
+                "This person attempted to retract a previous message, but it's unsupported by your client.",
+                vec![
+                    elem("retract", NS_RETRACT, &[("id", original_id)]),
+                    elem("fallback", NS_FALLBACK, &[("for", NS_RETRACT)]),
+                    elem("store", NS_HINTS, &[]),
+                ],
+            ),
+        };
+        self.send_message(build_chat(
+            Jid::from(room.clone()),
+            text,
+            MessageType::Groupchat,
+            extra,
+        ))
+        .await
     }
 
     /// Sets `jid`'s affiliation in `room` (e.g. [`Affiliation::Member`] to let them in).
@@ -283,9 +699,133 @@ mod tests {
 
     #[test]
     fn private_room_config_is_members_only_non_anonymous_hidden() {
-        let xml = String::from(&private_room_config());
+        let xml = String::from(&private_room_config(None));
         assert!(xml.contains("muc#roomconfig_membersonly"));
         assert!(xml.contains("anyone"));
         assert!(xml.contains("muc#roomconfig_publicroom"));
+        let xml = String::from(&private_room_config(Some("s3cret")));
+        assert!(xml.contains("s3cret"));
+    }
+
+    fn presence(xml: &str) -> Presence {
+        Presence::try_from(xml.parse::<Element>().unwrap()).unwrap()
+    }
+
+    fn message(xml: &str) -> Message {
+        Message::try_from(xml.parse::<Element>().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn occupant_id_and_kick_reason_are_read_from_presence() {
+        let p = presence(
+            "<presence xmlns='jabber:client' type='unavailable' from='r@rooms.talpa.test/bob'>\
+             <x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='none'/>\
+             <status code='307'/></x><occupant-id xmlns='urn:xmpp:occupant-id:0' id='oc1'/>\
+             </presence>",
+        );
+        let m = parse_muc_presence(&p).unwrap();
+        assert_eq!(m.occupant_id.as_deref(), Some("oc1"));
+        assert_eq!(m.leave_reason(), "kicked");
+    }
+
+    #[test]
+    fn join_error_from_a_room_is_recognised() {
+        let p = presence(
+            "<presence xmlns='jabber:client' type='error' from='r@rooms.talpa.test/me'>\
+             <error type='auth'><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>\
+             </error></presence>",
+        );
+        let e = parse_muc_presence_error(&p).unwrap();
+        assert_eq!(e.condition, "not-authorized");
+        assert_eq!(e.room.as_str(), "r@rooms.talpa.test");
+    }
+
+    #[test]
+    fn room_info_features_and_form_are_parsed() {
+        let q: Element = "<query xmlns='http://jabber.org/protocol/disco#info'>\
+             <feature var='muc_public'/><feature var='muc_semianonymous'/>\
+             <x xmlns='jabber:x:data' type='result'>\
+             <field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/muc#roominfo</value></field>\
+             <field var='muc#roominfo_logs'><value>https://logs.example/r</value></field>\
+             </x></query>"
+            .parse()
+            .unwrap();
+        let info = parse_room_info(&q);
+        assert!(info.has("muc_public") && info.has("muc_semianonymous"));
+        assert_eq!(
+            info.field("muc#roominfo_logs"),
+            Some("https://logs.example/r")
+        );
+    }
+
+    #[test]
+    fn mediated_and_direct_invitations_are_recognised() {
+        let m = message(
+            "<message xmlns='jabber:client' from='r@rooms.talpa.test' to='me@talpa.test'>\
+             <x xmlns='http://jabber.org/protocol/muc#user'><invite from='bob@talpa.test/x'>\
+             <reason>come</reason></invite><password>pw</password></x></message>",
+        );
+        let i = parse_invitation(&m).unwrap();
+        assert_eq!(i.room.as_str(), "r@rooms.talpa.test");
+        assert_eq!(i.from.unwrap().as_str(), "bob@talpa.test");
+        assert_eq!(i.password.as_deref(), Some("pw"));
+        assert!(!i.direct);
+        let m = message(
+            "<message xmlns='jabber:client' from='bob@talpa.test/x' to='me@talpa.test'>\
+             <x xmlns='jabber:x:conference' jid='r@rooms.talpa.test' reason='hi'/></message>",
+        );
+        let i = parse_invitation(&m).unwrap();
+        assert!(i.direct);
+        assert_eq!(i.from.unwrap().as_str(), "bob@talpa.test");
+        let m = message(
+            "<message xmlns='jabber:client' from='bob@talpa.test/x'>\
+             <x xmlns='jabber:x:conference' jid='rooms.talpa.test'/></message>",
+        );
+        assert!(parse_invitation(&m).is_none(), "a room JID needs a node");
+        let m = message(
+            "<message xmlns='jabber:client' from='eve@talpa.test/x' to='me@talpa.test'>\
+             <x xmlns='http://jabber.org/protocol/muc#user'><invite from='boss@talpa.test'/>\
+             </x></message>",
+        );
+        assert!(
+            parse_invitation(&m).is_none(),
+            "a person cannot pose as a room inviting on someone else's behalf"
+        );
+    }
+
+    #[test]
+    fn self_ping_answers_follow_xep_0410() {
+        assert_eq!(self_ping_verdict(&Ok(None)), SelfPing::Joined);
+        let err = |c: &str| Err(XmppError::IqError(c.into()));
+        assert_eq!(
+            self_ping_verdict(&err("NotAcceptable")),
+            SelfPing::NotJoined
+        );
+        assert_eq!(
+            self_ping_verdict(&err("ServiceUnavailable")),
+            SelfPing::Joined
+        );
+        assert_eq!(
+            self_ping_verdict(&err("RemoteServerTimeout")),
+            SelfPing::Unknown
+        );
+        assert_eq!(
+            self_ping_verdict(&Err(XmppError::Timeout)),
+            SelfPing::Unknown
+        );
+    }
+
+    #[test]
+    fn config_change_status_and_subject_are_read() {
+        let m = message(
+            "<message xmlns='jabber:client' type='groupchat' from='r@rooms.talpa.test'>\
+             <x xmlns='http://jabber.org/protocol/muc#user'><status code='104'/></x></message>",
+        );
+        assert_eq!(room_status_codes(&m), vec![104]);
+        let m = message(
+            "<message xmlns='jabber:client' type='groupchat' from='r@rooms.talpa.test/a'>\
+             <subject>plans</subject></message>",
+        );
+        assert_eq!(subject_of(&m).as_deref(), Some("plans"));
     }
 }

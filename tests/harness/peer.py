@@ -16,7 +16,7 @@ stderr).  Every command may carry an "id" chosen by the caller (a string); the
 Commands (field "cmd"):
   {"cmd": "send", "to": JID, "body": TEXT, ["msg_id": ID], ["encrypt": "oldmemo"|"twomemo"]}
         send a chat message (plaintext unless "encrypt" is given; see OMEMO below).
-  {"cmd": "join", "room": ROOM_JID, "nick": NICK}
+  {"cmd": "join", "room": ROOM_JID, "nick": NICK, ["password": PW]}
         join a MUC room (creating it if it does not exist; instant room).
         Emits "joined" when our own presence comes back.
   {"cmd": "join", ..., ["config": {VAR: VALUE}]}
@@ -267,11 +267,12 @@ def main():
                 fut.set_exception(RuntimeError(
                     f"join refused: {err['type']}/{err['condition']} {err['text'] or ''}".strip()))
 
-        async def join_room(self, room, nick):
+        async def join_room(self, room, nick, password=None):
             fut = asyncio.get_running_loop().create_future()
             self.pending_joins[room] = fut
             join = asyncio.ensure_future(
-                self.plugin["xep_0045"].join_muc_wait(room, nick, maxstanzas=0, timeout=60))
+                self.plugin["xep_0045"].join_muc_wait(room, nick, maxstanzas=0, timeout=60,
+                                                      password=password))
             try:
                 done, _ = await asyncio.wait({join, fut}, return_when=asyncio.FIRST_COMPLETED)
                 if fut in done:
@@ -391,7 +392,7 @@ def main():
                                                    c.get("encrypt"))
             elif cmd == "join":
                 room, nick = c["room"], c["nick"]
-                await self.join_room(room, nick)
+                await self.join_room(room, nick, c.get("password"))
                 await self.configure_room(room, c.get("config"))
                 emit({"event": "joined", "room": room, "nick": nick})
             elif cmd == "configure":

@@ -1,0 +1,690 @@
+//! What an account's supervisor does about rooms on its live session: joining (with server
+//! bookmarks kept in sync), following presences (occupants, affiliations, occupant-ids, nick
+//! changes, kicks and bans), auditing the room on join and on every configuration change,
+//! catching up the room's archive (MAM) on join, invitations, private messages from
+//! occupants, and self-pings that notice a silently lost membership.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use xmpp_parsers::jid::{BareJid, Jid};
+use xmpp_parsers::presence::Presence;
+
+use crate::core::accounts::ingest;
+use crate::core::error::CoreError;
+use crate::core::events::{Event, Occupant};
+use crate::core::pipeline;
+use crate::core::rooms::{PendingInvite, RoomMembers, audit_room, flag_lookalikes};
+use crate::core::shared::SharedRef;
+use crate::store::{self, AccountId};
+use crate::xmpp::muc::{self, Affiliation, SelfPing};
+use crate::xmpp::pep::Bookmark;
+use crate::xmpp::session::ArchivedMessage;
+use crate::xmpp::stanza::InboundMessage;
+use crate::xmpp::{Session, XmppError};
+
+/// What a supervisor knows of a room it joined on this stream.
+pub(crate) struct Room {
+    /// Our nickname.
+    pub(crate) nick: String,
+    password: Option<String>,
+    create: bool,
+    joined: bool,
+    /// Occupants in order of arrival (the first of two look-alike nicks is the original).
+    occupants: Vec<Occupant>,
+    /// Our own occupant-id, from our self-presence.
+    own_occupant_id: Option<String>,
+    affiliated: HashMap<String, String>,
+}
+
+/// The rooms of one session.
+pub(crate) type Rooms = HashMap<BareJid, Room>;
+
+/// The session, shared state and account a room operation works with.
+pub(crate) struct Ctx<'a> {
+    pub(crate) session: &'a Session,
+    pub(crate) shared: &'a SharedRef,
+    pub(crate) account: &'a store::Account,
+}
+
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "used as map_err(xmpp), which hands over the error"
+)]
+fn xmpp(e: XmppError) -> CoreError {
+    CoreError::Xmpp(e.to_string())
+}
+
+fn room_anchor_key(account: AccountId, room: &BareJid) -> String {
+    format!("mam.room.{}.{}", account.0, room)
+}
+
+impl Ctx<'_> {
+    fn acc(&self) -> String {
+        self.account.jid.clone()
+    }
+
+    fn error(&self, message: String) {
+        self.shared.emit(Event::Error {
+            kind: "xmpp".into(),
+            message,
+            account: Some(self.acc()),
+        });
+    }
+
+    /// Sends the join presence and starts following the room; with `bookmark`, the room is
+    /// also bookmarked on the server (XEP-0402, autojoin) so other clients and a new profile
+    /// find it.
+    pub(crate) async fn join(
+        &self,
+        rooms: &mut Rooms,
+        room: BareJid,
+        nick: String,
+        password: Option<String>,
+        create: bool,
+        bookmark: bool,
+    ) -> Result<(), CoreError> {
+        self.session
+            .muc_join(&room, &nick, password.as_deref())
+            .await
+            .map_err(xmpp)?;
+        if bookmark {
+            let b = Bookmark {
+                room: room.clone(),
+                name: None,
+                autojoin: true,
+                nick: Some(nick.clone()),
+            };
+            if let Err(e) = self.session.bookmark_set(&b).await {
+                self.error(format!("could not bookmark {room} on the server: {e}"));
+            }
+        }
+        rooms.insert(
+            room,
+            Room {
+                nick,
+                password,
+                create,
+                joined: false,
+                occupants: Vec::new(),
+                own_occupant_id: None,
+                affiliated: HashMap::new(),
+            },
+        );
+        Ok(())
+    }
+
+    /// Leaves the room (if in it) and removes its server bookmark.
+    pub(crate) async fn leave(&self, rooms: &mut Rooms, room: &BareJid) -> Result<(), CoreError> {
+        if let Some(r) = rooms.remove(room) {
+            self.session.muc_leave(room, &r.nick).await.map_err(xmpp)?;
+        }
+        if let Err(e) = self.session.bookmark_remove(room).await {
+            tracing::debug!(error = %e, "no bookmark to remove");
+        }
+        self.gone(room, "left");
+        Ok(())
+    }
+
+    fn gone(&self, room: &BareJid, reason: &str) {
+        self.shared.rooms.left(&self.account.jid, room.as_str());
+        self.shared.emit(Event::RoomLeft {
+            account: self.acc(),
+            room: room.to_string(),
+            reason: reason.to_owned(),
+        });
+    }
+
+    /// After login: the rooms remembered in the encrypted store and the server's bookmarks
+    /// are merged (each side gets what it lacks) and every autojoin room is joined.
+    pub(crate) async fn autojoin(&self, rooms: &mut Rooms) {
+        let id = self.account.id;
+        let saved = self
+            .shared
+            .store
+            .with(move |s| Ok(s.list_rooms(id)?))
+            .await
+            .unwrap_or_default();
+        let server = match self.session.bookmarks().await {
+            Ok(b) => Some(b),
+            Err(e) => {
+                self.error(format!("could not read the server bookmarks: {e}"));
+                None
+            }
+        };
+        let mut wanted: Vec<(BareJid, String, Option<String>)> = Vec::new();
+        for r in saved.iter().filter(|r| r.autojoin) {
+            let (Ok(room), Some(nick)) = (BareJid::new(&r.jid), r.nick.clone()) else {
+                continue;
+            };
+            if let Some(server) = &server
+                && !server.iter().any(|b| b.room == room)
+            {
+                let b = Bookmark {
+                    room: room.clone(),
+                    name: r.name.clone(),
+                    autojoin: true,
+                    nick: Some(nick.clone()),
+                };
+                if let Err(e) = self.session.bookmark_set(&b).await {
+                    tracing::debug!(error = %e, "could not publish a bookmark");
+                }
+            }
+            wanted.push((room, nick, r.password.clone()));
+        }
+        for b in server
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|b| b.autojoin)
+        {
+            if wanted.iter().any(|(r, _, _)| *r == b.room) {
+                continue;
+            }
+            let nick = b.nick.clone().unwrap_or_else(|| self.default_nick());
+            self.remember(&b.room, &nick, None, b.name.clone()).await;
+            wanted.push((b.room, nick, None));
+        }
+        for (room, nick, password) in wanted {
+            if let Err(e) = self.join(rooms, room, nick, password, false, false).await {
+                self.error(e.to_string());
+            }
+        }
+    }
+
+    fn default_nick(&self) -> String {
+        self.account
+            .jid
+            .split('@')
+            .next()
+            .unwrap_or("talpa")
+            .to_owned()
+    }
+
+    /// Whether the encrypted store remembers the room for this account (`if_unreadable` when
+    /// the store cannot say).
+    async fn remembered(&self, room: &BareJid, if_unreadable: bool) -> bool {
+        let (id, r) = (self.account.id, room.to_string());
+        self.shared
+            .store
+            .with(move |s| Ok(s.list_rooms(id)?.iter().any(|x| x.jid == r)))
+            .await
+            .unwrap_or(if_unreadable)
+    }
+
+    /// Keeps a room in the encrypted store with autojoin (and its conversation).
+    async fn remember(
+        &self,
+        room: &BareJid,
+        nick: &str,
+        password: Option<String>,
+        name: Option<String>,
+    ) {
+        let (id, r, n) = (self.account.id, room.to_string(), nick.to_owned());
+        let _ = self
+            .shared
+            .store
+            .with(move |s| {
+                s.upsert_conversation(id, &r, store::ConversationKind::GroupChat, Utc::now())?;
+                s.upsert_room(
+                    id,
+                    &store::RoomBookmark {
+                        jid: r,
+                        name,
+                        nick: Some(n),
+                        password,
+                        autojoin: true,
+                    },
+                )?;
+                Ok(())
+            })
+            .await;
+    }
+
+    /// A PEP event: only the own account's bookmark changes count (the xmpp layer already
+    /// dropped bookmark events from anyone else; this is checked again here). A new autojoin
+    /// bookmark joins the room; a retracted one leaves it.
+    pub(crate) async fn pubsub_event(
+        &self,
+        rooms: &mut Rooms,
+        from: Option<&Jid>,
+        event: &xmpp_parsers::minidom::Element,
+    ) {
+        let own = self.session.own_jid();
+        if from.is_none_or(|f| f.to_bare() != *own) {
+            return;
+        }
+        let ns = crate::xmpp::stanza::NS_PUBSUB_EVENT;
+        let Some(items) = event.children().find(|c| {
+            c.is("items", ns) && c.attr("node") == Some(crate::xmpp::stanza::NODE_BOOKMARKS)
+        }) else {
+            return;
+        };
+        for item in items.children() {
+            if item.is("item", ns) {
+                let Some(b) = crate::xmpp::pep::parse_bookmark_item(item) else {
+                    continue;
+                };
+                // Our own joins publish bookmarks too; only rooms this profile does not know
+                // yet (added by another client of the account) are joined from here.
+                if !b.autojoin
+                    || rooms.contains_key(&b.room)
+                    || self.remembered(&b.room, true).await
+                {
+                    continue;
+                }
+                let nick = b.nick.clone().unwrap_or_else(|| self.default_nick());
+                self.remember(&b.room, &nick, None, b.name.clone()).await;
+                if let Err(e) = self.join(rooms, b.room, nick, None, false, false).await {
+                    self.error(e.to_string());
+                }
+            } else if item.is("retract", ns) {
+                let Some(Ok(room)) = item.attr("id").map(BareJid::new) else {
+                    continue;
+                };
+                if let Some(r) = rooms.remove(&room) {
+                    let _ = self.session.muc_leave(&room, &r.nick).await;
+                    let (id, rj) = (self.account.id, room.to_string());
+                    let _ = self
+                        .shared
+                        .store
+                        .with(move |s| Ok(s.remove_room(id, &rj)?))
+                        .await;
+                    self.gone(&room, "left");
+                }
+            }
+        }
+    }
+
+    /// Follows a room presence: occupants, our own arrival (finishing a room we created),
+    /// nick changes, and our own departure (kicked, banned, membership revoked).
+    pub(crate) async fn presence(&self, rooms: &mut Rooms, raw: &Presence) {
+        if let Some(err) = muc::parse_muc_presence_error(raw) {
+            let Some(r) = rooms.get(&err.room) else {
+                return;
+            };
+            if r.joined {
+                self.error(format!("{} refused: {}", err.room, err.condition));
+            } else {
+                rooms.remove(&err.room);
+                self.gone(&err.room, &format!("join_refused: {}", err.condition));
+            }
+            return;
+        }
+        let Some(p) = muc::parse_muc_presence(raw) else {
+            return;
+        };
+        if !rooms.contains_key(&p.room) {
+            return;
+        }
+        if p.unavailable && p.is_self && p.leave_reason() != "nick_change" {
+            rooms.remove(&p.room);
+            self.gone(&p.room, p.leave_reason());
+            return;
+        }
+        let Some(room) = rooms.get_mut(&p.room) else {
+            return;
+        };
+        if p.unavailable {
+            room.occupants.retain(|o| o.nick != p.nick);
+        } else {
+            let occupant = Occupant {
+                nick: p.nick.clone(),
+                role: p.role.clone(),
+                affiliation: p.affiliation.map(|a| a.as_str().to_owned()),
+                jid: p.real_jid.as_ref().map(|j| j.to_bare().to_string()),
+                occupant_id: p.occupant_id.clone(),
+                lookalike_of: None,
+            };
+            match room.occupants.iter_mut().find(|o| o.nick == p.nick) {
+                Some(o) => *o = occupant,
+                None => room.occupants.push(occupant),
+            }
+        }
+        if let (Some(jid), Some(a)) = (&p.real_jid, p.affiliation) {
+            let jid = jid.to_bare().to_string();
+            match a {
+                Affiliation::None => room.affiliated.remove(&jid),
+                other => room.affiliated.insert(jid, other.as_str().to_owned()),
+            };
+        }
+        let mut first_join = false;
+        if p.is_self && !p.unavailable {
+            if p.occupant_id.is_some() {
+                room.own_occupant_id.clone_from(&p.occupant_id);
+            }
+            if room.nick != p.nick {
+                room.nick.clone_from(&p.nick);
+                if room.joined {
+                    self.shared.emit(Event::RoomJoined {
+                        account: self.acc(),
+                        room: p.room.to_string(),
+                        nick: room.nick.clone(),
+                        created: false,
+                    });
+                }
+            }
+            if !room.joined {
+                room.joined = true;
+                first_join = true;
+                if p.created
+                    && room.create
+                    && let Err(e) = self
+                        .session
+                        .muc_configure_private(&p.room, room.password.as_deref())
+                        .await
+                {
+                    self.error(format!(
+                        "the room was created but could not be made private: {e}"
+                    ));
+                }
+                if room.create && !p.created {
+                    self.error(format!(
+                        "{} already existed: it was joined, not created, and its configuration \
+                         is its owner's (see its audit)",
+                        p.room
+                    ));
+                }
+                self.shared.emit(Event::RoomJoined {
+                    account: self.acc(),
+                    room: p.room.to_string(),
+                    nick: room.nick.clone(),
+                    created: p.created,
+                });
+            }
+        }
+        self.publish(&p.room, room);
+        if first_join {
+            self.after_join(rooms, &p.room).await;
+        }
+    }
+
+    /// Announces the occupants (look-alike nicks flagged) and shares who is in the room.
+    fn publish(&self, room_jid: &BareJid, room: &Room) {
+        let mut occupants = room.occupants.clone();
+        flag_lookalikes(&mut occupants);
+        let mut affiliated: Vec<(String, String)> = room
+            .affiliated
+            .iter()
+            .map(|(j, a)| (j.clone(), a.clone()))
+            .collect();
+        affiliated.sort();
+        self.shared.rooms.set_members(
+            &self.account.jid,
+            room_jid.as_str(),
+            RoomMembers {
+                affiliated,
+                occupants: occupants.clone(),
+            },
+        );
+        occupants.sort_by(|a, b| a.nick.cmp(&b.nick));
+        self.shared.emit(Event::Occupants {
+            account: self.acc(),
+            room: room_jid.to_string(),
+            occupants,
+        });
+    }
+
+    /// Once in: learn the room's affiliation lists, audit it, catch up its archive.
+    async fn after_join(&self, rooms: &mut Rooms, room_jid: &BareJid) {
+        for aff in [Affiliation::Owner, Affiliation::Admin, Affiliation::Member] {
+            // Owners and admins may read these lists, and so may members of members-only
+            // non-anonymous rooms (Prosody); elsewhere the room refuses and occupants' presences
+            // are all we know.
+            let Ok(jids) = self.session.muc_affiliations(room_jid, aff).await else {
+                continue;
+            };
+            if let Some(room) = rooms.get_mut(room_jid) {
+                for j in jids {
+                    room.affiliated
+                        .insert(j.to_string(), aff.as_str().to_owned());
+                }
+            }
+        }
+        if let Some(room) = rooms.get(room_jid) {
+            self.publish(room_jid, room);
+        }
+        // The audit comes once the member list is known (front ends and the OMEMO side may
+        // read it on `room_audit`).
+        if self.audit(room_jid).await {
+            self.catch_up(rooms, room_jid).await;
+        }
+    }
+
+    /// Audits the room from its disco#info and emits `room_audit`; true when the room keeps
+    /// an archive.
+    pub(crate) async fn audit(&self, room_jid: &BareJid) -> bool {
+        let info = match self.session.muc_room_info(room_jid).await {
+            Ok(i) => i,
+            Err(e) => {
+                self.error(format!("could not read {room_jid}'s configuration: {e}"));
+                return false;
+            }
+        };
+        let host = self
+            .account
+            .host
+            .clone()
+            .unwrap_or_else(|| self.account.jid.rsplit('@').next().unwrap_or("").to_owned());
+        let onion = host
+            .trim_end_matches('.')
+            .to_ascii_lowercase()
+            .ends_with(".onion");
+        let missing = self
+            .shared
+            .rooms
+            .keys_missing(&self.account.jid, room_jid.as_str());
+        let audit = audit_room(&self.account.jid, room_jid.as_str(), &info, onion, missing);
+        let archived = audit.archived;
+        self.shared.rooms.set_audit(audit.clone());
+        self.shared.emit(Event::RoomAudit(audit));
+        archived
+    }
+
+    /// Pages through the room's archive after the last stanza-id seen in this room; each
+    /// message goes through the same pipeline (and dedupe) as live ones.
+    async fn catch_up(&self, rooms: &Rooms, room_jid: &BareJid) {
+        let Some((nick, own_id)) = rooms
+            .get(room_jid)
+            .map(|r| (r.nick.clone(), r.own_occupant_id.clone()))
+        else {
+            return;
+        };
+        let k = room_anchor_key(self.account.id, room_jid);
+        let anchor = self
+            .shared
+            .store
+            .with(move |s| Ok(s.setting(&k)?))
+            .await
+            .ok()
+            .flatten();
+        let had_anchor = anchor.is_some();
+        let archived = match self
+            .session
+            .mam_catch_up(Some(room_jid.clone()), anchor)
+            .await
+        {
+            Err(XmppError::IqError(c)) if had_anchor && c == "ItemNotFound" => {
+                self.session
+                    .mam_catch_up(Some(room_jid.clone()), None)
+                    .await
+            }
+            other => other,
+        };
+        let archived = match archived {
+            Ok(a) => a,
+            Err(e) => {
+                self.error(format!("could not catch up {room_jid}'s history: {e}"));
+                return;
+            }
+        };
+        for ArchivedMessage {
+            archive_id,
+            mut message,
+            delay,
+        } in archived
+        {
+            if message.delay.is_none() {
+                message.delay = delay;
+            }
+            if message.from.as_ref().map(Jid::to_bare).as_ref() != Some(room_jid) {
+                continue;
+            }
+            self.groupchat_message(&message, &nick, own_id.as_deref(), Some(archive_id))
+                .await;
+        }
+    }
+
+    async fn groupchat_message(
+        &self,
+        m: &InboundMessage,
+        nick: &str,
+        own_occupant_id: Option<&str>,
+        archive_id: Option<String>,
+    ) {
+        let action = pipeline::classify_groupchat_from(m, nick, own_occupant_id);
+        ingest(self.shared, self.account, action, None).await;
+        let anchor = archive_id.or_else(|| m.stanza_id.clone());
+        if let (Some(a), Some(room)) = (anchor, m.from.as_ref().map(Jid::to_bare)) {
+            let key = room_anchor_key(self.account.id, &room);
+            let _ = self
+                .shared
+                .store
+                .with(move |s| Ok(s.set_setting(&key, Some(&a))?))
+                .await;
+        }
+    }
+
+    /// A live groupchat message: chat history, a subject, or the room telling us its
+    /// configuration changed (status 104, 170–174), which triggers a new audit.
+    pub(crate) async fn groupchat(&self, rooms: &Rooms, m: &InboundMessage) {
+        let Some(from) = m.from.as_ref() else {
+            return;
+        };
+        let room_jid = from.to_bare();
+        let Some(room) = rooms.get(&room_jid) else {
+            return;
+        };
+        if let Some(subject) = muc::subject_of(&m.raw)
+            && m.body.is_none()
+        {
+            self.shared.emit(Event::RoomSubject {
+                account: self.acc(),
+                room: room_jid.to_string(),
+                subject,
+                by: from.resource().map(|r| r.as_str().to_owned()),
+            });
+            return;
+        }
+        if from.resource().is_none() {
+            let codes = muc::room_status_codes(&m.raw);
+            if codes.iter().any(|c| *c == 104 || (170..=174).contains(c)) {
+                self.audit(&room_jid).await;
+            }
+            return;
+        }
+        let nick = room.nick.clone();
+        let own_id = room.own_occupant_id.clone();
+        self.groupchat_message(m, &nick, own_id.as_deref(), None)
+            .await;
+    }
+
+    /// A 1:1-type message: an invitation (mediated or direct) or a private message from a room
+    /// occupant. Returns true when it was one of those.
+    pub(crate) async fn direct_message(&self, rooms: &Rooms, m: &InboundMessage) -> bool {
+        if let Some(inv) = muc::parse_invitation(&m.raw) {
+            let room = inv.room.to_string();
+            let from = inv.from.as_ref().map(ToString::to_string);
+            self.shared.emit(Event::RoomInvite {
+                account: self.acc(),
+                room: room.clone(),
+                from: from.clone(),
+                reason: inv.reason.clone(),
+                direct: inv.direct,
+                has_password: inv.password.is_some(),
+            });
+            self.shared.rooms.add_invite(
+                &self.account.jid,
+                &room,
+                PendingInvite {
+                    from,
+                    password: inv.password,
+                    direct: inv.direct,
+                },
+            );
+            return true;
+        }
+        let Some(from) = m.from.as_ref().filter(|f| f.resource().is_some()) else {
+            return false;
+        };
+        // An occupant of a room we are in, or of a room we remember (a private message that
+        // arrives while we are not joined must not land in a chat with the room's JID).
+        let room = from.to_bare();
+        if rooms.contains_key(&room) || self.remembered(&room, false).await {
+            let action = pipeline::classify_muc_pm(m);
+            ingest(self.shared, self.account, action, None).await;
+            return true;
+        }
+        false
+    }
+
+    /// Self-ping (XEP-0410) every joined room; a room that no longer knows us is joined again.
+    pub(crate) async fn self_ping(&self, rooms: &mut Rooms) {
+        let joined: Vec<(BareJid, String)> = rooms
+            .iter()
+            .filter(|(_, r)| r.joined)
+            .map(|(j, r)| (j.clone(), r.nick.clone()))
+            .collect();
+        for (room, nick) in joined {
+            if self.session.muc_self_ping(&room, &nick).await != SelfPing::NotJoined {
+                continue;
+            }
+            tracing::info!(account = %self.account.jid, "a room forgot us; joining again");
+            self.rejoin(rooms, room, nick).await;
+        }
+    }
+
+    /// Joins every room again (after a reconnection that could not resume the old stream: the
+    /// rooms dropped the old resource silently).
+    pub(crate) async fn rejoin_all(&self, rooms: &mut Rooms) {
+        let all: Vec<(BareJid, String)> = rooms
+            .iter()
+            .map(|(j, r)| (j.clone(), r.nick.clone()))
+            .collect();
+        for (room, nick) in all {
+            self.rejoin(rooms, room, nick).await;
+        }
+    }
+
+    async fn rejoin(&self, rooms: &mut Rooms, room: BareJid, nick: String) {
+        self.shared.rooms.left(&self.account.jid, room.as_str());
+        let password = rooms.get(&room).and_then(|r| r.password.clone());
+        if let Err(e) = self.join(rooms, room, nick, password, false, false).await {
+            self.error(e.to_string());
+        }
+    }
+
+    /// Records an affiliation we set (the room tells only those present).
+    pub(crate) fn note_affiliation(
+        &self,
+        rooms: &mut Rooms,
+        room_jid: &BareJid,
+        jid: &BareJid,
+        affiliation: Affiliation,
+    ) {
+        let Some(room) = rooms.get_mut(room_jid) else {
+            return;
+        };
+        match affiliation {
+            Affiliation::None => room.affiliated.remove(jid.as_str()),
+            other => room
+                .affiliated
+                .insert(jid.to_string(), other.as_str().to_owned()),
+        };
+        self.publish(room_jid, room);
+    }
+
+    /// Whether the account is in `room` on this stream.
+    pub(crate) fn nick_in(rooms: &Rooms, room: &BareJid) -> Option<String> {
+        rooms.get(room).map(|r| r.nick.clone())
+    }
+}
