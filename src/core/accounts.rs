@@ -20,12 +20,14 @@ use xmpp_parsers::message::{Id as MessageId, MessageType};
 
 use crate::core::error::CoreError;
 use crate::core::events::{Event, StoredMessage};
+use crate::core::omemo::{self, OmemoRef, Opened};
 use crate::core::pipeline::{self, Action, Classified, Source};
 use crate::core::shared::{SharedRef, lock};
 use crate::privacy::jitter::ConnectSchedule;
 use crate::store::{self, AccountId, Store};
 use crate::tor::{AccountIsolation, TorClient};
 use crate::xmpp::session::{CarbonDirection, build_chat};
+use crate::xmpp::stanza::InboundMessage;
 use crate::xmpp::{BoxedStream, Session, SessionConfig, SessionEvent, StreamOpener, TlsMode};
 use crate::xmpp::{TrustAnchor, XmppError};
 
@@ -77,6 +79,8 @@ pub(crate) enum SessionOp {
         /// The origin-id of the message being retracted.
         original: String,
     },
+    /// Fetch a contact's OMEMO device lists and bundles (for `devices`).
+    RefreshDevices(String),
 }
 
 /// What the actor tells a supervisor.
@@ -346,8 +350,14 @@ async fn run_session(
         Some(Err(e)) => return Ended::Failed(e.to_string()),
         Some(Ok(s)) => s,
     };
-    let own = session.own_jid().clone();
     let id = account.id;
+    let st = match omemo::load(shared, id).await {
+        Ok(st) => st,
+        Err(e) => {
+            session.close().await;
+            return Ended::Failed(format!("OMEMO state: {e}"));
+        }
+    };
     if report.channel_binding && !account.sasl_plus_seen {
         let _ = shared
             .store
@@ -373,8 +383,25 @@ async fn run_session(
     let mut roster: Vec<String> = startup.roster.iter().map(|i| i.jid.to_string()).collect();
     for archived in startup.archived {
         let ts = archived.delay.as_ref().map(|d| d.stamp);
-        let action = pipeline::classify(&own, &archived.message, Source::Archive, ts);
+        let action = chat_action(
+            &session,
+            shared,
+            account,
+            &st,
+            &archived.message,
+            Source::Archive,
+            ts,
+        )
+        .await;
         ingest(shared, account, action, Some(archived.archive_id)).await;
+    }
+    // The catch-up is done: used prekeys go, fresh bundles and our device lists go up.
+    if let Err(e) = omemo::publish_own(&session, shared, id, &st).await {
+        shared.emit(Event::Error {
+            kind: e.kind().into(),
+            message: format!("could not publish the OMEMO keys: {e}"),
+            account: Some(account.jid.clone()),
+        });
     }
     shared.emit(Event::Roster {
         account: account.jid.clone(),
@@ -387,6 +414,7 @@ async fn run_session(
     );
 
     let mut in_flight: HashSet<String> = HashSet::new();
+    let mut held: HashSet<String> = HashSet::new();
     let mut acks = FuturesUnordered::new();
     let mut rooms: HashMap<BareJid, Room> = HashMap::new();
     let id = account.id;
@@ -401,7 +429,7 @@ async fn run_session(
                 password: r.password,
                 create: false,
             };
-            if let Err(e) = session_op(&session, &mut rooms, op).await {
+            if let Err(e) = session_op(&session, shared, account, &st, &mut rooms, op).await {
                 shared.emit(Event::Error {
                     kind: e.kind().into(),
                     message: e.to_string(),
@@ -410,7 +438,17 @@ async fn run_session(
             }
         }
     }
-    flush(&session, account, shared, &mut in_flight, &mut acks).await;
+    flush(
+        &session,
+        account,
+        shared,
+        &st,
+        &rooms,
+        &mut held,
+        &mut in_flight,
+        &mut acks,
+    )
+    .await;
     loop {
         tokio::select! {
             event = events.recv() => match event {
@@ -423,9 +461,10 @@ async fn run_session(
                     if !resumed {
                         // A fresh stream: whatever was not acknowledged must go again.
                         in_flight.clear();
+                        held.clear();
                     }
                     shared.account_state(&account.jid, "online", Some(bound_jid.to_string()));
-                    flush(&session, account, shared, &mut in_flight, &mut acks).await;
+                    flush(&session, account, shared, &st, &rooms, &mut held, &mut in_flight, &mut acks).await;
                 }
                 Some(SessionEvent::Message(m)) if m.kind == MessageType::Groupchat => {
                     let room = m.from.as_ref().map(Jid::to_bare);
@@ -436,8 +475,9 @@ async fn run_session(
                 }
                 Some(SessionEvent::Message(m)) => {
                     let sid = m.stanza_id.clone();
-                    ingest(shared, account, pipeline::classify(&own, &m, Source::Live, None), sid)
-                        .await;
+                    let action =
+                        chat_action(&session, shared, account, &st, &m, Source::Live, None).await;
+                    ingest(shared, account, action, sid).await;
                 }
                 Some(SessionEvent::Presence { raw, .. }) => {
                     room_presence(&session, shared, account, &mut rooms, &raw).await;
@@ -448,8 +488,9 @@ async fn run_session(
                         CarbonDirection::Sent => Source::CarbonSent,
                     };
                     let sid = message.stanza_id.clone();
-                    ingest(shared, account, pipeline::classify(&own, &message, source, None), sid)
-                        .await;
+                    let action =
+                        chat_action(&session, shared, account, &st, &message, source, None).await;
+                    ingest(shared, account, action, sid).await;
                 }
                 Some(SessionEvent::RosterPush(items)) => {
                     for item in items {
@@ -469,17 +510,19 @@ async fn run_session(
                 Some(SessionEvent::Rejected(r)) => {
                     tracing::info!(account = %account.jid, rejection = ?r, "dropped hostile or invalid input");
                 }
-                Some(
-                    SessionEvent::PubSubEvent { .. }
-                    | SessionEvent::BlockListPush { .. },
-                ) => {}
+                Some(SessionEvent::PubSubEvent { from, event }) => {
+                    omemo::on_pep_event(&session, shared, id, &st, from.as_ref(), &event).await;
+                }
+                Some(SessionEvent::BlockListPush { .. }) => {}
             },
             c = control.recv() => match c {
                 Some(Control::Flush) => {
-                    flush(&session, account, shared, &mut in_flight, &mut acks).await;
+                    flush(&session, account, shared, &st, &rooms, &mut held, &mut in_flight, &mut acks).await;
                 }
                 Some(Control::Op(op, reply)) => {
-                    let _ = reply.send(session_op(&session, &mut rooms, op).await);
+                    let _ = reply.send(
+                        session_op(&session, shared, account, &st, &mut rooms, op).await,
+                    );
                 }
                 Some(Control::Stop(done)) => {
                     session.close().await;
@@ -506,23 +549,40 @@ async fn run_session(
 type AckFuture = std::pin::Pin<Box<dyn Future<Output = (String, bool)> + Send>>;
 
 /// Sends every outbox entry of the account not already in flight on this stream. Each entry
-/// keeps its origin-id as stanza id across resends, so receivers can drop duplicates.
+/// keeps its origin-id as stanza id across resends, so receivers can drop duplicates. Unless
+/// the user turned encryption off for the conversation, each is OMEMO-encrypted afresh; one
+/// that cannot be encrypted for anybody stays queued (`message_held`), never sent in plaintext.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the supervisor's per-stream state, passed apart to keep borrows simple"
+)]
 async fn flush(
     session: &Session,
     account: &store::Account,
     shared: &SharedRef,
+    st: &OmemoRef,
+    rooms: &HashMap<BareJid, Room>,
+    held: &mut HashSet<String>,
     in_flight: &mut HashSet<String>,
     acks: &mut FuturesUnordered<AckFuture>,
 ) {
     let id = account.id;
     let Ok(entries) = shared
         .store
-        .with(move |s| Ok(s.outbox_list(Some(id))?))
+        .with(move |s| {
+            let entries = s.outbox_list(Some(id))?;
+            let mut out = Vec::with_capacity(entries.len());
+            for e in entries {
+                let conv = s.conversation(e.conversation)?;
+                out.push((e, conv.map(|c| c.encryption).unwrap_or_default()));
+            }
+            Ok(out)
+        })
         .await
     else {
         return;
     };
-    for entry in entries {
+    for (entry, choice) in entries {
         if in_flight.contains(&entry.origin_id) {
             continue;
         }
@@ -535,7 +595,7 @@ async fn flush(
         let to = payload
             .get("to")
             .and_then(|v| v.as_str())
-            .and_then(|t| Jid::new(t).ok());
+            .and_then(|t| BareJid::new(t).ok());
         let body = payload.get("body").and_then(|v| v.as_str());
         let (Some(to), Some(body)) = (to, body) else {
             continue;
@@ -545,7 +605,79 @@ async fn flush(
         } else {
             MessageType::Chat
         };
-        let mut msg = build_chat(to, body, kind, Vec::new());
+        let plaintext = payload
+            .get("plaintext")
+            .and_then(serde_json::Value::as_bool)
+            == Some(true);
+        // A conversation switched off after the message was queued still gets it encrypted.
+        let choice = if choice == store::EncryptionChoice::Plaintext && !plaintext {
+            store::EncryptionChoice::Omemo
+        } else {
+            choice
+        };
+        let mut msg = if plaintext {
+            build_chat(Jid::from(to.clone()), body, kind, Vec::new())
+        } else {
+            let members = if kind == MessageType::Groupchat {
+                room_members(session, rooms, &to).await
+            } else {
+                Vec::new()
+            };
+            if kind == MessageType::Groupchat && members.is_empty() {
+                hold(
+                    shared,
+                    account,
+                    held,
+                    &to,
+                    &entry.origin_id,
+                    "no member of the room is known yet (join it first)".into(),
+                );
+                continue;
+            }
+            let sealed = omemo::seal(
+                session,
+                shared,
+                &account.jid,
+                st,
+                to.as_str(),
+                &members,
+                body,
+                choice,
+            )
+            .await;
+            omemo::save(shared, id, st).await;
+            match sealed {
+                Ok(sealed) => {
+                    if kind == MessageType::Groupchat && !sealed.missing.is_empty() {
+                        shared.emit(Event::KeysMissing {
+                            account: account.jid.clone(),
+                            room: to.to_string(),
+                            jids: sealed.missing.clone(),
+                        });
+                    }
+                    mark_encrypted(
+                        shared,
+                        account,
+                        entry.conversation,
+                        &to,
+                        &entry.origin_id,
+                        sealed.version,
+                    )
+                    .await;
+                    build_chat(
+                        Jid::from(to.clone()),
+                        omemo::HINT_BODY,
+                        kind,
+                        sealed.payloads,
+                    )
+                }
+                Err(reason) => {
+                    hold(shared, account, held, &to, &entry.origin_id, reason);
+                    continue;
+                }
+            }
+        };
+        held.remove(&entry.origin_id);
         msg.id = Some(MessageId(entry.origin_id.clone()));
         match session.send_message(msg).await {
             Ok(mut sent) => {
@@ -566,6 +698,146 @@ async fn flush(
             }
         }
     }
+}
+
+/// Tells the front ends (once per stream) that a message stays queued, and why.
+fn hold(
+    shared: &SharedRef,
+    account: &store::Account,
+    held: &mut HashSet<String>,
+    to: &BareJid,
+    origin_id: &str,
+    reason: String,
+) {
+    if held.insert(origin_id.to_owned()) {
+        shared.emit(Event::MessageHeld {
+            account: account.jid.clone(),
+            with: to.to_string(),
+            origin_id: origin_id.to_owned(),
+            reason,
+        });
+    }
+}
+
+/// Records the version an outgoing message was encrypted with and tells the front ends.
+async fn mark_encrypted(
+    shared: &SharedRef,
+    account: &store::Account,
+    conv: store::ConversationId,
+    to: &BareJid,
+    origin_id: &str,
+    version: crate::omemo::OmemoVersion,
+) {
+    let (oid, acc, with) = (origin_id.to_owned(), account.jid.clone(), to.to_string());
+    let updated = shared
+        .store
+        .with(move |s| {
+            let Some(mid) = s.find_by_origin_id(conv, &oid)? else {
+                return Ok(None);
+            };
+            let enc = omemo::stored_encryption(version);
+            if s.message(mid)?.is_some_and(|m| m.encryption == enc) {
+                return Ok(None);
+            }
+            s.set_message_encryption(mid, enc)?;
+            Ok(s.message(mid)?
+                .map(|m| crate::core::actor::to_event_message(&acc, &with, &m)))
+        })
+        .await;
+    if let Ok(Some(m)) = updated {
+        shared.emit(Event::MessageUpdated(m));
+    }
+}
+
+/// The real bare JIDs of a room's members: occupants (non-anonymous room) and the member,
+/// admin and owner lists, as far as we may read them.
+async fn room_members(
+    session: &Session,
+    rooms: &HashMap<BareJid, Room>,
+    room: &BareJid,
+) -> Vec<String> {
+    let mut jids: Vec<String> = rooms
+        .get(room)
+        .map(|r| r.occupants.values().filter_map(|o| o.jid.clone()).collect())
+        .unwrap_or_default();
+    for a in [
+        crate::xmpp::muc::Affiliation::Member,
+        crate::xmpp::muc::Affiliation::Admin,
+        crate::xmpp::muc::Affiliation::Owner,
+    ] {
+        if let Ok(list) = session.muc_affiliations(room, a).await {
+            jids.extend(list.into_iter().map(|j| j.to_string()));
+        }
+    }
+    jids.sort();
+    jids.dedup();
+    jids
+}
+
+/// Classifies a 1:1 message (live, carbon or archived), decrypting OMEMO first. A message that
+/// cannot be decrypted becomes a stored notice; a replay or duplicate becomes nothing.
+async fn chat_action(
+    session: &Session,
+    shared: &SharedRef,
+    account: &store::Account,
+    st: &OmemoRef,
+    m: &InboundMessage,
+    source: Source,
+    ts: Option<chrono::DateTime<Utc>>,
+) -> Action {
+    let own = session.own_jid().clone();
+    let Some((version, el)) = omemo::find_encrypted(&m.raw) else {
+        return pipeline::classify(&own, m, source, ts);
+    };
+    // Classify with a placeholder body to learn direction and sender; the hint body or
+    // legacy fallback text is never shown.
+    let mut probe = m.clone();
+    probe.body = Some(String::from("\u{fffd}"));
+    probe.replaces = None;
+    let Action::Store(c) = pipeline::classify(&own, &probe, source, ts) else {
+        return Action::Ignore;
+    };
+    let stanza_from = m
+        .from
+        .as_ref()
+        .map_or_else(|| c.sender.clone(), ToString::to_string);
+    let stanza_to =
+        m.to.as_ref()
+            .map_or_else(|| own.to_string(), ToString::to_string);
+    let el = el.clone();
+    let opened = omemo::open(
+        session,
+        shared,
+        account,
+        st,
+        version,
+        &el,
+        &c.sender,
+        &stanza_from,
+        &stanza_to,
+        source == Source::Live,
+    )
+    .await;
+    let mut out = m.clone();
+    let version = match opened {
+        Opened::Empty | Opened::Duplicate => return Action::Ignore,
+        Opened::Content(content, v) => {
+            out.body = content.body;
+            out.replaces = if v == crate::omemo::OmemoVersion::V2 {
+                content.replace_id
+            } else {
+                None
+            };
+            v
+        }
+        Opened::Failed(why, v) => {
+            tracing::info!(account = %account.jid, error = %why, "undecryptable OMEMO message");
+            out.body = Some(omemo::failure_notice(&why));
+            out.replaces = None;
+            v
+        }
+    };
+    pipeline::classify(&own, &out, source, ts).with_encryption(omemo::stored_encryption(version))
 }
 
 /// Stores (or keeps in memory) one classified inbound message and tells the front ends.
@@ -623,6 +895,7 @@ fn new_message(conv: store::ConversationId, c: &Classified) -> store::NewMessage
         c.body.clone(),
         now,
     );
+    m.encryption = c.encryption;
     m.origin_id.clone_from(&c.origin_id);
     if let Some(sid) = &c.stanza_id {
         m.stanza_id = Some(sid.clone());
@@ -675,7 +948,12 @@ fn apply(
                     from: c.sender.clone(),
                     body: c.body.clone().unwrap_or_default(),
                     timestamp_ms: c.server_ts.unwrap_or(now).timestamp_millis(),
-                    encryption: "none".into(),
+                    encryption: match c.encryption {
+                        store::MessageEncryption::None => "none",
+                        store::MessageEncryption::OmemoLegacy => "omemo",
+                        store::MessageEncryption::Omemo2 => "omemo2",
+                    }
+                    .into(),
                     corrected: false,
                     retracted: false,
                 }),
@@ -743,6 +1021,9 @@ struct Room {
 
 async fn session_op(
     session: &Session,
+    shared: &SharedRef,
+    account: &store::Account,
+    st: &OmemoRef,
     rooms: &mut HashMap<BareJid, Room>,
     op: SessionOp,
 ) -> Result<(), CoreError> {
@@ -798,6 +1079,9 @@ async fn session_op(
                 .send_correction(Jid::from(to), &original, &body)
                 .await
                 .map_err(xmpp)?;
+        }
+        SessionOp::RefreshDevices(jid) => {
+            omemo::refresh(session, shared, account, st, &jid).await;
         }
         SessionOp::Retract { to, original } => {
             session

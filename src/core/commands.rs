@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::core::events::{AccountSummary, StoredMessage, TorStatusInfo};
+use crate::core::events::{AccountSummary, DeviceInfo, StoredMessage, TorStatusInfo};
 
 /// A secret typed by the user (a passphrase or an account password). Zeroized on drop, never
 /// printed by `Debug`, never serialised back out.
@@ -227,6 +227,49 @@ pub enum Command {
         /// The origin-id of the message to retract.
         message: String,
     },
+    /// OMEMO devices of a contact (or, without `jid`, of our own account) with fingerprints
+    /// and trust; fetched fresh when the account is online.
+    Devices {
+        /// The account.
+        account: String,
+        /// The contact; our own devices when absent.
+        #[serde(default)]
+        jid: Option<String>,
+    },
+    /// The user's trust decision for one device: `verified`, `untrusted` or `blind`.
+    Trust {
+        /// The account.
+        account: String,
+        /// The device's owner.
+        jid: String,
+        /// The device id.
+        device: u32,
+        /// `verified`, `untrusted` or `blind`.
+        level: String,
+        /// When given, must equal the fingerprint on record (what the user compared).
+        #[serde(default)]
+        fingerprint: Option<String>,
+    },
+    /// Turns end-to-end encryption of one conversation on (default) or off. Off sends
+    /// plaintext (inside TLS and Tor only) and is answered with a warning.
+    SetEncryption {
+        /// The account.
+        account: String,
+        /// The contact or room.
+        conversation: String,
+        /// On or off.
+        enabled: bool,
+        /// Pin a version while on: `omemo2` or `omemo` (legacy); automatic when absent.
+        #[serde(default)]
+        version: Option<String>,
+    },
+    /// Strict mode: encrypt only to verified devices (off: blind trust before verification).
+    SetTrustPolicy {
+        /// The account.
+        account: String,
+        /// Strict or not.
+        strict: bool,
+    },
     /// Report Tor's current state (also pushed as `tor_status` events).
     TorStatus,
     /// Destroy the profile: key material first, then every file. Works while locked.
@@ -261,6 +304,10 @@ impl Command {
             Command::ApproveContact { .. } => "approve_contact",
             Command::Correct { .. } => "correct",
             Command::Retract { .. } => "retract",
+            Command::Devices { .. } => "devices",
+            Command::Trust { .. } => "trust",
+            Command::SetEncryption { .. } => "set_encryption",
+            Command::SetTrustPolicy { .. } => "set_trust_policy",
             Command::TorStatus => "tor_status",
             Command::Wipe => "wipe",
             Command::Quit => "quit",
@@ -302,4 +349,14 @@ pub enum Reply {
     },
     /// Tor's state.
     Tor(TorStatusInfo),
+    /// OMEMO devices (`devices`).
+    Devices {
+        /// The devices.
+        devices: Vec<DeviceInfo>,
+    },
+    /// Done, with something the user must know (e.g. encryption turned off).
+    Warning {
+        /// What to tell the user.
+        warning: String,
+    },
 }

@@ -39,6 +39,9 @@ pub enum CoreError {
     /// The core has stopped and can take no more commands.
     #[error("the core has stopped")]
     Stopped,
+    /// OMEMO state or encryption failed.
+    #[error("omemo: {0}")]
+    Omemo(String),
 }
 
 impl CoreError {
@@ -56,6 +59,7 @@ impl CoreError {
             CoreError::Tor(_) => "tor",
             CoreError::Xmpp(_) => "xmpp",
             CoreError::Stopped => "stopped",
+            CoreError::Omemo(_) => "omemo",
         }
     }
 }

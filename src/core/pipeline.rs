@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use xmpp_parsers::jid::{BareJid, Jid};
 use xmpp_parsers::message::MessageType;
 
+use crate::store::MessageEncryption;
 use crate::xmpp::stanza::InboundMessage;
 
 /// Where an inbound message came from, which decides its direction and conversation.
@@ -63,6 +64,8 @@ pub struct Classified {
     pub server_ts: Option<DateTime<Utc>>,
     /// Whether the conversation is a room (the stanza-id was stamped by the room).
     pub room: bool,
+    /// How it travelled (set after decryption; `None` for plaintext).
+    pub encryption: MessageEncryption,
 }
 
 /// Classifies a 1:1 message. Groupchat is handled by the room pipeline.
@@ -105,6 +108,7 @@ pub fn classify(
         stanza_id: msg.stanza_id.clone(),
         server_ts: archive_ts.or_else(|| msg.delay.as_ref().map(|d| d.stamp)),
         room: false,
+        encryption: MessageEncryption::None,
     };
     finish(classified, msg)
 }
@@ -132,8 +136,23 @@ pub fn classify_groupchat(msg: &InboundMessage, own_nick: &str) -> Action {
         stanza_id: msg.stanza_id.clone(),
         server_ts: msg.delay.as_ref().map(|d| d.stamp),
         room: true,
+        encryption: MessageEncryption::None,
     };
     finish(classified, msg)
+}
+
+impl Action {
+    /// Marks the message as having travelled with `encryption`.
+    #[must_use]
+    pub fn with_encryption(mut self, encryption: MessageEncryption) -> Self {
+        match &mut self {
+            Action::Store(c)
+            | Action::Correct { message: c, .. }
+            | Action::Retract { message: c, .. } => c.encryption = encryption,
+            Action::Ignore => {}
+        }
+        self
+    }
 }
 
 fn finish(classified: Classified, msg: &InboundMessage) -> Action {

@@ -55,6 +55,8 @@ pub(crate) struct Shared {
     pub(crate) tor: Option<TorClient>,
     /// The last reported connection state of each account.
     pub(crate) states: Mutex<HashMap<String, String>>,
+    /// Each account's OMEMO state, loaded on first use, forgotten at lock.
+    pub(crate) omemo: Mutex<crate::core::omemo::OmemoStates>,
 }
 
 impl Shared {

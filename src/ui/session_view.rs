@@ -280,7 +280,14 @@ impl SessionView {
             Event::RoomJoined { account, room, .. } => {
                 self.conversation(account, room);
             }
-            Event::Occupants { .. } | Event::Unlocked | Event::Locked | Event::Error { .. } => {}
+            Event::Occupants { .. }
+            | Event::Unlocked
+            | Event::Locked
+            | Event::Error { .. }
+            | Event::DeviceNew { .. }
+            | Event::IdentityChanged { .. }
+            | Event::KeysMissing { .. }
+            | Event::MessageHeld { .. } => {}
         }
     }
 

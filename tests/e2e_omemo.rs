@@ -1,0 +1,256 @@
+//! OMEMO end to end: the real `talpa` binary, logged in to Prosody through the private Tor
+//! network, talks encrypted with the independent python-omemo peer (legacy OMEMO and OMEMO 2)
+//! and with another Talpa; a contact without keys never gets a plaintext copy. Prosody's
+//! stanza log (every stanza it routed, in clear) must never contain a test message's text.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::headless::{Headless, bodies, talpa_online};
+use support::{Bed, Peer, PeerOptions, bed, random_hex};
+
+const LONG: Duration = Duration::from_secs(90);
+
+fn omemo_peer(bed: &Bed, jid: &str, password: &str) -> Peer {
+    Peer::spawn_with(
+        bed,
+        jid,
+        password,
+        &PeerOptions {
+            omemo: true,
+            ..PeerOptions::default()
+        },
+    )
+}
+
+/// A unique message text, so a search of the logs for it cannot hit anything else.
+fn secret(label: &str) -> String {
+    format!("{label} {}", random_hex(12))
+}
+
+fn stanza_log(bed: &Bed) -> String {
+    let path = bed
+        .prosody
+        .stanza_log
+        .as_ref()
+        .expect("the bed logs every stanza (stanza_log in bed.json)");
+    std::fs::read_to_string(path).expect("read Prosody's stanza log")
+}
+
+/// Prosody's stanza log shows the stanza with `origin_id` (so the log does record our traffic)
+/// and none of `texts`.
+fn assert_never_in_clear(bed: &Bed, origin_id: &str, texts: &[&str]) {
+    let log = stanza_log(bed);
+    assert!(
+        log.contains(origin_id),
+        "the stanza log does not show the message {origin_id}: the check below would prove nothing"
+    );
+    for t in texts {
+        assert!(
+            !log.contains(t),
+            "Prosody saw {t:?} in clear (stanza log {:?})",
+            bed.prosody.stanza_log
+        );
+    }
+}
+
+fn is_message(e: &Value, body: &str) -> bool {
+    e["event"] == "message" && e["body"] == body
+}
+
+fn send(t: &mut Headless, account: &str, to: &str, body: &str) -> String {
+    let (r, _) = t.call(json!({"cmd": "send", "account": account, "to": to, "body": body}));
+    assert_eq!(r["ok"], true, "{r}");
+    r["origin_id"].as_str().expect("origin id").to_owned()
+}
+
+#[test]
+fn omemo2_and_legacy_messages_flow_both_ways_with_python_omemo_and_never_in_clear() {
+    let bed = bed();
+    let (a, apw) = bed.new_account("talpa");
+    let (b, bpw) = bed.new_account("omemopeer");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut talpa = talpa_online(bed, &dir.path().join("p"), &a, &apw);
+    let mut peer = omemo_peer(bed, &b, &bpw);
+    peer.send_cmd(&json!({"cmd": "raw_events", "on": true}));
+
+    // The peer publishes both versions: Talpa picks OMEMO 2 with an SCE envelope.
+    let one = secret("to the peer over omemo 2");
+    let oid = send(&mut talpa, &a, &b, &one);
+    let got = peer.wait_message(&one, LONG);
+    assert_eq!(got["encrypted"], "twomemo", "{got}");
+    assert_eq!(got["sce_from"], a.as_str(), "{got}");
+    assert_eq!(got["sce_to"], b.as_str(), "{got}");
+    assert_eq!(got["id"], oid.as_str());
+    let raw = peer.wait_event(
+        |e| e["event"] == "stanza" && e["xml"].as_str().is_some_and(|x| x.contains(&oid)),
+        LONG,
+    );
+    let xml = raw["xml"].as_str().unwrap_or_default();
+    assert!(
+        !xml.contains(&one),
+        "the peer received the text in clear: {xml}"
+    );
+    assert!(
+        xml.contains("urn:xmpp:eme:0") && xml.contains("urn:xmpp:hints"),
+        "{xml}"
+    );
+    let updated = talpa.wait_event_for(
+        |e| e["event"] == "message_updated" && e["body"] == one.as_str(),
+        LONG,
+    );
+    assert_eq!(updated["encryption"], "omemo2");
+
+    // OMEMO 2 from the peer.
+    let two = secret("from the peer over omemo 2");
+    peer.send_cmd(&json!({"cmd": "send", "to": a, "body": two, "encrypt": "twomemo"}));
+    let m = talpa.wait_event_for(|e| is_message(e, &two), LONG);
+    assert_eq!(m["encryption"], "omemo2", "{m}");
+    assert_eq!(m["direction"], "in");
+
+    // Legacy OMEMO from the peer.
+    let three = secret("from the peer over legacy omemo");
+    peer.send_cmd(&json!({"cmd": "send", "to": a, "body": three, "encrypt": "oldmemo"}));
+    let m = talpa.wait_event_for(|e| is_message(e, &three), LONG);
+    assert_eq!(m["encryption"], "omemo", "{m}");
+
+    // Legacy OMEMO to the peer (pinned for this conversation).
+    let (r, _) = talpa.call(
+        json!({"cmd": "set_encryption", "account": a, "conversation": b,
+                                   "enabled": true, "version": "omemo"}),
+    );
+    assert_eq!(r["ok"], true, "{r}");
+    let four = secret("to the peer over legacy omemo");
+    let oid4 = send(&mut talpa, &a, &b, &four);
+    let got = peer.wait_message(&four, LONG);
+    assert_eq!(got["encrypted"], "oldmemo", "{got}");
+
+    let (r, _) = talpa.call(json!({"cmd": "history", "account": a, "with": b}));
+    assert_eq!(
+        bodies(&r),
+        [one.as_str(), two.as_str(), three.as_str(), four.as_str()]
+    );
+    let encs: Vec<&str> = r["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["encryption"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(encs, ["omemo2", "omemo2", "omemo", "omemo"]);
+
+    // The peer's device shows up with its fingerprint.
+    let (r, _) = talpa.call(json!({"cmd": "devices", "account": a, "jid": b}));
+    assert_eq!(r["ok"], true, "{r}");
+    let devices = r["devices"].as_array().expect("devices");
+    assert!(!devices.is_empty(), "{r}");
+    assert!(
+        devices
+            .iter()
+            .all(|d| d["fingerprint"].as_str().is_some_and(|f| f.len() == 71)),
+        "{r}"
+    );
+    assert!(devices.iter().all(|d| d["trust"] == "blind"), "{r}");
+
+    assert_never_in_clear(bed, &oid, &[&one, &two, &three, &four]);
+    assert_never_in_clear(bed, &oid4, &[&four]);
+    talpa.quit();
+}
+
+#[test]
+fn two_talpas_talk_encrypted_and_verify_each_other() {
+    let bed = bed();
+    let (a, apw) = bed.new_account("alice");
+    let (b, bpw) = bed.new_account("bob");
+    let dirs = tempfile::tempdir().expect("tempdir");
+    let mut alice = talpa_online(bed, &dirs.path().join("a"), &a, &apw);
+    let mut bob = talpa_online(bed, &dirs.path().join("b"), &b, &bpw);
+
+    let one = secret("alice to bob");
+    let oid = send(&mut alice, &a, &b, &one);
+    let m = bob.wait_event_for(|e| is_message(e, &one), LONG);
+    assert_eq!(m["encryption"], "omemo2", "{m}");
+    let two = secret("bob to alice");
+    send(&mut bob, &b, &a, &two);
+    let m = alice.wait_event_for(|e| is_message(e, &two), LONG);
+    assert_eq!(m["encryption"], "omemo2", "{m}");
+
+    // Bob's own device as Alice sees it matches what Bob's Talpa says about itself.
+    let (own, _) = bob.call(json!({"cmd": "devices", "account": b}));
+    let own = own["devices"]
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["this_device"] == true))
+        .cloned()
+        .expect("own device");
+    let (seen, _) = alice.call(json!({"cmd": "devices", "account": a, "jid": b}));
+    let seen = seen["devices"]
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["device"] == own["device"]))
+        .cloned()
+        .expect("bob's device at alice");
+    assert_eq!(seen["fingerprint"], own["fingerprint"]);
+    let (r, _) = alice.call(json!({"cmd": "trust", "account": a, "jid": b,
+        "device": seen["device"], "level": "verified", "fingerprint": own["fingerprint"]}));
+    assert_eq!(r["ok"], true, "{r}");
+    let (r, _) = alice.call(json!({"cmd": "devices", "account": a, "jid": b}));
+    assert!(
+        r["devices"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|d| d["trust"] == "verified")),
+        "{r}"
+    );
+    let three = secret("alice to verified bob");
+    send(&mut alice, &a, &b, &three);
+    bob.wait_event_for(|e| is_message(e, &three), LONG);
+
+    assert_never_in_clear(bed, &oid, &[&one, &two, &three]);
+    alice.quit();
+    bob.quit();
+}
+
+#[test]
+fn a_contact_without_keys_never_gets_plaintext_and_the_message_stays_queued() {
+    let bed = bed();
+    let (a, apw) = bed.new_account("talpa");
+    let (b, bpw) = bed.new_account("nokeys");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut talpa = talpa_online(bed, &dir.path().join("p"), &a, &apw);
+    let mut peer = Peer::spawn(bed, &b, &bpw);
+
+    let text = secret("for a contact without keys");
+    let oid = send(&mut talpa, &a, &b, &text);
+    let held = talpa.wait_event_for(
+        |e| e["event"] == "message_held" && e["origin_id"] == oid.as_str(),
+        LONG,
+    );
+    assert_eq!(held["with"], b.as_str());
+    assert!(
+        held["reason"].as_str().is_some_and(|r| r.contains("OMEMO")),
+        "{held}"
+    );
+
+    // Turning encryption off affects new messages only: the held one stays encrypted-only.
+    let (r, _) = talpa.call(
+        json!({"cmd": "set_encryption", "account": a, "conversation": b,
+                                   "enabled": false}),
+    );
+    assert_eq!(r["ok"], true, "{r}");
+    assert!(
+        r["warning"].as_str().is_some_and(|w| w.contains("OFF")),
+        "{r}"
+    );
+    let plain = secret("plaintext by choice");
+    send(&mut talpa, &a, &b, &plain);
+    peer.wait_message(&plain, LONG);
+    let events = peer.pending_events();
+    assert!(
+        !events.iter().any(|e| e.to_string().contains(&text)),
+        "the held message reached the peer: {events:?}"
+    );
+    assert!(
+        !stanza_log(bed).contains(&text),
+        "the held message's text went over the wire"
+    );
+    talpa.quit();
+}
