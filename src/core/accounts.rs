@@ -469,7 +469,7 @@ async fn run_session(
                 Some(SessionEvent::Message(m)) if m.kind == MessageType::Groupchat => {
                     let room = m.from.as_ref().map(Jid::to_bare);
                     if let Some(state) = room.as_ref().and_then(|r| rooms.get(r)) {
-                        let action = pipeline::classify_groupchat(&m, &state.nick);
+                        let action = group_action(&session, shared, account, &st, &m, state).await;
                         ingest(shared, account, action, None).await;
                     }
                 }
@@ -772,6 +772,67 @@ async fn room_members(
     jids.sort();
     jids.dedup();
     jids
+}
+
+/// Classifies a groupchat message, decrypting OMEMO with the session of the occupant's real
+/// JID (known in a non-anonymous room). Our own reflected messages are not encrypted for this
+/// device and were stored when sent.
+async fn group_action(
+    session: &Session,
+    shared: &SharedRef,
+    account: &store::Account,
+    st: &OmemoRef,
+    m: &InboundMessage,
+    room: &Room,
+) -> Action {
+    let Some((version, el)) = omemo::find_encrypted(&m.raw) else {
+        return pipeline::classify_groupchat(m, &room.nick);
+    };
+    let mut probe = m.clone();
+    probe.body = Some(String::from("\u{fffd}"));
+    probe.replaces = None;
+    let Action::Store(c) = pipeline::classify_groupchat(&probe, &room.nick) else {
+        return Action::Ignore;
+    };
+    let own = session.own_jid().to_string();
+    let real = if c.outgoing {
+        Some(own)
+    } else {
+        room.occupants.get(&c.sender).and_then(|o| o.jid.clone())
+    };
+    let mut out = m.clone();
+    out.replaces = None;
+    let version = match real {
+        None => {
+            out.body = Some(omemo::failure_notice(
+                "the sender's real JID is not known in this room",
+            ));
+            version
+        }
+        Some(real) => {
+            let el = el.clone();
+            let opened = omemo::open(
+                session, shared, account, st, version, &el, &real, &real, &c.peer, true,
+            )
+            .await;
+            match opened {
+                Opened::Empty | Opened::Duplicate => return Action::Ignore,
+                Opened::Content(content, v) => {
+                    out.body = content.body;
+                    if v == crate::omemo::OmemoVersion::V2 {
+                        out.replaces = content.replace_id;
+                    }
+                    v
+                }
+                Opened::Failed(why, v) => {
+                    out.body = Some(omemo::failure_notice(&why));
+                    v
+                }
+            }
+        }
+    };
+    pipeline::classify_groupchat(&out, &room.nick)
+        .with_encryption(omemo::stored_encryption(version))
 }
 
 /// Classifies a 1:1 message (live, carbon or archived), decrypting OMEMO first. A message that
