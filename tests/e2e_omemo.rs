@@ -258,22 +258,26 @@ fn a_contact_without_keys_never_gets_plaintext_and_the_message_stays_queued() {
 #[test]
 fn a_private_room_gets_omemo_for_members_with_keys_and_keys_missing_names_the_others() {
     let bed = bed();
-    let (a, apw) = bed.new_account("roomowner");
-    let (b, bpw) = bed.new_account("keyed");
-    let (c, cpw) = bed.new_account("keyless");
+    let (owner, apw) = bed.new_account("roomowner");
+    let (member, bpw) = bed.new_account("keyed");
+    let (other, cpw) = bed.new_account("keyless");
     let room = bed.new_room("omemo");
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut talpa = talpa_online(bed, &dir.path().join("p"), &a, &apw);
-    let (r, _) = talpa.call(json!({"cmd": "create_room", "account": a, "room": room,
+    let mut talpa = talpa_online(bed, &dir.path().join("p"), &owner, &apw);
+    let (r, _) = talpa.call(json!({"cmd": "create_room", "account": owner, "room": room,
                                    "nick": "mole"}));
     assert_eq!(r["ok"], true, "{r}");
     talpa.wait_event_for(|e| e["event"] == "room_joined" && e["room"] == room, LONG);
     std::thread::sleep(Duration::from_secs(2));
-    let mut keyed = omemo_peer(bed, &b, &bpw);
-    let mut keyless = Peer::spawn(bed, &c, &cpw);
+    let mut keyed = omemo_peer(bed, &member, &bpw);
+    let mut keyless = Peer::spawn(bed, &other, &cpw);
     keyless.send_cmd(&json!({"cmd": "raw_events", "on": true}));
-    for (peer, jid, nick) in [(&mut keyed, &b, "badger"), (&mut keyless, &c, "vole")] {
-        let (r, _) = talpa.call(json!({"cmd": "invite", "account": a, "room": room, "jid": jid}));
+    for (peer, jid, nick) in [
+        (&mut keyed, &member, "badger"),
+        (&mut keyless, &other, "vole"),
+    ] {
+        let (r, _) =
+            talpa.call(json!({"cmd": "invite", "account": owner, "room": room, "jid": jid}));
         assert_eq!(r["ok"], true, "{r}");
         peer.send_cmd(&json!({"cmd": "join", "room": room, "nick": nick}));
         peer.wait_event(|e| e["event"] == "joined", LONG);
@@ -284,10 +288,10 @@ fn a_private_room_gets_omemo_for_members_with_keys_and_keys_missing_names_the_ot
     );
 
     let text = secret("to the room");
-    let oid = send(&mut talpa, &a, &room, &text);
+    let oid = send(&mut talpa, &owner, &room, &text);
     let missing = talpa.wait_event_for(|e| e["event"] == "keys_missing", LONG);
     assert_eq!(missing["room"], room.as_str());
-    assert_eq!(missing["jids"], json!([c]), "{missing}");
+    assert_eq!(missing["jids"], json!([other]), "{missing}");
     let got = keyed.wait_event(
         |e| e["event"] == "message" && e["type"] == "groupchat" && e["body"] == text.as_str(),
         LONG,
@@ -297,7 +301,7 @@ fn a_private_room_gets_omemo_for_members_with_keys_and_keys_missing_names_the_ot
     // The keyed member writes OMEMO 2 to the room; Talpa decrypts it with the member's session.
     let reply = secret("from a member");
     keyed.send_cmd(&json!({"cmd": "groupchat", "room": room, "body": reply,
-                           "encrypt": "twomemo", "recipients": [a]}));
+                           "encrypt": "twomemo", "recipients": [owner]}));
     let m = talpa.wait_event_for(|e| is_message(e, &reply), LONG);
     assert_eq!(m["encryption"], "omemo2", "{m}");
     assert_eq!(m["from"], "badger");
