@@ -318,3 +318,44 @@ fn a_private_room_gets_omemo_for_members_with_keys_and_keys_missing_names_the_ot
     assert_never_in_clear(bed, &oid, &[&text, &reply]);
     talpa.quit();
 }
+
+#[test]
+fn a_legacy_only_contact_gets_legacy_omemo_automatically_both_ways() {
+    let bed = bed();
+    let (a, apw) = bed.new_account("talpa");
+    let (b, bpw) = bed.new_account("legacypeer");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut talpa = talpa_online(bed, &dir.path().join("p"), &a, &apw);
+    let mut peer = Peer::spawn_with(
+        bed,
+        &b,
+        &bpw,
+        &PeerOptions {
+            omemo: true,
+            omemo_legacy_only: true,
+            ..PeerOptions::default()
+        },
+    );
+    let text = secret("to a legacy-only contact");
+    let oid = send(&mut talpa, &a, &b, &text);
+    let got = peer.wait_message(&text, LONG);
+    assert_eq!(got["encrypted"], "oldmemo", "{got}");
+    let reply = secret("from a legacy-only contact");
+    peer.send_cmd(&json!({"cmd": "send", "to": a, "body": reply, "encrypt": "oldmemo"}));
+    let sent = peer.wait_event(
+        |e| (e["event"] == "ack" && e["cmd"] == "send") || e["event"] == "error",
+        LONG,
+    );
+    assert_eq!(sent["event"], "ack", "{sent}");
+    let m = talpa.wait_event_for(|e| is_message(e, &reply), LONG);
+    assert_eq!(m["encryption"], "omemo", "{m}");
+    let (r, _) = talpa.call(json!({"cmd": "devices", "account": a, "jid": b}));
+    assert!(
+        r["devices"]
+            .as_array()
+            .is_some_and(|d| !d.is_empty() && d.iter().all(|d| d["versions"] == json!(["omemo"]))),
+        "{r}"
+    );
+    assert_never_in_clear(bed, &oid, &[&text, &reply]);
+    talpa.quit();
+}

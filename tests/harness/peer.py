@@ -87,6 +87,9 @@ Events (field "event"):
         non-fatal per-device errors while encrypting (the message was still sent).
   {"event": "disconnected", "reason": TEXT|null}
 
+With --omemo-legacy-only the peer publishes and speaks only legacy OMEMO (as clients without
+OMEMO 2 do); "encrypt": "twomemo" then fails.
+
 OMEMO (only with --omemo-storage; the "omemo" field of "online" says so; see
 peer_omemo.py): "send" with "encrypt": "oldmemo" sends legacy OMEMO
 (eu.siacs.conversations.axolotl, via slixmpp-omemo), "encrypt": "twomemo" sends
@@ -118,6 +121,8 @@ def main():
     ap.add_argument("--ca", required=True)
     ap.add_argument("--omemo-storage", default=None,
                     help="JSON file for OMEMO state (enables OMEMO)")
+    ap.add_argument("--omemo-legacy-only", action="store_true",
+                    help="publish and use legacy OMEMO only (like clients without OMEMO 2)")
     ap.add_argument("--direct-tls", action="store_true",
                     help="connect with direct TLS (XEP-0368) instead of STARTTLS")
     ap.add_argument("--debug", action="store_true")
@@ -147,7 +152,7 @@ def main():
             self.register_plugin("xep_0359")
             self.register_plugin("xep_0280")
             if omemo_mod is not None:
-                self.omemo = omemo_mod.setup(self, a.omemo_storage)
+                self.omemo = omemo_mod.setup(self, a.omemo_storage, a.omemo_legacy_only)
             self.add_event_handler("session_start", self.on_start)
             self.add_event_handler("message", self.on_message)
             self.add_event_handler("groupchat_message", self.on_groupchat)
