@@ -190,6 +190,21 @@ fn two_talpas_talk_encrypted_and_verify_each_other() {
         .cloned()
         .expect("bob's device at alice");
     assert_eq!(seen["fingerprint"], own["fingerprint"]);
+
+    // Strict mode: Bob's unverified device gets nothing; the message waits.
+    let (r, _) = alice.call(json!({"cmd": "set_trust_policy", "account": a, "strict": true}));
+    assert_eq!(r["ok"], true, "{r}");
+    let waiting = secret("alice to unverified bob");
+    let held_id = send(&mut alice, &a, &b, &waiting);
+    alice.wait_event_for(
+        |e| e["event"] == "message_held" && e["origin_id"] == held_id.as_str(),
+        LONG,
+    );
+    let (r, _) = alice.call(
+        json!({"cmd": "trust", "account": a, "jid": b, "device": seen["device"],
+                                   "level": "verified", "fingerprint": "00000000"}),
+    );
+    assert_eq!(support::headless::error_kind(&r), "invalid_input", "{r}");
     let (r, _) = alice.call(json!({"cmd": "trust", "account": a, "jid": b,
         "device": seen["device"], "level": "verified", "fingerprint": own["fingerprint"]}));
     assert_eq!(r["ok"], true, "{r}");
@@ -200,11 +215,13 @@ fn two_talpas_talk_encrypted_and_verify_each_other() {
             .is_some_and(|d| d.iter().any(|d| d["trust"] == "verified")),
         "{r}"
     );
+    // Verified: the held message and a new one go out.
     let three = secret("alice to verified bob");
     send(&mut alice, &a, &b, &three);
+    bob.wait_event_for(|e| is_message(e, &waiting), LONG);
     bob.wait_event_for(|e| is_message(e, &three), LONG);
 
-    assert_never_in_clear(bed, &oid, &[&one, &two, &three]);
+    assert_never_in_clear(bed, &oid, &[&one, &two, &three, &waiting]);
     alice.quit();
     bob.quit();
 }
@@ -358,4 +375,56 @@ fn a_legacy_only_contact_gets_legacy_omemo_automatically_both_ways() {
     );
     assert_never_in_clear(bed, &oid, &[&text, &reply]);
     talpa.quit();
+}
+
+#[test]
+fn two_talpa_devices_on_one_account_read_each_others_sent_messages_via_carbons() {
+    let bed = bed();
+    let (a, apw) = bed.new_account("twodev");
+    let (b, bpw) = bed.new_account("omemopeer");
+    let dirs = tempfile::tempdir().expect("tempdir");
+    let mut first = talpa_online(bed, &dirs.path().join("one"), &a, &apw);
+    let mut second = talpa_online(bed, &dirs.path().join("two"), &a, &apw);
+    let mut peer = omemo_peer(bed, &b, &bpw);
+    // The first device learns of the second from the PEP notification of the own device list.
+    let (own, _) = second.call(json!({"cmd": "devices", "account": a}));
+    let second_id = own["devices"]
+        .as_array()
+        .and_then(|d| d.iter().find(|d| d["this_device"] == true))
+        .map(|d| d["device"].clone())
+        .expect("own device");
+    let deadline = std::time::Instant::now() + LONG;
+    loop {
+        let (r, _) = first.call(json!({"cmd": "devices", "account": a}));
+        if r["devices"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|d| d["device"] == second_id))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "second device never listed: {r}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    let text = secret("sent from the first device");
+    send(&mut first, &a, &b, &text);
+    let got = peer.wait_message(&text, LONG);
+    assert_eq!(got["encrypted"], "twomemo", "{got}");
+    let copy = second.wait_event_for(|e| is_message(e, &text), LONG);
+    assert_eq!(copy["direction"], "out", "{copy}");
+    assert_eq!(copy["with"], b.as_str());
+    assert_eq!(copy["encryption"], "omemo2", "{copy}");
+
+    let reply = secret("to both devices");
+    peer.send_cmd(&json!({"cmd": "send", "to": a, "body": reply, "encrypt": "twomemo"}));
+    for t in [&mut first, &mut second] {
+        let m = t.wait_event_for(|e| is_message(e, &reply), LONG);
+        assert_eq!(m["encryption"], "omemo2", "{m}");
+        assert_eq!(m["direction"], "in");
+    }
+    first.quit();
+    second.quit();
 }

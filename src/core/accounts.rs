@@ -511,7 +511,13 @@ async fn run_session(
                     tracing::info!(account = %account.jid, rejection = ?r, "dropped hostile or invalid input");
                 }
                 Some(SessionEvent::PubSubEvent { from, event }) => {
-                    omemo::on_pep_event(&session, shared, id, &st, from.as_ref(), &event).await;
+                    let changed =
+                        omemo::on_pep_event(&session, shared, id, &st, from.as_ref(), &event).await;
+                    if changed && !held.is_empty() {
+                        // Someone published keys: held messages may go now.
+                        held.clear();
+                        flush(&session, account, shared, &st, &rooms, &mut held, &mut in_flight, &mut acks).await;
+                    }
                 }
                 Some(SessionEvent::BlockListPush { .. }) => {}
             },

@@ -291,7 +291,7 @@ pub(crate) async fn publish_own(
 }
 
 /// A PEP notification: a device list of a contact (or our own) changed. Our own device is put
-/// back if it was dropped from our list.
+/// back if it was dropped from our list. True when a device list was updated.
 pub(crate) async fn on_pep_event(
     session: &Session,
     shared: &SharedRef,
@@ -299,8 +299,9 @@ pub(crate) async fn on_pep_event(
     st: &OmemoRef,
     from: Option<&xmpp_parsers::jid::Jid>,
     event: &Element,
-) {
+) -> bool {
     let own = session.own_jid().clone();
+    let mut changed = false;
     let jid = from.map_or_else(|| own.clone(), xmpp_parsers::jid::Jid::to_bare);
     for items in event.children().filter(|c| c.name() == "items") {
         let Some(v) = items.attr("node").and_then(version_of_node) else {
@@ -343,7 +344,9 @@ pub(crate) async fn on_pep_event(
             lock(st).registry.update(v, own.as_str(), list);
         }
         save(shared, account, st).await;
+        changed = true;
     }
+    changed
 }
 
 /// Makes sure the device lists of `jids` are known for both versions on this stream.
@@ -869,4 +872,76 @@ pub(crate) fn set_policy(st: &OmemoRef, strict: bool) {
 /// The store's marker for a version.
 pub(crate) fn stored_encryption(v: OmemoVersion) -> MessageEncryption {
     message_encryption(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OWN: &str = "me@talpa.test";
+    const PEER: &str = "peer@talpa.test";
+
+    fn registry(v2: &[(&str, &[u32])], legacy: &[(&str, &[u32])]) -> DeviceRegistry {
+        let mut r = DeviceRegistry::default();
+        for (jid, ids) in v2 {
+            r.update(OmemoVersion::V2, jid, ids.to_vec());
+        }
+        for (jid, ids) in legacy {
+            r.update(OmemoVersion::Legacy, jid, ids.to_vec());
+        }
+        r
+    }
+
+    fn first(r: &DeviceRegistry, choice: EncryptionChoice) -> OmemoVersion {
+        choose_version(r, OWN, 1, &[PEER], choice)[0]
+    }
+
+    #[test]
+    fn omemo2_is_chosen_when_every_recipient_device_supports_it() {
+        let r = registry(
+            &[(PEER, &[7]), (OWN, &[1, 2])],
+            &[(PEER, &[7]), (OWN, &[1, 2])],
+        );
+        assert_eq!(first(&r, EncryptionChoice::Omemo), OmemoVersion::V2);
+    }
+
+    #[test]
+    fn one_legacy_only_device_anywhere_means_legacy() {
+        let peer_old = registry(
+            &[(PEER, &[7]), (OWN, &[1])],
+            &[(PEER, &[7, 8]), (OWN, &[1])],
+        );
+        assert_eq!(
+            first(&peer_old, EncryptionChoice::Omemo),
+            OmemoVersion::Legacy
+        );
+        let own_old = registry(
+            &[(PEER, &[7]), (OWN, &[1])],
+            &[(PEER, &[7]), (OWN, &[1, 3])],
+        );
+        assert_eq!(
+            first(&own_old, EncryptionChoice::Omemo),
+            OmemoVersion::Legacy
+        );
+    }
+
+    #[test]
+    fn no_peer_device_in_omemo2_means_legacy_and_a_pinned_version_is_kept() {
+        let r = registry(&[(OWN, &[1, 2])], &[(PEER, &[7]), (OWN, &[1])]);
+        assert_eq!(first(&r, EncryptionChoice::Omemo), OmemoVersion::Legacy);
+        assert_eq!(
+            choose_version(&r, OWN, 1, &[PEER], EncryptionChoice::Omemo2),
+            [OmemoVersion::V2]
+        );
+        assert_eq!(
+            choose_version(&r, OWN, 1, &[PEER], EncryptionChoice::OmemoLegacy),
+            [OmemoVersion::Legacy]
+        );
+    }
+
+    #[test]
+    fn fingerprints_compare_without_spacing_or_case() {
+        assert_eq!(normalize("AB12 cd34"), normalize("ab12CD34"));
+        assert_ne!(normalize("ab12"), normalize("ab13"));
+    }
 }
