@@ -176,6 +176,19 @@ fn two_talpas_talk_encrypted_and_verify_each_other() {
     let m = alice.wait_event_for(|e| is_message(e, &two), LONG);
     assert_eq!(m["encryption"], "omemo2", "{m}");
 
+    // A correction travels inside the envelope (text and what it corrects).
+    let fixed = secret("alice to bob, corrected");
+    let (r, _) = alice.call(json!({"cmd": "correct", "account": a, "with": b, "message": oid,
+                                   "body": fixed}));
+    assert_eq!(r["ok"], true, "{r}");
+    let m = bob.wait_event_for(
+        |e| e["event"] == "message_updated" && e["body"] == fixed.as_str(),
+        LONG,
+    );
+    assert_eq!(m["corrected"], true, "{m}");
+    let (r, _) = alice.call(json!({"cmd": "retract", "account": a, "with": b, "message": oid}));
+    assert_eq!(support::headless::error_kind(&r), "invalid_input", "{r}");
+
     // Bob's own device as Alice sees it matches what Bob's Talpa says about itself.
     let (own, _) = bob.call(json!({"cmd": "devices", "account": b}));
     let own = own["devices"]
@@ -221,7 +234,7 @@ fn two_talpas_talk_encrypted_and_verify_each_other() {
     bob.wait_event_for(|e| is_message(e, &waiting), LONG);
     bob.wait_event_for(|e| is_message(e, &three), LONG);
 
-    assert_never_in_clear(bed, &oid, &[&one, &two, &three, &waiting]);
+    assert_never_in_clear(bed, &oid, &[&one, &two, &three, &waiting, &fixed]);
     alice.quit();
     bob.quit();
 }

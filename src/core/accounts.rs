@@ -71,6 +71,8 @@ pub(crate) enum SessionOp {
         original: String,
         /// The new text.
         body: String,
+        /// Plaintext only if the conversation and the original were.
+        encryption: store::EncryptionChoice,
     },
     /// Retract one of our messages (XEP-0424).
     Retract {
@@ -640,6 +642,10 @@ async fn flush(
                 );
                 continue;
             }
+            let content = crate::omemo::sce::MessageContent {
+                body: Some(body.to_owned()),
+                ..crate::omemo::sce::MessageContent::default()
+            };
             let sealed = omemo::seal(
                 session,
                 shared,
@@ -647,7 +653,7 @@ async fn flush(
                 st,
                 to.as_str(),
                 &members,
-                body,
+                &content,
                 choice,
             )
             .await;
@@ -890,11 +896,13 @@ async fn chat_action(
         Opened::Empty | Opened::Duplicate => return Action::Ignore,
         Opened::Content(content, v) => {
             out.body = content.body;
-            out.replaces = if v == crate::omemo::OmemoVersion::V2 {
-                content.replace_id
+            // OMEMO 2: only the envelope says what is corrected; legacy clients put the
+            // XEP-0308 marker beside <encrypted/> (the text itself is encrypted).
+            if v == crate::omemo::OmemoVersion::V2 {
+                out.replaces = content.replace_id;
             } else {
-                None
-            };
+                out.replaces.clone_from(&m.replaces);
+            }
             v
         }
         Opened::Failed(why, v) => {
@@ -1141,7 +1149,41 @@ async fn session_op(
         SessionOp::ApproveContact(jid) => {
             session.approve_subscription(&jid).await.map_err(xmpp)?;
         }
-        SessionOp::Correct { to, original, body } => {
+        SessionOp::Correct {
+            to,
+            original,
+            body,
+            encryption,
+        } if encryption != store::EncryptionChoice::Plaintext => {
+            let content = crate::omemo::sce::MessageContent {
+                body: Some(body),
+                replace_id: Some(original),
+                ..crate::omemo::sce::MessageContent::default()
+            };
+            let sealed = omemo::seal(
+                session,
+                shared,
+                &account.jid,
+                st,
+                to.as_str(),
+                &[],
+                &content,
+                encryption,
+            )
+            .await;
+            omemo::save(shared, account.id, st).await;
+            let sealed = sealed.map_err(CoreError::Omemo)?;
+            let msg = build_chat(
+                Jid::from(to),
+                omemo::HINT_BODY,
+                MessageType::Chat,
+                sealed.payloads,
+            );
+            session.send_message(msg).await.map_err(xmpp)?;
+        }
+        SessionOp::Correct {
+            to, original, body, ..
+        } => {
             session
                 .send_correction(Jid::from(to), &original, &body)
                 .await

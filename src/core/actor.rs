@@ -801,20 +801,12 @@ impl Actor {
         let account = bare_jid(account, "account")?;
         let with = bare_jid(with, "conversation")?;
         let (acc, w, oid) = (account.clone(), with.clone(), origin_id.clone());
-        let target = self
+        let retract = body.is_none();
+        let (target, encryption) = self
             .store
             .with(move |s| {
                 let conv = find_conversation(s, &acc, &w)?
                     .ok_or_else(|| CoreError::NotFound(format!("conversation with {w}")))?;
-                if conv.encryption != store::EncryptionChoice::Plaintext {
-                    // Corrections and retractions still travel in clear: never for an
-                    // encrypted conversation.
-                    return Err(CoreError::InvalidInput(
-                        "corrections and retractions are not available in encrypted \
-                         conversations yet"
-                            .into(),
-                    ));
-                }
                 let id = s
                     .find_by_origin_id(conv.id, &oid)?
                     .ok_or_else(|| CoreError::NotFound(format!("message {oid}")))?;
@@ -826,7 +818,22 @@ impl Actor {
                         "only your own messages can be corrected or retracted".into(),
                     ));
                 }
-                Ok((conv.id, id))
+                // A correction of an encrypted message, or in an encrypted conversation, is
+                // encrypted too (never a plaintext copy of the new text).
+                let encrypted = conv.encryption != store::EncryptionChoice::Plaintext
+                    || m.encryption != store::MessageEncryption::None;
+                if encrypted && retract {
+                    // A retraction would travel in clear beside the encrypted conversation.
+                    return Err(CoreError::InvalidInput(
+                        "retractions are not available in encrypted conversations yet".into(),
+                    ));
+                }
+                let encryption = match (encrypted, conv.encryption) {
+                    (false, _) => store::EncryptionChoice::Plaintext,
+                    (true, store::EncryptionChoice::Plaintext) => store::EncryptionChoice::Omemo,
+                    (true, c) => c,
+                };
+                Ok(((conv.id, id), encryption))
             })
             .await?;
         let to = xmpp_parsers::jid::BareJid::new(&with)
@@ -836,6 +843,7 @@ impl Actor {
                 to,
                 original: origin_id,
                 body: b.clone(),
+                encryption,
             },
             None => SessionOp::Retract {
                 to,

@@ -29,7 +29,7 @@ use crate::omemo::wire::{self, EncryptedElement};
 use crate::omemo::{OmemoError, OmemoVersion};
 use crate::store::{self, AccountId, EncryptionChoice, MessageEncryption};
 use crate::xmpp::pep::AccessModel;
-use crate::xmpp::stanza::{NS_HINTS, elem};
+use crate::xmpp::stanza::{NS_CORRECT, NS_HINTS, elem};
 use crate::xmpp::{Session, XmppError};
 
 /// The hint body beside `<encrypted/>` for clients without OMEMO. It says nothing about the
@@ -511,7 +511,7 @@ pub(crate) async fn seal(
     st: &OmemoRef,
     to: &str,
     members: &[String],
-    body: &str,
+    content: &MessageContent,
     choice: EncryptionChoice,
 ) -> Result<Sealed, String> {
     let own = session.own_jid().to_string();
@@ -537,14 +537,20 @@ pub(crate) async fn seal(
                 g.registry.recipients(v, &own, g.manager.device_id(), &refs)
             };
             ensure_sessions(session, shared, account_jid, st, v, &recipients.devices).await;
-            let content = MessageContent {
-                body: Some(body.to_owned()),
+            // Legacy encrypts only the body; a correction keeps its XEP-0308 marker in clear.
+            let legacy_content = MessageContent {
+                body: content.body.clone(),
                 ..MessageContent::default()
+            };
+            let this = if v == OmemoVersion::V2 {
+                content
+            } else {
+                &legacy_content
             };
             let stamp = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
             let encrypted = lock(st).manager.encrypt_message(
                 v,
-                &content,
+                this,
                 &own,
                 to,
                 &stamp,
@@ -585,7 +591,7 @@ pub(crate) async fn seal(
                 Ok(e) => e,
                 Err(e) => return Err(format!("encryption failed: {e}")),
             };
-            let payloads = vec![
+            let mut payloads = vec![
                 element,
                 elem("store", NS_HINTS, &[]),
                 elem(
@@ -594,6 +600,9 @@ pub(crate) async fn seal(
                     &[("namespace", v.namespace()), ("name", "OMEMO")],
                 ),
             ];
+            if let (OmemoVersion::Legacy, Some(id)) = (v, &content.replace_id) {
+                payloads.push(elem("replace", NS_CORRECT, &[("id", id.as_str())]));
+            }
             return Ok(Sealed {
                 payloads,
                 version: v,
