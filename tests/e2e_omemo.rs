@@ -178,8 +178,10 @@ fn two_talpas_talk_encrypted_and_verify_each_other() {
 
     // A correction travels inside the envelope (text and what it corrects).
     let fixed = secret("alice to bob, corrected");
-    let (r, _) = alice.call(json!({"cmd": "correct", "account": a, "with": b, "message": oid,
-                                   "body": fixed}));
+    let (r, _) = alice.call(
+        json!({"cmd": "correct", "account": a, "with": b, "message": oid,
+                                   "body": fixed}),
+    );
     assert_eq!(r["ok"], true, "{r}");
     let m = bob.wait_event_for(
         |e| e["event"] == "message_updated" && e["body"] == fixed.as_str(),
@@ -336,6 +338,23 @@ fn a_private_room_gets_omemo_for_members_with_keys_and_keys_missing_names_the_ot
     assert_eq!(m["encryption"], "omemo2", "{m}");
     assert_eq!(m["from"], "badger");
 
+    // Legacy OMEMO in the same room, both ways.
+    let old_in = secret("legacy from a member");
+    keyed.send_cmd(&json!({"cmd": "groupchat", "room": room, "body": old_in,
+                           "encrypt": "oldmemo", "recipients": [owner]}));
+    let m = talpa.wait_event_for(|e| is_message(e, &old_in), LONG);
+    assert_eq!(m["encryption"], "omemo", "{m}");
+    let (r, _) = talpa.call(json!({"cmd": "set_encryption", "account": owner,
+        "conversation": room, "enabled": true, "version": "omemo"}));
+    assert_eq!(r["ok"], true, "{r}");
+    let old_out = secret("legacy to the room");
+    send(&mut talpa, &owner, &room, &old_out);
+    let got = keyed.wait_event(
+        |e| e["event"] == "message" && e["type"] == "groupchat" && e["body"] == old_out.as_str(),
+        LONG,
+    );
+    assert_eq!(got["encrypted"], "oldmemo", "{got}");
+
     // The member without keys saw the stanza but not the text.
     let raw = keyless.wait_event(
         |e| e["event"] == "stanza" && e["xml"].as_str().is_some_and(|x| x.contains(&oid)),
@@ -345,7 +364,7 @@ fn a_private_room_gets_omemo_for_members_with_keys_and_keys_missing_names_the_ot
         !raw["xml"].as_str().unwrap_or_default().contains(&text),
         "{raw}"
     );
-    assert_never_in_clear(bed, &oid, &[&text, &reply]);
+    assert_never_in_clear(bed, &oid, &[&text, &reply, &old_in, &old_out]);
     talpa.quit();
 }
 
@@ -440,4 +459,76 @@ fn two_talpa_devices_on_one_account_read_each_others_sent_messages_via_carbons()
     }
     first.quit();
     second.quit();
+}
+
+/// The `<message>` forwarded inside a carbon's XML, as sent.
+fn forwarded_message(carbon_xml: &str) -> String {
+    let fwd = carbon_xml.find("<forwarded").expect("a forwarded element");
+    let start = fwd
+        + carbon_xml[fwd..]
+            .find("<message")
+            .expect("an inner message");
+    let end = carbon_xml[start..]
+        .find("</message>")
+        .map(|e| start + e + "</message>".len())
+        .expect("the inner message ends");
+    carbon_xml[start..end].to_owned()
+}
+
+#[test]
+fn a_replayed_omemo_message_under_a_new_id_shows_nothing_and_the_session_goes_on() {
+    let bed = bed();
+    let (a, apw) = bed.new_account("talpa");
+    let (b, bpw) = bed.new_account("replayer");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut talpa = talpa_online(bed, &dir.path().join("p"), &a, &apw);
+    let mut peer = omemo_peer(bed, &b, &bpw);
+    // A second, plain client of the peer's account sees the encrypted stanza as a carbon.
+    let mut spy = Peer::spawn(bed, &b, &bpw);
+    spy.send_cmd(&json!({"cmd": "carbons", "on": true, "id": "c"}));
+    spy.wait_event(|e| e["event"] == "ack" && e["id"] == "c", LONG);
+    spy.send_cmd(&json!({"cmd": "raw_events", "on": true}));
+
+    let first = secret("said once");
+    peer.send_cmd(
+        &json!({"cmd": "send", "to": a, "body": first, "encrypt": "twomemo",
+                          "msg_id": "replayed-original"}),
+    );
+    talpa.wait_event_for(|e| is_message(e, &first), LONG);
+    let carbon = spy.wait_event(
+        |e| {
+            e["event"] == "stanza"
+                && e["xml"]
+                    .as_str()
+                    .is_some_and(|x| x.contains("replayed-original") && x.contains("<sent"))
+        },
+        LONG,
+    );
+    let original = forwarded_message(carbon["xml"].as_str().unwrap_or_default());
+    assert!(original.contains("urn:xmpp:omemo:2"), "{original}");
+    // Replay the same ciphertext under fresh ids, so only OMEMO can tell it is a replay (the
+    // server stamps the spy's own full JID as sender: same account).
+    let replay = original.replace("replayed-original", "replayed-copy");
+    spy.send_cmd(&json!({"cmd": "raw", "xml": replay}));
+    spy.send_cmd(&json!({"cmd": "raw", "xml": replay}));
+
+    let second = secret("said after the replay");
+    peer.send_cmd(&json!({"cmd": "send", "to": a, "body": second, "encrypt": "twomemo"}));
+    talpa.wait_event_for(|e| is_message(e, &second), LONG);
+    let (r, _) = talpa.call(json!({"cmd": "history", "account": a, "with": b}));
+    assert_eq!(
+        bodies(&r),
+        [first.as_str(), second.as_str()],
+        "one message each, no notice for the replays: {r:#}"
+    );
+    let delivered = stanza_log(bed)
+        .lines()
+        .filter(|l| l.contains("SEND: <message") && l.contains("id='replayed-copy'"))
+        .filter(|l| l.contains(&format!("to='{a}")))
+        .count();
+    assert!(
+        delivered >= 2,
+        "the replays never reached Talpa ({delivered})"
+    );
+    talpa.quit();
 }
