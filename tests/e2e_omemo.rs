@@ -532,3 +532,31 @@ fn a_replayed_omemo_message_under_a_new_id_shows_nothing_and_the_session_goes_on
     );
     talpa.quit();
 }
+
+#[test]
+fn an_omemo2_envelope_addressed_to_someone_else_becomes_a_notice_not_a_message() {
+    let bed = bed();
+    let (a, apw) = bed.new_account("talpa");
+    let (b, bpw) = bed.new_account("forger");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut talpa = talpa_online(bed, &dir.path().join("p"), &a, &apw);
+    let mut peer = omemo_peer(bed, &b, &bpw);
+    let forged = secret("meant for somebody else");
+    peer.send_cmd(
+        &json!({"cmd": "send", "to": a, "body": forged, "encrypt": "twomemo",
+                          "sce_to": "victim@talpa.test"}),
+    );
+    let notice = talpa.wait_event_for(|e| e["event"] == "message" && e["with"] == b.as_str(), LONG);
+    let body = notice["body"].as_str().unwrap_or_default();
+    assert!(
+        !body.contains(&forged),
+        "the forged content was shown: {notice}"
+    );
+    assert!(body.contains("could not be decrypted"), "{notice}");
+    assert_eq!(notice["encryption"], "omemo2");
+    // The session is intact: a correct message from the same peer is read.
+    let fine = secret("properly addressed");
+    peer.send_cmd(&json!({"cmd": "send", "to": a, "body": fine, "encrypt": "twomemo"}));
+    talpa.wait_event_for(|e| is_message(e, &fine), LONG);
+    talpa.quit();
+}

@@ -16,6 +16,7 @@ stderr).  Every command may carry an "id" chosen by the caller (a string); the
 Commands (field "cmd"):
   {"cmd": "send", "to": JID, "body": TEXT, ["msg_id": ID], ["encrypt": "oldmemo"|"twomemo"]}
         send a chat message (plaintext unless "encrypt" is given; see OMEMO below).
+        With "encrypt": "twomemo", an optional "sce_to": JID forges the envelope's <to/>.
   {"cmd": "join", "room": ROOM_JID, "nick": NICK}
         join a MUC room (creating it if it does not exist; instant room).
         Emits "joined" when our own presence comes back.
@@ -329,13 +330,13 @@ def main():
             self.send_presence(pto=jid, ptype="subscribed")
             self.send_presence(pto=jid, ptype="subscribe")
 
-        async def do_send(self, to, body, msg_id, encrypt):
+        async def do_send(self, to, body, msg_id, encrypt, sce_to=None):
             msg = self.make_message(mto=to, mbody=None if encrypt else body, mtype="chat")
             if msg_id:
                 msg["id"] = msg_id
             if encrypt:
                 self.need_omemo()
-                res = await omemo_mod.encrypt_and_send(self, msg, to, body, encrypt)
+                res = await omemo_mod.encrypt_and_send(self, msg, to, body, encrypt, sce_to)
                 if res.get("errors"):
                     emit({"event": "omemo_encryption_errors", "to": to, "errors": res["errors"]})
             else:
@@ -384,7 +385,7 @@ def main():
             ack = {"event": "ack", "cmd": cmd, "id": c.get("id")}
             if cmd == "send":
                 ack["msg_id"] = await self.do_send(c["to"], c["body"], c.get("msg_id"),
-                                                   c.get("encrypt"))
+                                                   c.get("encrypt"), c.get("sce_to"))
             elif cmd == "join":
                 room, nick = c["room"], c["nick"]
                 await self.join_room(room, nick)

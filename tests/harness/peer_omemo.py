@@ -209,8 +209,10 @@ def _parse_envelope(data: bytes) -> Dict[str, Any]:
             "sce_to": to.get("jid") if to is not None else None}
 
 
-async def encrypt_and_send(xmpp: Any, msg: Any, to: str, body: str, kind: str) -> Dict[str, Any]:
-    """Encrypts body for `to` with `kind` ("oldmemo" or "twomemo") and sends msg."""
+async def encrypt_and_send(xmpp: Any, msg: Any, to: str, body: str, kind: str,
+                           sce_to: Optional[str] = None) -> Dict[str, Any]:
+    """Encrypts body for `to` with `kind` ("oldmemo" or "twomemo") and sends msg. `sce_to`
+    forges the OMEMO 2 envelope's <to/> (hostile-peer tests)."""
     plugin = xmpp["xep_0384"]
     bare = JID(to).bare
     # Force a device-list refresh: PEP notifications may not have arrived yet.
@@ -224,7 +226,7 @@ async def encrypt_and_send(xmpp: Any, msg: Any, to: str, body: str, kind: str) -
         return {"errors": [repr(e) for e in errors]}
     if kind == "twomemo":
         sm = await plugin.get_session_manager()
-        envelope = _sce_envelope(body, bare, xmpp.boundjid.bare)
+        envelope = _sce_envelope(body, sce_to or bare, xmpp.boundjid.bare)
         messages, errors = await sm.encrypt(frozenset({bare}), {TWO_NS: envelope},
                                             backend_priority_order=[TWO_NS])
         out = xmpp.make_message(mto=bare, mtype="chat")
