@@ -15,3 +15,5 @@ echo "== store: SQLCipher vs plain SQLite"
 cargo bench --profile dev --bench store
 echo "== tor: Arti vs C tor bootstrap on the private network"
 cargo bench --profile dev --bench tor
+echo "== omemo: Talpa vs python-omemo (twomemo), OMEMO 2 to 100 devices and decrypt throughput"
+cargo bench --profile dev --bench omemo
