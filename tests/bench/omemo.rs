@@ -2,8 +2,9 @@
 //! same run (`tests/harness/bench_omemo.py`): encrypt one message (SCE envelope) to 100 devices
 //! with established sessions, serialized to XML; and decrypt throughput of one session.
 //!
-//! Run with `cargo bench --profile dev --bench omemo` (the dev profile optimises dependencies,
-//! not Talpa's own code). Prints a table with the ratios; asserts nothing about timing.
+//! Run with `cargo bench --profile dev --config 'profile.dev.package.talpa.opt-level=3' --bench
+//! omemo` (as `make bench` does: the dev profile's optimised dependencies are reused, Talpa's own
+//! code is optimised too). Prints a table with the ratios; asserts nothing about timing.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 

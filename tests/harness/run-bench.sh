@@ -16,4 +16,5 @@ cargo bench --profile dev --bench store
 echo "== tor: Arti vs C tor bootstrap on the private network"
 cargo bench --profile dev --bench tor
 echo "== omemo: Talpa vs python-omemo (twomemo), OMEMO 2 to 100 devices and decrypt throughput"
-cargo bench --profile dev --bench omemo
+# Talpa's own code optimised too (python-omemo's crypto is compiled C); dependencies are reused.
+cargo bench --profile dev --config 'profile.dev.package.talpa.opt-level=3' --bench omemo
