@@ -1010,8 +1010,13 @@ impl Actor {
         self.store
             .with(move |s| {
                 let a = find_account(s, &account)?;
-                let c =
-                    s.upsert_conversation(a.id, &w, store::ConversationKind::Chat, Utc::now())?;
+                // A room not yet written to keeps its kind (rooms are remembered when joined).
+                let kind = if s.list_rooms(a.id)?.iter().any(|r| r.jid == w) {
+                    store::ConversationKind::GroupChat
+                } else {
+                    store::ConversationKind::Chat
+                };
+                let c = s.upsert_conversation(a.id, &w, kind, Utc::now())?;
                 s.set_conversation_encryption(c, choice)?;
                 Ok(())
             })
