@@ -3,6 +3,9 @@
 //! actor (`devices`, `trust`). The pure engine lives in [`crate::omemo`]; this module moves its
 //! elements through the session (PEP) and decides which version a message uses.
 //!
+//! Signed prekeys are rotated weekly (checked at login); used one-time prekeys are deleted after
+//! each login's archive catch-up.
+//!
 //! Version rule (docs/PROTOCOLS.md): for a conversation, the recipients are the peer's devices
 //! (every member's, in a room) plus our own other devices, as listed in either version's device
 //! list. OMEMO 2 is used when every one of those devices is in an OMEMO 2 list (and at least one
@@ -40,6 +43,43 @@ const NS_EME: &str = "urn:xmpp:eme:0";
 
 const KEY_MANAGER: &str = "manager";
 const KEY_REGISTRY: &str = "registry";
+/// When the signed prekeys were last rotated (unix seconds, decimal).
+const KEY_SPK_ROTATED: &str = "spk_rotated";
+/// How often the signed prekeys are rotated (the previous one stays usable one more period).
+const SPK_ROTATION_SECS: i64 = 7 * 24 * 3600;
+
+/// Whether the signed prekeys are due for rotation; `None` when never recorded (a new device:
+/// its keys are fresh).
+fn rotation_due(last: Option<i64>, now: i64) -> bool {
+    last.is_some_and(|l| now.saturating_sub(l) >= SPK_ROTATION_SECS)
+}
+
+/// Rotates the signed prekeys of both versions once a week (checked at login).
+async fn rotate_if_due(shared: &SharedRef, account: AccountId, st: &OmemoRef) {
+    let st2 = st.clone();
+    let result = shared
+        .store
+        .with(move |s| {
+            let now = chrono::Utc::now().timestamp();
+            let last = s
+                .omemo_get(account, KEY_SPK_ROTATED)?
+                .and_then(|b| std::str::from_utf8(&b).ok()?.parse::<i64>().ok());
+            if last.is_none() || rotation_due(last, now) {
+                if rotation_due(last, now) {
+                    let mut g = lock(&st2);
+                    for v in VERSIONS {
+                        g.manager.rotate_signed_prekey(v, &mut OsRng);
+                    }
+                }
+                s.omemo_set(account, KEY_SPK_ROTATED, now.to_string().as_bytes())?;
+            }
+            Ok(())
+        })
+        .await;
+    if let Err(e) = result {
+        tracing::info!(error = %e, "could not check the signed prekey rotation");
+    }
+}
 
 /// One account's OMEMO state.
 pub(crate) struct AccountOmemo {
@@ -261,6 +301,7 @@ pub(crate) async fn publish_own(
         g.manager.delete_used_prekeys();
         g.fresh.clear();
     }
+    rotate_if_due(shared, account, st).await;
     save(shared, account, st).await;
     let own = session.own_jid().to_string();
     for v in VERSIONS {
@@ -946,6 +987,14 @@ mod tests {
             choose_version(&r, OWN, 1, &[PEER], EncryptionChoice::OmemoLegacy),
             [OmemoVersion::Legacy]
         );
+    }
+
+    #[test]
+    fn signed_prekeys_rotate_weekly_and_not_on_a_new_device() {
+        let now = 1_800_000_000;
+        assert!(!rotation_due(None, now));
+        assert!(!rotation_due(Some(now - SPK_ROTATION_SECS + 1), now));
+        assert!(rotation_due(Some(now - SPK_ROTATION_SECS), now));
     }
 
     #[test]
