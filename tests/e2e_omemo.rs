@@ -236,6 +236,20 @@ fn two_talpas_talk_encrypted_and_verify_each_other() {
     bob.wait_event_for(|e| is_message(e, &waiting), LONG);
     bob.wait_event_for(|e| is_message(e, &three), LONG);
 
+    // Bob distrusts Alice's device: her next message is shown with a warning.
+    let (r, _) = bob.call(json!({"cmd": "devices", "account": b, "jid": a}));
+    let alice_device = r["devices"][0]["device"].clone();
+    let (r, _) = bob.call(json!({"cmd": "trust", "account": b, "jid": a,
+                                 "device": alice_device, "level": "untrusted"}));
+    assert_eq!(r["ok"], true, "{r}");
+    let four = secret("alice to a distrustful bob");
+    send(&mut alice, &a, &b, &four);
+    bob.wait_event_for(|e| is_message(e, &four), LONG);
+    bob.wait_event_for(
+        |e| e["event"] == "error" && e["kind"] == "omemo_untrusted_sender",
+        LONG,
+    );
+
     assert_never_in_clear(bed, &oid, &[&one, &two, &three, &waiting, &fixed]);
     alice.quit();
     bob.quit();

@@ -726,6 +726,17 @@ pub(crate) async fn open(
     if let Some(e) = &m.details.identity_event {
         identity_event(shared, &account.jid, sender, sid, e);
     }
+    if !m.details.trusted && m.content.is_some() {
+        // Shown, but the user is told it came from a device they do not trust.
+        shared.emit(Event::Error {
+            kind: "omemo_untrusted_sender".into(),
+            message: format!(
+                "a message from {sender} came from device {sid}, which you do not trust \
+                 (untrusted, changed or unverified in strict mode)"
+            ),
+            account: Some(account.jid.clone()),
+        });
+    }
     save(shared, account.id, st).await;
     if m.details.bundle_changed
         && live
