@@ -574,3 +574,34 @@ fn an_omemo2_envelope_addressed_to_someone_else_becomes_a_notice_not_a_message()
     talpa.wait_event_for(|e| is_message(e, &fine), LONG);
     talpa.quit();
 }
+
+#[test]
+fn keys_published_for_contacts_only_cannot_be_fetched_by_a_stranger() {
+    let bed = bed();
+    let (a, apw) = bed.new_account("private");
+    let (b, bpw) = bed.new_account("stranger");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut talpa = talpa_online(bed, &dir.path().join("p"), &a, &apw);
+    let (r, _) = talpa.call(json!({"cmd": "set_key_access", "account": a, "access": "contacts"}));
+    assert_eq!(r["ok"], true, "{r}");
+    let mut peer = omemo_peer(bed, &b, &bpw);
+    let devices = |peer: &mut Peer, id: &str| {
+        peer.send_cmd(&json!({"cmd": "omemo_devices", "jid": a, "id": id}));
+        let ack = peer.wait_event(|e| e["event"] == "ack" && e["id"] == id, LONG);
+        ack["devices"].as_array().map_or(0, Vec::len)
+    };
+    assert_eq!(
+        devices(&mut peer, "hidden"),
+        0,
+        "a stranger read the device list"
+    );
+    let (r, _) = talpa.call(json!({"cmd": "set_key_access", "account": a, "access": "open"}));
+    assert_eq!(r["ok"], true, "{r}");
+    assert!(
+        devices(&mut peer, "open") > 0,
+        "the open device list is not readable"
+    );
+    let (r, _) = talpa.call(json!({"cmd": "set_key_access", "account": a, "access": "everyone"}));
+    assert_eq!(support::headless::error_kind(&r), "invalid_input", "{r}");
+    talpa.quit();
+}

@@ -83,6 +83,8 @@ pub(crate) enum SessionOp {
     },
     /// Fetch a contact's OMEMO device lists and bundles (for `devices`).
     RefreshDevices(String),
+    /// Publish the OMEMO keys again (after a change of who may read them).
+    RepublishKeys,
 }
 
 /// What the actor tells a supervisor.
@@ -1192,6 +1194,7 @@ async fn session_op(
         SessionOp::RefreshDevices(jid) => {
             omemo::refresh(session, shared, account, st, &jid).await;
         }
+        SessionOp::RepublishKeys => omemo::publish_own(session, shared, account.id, st).await?,
         SessionOp::Retract { to, original } => {
             session
                 .send_retraction(Jid::from(to), &original)

@@ -587,6 +587,19 @@ impl Actor {
                 crate::core::omemo::save(&self.shared, st.0, &st.1).await;
                 Ok(Reply::Done {})
             }
+            Command::SetKeyAccess { account, access } => {
+                let (id, _) = self.omemo_of(&account).await?;
+                crate::core::omemo::set_access(&self.shared, id, &access).await?;
+                let account = bare_jid(&account, "account")?;
+                if let Err(e) = self
+                    .supervisors
+                    .session_op(&account, SessionOp::RepublishKeys)
+                    .await
+                {
+                    tracing::debug!(error = %e, "keys republished at the next login");
+                }
+                Ok(Reply::Done {})
+            }
             Command::SetTrustPolicy { account, strict } => {
                 let st = self.omemo_of(&account).await?;
                 crate::core::omemo::set_policy(&st.1, strict);

@@ -263,6 +263,14 @@ pub enum Command {
         #[serde(default)]
         version: Option<String>,
     },
+    /// Who may fetch the account's OMEMO keys: `open` (default; needed for private rooms with
+    /// non-contacts) or `contacts` (presence subscribers only). Republished at once when online.
+    SetKeyAccess {
+        /// The account.
+        account: String,
+        /// `open` or `contacts`.
+        access: String,
+    },
     /// Strict mode: encrypt only to verified devices (off: blind trust before verification).
     SetTrustPolicy {
         /// The account.
@@ -308,6 +316,7 @@ impl Command {
             Command::Trust { .. } => "trust",
             Command::SetEncryption { .. } => "set_encryption",
             Command::SetTrustPolicy { .. } => "set_trust_policy",
+            Command::SetKeyAccess { .. } => "set_key_access",
             Command::TorStatus => "tor_status",
             Command::Wipe => "wipe",
             Command::Quit => "quit",

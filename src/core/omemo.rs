@@ -43,6 +43,44 @@ const NS_EME: &str = "urn:xmpp:eme:0";
 
 const KEY_MANAGER: &str = "manager";
 const KEY_REGISTRY: &str = "registry";
+/// Who may read the keys: `open` (absent) or `contacts`.
+const KEY_ACCESS: &str = "access";
+
+/// The access model the account's keys are published with.
+async fn access_model(shared: &SharedRef, account: AccountId) -> AccessModel {
+    let stored = shared
+        .store
+        .with(move |s| Ok(s.omemo_get(account, KEY_ACCESS)?))
+        .await
+        .ok()
+        .flatten();
+    if stored.is_some_and(|b| b.as_slice() == b"contacts") {
+        AccessModel::Presence
+    } else {
+        AccessModel::Open
+    }
+}
+
+/// Records who may read the account's keys (`open` or `contacts`).
+pub(crate) async fn set_access(
+    shared: &SharedRef,
+    account: AccountId,
+    access: &str,
+) -> Result<(), CoreError> {
+    let value = match access {
+        "open" | "contacts" => access.to_owned(),
+        other => {
+            return Err(CoreError::InvalidInput(format!(
+                "unknown key access {other:?} (open or contacts)"
+            )));
+        }
+    };
+    shared
+        .store
+        .with(move |s| Ok(s.omemo_set(account, KEY_ACCESS, value.as_bytes())?))
+        .await
+}
+
 /// When the signed prekeys were last rotated (unix seconds, decimal).
 const KEY_SPK_ROTATED: &str = "spk_rotated";
 /// How often the signed prekeys are rotated (the previous one stays usable one more period).
@@ -245,6 +283,7 @@ async fn publish_bundle(
     session: &Session,
     st: &OmemoRef,
     v: OmemoVersion,
+    access: AccessModel,
 ) -> Result<(), CoreError> {
     let (bundle, device) = {
         let g = lock(st);
@@ -263,7 +302,7 @@ async fn publish_bundle(
         OmemoVersion::Legacy => (wire::legacy::bundle_node(device), "current", None),
     };
     session
-        .pep_publish_configured(&node, Some(item), bundle, AccessModel::Open, max)
+        .pep_publish_configured(&node, Some(item), bundle, access, max)
         .await
         .map_err(|e| xmpp_err(&e))
 }
@@ -304,25 +343,24 @@ pub(crate) async fn publish_own(
     rotate_if_due(shared, account, st).await;
     save(shared, account, st).await;
     let own = session.own_jid().to_string();
+    let access = access_model(shared, account).await;
     for v in VERSIONS {
-        publish_bundle(session, st, v).await?;
+        publish_bundle(session, st, v, access).await?;
         let published = fetch_list(session, None, v).await?;
+        // The list is published at every login (with our device added if it was dropped), so
+        // the node always has the account's access model, also after it was changed.
         let missing = own_list_to_publish(&published, &lock(st).manager);
-        let list = if let Some(list) = missing {
-            session
-                .pep_publish_configured(
-                    list_node(v),
-                    Some("current"),
-                    build_list(v, &list)?,
-                    AccessModel::Open,
-                    None,
-                )
-                .await
-                .map_err(|e| xmpp_err(&e))?;
-            list
-        } else {
-            published
-        };
+        let list = missing.unwrap_or(published);
+        session
+            .pep_publish_configured(
+                list_node(v),
+                Some("current"),
+                build_list(v, &list)?,
+                access,
+                None,
+            )
+            .await
+            .map_err(|e| xmpp_err(&e))?;
         let mut g = lock(st);
         g.registry.update(v, &own, list);
         g.fresh.insert((v, own.clone()));
@@ -366,15 +404,10 @@ pub(crate) async fn on_pep_event(
             }
         };
         if let Some(list) = readd {
+            let access = access_model(shared, account).await;
             let r = match build_list(v, &list) {
                 Ok(el) => session
-                    .pep_publish_configured(
-                        list_node(v),
-                        Some("current"),
-                        el,
-                        AccessModel::Open,
-                        None,
-                    )
+                    .pep_publish_configured(list_node(v), Some("current"), el, access, None)
                     .await
                     .map_err(|e| xmpp_err(&e)),
                 Err(e) => Err(e),
@@ -740,7 +773,7 @@ pub(crate) async fn open(
     save(shared, account.id, st).await;
     if m.details.bundle_changed
         && live
-        && let Err(e) = publish_bundle(session, st, v).await
+        && let Err(e) = publish_bundle(session, st, v, access_model(shared, account.id).await).await
     {
         tracing::info!(error = %e, "could not republish the bundle");
     }
