@@ -80,6 +80,8 @@ pub(crate) enum SessionOp {
         to: BareJid,
         /// The origin-id of the message being retracted.
         original: String,
+        /// Plaintext only if the conversation and the original were; otherwise OMEMO 2.
+        encryption: store::EncryptionChoice,
     },
     /// Fetch a contact's OMEMO device lists and bundles (for `devices`).
     RefreshDevices(String),
@@ -805,6 +807,7 @@ async fn group_action(
     let mut probe = m.clone();
     probe.body = Some(String::from("\u{fffd}"));
     probe.replaces = None;
+    probe.retracts = None;
     let Action::Store(c) = pipeline::classify_groupchat(&probe, &room.nick) else {
         return Action::Ignore;
     };
@@ -816,6 +819,7 @@ async fn group_action(
     };
     let mut out = m.clone();
     out.replaces = None;
+    out.retracts = None;
     let version = match real {
         None => {
             out.body = Some(omemo::failure_notice(
@@ -835,6 +839,7 @@ async fn group_action(
                     out.body = content.body;
                     if v == crate::omemo::OmemoVersion::V2 {
                         out.replaces = content.replace_id;
+                        out.retracts = content.retract_id;
                     }
                     v
                 }
@@ -869,6 +874,7 @@ async fn chat_action(
     let mut probe = m.clone();
     probe.body = Some(String::from("\u{fffd}"));
     probe.replaces = None;
+    probe.retracts = None;
     let Action::Store(c) = pipeline::classify(&own, &probe, source, ts) else {
         return Action::Ignore;
     };
@@ -902,6 +908,7 @@ async fn chat_action(
             // XEP-0308 marker beside <encrypted/> (the text itself is encrypted).
             if v == crate::omemo::OmemoVersion::V2 {
                 out.replaces = content.replace_id;
+                out.retracts = content.retract_id;
             } else {
                 out.replaces.clone_from(&m.replaces);
             }
@@ -911,6 +918,7 @@ async fn chat_action(
             tracing::info!(account = %account.jid, error = %why, "undecryptable OMEMO message");
             out.body = Some(omemo::failure_notice(&why));
             out.replaces = None;
+            out.retracts = None;
             v
         }
     };
@@ -1195,7 +1203,37 @@ async fn session_op(
             omemo::refresh(session, shared, account, st, &jid).await;
         }
         SessionOp::RepublishKeys => omemo::publish_own(session, shared, account.id, st).await?,
-        SessionOp::Retract { to, original } => {
+        SessionOp::Retract {
+            to,
+            original,
+            encryption,
+        } if encryption != store::EncryptionChoice::Plaintext => {
+            let content = crate::omemo::sce::MessageContent {
+                retract_id: Some(original),
+                ..crate::omemo::sce::MessageContent::default()
+            };
+            let sealed = omemo::seal(
+                session,
+                shared,
+                &account.jid,
+                st,
+                to.as_str(),
+                &[],
+                &content,
+                encryption,
+            )
+            .await;
+            omemo::save(shared, account.id, st).await;
+            let sealed = sealed.map_err(CoreError::Omemo)?;
+            let msg = build_chat(
+                Jid::from(to),
+                omemo::HINT_BODY,
+                MessageType::Chat,
+                sealed.payloads,
+            );
+            session.send_message(msg).await.map_err(xmpp)?;
+        }
+        SessionOp::Retract { to, original, .. } => {
             session
                 .send_retraction(Jid::from(to), &original)
                 .await

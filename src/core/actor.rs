@@ -835,14 +835,10 @@ impl Actor {
                 // encrypted too (never a plaintext copy of the new text).
                 let encrypted = conv.encryption != store::EncryptionChoice::Plaintext
                     || m.encryption != store::MessageEncryption::None;
-                if encrypted && retract {
-                    // A retraction would travel in clear beside the encrypted conversation.
-                    return Err(CoreError::InvalidInput(
-                        "retractions are not available in encrypted conversations yet".into(),
-                    ));
-                }
                 let encryption = match (encrypted, conv.encryption) {
                     (false, _) => store::EncryptionChoice::Plaintext,
+                    // Legacy OMEMO cannot carry a retraction: only inside an OMEMO 2 envelope.
+                    (true, _) if retract => store::EncryptionChoice::Omemo2,
                     (true, store::EncryptionChoice::Plaintext) => store::EncryptionChoice::Omemo,
                     (true, c) => c,
                 };
@@ -861,6 +857,7 @@ impl Actor {
             None => SessionOp::Retract {
                 to,
                 original: origin_id,
+                encryption,
             },
         };
         self.supervisors.session_op(&account, op).await?;
