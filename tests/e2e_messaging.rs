@@ -24,6 +24,8 @@ fn talpa_and_a_slixmpp_peer_exchange_messages_through_tor() {
     let mut talpa = talpa_online(bed, &dir.path().join("p"), &a, &apw);
     let mut peer = Peer::spawn(bed, &b, &bpw);
 
+    // This peer has no OMEMO keys: encryption (on by default) is turned off explicitly.
+    talpa.call(json!({"cmd": "set_encryption", "account": a, "conversation": b, "enabled": false}));
     let (r, _) = talpa.call(json!({"cmd": "send", "account": a, "to": b, "body": "hello peer"}));
     assert_eq!(r["ok"], true, "{r}");
     let got = peer.wait_message("hello peer", LONG);
@@ -83,6 +85,8 @@ fn messages_queued_while_offline_are_delivered_once_after_reconnecting() {
     let profile = dir.path().join("p");
     let mut talpa = talpa_online(bed, &profile, &a, &apw);
     talpa.call(json!({"cmd": "set_account_enabled", "account": a, "enabled": false}));
+    // This peer has no OMEMO keys: encryption (on by default) is turned off explicitly.
+    talpa.call(json!({"cmd": "set_encryption", "account": a, "conversation": b, "enabled": false}));
     for i in 0..5 {
         let (r, _) =
             talpa.call(json!({"cmd": "send", "account": a, "to": b, "body": format!("q{i}")}));
@@ -133,6 +137,8 @@ fn contacts_are_added_and_own_messages_corrected_and_retracted() {
         LONG,
     );
 
+    // This peer has no OMEMO keys: encryption (on by default) is turned off explicitly.
+    talpa.call(json!({"cmd": "set_encryption", "account": a, "conversation": b, "enabled": false}));
     let (r, _) = talpa.call(json!({"cmd": "send", "account": a, "to": b, "body": "helo"}));
     let id = r["origin_id"].as_str().expect("origin id").to_owned();
     peer.wait_message("helo", LONG);

@@ -50,6 +50,8 @@ fn without_tor_accounts_wait_and_messages_queue_until_tor_returns() {
         |e| e["event"] == "account_state" && e["state"] == "waiting_for_tor",
         LONG,
     );
+    // This peer has no OMEMO keys: encryption (on by default) is turned off explicitly.
+    t.call(json!({"cmd": "set_encryption", "account": a, "conversation": b, "enabled": false}));
     let (r, _) = t.call(json!({"cmd": "send", "account": a, "to": b, "body": "held back"}));
     assert_eq!(r["ok"], true, "{r}");
     std::thread::sleep(Duration::from_secs(5));

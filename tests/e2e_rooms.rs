@@ -66,6 +66,10 @@ fn talpa_creates_a_private_room_invites_a_peer_and_they_talk() {
     assert_eq!(m["with"], room);
     assert_eq!(m["from"], "badger");
 
+    // This peer has no OMEMO keys: encryption (on by default) is turned off explicitly.
+    talpa.call(
+        json!({"cmd": "set_encryption", "account": a, "conversation": room, "enabled": false}),
+    );
     let (r, _) = talpa.call(json!({"cmd": "send", "account": a, "to": room, "body": "hi badger"}));
     assert_eq!(r["ok"], true, "{r}");
     let got = peer.wait_event(

@@ -311,6 +311,7 @@ fn sce_envelope_carries_all_content_and_round_trips_through_omemo_2() {
         reply_to: Some((BOB.into(), "msg-0".into())),
         reactions: Some(("msg-0".into(), vec!["👍".into()])),
         oob_url: Some("aesgcm://upload.talpa.test/x#key".into()),
+        retract_id: Some("msg-2".into()),
     };
     let env = sce::build(
         &content.to_elements(),

@@ -20,6 +20,7 @@ use xmpp_parsers::message::{Id as MessageId, MessageType};
 
 use crate::core::error::CoreError;
 use crate::core::events::{Event, StoredMessage};
+use crate::core::omemo::{self, OmemoRef, Opened};
 use crate::core::pipeline::{self, Action, Classified, Source};
 use crate::core::room_session::{Ctx, Rooms};
 use crate::core::shared::{SharedRef, lock};
@@ -29,6 +30,7 @@ use crate::tor::{AccountIsolation, TorClient};
 use crate::xmpp::muc::Affiliation;
 use crate::xmpp::session::{CarbonDirection, PresenceKind, build_chat};
 use crate::xmpp::srv::{self, DotResolver, SrvAnswer};
+use crate::xmpp::stanza::InboundMessage;
 use crate::xmpp::{BoxedStream, Session, SessionConfig, SessionEvent, StreamOpener, TlsMode};
 use crate::xmpp::{TrustAnchor, XmppError};
 
@@ -123,6 +125,8 @@ pub(crate) enum SessionOp {
         original: String,
         /// The new text.
         body: String,
+        /// Plaintext only if the conversation and the original were.
+        encryption: store::EncryptionChoice,
     },
     /// Retract one of our messages (XEP-0424).
     Retract {
@@ -130,7 +134,13 @@ pub(crate) enum SessionOp {
         to: BareJid,
         /// The origin-id of the message being retracted.
         original: String,
+        /// Plaintext only if the conversation and the original were; otherwise OMEMO 2.
+        encryption: store::EncryptionChoice,
     },
+    /// Fetch a contact's OMEMO device lists and bundles (for `devices`).
+    RefreshDevices(String),
+    /// Publish the OMEMO keys again (after a change of who may read them).
+    RepublishKeys,
 }
 
 /// What an online account answers to a [`SessionOp`].
@@ -504,8 +514,14 @@ async fn run_session(
         Some(Err(e)) => return Ended::Failed(e.to_string()),
         Some(Ok(s)) => s,
     };
-    let own = session.own_jid().clone();
     let id = account.id;
+    let st = match omemo::load(shared, id).await {
+        Ok(st) => st,
+        Err(e) => {
+            session.close().await;
+            return Ended::Failed(format!("OMEMO state: {e}"));
+        }
+    };
     if report.channel_binding && !account.sasl_plus_seen {
         let _ = shared
             .store
@@ -543,7 +559,15 @@ async fn run_session(
         }
     };
     emit_blocklist(shared, account, &blocked);
-    ingest_archive(shared, account, &own, &blocked, startup.archived).await;
+    ingest_archive(&session, shared, account, &st, &blocked, startup.archived).await;
+    // The catch-up is done: used prekeys go, fresh bundles and our device lists go up.
+    if let Err(e) = omemo::publish_own(&session, shared, id, &st).await {
+        shared.emit(Event::Error {
+            kind: e.kind().into(),
+            message: format!("could not publish the OMEMO keys: {e}"),
+            account: Some(account.jid.clone()),
+        });
+    }
     shared.emit(Event::Roster {
         account: account.jid.clone(),
         contacts: roster.clone(),
@@ -555,12 +579,14 @@ async fn run_session(
     );
 
     let mut in_flight = InFlight::default();
+    let mut held: HashSet<String> = HashSet::new();
     let mut acks = FuturesUnordered::new();
     let mut rooms = Rooms::new();
     let ctx = Ctx {
         session: &session,
         shared,
         account,
+        st: &st,
     };
     ctx.autojoin(&mut rooms).await;
     reconcile_outbox(&session, account, shared).await;
@@ -569,7 +595,7 @@ async fn run_session(
         SELF_PING_EVERY,
     );
     self_ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    flush(&session, account, shared, &mut in_flight, &mut acks).await;
+    flush(&ctx, &mut held, &mut in_flight, &mut acks).await;
     loop {
         tokio::select! {
             event = events.recv() => match event {
@@ -585,6 +611,7 @@ async fn run_session(
                         // between, presence — and whatever was not acknowledged must go
                         // again, unless the archive shows the server got it before the drop.
                         in_flight.new_stream();
+                        held.clear();
                         let key = last_archive_key(account.id);
                         let last = shared
                             .store
@@ -594,7 +621,7 @@ async fn run_session(
                             .flatten();
                         match session.start(last).await {
                             Ok(startup) => {
-                                ingest_archive(shared, account, &own, &blocked, startup.archived)
+                                ingest_archive(&session, shared, account, &st, &blocked, startup.archived)
                                     .await;
                             }
                             Err(e) => return Ended::Dropped(format!("restart after rebind: {e}")),
@@ -603,7 +630,7 @@ async fn run_session(
                         ctx.rejoin_all(&mut rooms).await;
                     }
                     shared.account_state(&account.jid, "online", Some(bound_jid.to_string()));
-                    flush(&session, account, shared, &mut in_flight, &mut acks).await;
+                    flush(&ctx, &mut held, &mut in_flight, &mut acks).await;
                 }
                 Some(SessionEvent::Message(m)) if m.kind == MessageType::Groupchat => {
                     ctx.groupchat(&rooms, &m).await;
@@ -614,7 +641,9 @@ async fn run_session(
                     }
                     if !ctx.direct_message(&rooms, &m).await {
                         let sid = m.stanza_id.clone();
-                        let action = pipeline::classify(&own, &m, Source::Live, None);
+                        let action =
+                            chat_action(&session, shared, account, &st, &m, Source::Live, None)
+                                .await;
                         ingest(shared, account, action, sid).await;
                     }
                 }
@@ -641,8 +670,9 @@ async fn run_session(
                         CarbonDirection::Sent => Source::CarbonSent,
                     };
                     let sid = message.stanza_id.clone();
-                    ingest(shared, account, pipeline::classify(&own, &message, source, None), sid)
-                        .await;
+                    let action =
+                        chat_action(&session, shared, account, &st, &message, source, None).await;
+                    ingest(shared, account, action, sid).await;
                 }
                 Some(SessionEvent::RosterPush(_)) if local_only => {}
                 Some(SessionEvent::RosterPush(items)) => {
@@ -678,13 +708,20 @@ async fn run_session(
                     emit_blocklist(shared, account, &blocked);
                 }
                 Some(SessionEvent::PubSubEvent { from, event }) => {
+                    let changed =
+                        omemo::on_pep_event(&session, shared, id, &st, from.as_ref(), &event).await;
+                    if changed && !held.is_empty() {
+                        // Someone published keys: held messages may go now.
+                        held.clear();
+                        flush(&ctx, &mut held, &mut in_flight, &mut acks).await;
+                    }
                     ctx.pubsub_event(&mut rooms, from.as_ref(), &event).await;
                 }
             },
             _ = self_ping.tick() => ctx.self_ping(&mut rooms).await,
             c = control.recv() => match c {
                 Some(Control::Flush) => {
-                    flush(&session, account, shared, &mut in_flight, &mut acks).await;
+                    flush(&ctx, &mut held, &mut in_flight, &mut acks).await;
                 }
                 Some(Control::Op(op, reply)) => {
                     let outcome = session_op(&ctx, &mut rooms, op.clone()).await;
@@ -788,9 +825,10 @@ impl InFlight {
 /// Runs caught-up archive messages, oldest first, through the block stage and the pipeline;
 /// each one's archive id becomes the resume point of the next catch-up.
 async fn ingest_archive(
+    session: &Session,
     shared: &SharedRef,
     account: &store::Account,
-    own: &BareJid,
+    st: &OmemoRef,
     blocked: &HashSet<BareJid>,
     archived: Vec<crate::xmpp::session::ArchivedMessage>,
 ) {
@@ -799,7 +837,16 @@ async fn ingest_archive(
         let action = if pipeline::from_blocked(&archived.message, blocked) {
             Action::Ignore
         } else {
-            pipeline::classify(own, &archived.message, Source::Archive, ts)
+            chat_action(
+                session,
+                shared,
+                account,
+                st,
+                &archived.message,
+                Source::Archive,
+                ts,
+            )
+            .await
         };
         ingest_with(shared, account, action, Some(archived.archive_id), true).await;
     }
@@ -892,23 +939,37 @@ async fn reconcile_outbox(session: &Session, account: &store::Account, shared: &
 const SELF_PING_EVERY: Duration = Duration::from_secs(15 * 60);
 
 /// Sends every outbox entry of the account not already in flight on this stream. Each entry
-/// keeps its origin-id as stanza id across resends, so receivers can drop duplicates.
+/// keeps its origin-id as stanza id across resends, so receivers can drop duplicates. Unless
+/// the user turned encryption off for the conversation, each is OMEMO-encrypted afresh; one
+/// that cannot be encrypted for anybody stays queued (`message_held`), never sent in plaintext.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the supervisor's per-stream state, passed apart to keep borrows simple"
+)]
 async fn flush(
-    session: &Session,
-    account: &store::Account,
-    shared: &SharedRef,
+    ctx: &Ctx<'_>,
+    held: &mut HashSet<String>,
     in_flight: &mut InFlight,
     acks: &mut FuturesUnordered<AckFuture>,
 ) {
+    let (session, account, shared, st) = (ctx.session, ctx.account, ctx.shared, ctx.st);
     let id = account.id;
     let Ok(entries) = shared
         .store
-        .with(move |s| Ok(s.outbox_list(Some(id))?))
+        .with(move |s| {
+            let entries = s.outbox_list(Some(id))?;
+            let mut out = Vec::with_capacity(entries.len());
+            for e in entries {
+                let conv = s.conversation(e.conversation)?;
+                out.push((e, conv.map(|c| c.encryption).unwrap_or_default()));
+            }
+            Ok(out)
+        })
         .await
     else {
         return;
     };
-    for entry in entries {
+    for (entry, choice) in entries {
         if in_flight.contains(&entry.origin_id) {
             continue;
         }
@@ -921,7 +982,7 @@ async fn flush(
         let to = payload
             .get("to")
             .and_then(|v| v.as_str())
-            .and_then(|t| Jid::new(t).ok());
+            .and_then(|t| BareJid::new(t).ok());
         let body = payload.get("body").and_then(|v| v.as_str());
         let (Some(to), Some(body)) = (to, body) else {
             continue;
@@ -931,7 +992,83 @@ async fn flush(
         } else {
             MessageType::Chat
         };
-        let mut msg = build_chat(to, body, kind, Vec::new());
+        let plaintext = payload
+            .get("plaintext")
+            .and_then(serde_json::Value::as_bool)
+            == Some(true);
+        // A conversation switched off after the message was queued still gets it encrypted.
+        let choice = if choice == store::EncryptionChoice::Plaintext && !plaintext {
+            store::EncryptionChoice::Omemo
+        } else {
+            choice
+        };
+        let mut msg = if plaintext {
+            build_chat(Jid::from(to.clone()), body, kind, Vec::new())
+        } else {
+            let members = if kind == MessageType::Groupchat {
+                room_members(session, shared, account, &to).await
+            } else {
+                Vec::new()
+            };
+            if kind == MessageType::Groupchat && members.is_empty() {
+                hold(
+                    shared,
+                    account,
+                    held,
+                    &to,
+                    &entry.origin_id,
+                    "no member of the room is known yet (join it first)".into(),
+                );
+                continue;
+            }
+            let content = crate::omemo::sce::MessageContent {
+                body: Some(body.to_owned()),
+                ..crate::omemo::sce::MessageContent::default()
+            };
+            let sealed = omemo::seal(
+                session,
+                shared,
+                &account.jid,
+                st,
+                to.as_str(),
+                &members,
+                &content,
+                choice,
+            )
+            .await;
+            omemo::save(shared, id, st).await;
+            match sealed {
+                Ok(sealed) => {
+                    if kind == MessageType::Groupchat && !sealed.missing.is_empty() {
+                        shared.emit(Event::KeysMissing {
+                            account: account.jid.clone(),
+                            room: to.to_string(),
+                            jids: sealed.missing.clone(),
+                        });
+                    }
+                    mark_encrypted(
+                        shared,
+                        account,
+                        entry.conversation,
+                        &to,
+                        &entry.origin_id,
+                        sealed.version,
+                    )
+                    .await;
+                    build_chat(
+                        Jid::from(to.clone()),
+                        omemo::HINT_BODY,
+                        kind,
+                        sealed.payloads,
+                    )
+                }
+                Err(reason) => {
+                    hold(shared, account, held, &to, &entry.origin_id, reason);
+                    continue;
+                }
+            }
+        };
+        held.remove(&entry.origin_id);
         msg.id = Some(MessageId(entry.origin_id.clone()));
         match session.send_message(msg).await {
             Ok(mut sent) => {
@@ -953,6 +1090,216 @@ async fn flush(
             }
         }
     }
+}
+
+/// Tells the front ends (once per stream) that a message stays queued, and why.
+fn hold(
+    shared: &SharedRef,
+    account: &store::Account,
+    held: &mut HashSet<String>,
+    to: &BareJid,
+    origin_id: &str,
+    reason: String,
+) {
+    if held.insert(origin_id.to_owned()) {
+        shared.emit(Event::MessageHeld {
+            account: account.jid.clone(),
+            with: to.to_string(),
+            origin_id: origin_id.to_owned(),
+            reason,
+        });
+    }
+}
+
+/// Records the version an outgoing message was encrypted with and tells the front ends.
+async fn mark_encrypted(
+    shared: &SharedRef,
+    account: &store::Account,
+    conv: store::ConversationId,
+    to: &BareJid,
+    origin_id: &str,
+    version: crate::omemo::OmemoVersion,
+) {
+    let (oid, acc, with) = (origin_id.to_owned(), account.jid.clone(), to.to_string());
+    let updated = shared
+        .store
+        .with(move |s| {
+            let Some(mid) = s.find_by_origin_id(conv, &oid)? else {
+                return Ok(None);
+            };
+            let enc = omemo::stored_encryption(version);
+            if s.message(mid)?.is_some_and(|m| m.encryption == enc) {
+                return Ok(None);
+            }
+            s.set_message_encryption(mid, enc)?;
+            Ok(s.message(mid)?
+                .map(|m| crate::core::actor::to_event_message(&acc, &with, &m)))
+        })
+        .await;
+    if let Ok(Some(m)) = updated {
+        shared.emit(Event::MessageUpdated(m));
+    }
+}
+
+/// The real bare JIDs of a room's members: occupants (non-anonymous room) and the member,
+/// admin and owner lists, as far as we may read them.
+async fn room_members(
+    session: &Session,
+    shared: &SharedRef,
+    account: &store::Account,
+    room: &BareJid,
+) -> Vec<String> {
+    // The room registry knows the affiliation lists and the occupants' real JIDs.
+    let mut jids = shared.rooms.recipients(&account.jid, room.as_str());
+    for a in [
+        crate::xmpp::muc::Affiliation::Member,
+        crate::xmpp::muc::Affiliation::Admin,
+        crate::xmpp::muc::Affiliation::Owner,
+    ] {
+        if let Ok(list) = session.muc_affiliations(room, a).await {
+            jids.extend(list.into_iter().map(|j| j.to_string()));
+        }
+    }
+    jids.sort();
+    jids.dedup();
+    jids
+}
+
+/// Classifies a groupchat message, decrypting OMEMO with the session of the occupant's real
+/// JID (known in a non-anonymous room). Our own reflected messages are not encrypted for this
+/// device and were stored when sent.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the room's view of the sender travels with the session state"
+)]
+pub(crate) async fn group_action(
+    session: &Session,
+    shared: &SharedRef,
+    account: &store::Account,
+    st: &OmemoRef,
+    m: &InboundMessage,
+    nick: &str,
+    own_occupant_id: Option<&str>,
+    sender_jid: Option<String>,
+) -> Action {
+    let Some((version, el)) = omemo::find_encrypted(&m.raw) else {
+        return pipeline::classify_groupchat_from(m, nick, own_occupant_id);
+    };
+    let mut probe = m.clone();
+    probe.body = Some(String::from("\u{fffd}"));
+    probe.replaces = None;
+    probe.retracts = None;
+    let Action::Store(c) = pipeline::classify_groupchat_from(&probe, nick, own_occupant_id) else {
+        return Action::Ignore;
+    };
+    let own = session.own_jid().to_string();
+    let real = if c.outgoing { Some(own) } else { sender_jid };
+    let mut out = m.clone();
+    out.replaces = None;
+    out.retracts = None;
+    let version = match real {
+        None => {
+            out.body = Some(omemo::failure_notice(
+                "the sender's real JID is not known in this room",
+            ));
+            version
+        }
+        Some(real) => {
+            let el = el.clone();
+            let opened = omemo::open(
+                session, shared, account, st, version, &el, &real, &real, &c.peer, true,
+            )
+            .await;
+            match opened {
+                Opened::Empty | Opened::Duplicate => return Action::Ignore,
+                Opened::Content(content, v) => {
+                    out.body = content.body;
+                    if v == crate::omemo::OmemoVersion::V2 {
+                        out.replaces = content.replace_id;
+                        out.retracts = content.retract_id;
+                    }
+                    v
+                }
+                Opened::Failed(why, v) => {
+                    out.body = Some(omemo::failure_notice(&why));
+                    v
+                }
+            }
+        }
+    };
+    pipeline::classify_groupchat_from(&out, nick, own_occupant_id)
+        .with_encryption(omemo::stored_encryption(version))
+}
+
+/// Classifies a 1:1 message (live, carbon or archived), decrypting OMEMO first. A message that
+/// cannot be decrypted becomes a stored notice; a replay or duplicate becomes nothing.
+async fn chat_action(
+    session: &Session,
+    shared: &SharedRef,
+    account: &store::Account,
+    st: &OmemoRef,
+    m: &InboundMessage,
+    source: Source,
+    ts: Option<chrono::DateTime<Utc>>,
+) -> Action {
+    let own = session.own_jid().clone();
+    let Some((version, el)) = omemo::find_encrypted(&m.raw) else {
+        return pipeline::classify(&own, m, source, ts);
+    };
+    // Classify with a placeholder body to learn direction and sender; the hint body or
+    // legacy fallback text is never shown.
+    let mut probe = m.clone();
+    probe.body = Some(String::from("\u{fffd}"));
+    probe.replaces = None;
+    probe.retracts = None;
+    let Action::Store(c) = pipeline::classify(&own, &probe, source, ts) else {
+        return Action::Ignore;
+    };
+    let stanza_from = m
+        .from
+        .as_ref()
+        .map_or_else(|| c.sender.clone(), ToString::to_string);
+    let stanza_to =
+        m.to.as_ref()
+            .map_or_else(|| own.to_string(), ToString::to_string);
+    let el = el.clone();
+    let opened = omemo::open(
+        session,
+        shared,
+        account,
+        st,
+        version,
+        &el,
+        &c.sender,
+        &stanza_from,
+        &stanza_to,
+        source == Source::Live,
+    )
+    .await;
+    let mut out = m.clone();
+    let version = match opened {
+        Opened::Empty | Opened::Duplicate => return Action::Ignore,
+        Opened::Content(content, v) => {
+            out.body = content.body;
+            // OMEMO 2: only the envelope says what is corrected; legacy clients put the
+            // XEP-0308 marker beside <encrypted/> (the text itself is encrypted).
+            if v == crate::omemo::OmemoVersion::V2 {
+                out.replaces = content.replace_id;
+                out.retracts = content.retract_id;
+            } else {
+                out.replaces.clone_from(&m.replaces);
+            }
+            v
+        }
+        Opened::Failed(why, v) => {
+            tracing::info!(account = %account.jid, error = %why, "undecryptable OMEMO message");
+            out.body = Some(omemo::failure_notice(&why));
+            out.replaces = None;
+            out.retracts = None;
+            v
+        }
+    };
+    pipeline::classify(&own, &out, source, ts).with_encryption(omemo::stored_encryption(version))
 }
 
 /// Stores (or keeps in memory) one classified inbound message and tells the front ends.
@@ -1027,6 +1374,7 @@ fn new_message(conv: store::ConversationId, c: &Classified) -> store::NewMessage
         c.body.clone(),
         now,
     );
+    m.encryption = c.encryption;
     m.origin_id.clone_from(&c.origin_id);
     m.occupant_id.clone_from(&c.occupant_id);
     if let Some(sid) = &c.stanza_id {
@@ -1084,7 +1432,12 @@ fn apply(
                     from: c.sender.clone(),
                     body: c.body.clone().unwrap_or_default(),
                     timestamp_ms: c.server_ts.unwrap_or(now).timestamp_millis(),
-                    encryption: "none".into(),
+                    encryption: match c.encryption {
+                        store::MessageEncryption::None => "none",
+                        store::MessageEncryption::OmemoLegacy => "omemo",
+                        store::MessageEncryption::Omemo2 => "omemo2",
+                    }
+                    .into(),
                     corrected: false,
                     retracted: false,
                 }),
@@ -1147,7 +1500,7 @@ async fn session_op(
     rooms: &mut Rooms,
     op: SessionOp,
 ) -> Result<OpOutcome, CoreError> {
-    let session = ctx.session;
+    let (session, shared, account, st) = (ctx.session, ctx.shared, ctx.account, ctx.st);
     let xmpp = |e: XmppError| CoreError::Xmpp(e.to_string());
     let in_room = |rooms: &Rooms, room: &BareJid| {
         Ctx::nick_in(rooms, room)
@@ -1227,7 +1580,46 @@ async fn session_op(
                 session.set_mam_default(&default).await.map_err(xmpp)?,
             ));
         }
-        SessionOp::Correct { to, original, body } => {
+        SessionOp::Correct {
+            to,
+            original,
+            body,
+            encryption,
+        } if encryption != store::EncryptionChoice::Plaintext => {
+            if rooms.contains_key(&to) {
+                return Err(CoreError::InvalidInput(
+                    "correcting a message in an encrypted room is not supported yet".into(),
+                ));
+            }
+            let content = crate::omemo::sce::MessageContent {
+                body: Some(body),
+                replace_id: Some(original),
+                ..crate::omemo::sce::MessageContent::default()
+            };
+            let sealed = omemo::seal(
+                session,
+                shared,
+                &account.jid,
+                st,
+                to.as_str(),
+                &[],
+                &content,
+                encryption,
+            )
+            .await;
+            omemo::save(shared, account.id, st).await;
+            let sealed = sealed.map_err(CoreError::Omemo)?;
+            let msg = build_chat(
+                Jid::from(to),
+                omemo::HINT_BODY,
+                MessageType::Chat,
+                sealed.payloads,
+            );
+            session.send_message(msg).await.map_err(xmpp)?;
+        }
+        SessionOp::Correct {
+            to, original, body, ..
+        } => {
             if rooms.contains_key(&to) {
                 session
                     .muc_edit(&to, &original, Some(&body))
@@ -1240,7 +1632,46 @@ async fn session_op(
                     .map_err(xmpp)?;
             }
         }
-        SessionOp::Retract { to, original } => {
+        SessionOp::RefreshDevices(jid) => {
+            omemo::refresh(session, shared, account, st, &jid).await;
+        }
+        SessionOp::RepublishKeys => omemo::publish_own(session, shared, account.id, st).await?,
+        SessionOp::Retract {
+            to,
+            original,
+            encryption,
+        } if encryption != store::EncryptionChoice::Plaintext => {
+            if rooms.contains_key(&to) {
+                return Err(CoreError::InvalidInput(
+                    "retracting a message in an encrypted room is not supported yet".into(),
+                ));
+            }
+            let content = crate::omemo::sce::MessageContent {
+                retract_id: Some(original),
+                ..crate::omemo::sce::MessageContent::default()
+            };
+            let sealed = omemo::seal(
+                session,
+                shared,
+                &account.jid,
+                st,
+                to.as_str(),
+                &[],
+                &content,
+                encryption,
+            )
+            .await;
+            omemo::save(shared, account.id, st).await;
+            let sealed = sealed.map_err(CoreError::Omemo)?;
+            let msg = build_chat(
+                Jid::from(to),
+                omemo::HINT_BODY,
+                MessageType::Chat,
+                sealed.payloads,
+            );
+            session.send_message(msg).await.map_err(xmpp)?;
+        }
+        SessionOp::Retract { to, original, .. } => {
             if rooms.contains_key(&to) {
                 session.muc_edit(&to, &original, None).await.map_err(xmpp)?;
             } else {

@@ -70,6 +70,7 @@ impl CoreHandle {
             tor: Mutex::new(None),
             states: Mutex::new(std::collections::HashMap::new()),
             rooms: crate::core::rooms::RoomRegistry::default(),
+            omemo: Mutex::new(crate::core::omemo::OmemoStates::default()),
         });
         let schedule = ConnectSchedule::with_startup_max(options.startup_jitter);
         let actor = Actor {
@@ -328,6 +329,7 @@ impl Actor {
         self.supervisors.stop_all().await;
         lock(&self.shared.ephemeral).forget(|_, _| true);
         self.shared.rooms.clear();
+        lock(&self.shared.omemo).clear();
         let was_open = self
             .store
             .with_slot(|slot| {
@@ -395,13 +397,15 @@ impl Actor {
                 let jid = bare_jid(&account, "account")?;
                 self.supervisors.stop(&jid).await;
                 lock(&self.shared.ephemeral).forget(|a, _| a == jid);
-                self.store
+                let removed = self
+                    .store
                     .with(move |s| {
                         let a = find_account(s, &jid)?;
                         s.remove_account(a.id)?;
-                        Ok(())
+                        Ok(a.id)
                     })
                     .await?;
+                lock(&self.shared.omemo).remove(removed);
                 Ok(Reply::Done {})
             }
             Command::SetAccountEnabled { account, enabled } => {
@@ -676,6 +680,48 @@ impl Actor {
                 with,
                 message,
             } => self.edit_own(&account, &with, message, None).await,
+            Command::Devices { account, jid } => self.devices(&account, jid).await,
+            Command::Trust {
+                account,
+                jid,
+                device,
+                level,
+                fingerprint,
+            } => {
+                let jid = bare_jid(&jid, "contact")?;
+                let st = self.omemo_of(&account).await?;
+                crate::core::omemo::set_trust(&st.1, &jid, device, &level, fingerprint.as_deref())?;
+                crate::core::omemo::save(&self.shared, st.0, &st.1).await;
+                Ok(Reply::Done {})
+            }
+            Command::SetKeyAccess { account, access } => {
+                let (id, _) = self.omemo_of(&account).await?;
+                crate::core::omemo::set_access(&self.shared, id, &access).await?;
+                let account = bare_jid(&account, "account")?;
+                if let Err(e) = self
+                    .supervisors
+                    .session_op(&account, SessionOp::RepublishKeys)
+                    .await
+                {
+                    tracing::debug!(error = %e, "keys republished at the next login");
+                }
+                Ok(Reply::Done {})
+            }
+            Command::SetTrustPolicy { account, strict } => {
+                let st = self.omemo_of(&account).await?;
+                crate::core::omemo::set_policy(&st.1, strict);
+                crate::core::omemo::save(&self.shared, st.0, &st.1).await;
+                Ok(Reply::Done {})
+            }
+            Command::SetEncryption {
+                account,
+                conversation,
+                enabled,
+                version,
+            } => {
+                self.set_encryption(&account, &conversation, enabled, version.as_deref())
+                    .await
+            }
             Command::TorStatus => Ok(Reply::Tor(match self.shared.tor() {
                 Some(tor) => tor_info(&tor.status().borrow()),
                 None => tor_settings::not_running(self.store.is_open()),
@@ -1068,7 +1114,8 @@ impl Actor {
         let account = bare_jid(account, "account")?;
         let with = bare_jid(with, "conversation")?;
         let (acc, w, oid) = (account.clone(), with.clone(), origin_id.clone());
-        let target = self
+        let retract = body.is_none();
+        let (target, encryption) = self
             .store
             .with(move |s| {
                 let conv = find_conversation(s, &acc, &w)?
@@ -1084,7 +1131,18 @@ impl Actor {
                         "only your own messages can be corrected or retracted".into(),
                     ));
                 }
-                Ok((conv.id, id))
+                // A correction of an encrypted message, or in an encrypted conversation, is
+                // encrypted too (never a plaintext copy of the new text).
+                let encrypted = conv.encryption != store::EncryptionChoice::Plaintext
+                    || m.encryption != store::MessageEncryption::None;
+                let encryption = match (encrypted, conv.encryption) {
+                    (false, _) => store::EncryptionChoice::Plaintext,
+                    // Legacy OMEMO cannot carry a retraction: only inside an OMEMO 2 envelope.
+                    (true, _) if retract => store::EncryptionChoice::Omemo2,
+                    (true, store::EncryptionChoice::Plaintext) => store::EncryptionChoice::Omemo,
+                    (true, c) => c,
+                };
+                Ok(((conv.id, id), encryption))
             })
             .await?;
         let to = xmpp_parsers::jid::BareJid::new(&with)
@@ -1094,10 +1152,12 @@ impl Actor {
                 to,
                 original: origin_id,
                 body: b.clone(),
+                encryption,
             },
             None => SessionOp::Retract {
                 to,
                 original: origin_id,
+                encryption,
             },
         };
         self.supervisors.session_op(&account, op).await?;
@@ -1166,17 +1226,24 @@ impl Actor {
         }
         let origin_id = crate::privacy::ids::random_id();
         let (acc, peer) = (account.clone(), to.clone());
-        let is_room = self
+        let (is_room, plaintext) = self
             .store
             .with(move |s| {
-                Ok(find_conversation(s, &acc, &peer)?
-                    .is_some_and(|c| c.kind == store::ConversationKind::GroupChat))
+                let c = find_conversation(s, &acc, &peer)?;
+                Ok((
+                    c.as_ref()
+                        .is_some_and(|c| c.kind == store::ConversationKind::GroupChat),
+                    c.is_some_and(|c| c.encryption == store::EncryptionChoice::Plaintext),
+                ))
             })
             .await?;
         let kind = if is_room { "groupchat" } else { "chat" };
-        let payload =
-            serde_json::to_vec(&serde_json::json!({"to": to, "body": body, "kind": kind}))
-                .map_err(|e| CoreError::InvalidInput(e.to_string()))?;
+        // Whether the message may go in plaintext is decided now, by the user's setting at the
+        // time of writing: a message queued encrypted is never sent in plaintext later.
+        let payload = serde_json::to_vec(&serde_json::json!({
+            "to": to, "body": body, "kind": kind, "plaintext": plaintext,
+        }))
+        .map_err(|e| CoreError::InvalidInput(e.to_string()))?;
         let (acc, with, oid) = (account.clone(), to.clone(), origin_id.clone());
         let stored = self
             .store
@@ -1221,6 +1288,85 @@ impl Actor {
         self.emit(Event::Message(message));
         self.supervisors.flush(&account);
         Ok(Reply::Queued { origin_id })
+    }
+
+    /// The account's id and OMEMO state.
+    async fn omemo_of(
+        &self,
+        account: &str,
+    ) -> Result<(store::AccountId, crate::core::omemo::OmemoRef), CoreError> {
+        let account = bare_jid(account, "account")?;
+        let id = self
+            .store
+            .with(move |s| Ok(find_account(s, &account)?.id))
+            .await?;
+        Ok((id, crate::core::omemo::load(&self.shared, id).await?))
+    }
+
+    async fn devices(&mut self, account: &str, jid: Option<String>) -> Result<Reply, CoreError> {
+        let account = bare_jid(account, "account")?;
+        let jid = jid.map(|j| bare_jid(&j, "contact")).transpose()?;
+        let (_, st) = self.omemo_of(&account).await?;
+        let target = jid.clone().unwrap_or_else(|| account.clone());
+        // Fresh lists and fingerprints when online; what is known otherwise.
+        if let Err(e) = self
+            .supervisors
+            .session_op(&account, SessionOp::RefreshDevices(target))
+            .await
+        {
+            tracing::debug!(error = %e, "devices: showing what is known");
+        }
+        Ok(Reply::Devices {
+            devices: crate::core::omemo::devices(&st, &account, jid.as_deref()),
+        })
+    }
+
+    async fn set_encryption(
+        &mut self,
+        account: &str,
+        conversation: &str,
+        enabled: bool,
+        version: Option<&str>,
+    ) -> Result<Reply, CoreError> {
+        let account = bare_jid(account, "account")?;
+        let with = bare_jid(conversation, "conversation")?;
+        let choice = match (enabled, version) {
+            (false, _) => store::EncryptionChoice::Plaintext,
+            (true, None | Some("auto")) => store::EncryptionChoice::Omemo,
+            (true, Some("omemo2")) => store::EncryptionChoice::Omemo2,
+            (true, Some("omemo" | "legacy")) => store::EncryptionChoice::OmemoLegacy,
+            (true, Some(other)) => {
+                return Err(CoreError::InvalidInput(format!(
+                    "unknown OMEMO version {other:?} (omemo2, omemo or auto)"
+                )));
+            }
+        };
+        let w = with.clone();
+        self.store
+            .with(move |s| {
+                let a = find_account(s, &account)?;
+                // A room not yet written to keeps its kind (rooms are remembered when joined).
+                let kind = if s.list_rooms(a.id)?.iter().any(|r| r.jid == w) {
+                    store::ConversationKind::GroupChat
+                } else {
+                    store::ConversationKind::Chat
+                };
+                let c = s.upsert_conversation(a.id, &w, kind, Utc::now())?;
+                s.set_conversation_encryption(c, choice)?;
+                Ok(())
+            })
+            .await?;
+        if enabled {
+            Ok(Reply::Done {})
+        } else {
+            Ok(Reply::Warning {
+                warning: format!(
+                    "End-to-end encryption is OFF for {with}: new messages go in plaintext, \
+                     readable by both servers (still inside TLS and Tor). Messages already queued \
+                     stay encrypted."
+                ),
+            })
+        }
     }
 
     async fn history(

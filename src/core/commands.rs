@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::core::events::{AccountSummary, StoredMessage, TorStatusInfo};
+use crate::core::events::{AccountSummary, DeviceInfo, StoredMessage, TorStatusInfo};
 use crate::core::tor_settings::TorSettings;
 
 /// A secret typed by the user (a passphrase or an account password). Zeroized on drop, never
@@ -359,6 +359,57 @@ pub enum Command {
         /// The origin-id of the message to retract.
         message: String,
     },
+    /// OMEMO devices of a contact (or, without `jid`, of our own account) with fingerprints
+    /// and trust; fetched fresh when the account is online.
+    Devices {
+        /// The account.
+        account: String,
+        /// The contact; our own devices when absent.
+        #[serde(default)]
+        jid: Option<String>,
+    },
+    /// The user's trust decision for one device: `verified`, `untrusted` or `blind`.
+    Trust {
+        /// The account.
+        account: String,
+        /// The device's owner.
+        jid: String,
+        /// The device id.
+        device: u32,
+        /// `verified`, `untrusted` or `blind`.
+        level: String,
+        /// When given, must equal the fingerprint on record (what the user compared).
+        #[serde(default)]
+        fingerprint: Option<String>,
+    },
+    /// Turns end-to-end encryption of one conversation on (default) or off. Off sends
+    /// plaintext (inside TLS and Tor only) and is answered with a warning.
+    SetEncryption {
+        /// The account.
+        account: String,
+        /// The contact or room.
+        conversation: String,
+        /// On or off.
+        enabled: bool,
+        /// Pin a version while on: `omemo2` or `omemo` (legacy); automatic when absent.
+        #[serde(default)]
+        version: Option<String>,
+    },
+    /// Who may fetch the account's OMEMO keys: `open` (default; needed for private rooms with
+    /// non-contacts) or `contacts` (presence subscribers only). Republished at once when online.
+    SetKeyAccess {
+        /// The account.
+        account: String,
+        /// `open` or `contacts`.
+        access: String,
+    },
+    /// Strict mode: encrypt only to verified devices (off: blind trust before verification).
+    SetTrustPolicy {
+        /// The account.
+        account: String,
+        /// Strict or not.
+        strict: bool,
+    },
     /// Report Tor's current state (also pushed as `tor_status` events).
     TorStatus,
     /// The Tor settings kept in the profile (mode, system SOCKS address, bridges).
@@ -411,6 +462,11 @@ impl Command {
             Command::SetArchiving { .. } => "set_archiving",
             Command::Correct { .. } => "correct",
             Command::Retract { .. } => "retract",
+            Command::Devices { .. } => "devices",
+            Command::Trust { .. } => "trust",
+            Command::SetEncryption { .. } => "set_encryption",
+            Command::SetTrustPolicy { .. } => "set_trust_policy",
+            Command::SetKeyAccess { .. } => "set_key_access",
             Command::TorStatus => "tor_status",
             Command::TorSettings => "tor_settings",
             Command::SetTorSettings(_) => "set_tor_settings",
@@ -469,5 +525,15 @@ pub enum Reply {
         affiliations: Vec<(String, String)>,
         /// Everyone present.
         occupants: Vec<crate::core::events::Occupant>,
+    },
+    /// OMEMO devices (`devices`).
+    Devices {
+        /// The devices.
+        devices: Vec<DeviceInfo>,
+    },
+    /// Done, with something the user must know (e.g. encryption turned off).
+    Warning {
+        /// What to tell the user.
+        warning: String,
     },
 }

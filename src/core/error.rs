@@ -43,6 +43,9 @@ pub enum CoreError {
     /// The core has stopped and can take no more commands.
     #[error("the core has stopped")]
     Stopped,
+    /// OMEMO state or encryption failed.
+    #[error("omemo: {0}")]
+    Omemo(String),
 }
 
 impl CoreError {
@@ -61,6 +64,7 @@ impl CoreError {
             CoreError::Xmpp(_) => "xmpp",
             CoreError::WouldLinkAccounts(_) => "would_link_accounts",
             CoreError::Stopped => "stopped",
+            CoreError::Omemo(_) => "omemo",
         }
     }
 }

@@ -51,6 +51,25 @@ pub struct StoredMessage {
     pub retracted: bool,
 }
 
+/// One OMEMO device as `devices` shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct DeviceInfo {
+    /// The owner's bare JID.
+    pub jid: String,
+    /// The device id.
+    pub device: u32,
+    /// Fingerprint in grouped hex, once the identity key is known.
+    pub fingerprint: Option<String>,
+    /// `own` (this device), `verified`, `blind` (trusted before verification), `undecided`
+    /// (not trusted: another device of the contact is verified, or strict mode), `untrusted`,
+    /// `changed` (identity key changed under this id) or `unknown` (no key seen yet).
+    pub trust: String,
+    /// The OMEMO versions it publishes: `omemo` (legacy), `omemo2`.
+    pub versions: Vec<String>,
+    /// True for this Talpa's own device.
+    pub this_device: bool,
+}
+
 /// One person present in a room.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Occupant {
@@ -213,6 +232,55 @@ pub enum Event {
         subject: String,
         /// The nick of who set it, when an occupant did.
         by: Option<String>,
+    },
+    /// A device of a contact (or of our own account) was seen for the first time. Under blind
+    /// trust it is trusted until one of the contact's devices is verified.
+    DeviceNew {
+        /// Our account.
+        account: String,
+        /// The device's owner.
+        jid: String,
+        /// Its device id.
+        device: u32,
+        /// Its fingerprint (8 groups of 8 hex digits).
+        fingerprint: String,
+    },
+    /// A known device id presented a different identity key. The new key is never trusted
+    /// silently (its trust is `changed` until the user decides).
+    IdentityChanged {
+        /// Our account.
+        account: String,
+        /// The device's owner.
+        jid: String,
+        /// Its device id.
+        device: u32,
+        /// Fingerprint on record.
+        old_fingerprint: String,
+        /// Fingerprint now presented.
+        new_fingerprint: String,
+        /// Whether the previous identity had been verified.
+        old_was_verified: bool,
+    },
+    /// A room message was encrypted for every member with keys; these members cannot read it.
+    KeysMissing {
+        /// Our account.
+        account: String,
+        /// The room.
+        room: String,
+        /// Members with no usable OMEMO device.
+        jids: Vec<String>,
+    },
+    /// A queued message could not be sent encrypted; it stays in the outbox (never sent in
+    /// plaintext) and is retried at the next send or login.
+    MessageHeld {
+        /// Our account.
+        account: String,
+        /// The conversation.
+        with: String,
+        /// The message's origin-id.
+        origin_id: String,
+        /// Why.
+        reason: String,
     },
     /// The profile was unlocked.
     Unlocked,

@@ -10,6 +10,7 @@ pub mod actor;
 pub mod commands;
 pub mod error;
 pub mod events;
+mod omemo;
 pub mod pipeline;
 mod room_session;
 pub mod rooms;

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use xmpp_parsers::jid::{BareJid, Jid};
 use xmpp_parsers::message::MessageType;
 
+use crate::store::MessageEncryption;
 use crate::xmpp::stanza::InboundMessage;
 
 /// Where an inbound message came from, which decides its direction and conversation.
@@ -69,6 +70,8 @@ pub struct Classified {
     /// XEP-0421 occupant-id stamped by the room: corrections and retractions in a room are
     /// accepted only from the same occupant-id as the original.
     pub occupant_id: Option<String>,
+    /// How it travelled (set after decryption; `None` for plaintext).
+    pub encryption: MessageEncryption,
 }
 
 /// Whether `jid` is on the block list: the bare JID itself, or its whole domain.
@@ -152,6 +155,7 @@ pub fn classify(
         server_ts: archive_ts.or_else(|| msg.delay.as_ref().map(|d| d.stamp)),
         room: false,
         occupant_id: None,
+        encryption: MessageEncryption::None,
     };
     finish(classified, msg)
 }
@@ -197,6 +201,7 @@ pub fn classify_groupchat_from(
         server_ts: msg.delay.as_ref().map(|d| d.stamp),
         room: true,
         occupant_id,
+        encryption: MessageEncryption::None,
     };
     finish(classified, msg)
 }
@@ -222,8 +227,23 @@ pub fn classify_muc_pm(msg: &InboundMessage) -> Action {
         server_ts: msg.delay.as_ref().map(|d| d.stamp),
         room: false,
         occupant_id: crate::xmpp::muc::occupant_id_of(&msg.raw.payloads),
+        encryption: MessageEncryption::None,
     };
     finish(classified, msg)
+}
+
+impl Action {
+    /// Marks the message as having travelled with `encryption`.
+    #[must_use]
+    pub fn with_encryption(mut self, encryption: MessageEncryption) -> Self {
+        match &mut self {
+            Action::Store(c)
+            | Action::Correct { message: c, .. }
+            | Action::Retract { message: c, .. } => c.encryption = encryption,
+            Action::Ignore => {}
+        }
+        self
+    }
 }
 
 fn finish(classified: Classified, msg: &InboundMessage) -> Action {

@@ -37,6 +37,17 @@ pub(crate) struct Room {
     affiliated: HashMap<String, String>,
 }
 
+impl Room {
+    /// The real bare JID of the occupant with this nick, when the room shows it to us.
+    pub(crate) fn real_jid_of(&self, nick: Option<&str>) -> Option<String> {
+        let nick = nick?;
+        self.occupants
+            .iter()
+            .find(|o| o.nick == nick)
+            .and_then(|o| o.jid.clone())
+    }
+}
+
 /// The rooms of one session.
 pub(crate) type Rooms = HashMap<BareJid, Room>;
 
@@ -45,6 +56,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) session: &'a Session,
     pub(crate) shared: &'a SharedRef,
     pub(crate) account: &'a store::Account,
+    /// The account's OMEMO state (room messages are decrypted with it).
+    pub(crate) st: &'a crate::core::omemo::OmemoRef,
 }
 
 #[allow(
@@ -483,12 +496,10 @@ impl Ctx<'_> {
     /// Pages through the room's archive after the last stanza-id seen in this room; each
     /// message goes through the same pipeline (and dedupe) as live ones.
     async fn catch_up(&self, rooms: &Rooms, room_jid: &BareJid) {
-        let Some((nick, own_id)) = rooms
-            .get(room_jid)
-            .map(|r| (r.nick.clone(), r.own_occupant_id.clone()))
-        else {
+        let Some(room) = rooms.get(room_jid) else {
             return;
         };
+        let (nick, own_id) = (room.nick.clone(), room.own_occupant_id.clone());
         let k = room_anchor_key(self.account.id, room_jid);
         let anchor = self
             .shared
@@ -529,7 +540,18 @@ impl Ctx<'_> {
             if message.from.as_ref().map(Jid::to_bare).as_ref() != Some(room_jid) {
                 continue;
             }
-            self.groupchat_message(&message, &nick, own_id.as_deref(), Some(archive_id))
+            // The sender's real JID: from the archived stanza's MUC item (non-anonymous rooms),
+            // else from who is present under that nick now.
+            let sender = crate::xmpp::muc::item_jid_of(&message.raw.payloads).or_else(|| {
+                room.real_jid_of(
+                    message
+                        .from
+                        .as_ref()
+                        .and_then(|f| f.resource())
+                        .map(xmpp_parsers::jid::ResourceRef::as_str),
+                )
+            });
+            self.groupchat_message(&message, &nick, own_id.as_deref(), Some(archive_id), sender)
                 .await;
         }
     }
@@ -540,8 +562,19 @@ impl Ctx<'_> {
         nick: &str,
         own_occupant_id: Option<&str>,
         archive_id: Option<String>,
+        sender_jid: Option<String>,
     ) {
-        let action = pipeline::classify_groupchat_from(m, nick, own_occupant_id);
+        let action = crate::core::accounts::group_action(
+            self.session,
+            self.shared,
+            self.account,
+            self.st,
+            m,
+            nick,
+            own_occupant_id,
+            sender_jid,
+        )
+        .await;
         ingest(self.shared, self.account, action, None).await;
         let anchor = archive_id.or_else(|| m.stanza_id.clone());
         if let (Some(a), Some(room)) = (anchor, m.from.as_ref().map(Jid::to_bare)) {
@@ -584,7 +617,8 @@ impl Ctx<'_> {
         }
         let nick = room.nick.clone();
         let own_id = room.own_occupant_id.clone();
-        self.groupchat_message(m, &nick, own_id.as_deref(), None)
+        let sender = room.real_jid_of(from.resource().map(xmpp_parsers::jid::ResourceRef::as_str));
+        self.groupchat_message(m, &nick, own_id.as_deref(), None, sender)
             .await;
     }
 

@@ -59,6 +59,8 @@ pub(crate) struct Shared {
     pub(crate) states: Mutex<HashMap<String, String>>,
     /// Who is in which room, room audits and pending invitations.
     pub(crate) rooms: crate::core::rooms::RoomRegistry,
+    /// Each account's OMEMO state, loaded on first use, forgotten at lock.
+    pub(crate) omemo: Mutex<crate::core::omemo::OmemoStates>,
 }
 
 impl Shared {

@@ -54,6 +54,11 @@ pub struct DoubleRatchet {
     version: OmemoVersion,
     root_key: Key32,
     own_ratchet: CurveSecret,
+    /// The public half of `own_ratchet`, computed once per ratchet step (a scalar
+    /// multiplication per message would dominate encryption to many devices).
+    #[zeroize(skip)]
+    #[serde(skip)]
+    own_ratchet_public: Option<CurvePublic>,
     #[zeroize(skip)]
     other_ratchet: CurvePublic,
     sending: Chain,
@@ -107,6 +112,7 @@ impl DoubleRatchet {
             version,
             root_key,
             own_ratchet: own,
+            own_ratchet_public: None,
             other_ratchet: responder_signed_prekey,
             sending,
             receiving: None,
@@ -130,6 +136,7 @@ impl DoubleRatchet {
             version,
             root_key: Key32(*shared_secret),
             own_ratchet: signed_prekey.clone(),
+            own_ratchet_public: None,
             other_ratchet: parsed.header.ratchet,
             // Placeholder, replaced by the DH step below before any use.
             sending: Chain {
@@ -177,6 +184,7 @@ impl DoubleRatchet {
         self.root_key = rk;
         self.receiving = Some(recv);
         self.own_ratchet = CurveSecret::generate(rng);
+        self.own_ratchet_public = None;
         let dh = self.own_ratchet.diffie_hellman(&their)?;
         let (rk, send) = root_step(self.version, &self.root_key, &dh);
         self.root_key = rk;
@@ -187,8 +195,12 @@ impl DoubleRatchet {
     /// Encrypts `plaintext` (OMEMO: the payload key material) into a framed, authenticated
     /// ratchet message of this version.
     pub fn encrypt(&mut self, plaintext: &[u8], associated_data: &[u8]) -> Vec<u8> {
+        let own_public = match self.own_ratchet_public {
+            Some(p) => p,
+            None => *self.own_ratchet_public.insert(self.own_ratchet.public()),
+        };
         let header = RatchetHeader {
-            ratchet: self.own_ratchet.public(),
+            ratchet: own_public,
             n: self.sending.length,
             pn: self.previous_sending_length,
         };

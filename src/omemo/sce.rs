@@ -17,6 +17,7 @@ const NS_CORRECT: &str = "urn:xmpp:message-correct:0";
 const NS_REPLY: &str = "urn:xmpp:reply:0";
 const NS_REACTIONS: &str = "urn:xmpp:reactions:0";
 const NS_OOB: &str = "jabber:x:oob";
+const NS_RETRACT: &str = "urn:xmpp:message-retract:1";
 
 /// Longest random padding, in characters.
 pub const MAX_RPAD: usize = 200;
@@ -34,6 +35,8 @@ pub struct MessageContent {
     pub reactions: Option<(String, Vec<String>)>,
     /// Out-of-band link, e.g. an encrypted upload (XEP-0066).
     pub oob_url: Option<String>,
+    /// Id of the message this one retracts (XEP-0424).
+    pub retract_id: Option<String>,
 }
 
 impl MessageContent {
@@ -70,6 +73,13 @@ impl MessageContent {
                     .build(),
             );
         }
+        if let Some(id) = &self.retract_id {
+            out.push(
+                el("retract", NS_RETRACT)
+                    .attr(name("id"), id.as_str())
+                    .build(),
+            );
+        }
         if let Some(url) = &self.oob_url {
             out.push(
                 el("x", NS_OOB)
@@ -101,6 +111,8 @@ impl MessageContent {
                         .collect();
                     c.reactions = Some((id.to_owned(), r));
                 }
+            } else if e.is("retract", NS_RETRACT) {
+                c.retract_id = e.attr("id").map(str::to_owned);
             } else if e.is("x", NS_OOB) {
                 c.oob_url = e.get_child("url", NS_OOB).map(Element::text);
             }

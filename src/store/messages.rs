@@ -448,6 +448,19 @@ impl Store {
             .optional()?)
     }
 
+    /// Records how an (outgoing) message was actually encrypted once it was sent.
+    pub fn set_message_encryption(
+        &mut self,
+        id: MessageId,
+        encryption: MessageEncryption,
+    ) -> Result<()> {
+        self.conn.execute(
+            "UPDATE messages SET encryption = ?2 WHERE id = ?1",
+            params![id.0, encryption.as_str()],
+        )?;
+        Ok(())
+    }
+
     /// The local id of the message with this origin-id in a conversation.
     pub fn find_by_origin_id(
         &self,

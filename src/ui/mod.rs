@@ -138,7 +138,7 @@ fn show_about(app: &adw::Application) {
         .application_name("Talpa")
         .application_icon(APP_ID)
         .version(env!("CARGO_PKG_VERSION"))
-        .comments("A privacy-hardened XMPP client. Every connection goes through Tor and the local store is encrypted and forgets. OMEMO sending is not yet enabled in this build.")
+        .comments("A privacy-hardened XMPP client. Every connection goes through Tor and the local store is encrypted and forgets. Messages are end-to-end encrypted with OMEMO and never fall back to plaintext.")
         .license_type(gtk4::License::Gpl30)
         .modal(true)
         .build();

@@ -290,7 +290,11 @@ impl SessionView {
             | Event::Locked
             | Event::Error { .. }
             | Event::SubscriptionRequest { .. }
-            | Event::Blocklist { .. } => {}
+            | Event::Blocklist { .. }
+            | Event::DeviceNew { .. }
+            | Event::IdentityChanged { .. }
+            | Event::KeysMissing { .. }
+            | Event::MessageHeld { .. } => {}
         }
     }
 

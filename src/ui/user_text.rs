@@ -26,6 +26,7 @@ pub fn error_text(e: &CoreError) -> String {
         CoreError::Xmpp(detail) => format!("The server refused or failed: {detail}."),
         CoreError::WouldLinkAccounts(detail) => format!("Not joined: {detail}"),
         CoreError::Stopped => "Talpa's core has stopped. Please restart Talpa.".to_owned(),
+        CoreError::Omemo(detail) => format!("End-to-end encryption failed: {detail}."),
     }
 }
 

@@ -198,6 +198,21 @@ pub fn occupant_id_of(payloads: &[Element]) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The real JID a room put on a (typically archived) message of a non-anonymous room:
+/// `<x xmlns='http://jabber.org/protocol/muc#user'><item jid='…'/></x>`, as a bare JID.
+/// Only used to pick the OMEMO session to decrypt with: a forged one makes decryption fail,
+/// it never changes who a message is shown from.
+pub fn item_jid_of(payloads: &[Element]) -> Option<String> {
+    payloads
+        .iter()
+        .filter(|e| e.name() == "x" && e.ns() == "http://jabber.org/protocol/muc#user")
+        .flat_map(Element::children)
+        .filter(|i| i.name() == "item")
+        .find_map(|i| i.attr("jid"))
+        .and_then(|j| xmpp_parsers::jid::Jid::new(j).ok())
+        .map(|j| j.to_bare().to_string())
+}
+
 /// What a room says about itself in disco#info: its `muc_*` features and the
 /// `muc#roominfo` form fields.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -13,6 +13,8 @@ use super::stanza::{NODE_BOOKMARKS, elem, text_elem};
 
 /// XEP-0060 pubsub.
 pub const NS_PUBSUB: &str = "http://jabber.org/protocol/pubsub";
+/// XEP-0060 pubsub owner use cases (node configuration).
+pub const NS_PUBSUB_OWNER: &str = "http://jabber.org/protocol/pubsub#owner";
 
 /// Who may read a PEP node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,6 +152,87 @@ impl Session {
                     .collect()
             })
             .unwrap_or_default())
+    }
+
+    /// Publishes like [`Session::pep_publish`]; when the node exists with another configuration
+    /// (`precondition-not-met`, a `conflict` error), reconfigures the node's access model and
+    /// publishes again (XEP-0060 §7.1.5, XEP-0384 §5.3.2).
+    pub async fn pep_publish_configured(
+        &self,
+        node: &str,
+        item_id: Option<&str>,
+        payload: Element,
+        access: AccessModel,
+        max_items: Option<&str>,
+    ) -> Result<(), XmppError> {
+        match self
+            .pep_publish(node, item_id, payload.clone(), access, max_items)
+            .await
+        {
+            Err(XmppError::IqError(c)) if c == "Conflict" || c.contains("Precondition") => {
+                self.pep_configure(node, access, max_items).await?;
+                self.pep_publish(node, item_id, payload, access, max_items)
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    /// Sets the access model (and optionally `max_items`) of the own PEP `node`.
+    pub async fn pep_configure(
+        &self,
+        node: &str,
+        access: AccessModel,
+        max_items: Option<&str>,
+    ) -> Result<(), XmppError> {
+        let mut x = elem("x", NS_DATA, &[("type", "submit")]);
+        let mut fields = vec![
+            ("FORM_TYPE", "http://jabber.org/protocol/pubsub#node_config"),
+            ("pubsub#access_model", access.as_str()),
+        ];
+        if let Some(m) = max_items {
+            fields.push(("pubsub#max_items", m));
+        }
+        for (var, value) in fields {
+            let mut f = elem("field", NS_DATA, &[("var", var)]);
+            f.append_child(text_elem("value", NS_DATA, value));
+            x.append_child(f);
+        }
+        let mut configure = elem("configure", NS_PUBSUB_OWNER, &[("node", node)]);
+        configure.append_child(x);
+        let mut ps = elem("pubsub", NS_PUBSUB_OWNER, &[]);
+        ps.append_child(configure);
+        self.iq(None, true, ps).await.map(|_| ())
+    }
+
+    /// Fetches the payload of item `id` of `owner`'s PEP `node`; `None` when the node or item
+    /// does not exist.
+    pub async fn pep_item(
+        &self,
+        owner: Option<&BareJid>,
+        node: &str,
+        id: &str,
+    ) -> Result<Option<Element>, XmppError> {
+        let mut items = elem("items", NS_PUBSUB, &[("node", node)]);
+        items.append_child(elem("item", NS_PUBSUB, &[("id", id)]));
+        let mut ps = elem("pubsub", NS_PUBSUB, &[]);
+        ps.append_child(items);
+        let r = match self
+            .iq(owner.map(|o| Jid::from(o.clone())), false, ps)
+            .await
+        {
+            Ok(r) => r,
+            Err(XmppError::IqError(c)) if c == "ItemNotFound" => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        Ok(r.and_then(|ps| ps.get_child("items", NS_PUBSUB).cloned())
+            .and_then(|items| {
+                items
+                    .children()
+                    .filter(|i| i.is("item", NS_PUBSUB))
+                    .find(|i| i.attr("id").is_none_or(|i| i == id))
+                    .and_then(|i| i.children().next().cloned())
+            }))
     }
 
     /// Retracts item `id` from the own PEP `node` (with notification).

@@ -47,10 +47,11 @@ if [ ! -e "$profile/talpa.db" ]; then
     | grep -E '"ok":false' && { echo "demo profile setup failed" >&2; exit 1; } || true
 fi
 
-echo "== echo@talpa.test answers every message you send it"
+echo "== echo@talpa.test answers every message you send it (OMEMO, as Talpa encrypts by default)"
 ( echo '{"cmd":"echo","on":true}'; sleep infinity ) | \
   "$TALPA_VENV/bin/python" tests/harness/peer.py --jid echo@talpa.test --password demo-echo \
-    --host 127.0.0.1 --port "$port" --ca "$ca" >/dev/null 2>"$demo/peer.log" &
+    --host 127.0.0.1 --port "$port" --ca "$ca" --omemo-storage "$demo/echo-omemo.json" \
+    >/dev/null 2>"$demo/peer.log" &
 peer_pid=$!
 
 echo "== opening Talpa on $profile — passphrase: demo"

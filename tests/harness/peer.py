@@ -16,6 +16,7 @@ stderr).  Every command may carry an "id" chosen by the caller (a string); the
 Commands (field "cmd"):
   {"cmd": "send", "to": JID, "body": TEXT, ["msg_id": ID], ["encrypt": "oldmemo"|"twomemo"]}
         send a chat message (plaintext unless "encrypt" is given; see OMEMO below).
+        With "encrypt": "twomemo", an optional "sce_to": JID forges the envelope's <to/>.
   {"cmd": "join", "room": ROOM_JID, "nick": NICK, ["password": PW]}
         join a MUC room (creating it if it does not exist; instant room).
         Emits "joined" when our own presence comes back.
@@ -88,6 +89,9 @@ Events (field "event"):
         non-fatal per-device errors while encrypting (the message was still sent).
   {"event": "disconnected", "reason": TEXT|null}
 
+With --omemo-legacy-only the peer publishes and speaks only legacy OMEMO (as clients without
+OMEMO 2 do); "encrypt": "twomemo" then fails.
+
 OMEMO (only with --omemo-storage; the "omemo" field of "online" says so; see
 peer_omemo.py): "send" with "encrypt": "oldmemo" sends legacy OMEMO
 (eu.siacs.conversations.axolotl, via slixmpp-omemo), "encrypt": "twomemo" sends
@@ -119,6 +123,8 @@ def main():
     ap.add_argument("--ca", required=True)
     ap.add_argument("--omemo-storage", default=None,
                     help="JSON file for OMEMO state (enables OMEMO)")
+    ap.add_argument("--omemo-legacy-only", action="store_true",
+                    help="publish and use legacy OMEMO only (like clients without OMEMO 2)")
     ap.add_argument("--direct-tls", action="store_true",
                     help="connect with direct TLS (XEP-0368) instead of STARTTLS")
     ap.add_argument("--debug", action="store_true")
@@ -148,7 +154,7 @@ def main():
             self.register_plugin("xep_0359")
             self.register_plugin("xep_0280")
             if omemo_mod is not None:
-                self.omemo = omemo_mod.setup(self, a.omemo_storage)
+                self.omemo = omemo_mod.setup(self, a.omemo_storage, a.omemo_legacy_only)
             self.add_event_handler("session_start", self.on_start)
             self.add_event_handler("message", self.on_message)
             self.add_event_handler("message_error", self.on_message_error)
@@ -334,13 +340,13 @@ def main():
             self.send_presence(pto=jid, ptype="subscribed")
             self.send_presence(pto=jid, ptype="subscribe")
 
-        async def do_send(self, to, body, msg_id, encrypt):
+        async def do_send(self, to, body, msg_id, encrypt, sce_to=None):
             msg = self.make_message(mto=to, mbody=None if encrypt else body, mtype="chat")
             if msg_id:
                 msg["id"] = msg_id
             if encrypt:
                 self.need_omemo()
-                res = await omemo_mod.encrypt_and_send(self, msg, to, body, encrypt)
+                res = await omemo_mod.encrypt_and_send(self, msg, to, body, encrypt, sce_to)
                 if res.get("errors"):
                     emit({"event": "omemo_encryption_errors", "to": to, "errors": res["errors"]})
             else:
@@ -389,7 +395,7 @@ def main():
             ack = {"event": "ack", "cmd": cmd, "id": c.get("id")}
             if cmd == "send":
                 ack["msg_id"] = await self.do_send(c["to"], c["body"], c.get("msg_id"),
-                                                   c.get("encrypt"))
+                                                   c.get("encrypt"), c.get("sce_to"))
             elif cmd == "join":
                 room, nick = c["room"], c["nick"]
                 await self.join_room(room, nick, c.get("password"))

@@ -29,6 +29,12 @@ OLD_NS = oldmemo.oldmemo.NAMESPACE
 TWO_NS = twomemo.twomemo.NAMESPACE
 SCE_NS = "urn:xmpp:sce:1"
 FALLBACK = "This message is OMEMO encrypted."
+LEGACY_ONLY = False
+
+
+async def _refresh(plugin: Any, jids: Any) -> None:
+    """Force-refreshes the device lists of jids."""
+    await plugin.refresh_device_lists(jids, force_download=True)
 
 
 class JsonStorage(Storage):
@@ -75,6 +81,16 @@ class XEP_0384Impl(XEP_0384):  # pylint: disable=invalid-name
         self._storage_impl = JsonStorage(self.json_file_path)
         super().plugin_init()
 
+    async def refresh_device_lists(self, jids: Any, force_download: bool = False) -> None:
+        if not LEGACY_ONLY:
+            await super().refresh_device_lists(jids, force_download)
+            return
+        # Only the legacy backend is loaded: refresh only its lists.
+        sm = await self.get_session_manager()
+        for jid in jids:
+            if JID(jid).bare != self.xmpp.boundjid.bare:
+                await sm.refresh_device_list(OLD_NS, JID(jid).bare)
+
     @property
     def storage(self) -> Storage:
         return self._storage_impl
@@ -100,8 +116,32 @@ class XEP_0384Impl(XEP_0384):  # pylint: disable=invalid-name
 register_plugin(XEP_0384Impl)
 
 
-def setup(xmpp: Any, storage_path: str) -> Any:
-    """Registers the OMEMO plugin on xmpp; returns the plugin."""
+def _legacy_only() -> None:
+    """Makes slixmpp-omemo create its session manager with the oldmemo backend only."""
+    import slixmpp_omemo.xep_0384 as impl
+
+    original = impl._make_session_manager  # pylint: disable=protected-access
+
+    def make(xmpp: Any, plugin: Any) -> Any:
+        base = original(xmpp, plugin)
+
+        class LegacyOnly(base):  # type: ignore[misc, valid-type]
+            @classmethod
+            async def create(cls, backends, *args, **kwargs):  # type: ignore[override]
+                backends = [b for b in backends if b.namespace == OLD_NS]
+                return await super().create(backends, *args, **kwargs)
+
+        return LegacyOnly
+
+    impl._make_session_manager = make  # pylint: disable=protected-access
+
+
+def setup(xmpp: Any, storage_path: str, legacy_only: bool = False) -> Any:
+    """Registers the OMEMO plugin on xmpp (legacy OMEMO only if asked); returns the plugin."""
+    global LEGACY_ONLY  # pylint: disable=global-statement
+    LEGACY_ONLY = legacy_only
+    if legacy_only:
+        _legacy_only()
     for p in ("xep_0004", "xep_0060", "xep_0163", "xep_0280", "xep_0334"):
         xmpp.register_plugin(p)
     xmpp.register_plugin("xep_0384", {"json_file_path": storage_path},
@@ -132,7 +172,7 @@ async def own_info(xmpp: Any) -> Dict[str, Any]:
 async def devices(xmpp: Any, jid: str) -> Any:
     """Force-refreshes jid's device lists and returns what is known about its devices."""
     plugin = xmpp["xep_0384"]
-    await plugin.refresh_device_lists({JID(jid)}, force_download=True)
+    await _refresh(plugin, {JID(jid)})
     sm = await plugin.get_session_manager()
     return [device_json(d) for d in await sm.get_device_information(JID(jid).bare)]
 
@@ -169,12 +209,14 @@ def _parse_envelope(data: bytes) -> Dict[str, Any]:
             "sce_to": to.get("jid") if to is not None else None}
 
 
-async def encrypt_and_send(xmpp: Any, msg: Any, to: str, body: str, kind: str) -> Dict[str, Any]:
-    """Encrypts body for `to` with `kind` ("oldmemo" or "twomemo") and sends msg."""
+async def encrypt_and_send(xmpp: Any, msg: Any, to: str, body: str, kind: str,
+                           sce_to: Optional[str] = None) -> Dict[str, Any]:
+    """Encrypts body for `to` with `kind` ("oldmemo" or "twomemo") and sends msg. `sce_to`
+    forges the OMEMO 2 envelope's <to/> (hostile-peer tests)."""
     plugin = xmpp["xep_0384"]
     bare = JID(to).bare
     # Force a device-list refresh: PEP notifications may not have arrived yet.
-    await plugin.refresh_device_lists({JID(bare)}, force_download=True)
+    await _refresh(plugin, {JID(bare)})
     if kind == "oldmemo":
         msg["body"] = body
         encrypted, errors = await plugin.encrypt_message(msg, JID(bare))
@@ -184,7 +226,7 @@ async def encrypt_and_send(xmpp: Any, msg: Any, to: str, body: str, kind: str) -
         return {"errors": [repr(e) for e in errors]}
     if kind == "twomemo":
         sm = await plugin.get_session_manager()
-        envelope = _sce_envelope(body, bare, xmpp.boundjid.bare)
+        envelope = _sce_envelope(body, sce_to or bare, xmpp.boundjid.bare)
         messages, errors = await sm.encrypt(frozenset({bare}), {TWO_NS: envelope},
                                             backend_priority_order=[TWO_NS])
         out = xmpp.make_message(mto=bare, mtype="chat")
@@ -211,7 +253,7 @@ async def encrypt_and_send_group(xmpp: Any, msg: Any, room: str, recipients: Any
     jids = {JID(j) for j in recipients}
     if not jids:
         raise RuntimeError("no recipients with a known real JID in the room")
-    await plugin.refresh_device_lists(jids, force_download=True)
+    await _refresh(plugin, jids)
     if kind == "oldmemo":
         msg["body"] = body
         encrypted, errors = await plugin.encrypt_message(msg, jids)

@@ -17,3 +17,6 @@ echo "== tor: Arti vs C tor bootstrap on the private network"
 cargo bench --profile dev --bench tor
 echo "== mam: catch-up of 10,000 archived messages, Talpa vs a floor client vs slixmpp"
 cargo bench --profile dev --bench mam
+echo "== omemo: Talpa vs python-omemo (twomemo), OMEMO 2 to 100 devices and decrypt throughput"
+# Talpa's own code optimised too (python-omemo's crypto is compiled C); dependencies are reused.
+cargo bench --profile dev --config 'profile.dev.package.talpa.opt-level=3' --bench omemo

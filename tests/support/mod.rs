@@ -340,6 +340,8 @@ pub struct PeerOptions {
     pub omemo: bool,
     /// Connect with direct TLS to `c2s_direct_tls_port` instead of STARTTLS.
     pub direct_tls: bool,
+    /// With `omemo`: publish and speak legacy OMEMO only (like clients without OMEMO 2).
+    pub omemo_legacy_only: bool,
 }
 
 /// A Python slixmpp peer (`tests/harness/peer.py`), driven by JSON lines. Killed on drop.
@@ -393,6 +395,9 @@ impl Peer {
         if options.omemo {
             cmd.arg("--omemo-storage")
                 .arg(peers_dir.join(format!("{tag}.omemo.json")));
+        }
+        if options.omemo_legacy_only {
+            cmd.arg("--omemo-legacy-only");
         }
         let mut child = cmd
             .stdin(Stdio::piped())
