@@ -46,6 +46,8 @@ fn two_hundred_messages_survive_two_killed_exit_relays_without_loss_or_duplicate
     let (b, bpw) = bed.new_account("peer");
     let dir = tempfile::tempdir().expect("tempdir");
     let mut talpa = talpa_online(&bed, &dir.path().join("p"), &a, &apw);
+    // This peer has no OMEMO keys: encryption (on by default) is turned off explicitly.
+    talpa.call(json!({"cmd": "set_encryption", "account": a, "conversation": b, "enabled": false}));
     let mut peer = Peer::spawn(&bed, &b, &bpw);
 
     let mut killed = Vec::new();

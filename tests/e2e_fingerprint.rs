@@ -80,6 +80,8 @@ fn the_server_log_of_a_talpa_session_shows_no_fingerprint() {
     let mut talpa = talpa_online(bed, &dir.path().join("p"), &a, &apw);
     let mut peer = Peer::spawn(bed, &b, &bpw);
 
+    // This peer has no OMEMO keys: encryption (on by default) is turned off explicitly.
+    talpa.call(json!({"cmd": "set_encryption", "account": a, "conversation": b, "enabled": false}));
     talpa.call(json!({"cmd": "send", "account": a, "to": b, "body": "first"}));
     peer.wait_message("first", LONG);
     let online = talpa.wait_event(|e| e["event"] == "account_state" && e["state"] == "online");

@@ -35,6 +35,8 @@ fn messages_queued_offline_are_delivered_exactly_once_across_a_sigkill_mid_send(
 
     let (r, _) = talpa.call(json!({"cmd": "set_account_enabled", "account": a, "enabled": false}));
     assert_eq!(r["ok"], true, "{r}");
+    // This peer has no OMEMO keys: encryption (on by default) is turned off explicitly.
+    talpa.call(json!({"cmd": "set_encryption", "account": a, "conversation": b, "enabled": false}));
     for i in 0..COUNT {
         let body = format!("crash-{i:03}");
         let (r, _) = talpa.call(json!({"cmd": "send", "account": a, "to": b, "body": body}));

@@ -188,6 +188,10 @@ fn rejoining_catches_up_the_room_archive_once_and_bookmarks_autojoin_a_fresh_pro
     let mut talpa = online(bed, &dir, "p1", &a, &apw);
     private_room_with_peer(&mut talpa, &mut peer, &a, &b, &room);
 
+    // This peer has no OMEMO keys: encryption (on by default) is turned off explicitly.
+    talpa.call(
+        json!({"cmd": "set_encryption", "account": a, "conversation": room, "enabled": false}),
+    );
     let (r, _) = talpa.call(json!({"cmd": "send", "account": a, "to": room, "body": "mine"}));
     ok(&r);
     peer.wait_event(|e| e["event"] == "message" && e["body"] == "mine", LONG);
@@ -525,6 +529,13 @@ fn room_private_messages_edits_and_lookalike_nicks_cannot_impersonate() {
     let pm = talpa.wait_event_for(|e| e["event"] == "message" && e["body"] == "psst", LONG);
     assert_eq!(pm["with"], format!("{room}/badger"), "{pm}");
     assert_eq!(pm["from"], "badger", "{pm}");
+    // Private messages to an occupant cannot be OMEMO-encrypted: plaintext only by choice.
+    let (r, _) = talpa
+        .call(json!({"cmd": "send", "account": a, "to": format!("{room}/badger"), "body": "held"}));
+    ok(&r);
+    talpa.wait_event_for(|e| e["event"] == "message_held" && e["with"] == room, LONG);
+    talpa.call(json!({"cmd": "set_encryption", "account": a,
+                      "conversation": format!("{room}/badger"), "enabled": false}));
     let (r, _) = talpa.call(
         json!({"cmd": "send", "account": a, "to": format!("{room}/badger"),
                                    "body": "psst back"}),

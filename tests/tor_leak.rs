@@ -112,6 +112,8 @@ fn a_whole_talpa_session_connects_only_to_tor_relays() {
     talpa.wait_event_for(online, Duration::from_mins(3));
     std::thread::sleep(Duration::from_secs(2));
 
+    // This peer has no OMEMO keys: encryption (on by default) is turned off explicitly.
+    talpa.call(json!({"cmd": "set_encryption", "account": a, "conversation": b, "enabled": false}));
     let (r, _) =
         talpa.call(json!({"cmd": "send", "account": a, "to": b, "body": "out through tor"}));
     assert_eq!(r["ok"], true, "{r}");

@@ -80,6 +80,8 @@ fn an_account_on_an_onion_server_logs_in_and_messages() {
         Duration::from_mins(5),
     );
     std::thread::sleep(Duration::from_secs(2));
+    // This peer has no OMEMO keys: encryption (on by default) is turned off explicitly.
+    t.call(json!({"cmd": "set_encryption", "account": a, "conversation": b, "enabled": false}));
     let (r, _) = t.call(json!({"cmd": "send", "account": a, "to": b, "body": "out via onion"}));
     assert_eq!(r["ok"], true, "{r}");
     peer.wait_message("out via onion", Duration::from_mins(2));

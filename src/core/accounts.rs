@@ -982,20 +982,49 @@ async fn flush(
         let to = payload
             .get("to")
             .and_then(|v| v.as_str())
-            .and_then(|t| BareJid::new(t).ok());
+            .and_then(|t| Jid::new(t).ok());
         let body = payload.get("body").and_then(|v| v.as_str());
         let (Some(to), Some(body)) = (to, body) else {
             continue;
+        };
+        let plaintext = payload
+            .get("plaintext")
+            .and_then(serde_json::Value::as_bool)
+            == Some(true);
+        // A private message to a room occupant (`room/nick`): OMEMO has no session for a
+        // nickname, so it goes only in plaintext, and only when the user chose that.
+        let to = match to.try_into_full() {
+            Ok(full) if plaintext => {
+                let mut msg = build_chat(Jid::from(full), body, MessageType::Chat, Vec::new());
+                msg.id = Some(MessageId(entry.origin_id.clone()));
+                if send_tracked(ctx, &entry.origin_id, msg, in_flight, acks)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                continue;
+            }
+            Ok(full) => {
+                hold(
+                    shared,
+                    account,
+                    held,
+                    &full.to_bare(),
+                    &entry.origin_id,
+                    "a private message to a room occupant cannot be end-to-end encrypted; \
+                     turn encryption off for this conversation to send it in plaintext"
+                        .into(),
+                );
+                continue;
+            }
+            Err(bare) => bare.to_bare(),
         };
         let kind = if payload.get("kind").and_then(|k| k.as_str()) == Some("groupchat") {
             MessageType::Groupchat
         } else {
             MessageType::Chat
         };
-        let plaintext = payload
-            .get("plaintext")
-            .and_then(serde_json::Value::as_bool)
-            == Some(true);
         // A conversation switched off after the message was queued still gets it encrypted.
         let choice = if choice == store::EncryptionChoice::Plaintext && !plaintext {
             store::EncryptionChoice::Omemo
@@ -1070,24 +1099,42 @@ async fn flush(
         };
         held.remove(&entry.origin_id);
         msg.id = Some(MessageId(entry.origin_id.clone()));
-        match session.send_message(msg).await {
-            Ok(mut sent) => {
-                in_flight.insert(entry.origin_id.clone());
-                let oid = entry.origin_id.clone();
-                let stream = in_flight.stream;
-                acks.push(Box::pin(async move {
-                    let ok = sent.acked().await;
-                    (oid, ok, stream)
-                }));
-            }
-            Err(e) => {
-                shared.emit(Event::Error {
-                    kind: "xmpp".into(),
-                    message: format!("could not send a queued message: {e}"),
-                    account: Some(account.jid.clone()),
-                });
-                return;
-            }
+        if send_tracked(ctx, &entry.origin_id, msg, in_flight, acks)
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// Sends one outbox stanza and tracks its acknowledgement on this stream. An error (the
+/// stream is gone) is reported; the caller stops flushing.
+async fn send_tracked(
+    ctx: &Ctx<'_>,
+    origin_id: &str,
+    msg: xmpp_parsers::message::Message,
+    in_flight: &mut InFlight,
+    acks: &mut FuturesUnordered<AckFuture>,
+) -> Result<(), ()> {
+    match ctx.session.send_message(msg).await {
+        Ok(mut sent) => {
+            in_flight.insert(origin_id.to_owned());
+            let oid = origin_id.to_owned();
+            let stream = in_flight.stream;
+            acks.push(Box::pin(async move {
+                let ok = sent.acked().await;
+                (oid, ok, stream)
+            }));
+            Ok(())
+        }
+        Err(e) => {
+            ctx.shared.emit(Event::Error {
+                kind: "xmpp".into(),
+                message: format!("could not send a queued message: {e}"),
+                account: Some(ctx.account.jid.clone()),
+            });
+            Err(())
         }
     }
 }

@@ -1329,7 +1329,8 @@ impl Actor {
         version: Option<&str>,
     ) -> Result<Reply, CoreError> {
         let account = bare_jid(account, "account")?;
-        let with = bare_jid(conversation, "conversation")?;
+        // A contact, a room, or a room occupant (private messages).
+        let with = self.recipient(&account, conversation).await?;
         let choice = match (enabled, version) {
             (false, _) => store::EncryptionChoice::Plaintext,
             (true, None | Some("auto")) => store::EncryptionChoice::Omemo,
