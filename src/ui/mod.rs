@@ -10,6 +10,7 @@ pub mod add_account_dialog;
 pub mod chat;
 pub mod models;
 pub mod preferences_window;
+pub mod room_dialog;
 pub mod session_view;
 pub mod shortcuts_window;
 pub mod tor_indicator;

@@ -3,6 +3,7 @@
 //! A new `SessionView` is made on every unlock and destroyed on lock.
 
 use std::cell::{Cell, OnceCell, RefCell};
+use std::collections::HashMap;
 
 use gtk4::prelude::*;
 use gtk4::subclass::prelude::*;
@@ -10,10 +11,10 @@ use gtk4::{CompositeTemplate, gio, glib};
 use libadwaita as adw;
 use libadwaita::prelude::*;
 
-use crate::core::events::{AccountSummary, StoredMessage, TorStatusInfo};
+use crate::core::events::{AccountSummary, Occupant, StoredMessage, TorStatusInfo};
 use crate::core::{Command, CoreHandle, Event};
-use crate::ui::chat::ConversationView;
-use crate::ui::models::{AccountObject, ConversationObject};
+use crate::ui::chat::{ConversationView, RoomPanel};
+use crate::ui::models::{AccountObject, ConversationObject, OccupantObject};
 use crate::ui::tor_indicator::TorIndicator;
 use crate::ui::{toast, user_text};
 
@@ -36,6 +37,12 @@ mod imp {
         #[template_child]
         pub conversations_list: TemplateChild<gtk4::ListBox>,
         #[template_child]
+        pub rooms_list: TemplateChild<gtk4::ListBox>,
+        #[template_child]
+        pub room_button: TemplateChild<gtk4::ToggleButton>,
+        #[template_child]
+        pub room_revealer: TemplateChild<gtk4::Revealer>,
+        #[template_child]
         pub new_chat_entry: TemplateChild<gtk4::Entry>,
         #[template_child]
         pub content_title: TemplateChild<adw::WindowTitle>,
@@ -47,6 +54,12 @@ mod imp {
         pub content_stack: TemplateChild<gtk4::Stack>,
         pub accounts: OnceCell<gio::ListStore>,
         pub conversations: OnceCell<gio::ListStore>,
+        /// The 1:1 conversations and the rooms: two filtered views of `conversations`.
+        pub people: OnceCell<gtk4::FilterListModel>,
+        pub rooms: OnceCell<gtk4::FilterListModel>,
+        pub room_panel: OnceCell<RoomPanel>,
+        /// Occupants of each joined room, keyed by (account, room).
+        pub occupants: RefCell<HashMap<(String, String), gio::ListStore>>,
         pub conversation_view: OnceCell<ConversationView>,
         pub selected_account: RefCell<Option<String>>,
         pub core: OnceCell<CoreHandle>,
@@ -78,8 +91,37 @@ mod imp {
             let conversations = gio::ListStore::new::<ConversationObject>();
             self.accounts_list
                 .bind_model(Some(&accounts), super::account_row);
+            let people = gtk4::FilterListModel::new(
+                Some(conversations.clone()),
+                Some(gtk4::CustomFilter::new(|o| {
+                    o.downcast_ref::<ConversationObject>()
+                        .is_some_and(|c| !c.is_room())
+                })),
+            );
+            let rooms = gtk4::FilterListModel::new(
+                Some(conversations.clone()),
+                Some(gtk4::CustomFilter::new(|o| {
+                    o.downcast_ref::<ConversationObject>()
+                        .is_some_and(ConversationObject::is_room)
+                })),
+            );
             self.conversations_list
-                .bind_model(Some(&conversations), super::conversation_row);
+                .bind_model(Some(&people), super::conversation_row);
+            self.rooms_list
+                .bind_model(Some(&rooms), super::conversation_row);
+            let rooms_placeholder = gtk4::Label::builder()
+                .label("No rooms yet. Create a private room or join one.")
+                .wrap(true)
+                .margin_start(12)
+                .margin_end(12)
+                .margin_top(6)
+                .margin_bottom(6)
+                .xalign(0.0)
+                .css_classes(["dim-label"])
+                .build();
+            self.rooms_list.set_placeholder(Some(&rooms_placeholder));
+            let _ = self.people.set(people);
+            let _ = self.rooms.set(rooms);
             let _ = self.accounts.set(accounts);
             let placeholder = gtk4::Label::builder()
                 .label("No accounts yet. Add one with the + button (Ctrl+N).")
@@ -111,7 +153,32 @@ mod imp {
             self.conversations_list.connect_row_activated(glib::clone!(
                 #[weak]
                 obj,
-                move |_, row| obj.open_index(row.index() as u32)
+                move |_, row| {
+                    let item = obj
+                        .imp()
+                        .people
+                        .get()
+                        .and_then(|m| m.item(row.index() as u32));
+                    if let Some(c) = item.and_downcast::<ConversationObject>() {
+                        obj.imp().rooms_list.unselect_all();
+                        obj.open_object(&c);
+                    }
+                }
+            ));
+            self.rooms_list.connect_row_activated(glib::clone!(
+                #[weak]
+                obj,
+                move |_, row| {
+                    let item = obj
+                        .imp()
+                        .rooms
+                        .get()
+                        .and_then(|m| m.item(row.index() as u32));
+                    if let Some(c) = item.and_downcast::<ConversationObject>() {
+                        obj.imp().conversations_list.unselect_all();
+                        obj.open_object(&c);
+                    }
+                }
             ));
             self.new_chat_entry.connect_activate(glib::clone!(
                 #[weak]
@@ -192,6 +259,13 @@ fn conversation_row(item: &glib::Object) -> gtk4::Widget {
         .activatable(true)
         .build();
     row.add_prefix(&colour_dot(conversation.colour()));
+    if conversation.is_room() {
+        let icon = gtk4::Image::builder()
+            .icon_name("system-users-symbolic")
+            .tooltip_text("Group chat")
+            .build();
+        row.add_prefix(&icon);
+    }
     let unread = gtk4::Label::builder()
         .valign(gtk4::Align::Center)
         .css_classes(["unread-count"])
@@ -217,6 +291,14 @@ impl SessionView {
         let chat = ConversationView::new(core.clone());
         view.imp().content_stack.add_named(&chat, Some("chat"));
         let _ = view.imp().conversation_view.set(chat);
+        let panel = RoomPanel::new(core.clone());
+        view.imp().room_revealer.set_child(Some(&panel));
+        panel.connect_left(glib::clone!(
+            #[weak]
+            view,
+            move |_, account, room| view.forget_room(account, room)
+        ));
+        let _ = view.imp().room_panel.set(panel);
         let _ = view.imp().core.set(core.clone());
         view
     }
@@ -278,9 +360,16 @@ impl SessionView {
                 }
             }
             Event::RoomJoined { account, room, .. } => {
-                self.conversation(account, room);
+                if let Some((_, c)) = self.conversation(account, room) {
+                    c.set_is_room(true);
+                }
             }
-            Event::Occupants { .. } | Event::Unlocked | Event::Locked | Event::Error { .. } => {}
+            Event::Occupants {
+                account,
+                room,
+                occupants,
+            } => self.set_occupants(account, room, occupants),
+            Event::Unlocked | Event::Locked | Event::Error { .. } => {}
         }
     }
 
@@ -290,6 +379,14 @@ impl SessionView {
         if let Some(view) = imp.conversation_view.get() {
             view.clear();
         }
+        if let Some(panel) = imp.room_panel.get() {
+            panel.clear();
+        }
+        for store in imp.occupants.take().into_values() {
+            store.remove_all();
+        }
+        imp.room_button.set_active(false);
+        imp.room_button.set_visible(false);
         if let Some(store) = imp.conversations.get() {
             store.remove_all();
         }
@@ -374,6 +471,21 @@ impl SessionView {
             return Some((found.0 as u32, found.1));
         }
         let obj = ConversationObject::new(account, peer);
+        // A conversation turns out to be a room when the core reports the join: move it.
+        obj.connect_is_room_notify(glib::clone!(
+            #[weak(rename_to = view)]
+            self,
+            move |_| {
+                for model in [view.imp().people.get(), view.imp().rooms.get()]
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(filter) = model.filter() {
+                        filter.changed(gtk4::FilterChange::Different);
+                    }
+                }
+            }
+        ));
         store.append(&obj);
         Some((store.n_items() - 1, obj))
     }
@@ -393,16 +505,8 @@ impl SessionView {
         }
     }
 
-    fn open_index(&self, index: u32) {
+    fn open_object(&self, conversation: &ConversationObject) {
         let imp = self.imp();
-        let Some(conversation) = imp
-            .conversations
-            .get()
-            .and_then(|s| s.item(index))
-            .and_downcast::<ConversationObject>()
-        else {
-            return;
-        };
         conversation.set_unread(0);
         imp.content_title.set_title(&conversation.peer());
         imp.content_title.set_subtitle(&conversation.account());
@@ -411,7 +515,97 @@ impl SessionView {
             imp.content_stack.set_visible_child(view);
             view.grab_focus();
         }
+        let is_room = conversation.is_room();
+        imp.room_button.set_visible(is_room);
+        if let Some(panel) = imp.room_panel.get() {
+            if is_room {
+                let occupants = self.occupants(&conversation.account(), &conversation.peer());
+                panel.show_room(&conversation.account(), &conversation.peer(), &occupants);
+            } else {
+                imp.room_button.set_active(false);
+                panel.clear();
+            }
+        }
         imp.leaflet.set_visible_child(&*imp.content);
+    }
+
+    /// The occupants model of a room (empty until the core reports them).
+    pub fn occupants(&self, account: &str, room: &str) -> gio::ListStore {
+        self.imp()
+            .occupants
+            .borrow_mut()
+            .entry((account.to_owned(), room.to_owned()))
+            .or_insert_with(gio::ListStore::new::<OccupantObject>)
+            .clone()
+    }
+
+    fn set_occupants(&self, account: &str, room: &str, occupants: &[Occupant]) {
+        if let Some((_, c)) = self.conversation(account, room) {
+            c.set_is_room(true);
+        }
+        let objects: Vec<OccupantObject> = occupants
+            .iter()
+            .map(OccupantObject::from_occupant)
+            .collect();
+        let store = self.occupants(account, room);
+        store.splice(0, store.n_items(), &objects);
+    }
+
+    /// Removes a room the user left from the sidebar, and closes it if it is open.
+    fn forget_room(&self, account: &str, room: &str) {
+        let imp = self.imp();
+        if let Some(view) = imp.conversation_view.get()
+            && view.is_showing(account, room)
+        {
+            view.clear();
+            imp.content_stack.set_visible_child_name("empty");
+            imp.content_title.set_title("No conversation");
+            imp.content_title.set_subtitle("");
+            imp.room_button.set_active(false);
+            imp.room_button.set_visible(false);
+            if let Some(panel) = imp.room_panel.get() {
+                panel.clear();
+            }
+        }
+        if let Some(store) = imp.conversations.get()
+            && let Some(pos) = store
+                .iter::<ConversationObject>()
+                .flatten()
+                .position(|c| c.is(account, room))
+        {
+            store.remove(pos as u32);
+        }
+        imp.occupants
+            .borrow_mut()
+            .remove(&(account.to_owned(), room.to_owned()));
+        toast(self, &format!("You left {room}."));
+    }
+
+    /// The bare JIDs of the profile's accounts, in sidebar order.
+    pub fn account_jids(&self) -> Vec<String> {
+        self.imp()
+            .accounts
+            .get()
+            .map(|s| {
+                s.iter::<AccountObject>()
+                    .flatten()
+                    .map(|a| a.jid())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The room panel (occupants, invite, leave).
+    pub fn room_panel(&self) -> Option<&RoomPanel> {
+        self.imp().room_panel.get()
+    }
+
+    /// Whether `peer` of `account` is listed among the rooms (not the 1:1 conversations).
+    pub fn lists_as_room(&self, account: &str, peer: &str) -> bool {
+        self.imp()
+            .rooms
+            .get()
+            .is_some_and(|m| filtered(m).any(|c| c.is(account, peer)))
     }
 
     fn start_chat(&self, entry: &gtk4::Entry) {
@@ -441,13 +635,31 @@ impl SessionView {
 
     /// Shows the conversation of `account` with `peer` (added to the sidebar if new).
     pub fn open_conversation(&self, account: &str, peer: &str) {
-        if let Some((index, _)) = self.conversation(account, peer) {
-            if let Some(row) = self.imp().conversations_list.row_at_index(index as i32) {
-                self.imp().conversations_list.select_row(Some(&row));
-            }
-            self.open_index(index);
+        let Some((_, conversation)) = self.conversation(account, peer) else {
+            return;
+        };
+        let imp = self.imp();
+        let (list, other, model) = if conversation.is_room() {
+            (&imp.rooms_list, &imp.conversations_list, imp.rooms.get())
+        } else {
+            (&imp.conversations_list, &imp.rooms_list, imp.people.get())
+        };
+        let index = model.and_then(|m| filtered(m).position(|c| c.is(account, peer)));
+        other.unselect_all();
+        if let Some(row) = index.and_then(|i| list.row_at_index(i as i32)) {
+            list.select_row(Some(&row));
         }
+        self.open_object(&conversation);
     }
+}
+
+/// The conversations a filtered model shows (GTK 4.8's filter models announce plain
+/// `GObject` items, so they are downcast one by one).
+fn filtered(model: &gtk4::FilterListModel) -> impl Iterator<Item = ConversationObject> + '_ {
+    model
+        .iter::<glib::Object>()
+        .flatten()
+        .filter_map(|o| o.downcast::<ConversationObject>().ok())
 }
 
 /// A cheap shape check so typos are caught before the core is asked; the core validates fully.

@@ -14,6 +14,7 @@ use crate::core::events::TorStatusInfo;
 use crate::core::{Command, CoreError, CoreHandle, Event, Reply};
 use crate::ui::add_account_dialog::AddAccountDialog;
 use crate::ui::preferences_window::PreferencesWindow;
+use crate::ui::room_dialog::RoomDialog;
 use crate::ui::session_view::SessionView;
 use crate::ui::unlock_page::UnlockPage;
 use crate::ui::user_text;
@@ -130,13 +131,19 @@ impl Window {
         let add_account = gio::ActionEntry::builder("add-account")
             .activate(|window: &Self, _, _| window.add_account())
             .build();
-        self.add_action_entries([lock, add_account]);
+        let create_room = gio::ActionEntry::builder("create-room")
+            .activate(|window: &Self, _, _| window.room_dialog(true))
+            .build();
+        let join_room = gio::ActionEntry::builder("join-room")
+            .activate(|window: &Self, _, _| window.room_dialog(false))
+            .build();
+        self.add_action_entries([lock, add_account, create_room, join_room]);
         self.update_actions();
     }
 
     fn update_actions(&self) {
         let unlocked = self.is_unlocked();
-        for name in ["lock", "add-account"] {
+        for name in ["lock", "add-account", "create-room", "join-room"] {
             if let Some(action) = self.lookup_action(name).and_downcast::<gio::SimpleAction>() {
                 action.set_enabled(unlocked);
             }
@@ -311,6 +318,19 @@ impl Window {
             }
         ));
         dialog.present();
+    }
+
+    /// Opens the dialog that creates a private room (`creating`) or joins one.
+    pub fn room_dialog(&self, creating: bool) {
+        let (Some(core), Some(session)) = (self.core(), self.session()) else {
+            return;
+        };
+        let accounts = session.account_jids();
+        if accounts.is_empty() {
+            self.toast("Add an account first: rooms are joined with one of your accounts.");
+            return;
+        }
+        RoomDialog::new(core, self, &accounts, creating).present();
     }
 
     /// Opens the preferences (only while unlocked).
