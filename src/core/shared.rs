@@ -7,7 +7,7 @@ use tokio::sync::broadcast;
 
 use crate::core::events::{Event, StoredMessage};
 use crate::core::store_cell::StoreCell;
-use crate::tor::TorClient;
+use crate::tor::{AccountIsolation, TorClient};
 
 /// Messages of "don't store" conversations, in memory only, keyed by (account, peer). Cleared
 /// at lock.
@@ -55,6 +55,8 @@ pub(crate) struct Shared {
     pub(crate) tor: Option<TorClient>,
     /// The last reported connection state of each account.
     pub(crate) states: Mutex<HashMap<String, String>>,
+    /// Each running account's Tor isolation, so front ends can ask for its circuit.
+    pub(crate) isolations: Mutex<HashMap<String, AccountIsolation>>,
 }
 
 impl Shared {
