@@ -22,9 +22,8 @@ fn idle_lock_and_ui_preferences_survive_a_restart_and_other_keys_are_refused() {
     assert_eq!(r["ok"], true, "{r}");
     let (r, _) = t.call(json!({"cmd": "set_idle_lock", "minutes": 0}));
     assert_eq!(error_kind(&r), "invalid_input");
-    let (r, _) = t.call(
-        json!({"cmd": "set_preference", "key": "ui.notify.show_sender", "value": "true"}),
-    );
+    let (r, _) =
+        t.call(json!({"cmd": "set_preference", "key": "ui.notify.show_sender", "value": "true"}));
     assert_eq!(r["ok"], true, "{r}");
     let (r, _) =
         t.call(json!({"cmd": "set_preference", "key": "tor.mode", "value": "system_socks"}));
@@ -53,12 +52,19 @@ fn idle_lock_and_ui_preferences_survive_a_restart_and_other_keys_are_refused() {
 
     let (r, _) = t.call(json!({"cmd": "circuit", "account": "mole@talpa.test"}));
     assert_eq!(r["ok"], true, "{r}");
-    assert!(r["circuit"].is_null(), "an unconnected account has a circuit: {r}");
+    assert!(
+        r["circuit"].is_null(),
+        "an unconnected account has a circuit: {r}"
+    );
     t.quit();
 
     let mut t = Headless::start(&profile);
     let (r, _) = t.call(json!({"cmd": "preferences"}));
-    assert_eq!(error_kind(&r), "locked", "preferences readable while locked");
+    assert_eq!(
+        error_kind(&r),
+        "locked",
+        "preferences readable while locked"
+    );
     let (r, _) = t.call(json!({"cmd": "unlock", "passphrase": "prefs"}));
     assert_eq!(r["ok"], true, "{r}");
     let (r, _) = t.call(json!({"cmd": "preferences"}));

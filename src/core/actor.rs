@@ -1060,7 +1060,10 @@ impl Actor {
     }
 
     async fn conversation_retention(&self, account: &str, with: &str) -> Result<Reply, CoreError> {
-        let (account, with) = (bare_jid(account, "account")?, bare_jid(with, "conversation")?);
+        let (account, with) = (
+            bare_jid(account, "account")?,
+            bare_jid(with, "conversation")?,
+        );
         self.store
             .with(move |s| {
                 let found = find_conversation(s, &account, &with)?;

@@ -8,7 +8,9 @@
 
 pub mod add_account_dialog;
 pub mod chat;
+pub mod conversation_settings_dialog;
 pub mod models;
+pub mod notifications;
 pub mod preferences_window;
 pub mod room_dialog;
 pub mod session_view;

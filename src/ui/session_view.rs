@@ -3,7 +3,7 @@
 //! A new `SessionView` is made on every unlock and destroyed on lock.
 
 use std::cell::{Cell, OnceCell, RefCell};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use gtk4::prelude::*;
 use gtk4::subclass::prelude::*;
@@ -14,7 +14,9 @@ use libadwaita::prelude::*;
 use crate::core::events::{AccountSummary, Occupant, StoredMessage, TorStatusInfo};
 use crate::core::{Command, CoreHandle, Event};
 use crate::ui::chat::{ConversationView, RoomPanel};
+use crate::ui::conversation_settings_dialog::ConversationSettingsDialog;
 use crate::ui::models::{AccountObject, ConversationObject, OccupantObject};
+use crate::ui::notifications::{self, NotificationPolicy};
 use crate::ui::tor_indicator::TorIndicator;
 use crate::ui::{toast, user_text};
 
@@ -41,6 +43,8 @@ mod imp {
         #[template_child]
         pub room_button: TemplateChild<gtk4::ToggleButton>,
         #[template_child]
+        pub settings_button: TemplateChild<gtk4::Button>,
+        #[template_child]
         pub room_revealer: TemplateChild<gtk4::Revealer>,
         #[template_child]
         pub new_chat_entry: TemplateChild<gtk4::Entry>,
@@ -60,6 +64,13 @@ mod imp {
         pub room_panel: OnceCell<RoomPanel>,
         /// Occupants of each joined room, keyed by (account, room).
         pub occupants: RefCell<HashMap<(String, String), gio::ListStore>>,
+        /// The conversation shown now.
+        pub open: RefCell<Option<ConversationObject>>,
+        /// What notifications may show, and which conversations are muted.
+        pub notification_policy: Cell<Option<NotificationPolicy>>,
+        pub muted: RefCell<HashSet<(String, String)>>,
+        /// The last notification raised (title, body), for tests and diagnostics.
+        pub last_notification: RefCell<Option<(String, String)>>,
         pub conversation_view: OnceCell<ConversationView>,
         pub selected_account: RefCell<Option<String>>,
         pub core: OnceCell<CoreHandle>,
@@ -189,6 +200,11 @@ mod imp {
                 #[weak]
                 obj,
                 move |entry, _| obj.start_chat(entry)
+            ));
+            self.settings_button.connect_clicked(glib::clone!(
+                #[weak]
+                obj,
+                move |_| obj.show_conversation_settings()
             ));
             self.back_button.connect_clicked(glib::clone!(
                 #[weak]
@@ -387,6 +403,10 @@ impl SessionView {
         }
         imp.room_button.set_active(false);
         imp.room_button.set_visible(false);
+        imp.settings_button.set_visible(false);
+        imp.open.replace(None);
+        imp.muted.take();
+        imp.last_notification.replace(None);
         if let Some(store) = imp.conversations.get() {
             store.remove_all();
         }
@@ -471,6 +491,13 @@ impl SessionView {
             return Some((found.0 as u32, found.1));
         }
         let obj = ConversationObject::new(account, peer);
+        obj.set_notify(
+            !self
+                .imp()
+                .muted
+                .borrow()
+                .contains(&(account.to_owned(), peer.to_owned())),
+        );
         // A conversation turns out to be a room when the core reports the join: move it.
         obj.connect_is_room_notify(glib::clone!(
             #[weak(rename_to = view)]
@@ -503,10 +530,19 @@ impl SessionView {
         } else if new && message.direction == "in" {
             conversation.set_unread(conversation.unread().saturating_add(1));
         }
+        let active = self
+            .root()
+            .and_downcast::<gtk4::Window>()
+            .is_some_and(|w| w.is_active());
+        if new && !(shown && active) {
+            self.notify_message(message, &conversation);
+        }
     }
 
     fn open_object(&self, conversation: &ConversationObject) {
         let imp = self.imp();
+        imp.open.replace(Some(conversation.clone()));
+        imp.settings_button.set_visible(true);
         conversation.set_unread(0);
         imp.content_title.set_title(&conversation.peer());
         imp.content_title.set_subtitle(&conversation.account());
@@ -563,6 +599,8 @@ impl SessionView {
             imp.content_title.set_subtitle("");
             imp.room_button.set_active(false);
             imp.room_button.set_visible(false);
+            imp.settings_button.set_visible(false);
+            imp.open.replace(None);
             if let Some(panel) = imp.room_panel.get() {
                 panel.clear();
             }
@@ -593,6 +631,74 @@ impl SessionView {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Applies stored preferences: what notifications show, which conversations are muted.
+    pub fn apply_preferences(&self, preferences: &BTreeMap<String, String>) {
+        let imp = self.imp();
+        imp.notification_policy
+            .set(Some(NotificationPolicy::from_preferences(preferences)));
+        let muted: HashSet<(String, String)> = preferences
+            .iter()
+            .filter(|(_, v)| v.as_str() == "true")
+            .filter_map(|(k, _)| k.strip_prefix(notifications::keys::MUTE_PREFIX))
+            .filter_map(|rest| {
+                // `<account>:<peer>`; JIDs contain no ':' in their bare form's node@domain.
+                let (account, peer) = rest.split_once(':')?;
+                Some((account.to_owned(), peer.to_owned()))
+            })
+            .collect();
+        if let Some(store) = imp.conversations.get() {
+            for c in store.iter::<ConversationObject>().flatten() {
+                c.set_notify(!muted.contains(&(c.account(), c.peer())));
+            }
+        }
+        imp.muted.replace(muted);
+    }
+
+    /// The last notification raised, as (title, body).
+    pub fn last_notification(&self) -> Option<(String, String)> {
+        self.imp().last_notification.borrow().clone()
+    }
+
+    fn notify_message(&self, message: &StoredMessage, conversation: &ConversationObject) {
+        let policy = self.imp().notification_policy.get().unwrap_or_default();
+        let Some((title, body)) =
+            policy.text_for(message, !conversation.notify(), conversation.is_room())
+        else {
+            return;
+        };
+        if let Some(app) = self
+            .root()
+            .and_downcast::<gtk4::Window>()
+            .and_then(|w| w.application())
+        {
+            notifications::send(app.upcast_ref(), &title, &body);
+        }
+        self.imp().last_notification.replace(Some((title, body)));
+    }
+
+    /// Opens the open conversation's settings dialog.
+    pub fn show_conversation_settings(&self) {
+        let imp = self.imp();
+        let (Some(core), Some(conversation), Some(parent)) = (
+            imp.core.get().cloned(),
+            imp.open.borrow().clone(),
+            self.root().and_downcast::<gtk4::Window>(),
+        ) else {
+            return;
+        };
+        let dialog = ConversationSettingsDialog::new(core, &parent, &conversation);
+        dialog.connect_history_cleared(glib::clone!(
+            #[weak(rename_to = view)]
+            self,
+            move |_| {
+                if let Some(chat) = view.imp().conversation_view.get() {
+                    chat.reload();
+                }
+            }
+        ));
+        dialog.present();
     }
 
     /// The room panel (occupants, invite, leave).

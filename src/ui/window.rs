@@ -241,6 +241,24 @@ impl Window {
         imp.session.replace(Some(session));
         self.update_actions();
         self.reload_accounts();
+        self.reload_preferences();
+    }
+
+    /// Asks the core for the stored preferences and applies them to the session.
+    pub fn reload_preferences(&self) {
+        let Some(core) = self.core() else { return };
+        let window = self.downgrade();
+        glib::MainContext::default().spawn_local(async move {
+            let result = core.call(Command::Preferences).await;
+            let Some(window) = window.upgrade() else {
+                return;
+            };
+            if let Ok(Reply::Preferences { preferences }) = result
+                && let Some(session) = window.session()
+            {
+                session.apply_preferences(&preferences);
+            }
+        });
     }
 
     /// Asks the core for the account list and shows it.
@@ -282,6 +300,9 @@ impl Window {
         if let Some(session) = imp.session.take() {
             session.clear();
             imp.stack.remove(&session);
+        }
+        if let Some(app) = self.application() {
+            crate::ui::notifications::withdraw(app.upcast_ref());
         }
         // Message text the user copied must not outlive the lock either.
         let clipboard = self.clipboard();
@@ -352,6 +373,16 @@ impl Window {
                     page.set_creating(true);
                 }
                 window.toast("The profile was wiped.");
+            }
+        ));
+        preferences.connect_close_request(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            #[upgrade_or]
+            glib::Propagation::Proceed,
+            move |_| {
+                window.reload_preferences();
+                glib::Propagation::Proceed
             }
         ));
         preferences.present();

@@ -213,6 +213,15 @@ impl ConversationView {
         }
     }
 
+    /// Loads the open conversation's history again (after it was cleared or expired).
+    pub fn reload(&self) {
+        let Some((account, peer)) = self.imp().conversation.borrow().clone() else {
+            return;
+        };
+        self.clear();
+        self.open(&account, &peer);
+    }
+
     /// Whether the view shows this conversation.
     pub fn is_showing(&self, account: &str, peer: &str) -> bool {
         self.imp().conversation.borrow().as_ref() == Some(&(account.to_owned(), peer.to_owned()))
