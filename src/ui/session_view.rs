@@ -12,12 +12,12 @@ use libadwaita as adw;
 use libadwaita::prelude::*;
 
 use crate::core::events::{AccountSummary, Occupant, StoredMessage, TorStatusInfo};
-use crate::core::{Command, CoreHandle, Event};
+use crate::core::{Command, CoreHandle, Event, Reply};
 use crate::ui::chat::{ConversationView, RoomPanel};
 use crate::ui::conversation_settings_dialog::ConversationSettingsDialog;
 use crate::ui::models::{AccountObject, ConversationObject, OccupantObject};
 use crate::ui::notifications::{self, NotificationPolicy};
-use crate::ui::tor_indicator::TorIndicator;
+use crate::ui::tor_indicator::{TorIndicator, circuit_text};
 use crate::ui::{toast, user_text};
 
 mod imp {
@@ -315,6 +315,11 @@ impl SessionView {
             move |_, account, room| view.forget_room(account, room)
         ));
         let _ = view.imp().room_panel.set(panel);
+        view.imp().tor_indicator.connect_opened(glib::clone!(
+            #[weak]
+            view,
+            move |_| view.refresh_circuits()
+        ));
         let _ = view.imp().core.set(core.clone());
         view
     }
@@ -462,6 +467,50 @@ impl SessionView {
             .iter::<AccountObject>()
             .flatten()
             .find(|a| a.jid() == jid)
+    }
+
+    /// The header bar's Tor indicator.
+    pub fn tor_indicator(&self) -> &TorIndicator {
+        &self.imp().tor_indicator
+    }
+
+    /// Asks the core for every account's circuit and shows them in the Tor popover.
+    pub fn refresh_circuits(&self) {
+        let Some(core) = self.imp().core.get().cloned() else {
+            return;
+        };
+        let accounts: Vec<(String, String)> = self
+            .imp()
+            .accounts
+            .get()
+            .map(|s| {
+                s.iter::<AccountObject>()
+                    .flatten()
+                    .map(|a| (a.jid(), a.state()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let view = self.downgrade();
+        glib::MainContext::default().spawn_local(async move {
+            let mut lines = Vec::new();
+            for (jid, state) in accounts {
+                let state_text = user_text::account_state_text(&state);
+                let line = match core.call(Command::Circuit {
+                    account: jid.clone(),
+                })
+                .await
+                {
+                    Ok(Reply::Circuit {
+                        circuit: Some(circuit),
+                    }) => format!("{state_text}, {}", circuit_text(&circuit)),
+                    _ => format!("{state_text}, no circuit yet (its own, when it connects)"),
+                };
+                lines.push((jid, line));
+            }
+            if let Some(view) = view.upgrade() {
+                view.imp().tor_indicator.set_accounts(&lines);
+            }
+        });
     }
 
     fn update_circuits(&self) {
