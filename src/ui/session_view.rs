@@ -495,10 +495,11 @@ impl SessionView {
             let mut lines = Vec::new();
             for (jid, state) in accounts {
                 let state_text = user_text::account_state_text(&state);
-                let line = match core.call(Command::Circuit {
-                    account: jid.clone(),
-                })
-                .await
+                let line = match core
+                    .call(Command::Circuit {
+                        account: jid.clone(),
+                    })
+                    .await
                 {
                     Ok(Reply::Circuit {
                         circuit: Some(circuit),

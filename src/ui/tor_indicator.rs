@@ -173,8 +173,7 @@ pub fn circuit_text(circuit: &CircuitSummary) -> String {
             let id = hop
                 .rsa_identity
                 .as_deref()
-                .map(|id| id.get(..8).unwrap_or(id))
-                .unwrap_or("unknown");
+                .map_or("unknown", |id| id.get(..8).unwrap_or(id));
             format!("{role} {addr} ({id}…)")
         })
         .collect();
