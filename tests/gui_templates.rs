@@ -211,8 +211,16 @@ fn flatpak_manifest_uses_the_gnome_runtime_and_grants_only_minimal_permissions()
             "the sandbox grants more than it needs: {arg}"
         );
     }
-    for needed in ["--share=network", "--socket=wayland", "--socket=fallback-x11", "--device=dri"] {
-        assert!(granted.iter().any(|a| a == needed), "the sandbox lacks {needed}");
+    for needed in [
+        "--share=network",
+        "--socket=wayland",
+        "--socket=fallback-x11",
+        "--device=dri",
+    ] {
+        assert!(
+            granted.iter().any(|a| a == needed),
+            "the sandbox lacks {needed}"
+        );
     }
     assert!(
         !manifest.contains("--filesystem"),
@@ -228,7 +236,10 @@ fn flatpak_manifest_uses_the_gnome_runtime_and_grants_only_minimal_permissions()
         "resources/icons/hicolor/scalable/apps/org.talpa.Talpa.svg",
         "resources/icons/hicolor/symbolic/apps/org.talpa.Talpa-symbolic.svg",
     ] {
-        assert!(manifest.contains(installed), "the manifest does not install {installed}");
+        assert!(
+            manifest.contains(installed),
+            "the manifest does not install {installed}"
+        );
         assert!(root().join(installed).exists(), "{installed} is missing");
     }
 }

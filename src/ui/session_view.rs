@@ -503,7 +503,10 @@ impl SessionView {
                 {
                     Ok(Reply::Circuit {
                         circuit: Some(circuit),
-                    }) => format!("{state_text}, {}", circuit_text(&circuit)),
+                    }) => format!(
+                        "{state_text}, on its own circuit:\n{}",
+                        circuit_text(&circuit)
+                    ),
                     _ => format!("{state_text}, no circuit yet (its own, when it connects)"),
                 };
                 lines.push((jid, line));
@@ -667,6 +670,11 @@ impl SessionView {
             .borrow_mut()
             .remove(&(account.to_owned(), room.to_owned()));
         toast(self, &format!("You left {room}."));
+    }
+
+    /// An account's connection state as last reported (`online`, `connecting` …).
+    pub fn account_state(&self, jid: &str) -> Option<String> {
+        self.account(jid).map(|a| a.state())
     }
 
     /// The bare JIDs of the profile's accounts, in sidebar order.

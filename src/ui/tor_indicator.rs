@@ -156,7 +156,8 @@ impl TorIndicator {
     }
 }
 
-/// A readable description of a circuit: each relay's role, address and short fingerprint.
+/// A readable description of a circuit: each relay's role, address and short fingerprint, one
+/// relay per line, guard first.
 pub fn circuit_text(circuit: &CircuitSummary) -> String {
     let n = circuit.hops.len();
     let hops: Vec<String> = circuit
@@ -174,13 +175,13 @@ pub fn circuit_text(circuit: &CircuitSummary) -> String {
                 .rsa_identity
                 .as_deref()
                 .map_or("unknown", |id| id.get(..8).unwrap_or(id));
-            format!("{role} {addr} ({id}…)")
+            format!("  {role} {addr} ({id}…)")
         })
         .collect();
     if hops.is_empty() {
         "circuit without relay details".to_owned()
     } else {
-        format!("via {}", hops.join(" → "))
+        hops.join("\n")
     }
 }
 
@@ -205,7 +206,7 @@ mod tests {
         };
         assert_eq!(
             circuit_text(&circuit),
-            "via guard 127.0.0.1:5101 (AAAAAAAA…) → middle 127.0.0.1:5102 (BBBBBBBB…) → exit 127.0.0.1:5103 (CCCCCCCC…)"
+            "  guard 127.0.0.1:5101 (AAAAAAAA…)\n  middle 127.0.0.1:5102 (BBBBBBBB…)\n  exit 127.0.0.1:5103 (CCCCCCCC…)"
         );
     }
 }

@@ -165,12 +165,19 @@ pub fn run_as_gui_child(test_name: &str) {
 /// In the GUI child: runs `checks` inside a Talpa-like application (stylesheet and actions
 /// installed) with a stub core, then quits. Panics if `checks` panicked.
 pub fn run_app_checks(checks: fn(&libadwaita::Application, talpa::core::CoreHandle)) {
+    run_app_checks_with(talpa::core::CoreOptions::new, checks);
+}
+
+/// [`run_app_checks`] with a core made by `options` from the (temporary) profile directory.
+pub fn run_app_checks_with(
+    options: fn(PathBuf) -> talpa::core::CoreOptions,
+    checks: fn(&libadwaita::Application, talpa::core::CoreHandle),
+) {
     use gtk4::prelude::*;
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let _guard = runtime.enter();
     let profile = tempfile::tempdir().expect("profile dir");
-    let core =
-        talpa::core::CoreHandle::spawn(talpa::core::CoreOptions::new(profile.path().to_path_buf()));
+    let core = talpa::core::CoreHandle::spawn(options(profile.path().to_path_buf()));
     let app = libadwaita::Application::builder()
         .application_id("org.talpa.TalpaTest")
         .flags(gtk4::gio::ApplicationFlags::NON_UNIQUE)

@@ -1,0 +1,165 @@
+//! The window against the real bed: a profile with an account on the bed's Prosody, reached
+//! through the bed's private Tor network. The account goes online (shown in the sidebar), a
+//! message from the Python peer appears in the window (widget tree + screenshot), the answer
+//! typed into the composer reaches the peer, the Tor popover shows the account's circuit, and
+//! locking leaves no message text in the window.
+
+mod gui_support;
+mod support;
+
+use std::time::Duration;
+
+use gtk4::glib;
+use gtk4::prelude::*;
+use libadwaita as adw;
+use talpa::core::commands::{NewAccount, Secret};
+use talpa::core::{Command, CoreHandle, CoreOptions, Reply};
+use talpa::ui::window::Window;
+
+use gui_support::{find_widget, pump, pump_until, visible_texts};
+use support::{Peer, bed};
+
+const LONG: Duration = Duration::from_secs(120);
+const FROM_PEER: &str = "hello window, from the slixmpp peer";
+const FROM_WINDOW: &str = "answer typed into the Talpa window";
+
+#[test]
+fn the_window_receives_a_peer_message_through_tor_and_answers_it() {
+    if gui_support::is_gui_child() {
+        gui_support::run_app_checks_with(bed_options, checks);
+        return;
+    }
+    // Bring the bed up before the child starts (it is shared and reused).
+    let _ = bed();
+    gui_support::run_as_gui_child("the_window_receives_a_peer_message_through_tor_and_answers_it");
+}
+
+fn bed_options(profile: std::path::PathBuf) -> CoreOptions {
+    let mut options = CoreOptions::new(profile);
+    options.tor_network = Some(bed().tor.network_file.clone());
+    options.startup_jitter = Duration::from_secs(2);
+    options
+}
+
+fn call(core: &CoreHandle, command: Command) -> Reply {
+    let name = command.name();
+    glib::MainContext::default()
+        .block_on(core.call(command))
+        .unwrap_or_else(|e| panic!("{name} failed: {e}"))
+}
+
+#[allow(clippy::needless_pass_by_value)] // the signature run_app_checks_with expects
+fn checks(app: &adw::Application, core: CoreHandle) {
+    let display = std::env::var("DISPLAY").expect("DISPLAY set by the parent");
+    let bed = bed();
+    let (me, my_password) = bed.new_account("gui");
+    let (peer_jid, peer_password) = bed.new_account("guipeer");
+    let window = Window::new(app, core.clone());
+    window.set_default_size(1100, 700);
+    window.present();
+    pump(Duration::from_millis(300));
+
+    call(
+        &core,
+        Command::CreateProfile {
+            passphrase: Secret::new("gui bed passphrase"),
+        },
+    );
+    let ca = std::fs::read_to_string(&bed.ca_cert).expect("the bed's CA");
+    call(
+        &core,
+        Command::AddAccount(NewAccount {
+            jid: me.clone(),
+            password: Secret::new(my_password),
+            host: Some(bed.prosody.host.clone()),
+            port: Some(bed.prosody.c2s_port),
+            direct_tls: false,
+            trust_anchor_pem: Some(ca),
+            local_only_contacts: false,
+            retention: None,
+        }),
+    );
+    pump_until("the session view", || window.is_unlocked());
+    let session = window.session().expect("session view");
+    window.reload_accounts();
+    let mut peer = Peer::spawn(bed, &peer_jid, &peer_password);
+    let online = || session.account_state(&me).as_deref() == Some("online");
+    let deadline = std::time::Instant::now() + LONG;
+    while !online() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the account did not go online through Tor (state {:?})\n{}",
+            session.account_state(&me),
+            bed.prosody_log_tail(40)
+        );
+        pump(Duration::from_millis(100));
+    }
+    // As in support::headless::talpa_online: let the server take in our presence first.
+    pump(Duration::from_secs(2));
+    gui_support::screenshot(&display, "bed_1_account_online");
+
+    peer.send_message(&me, FROM_PEER);
+    pump_until("the peer's message in the sidebar", || {
+        visible_texts(window.upcast_ref()).contains(&peer_jid)
+    });
+    session.open_conversation(&me, &peer_jid);
+    pump_until("the peer's message in the conversation", || {
+        visible_texts(window.upcast_ref()).contains(FROM_PEER)
+    });
+    pump(Duration::from_millis(500));
+    gui_support::screenshot(&display, "bed_2_message_received");
+    let view = session.conversation_view().expect("conversation view");
+    let row = find_widget::<talpa::ui::chat::MessageRow>(view.upcast_ref(), &|row| {
+        visible_texts(row.upcast_ref()).contains(FROM_PEER)
+    })
+    .expect("a message row holds the peer's message");
+    let row_text = visible_texts(row.upcast_ref());
+    assert!(
+        row_text.contains(&peer_jid),
+        "the row does not name the sender:\n{row_text}"
+    );
+    assert!(
+        row_text.contains("NOT ENCRYPTED"),
+        "the plaintext message is not flagged:\n{row_text}"
+    );
+
+    let composer = find_widget::<gtk4::Entry>(view.upcast_ref(), &|e| {
+        e.placeholder_text().is_some_and(|p| p.contains(&peer_jid))
+    })
+    .expect("the composer");
+    composer.set_text(FROM_WINDOW);
+    composer.emit_activate();
+    pump_until("our answer in the conversation", || {
+        visible_texts(window.upcast_ref()).contains(FROM_WINDOW)
+    });
+    let got = peer.wait_message(FROM_WINDOW, LONG);
+    assert_eq!(
+        got["from"]
+            .as_str()
+            .map(|f| f.split('/').next().unwrap_or(f)),
+        Some(me.as_str()),
+        "the peer got the answer from someone else: {got}"
+    );
+    gui_support::screenshot(&display, "bed_3_answer_sent");
+
+    let indicator = session.tor_indicator().clone();
+    indicator.popup();
+    pump_until("the account's circuit in the Tor popover", || {
+        indicator.circuits_text().contains("guard 127.0.0.1:")
+    });
+    let circuits = indicator.circuits_text();
+    assert!(
+        circuits.contains(&me) && circuits.contains("exit 127.0.0.1:"),
+        "the popover does not show the account's circuit:\n{circuits}"
+    );
+    pump(Duration::from_millis(500));
+    gui_support::screenshot(&display, "bed_4_tor_popover_circuit");
+
+    drop(session);
+    window.lock();
+    pump_until("the lock", || !window.is_unlocked());
+    let shown = visible_texts(window.upcast_ref());
+    for text in [FROM_PEER, FROM_WINDOW, peer_jid.as_str()] {
+        assert!(!shown.contains(text), "{text:?} is still shown after lock");
+    }
+}
