@@ -1,6 +1,7 @@
 //! In-process GUI test of rooms: rooms are listed apart from 1:1 conversations, an open room
 //! shows its occupants panel, and the create/join dialogs open in their modes (with the
-//! explanation of "private" only when creating). Screenshots are kept.
+//! explanation of "private" only when creating); a retracted message loses its text. Screenshots
+//! are kept.
 
 mod gui_support;
 
@@ -136,6 +137,26 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     assert!(
         all_texts(&window).contains("room hello"),
         "the room message is not shown"
+    );
+
+    // A retraction removes the text and says so.
+    window.on_event(&Event::MessageUpdated(StoredMessage {
+        id: 1,
+        account: ALICE.into(),
+        with: ROOM.into(),
+        direction: "in".into(),
+        from: "badger".into(),
+        body: String::new(),
+        timestamp_ms: 1_700_000_000_000,
+        encryption: "none".into(),
+        corrected: false,
+        retracted: true,
+    }));
+    pump(Duration::from_millis(300));
+    let shown = all_texts(&window);
+    assert!(
+        shown.contains("This message was retracted.") && !shown.contains("room hello"),
+        "the retraction is not shown:\n{shown}"
     );
 
     // A 1:1 conversation hides the room panel.

@@ -367,6 +367,7 @@ impl Actor {
     async fn lock_now(&mut self) {
         self.supervisors.stop_all().await;
         lock(&self.shared.ephemeral).forget(|_, _| true);
+        lock(&self.shared.isolations).clear();
         let was_open = self
             .store
             .with_slot(|slot| {
@@ -434,6 +435,7 @@ impl Actor {
                 let jid = bare_jid(&account, "account")?;
                 self.supervisors.stop(&jid).await;
                 lock(&self.shared.ephemeral).forget(|a, _| a == jid);
+                lock(&self.shared.isolations).remove(&jid);
                 self.store
                     .with(move |s| {
                         let a = find_account(s, &jid)?;
