@@ -1,8 +1,9 @@
 //! The window against the real bed: a profile with an account on the bed's Prosody, reached
 //! through the bed's private Tor network. The account goes online (shown in the sidebar), a
 //! message from the Python peer appears in the window (widget tree + screenshot), the answer
-//! typed into the composer reaches the peer, the Tor popover shows the account's circuit, and
-//! locking leaves no message text in the window.
+//! typed into the composer reaches the peer, the Tor popover shows the account's circuit, a
+//! private room created with the room dialog admits the peer invited from its panel (who then
+//! shows among the occupants and talks), and locking leaves no message text in the window.
 
 mod gui_support;
 mod support;
@@ -22,6 +23,7 @@ use support::{Peer, bed};
 const LONG: Duration = Duration::from_secs(120);
 const FROM_PEER: &str = "hello window, from the slixmpp peer";
 const FROM_WINDOW: &str = "answer typed into the Talpa window";
+const IN_ROOM: &str = "hello cell, from the invited peer";
 
 #[test]
 fn the_window_receives_a_peer_message_through_tor_and_answers_it() {
@@ -155,11 +157,88 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     pump(Duration::from_millis(500));
     gui_support::screenshot(&display, "bed_4_tor_popover_circuit");
 
+    indicator.popdown();
+    create_room_and_talk_in_it(app, &window, &session, &me, &peer_jid, &mut peer);
+
     drop(session);
     window.lock();
     pump_until("the lock", || !window.is_unlocked());
+    // Let dismissed notices finish their hide animation.
+    pump(Duration::from_secs(1));
     let shown = visible_texts(window.upcast_ref());
-    for text in [FROM_PEER, FROM_WINDOW, peer_jid.as_str()] {
+    for text in [FROM_PEER, FROM_WINDOW, IN_ROOM, peer_jid.as_str()] {
         assert!(!shown.contains(text), "{text:?} is still shown after lock");
     }
+}
+
+/// The create-room dialog makes a private room; the panel invites the peer, who joins and talks.
+fn create_room_and_talk_in_it(
+    app: &adw::Application,
+    window: &Window,
+    session: &talpa::ui::session_view::SessionView,
+    me: &str,
+    peer_jid: &str,
+    peer: &mut Peer,
+) {
+    let display = std::env::var("DISPLAY").expect("DISPLAY set by the parent");
+    let room = bed().new_room("guiroom");
+    WidgetExt::activate_action(window, "win.create-room", None).expect("win.create-room");
+    pump_until("the create-room dialog", || {
+        app.windows()
+            .into_iter()
+            .any(|w| w.is::<talpa::ui::room_dialog::RoomDialog>())
+    });
+    let dialog = app
+        .windows()
+        .into_iter()
+        .find_map(|w| w.downcast::<talpa::ui::room_dialog::RoomDialog>().ok())
+        .expect("the room dialog");
+    let entry_row = |title: &str| {
+        find_widget::<adw::EntryRow>(dialog.upcast_ref(), &|r: &adw::EntryRow| {
+            libadwaita::prelude::PreferencesRowExt::title(r).starts_with(title)
+        })
+        .unwrap_or_else(|| panic!("the {title} row"))
+    };
+    entry_row("Room address").set_text(&room);
+    entry_row("Nickname").set_text("mole");
+    let create = find_widget::<gtk4::Button>(dialog.upcast_ref(), &|b| {
+        b.label().as_deref() == Some("Create")
+    })
+    .expect("the Create button");
+    create.emit_clicked();
+    pump_until("the new room under Rooms", || {
+        session.lists_as_room(me, &room)
+    });
+    session.open_conversation(me, &room);
+    let room_button = find_widget::<gtk4::ToggleButton>(window.upcast_ref(), &|t| {
+        t.icon_name().as_deref() == Some("system-users-symbolic")
+    })
+    .expect("the room panel button");
+    room_button.set_active(true);
+    let panel = session.room_panel().expect("room panel").clone();
+    pump_until("ourselves among the occupants", || {
+        visible_texts(panel.upcast_ref()).contains("mole")
+    });
+    let invite_entry =
+        find_widget::<gtk4::Entry>(panel.upcast_ref(), &|_| true).expect("the invite entry");
+    invite_entry.set_text(peer_jid);
+    invite_entry.emit_activate();
+    pump_until("the invitation to be sent", || {
+        invite_entry.text().is_empty()
+    });
+    peer.send_cmd(&serde_json::json!({"cmd": "join", "room": room, "nick": "badger"}));
+    let joined = peer.wait_event(|e| e["event"] == "joined" || e["event"] == "error", LONG);
+    assert_eq!(
+        joined["event"], "joined",
+        "the invited peer was refused: {joined}"
+    );
+    pump_until("the peer among the occupants", || {
+        visible_texts(panel.upcast_ref()).contains("badger")
+    });
+    peer.send_cmd(&serde_json::json!({"cmd": "groupchat", "room": room, "body": IN_ROOM}));
+    pump_until("the peer's room message", || {
+        visible_texts(window.upcast_ref()).contains(IN_ROOM)
+    });
+    pump(Duration::from_secs(1));
+    gui_support::screenshot(&display, "bed_5_private_room_with_invited_peer");
 }

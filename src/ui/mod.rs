@@ -36,6 +36,11 @@ const STYLE_CSS: &str = include_str!("../../resources/style.css");
 
 /// Shows a transient notice in the window (or dialog) that holds `widget`.
 pub fn toast(widget: &impl IsA<gtk4::Widget>, text: &str) {
+    // The main window keeps track of its notices so that locking can dismiss them.
+    if let Some(window) = widget.root().and_downcast::<window::Window>() {
+        window.toast(text);
+        return;
+    }
     let overlay = widget
         .ancestor(adw::ToastOverlay::static_type())
         .and_downcast::<adw::ToastOverlay>();

@@ -136,6 +136,11 @@ impl TorIndicator {
         self.imp().button.popup();
     }
 
+    /// Closes the popover.
+    pub fn popdown(&self) {
+        self.imp().button.popdown();
+    }
+
     /// The text the popover shows about the accounts' circuits.
     pub fn circuits_text(&self) -> String {
         self.imp().circuits_label.label().to_string()

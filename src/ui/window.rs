@@ -36,6 +36,8 @@ mod imp {
         pub session: RefCell<Option<SessionView>>,
         pub tor_status: RefCell<Option<TorStatusInfo>>,
         pub event_task: RefCell<Option<glib::JoinHandle<()>>>,
+        /// Notices shown, dismissed at lock (they can name contacts and rooms).
+        pub toasts: RefCell<Vec<glib::WeakRef<adw::Toast>>>,
     }
 
     #[glib::object_subclass]
@@ -106,7 +108,12 @@ impl Window {
 
     /// Shows a transient notice.
     pub fn toast(&self, text: &str) {
-        self.imp().toast_overlay.add_toast(adw::Toast::new(text));
+        let toast = adw::Toast::new(text);
+        let mut toasts = self.imp().toasts.borrow_mut();
+        toasts.retain(|t| t.upgrade().is_some());
+        toasts.push(toast.downgrade());
+        drop(toasts);
+        self.imp().toast_overlay.add_toast(toast);
     }
 
     /// The unlocked profile's view, if the profile is shown unlocked.
@@ -303,6 +310,11 @@ impl Window {
         }
         if let Some(app) = self.application() {
             crate::ui::notifications::withdraw(app.upcast_ref());
+        }
+        for toast in imp.toasts.take() {
+            if let Some(toast) = toast.upgrade() {
+                toast.dismiss();
+            }
         }
         // Message text the user copied must not outlive the lock either.
         let clipboard = self.clipboard();
