@@ -311,9 +311,12 @@ impl Window {
         if let Some(app) = self.application() {
             crate::ui::notifications::withdraw(app.upcast_ref());
         }
+        // libadwaita 1.2 crashes when a queued toast is dismissed: blank them out instead, so
+        // no notice shows a contact's or room's name after the lock, and let them time out.
         for toast in imp.toasts.take() {
             if let Some(toast) = toast.upgrade() {
-                toast.dismiss();
+                toast.set_title("Talpa is locked.");
+                toast.set_timeout(1);
             }
         }
         // Message text the user copied must not outlive the lock either.
