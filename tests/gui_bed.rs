@@ -1,9 +1,11 @@
 //! The window against the real bed: a profile with an account on the bed's Prosody, reached
 //! through the bed's private Tor network. The account goes online (shown in the sidebar), a
 //! message from the Python peer appears in the window (widget tree + screenshot), the answer
-//! typed into the composer reaches the peer, the Tor popover shows the account's circuit, a
+//! typed into the composer reaches the peer, adding the peer to the contacts from the
+//! conversation settings asks them for presence, the Tor popover shows the account's circuit, a
 //! private room created with the room dialog admits the peer invited from its panel (who then
-//! shows among the occupants and talks), and locking leaves no message text in the window.
+//! shows among the occupants and talks, and sees us leave), and locking leaves no message text
+//! in the window.
 
 mod gui_support;
 mod support;
@@ -144,6 +146,35 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     );
     gui_support::screenshot(&display, "bed_3_answer_sent");
 
+    // Conversation settings → Add to Contacts: the peer is asked to share presence.
+    session.show_conversation_settings();
+    pump_until("the conversation settings", || {
+        app.windows()
+            .into_iter()
+            .any(|w| w.is::<talpa::ui::conversation_settings_dialog::ConversationSettingsDialog>())
+    });
+    let settings = app
+        .windows()
+        .into_iter()
+        .find(|w| w.is::<talpa::ui::conversation_settings_dialog::ConversationSettingsDialog>())
+        .expect("the conversation settings");
+    let add = find_widget::<gtk4::Button>(settings.upcast_ref(), &|b| {
+        b.label().as_deref() == Some("Add to Contacts")
+    })
+    .expect("the Add to Contacts button");
+    add.emit_clicked();
+    pump_until("the contact to be added", || {
+        add.label().as_deref() == Some("Remove from Contacts")
+    });
+    pump(Duration::from_millis(500));
+    gui_support::screenshot(&display, "bed_3b_contact_added");
+    let asked = peer.wait_event(
+        |e| e["event"] == "subscribe" && e["from"] == me.as_str(),
+        LONG,
+    );
+    assert_eq!(asked["from"], me.as_str());
+    settings.close();
+
     let indicator = session.tor_indicator().clone();
     indicator.popup();
     pump_until("the account's circuit in the Tor popover", || {
@@ -241,4 +272,18 @@ fn create_room_and_talk_in_it(
     });
     pump(Duration::from_secs(1));
     gui_support::screenshot(&display, "bed_5_private_room_with_invited_peer");
+
+    let leave = find_widget::<gtk4::Button>(panel.upcast_ref(), &|b| {
+        b.label().as_deref() == Some("Leave Room")
+    })
+    .expect("the Leave Room button");
+    leave.emit_clicked();
+    pump_until("the room to leave the sidebar", || {
+        !session.lists_as_room(me, &room)
+    });
+    let left = peer.wait_event(
+        |e| e["event"] == "occupant" && e["nick"] == "mole" && e["available"] == false,
+        LONG,
+    );
+    assert_eq!(left["room"], room.as_str(), "{left}");
 }

@@ -37,6 +37,12 @@ mod imp {
         pub notify_switch: TemplateChild<gtk4::Switch>,
         #[template_child]
         pub clear_button: TemplateChild<gtk4::Button>,
+        #[template_child]
+        pub contact_group: TemplateChild<adw::PreferencesGroup>,
+        #[template_child]
+        pub contact_row: TemplateChild<adw::ActionRow>,
+        #[template_child]
+        pub contact_button: TemplateChild<gtk4::Button>,
         pub core: OnceCell<CoreHandle>,
         pub conversation: RefCell<Option<ConversationObject>>,
         /// Set while the dialog itself moves the retention row, so only the user's choice
@@ -77,6 +83,11 @@ mod imp {
                 #[weak]
                 obj,
                 move |_| obj.retention_chosen()
+            ));
+            self.contact_button.connect_clicked(glib::clone!(
+                #[weak]
+                obj,
+                move |_| obj.toggle_contact()
             ));
             self.clear_button.connect_clicked(glib::clone!(
                 #[weak]
@@ -125,6 +136,13 @@ impl ConversationSettingsDialog {
             dialog,
             move |switch| dialog.notify_chosen(switch.is_active())
         ));
+        imp.contact_group.set_visible(!conversation.is_room());
+        conversation.connect_in_roster_notify(glib::clone!(
+            #[weak]
+            dialog,
+            move |c| dialog.show_contact_state(c.in_roster())
+        ));
+        dialog.show_contact_state(conversation.in_roster());
         imp.conversation.replace(Some(conversation.clone()));
         dialog.load_retention();
         dialog
@@ -138,6 +156,57 @@ impl ConversationSettingsDialog {
             }
             None
         })
+    }
+
+    fn show_contact_state(&self, in_roster: bool) {
+        let imp = self.imp();
+        if in_roster {
+            imp.contact_row
+                .set_subtitle("In your contact list: you share presence with each other");
+            imp.contact_button.set_label("Remove from Contacts");
+        } else {
+            imp.contact_row.set_subtitle(
+                "Not in your contact list. Adding asks to see their presence; the server stores your contact list",
+            );
+            imp.contact_button.set_label("Add to Contacts");
+        }
+    }
+
+    fn toggle_contact(&self) {
+        let imp = self.imp();
+        let (Some(core), Some(conversation)) =
+            (imp.core.get().cloned(), imp.conversation.borrow().clone())
+        else {
+            return;
+        };
+        let (account, jid) = (conversation.account(), conversation.peer());
+        let adding = !conversation.in_roster();
+        let command = if adding {
+            Command::AddContact { account, jid }
+        } else {
+            Command::RemoveContact { account, jid }
+        };
+        imp.contact_button.set_sensitive(false);
+        let dialog = self.downgrade();
+        glib::MainContext::default().spawn_local(async move {
+            let result = core.call(command).await;
+            let Some(dialog) = dialog.upgrade() else {
+                return;
+            };
+            dialog.imp().contact_button.set_sensitive(true);
+            match result {
+                Ok(_) => {
+                    // The roster push confirms it later; show the change at once.
+                    conversation.set_in_roster(adding);
+                    dialog.toast(if adding {
+                        "Added. They are asked to share their presence."
+                    } else {
+                        "Removed from your contacts."
+                    });
+                }
+                Err(e) => dialog.toast(&user_text::error_text(&e)),
+            }
+        });
     }
 
     fn toast(&self, text: &str) {

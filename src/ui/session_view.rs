@@ -376,8 +376,17 @@ impl SessionView {
             Event::Message(message) => self.on_message(message, true),
             Event::MessageUpdated(message) => self.on_message(message, false),
             Event::Roster { account, contacts } => {
+                if let Some(store) = self.imp().conversations.get() {
+                    for c in store.iter::<ConversationObject>().flatten() {
+                        if c.account() == *account {
+                            c.set_in_roster(false);
+                        }
+                    }
+                }
                 for peer in contacts {
-                    self.conversation(account, peer);
+                    if let Some((_, c)) = self.conversation(account, peer) {
+                        c.set_in_roster(true);
+                    }
                 }
             }
             Event::RoomJoined { account, room, .. } => {

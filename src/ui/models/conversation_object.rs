@@ -29,6 +29,9 @@ mod imp {
         /// Whether the peer is a group chat (a room) rather than one person.
         #[property(get, set)]
         is_room: Cell<bool>,
+        /// Whether the peer is in the account's contact list (roster).
+        #[property(get, set)]
+        in_roster: Cell<bool>,
         /// Whether new messages here raise a desktop notification.
         #[property(get, set, default = true)]
         notify: Cell<bool>,
