@@ -17,6 +17,7 @@ use gtk4::prelude::*;
 use libadwaita as adw;
 use talpa::core::commands::{NewAccount, Secret};
 use talpa::core::{Command, CoreHandle, CoreOptions, Reply};
+use talpa::ui::conversation_settings_dialog::ConversationSettingsDialog;
 use talpa::ui::window::Window;
 
 use gui_support::{find_widget, pump, pump_until, visible_texts};
@@ -156,7 +157,7 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     let settings = app
         .windows()
         .into_iter()
-        .find(|w| w.is::<talpa::ui::conversation_settings_dialog::ConversationSettingsDialog>())
+        .find_map(|w| w.downcast::<ConversationSettingsDialog>().ok())
         .expect("the conversation settings");
     let add = find_widget::<gtk4::Button>(settings.upcast_ref(), &|b| {
         b.label().as_deref() == Some("Add to Contacts")
