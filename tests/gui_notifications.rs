@@ -1,7 +1,8 @@
 //! In-process GUI test over a real (offline) profile: notifications say only "New message" by
 //! default, name the sender and show the text only once opted in, stay silent for a conversation
 //! muted in its settings dialog and after lock; the settings dialog changes the conversation's
-//! retention in the core. Screenshots are kept.
+//! retention in the core; removing the account (confirmed) erases it and its conversations.
+//! Screenshots are kept.
 
 mod gui_support;
 
@@ -175,6 +176,30 @@ fn checks(app: &adw::Application, core: CoreHandle) {
         session.last_notification().map(|n| n.1),
         Some("erin text".to_owned()),
         "a muted conversation raised a notification"
+    );
+
+    // Removing the account (trash button → confirmation) erases it and its conversations.
+    WidgetExt::activate_action(&window, "win.remove-account", Some(&ALICE.to_variant()))
+        .expect("win.remove-account");
+    pump_until("the removal confirmation", || {
+        find::<adw::MessageDialog>(app).is_some()
+    });
+    pump(Duration::from_millis(500));
+    gui_support::screenshot(&display, "remove_account_confirmation");
+    find::<adw::MessageDialog>(app)
+        .expect("confirmation")
+        .response("remove");
+    pump_until("the account to be removed", || {
+        session.account_jids().is_empty()
+    });
+    let Reply::Accounts { accounts } = call(core, Command::ListAccounts) else {
+        panic!("list_accounts answered something else");
+    };
+    assert!(accounts.is_empty(), "the core still has {accounts:?}");
+    let shown = gui_support::visible_texts(window.upcast_ref());
+    assert!(
+        !shown.contains("dave@talpa.test") && !shown.contains("dave says hi"),
+        "the removed account's conversations are still shown:\n{shown}"
     );
 
     // Locked: nothing is shown, nothing is raised.

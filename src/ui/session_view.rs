@@ -262,6 +262,18 @@ fn account_row(item: &glib::Object) -> gtk4::Widget {
         .sync_create()
         .build();
     row.add_suffix(&switch);
+    let remove = gtk4::Button::builder()
+        .icon_name("user-trash-symbolic")
+        .valign(gtk4::Align::Center)
+        .tooltip_text(format!(
+            "Remove {} and its data from this computer",
+            account.jid()
+        ))
+        .action_name("win.remove-account")
+        .action_target(&account.jid().to_variant())
+        .css_classes(["flat"])
+        .build();
+    row.add_suffix(&remove);
     row.upcast()
 }
 
@@ -684,6 +696,39 @@ impl SessionView {
     /// An account's connection state as last reported (`online`, `connecting` …).
     pub fn account_state(&self, jid: &str) -> Option<String> {
         self.account(jid).map(|a| a.state())
+    }
+
+    /// Drops everything shown of a removed account: its conversations, rooms and occupants.
+    pub fn forget_account(&self, jid: &str) {
+        let imp = self.imp();
+        if let Some(view) = imp.conversation_view.get()
+            && imp
+                .open
+                .borrow()
+                .as_ref()
+                .is_some_and(|c| c.account() == jid)
+        {
+            view.clear();
+            imp.content_stack.set_visible_child_name("empty");
+            imp.content_title.set_title("No conversation");
+            imp.content_title.set_subtitle("");
+            imp.room_button.set_active(false);
+            imp.room_button.set_visible(false);
+            imp.settings_button.set_visible(false);
+            imp.open.replace(None);
+            if let Some(panel) = imp.room_panel.get() {
+                panel.clear();
+            }
+        }
+        if let Some(store) = imp.conversations.get() {
+            let keep: Vec<ConversationObject> = store
+                .iter::<ConversationObject>()
+                .flatten()
+                .filter(|c| c.account() != jid)
+                .collect();
+            store.splice(0, store.n_items(), &keep);
+        }
+        imp.occupants.borrow_mut().retain(|(a, _), _| a != jid);
     }
 
     /// The bare JIDs of the profile's accounts, in sidebar order.

@@ -7,6 +7,7 @@ use gtk4::prelude::*;
 use gtk4::subclass::prelude::*;
 use gtk4::{CompositeTemplate, gio, glib};
 use libadwaita as adw;
+use libadwaita::prelude::*;
 use libadwaita::subclass::prelude::*;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -144,13 +145,27 @@ impl Window {
         let join_room = gio::ActionEntry::builder("join-room")
             .activate(|window: &Self, _, _| window.room_dialog(false))
             .build();
-        self.add_action_entries([lock, add_account, create_room, join_room]);
+        let remove_account = gio::ActionEntry::builder("remove-account")
+            .parameter_type(Some(&String::static_variant_type()))
+            .activate(|window: &Self, _, jid| {
+                if let Some(jid) = jid.and_then(glib::Variant::get::<String>) {
+                    window.confirm_remove_account(&jid);
+                }
+            })
+            .build();
+        self.add_action_entries([lock, add_account, create_room, join_room, remove_account]);
         self.update_actions();
     }
 
     fn update_actions(&self) {
         let unlocked = self.is_unlocked();
-        for name in ["lock", "add-account", "create-room", "join-room"] {
+        for name in [
+            "lock",
+            "add-account",
+            "create-room",
+            "join-room",
+            "remove-account",
+        ] {
             if let Some(action) = self.lookup_action(name).and_downcast::<gio::SimpleAction>() {
                 action.set_enabled(unlocked);
             }
@@ -353,6 +368,56 @@ impl Window {
                 window.reload_accounts();
             }
         ));
+        dialog.present();
+    }
+
+    /// Asks before removing an account with all of its data, then asks the core.
+    pub fn confirm_remove_account(&self, jid: &str) {
+        let dialog = adw::MessageDialog::new(
+            Some(self),
+            Some(&format!("Remove {jid}?")),
+            Some(
+                "Its password, contacts, rooms, messages and keys are erased from this computer. \
+                 The account itself stays on its server.",
+            ),
+        );
+        dialog.add_response("cancel", "Cancel");
+        dialog.add_response("remove", "Remove Account");
+        dialog.set_response_appearance("remove", adw::ResponseAppearance::Destructive);
+        dialog.set_default_response(Some("cancel"));
+        dialog.set_close_response("cancel");
+        // Registered with the application so that locking finds and destroys it.
+        dialog.set_application(self.application().as_ref());
+        let window = self.downgrade();
+        let jid = jid.to_owned();
+        dialog.connect_response(None, move |_, response| {
+            if response != "remove" {
+                return;
+            }
+            let (Some(window), jid) = (window.upgrade(), jid.clone()) else {
+                return;
+            };
+            let Some(core) = window.core() else { return };
+            let weak = window.downgrade();
+            glib::MainContext::default().spawn_local(async move {
+                let result = core
+                    .call(Command::RemoveAccount {
+                        account: jid.clone(),
+                    })
+                    .await;
+                let Some(window) = weak.upgrade() else { return };
+                match result {
+                    Ok(_) => {
+                        if let Some(session) = window.session() {
+                            session.forget_account(&jid);
+                        }
+                        window.reload_accounts();
+                        window.toast("The account and its data were removed.");
+                    }
+                    Err(e) => window.toast(&user_text::error_text(&e)),
+                }
+            });
+        });
         dialog.present();
     }
 
