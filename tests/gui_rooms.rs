@@ -1,7 +1,7 @@
 //! In-process GUI test of rooms: rooms are listed apart from 1:1 conversations, an open room
 //! shows its occupants panel, and the create/join dialogs open in their modes (with the
-//! explanation of "private" only when creating); a retracted message loses its text. Screenshots
-//! are kept.
+//! explanation of "private" only when creating); a retracted message loses its text; the Ctrl+K
+//! switcher finds and opens a room. Screenshots are kept.
 
 mod gui_support;
 
@@ -11,6 +11,7 @@ use gtk4::prelude::*;
 use libadwaita as adw;
 use talpa::core::events::{AccountSummary, Occupant, StoredMessage};
 use talpa::core::{CoreHandle, Event};
+use talpa::ui::conversation_switcher_dialog::ConversationSwitcherDialog;
 use talpa::ui::room_dialog::RoomDialog;
 use talpa::ui::window::Window;
 
@@ -165,6 +166,36 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     assert!(
         !room_button.is_visible(),
         "a 1:1 conversation shows a room panel"
+    );
+
+    // Ctrl+K: typing part of the room's address and choosing it opens the room again.
+    WidgetExt::activate_action(&window, "win.switch-conversation", None)
+        .expect("win.switch-conversation");
+    pump(Duration::from_millis(500));
+    let switcher =
+        find::<ConversationSwitcherDialog>(app).expect("the conversation switcher is shown");
+    assert_eq!(
+        switcher.n_results(),
+        2,
+        "the switcher lists every conversation"
+    );
+    switcher.search("PLANS");
+    assert_eq!(
+        switcher.n_results(),
+        1,
+        "the search does not narrow the list"
+    );
+    pump(Duration::from_millis(300));
+    gui_support::screenshot(&display, "conversation_switcher");
+    switcher.choose(0);
+    pump(Duration::from_millis(300));
+    assert!(
+        room_button.is_visible(),
+        "choosing the room in the switcher did not open it"
+    );
+    assert!(
+        find::<ConversationSwitcherDialog>(app).is_none(),
+        "the switcher stayed open"
     );
 
     WidgetExt::activate_action(&window, "win.create-room", None).expect("win.create-room");

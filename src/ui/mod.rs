@@ -9,6 +9,7 @@
 pub mod add_account_dialog;
 pub mod chat;
 pub mod conversation_settings_dialog;
+pub mod conversation_switcher_dialog;
 pub mod models;
 pub mod notifications;
 pub mod preferences_window;
@@ -118,6 +119,7 @@ fn setup_app_actions(app: &adw::Application) {
     app.set_accels_for_action("app.preferences", &["<Control>comma"]);
     app.set_accels_for_action("win.lock", &["<Control>l"]);
     app.set_accels_for_action("win.add-account", &["<Control>n"]);
+    app.set_accels_for_action("win.switch-conversation", &["<Control>k"]);
     app.set_accels_for_action("win.show-help-overlay", &["<Control>question"]);
 }
 

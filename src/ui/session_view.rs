@@ -731,6 +731,11 @@ impl SessionView {
         imp.occupants.borrow_mut().retain(|(a, _), _| a != jid);
     }
 
+    /// Every conversation and room the sidebar lists.
+    pub fn conversations_model(&self) -> Option<gio::ListStore> {
+        self.imp().conversations.get().cloned()
+    }
+
     /// The bare JIDs of the profile's accounts, in sidebar order.
     pub fn account_jids(&self) -> Vec<String> {
         self.imp()

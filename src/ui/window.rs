@@ -14,6 +14,7 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::core::events::TorStatusInfo;
 use crate::core::{Command, CoreError, CoreHandle, Event, Reply};
 use crate::ui::add_account_dialog::AddAccountDialog;
+use crate::ui::conversation_switcher_dialog::ConversationSwitcherDialog;
 use crate::ui::preferences_window::PreferencesWindow;
 use crate::ui::room_dialog::RoomDialog;
 use crate::ui::session_view::SessionView;
@@ -153,7 +154,17 @@ impl Window {
                 }
             })
             .build();
-        self.add_action_entries([lock, add_account, create_room, join_room, remove_account]);
+        let switch_conversation = gio::ActionEntry::builder("switch-conversation")
+            .activate(|window: &Self, _, _| window.switch_conversation())
+            .build();
+        self.add_action_entries([
+            lock,
+            add_account,
+            create_room,
+            join_room,
+            remove_account,
+            switch_conversation,
+        ]);
         self.update_actions();
     }
 
@@ -165,6 +176,7 @@ impl Window {
             "create-room",
             "join-room",
             "remove-account",
+            "switch-conversation",
         ] {
             if let Some(action) = self.lookup_action(name).and_downcast::<gio::SimpleAction>() {
                 action.set_enabled(unlocked);
@@ -366,6 +378,24 @@ impl Window {
             move |_| {
                 window.toast("Account added. It connects through Tor after a random delay.");
                 window.reload_accounts();
+            }
+        ));
+        dialog.present();
+    }
+
+    /// Opens the conversation switcher (Ctrl+K).
+    pub fn switch_conversation(&self) {
+        let Some(model) = self.session().and_then(|s| s.conversations_model()) else {
+            return;
+        };
+        let dialog = ConversationSwitcherDialog::new(self, &model);
+        dialog.connect_chosen(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            move |_, account, peer| {
+                if let Some(session) = window.session() {
+                    session.open_conversation(account, peer);
+                }
             }
         ));
         dialog.present();
