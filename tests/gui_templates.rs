@@ -100,7 +100,7 @@ fn every_template_reference_names_an_existing_template() {
 fn every_resource_file_is_compiled_in_or_installable() {
     let resources = root().join("resources");
     let mut files = Vec::new();
-    for ext in ["css", "desktop", "xml", "svg"] {
+    for ext in ["css", "desktop", "xml", "svg", "yml"] {
         files_under(&resources, ext, &mut files);
     }
     let mut all = Vec::new();
@@ -169,4 +169,77 @@ fn appstream_metainfo_validates() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn flatpak_manifest_uses_the_gnome_runtime_and_grants_only_minimal_permissions() {
+    let manifest = std::fs::read_to_string(root().join("resources/flatpak/org.talpa.Talpa.yml"))
+        .expect("the Flatpak manifest");
+    let value = |key: &str| {
+        manifest
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}: ")))
+            .map(|v| v.trim().trim_matches('\'').to_owned())
+    };
+    assert_eq!(value("app-id").as_deref(), Some("org.talpa.Talpa"));
+    assert_eq!(value("runtime").as_deref(), Some("org.gnome.Platform"));
+    // GNOME 43 ships GTK 4.8 and libadwaita 1.2, what Talpa targets.
+    assert_eq!(value("runtime-version").as_deref(), Some("43"));
+    assert_eq!(value("command").as_deref(), Some("talpa"));
+    let mut in_finish_args = false;
+    let mut granted = Vec::new();
+    for line in manifest.lines() {
+        if line.starts_with("finish-args:") {
+            in_finish_args = true;
+        } else if in_finish_args {
+            match line.trim().strip_prefix("- ") {
+                Some(arg) if line.starts_with("  ") => granted.push(arg.to_owned()),
+                _ => in_finish_args = false,
+            }
+        }
+    }
+    let allowed = [
+        "--share=network",
+        "--share=ipc",
+        "--socket=wayland",
+        "--socket=fallback-x11",
+        "--device=dri",
+    ];
+    for arg in &granted {
+        assert!(
+            allowed.contains(&arg.as_str()),
+            "the sandbox grants more than it needs: {arg}"
+        );
+    }
+    for needed in [
+        "--share=network",
+        "--socket=wayland",
+        "--socket=fallback-x11",
+        "--device=dri",
+    ] {
+        assert!(
+            granted.iter().any(|a| a == needed),
+            "the sandbox lacks {needed}"
+        );
+    }
+    assert!(
+        !manifest.contains("--filesystem"),
+        "the sandbox must not see the user's files"
+    );
+    assert!(
+        !manifest.contains("--socket=x11"),
+        "X11 is only a fallback to Wayland"
+    );
+    for installed in [
+        "resources/org.talpa.Talpa.desktop",
+        "resources/org.talpa.Talpa.metainfo.xml",
+        "resources/icons/hicolor/scalable/apps/org.talpa.Talpa.svg",
+        "resources/icons/hicolor/symbolic/apps/org.talpa.Talpa-symbolic.svg",
+    ] {
+        assert!(
+            manifest.contains(installed),
+            "the manifest does not install {installed}"
+        );
+        assert!(root().join(installed).exists(), "{installed} is missing");
+    }
 }

@@ -287,6 +287,7 @@ async fn supervise(
 ) {
     let jid = account.jid.clone();
     let isolation = AccountIsolation::new();
+    lock(&shared.isolations).insert(jid.clone(), isolation.clone());
     let mut attempt: u32 = 0;
     let mut first = true;
     loop {

@@ -12,7 +12,9 @@ use zeroize::Zeroizing;
 use crate::core::accounts::{self, OpOutcome, SessionOp, Supervisors};
 use crate::core::commands::{Command, NewAccount, Reply, Secret};
 use crate::core::error::CoreError;
-use crate::core::events::{AccountSummary, Event, StoredMessage, TorStatusInfo};
+use crate::core::events::{
+    AccountSummary, CircuitSummary, Event, RelaySummary, StoredMessage, TorStatusInfo,
+};
 use crate::core::shared::{Ephemeral, Shared, SharedRef, lock};
 use crate::core::store_cell::StoreCell;
 use crate::core::tor_settings::{self, TorRunner, TorSettings};
@@ -71,6 +73,7 @@ impl CoreHandle {
             states: Mutex::new(std::collections::HashMap::new()),
             rooms: crate::core::rooms::RoomRegistry::default(),
             omemo: Mutex::new(crate::core::omemo::OmemoStates::default()),
+            isolations: Mutex::new(std::collections::HashMap::new()),
         });
         let schedule = ConnectSchedule::with_startup_max(options.startup_jitter);
         let actor = Actor {
@@ -330,6 +333,7 @@ impl Actor {
         lock(&self.shared.ephemeral).forget(|_, _| true);
         self.shared.rooms.clear();
         lock(&self.shared.omemo).clear();
+        lock(&self.shared.isolations).clear();
         let was_open = self
             .store
             .with_slot(|slot| {
@@ -397,6 +401,7 @@ impl Actor {
                 let jid = bare_jid(&account, "account")?;
                 self.supervisors.stop(&jid).await;
                 lock(&self.shared.ephemeral).forget(|a, _| a == jid);
+                lock(&self.shared.isolations).remove(&jid);
                 let removed = self
                     .store
                     .with(move |s| {
@@ -731,6 +736,13 @@ impl Actor {
                 Ok(Reply::TorSettings(settings))
             }
             Command::SetTorSettings(settings) => self.set_tor_settings(settings).await,
+            Command::Circuit { account } => Ok(self.circuit(&account)),
+            Command::SetIdleLock { minutes } => self.set_idle_lock(minutes).await,
+            Command::SetPreference { key, value } => self.set_preference(key, value).await,
+            Command::Preferences => self.preferences().await,
+            Command::ConversationRetention { account, with } => {
+                self.conversation_retention(&account, &with).await
+            }
             Command::Wipe => {
                 self.lock_now().await;
                 let dir = self.options.profile_dir.clone();
@@ -846,6 +858,7 @@ impl Actor {
             })
             .await?;
         if opened {
+            self.apply_stored_idle_lock().await;
             self.emit(Event::Unlocked);
             self.start_tor().await;
             self.start_accounts().await;
@@ -1438,5 +1451,107 @@ impl Actor {
         Ok(Reply::Erased {
             erased: erased as u64,
         })
+    }
+}
+
+/// Front ends' preferences live under this prefix in the store's settings.
+const UI_PREFERENCE_PREFIX: &str = "ui.";
+
+/// Preferences a front end may read, and the commands that set them.
+impl Actor {
+    fn circuit(&self, account: &str) -> Reply {
+        let circuit = self.shared.tor().and_then(|tor| {
+            let iso = lock(&self.shared.isolations).get(account).cloned()?;
+            tor.circuit_of(&iso)
+        });
+        Reply::Circuit {
+            circuit: circuit.map(|c| CircuitSummary {
+                id: c.id,
+                hops: c
+                    .hops
+                    .into_iter()
+                    .map(|h| RelaySummary {
+                        rsa_identity: h.rsa_identity,
+                        addrs: h.addrs.iter().map(ToString::to_string).collect(),
+                    })
+                    .collect(),
+            }),
+        }
+    }
+
+    async fn set_idle_lock(&mut self, minutes: u32) -> Result<Reply, CoreError> {
+        if !(1..=1440).contains(&minutes) {
+            return Err(CoreError::InvalidInput(
+                "the idle lock must be 1 to 1440 minutes".into(),
+            ));
+        }
+        let value = minutes.to_string();
+        self.store
+            .with(move |s| Ok(s.set_setting(store::keys::LOCK_IDLE_MINUTES, Some(&value))?))
+            .await?;
+        self.options.idle_lock = Duration::from_secs(u64::from(minutes) * 60);
+        Ok(Reply::Done {})
+    }
+
+    /// Applies the idle lock kept in the store (the command-line value is the default).
+    async fn apply_stored_idle_lock(&mut self) {
+        let stored = self
+            .store
+            .with(|s| Ok(s.setting(store::keys::LOCK_IDLE_MINUTES)?))
+            .await;
+        if let Ok(Some(minutes)) = stored
+            && let Ok(minutes) = minutes.parse::<u64>()
+            && (1..=1440).contains(&minutes)
+        {
+            self.options.idle_lock = Duration::from_secs(minutes * 60);
+        }
+    }
+
+    async fn set_preference(
+        &mut self,
+        key: String,
+        value: Option<String>,
+    ) -> Result<Reply, CoreError> {
+        if !key.starts_with(UI_PREFERENCE_PREFIX) || key.len() > 512 {
+            return Err(CoreError::InvalidInput(format!(
+                "preference keys start with {UI_PREFERENCE_PREFIX:?}"
+            )));
+        }
+        self.store
+            .with(move |s| Ok(s.set_setting(&key, value.as_deref())?))
+            .await?;
+        Ok(Reply::Done {})
+    }
+
+    async fn preferences(&self) -> Result<Reply, CoreError> {
+        let idle_minutes = (self.options.idle_lock.as_secs() / 60).max(1).to_string();
+        let mut preferences = self
+            .store
+            .with(|s| Ok(s.settings_with_prefix(UI_PREFERENCE_PREFIX)?))
+            .await?;
+        preferences.insert(store::keys::LOCK_IDLE_MINUTES.to_owned(), idle_minutes);
+        Ok(Reply::Preferences { preferences })
+    }
+
+    async fn conversation_retention(&self, account: &str, with: &str) -> Result<Reply, CoreError> {
+        let (account, with) = (
+            bare_jid(account, "account")?,
+            bare_jid(with, "conversation")?,
+        );
+        self.store
+            .with(move |s| {
+                let found = find_conversation(s, &account, &with)?;
+                let effective = match &found {
+                    Some(c) => s.effective_retention(c.id)?,
+                    None => find_account(s, &account)?.retention,
+                };
+                Ok(Reply::ConversationRetention {
+                    retention_override: found
+                        .and_then(|c| c.retention)
+                        .map(|r| r.as_str().to_owned()),
+                    effective: effective.as_str().to_owned(),
+                })
+            })
+            .await
     }
 }

@@ -6,7 +6,9 @@
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use crate::core::events::{AccountSummary, DeviceInfo, StoredMessage, TorStatusInfo};
+use crate::core::events::{
+    AccountSummary, CircuitSummary, DeviceInfo, StoredMessage, TorStatusInfo,
+};
 use crate::core::tor_settings::TorSettings;
 
 /// A secret typed by the user (a passphrase or an account password). Zeroized on drop, never
@@ -416,6 +418,34 @@ pub enum Command {
     TorSettings,
     /// Check, store and apply new Tor settings (accounts reconnect when the client changes).
     SetTorSettings(TorSettings),
+    /// Report the Tor circuit an account's connection runs on (none before it connected).
+    Circuit {
+        /// The account's bare JID.
+        account: String,
+    },
+    /// Lock the profile after this many idle minutes (kept in the encrypted store).
+    SetIdleLock {
+        /// Minutes without a command before the profile locks (1–1440).
+        minutes: u32,
+    },
+    /// Set (or with `null` remove) a front-end preference. Keys start with `ui.`; they are kept
+    /// in the encrypted store, never in plaintext configuration.
+    SetPreference {
+        /// The preference's key, e.g. `ui.notify.show_sender`.
+        key: String,
+        /// Its value, or none to remove it.
+        #[serde(default)]
+        value: Option<String>,
+    },
+    /// Report the stored preferences: the `ui.*` keys and `lock.idle_minutes`.
+    Preferences,
+    /// Report one conversation's retention override (none: the account default applies).
+    ConversationRetention {
+        /// The account's bare JID.
+        account: String,
+        /// The conversation's peer.
+        with: String,
+    },
     /// Destroy the profile: key material first, then every file. Works while locked.
     Wipe,
     /// Stop the core (disconnects, locks) and end the front end.
@@ -470,6 +500,11 @@ impl Command {
             Command::TorStatus => "tor_status",
             Command::TorSettings => "tor_settings",
             Command::SetTorSettings(_) => "set_tor_settings",
+            Command::Circuit { .. } => "circuit",
+            Command::SetIdleLock { .. } => "set_idle_lock",
+            Command::SetPreference { .. } => "set_preference",
+            Command::Preferences => "preferences",
+            Command::ConversationRetention { .. } => "conversation_retention",
             Command::Wipe => "wipe",
             Command::Quit => "quit",
         }
@@ -535,5 +570,22 @@ pub enum Reply {
     Warning {
         /// What to tell the user.
         warning: String,
+    },
+    /// An account's circuit.
+    Circuit {
+        /// The circuit, or none while the account has no open stream.
+        circuit: Option<CircuitSummary>,
+    },
+    /// Stored preferences by key.
+    Preferences {
+        /// Key → value.
+        preferences: std::collections::BTreeMap<String, String>,
+    },
+    /// A conversation's retention override.
+    ConversationRetention {
+        /// The override policy, or none when the account default applies.
+        retention_override: Option<String>,
+        /// The policy in force.
+        effective: String,
     },
 }

@@ -13,6 +13,24 @@ pub struct TorStatusInfo {
     pub text: String,
 }
 
+/// One relay of a circuit, as front ends show it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RelaySummary {
+    /// RSA identity fingerprint (40 upper-case hex digits), when known.
+    pub rsa_identity: Option<String>,
+    /// The relay's ORPort addresses (`ip:port`).
+    pub addrs: Vec<String>,
+}
+
+/// The Tor circuit an account's connection runs on: guard first, exit last.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CircuitSummary {
+    /// Arti's process-local circuit id (tells circuits apart; means nothing outside).
+    pub id: String,
+    /// The relays in path order.
+    pub hops: Vec<RelaySummary>,
+}
+
 /// One account as listed to front ends (never includes the password).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct AccountSummary {

@@ -7,7 +7,7 @@ use tokio::sync::broadcast;
 
 use crate::core::events::{Event, StoredMessage};
 use crate::core::store_cell::StoreCell;
-use crate::tor::TorClient;
+use crate::tor::{AccountIsolation, TorClient};
 
 /// Messages of "don't store" conversations, in memory only, keyed by (account, peer). Cleared
 /// at lock.
@@ -61,6 +61,8 @@ pub(crate) struct Shared {
     pub(crate) rooms: crate::core::rooms::RoomRegistry,
     /// Each account's OMEMO state, loaded on first use, forgotten at lock.
     pub(crate) omemo: Mutex<crate::core::omemo::OmemoStates>,
+    /// Each running account's Tor isolation, so front ends can ask for its circuit.
+    pub(crate) isolations: Mutex<HashMap<String, AccountIsolation>>,
 }
 
 impl Shared {

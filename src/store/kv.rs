@@ -79,6 +79,18 @@ impl Store {
             .optional()?)
     }
 
+    /// Every setting whose key starts with `prefix`, by key.
+    pub fn settings_with_prefix(
+        &self,
+        prefix: &str,
+    ) -> Result<std::collections::BTreeMap<String, String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT key, value FROM settings WHERE substr(key, 1, length(?1)) = ?1")?;
+        let rows = stmt.query_map([prefix], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// Sets (or with `None` deletes) a setting.
     pub fn set_setting(&mut self, key: &str, value: Option<&str>) -> Result<()> {
         match value {

@@ -8,8 +8,12 @@
 
 pub mod add_account_dialog;
 pub mod chat;
+pub mod conversation_settings_dialog;
+pub mod conversation_switcher_dialog;
 pub mod models;
+pub mod notifications;
 pub mod preferences_window;
+pub mod room_dialog;
 pub mod session_view;
 pub mod shortcuts_window;
 pub mod tor_indicator;
@@ -33,6 +37,11 @@ const STYLE_CSS: &str = include_str!("../../resources/style.css");
 
 /// Shows a transient notice in the window (or dialog) that holds `widget`.
 pub fn toast(widget: &impl IsA<gtk4::Widget>, text: &str) {
+    // The main window keeps track of its notices so that locking can dismiss them.
+    if let Some(window) = widget.root().and_downcast::<window::Window>() {
+        window.toast(text);
+        return;
+    }
     let overlay = widget
         .ancestor(adw::ToastOverlay::static_type())
         .and_downcast::<adw::ToastOverlay>();
@@ -110,6 +119,7 @@ fn setup_app_actions(app: &adw::Application) {
     app.set_accels_for_action("app.preferences", &["<Control>comma"]);
     app.set_accels_for_action("win.lock", &["<Control>l"]);
     app.set_accels_for_action("win.add-account", &["<Control>n"]);
+    app.set_accels_for_action("win.switch-conversation", &["<Control>k"]);
     app.set_accels_for_action("win.show-help-overlay", &["<Control>question"]);
 }
 

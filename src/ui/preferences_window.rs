@@ -1,7 +1,7 @@
 //! Preferences: retention default, idle lock, Tor, passphrase and duress passphrase, clearing
 //! history and the panic wipe (both confirmed first).
 
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 use std::sync::OnceLock;
 
 use gtk4::glib::subclass::Signal;
@@ -16,7 +16,11 @@ use crate::core::commands::Secret;
 use crate::core::events::TorStatusInfo;
 use crate::core::{Command, CoreHandle, Reply};
 use crate::ui::add_account_dialog::RETENTION_POLICIES;
+use crate::ui::notifications::{NotificationPolicy, keys};
 use crate::ui::user_text;
+
+/// The preference the core reports the idle lock under (docs/HEADLESS.md, `preferences`).
+const IDLE_LOCK_KEY: &str = "lock.idle_minutes";
 
 mod imp {
     #[allow(clippy::wildcard_imports)]
@@ -32,6 +36,14 @@ mod imp {
         pub retention_button: TemplateChild<gtk4::Button>,
         #[template_child]
         pub clear_history_button: TemplateChild<gtk4::Button>,
+        #[template_child]
+        pub idle_spin: TemplateChild<gtk4::SpinButton>,
+        #[template_child]
+        pub notify_enabled_switch: TemplateChild<gtk4::Switch>,
+        #[template_child]
+        pub notify_sender_switch: TemplateChild<gtk4::Switch>,
+        #[template_child]
+        pub notify_body_switch: TemplateChild<gtk4::Switch>,
         #[template_child]
         pub tor_state_row: TemplateChild<adw::ActionRow>,
         #[template_child]
@@ -49,6 +61,8 @@ mod imp {
         #[template_child]
         pub wipe_button: TemplateChild<gtk4::Button>,
         pub core: OnceCell<CoreHandle>,
+        /// Set while stored values are shown, so only the user's changes reach the core.
+        pub syncing: Cell<bool>,
     }
 
     #[glib::object_subclass]
@@ -100,6 +114,22 @@ mod imp {
                 obj,
                 move |_| obj.set_duress(false)
             ));
+            self.idle_spin.connect_value_changed(glib::clone!(
+                #[weak]
+                obj,
+                move |spin| obj.idle_lock_chosen(spin.value_as_int())
+            ));
+            for (switch, key) in [
+                (&*self.notify_enabled_switch, keys::ENABLED),
+                (&*self.notify_sender_switch, keys::SHOW_SENDER),
+                (&*self.notify_body_switch, keys::SHOW_BODY),
+            ] {
+                switch.connect_active_notify(glib::clone!(
+                    #[weak]
+                    obj,
+                    move |switch| obj.flag_chosen(key, switch.is_active())
+                ));
+            }
             self.wipe_button.connect_clicked(glib::clone!(
                 #[weak]
                 obj,
@@ -131,7 +161,61 @@ impl PreferencesWindow {
         // Registered with the application so that locking finds and destroys it.
         window.set_application(parent.as_ref().application().as_ref());
         let _ = window.imp().core.set(core);
+        window.load_preferences();
         window
+    }
+
+    /// Shows the stored idle lock and notification preferences.
+    fn load_preferences(&self) {
+        let Some(core) = self.imp().core.get().cloned() else {
+            return;
+        };
+        let window = self.downgrade();
+        glib::MainContext::default().spawn_local(async move {
+            let result = core.call(Command::Preferences).await;
+            let Some(window) = window.upgrade() else {
+                return;
+            };
+            let Ok(Reply::Preferences { preferences }) = result else {
+                return;
+            };
+            let imp = window.imp();
+            imp.syncing.set(true);
+            if let Some(minutes) = preferences
+                .get(IDLE_LOCK_KEY)
+                .and_then(|m| m.parse::<f64>().ok())
+            {
+                imp.idle_spin.set_value(minutes);
+            }
+            let policy = NotificationPolicy::from_preferences(&preferences);
+            imp.notify_enabled_switch.set_active(policy.enabled);
+            imp.notify_sender_switch.set_active(policy.show_sender);
+            imp.notify_body_switch.set_active(policy.show_body);
+            imp.syncing.set(false);
+        });
+    }
+
+    fn idle_lock_chosen(&self, minutes: i32) {
+        if self.imp().syncing.get() {
+            return;
+        }
+        let Ok(minutes) = u32::try_from(minutes) else {
+            return;
+        };
+        self.run(Command::SetIdleLock { minutes }, "Idle lock changed.");
+    }
+
+    fn flag_chosen(&self, key: &str, on: bool) {
+        if self.imp().syncing.get() {
+            return;
+        }
+        self.run(
+            Command::SetPreference {
+                key: key.to_owned(),
+                value: Some(on.to_string()),
+            },
+            "Notification preference saved.",
+        );
     }
 
     /// Calls `f` after the profile was wiped (the window then closes itself).

@@ -3,6 +3,7 @@
 //! A new `SessionView` is made on every unlock and destroyed on lock.
 
 use std::cell::{Cell, OnceCell, RefCell};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use gtk4::prelude::*;
 use gtk4::subclass::prelude::*;
@@ -10,11 +11,13 @@ use gtk4::{CompositeTemplate, gio, glib};
 use libadwaita as adw;
 use libadwaita::prelude::*;
 
-use crate::core::events::{AccountSummary, StoredMessage, TorStatusInfo};
-use crate::core::{Command, CoreHandle, Event};
-use crate::ui::chat::ConversationView;
-use crate::ui::models::{AccountObject, ConversationObject};
-use crate::ui::tor_indicator::TorIndicator;
+use crate::core::events::{AccountSummary, Occupant, StoredMessage, TorStatusInfo};
+use crate::core::{Command, CoreHandle, Event, Reply};
+use crate::ui::chat::{ConversationView, RoomPanel};
+use crate::ui::conversation_settings_dialog::ConversationSettingsDialog;
+use crate::ui::models::{AccountObject, ConversationObject, OccupantObject};
+use crate::ui::notifications::{self, NotificationPolicy};
+use crate::ui::tor_indicator::{TorIndicator, circuit_text};
 use crate::ui::{toast, user_text};
 
 mod imp {
@@ -36,6 +39,14 @@ mod imp {
         #[template_child]
         pub conversations_list: TemplateChild<gtk4::ListBox>,
         #[template_child]
+        pub rooms_list: TemplateChild<gtk4::ListBox>,
+        #[template_child]
+        pub room_button: TemplateChild<gtk4::ToggleButton>,
+        #[template_child]
+        pub settings_button: TemplateChild<gtk4::Button>,
+        #[template_child]
+        pub room_revealer: TemplateChild<gtk4::Revealer>,
+        #[template_child]
         pub new_chat_entry: TemplateChild<gtk4::Entry>,
         #[template_child]
         pub content_title: TemplateChild<adw::WindowTitle>,
@@ -47,6 +58,19 @@ mod imp {
         pub content_stack: TemplateChild<gtk4::Stack>,
         pub accounts: OnceCell<gio::ListStore>,
         pub conversations: OnceCell<gio::ListStore>,
+        /// The 1:1 conversations and the rooms: two filtered views of `conversations`.
+        pub people: OnceCell<gtk4::FilterListModel>,
+        pub rooms: OnceCell<gtk4::FilterListModel>,
+        pub room_panel: OnceCell<RoomPanel>,
+        /// Occupants of each joined room, keyed by (account, room).
+        pub occupants: RefCell<HashMap<(String, String), gio::ListStore>>,
+        /// The conversation shown now.
+        pub open: RefCell<Option<ConversationObject>>,
+        /// What notifications may show, and which conversations are muted.
+        pub notification_policy: Cell<Option<NotificationPolicy>>,
+        pub muted: RefCell<HashSet<(String, String)>>,
+        /// The last notification raised (title, body), for tests and diagnostics.
+        pub last_notification: RefCell<Option<(String, String)>>,
         pub conversation_view: OnceCell<ConversationView>,
         pub selected_account: RefCell<Option<String>>,
         pub core: OnceCell<CoreHandle>,
@@ -78,8 +102,37 @@ mod imp {
             let conversations = gio::ListStore::new::<ConversationObject>();
             self.accounts_list
                 .bind_model(Some(&accounts), super::account_row);
+            let people = gtk4::FilterListModel::new(
+                Some(conversations.clone()),
+                Some(gtk4::CustomFilter::new(|o| {
+                    o.downcast_ref::<ConversationObject>()
+                        .is_some_and(|c| !c.is_room())
+                })),
+            );
+            let rooms = gtk4::FilterListModel::new(
+                Some(conversations.clone()),
+                Some(gtk4::CustomFilter::new(|o| {
+                    o.downcast_ref::<ConversationObject>()
+                        .is_some_and(ConversationObject::is_room)
+                })),
+            );
             self.conversations_list
-                .bind_model(Some(&conversations), super::conversation_row);
+                .bind_model(Some(&people), super::conversation_row);
+            self.rooms_list
+                .bind_model(Some(&rooms), super::conversation_row);
+            let rooms_placeholder = gtk4::Label::builder()
+                .label("No rooms yet. Create a private room or join one.")
+                .wrap(true)
+                .margin_start(12)
+                .margin_end(12)
+                .margin_top(6)
+                .margin_bottom(6)
+                .xalign(0.0)
+                .css_classes(["dim-label"])
+                .build();
+            self.rooms_list.set_placeholder(Some(&rooms_placeholder));
+            let _ = self.people.set(people);
+            let _ = self.rooms.set(rooms);
             let _ = self.accounts.set(accounts);
             let placeholder = gtk4::Label::builder()
                 .label("No accounts yet. Add one with the + button (Ctrl+N).")
@@ -111,7 +164,32 @@ mod imp {
             self.conversations_list.connect_row_activated(glib::clone!(
                 #[weak]
                 obj,
-                move |_, row| obj.open_index(row.index() as u32)
+                move |_, row| {
+                    let item = obj
+                        .imp()
+                        .people
+                        .get()
+                        .and_then(|m| m.item(row.index() as u32));
+                    if let Some(c) = item.and_downcast::<ConversationObject>() {
+                        obj.imp().rooms_list.unselect_all();
+                        obj.open_object(&c);
+                    }
+                }
+            ));
+            self.rooms_list.connect_row_activated(glib::clone!(
+                #[weak]
+                obj,
+                move |_, row| {
+                    let item = obj
+                        .imp()
+                        .rooms
+                        .get()
+                        .and_then(|m| m.item(row.index() as u32));
+                    if let Some(c) = item.and_downcast::<ConversationObject>() {
+                        obj.imp().conversations_list.unselect_all();
+                        obj.open_object(&c);
+                    }
+                }
             ));
             self.new_chat_entry.connect_activate(glib::clone!(
                 #[weak]
@@ -122,6 +200,11 @@ mod imp {
                 #[weak]
                 obj,
                 move |entry, _| obj.start_chat(entry)
+            ));
+            self.settings_button.connect_clicked(glib::clone!(
+                #[weak]
+                obj,
+                move |_| obj.show_conversation_settings()
             ));
             self.back_button.connect_clicked(glib::clone!(
                 #[weak]
@@ -179,6 +262,18 @@ fn account_row(item: &glib::Object) -> gtk4::Widget {
         .sync_create()
         .build();
     row.add_suffix(&switch);
+    let remove = gtk4::Button::builder()
+        .icon_name("user-trash-symbolic")
+        .valign(gtk4::Align::Center)
+        .tooltip_text(format!(
+            "Remove {} and its data from this computer",
+            account.jid()
+        ))
+        .action_name("win.remove-account")
+        .action_target(&account.jid().to_variant())
+        .css_classes(["flat"])
+        .build();
+    row.add_suffix(&remove);
     row.upcast()
 }
 
@@ -192,6 +287,13 @@ fn conversation_row(item: &glib::Object) -> gtk4::Widget {
         .activatable(true)
         .build();
     row.add_prefix(&colour_dot(conversation.colour()));
+    if conversation.is_room() {
+        let icon = gtk4::Image::builder()
+            .icon_name("system-users-symbolic")
+            .tooltip_text("Group chat")
+            .build();
+        row.add_prefix(&icon);
+    }
     let unread = gtk4::Label::builder()
         .valign(gtk4::Align::Center)
         .css_classes(["unread-count"])
@@ -217,6 +319,19 @@ impl SessionView {
         let chat = ConversationView::new(core.clone());
         view.imp().content_stack.add_named(&chat, Some("chat"));
         let _ = view.imp().conversation_view.set(chat);
+        let panel = RoomPanel::new(core.clone());
+        view.imp().room_revealer.set_child(Some(&panel));
+        panel.connect_left(glib::clone!(
+            #[weak]
+            view,
+            move |_, account, room| view.forget_room(account, room)
+        ));
+        let _ = view.imp().room_panel.set(panel);
+        view.imp().tor_indicator.connect_opened(glib::clone!(
+            #[weak]
+            view,
+            move |_| view.refresh_circuits()
+        ));
         let _ = view.imp().core.set(core.clone());
         view
     }
@@ -273,16 +388,31 @@ impl SessionView {
             Event::Message(message) => self.on_message(message, true),
             Event::MessageUpdated(message) => self.on_message(message, false),
             Event::Roster { account, contacts } => {
+                if let Some(store) = self.imp().conversations.get() {
+                    for c in store.iter::<ConversationObject>().flatten() {
+                        if c.account() == *account {
+                            c.set_in_roster(false);
+                        }
+                    }
+                }
                 for peer in contacts {
-                    self.conversation(account, peer);
+                    if let Some((_, c)) = self.conversation(account, peer) {
+                        c.set_in_roster(true);
+                    }
                 }
             }
             Event::RoomJoined { account, room, .. } => {
-                self.conversation(account, room);
+                if let Some((_, c)) = self.conversation(account, room) {
+                    c.set_is_room(true);
+                }
             }
+            Event::Occupants {
+                account,
+                room,
+                occupants,
+            } => self.set_occupants(account, room, occupants),
             // Contact requests, the block list and room details have no view here yet.
-            Event::Occupants { .. }
-            | Event::RoomAudit(_)
+            Event::RoomAudit(_)
             | Event::RoomInvite { .. }
             | Event::RoomLeft { .. }
             | Event::RoomSubject { .. }
@@ -304,6 +434,18 @@ impl SessionView {
         if let Some(view) = imp.conversation_view.get() {
             view.clear();
         }
+        if let Some(panel) = imp.room_panel.get() {
+            panel.clear();
+        }
+        for store in imp.occupants.take().into_values() {
+            store.remove_all();
+        }
+        imp.room_button.set_active(false);
+        imp.room_button.set_visible(false);
+        imp.settings_button.set_visible(false);
+        imp.open.replace(None);
+        imp.muted.take();
+        imp.last_notification.replace(None);
         if let Some(store) = imp.conversations.get() {
             store.remove_all();
         }
@@ -361,6 +503,54 @@ impl SessionView {
             .find(|a| a.jid() == jid)
     }
 
+    /// The header bar's Tor indicator.
+    pub fn tor_indicator(&self) -> &TorIndicator {
+        &self.imp().tor_indicator
+    }
+
+    /// Asks the core for every account's circuit and shows them in the Tor popover.
+    pub fn refresh_circuits(&self) {
+        let Some(core) = self.imp().core.get().cloned() else {
+            return;
+        };
+        let accounts: Vec<(String, String)> = self
+            .imp()
+            .accounts
+            .get()
+            .map(|s| {
+                s.iter::<AccountObject>()
+                    .flatten()
+                    .map(|a| (a.jid(), a.state()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let view = self.downgrade();
+        glib::MainContext::default().spawn_local(async move {
+            let mut lines = Vec::new();
+            for (jid, state) in accounts {
+                let state_text = user_text::account_state_text(&state);
+                let line = match core
+                    .call(Command::Circuit {
+                        account: jid.clone(),
+                    })
+                    .await
+                {
+                    Ok(Reply::Circuit {
+                        circuit: Some(circuit),
+                    }) => format!(
+                        "{state_text}, on its own circuit:\n{}",
+                        circuit_text(&circuit)
+                    ),
+                    _ => format!("{state_text}, no circuit yet (its own, when it connects)"),
+                };
+                lines.push((jid, line));
+            }
+            if let Some(view) = view.upgrade() {
+                view.imp().tor_indicator.set_accounts(&lines);
+            }
+        });
+    }
+
     fn update_circuits(&self) {
         let Some(store) = self.imp().accounts.get() else {
             return;
@@ -388,6 +578,28 @@ impl SessionView {
             return Some((found.0 as u32, found.1));
         }
         let obj = ConversationObject::new(account, peer);
+        obj.set_notify(
+            !self
+                .imp()
+                .muted
+                .borrow()
+                .contains(&(account.to_owned(), peer.to_owned())),
+        );
+        // A conversation turns out to be a room when the core reports the join: move it.
+        obj.connect_is_room_notify(glib::clone!(
+            #[weak(rename_to = view)]
+            self,
+            move |_| {
+                for model in [view.imp().people.get(), view.imp().rooms.get()]
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(filter) = model.filter() {
+                        filter.changed(gtk4::FilterChange::Different);
+                    }
+                }
+            }
+        ));
         store.append(&obj);
         Some((store.n_items() - 1, obj))
     }
@@ -405,18 +617,19 @@ impl SessionView {
         } else if new && message.direction == "in" {
             conversation.set_unread(conversation.unread().saturating_add(1));
         }
+        let active = self
+            .root()
+            .and_downcast::<gtk4::Window>()
+            .is_some_and(|w| w.is_active());
+        if new && !(shown && active) {
+            self.notify_message(message, &conversation);
+        }
     }
 
-    fn open_index(&self, index: u32) {
+    fn open_object(&self, conversation: &ConversationObject) {
         let imp = self.imp();
-        let Some(conversation) = imp
-            .conversations
-            .get()
-            .and_then(|s| s.item(index))
-            .and_downcast::<ConversationObject>()
-        else {
-            return;
-        };
+        imp.open.replace(Some(conversation.clone()));
+        imp.settings_button.set_visible(true);
         conversation.set_unread(0);
         imp.content_title.set_title(&conversation.peer());
         imp.content_title.set_subtitle(&conversation.account());
@@ -425,7 +638,210 @@ impl SessionView {
             imp.content_stack.set_visible_child(view);
             view.grab_focus();
         }
+        let is_room = conversation.is_room();
+        imp.room_button.set_visible(is_room);
+        if let Some(panel) = imp.room_panel.get() {
+            if is_room {
+                let occupants = self.occupants(&conversation.account(), &conversation.peer());
+                panel.show_room(&conversation.account(), &conversation.peer(), &occupants);
+            } else {
+                imp.room_button.set_active(false);
+                panel.clear();
+            }
+        }
         imp.leaflet.set_visible_child(&*imp.content);
+    }
+
+    /// The occupants model of a room (empty until the core reports them).
+    pub fn occupants(&self, account: &str, room: &str) -> gio::ListStore {
+        self.imp()
+            .occupants
+            .borrow_mut()
+            .entry((account.to_owned(), room.to_owned()))
+            .or_insert_with(gio::ListStore::new::<OccupantObject>)
+            .clone()
+    }
+
+    fn set_occupants(&self, account: &str, room: &str, occupants: &[Occupant]) {
+        if let Some((_, c)) = self.conversation(account, room) {
+            c.set_is_room(true);
+        }
+        let objects: Vec<OccupantObject> = occupants
+            .iter()
+            .map(OccupantObject::from_occupant)
+            .collect();
+        let store = self.occupants(account, room);
+        store.splice(0, store.n_items(), &objects);
+    }
+
+    /// Removes a room the user left from the sidebar, and closes it if it is open.
+    fn forget_room(&self, account: &str, room: &str) {
+        let imp = self.imp();
+        if let Some(view) = imp.conversation_view.get()
+            && view.is_showing(account, room)
+        {
+            view.clear();
+            imp.content_stack.set_visible_child_name("empty");
+            imp.content_title.set_title("No conversation");
+            imp.content_title.set_subtitle("");
+            imp.room_button.set_active(false);
+            imp.room_button.set_visible(false);
+            imp.settings_button.set_visible(false);
+            imp.open.replace(None);
+            if let Some(panel) = imp.room_panel.get() {
+                panel.clear();
+            }
+        }
+        if let Some(store) = imp.conversations.get()
+            && let Some(pos) = store
+                .iter::<ConversationObject>()
+                .flatten()
+                .position(|c| c.is(account, room))
+        {
+            store.remove(pos as u32);
+        }
+        imp.occupants
+            .borrow_mut()
+            .remove(&(account.to_owned(), room.to_owned()));
+        toast(self, &format!("You left {room}."));
+    }
+
+    /// An account's connection state as last reported (`online`, `connecting` …).
+    pub fn account_state(&self, jid: &str) -> Option<String> {
+        self.account(jid).map(|a| a.state())
+    }
+
+    /// Drops everything shown of a removed account: its conversations, rooms and occupants.
+    pub fn forget_account(&self, jid: &str) {
+        let imp = self.imp();
+        if let Some(view) = imp.conversation_view.get()
+            && imp
+                .open
+                .borrow()
+                .as_ref()
+                .is_some_and(|c| c.account() == jid)
+        {
+            view.clear();
+            imp.content_stack.set_visible_child_name("empty");
+            imp.content_title.set_title("No conversation");
+            imp.content_title.set_subtitle("");
+            imp.room_button.set_active(false);
+            imp.room_button.set_visible(false);
+            imp.settings_button.set_visible(false);
+            imp.open.replace(None);
+            if let Some(panel) = imp.room_panel.get() {
+                panel.clear();
+            }
+        }
+        if let Some(store) = imp.conversations.get() {
+            let keep: Vec<ConversationObject> = store
+                .iter::<ConversationObject>()
+                .flatten()
+                .filter(|c| c.account() != jid)
+                .collect();
+            store.splice(0, store.n_items(), &keep);
+        }
+        imp.occupants.borrow_mut().retain(|(a, _), _| a != jid);
+    }
+
+    /// Every conversation and room the sidebar lists.
+    pub fn conversations_model(&self) -> Option<gio::ListStore> {
+        self.imp().conversations.get().cloned()
+    }
+
+    /// The bare JIDs of the profile's accounts, in sidebar order.
+    pub fn account_jids(&self) -> Vec<String> {
+        self.imp()
+            .accounts
+            .get()
+            .map(|s| {
+                s.iter::<AccountObject>()
+                    .flatten()
+                    .map(|a| a.jid())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Applies stored preferences: what notifications show, which conversations are muted.
+    pub fn apply_preferences(&self, preferences: &BTreeMap<String, String>) {
+        let imp = self.imp();
+        imp.notification_policy
+            .set(Some(NotificationPolicy::from_preferences(preferences)));
+        let muted: HashSet<(String, String)> = preferences
+            .iter()
+            .filter(|(_, v)| v.as_str() == "true")
+            .filter_map(|(k, _)| k.strip_prefix(notifications::keys::MUTE_PREFIX))
+            .filter_map(|rest| {
+                // `<account>:<peer>`; JIDs contain no ':' in their bare form's node@domain.
+                let (account, peer) = rest.split_once(':')?;
+                Some((account.to_owned(), peer.to_owned()))
+            })
+            .collect();
+        if let Some(store) = imp.conversations.get() {
+            for c in store.iter::<ConversationObject>().flatten() {
+                c.set_notify(!muted.contains(&(c.account(), c.peer())));
+            }
+        }
+        imp.muted.replace(muted);
+    }
+
+    /// The last notification raised, as (title, body).
+    pub fn last_notification(&self) -> Option<(String, String)> {
+        self.imp().last_notification.borrow().clone()
+    }
+
+    fn notify_message(&self, message: &StoredMessage, conversation: &ConversationObject) {
+        let policy = self.imp().notification_policy.get().unwrap_or_default();
+        let Some((title, body)) =
+            policy.text_for(message, !conversation.notify(), conversation.is_room())
+        else {
+            return;
+        };
+        if let Some(app) = self
+            .root()
+            .and_downcast::<gtk4::Window>()
+            .and_then(|w| w.application())
+        {
+            notifications::send(app.upcast_ref(), &title, &body);
+        }
+        self.imp().last_notification.replace(Some((title, body)));
+    }
+
+    /// Opens the open conversation's settings dialog.
+    pub fn show_conversation_settings(&self) {
+        let imp = self.imp();
+        let (Some(core), Some(conversation), Some(parent)) = (
+            imp.core.get().cloned(),
+            imp.open.borrow().clone(),
+            self.root().and_downcast::<gtk4::Window>(),
+        ) else {
+            return;
+        };
+        let dialog = ConversationSettingsDialog::new(core, &parent, &conversation);
+        dialog.connect_history_cleared(glib::clone!(
+            #[weak(rename_to = view)]
+            self,
+            move |_| {
+                if let Some(chat) = view.imp().conversation_view.get() {
+                    chat.reload();
+                }
+            }
+        ));
+        dialog.present();
+    }
+
+    /// The room panel (occupants, invite, leave).
+    pub fn room_panel(&self) -> Option<&RoomPanel> {
+        self.imp().room_panel.get()
+    }
+
+    /// Whether `peer` of `account` is listed among the rooms (not the 1:1 conversations).
+    pub fn lists_as_room(&self, account: &str, peer: &str) -> bool {
+        self.imp()
+            .rooms
+            .get()
+            .is_some_and(|m| filtered(m).any(|c| c.is(account, peer)))
     }
 
     fn start_chat(&self, entry: &gtk4::Entry) {
@@ -455,13 +871,31 @@ impl SessionView {
 
     /// Shows the conversation of `account` with `peer` (added to the sidebar if new).
     pub fn open_conversation(&self, account: &str, peer: &str) {
-        if let Some((index, _)) = self.conversation(account, peer) {
-            if let Some(row) = self.imp().conversations_list.row_at_index(index as i32) {
-                self.imp().conversations_list.select_row(Some(&row));
-            }
-            self.open_index(index);
+        let Some((_, conversation)) = self.conversation(account, peer) else {
+            return;
+        };
+        let imp = self.imp();
+        let (list, other, model) = if conversation.is_room() {
+            (&imp.rooms_list, &imp.conversations_list, imp.rooms.get())
+        } else {
+            (&imp.conversations_list, &imp.rooms_list, imp.people.get())
+        };
+        let index = model.and_then(|m| filtered(m).position(|c| c.is(account, peer)));
+        other.unselect_all();
+        if let Some(row) = index.and_then(|i| list.row_at_index(i as i32)) {
+            list.select_row(Some(&row));
         }
+        self.open_object(&conversation);
     }
+}
+
+/// The conversations a filtered model shows (GTK 4.8's filter models announce plain
+/// `GObject` items, so they are downcast one by one).
+fn filtered(model: &gtk4::FilterListModel) -> impl Iterator<Item = ConversationObject> + '_ {
+    model
+        .iter::<glib::Object>()
+        .flatten()
+        .filter_map(|o| o.downcast::<ConversationObject>().ok())
 }
 
 /// A cheap shape check so typos are caught before the core is asked; the core validates fully.

@@ -1,11 +1,14 @@
 //! The header-bar Tor indicator: a progress bar while Tor bootstraps, a green icon once it is
 //! ready, and a popover that says Tor is the only way out plus each account's circuit.
 
+use std::sync::OnceLock;
+
+use gtk4::glib::subclass::Signal;
 use gtk4::prelude::*;
 use gtk4::subclass::prelude::*;
 use gtk4::{CompositeTemplate, glib};
 
-use crate::core::events::TorStatusInfo;
+use crate::core::events::{CircuitSummary, TorStatusInfo};
 
 mod imp {
     #[allow(clippy::wildcard_imports)]
@@ -43,9 +46,22 @@ mod imp {
     }
 
     impl ObjectImpl for TorIndicator {
+        fn signals() -> &'static [Signal] {
+            static SIGNALS: OnceLock<Vec<Signal>> = OnceLock::new();
+            SIGNALS.get_or_init(|| vec![Signal::builder("opened").build()])
+        }
+
         fn constructed(&self) {
             self.parent_constructed();
-            self.obj().set_accounts(&[]);
+            let obj = self.obj();
+            obj.set_accounts(&[]);
+            if let Some(popover) = self.button.popover() {
+                popover.connect_show(glib::clone!(
+                    #[weak]
+                    obj,
+                    move |_| obj.emit_by_name::<()>("opened", &[])
+                ));
+            }
         }
     }
     impl WidgetImpl for TorIndicator {}
@@ -111,6 +127,31 @@ impl TorIndicator {
             .set_label(&format!("{summary}\n{}", status.text));
     }
 
+    /// Calls `f` whenever the popover opens (to refresh the circuits it shows).
+    pub fn connect_opened<F: Fn(&Self) + 'static>(&self, f: F) -> glib::SignalHandlerId {
+        self.connect_local("opened", false, move |values| {
+            if let Some(Ok(indicator)) = values.first().map(glib::Value::get::<Self>) {
+                f(&indicator);
+            }
+            None
+        })
+    }
+
+    /// Opens the popover (for the keyboard and for tests).
+    pub fn popup(&self) {
+        self.imp().button.popup();
+    }
+
+    /// Closes the popover.
+    pub fn popdown(&self) {
+        self.imp().button.popdown();
+    }
+
+    /// The text the popover shows about the accounts' circuits.
+    pub fn circuits_text(&self) -> String {
+        self.imp().circuits_label.label().to_string()
+    }
+
     /// Shows one line per account: `(jid, circuit or state text)`.
     pub fn set_accounts(&self, accounts: &[(String, String)]) {
         let text = if accounts.is_empty() {
@@ -123,5 +164,60 @@ impl TorIndicator {
                 .join("\n")
         };
         self.imp().circuits_label.set_label(&text);
+    }
+}
+
+/// A readable description of a circuit: each relay's role, address and short fingerprint, one
+/// relay per line, guard first.
+pub fn circuit_text(circuit: &CircuitSummary) -> String {
+    let n = circuit.hops.len();
+    let hops: Vec<String> = circuit
+        .hops
+        .iter()
+        .enumerate()
+        .map(|(i, hop)| {
+            let role = match i {
+                0 => "guard",
+                i if i + 1 == n => "exit",
+                _ => "middle",
+            };
+            let addr = hop.addrs.first().map_or("?", String::as_str);
+            let id = hop
+                .rsa_identity
+                .as_deref()
+                .map_or("unknown", |id| id.get(..8).unwrap_or(id));
+            format!("  {role} {addr} ({id}…)")
+        })
+        .collect();
+    if hops.is_empty() {
+        "circuit without relay details".to_owned()
+    } else {
+        hops.join("\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::circuit_text;
+    use crate::core::events::{CircuitSummary, RelaySummary};
+
+    #[test]
+    fn a_circuit_reads_guard_middle_exit_with_short_fingerprints() {
+        let hop = |addr: &str, id: &str| RelaySummary {
+            rsa_identity: Some(id.to_owned()),
+            addrs: vec![addr.to_owned()],
+        };
+        let circuit = CircuitSummary {
+            id: "Circ 1".into(),
+            hops: vec![
+                hop("127.0.0.1:5101", "AAAAAAAA11111111"),
+                hop("127.0.0.1:5102", "BBBBBBBB22222222"),
+                hop("127.0.0.1:5103", "CCCCCCCC33333333"),
+            ],
+        };
+        assert_eq!(
+            circuit_text(&circuit),
+            "  guard 127.0.0.1:5101 (AAAAAAAA…)\n  middle 127.0.0.1:5102 (BBBBBBBB…)\n  exit 127.0.0.1:5103 (CCCCCCCC…)"
+        );
     }
 }

@@ -7,13 +7,16 @@ use gtk4::prelude::*;
 use gtk4::subclass::prelude::*;
 use gtk4::{CompositeTemplate, gio, glib};
 use libadwaita as adw;
+use libadwaita::prelude::*;
 use libadwaita::subclass::prelude::*;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::core::events::TorStatusInfo;
 use crate::core::{Command, CoreError, CoreHandle, Event, Reply};
 use crate::ui::add_account_dialog::AddAccountDialog;
+use crate::ui::conversation_switcher_dialog::ConversationSwitcherDialog;
 use crate::ui::preferences_window::PreferencesWindow;
+use crate::ui::room_dialog::RoomDialog;
 use crate::ui::session_view::SessionView;
 use crate::ui::unlock_page::UnlockPage;
 use crate::ui::user_text;
@@ -35,6 +38,8 @@ mod imp {
         pub session: RefCell<Option<SessionView>>,
         pub tor_status: RefCell<Option<TorStatusInfo>>,
         pub event_task: RefCell<Option<glib::JoinHandle<()>>>,
+        /// Notices shown, dismissed at lock (they can name contacts and rooms).
+        pub toasts: RefCell<Vec<glib::WeakRef<adw::Toast>>>,
     }
 
     #[glib::object_subclass]
@@ -105,7 +110,12 @@ impl Window {
 
     /// Shows a transient notice.
     pub fn toast(&self, text: &str) {
-        self.imp().toast_overlay.add_toast(adw::Toast::new(text));
+        let toast = adw::Toast::new(text);
+        let mut toasts = self.imp().toasts.borrow_mut();
+        toasts.retain(|t| t.upgrade().is_some());
+        toasts.push(toast.downgrade());
+        drop(toasts);
+        self.imp().toast_overlay.add_toast(toast);
     }
 
     /// The unlocked profile's view, if the profile is shown unlocked.
@@ -130,13 +140,44 @@ impl Window {
         let add_account = gio::ActionEntry::builder("add-account")
             .activate(|window: &Self, _, _| window.add_account())
             .build();
-        self.add_action_entries([lock, add_account]);
+        let create_room = gio::ActionEntry::builder("create-room")
+            .activate(|window: &Self, _, _| window.room_dialog(true))
+            .build();
+        let join_room = gio::ActionEntry::builder("join-room")
+            .activate(|window: &Self, _, _| window.room_dialog(false))
+            .build();
+        let remove_account = gio::ActionEntry::builder("remove-account")
+            .parameter_type(Some(&String::static_variant_type()))
+            .activate(|window: &Self, _, jid| {
+                if let Some(jid) = jid.and_then(glib::Variant::get::<String>) {
+                    window.confirm_remove_account(&jid);
+                }
+            })
+            .build();
+        let switch_conversation = gio::ActionEntry::builder("switch-conversation")
+            .activate(|window: &Self, _, _| window.switch_conversation())
+            .build();
+        self.add_action_entries([
+            lock,
+            add_account,
+            create_room,
+            join_room,
+            remove_account,
+            switch_conversation,
+        ]);
         self.update_actions();
     }
 
     fn update_actions(&self) {
         let unlocked = self.is_unlocked();
-        for name in ["lock", "add-account"] {
+        for name in [
+            "lock",
+            "add-account",
+            "create-room",
+            "join-room",
+            "remove-account",
+            "switch-conversation",
+        ] {
             if let Some(action) = self.lookup_action(name).and_downcast::<gio::SimpleAction>() {
                 action.set_enabled(unlocked);
             }
@@ -234,6 +275,24 @@ impl Window {
         imp.session.replace(Some(session));
         self.update_actions();
         self.reload_accounts();
+        self.reload_preferences();
+    }
+
+    /// Asks the core for the stored preferences and applies them to the session.
+    pub fn reload_preferences(&self) {
+        let Some(core) = self.core() else { return };
+        let window = self.downgrade();
+        glib::MainContext::default().spawn_local(async move {
+            let result = core.call(Command::Preferences).await;
+            let Some(window) = window.upgrade() else {
+                return;
+            };
+            if let Ok(Reply::Preferences { preferences }) = result
+                && let Some(session) = window.session()
+            {
+                session.apply_preferences(&preferences);
+            }
+        });
     }
 
     /// Asks the core for the account list and shows it.
@@ -276,6 +335,17 @@ impl Window {
             session.clear();
             imp.stack.remove(&session);
         }
+        if let Some(app) = self.application() {
+            crate::ui::notifications::withdraw(app.upcast_ref());
+        }
+        // libadwaita 1.2 crashes when a queued toast is dismissed: blank them out instead, so
+        // no notice shows a contact's or room's name after the lock, and let them time out.
+        for toast in imp.toasts.take() {
+            if let Some(toast) = toast.upgrade() {
+                toast.set_title("Talpa is locked.");
+                toast.set_timeout(1);
+            }
+        }
         // Message text the user copied must not outlive the lock either.
         let clipboard = self.clipboard();
         if clipboard.is_local() {
@@ -313,6 +383,87 @@ impl Window {
         dialog.present();
     }
 
+    /// Opens the conversation switcher (Ctrl+K).
+    pub fn switch_conversation(&self) {
+        let Some(model) = self.session().and_then(|s| s.conversations_model()) else {
+            return;
+        };
+        let dialog = ConversationSwitcherDialog::new(self, &model);
+        dialog.connect_chosen(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            move |_, account, peer| {
+                if let Some(session) = window.session() {
+                    session.open_conversation(account, peer);
+                }
+            }
+        ));
+        dialog.present();
+    }
+
+    /// Asks before removing an account with all of its data, then asks the core.
+    pub fn confirm_remove_account(&self, jid: &str) {
+        let dialog = adw::MessageDialog::new(
+            Some(self),
+            Some(&format!("Remove {jid}?")),
+            Some(
+                "Its password, contacts, rooms, messages and keys are erased from this computer. \
+                 The account itself stays on its server.",
+            ),
+        );
+        dialog.add_response("cancel", "Cancel");
+        dialog.add_response("remove", "Remove Account");
+        dialog.set_response_appearance("remove", adw::ResponseAppearance::Destructive);
+        dialog.set_default_response(Some("cancel"));
+        dialog.set_close_response("cancel");
+        // Registered with the application so that locking finds and destroys it.
+        dialog.set_application(self.application().as_ref());
+        let window = self.downgrade();
+        let jid = jid.to_owned();
+        dialog.connect_response(None, move |_, response| {
+            if response != "remove" {
+                return;
+            }
+            let (Some(window), jid) = (window.upgrade(), jid.clone()) else {
+                return;
+            };
+            let Some(core) = window.core() else { return };
+            let weak = window.downgrade();
+            glib::MainContext::default().spawn_local(async move {
+                let result = core
+                    .call(Command::RemoveAccount {
+                        account: jid.clone(),
+                    })
+                    .await;
+                let Some(window) = weak.upgrade() else { return };
+                match result {
+                    Ok(_) => {
+                        if let Some(session) = window.session() {
+                            session.forget_account(&jid);
+                        }
+                        window.reload_accounts();
+                        window.toast("The account and its data were removed.");
+                    }
+                    Err(e) => window.toast(&user_text::error_text(&e)),
+                }
+            });
+        });
+        dialog.present();
+    }
+
+    /// Opens the dialog that creates a private room (`creating`) or joins one.
+    pub fn room_dialog(&self, creating: bool) {
+        let (Some(core), Some(session)) = (self.core(), self.session()) else {
+            return;
+        };
+        let accounts = session.account_jids();
+        if accounts.is_empty() {
+            self.toast("Add an account first: rooms are joined with one of your accounts.");
+            return;
+        }
+        RoomDialog::new(core, self, &accounts, creating).present();
+    }
+
     /// Opens the preferences (only while unlocked).
     pub fn show_preferences(&self) {
         if !self.is_unlocked() {
@@ -332,6 +483,16 @@ impl Window {
                     page.set_creating(true);
                 }
                 window.toast("The profile was wiped.");
+            }
+        ));
+        preferences.connect_close_request(glib::clone!(
+            #[weak(rename_to = window)]
+            self,
+            #[upgrade_or]
+            glib::Propagation::Proceed,
+            move |_| {
+                window.reload_preferences();
+                glib::Propagation::Proceed
             }
         ));
         preferences.present();

@@ -165,12 +165,19 @@ pub fn run_as_gui_child(test_name: &str) {
 /// In the GUI child: runs `checks` inside a Talpa-like application (stylesheet and actions
 /// installed) with a stub core, then quits. Panics if `checks` panicked.
 pub fn run_app_checks(checks: fn(&libadwaita::Application, talpa::core::CoreHandle)) {
+    run_app_checks_with(talpa::core::CoreOptions::new, checks);
+}
+
+/// [`run_app_checks`] with a core made by `options` from the (temporary) profile directory.
+pub fn run_app_checks_with(
+    options: fn(PathBuf) -> talpa::core::CoreOptions,
+    checks: fn(&libadwaita::Application, talpa::core::CoreHandle),
+) {
     use gtk4::prelude::*;
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let _guard = runtime.enter();
     let profile = tempfile::tempdir().expect("profile dir");
-    let core =
-        talpa::core::CoreHandle::spawn(talpa::core::CoreOptions::new(profile.path().to_path_buf()));
+    let core = talpa::core::CoreHandle::spawn(options(profile.path().to_path_buf()));
     let app = libadwaita::Application::builder()
         .application_id("org.talpa.TalpaTest")
         .flags(gtk4::gio::ApplicationFlags::NON_UNIQUE)
@@ -209,4 +216,57 @@ pub fn pump(duration: Duration) {
         while ctx.iteration(false) {}
         sleep(Duration::from_millis(10));
     }
+}
+
+/// Runs the GTK main loop until `done` holds; panics with `what` at the deadline.
+pub fn pump_until(what: &str, done: impl Fn() -> bool) {
+    let ctx = gtk4::glib::MainContext::default();
+    let end = Instant::now() + PATIENCE;
+    while !done() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        while ctx.iteration(false) {}
+        sleep(Duration::from_millis(10));
+    }
+}
+
+/// The first widget of type `T` under `widget` (depth first) for which `pick` holds.
+pub fn find_widget<T: gtk4::prelude::IsA<gtk4::Widget>>(
+    widget: &gtk4::Widget,
+    pick: &dyn Fn(&T) -> bool,
+) -> Option<T> {
+    use gtk4::prelude::*;
+    if let Some(w) = widget.downcast_ref::<T>()
+        && pick(w)
+    {
+        return Some(w.clone());
+    }
+    let mut child = widget.first_child();
+    while let Some(c) = child {
+        if let Some(found) = find_widget(&c, pick) {
+            return Some(found);
+        }
+        child = c.next_sibling();
+    }
+    None
+}
+
+/// Every visible label's text under `widget`, one per line.
+pub fn visible_texts(widget: &gtk4::Widget) -> String {
+    use gtk4::prelude::*;
+    fn walk(widget: &gtk4::Widget, out: &mut Vec<String>) {
+        if !widget.is_child_visible() || !widget.is_visible() {
+            return;
+        }
+        if let Some(label) = widget.downcast_ref::<gtk4::Label>() {
+            out.push(label.label().to_string());
+        }
+        let mut child = widget.first_child();
+        while let Some(c) = child {
+            walk(&c, out);
+            child = c.next_sibling();
+        }
+    }
+    let mut out = Vec::new();
+    walk(widget, &mut out);
+    out.join("\n")
 }

@@ -1,7 +1,14 @@
-//! A conversation: a virtualized list of messages (a `GtkListView` over a `gio::ListStore`) and
-//! a composer. History comes from `Command::History`, live messages from `Event::Message`.
+//! A conversation: a virtualized list of messages and a composer. History comes from
+//! `Command::History` (older pages fetched when the user scrolls to the top), live messages from
+//! `Event::Message`.
+//!
+//! GTK 4.8's `GtkListView` keeps up to 200 row widgets whatever the viewport, so the list shows a
+//! window onto the conversation's model (a `GtkSliceListModel` about 1.5 screens long) that slides
+//! when the user scrolls to either edge: the number of live row widgets stays below twice the
+//! visible rows however long the conversation (tests/gui_virtualization.rs).
 
-use std::cell::{OnceCell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
+use std::collections::HashSet;
 
 use gtk4::prelude::*;
 use gtk4::subclass::prelude::*;
@@ -13,8 +20,22 @@ use crate::ui::chat::MessageRow;
 use crate::ui::models::MessageObject;
 use crate::ui::{toast, user_text};
 
-/// How many stored messages are loaded when a conversation opens.
+/// How many stored messages are loaded when a conversation opens, and per older page.
 const HISTORY_PAGE: u32 = 50;
+
+/// The smallest height a message row can have (one line of header, one of text, margins), in
+/// pixels: the window onto the model is sized so it always fills the viewport.
+const MIN_ROW_HEIGHT: f64 = 52.0;
+
+/// The window's length for a viewport of `page` pixels: one and a half screens of the
+/// smallest rows (so it always fills the viewport and never holds two screens), at least 8.
+pub fn window_len(page: f64) -> u32 {
+    let rows = (page / MIN_ROW_HEIGHT).ceil().max(1.0);
+    // Bounded by the viewport height in pixels; the cast cannot truncate a real screen.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let rows = rows as u32;
+    (rows + rows / 2).max(8)
+}
 
 mod imp {
     #[allow(clippy::wildcard_imports)]
@@ -33,10 +54,21 @@ mod imp {
         #[template_child]
         pub send_button: TemplateChild<gtk4::Button>,
         pub messages: OnceCell<gio::ListStore>,
+        /// The part of `messages` the list view shows.
+        pub window: OnceCell<gtk4::SliceListModel>,
+        /// Whether the window stays on the newest messages as they arrive.
+        pub following: Cell<bool>,
+        /// Set while the window moves, so the scroll it causes is not taken for the user's.
+        pub sliding: Cell<bool>,
+        /// Whether an older page is being fetched, or the oldest message is already shown.
+        pub loading_older: Cell<bool>,
+        pub history_complete: Cell<bool>,
         pub core: OnceCell<CoreHandle>,
         /// `(account, peer)` shown now.
         pub conversation: RefCell<Option<(String, String)>>,
         pub history_task: RefCell<Option<glib::JoinHandle<()>>>,
+        /// Local ids of the messages in the model, so a live message is placed without scanning.
+        pub shown_ids: RefCell<HashSet<i64>>,
     }
 
     #[glib::object_subclass]
@@ -86,8 +118,37 @@ mod imp {
                 }
             });
             self.list_view.set_factory(Some(&factory));
+            let window = gtk4::SliceListModel::new(Some(store.clone()), 0, window_len(700.0));
             self.list_view
-                .set_model(Some(&gtk4::NoSelection::new(Some(store.clone()))));
+                .set_model(Some(&gtk4::NoSelection::new(Some(window.clone()))));
+            self.following.set(true);
+            store.connect_items_changed(glib::clone!(
+                #[weak]
+                obj,
+                move |_, _, _, _| obj.keep_window_placed()
+            ));
+            // Scrolling on past an edge (where the value no longer changes) slides too.
+            self.scroller.connect_edge_overshot(glib::clone!(
+                #[weak]
+                obj,
+                move |_, pos| {
+                    if matches!(pos, gtk4::PositionType::Top | gtk4::PositionType::Bottom) {
+                        obj.scrolled();
+                    }
+                }
+            ));
+            let adj = self.scroller.vadjustment();
+            adj.connect_value_changed(glib::clone!(
+                #[weak]
+                obj,
+                move |_| obj.scrolled()
+            ));
+            adj.connect_page_size_notify(glib::clone!(
+                #[weak]
+                obj,
+                move |adj| obj.resize_window(adj.page_size())
+            ));
+            let _ = self.window.set(window);
             let _ = self.messages.set(store);
             self.send_button.connect_clicked(glib::clone!(
                 #[weak]
@@ -142,6 +203,10 @@ impl ConversationView {
             }
             store.remove_all();
         }
+        imp.shown_ids.borrow_mut().clear();
+        imp.following.set(true);
+        imp.loading_older.set(false);
+        imp.history_complete.set(false);
         imp.composer.set_text("");
         imp.conversation.replace(None);
     }
@@ -175,9 +240,10 @@ impl ConversationView {
             let Some(view) = view.upgrade() else { return };
             match result {
                 Ok(Reply::History { messages }) => {
-                    for m in &messages {
-                        view.push(m);
-                    }
+                    view.imp()
+                        .history_complete
+                        .set(messages.len() < HISTORY_PAGE as usize);
+                    view.show_history(&messages);
                 }
                 Ok(_) => {}
                 Err(e) => toast(
@@ -200,11 +266,16 @@ impl ConversationView {
         if !open {
             return;
         }
-        let existing = store
-            .iter::<MessageObject>()
-            .flatten()
-            .position(|m| m.id() == message.id);
         let obj = MessageObject::from_stored(message);
+        let known = !imp.shown_ids.borrow_mut().insert(message.id);
+        let existing = known
+            .then(|| {
+                store
+                    .iter::<MessageObject>()
+                    .flatten()
+                    .position(|m| m.id() == message.id)
+            })
+            .flatten();
         if let Some(pos) = existing {
             store.splice(pos as u32, 1, &[obj]);
         } else {
@@ -213,9 +284,234 @@ impl ConversationView {
         }
     }
 
+    /// Shows stored history (oldest first) of the open conversation in one model change,
+    /// followed by whatever live messages were already shown.
+    pub fn show_history(&self, messages: &[StoredMessage]) {
+        let imp = self.imp();
+        let Some(store) = imp.messages.get() else {
+            return;
+        };
+        let objects: Vec<MessageObject> = {
+            let mut shown = imp.shown_ids.borrow_mut();
+            messages
+                .iter()
+                .filter(|m| shown.insert(m.id))
+                .map(MessageObject::from_stored)
+                .collect()
+        };
+        // Live messages that arrived while the history loaded are newer: keep them last.
+        store.splice(0, 0, &objects);
+        self.scroll_to_end();
+    }
+
+    /// The list view showing the messages.
+    pub fn list_view(&self) -> &gtk4::ListView {
+        &self.imp().list_view
+    }
+
+    /// The scrolled window around the message list.
+    pub fn scroller(&self) -> &gtk4::ScrolledWindow {
+        &self.imp().scroller
+    }
+
+    /// Loads the open conversation's history again (after it was cleared or expired).
+    pub fn reload(&self) {
+        let Some((account, peer)) = self.imp().conversation.borrow().clone() else {
+            return;
+        };
+        self.clear();
+        self.open(&account, &peer);
+    }
+
     /// Whether the view shows this conversation.
     pub fn is_showing(&self, account: &str, peer: &str) -> bool {
         self.imp().conversation.borrow().as_ref() == Some(&(account.to_owned(), peer.to_owned()))
+    }
+
+    /// The offset and length of the part of the conversation the list shows.
+    pub fn window_range(&self) -> (u32, u32) {
+        self.imp()
+            .window
+            .get()
+            .map_or((0, 0), |w| (w.offset(), w.size()))
+    }
+
+    /// Keeps the window on the newest messages while following them, and inside the model.
+    fn keep_window_placed(&self) {
+        let imp = self.imp();
+        let (Some(store), Some(window)) = (imp.messages.get(), imp.window.get()) else {
+            return;
+        };
+        let n = store.n_items();
+        let last_start = n.saturating_sub(window.size());
+        if imp.following.get() || window.offset() > last_start {
+            self.slide_to(last_start);
+        }
+    }
+
+    fn resize_window(&self, page: f64) {
+        let Some(window) = self.imp().window.get() else {
+            return;
+        };
+        let len = window_len(page);
+        if len != window.size() {
+            window.set_size(len);
+            self.keep_window_placed();
+        }
+    }
+
+    fn slide_to(&self, offset: u32) {
+        let imp = self.imp();
+        if let Some(window) = imp.window.get()
+            && window.offset() != offset
+        {
+            imp.sliding.set(true);
+            window.set_offset(offset);
+            imp.sliding.set(false);
+        }
+    }
+
+    /// The user scrolled: at the top, the window slides to older messages (fetching an older
+    /// page from the core once the oldest loaded one is shown); at the bottom, to newer ones.
+    fn scrolled(&self) {
+        let imp = self.imp();
+        if imp.sliding.get() {
+            return;
+        }
+        let (Some(store), Some(window)) = (imp.messages.get(), imp.window.get()) else {
+            return;
+        };
+        let adj = imp.scroller.vadjustment();
+        let (value, page, upper) = (adj.value(), adj.page_size(), adj.upper());
+        if upper <= page {
+            return;
+        }
+        let (offset, len, n) = (window.offset(), window.size(), store.n_items());
+        let step = (len / 3).max(1);
+        let per_row = upper / f64::from(window.n_items().max(1));
+        if value <= 0.0 {
+            if offset == 0 {
+                self.load_older();
+                return;
+            }
+            let new_offset = offset.saturating_sub(step);
+            imp.following.set(false);
+            self.slide_to(new_offset);
+            // The row that was at the top is now `offset - new_offset` rows down: keep it there.
+            let target = f64::from(offset - new_offset) * per_row;
+            glib::idle_add_local_once(move || adj.set_value(target));
+        } else if value + page >= upper - 1.0 {
+            let last_start = n.saturating_sub(len);
+            if offset >= last_start {
+                imp.following.set(true);
+                return;
+            }
+            let new_offset = (offset + step).min(last_start);
+            self.slide_to(new_offset);
+            imp.following.set(new_offset == last_start);
+            let bottom_row = f64::from(offset + len - new_offset);
+            glib::idle_add_local_once(move || adj.set_value(bottom_row * per_row - page));
+        } else {
+            imp.following.set(false);
+        }
+    }
+
+    /// Fetches the page of stored history before the oldest message shown.
+    fn load_older(&self) {
+        let imp = self.imp();
+        if imp.loading_older.get() || imp.history_complete.get() {
+            return;
+        }
+        let (Some(core), Some((account, with)), Some(store)) = (
+            imp.core.get().cloned(),
+            imp.conversation.borrow().clone(),
+            imp.messages.get(),
+        ) else {
+            return;
+        };
+        // Memory-only ("don't store") messages have negative ids; the store pages by positive ones.
+        let Some(oldest) = store
+            .item(0)
+            .and_downcast::<MessageObject>()
+            .map(|m| m.id())
+            .filter(|id| *id > 0)
+        else {
+            return;
+        };
+        imp.loading_older.set(true);
+        let view = self.downgrade();
+        glib::MainContext::default().spawn_local(async move {
+            let result = core
+                .call(Command::History {
+                    account: account.clone(),
+                    with: with.clone(),
+                    before: Some(oldest),
+                    limit: Some(HISTORY_PAGE),
+                })
+                .await;
+            let Some(view) = view.upgrade() else { return };
+            let imp = view.imp();
+            imp.loading_older.set(false);
+            if !view.is_showing(&account, &with) {
+                return;
+            }
+            if let Ok(Reply::History { messages }) = result {
+                imp.history_complete
+                    .set(messages.len() < HISTORY_PAGE as usize);
+                view.prepend_older(&messages);
+            }
+        });
+    }
+
+    /// Puts older messages before the loaded ones, keeping the window on what it showed.
+    pub fn prepend_older(&self, messages: &[StoredMessage]) {
+        let imp = self.imp();
+        let (Some(store), Some(window)) = (imp.messages.get(), imp.window.get()) else {
+            return;
+        };
+        let objects: Vec<MessageObject> = {
+            let mut shown = imp.shown_ids.borrow_mut();
+            messages
+                .iter()
+                .filter(|m| shown.insert(m.id))
+                .map(MessageObject::from_stored)
+                .collect()
+        };
+        let added = objects.len() as u32;
+        imp.following.set(false);
+        let offset = window.offset();
+        imp.sliding.set(true);
+        store.splice(0, 0, &objects);
+        imp.sliding.set(false);
+        self.slide_to(offset + added);
+        // The user is still at the top: go on into what was just loaded.
+        let view = self.downgrade();
+        glib::idle_add_local_once(move || {
+            if let Some(view) = view.upgrade() {
+                view.scrolled();
+            }
+        });
+    }
+
+    /// Shows the conversation from its `index`-th loaded message on (e.g. to jump to a search
+    /// result), leaving the newest messages.
+    pub fn show_from(&self, index: u32) {
+        let imp = self.imp();
+        let (Some(store), Some(window)) = (imp.messages.get(), imp.window.get()) else {
+            return;
+        };
+        imp.following.set(false);
+        self.slide_to(index.min(store.n_items().saturating_sub(window.size())));
+        // After the list laid out its new rows, show the first of them at the top.
+        let view = self.downgrade();
+        glib::idle_add_local_once(move || {
+            if let Some(view) = view.upgrade() {
+                let imp = view.imp();
+                imp.sliding.set(true);
+                imp.scroller.vadjustment().set_value(0.0);
+                imp.sliding.set(false);
+            }
+        });
     }
 
     fn scroll_to_end(&self) {

@@ -82,10 +82,17 @@ impl MessageRow {
         // The tooltip is also what screen readers announce for the badge.
         imp.badge_label.set_tooltip_text(Some(tooltip));
         let mut body = message.body();
-        if message.corrected() {
+        if message.retracted() {
+            "This message was retracted.".clone_into(&mut body);
+        } else if message.corrected() {
             body.push_str(" (corrected)");
         }
         imp.body_label.set_label(&body);
+        if message.retracted() {
+            imp.body_label.add_css_class("dim-label");
+        } else {
+            imp.body_label.remove_css_class("dim-label");
+        }
         if message.outgoing() {
             self.add_css_class("outgoing");
         } else {

@@ -2,6 +2,8 @@
 
 pub mod conversation_view;
 pub mod message_row;
+pub mod room_panel;
 
 pub use conversation_view::ConversationView;
 pub use message_row::MessageRow;
+pub use room_panel::RoomPanel;

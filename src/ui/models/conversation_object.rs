@@ -26,6 +26,15 @@ mod imp {
         /// The account's colour label index.
         #[property(get, set)]
         colour: Cell<u32>,
+        /// Whether the peer is a group chat (a room) rather than one person.
+        #[property(get, set)]
+        is_room: Cell<bool>,
+        /// Whether the peer is in the account's contact list (roster).
+        #[property(get, set)]
+        in_roster: Cell<bool>,
+        /// Whether new messages here raise a desktop notification.
+        #[property(get, set, default = true)]
+        notify: Cell<bool>,
     }
 
     #[glib::object_subclass]
@@ -50,6 +59,7 @@ impl ConversationObject {
             .property("account", account)
             .property("peer", peer)
             .property("colour", super::account_colour_index(account))
+            .property("notify", true)
             .build()
     }
 

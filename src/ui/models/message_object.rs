@@ -37,6 +37,9 @@ mod imp {
         /// Whether it was corrected.
         #[property(get, set)]
         corrected: Cell<bool>,
+        /// Whether its sender retracted it (the text is gone).
+        #[property(get, set)]
+        retracted: Cell<bool>,
     }
 
     #[glib::object_subclass]
@@ -65,6 +68,7 @@ impl MessageObject {
             .property("encryption", &m.encryption)
             .property("outgoing", m.direction == "out")
             .property("corrected", m.corrected)
+            .property("retracted", m.retracted)
             .build()
     }
 

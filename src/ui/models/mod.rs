@@ -4,10 +4,12 @@
 mod account_object;
 mod conversation_object;
 mod message_object;
+mod occupant_object;
 
 pub use account_object::AccountObject;
 pub use conversation_object::ConversationObject;
 pub use message_object::MessageObject;
+pub use occupant_object::OccupantObject;
 
 /// How many distinct account colour labels the stylesheet defines (`.account-color-N`).
 pub const ACCOUNT_COLOURS: u32 = 6;
