@@ -59,6 +59,30 @@ fn attrs<'a>(stanza: &'a str, name: &str) -> Vec<&'a str> {
         .collect()
 }
 
+/// The stanza without what OMEMO (XEP-0384) prescribes to carry protocol ids: device ids as
+/// PEP item ids, prekey and signed-prekey ids in bundles, key `rid`s in `<encrypted>`. Those
+/// are the protocol's, the same in every client, not ids Talpa chooses.
+fn without_omemo_ids(stanza: &str) -> String {
+    let mut s = stanza.to_owned();
+    for (open, close) in [
+        ("<bundle", "</bundle>"),
+        ("<encrypted", "</encrypted>"),
+        ("<list", "</list>"),
+    ] {
+        while let Some(a) = s.find(open) {
+            let Some(b) = s[a..].find(close) else { break };
+            s.replace_range(a..a + b + close.len(), "");
+        }
+    }
+    if s.contains("omemo") || s.contains("axolotl") {
+        while let Some(a) = s.find("<item id='") {
+            let Some(b) = s[a + 10..].find('\'') else { break };
+            s.replace_range(a..=(a + 10 + b), "<item");
+        }
+    }
+    s
+}
+
 fn is_random_id(id: &str) -> bool {
     id.len() == 32
         && id
@@ -191,9 +215,10 @@ fn the_server_log_of_a_talpa_session_shows_no_fingerprint() {
             continue;
         }
         let mut own = HashSet::new();
-        for id in attrs(stanza, "id")
+        let stripped = without_omemo_ids(stanza);
+        for id in attrs(&stripped, "id")
             .into_iter()
-            .chain(attrs(stanza, "queryid"))
+            .chain(attrs(&stripped, "queryid"))
         {
             assert!(
                 is_random_id(id),
