@@ -4,7 +4,7 @@
 //! drops. There is no path that connects without Tor: without a tor client the account stays
 //! in `waiting_for_tor`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -411,9 +411,11 @@ async fn run_session(
         }
     }
     flush(&session, account, shared, &mut in_flight, &mut acks).await;
+    // Events taken from the stream while gathering a batch of chat messages, handled next.
+    let mut pending: VecDeque<SessionEvent> = VecDeque::new();
     loop {
         tokio::select! {
-            event = events.recv() => match event {
+            event = next_event(&mut pending, &mut events) => match event {
                 None => return Ended::Dropped("the stream closed".into()),
                 Some(SessionEvent::Disconnected { reason }) => return Ended::Dropped(reason),
                 Some(SessionEvent::Suspended) => {
@@ -435,9 +437,19 @@ async fn run_session(
                     }
                 }
                 Some(SessionEvent::Message(m)) => {
-                    let sid = m.stanza_id.clone();
-                    ingest(shared, account, pipeline::classify(&own, &m, Source::Live, None), sid)
-                        .await;
+                    let mut batch = vec![live(&own, &m)];
+                    // Chat messages already queued behind this one are stored with it, in one
+                    // transaction (a flood costs one commit per batch, not one per message).
+                    while pending.is_empty() && batch.len() < INGEST_BATCH {
+                        match events.try_recv() {
+                            Ok(SessionEvent::Message(m)) if m.kind != MessageType::Groupchat => {
+                                batch.push(live(&own, &m));
+                            }
+                            Ok(other) => pending.push_back(other),
+                            Err(_) => break,
+                        }
+                    }
+                    ingest_batch(shared, account, batch).await;
                 }
                 Some(SessionEvent::Presence { raw, .. }) => {
                     room_presence(&session, shared, account, &mut rooms, &raw).await;
@@ -568,6 +580,136 @@ async fn flush(
     }
 }
 
+/// At most this many live chat messages are stored in one transaction.
+const INGEST_BATCH: usize = 256;
+
+/// The next stream event: one set aside while batching first, else the stream's next.
+async fn next_event(
+    pending: &mut VecDeque<SessionEvent>,
+    events: &mut mpsc::UnboundedReceiver<SessionEvent>,
+) -> Option<SessionEvent> {
+    match pending.pop_front() {
+        Some(event) => Some(event),
+        None => events.recv().await,
+    }
+}
+
+/// A live 1:1 message classified, with the trusted stanza-id to resume the archive from.
+fn live(own: &BareJid, m: &crate::xmpp::stanza::InboundMessage) -> (Action, Option<String>) {
+    (
+        pipeline::classify(own, m, Source::Live, None),
+        m.stanza_id.clone(),
+    )
+}
+
+/// [`ingest`] for several messages in one store transaction; events follow in input order.
+async fn ingest_batch(
+    shared: &SharedRef,
+    account: &store::Account,
+    mut batch: Vec<(Action, Option<String>)>,
+) {
+    if batch.len() == 1
+        && let Some((action, archive_id)) = batch.pop()
+    {
+        ingest(shared, account, action, archive_id).await;
+        return;
+    }
+    tracing::debug!(account = %account.jid, messages = batch.len(), "storing a batch");
+    let (acc_id, acc_jid) = (account.id, account.jid.clone());
+    let result = shared
+        .store
+        .with(move |s| apply_batch(s, acc_id, &acc_jid, batch))
+        .await;
+    match result {
+        Ok(all) => {
+            for ingested in all {
+                notify(shared, ingested);
+            }
+        }
+        Err(e) => shared.emit(Event::Error {
+            kind: e.kind().into(),
+            message: e.to_string(),
+            account: Some(account.jid.clone()),
+        }),
+    }
+}
+
+/// Applies a batch: runs of new messages go through one `insert_messages` transaction each,
+/// edits in between are applied in order; the last archive id is saved once.
+fn apply_batch(
+    s: &mut Store,
+    account: AccountId,
+    account_jid: &str,
+    batch: Vec<(Action, Option<String>)>,
+) -> Result<Vec<Ingested>, CoreError> {
+    let mut out = Vec::with_capacity(batch.len());
+    let mut run: Vec<Classified> = Vec::new();
+    let mut last_archive = None;
+    for (action, archive_id) in batch {
+        if archive_id.is_some() {
+            last_archive = archive_id;
+        }
+        match action {
+            Action::Store(c) => run.push(c),
+            other => {
+                store_run(s, account, account_jid, &mut run, &mut out)?;
+                out.push(apply(s, account, account_jid, other)?);
+            }
+        }
+    }
+    store_run(s, account, account_jid, &mut run, &mut out)?;
+    if let Some(aid) = last_archive {
+        s.set_setting(&last_archive_key(account), Some(&aid))?;
+    }
+    Ok(out)
+}
+
+/// Stores the new messages in `run` (emptied) in one transaction, appending the outcomes.
+fn store_run(
+    s: &mut Store,
+    account: AccountId,
+    account_jid: &str,
+    run: &mut Vec<Classified>,
+    out: &mut Vec<Ingested>,
+) -> Result<(), CoreError> {
+    if run.is_empty() {
+        return Ok(());
+    }
+    let now = Utc::now();
+    let mut convs: HashMap<String, store::ConversationId> = HashMap::new();
+    let mut messages = Vec::with_capacity(run.len());
+    for c in run.iter() {
+        let conv = match convs.get(&c.peer) {
+            Some(conv) => *conv,
+            None => {
+                let conv =
+                    s.upsert_conversation(account, &c.peer, store::ConversationKind::Chat, now)?;
+                convs.insert(c.peer.clone(), conv);
+                conv
+            }
+        };
+        messages.push(stored_message(conv, c, account_jid));
+    }
+    let outcomes = s.insert_messages(&messages, now)?;
+    for (c, outcome) in run.drain(..).zip(outcomes) {
+        out.push(ingested(s, account_jid, &c, outcome)?);
+    }
+    Ok(())
+}
+
+/// Tells the front ends about one ingested message.
+fn notify(shared: &SharedRef, ingested: Ingested) {
+    match ingested {
+        Ingested::New(m) => shared.emit(Event::Message(m)),
+        Ingested::Updated(m) => shared.emit(Event::MessageUpdated(m)),
+        Ingested::MemoryOnly(m) => {
+            let m = lock(&shared.ephemeral).remember(m);
+            shared.emit(Event::Message(m));
+        }
+        Ingested::Nothing => {}
+    }
+}
+
 /// Stores (or keeps in memory) one classified inbound message and tells the front ends.
 /// `archive_id` is the trusted stanza-id to resume the archive from next time.
 async fn ingest(
@@ -588,13 +730,7 @@ async fn ingest(
         })
         .await;
     match result {
-        Ok(Ingested::New(m)) => shared.emit(Event::Message(m)),
-        Ok(Ingested::Updated(m)) => shared.emit(Event::MessageUpdated(m)),
-        Ok(Ingested::MemoryOnly(m)) => {
-            let m = lock(&shared.ephemeral).remember(m);
-            shared.emit(Event::Message(m));
-        }
-        Ok(Ingested::Nothing) => {}
+        Ok(ingested) => notify(shared, ingested),
         Err(e) => shared.emit(Event::Error {
             kind: e.kind().into(),
             message: e.to_string(),
@@ -636,6 +772,56 @@ fn new_message(conv: store::ConversationId, c: &Classified) -> store::NewMessage
     m
 }
 
+/// The row to store for a new message of conversation `conv`.
+fn stored_message(
+    conv: store::ConversationId,
+    c: &Classified,
+    account_jid: &str,
+) -> store::NewMessage {
+    let mut m = new_message(conv, c);
+    // The stanza-id was stamped by our own server or the room (the xmpp layer dropped any
+    // other).
+    let by = if c.room {
+        c.peer.clone()
+    } else {
+        account_jid.to_owned()
+    };
+    m.stanza_id_by = m.stanza_id.as_ref().map(|_| by);
+    m
+}
+
+/// What the front ends learn of a message the store took (or kept off disk).
+fn ingested(
+    s: &Store,
+    account_jid: &str,
+    c: &Classified,
+    outcome: store::InsertOutcome,
+) -> Result<Ingested, CoreError> {
+    Ok(match outcome {
+        store::InsertOutcome::Stored(id) => match s.message(id)? {
+            Some(stored) => Ingested::New(crate::core::actor::to_event_message(
+                account_jid,
+                &c.peer,
+                &stored,
+            )),
+            None => Ingested::Nothing,
+        },
+        store::InsertOutcome::Duplicate(_) => Ingested::Nothing,
+        store::InsertOutcome::NotStored => Ingested::MemoryOnly(StoredMessage {
+            id: 0,
+            account: account_jid.to_owned(),
+            with: c.peer.clone(),
+            direction: if c.outgoing { "out" } else { "in" }.into(),
+            from: c.sender.clone(),
+            body: c.body.clone().unwrap_or_default(),
+            timestamp_ms: c.server_ts.unwrap_or_else(Utc::now).timestamp_millis(),
+            encryption: "none".into(),
+            corrected: false,
+            retracted: false,
+        }),
+    })
+}
+
 fn apply(
     s: &mut Store,
     account: AccountId,
@@ -648,38 +834,9 @@ fn apply(
         Action::Store(c) => {
             let conv =
                 s.upsert_conversation(account, &c.peer, store::ConversationKind::Chat, now)?;
-            let mut m = new_message(conv, &c);
-            // The stanza-id was stamped by our own server or the room (the xmpp layer dropped
-            // any other).
-            let by = if c.room {
-                c.peer.clone()
-            } else {
-                account_jid.to_owned()
-            };
-            m.stanza_id_by = m.stanza_id.as_ref().map(|_| by);
-            Ok(match s.insert_message(&m, now)? {
-                store::InsertOutcome::Stored(id) => match s.message(id)? {
-                    Some(stored) => Ingested::New(crate::core::actor::to_event_message(
-                        account_jid,
-                        &c.peer,
-                        &stored,
-                    )),
-                    None => Ingested::Nothing,
-                },
-                store::InsertOutcome::Duplicate(_) => Ingested::Nothing,
-                store::InsertOutcome::NotStored => Ingested::MemoryOnly(StoredMessage {
-                    id: 0,
-                    account: account_jid.to_owned(),
-                    with: c.peer.clone(),
-                    direction: if c.outgoing { "out" } else { "in" }.into(),
-                    from: c.sender.clone(),
-                    body: c.body.clone().unwrap_or_default(),
-                    timestamp_ms: c.server_ts.unwrap_or(now).timestamp_millis(),
-                    encryption: "none".into(),
-                    corrected: false,
-                    retracted: false,
-                }),
-            })
+            let m = stored_message(conv, &c, account_jid);
+            let outcome = s.insert_message(&m, now)?;
+            ingested(s, account_jid, &c, outcome)
         }
         Action::Correct { message: c, target } => {
             edit(s, account, account_jid, &c, &target, |s, conv, orig| {

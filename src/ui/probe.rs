@@ -173,7 +173,10 @@ fn stats(window: &Window, received: u64) {
     let (alive, visible, _) = rows(window);
     let items = window
         .session()
-        .and_then(|s| s.conversation_view().and_then(|v| v.messages().map(gtk4::gio::prelude::ListModelExt::n_items)))
+        .and_then(|s| {
+            s.conversation_view()
+                .and_then(|v| v.messages().map(gtk4::gio::prelude::ListModelExt::n_items))
+        })
         .unwrap_or(0);
     tracing::info!(
         target: "talpa::bench",
@@ -199,7 +202,10 @@ fn open(window: &Window, account: &str, peer: &str) {
         let Some(window) = weak.upgrade() else { return };
         let items = window
             .session()
-            .and_then(|s| s.conversation_view().and_then(|v| v.messages().map(gtk4::gio::prelude::ListModelExt::n_items)))
+            .and_then(|s| {
+                s.conversation_view()
+                    .and_then(|v| v.messages().map(gtk4::gio::prelude::ListModelExt::n_items))
+            })
             .unwrap_or(0);
         let (alive, visible, scroller) = rows(&window);
         let at_bottom = scroller.is_some_and(|s| {

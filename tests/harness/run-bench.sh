@@ -1,17 +1,32 @@
 #!/usr/bin/env bash
 # `make bench`: every benchmark, printed as figures and as ratios to a peer doing the same work
-# in the same run (plain SQLite for the store, a C tor client for Arti's bootstrap).
+# in the same run (plain SQLite for the store, a C tor client for Arti's bootstrap, Dino for the
+# desktop client as a whole).
+# Arguments pick sections (store, tor, client); none means all of them.
 set -euo pipefail
+sections=${*:-store tor client}
+want() { [[ " $sections " == *" $1 "* ]]; }
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/talpa/target}
-bash tests/harness/system-deps.sh test
+bash tests/harness/system-deps.sh bench
 bash tests/harness/setup-venv.sh
 mkdir -p "$HOME/.cache/talpa/beds"
 TALPA_BED_DIR=$(mktemp -d "$HOME/.cache/talpa/beds/bench.XXXXXX")
 export TALPA_BED_DIR
 trap 'python3 tests/harness/bed.py stop --dir "$TALPA_BED_DIR" >/dev/null 2>&1 || true' EXIT
 python3 tests/harness/bed.py ensure --dir "$TALPA_BED_DIR" >/dev/null
-echo "== store: SQLCipher vs plain SQLite"
-cargo bench --profile dev --bench store
-echo "== tor: Arti vs C tor bootstrap on the private network"
-cargo bench --profile dev --bench tor
+if want store; then
+  echo "== store: SQLCipher vs plain SQLite"
+  cargo bench --profile dev --bench store
+fi
+if want tor; then
+  echo "== tor: Arti vs C tor bootstrap on the private network"
+  cargo bench --profile dev --bench tor
+fi
+if want client; then
+  echo "== client: Talpa (through Tor) vs Dino (direct) on the same bed (takes ~10 minutes)"
+  cargo build --release --bin talpa
+  "${TALPA_VENV:-$HOME/.cache/talpa/venv}/bin/python" tests/harness/bench_dino.py \
+    --bed-dir "$TALPA_BED_DIR" --talpa "$CARGO_TARGET_DIR/release/talpa" \
+    --json "$CARGO_TARGET_DIR/bench-dino.json"
+fi
