@@ -53,6 +53,8 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 FORWARD_ADDR = "127.0.0.2"
 # Dino's sidebar: the most recent conversation's row, in window coordinates (1280x800 Xvfb).
 DINO_FIRST_ROW_Y = 78
+# Both windows get this size for the measured sessions (Dino opens at about this size).
+WINDOW = (1200, 700)
 QUIET_WINDOW = 1.5  # seconds of (almost) no CPU use that count as "quiet"
 QUIET_CPU = 0.03  # CPU seconds allowed within the quiet window
 
@@ -85,6 +87,13 @@ def window_mapped(pid, display):
     return r.stdout.split()
 
 
+def resize(pid, display):
+    """Gives the client's window the same size for both clients (Dino's default)."""
+    for wid in window_mapped(pid, display):
+        subprocess.run(["xdotool", "windowsize", wid, str(WINDOW[0]), str(WINDOW[1])],
+                       env={**os.environ, "DISPLAY": display}, capture_output=True)
+
+
 def wait_quiet(pid, since, done=None, timeout=600.0):
     """Waits until `pid` used at most QUIET_CPU CPU seconds over QUIET_WINDOW seconds (and
     `done()` holds, when given). Returns (wall seconds from `since` to the last busy sample,
@@ -100,6 +109,8 @@ def wait_quiet(pid, since, done=None, timeout=600.0):
             last_busy = (now, cpu)
         samples.append((now, cpu))
         window = [s for s in samples if s[0] >= now - QUIET_WINDOW]
+        if os.environ.get("BENCH_TRACE") and cpu - samples[-2][1] > 0.005:
+            log(f"  busy at +{now - since:.2f} s: {cpu - samples[-2][1]:.3f} CPU s")
         if now - last_busy[0] >= QUIET_WINDOW and window[-1][1] - window[0][1] <= QUIET_CPU \
                 and (done is None or done()):
             return last_busy[0] - since, last_busy[1] - cpu0
@@ -192,13 +203,13 @@ class Session:
         self.bed = bed
         self.work = work
         self.procs = []
-        n = 150
+        n = 170 + secrets.randbelow(60)
         while os.path.exists(f"/tmp/.X11-unix/X{n}") or os.path.exists(f"/tmp/.X{n}-lock"):
             n += 1
         self.display = f":{n}"
         self.procs.append(subprocess.Popen(
-            ["Xvfb", self.display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            ["Xvfb", self.display, "-screen", "0", "1280x800x24", "-nolisten", "tcp", "-noreset"],
+            stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "xvfb.log"), "w")))
         for _ in range(100):
             if os.path.exists(f"/tmp/.X11-unix/X{n}"):
                 break
@@ -207,6 +218,9 @@ class Session:
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         self.procs.append(bus)
         self.bus_address = bus.stdout.readline().strip()
+        # A blinking cursor repaints twice a second for 10 s after every focus change, which
+        # would hide "CPU quiet"; both clients read this (each HOME gets a copy).
+        self.gtk_settings = "[Settings]\ngtk-cursor-blink=false\n"
         self.env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "DISPLAY": self.display,
@@ -258,6 +272,13 @@ class Session:
                     p.kill()
 
 
+def make_home(session, home):
+    os.makedirs(os.path.join(home, ".config", "gtk-4.0"), exist_ok=True)
+    with open(os.path.join(home, ".config", "gtk-4.0", "settings.ini"), "w") as f:
+        f.write(session.gtk_settings)
+    return home
+
+
 def adduser(bed_dir, user, password):
     subprocess.run(["python3", os.path.join(HERE, "bed.py"),
                     "adduser", "--dir", bed_dir, user, password], check=True,
@@ -284,8 +305,7 @@ class Dino:
 
     def __init__(self, session, accounts):
         self.s = session
-        self.home = os.path.join(session.work, "dino-home")
-        os.makedirs(self.home, exist_ok=True)
+        self.home = make_home(session, os.path.join(session.work, "dino-home"))
         self.env = {**session.env, "HOME": self.home}
         self.proc = None
         self.db = os.path.join(self.home, ".local/share/dino/dino.db")
@@ -326,7 +346,7 @@ class Dino:
                 self.window = windows[0]
                 return time.monotonic() - self.started
             time.sleep(0.005)
-        raise RuntimeError("Dino's window never mapped")
+        raise RuntimeError(f"Dino's window never mapped (X server: {self.s.procs[0].poll()})")
 
     def unlock(self):
         return None
@@ -352,8 +372,12 @@ class Dino:
 
     def open(self, account, peer, row_y):
         """Clicks the conversation's row in the sidebar."""
+        env = {**os.environ, "DISPLAY": self.s.display}
         subprocess.run(["xdotool", "mousemove", "--window", self.window, "120", str(row_y),
-                        "click", "1"], env={**os.environ, "DISPLAY": self.s.display}, check=True)
+                        "click", "1"], env=env, check=True)
+        # Away from the row, so no tooltip keeps the client busy.
+        subprocess.run(["xdotool", "mousemove", "--window", self.window, "700", "400"],
+                       env=env, check=True)
 
     def quit(self):
         subprocess.run(["gdbus", "call", "--session", "--dest", "im.dino.Dino", "--object-path",
@@ -396,7 +420,7 @@ class Talpa:
 
     def start(self):
         rfd, wfd = os.pipe()
-        env = {**self.s.env, "HOME": os.path.join(self.s.work, "talpa-home"),
+        env = {**self.s.env, "HOME": make_home(self.s, os.path.join(self.s.work, "talpa-home")),
                "TALPA_LOG": "warn,tor_netdir=error,talpa::bench=info"}
         self.lines = []
         self.started = time.monotonic()
@@ -601,6 +625,7 @@ def main():
             prosody = Prosody(bed)
             client.start()
             client.wait_mapped()
+            resize(client.pid, session.display)
             unlock = client.unlock()
             if unlock is not None:
                 f["unlock_s"] = unlock
@@ -653,6 +678,7 @@ def main():
             prosody = Prosody(bed)
             client.start()
             client.wait_mapped()
+            resize(client.pid, session.display)
             client.unlock()
             client.wait_online([a[0] for a in accounts], prosody)
             log(f"bench: {client.name}: 3 accounts online; idle {idle} s")
