@@ -85,8 +85,9 @@ pub fn start(source: PathBuf, window: &Window, core: CoreHandle) {
             match words.as_slice() {
                 ["open", account, peer] => open(&window, account, peer),
                 ["stats", peer] => {
-                    let count = received.borrow().get(*peer).copied().unwrap_or(0);
-                    stats(&window, count);
+                    let counts = received.borrow();
+                    let count = |key: &str| counts.get(key).copied().unwrap_or(0);
+                    stats(&window, count(peer), count(LAGGED));
                 }
                 _ => tracing::warn!(target: "talpa::bench", "unknown probe command"),
             }
@@ -101,6 +102,9 @@ fn quit(window: &glib::WeakRef<Window>) {
         app.activate_action("quit", None);
     }
 }
+
+/// The key under which events missed by a lagging subscriber are counted.
+const LAGGED: &str = "lagged";
 
 /// Incoming message events counted per conversation.
 type Received = Rc<RefCell<HashMap<String, u64>>>;
@@ -120,6 +124,8 @@ fn listen(core: &CoreHandle, received: Received) {
                 Ok(_) => {}
                 Err(RecvError::Lagged(n)) => {
                     tracing::warn!(target: "talpa::bench", "lagged events={n}");
+                    // Which conversations the missed events were for is unknown.
+                    *received.borrow_mut().entry(LAGGED.to_owned()).or_default() += n;
                 }
                 Err(RecvError::Closed) => break,
             }
@@ -169,7 +175,7 @@ fn rows(window: &Window) -> (usize, usize, Option<gtk4::ScrolledWindow>) {
     (rows.len(), visible, scroller)
 }
 
-fn stats(window: &Window, received: u64) {
+fn stats(window: &Window, received: u64, lagged: u64) {
     let (alive, visible, _) = rows(window);
     let items = window
         .session()
@@ -180,7 +186,7 @@ fn stats(window: &Window, received: u64) {
         .unwrap_or(0);
     tracing::info!(
         target: "talpa::bench",
-        "stats received={received} items={items} rows_alive={alive} rows_visible={visible}"
+        "stats received={received} lagged={lagged} items={items} rows_alive={alive} rows_visible={visible}"
     );
 }
 

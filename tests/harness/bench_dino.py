@@ -56,7 +56,8 @@ DINO_FIRST_ROW_Y = 78
 # Both windows get this size for the measured sessions (Dino opens at about this size).
 WINDOW = (1200, 700)
 QUIET_WINDOW = 1.5  # seconds of (almost) no CPU use that count as "quiet"
-QUIET_CPU = 0.03  # CPU seconds allowed within the quiet window
+QUIET_CPU = 0.03
+GIVE_UP = 20.0  # seconds of quiet after which a flood is taken as over  # CPU seconds allowed within the quiet window
 
 
 def log(*args):
@@ -69,6 +70,21 @@ def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def thread_cpu(pid):
+    """CPU seconds per thread name (for BENCH_TRACE)."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                head, rest = f.read().rsplit(")", 1)
+            name = head.split("(", 1)[1]
+            fields = rest.split()
+            out[name] = round(out.get(name, 0) + (int(fields[11]) + int(fields[12])) / CLK_TCK, 2)
+        except (OSError, IndexError):
+            pass
+    return out
 
 
 def memory_kb(pid):
@@ -110,9 +126,12 @@ def wait_quiet(pid, since, done=None, timeout=600.0):
         samples.append((now, cpu))
         window = [s for s in samples if s[0] >= now - QUIET_WINDOW]
         if os.environ.get("BENCH_TRACE") and cpu - samples[-2][1] > 0.005:
-            log(f"  busy at +{now - since:.2f} s: {cpu - samples[-2][1]:.3f} CPU s")
+            log(f"  busy at +{now - since:.2f} s: {cpu - samples[-2][1]:.3f} CPU s "
+                f"{thread_cpu(pid)}")
+        # Quiet, and all messages seen (or quiet for so long that no more will come: the
+        # report then shows how many arrived).
         if now - last_busy[0] >= QUIET_WINDOW and window[-1][1] - window[0][1] <= QUIET_CPU \
-                and (done is None or done()):
+                and (done is None or now - last_busy[0] >= GIVE_UP or done()):
             return last_busy[0] - since, last_busy[1] - cpu0
     raise RuntimeError(f"process {pid} never went quiet")
 
@@ -218,9 +237,11 @@ class Session:
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         self.procs.append(bus)
         self.bus_address = bus.stdout.readline().strip()
-        # A blinking cursor repaints twice a second for 10 s after every focus change, which
-        # would hide "CPU quiet"; both clients read this (each HOME gets a copy).
-        self.gtk_settings = "[Settings]\ngtk-cursor-blink=false\n"
+        # A blinking cursor repaints twice a second for 10 s after every focus change, and the
+        # overlay scrollbars fade in and out for seconds after a scroll; with software GL each
+        # such frame costs tens of ms and would hide "CPU quiet". Both clients read these
+        # settings (each HOME gets a copy).
+        self.gtk_settings = "[Settings]\ngtk-cursor-blink=false\ngtk-enable-animations=false\n"
         self.env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "DISPLAY": self.display,
@@ -494,11 +515,13 @@ class Talpa:
         n = len(self.lines)
         self.command(f"stats {peer}")
         _, line = self.wait_line(lambda l: "stats received=" in l, since=n)
-        return {k: int(self.field(line, k)) for k in
-                ("received", "items", "rows_alive", "rows_visible")}
+        return {k: int(self.field(line, k) or 0) for k in
+                ("received", "lagged", "items", "rows_alive", "rows_visible")}
 
     def received(self, peer):
-        return self.stats(peer)["received"]
+        # Events the probe missed (a lagging subscriber) may have been this peer's.
+        stats = self.stats(peer)
+        return stats["received"] + stats["lagged"]
 
     def open(self, account, peer, _row_y):
         self.opened_at = len(self.lines)
@@ -549,7 +572,24 @@ def measure_start(client, runs):
     return times
 
 
+def perf_start(client, label):
+    """`BENCH_PERF=LABEL` records a perf profile of that phase (off, on, big, open)."""
+    if os.environ.get("BENCH_PERF") != label:
+        return None
+    out = os.path.join(client.s.work, f"perf-{client.name}-{label}.data")
+    log(f"bench: perf profile in {out}")
+    return subprocess.Popen(["perf", "record", "-F", "999", "-g", "-p", str(client.pid),
+                             "-o", out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def perf_stop(proc):
+    if proc is not None:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(30)
+
+
 def measure_flood(client, bed, flooder, target, count, label, expect_total):
+    perf = perf_start(client, label)
     cpu_before = cpu_seconds(client.pid)
     mem_before = memory_kb(client.pid)
     result = {}
@@ -566,6 +606,7 @@ def measure_flood(client, bed, flooder, target, count, label, expect_total):
     start, sent = result["times"]
     wall, cpu = wait_quiet(client.pid, start,
                            done=lambda: client.received(flooder[0]) >= expect_total)
+    perf_stop(perf)
     got = client.received(flooder[0])
     mem_after = memory_kb(client.pid)
     return {"wall_s": wall, "cpu_s": cpu_seconds(client.pid) - cpu_before,
@@ -649,9 +690,11 @@ def main():
                                env={**os.environ, "DISPLAY": session.display})
                 log(f"bench: screenshot {work}/dino.png")
             log(f"bench: {client.name}: open the {n}-message conversation")
+            perf = perf_start(client, "open")
             t0 = time.monotonic()
             client.open(accounts[0][0], flooder[0], DINO_FIRST_ROW_Y)
             wall, cpu = wait_quiet(client.pid, t0)
+            perf_stop(perf)
             f["open"] = {"quiet_s": wall, "cpu_s": cpu}
             if which == "talpa":
                 f["open"].update(client.first_frame())
@@ -687,10 +730,11 @@ def main():
             client.quit()
     finally:
         session.close()
-    if args.json:
-        with open(args.json, "w") as out:
-            json.dump(figures, out, indent=1)
-    report(figures, n, big)
+        # Whatever was measured is kept and printed, also when a later step failed.
+        if args.json:
+            with open(args.json, "w") as out:
+                json.dump(figures, out, indent=1)
+        report(figures, n, big)
 
 
 def report(figures, n, big):
