@@ -87,7 +87,18 @@ fn main() -> ExitCode {
             }
         }
         None => {
-            let core = runtime.block_on(async move { CoreHandle::spawn(options) });
+            // Setting up the embedded Tor client (state and cache directories, guards) takes
+            // a while; it runs on another thread while GTK connects to the display.
+            let handle = runtime.handle().clone();
+            let spawning = std::thread::spawn(move || {
+                let _guard = handle.enter();
+                CoreHandle::spawn(options)
+            });
+            talpa::ui::preinit();
+            let Ok(core) = spawning.join() else {
+                eprintln!("talpa: the core failed to start");
+                return ExitCode::FAILURE;
+            };
             let probe = cli
                 .bench_fd
                 .map(|fd| PathBuf::from(format!("/proc/self/fd/{fd}")));

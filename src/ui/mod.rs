@@ -44,6 +44,15 @@ pub fn toast(widget: &impl IsA<gtk4::Widget>, text: &str) {
     }
 }
 
+/// Initialises GTK and libadwaita early (connecting to the display, loading settings), so the
+/// caller can overlap it with other start-up work; [`run`] does it otherwise. Failures surface
+/// again in [`run`].
+pub fn preinit() {
+    if gtk4::init().is_ok() {
+        adw::init().ok();
+    }
+}
+
 /// Runs the GTK application on the calling thread until its last window closes.
 /// `runtime` is the tokio runtime the core runs on; the GTK side never blocks on it.
 pub fn run(core: CoreHandle, runtime: &tokio::runtime::Runtime) -> ExitCode {

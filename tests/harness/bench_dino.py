@@ -195,9 +195,14 @@ def flood(bed, jid, password, to, count, label):
                                         f"fox jumps over the lazy dog, {secrets.token_hex(8)}")
                 if i % 200 == 199:
                     await asyncio.sleep(0)
-            await self.plugin["xep_0199"].ping(self.boundjid.domain, timeout=120)
-            times["end"] = time.monotonic()
-            self.disconnect()
+            try:
+                # The server answers once it has handled every message before the ping.
+                await self.plugin["xep_0199"].ping(self.boundjid.domain, timeout=900)
+                times["end"] = time.monotonic()
+            except Exception as e:  # noqa: BLE001 - reported by the caller as a failed flood
+                times["error"] = repr(e)
+            finally:
+                self.disconnect()
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
@@ -209,7 +214,7 @@ def flood(bed, jid, password, to, count, label):
     xmpp.connect(host=bed["prosody"]["host"], port=bed["prosody"]["c2s_port"])
     loop.run_until_complete(xmpp.disconnected)
     if "end" not in times:
-        raise RuntimeError(f"flood from {jid} did not complete")
+        raise RuntimeError(f"flood from {jid} did not complete: {times.get('error')}")
     return times["start"], times["end"]
 
 
@@ -597,12 +602,14 @@ def measure_flood(client, bed, flooder, target, count, label, expect_total):
     def run():
         result["times"] = flood(bed, flooder[0], flooder[1], target, count, label)
 
-    t = threading.Thread(target=run)
+    t = threading.Thread(target=run, daemon=True)
     begin = time.monotonic()
     t.start()
     while "times" not in result and t.is_alive():
         time.sleep(0.05)
     t.join()
+    if "times" not in result:
+        raise RuntimeError(f"the {label} flood failed")
     start, sent = result["times"]
     wall, cpu = wait_quiet(client.pid, start,
                            done=lambda: client.received(flooder[0]) >= expect_total)
@@ -684,6 +691,7 @@ def main():
                 client.open(accounts[0][0], decoy[0], 0)
                 client.first_frame()
             log(f"bench: {client.name}: flood of {n} into a conversation not on screen")
+            save(args.json, figures)
             f["ingest_off"] = measure_flood(client, bed, flooder, accounts[0][0], n, "off", n)
             if args.explore and which == "dino":
                 subprocess.run(["import", "-window", "root", os.path.join(work, "dino.png")],
@@ -701,8 +709,10 @@ def main():
             if args.explore and which == "dino":
                 subprocess.run(["import", "-window", "root", os.path.join(work, "dino2.png")],
                                env={**os.environ, "DISPLAY": session.display})
+            save(args.json, figures)
             log(f"bench: {client.name}: flood of {n} into the conversation on screen")
             f["ingest_on"] = measure_flood(client, bed, flooder, accounts[0][0], n, "on", 2 * n)
+            save(args.json, figures)
             if which == "talpa":
                 log(f"bench: Talpa: flood of {big} into a conversation not on screen")
                 f["ingest_big"] = measure_flood(client, bed, flooder_big, accounts[0][0], big,
@@ -731,10 +741,15 @@ def main():
     finally:
         session.close()
         # Whatever was measured is kept and printed, also when a later step failed.
-        if args.json:
-            with open(args.json, "w") as out:
-                json.dump(figures, out, indent=1)
+        save(args.json, figures)
         report(figures, n, big)
+        sys.stdout.flush()
+
+
+def save(path, figures):
+    if path:
+        with open(path, "w") as out:
+            json.dump(figures, out, indent=1)
 
 
 def report(figures, n, big):
