@@ -1,6 +1,7 @@
 //! The inbound pipeline after the xmpp layer's origin checks: classify → dedupe → (decrypt) →
 //! store → notify. The classification is pure and tested here; dedupe and storage happen in
-//! one store transaction per message so a crash cannot leave half a message.
+//! one store transaction (per message, or per batch of live messages queued together, see
+//! `accounts::ingest_batch`) so a crash cannot leave half a message.
 
 use chrono::{DateTime, Utc};
 use xmpp_parsers::jid::{BareJid, Jid};
