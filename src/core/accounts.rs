@@ -679,14 +679,13 @@ fn store_run(
     let mut convs: HashMap<String, store::ConversationId> = HashMap::new();
     let mut messages = Vec::with_capacity(run.len());
     for c in run.iter() {
-        let conv = match convs.get(&c.peer) {
-            Some(conv) => *conv,
-            None => {
-                let conv =
-                    s.upsert_conversation(account, &c.peer, store::ConversationKind::Chat, now)?;
-                convs.insert(c.peer.clone(), conv);
-                conv
-            }
+        let conv = if let Some(conv) = convs.get(&c.peer) {
+            *conv
+        } else {
+            let conv =
+                s.upsert_conversation(account, &c.peer, store::ConversationKind::Chat, now)?;
+            convs.insert(c.peer.clone(), conv);
+            conv
         };
         messages.push(stored_message(conv, c, account_jid));
     }
