@@ -28,4 +28,4 @@ demo:
 
 ## Benchmarks, printed as figures and ratios to peers measured in the same run.
 bench:
-	@bash tests/harness/run-bench.sh
+	@bash tests/harness/run-bench.sh $(BENCH)

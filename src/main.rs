@@ -24,6 +24,10 @@ struct Cli {
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 900,
           value_parser = clap::value_parser!(u64).range(1..))]
     idle_lock: u64,
+    /// Benchmark instrumentation: read the passphrase (first line) and probe commands from this
+    /// file descriptor and log timings (src/ui/probe.rs; used by `make bench`).
+    #[arg(long, value_name = "FD", hide = true)]
+    bench_fd: Option<u32>,
     #[command(subcommand)]
     mode: Option<Mode>,
 }
@@ -83,8 +87,22 @@ fn main() -> ExitCode {
             }
         }
         None => {
-            let core = runtime.block_on(async move { CoreHandle::spawn(options) });
-            talpa::ui::run(core, &runtime)
+            // Setting up the embedded Tor client (state and cache directories, guards) takes
+            // a while; it runs on another thread while GTK connects to the display.
+            let handle = runtime.handle().clone();
+            let spawning = std::thread::spawn(move || {
+                let _guard = handle.enter();
+                CoreHandle::spawn(options)
+            });
+            talpa::ui::preinit();
+            let Ok(core) = spawning.join() else {
+                eprintln!("talpa: the core failed to start");
+                return ExitCode::FAILURE;
+            };
+            let probe = cli
+                .bench_fd
+                .map(|fd| PathBuf::from(format!("/proc/self/fd/{fd}")));
+            talpa::ui::run_with_probe(core, &runtime, probe)
         }
     }
 }

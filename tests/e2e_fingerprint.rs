@@ -76,7 +76,9 @@ fn without_omemo_ids(stanza: &str) -> String {
     }
     if s.contains("omemo") || s.contains("axolotl") {
         while let Some(a) = s.find("<item id='") {
-            let Some(b) = s[a + 10..].find('\'') else { break };
+            let Some(b) = s[a + 10..].find('\'') else {
+                break;
+            };
             s.replace_range(a..=(a + 10 + b), "<item");
         }
     }

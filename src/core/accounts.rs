@@ -1387,18 +1387,25 @@ async fn ingest_with(
         })
         .await;
     match result {
-        Ok(Ingested::New(m)) => shared.emit(Event::Message(m)),
-        Ok(Ingested::Updated(m)) => shared.emit(Event::MessageUpdated(m)),
-        Ok(Ingested::MemoryOnly(m)) => {
-            let m = lock(&shared.ephemeral).remember(m);
-            shared.emit(Event::Message(m));
-        }
-        Ok(Ingested::Nothing) => {}
+        Ok(ingested) => notify(shared, ingested),
         Err(e) => shared.emit(Event::Error {
             kind: e.kind().into(),
             message: e.to_string(),
             account: Some(account.jid.clone()),
         }),
+    }
+}
+
+/// Tells the front ends about one ingested message.
+fn notify(shared: &SharedRef, ingested: Ingested) {
+    match ingested {
+        Ingested::New(m) => shared.emit(Event::Message(m)),
+        Ingested::Updated(m) => shared.emit(Event::MessageUpdated(m)),
+        Ingested::MemoryOnly(m) => {
+            let m = lock(&shared.ephemeral).remember(m);
+            shared.emit(Event::Message(m));
+        }
+        Ingested::Nothing => {}
     }
 }
 

@@ -13,6 +13,7 @@ pub mod conversation_switcher_dialog;
 pub mod models;
 pub mod notifications;
 pub mod preferences_window;
+pub mod probe;
 pub mod room_dialog;
 pub mod session_view;
 pub mod shortcuts_window;
@@ -52,10 +53,29 @@ pub fn toast(widget: &impl IsA<gtk4::Widget>, text: &str) {
     }
 }
 
+/// Initialises GTK and libadwaita early (connecting to the display, loading settings), so the
+/// caller can overlap it with other start-up work; [`run`] does it otherwise. Failures surface
+/// again in [`run`].
+pub fn preinit() {
+    if gtk4::init().is_ok() {
+        adw::init().ok();
+    }
+}
+
 /// Runs the GTK application on the calling thread until its last window closes.
 /// `runtime` is the tokio runtime the core runs on; the GTK side never blocks on it.
 pub fn run(core: CoreHandle, runtime: &tokio::runtime::Runtime) -> ExitCode {
+    run_with_probe(core, runtime, None)
+}
+
+/// [`run`], with the benchmark probe reading from `probe` (a `/proc/self/fd/N` path) when given.
+pub fn run_with_probe(
+    core: CoreHandle,
+    runtime: &tokio::runtime::Runtime,
+    probe: Option<std::path::PathBuf>,
+) -> ExitCode {
     let _guard = runtime.enter();
+    let probe = std::cell::RefCell::new(probe);
     let app = adw::Application::builder()
         .application_id(APP_ID)
         // Several profiles may be open at once (one process each); no D-Bus activation to share.
@@ -69,6 +89,9 @@ pub fn run(core: CoreHandle, runtime: &tokio::runtime::Runtime) -> ExitCode {
         }
         let window = window::Window::new(app, core.clone());
         window.present();
+        if let Some(source) = probe.borrow_mut().take() {
+            probe::start(source, &window, core.clone());
+        }
     });
     let status = app.run_with_args::<&str>(&[]);
     ExitCode::from(status.get())

@@ -4,6 +4,7 @@
 
 use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
 
 use gtk4::prelude::*;
 use gtk4::subclass::prelude::*;
@@ -76,6 +77,10 @@ mod imp {
         pub core: OnceCell<CoreHandle>,
         /// Set while the view itself changes `enabled`, so only the user's flips reach the core.
         pub syncing: Cell<bool>,
+        /// Unread messages not yet added to their conversation's badge, and whether a refresh
+        /// is scheduled (see `UNREAD_REFRESH`).
+        pub pending_unread: RefCell<Vec<(ConversationObject, u32)>>,
+        pub unread_scheduled: Cell<bool>,
     }
 
     #[glib::object_subclass]
@@ -228,6 +233,10 @@ glib::wrapper! {
         @extends gtk4::Box, gtk4::Widget,
         @implements gtk4::Buildable, gtk4::ConstraintTarget, gtk4::Orientable;
 }
+
+/// Unread badges change at most this often: during a flood, a change per message would repaint
+/// the window at the frame rate (with software rendering, most of the flood's CPU time).
+const UNREAD_REFRESH: Duration = Duration::from_millis(250);
 
 fn colour_dot(colour: u32) -> gtk4::Widget {
     let dot = gtk4::Box::builder()
@@ -446,6 +455,7 @@ impl SessionView {
         imp.open.replace(None);
         imp.muted.take();
         imp.last_notification.replace(None);
+        imp.pending_unread.borrow_mut().clear();
         if let Some(store) = imp.conversations.get() {
             store.remove_all();
         }
@@ -615,7 +625,7 @@ impl SessionView {
         if shown {
             view.push(message);
         } else if new && message.direction == "in" {
-            conversation.set_unread(conversation.unread().saturating_add(1));
+            self.add_unread(&conversation);
         }
         let active = self
             .root()
@@ -626,11 +636,44 @@ impl SessionView {
         }
     }
 
+    /// Counts one more unread message; badges are refreshed together after `UNREAD_REFRESH`.
+    fn add_unread(&self, conversation: &ConversationObject) {
+        let imp = self.imp();
+        {
+            let mut pending = imp.pending_unread.borrow_mut();
+            match pending.iter_mut().find(|(c, _)| c == conversation) {
+                Some((_, n)) => *n = n.saturating_add(1),
+                None => pending.push((conversation.clone(), 1)),
+            }
+        }
+        if !imp.unread_scheduled.replace(true) {
+            glib::timeout_add_local_once(
+                UNREAD_REFRESH,
+                glib::clone!(
+                    #[weak(rename_to = view)]
+                    self,
+                    move || view.flush_unread()
+                ),
+            );
+        }
+    }
+
+    fn flush_unread(&self) {
+        let imp = self.imp();
+        imp.unread_scheduled.set(false);
+        for (conversation, n) in imp.pending_unread.take() {
+            conversation.set_unread(conversation.unread().saturating_add(n));
+        }
+    }
+
     fn open_object(&self, conversation: &ConversationObject) {
         let imp = self.imp();
         imp.open.replace(Some(conversation.clone()));
         imp.settings_button.set_visible(true);
         conversation.set_unread(0);
+        imp.pending_unread
+            .borrow_mut()
+            .retain(|(c, _)| c != conversation);
         imp.content_title.set_title(&conversation.peer());
         imp.content_title.set_subtitle(&conversation.account());
         if let Some(view) = imp.conversation_view.get() {

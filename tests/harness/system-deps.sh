@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages Talpa needs. `build`: to build and run the client;
-# `test`: also everything the test bed and the GUI tests use. Only missing packages are installed.
+# `test`: also everything the test bed and the GUI tests use; `bench`: also Dino (the client
+# `make bench` compares Talpa with) and what drives it. Only missing packages are installed.
 set -euo pipefail
 what=${1:-test}
 pkgs=(build-essential pkg-config libssl-dev libgtk-4-dev libadwaita-1-dev ca-certificates)
-if [ "$what" = test ]; then
+if [ "$what" = test ] || [ "$what" = bench ]; then
   pkgs+=(prosody tor obfs4proxy xvfb xauth xdotool imagemagick strace python3-venv python3-dev
          sqlcipher openssl lua-unbound procps iproute2)
+fi
+if [ "$what" = bench ]; then
+  pkgs+=(dino-im dbus-daemon libglib2.0-bin util-linux)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
