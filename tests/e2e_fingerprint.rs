@@ -68,6 +68,7 @@ fn without_omemo_ids(stanza: &str) -> String {
         ("<bundle", "</bundle>"),
         ("<encrypted", "</encrypted>"),
         ("<list", "</list>"),
+        ("<devices", "</devices>"),
     ] {
         while let Some(a) = s.find(open) {
             let Some(b) = s[a..].find(close) else { break };

@@ -60,6 +60,9 @@ mod imp {
         pub following: Cell<bool>,
         /// Set while the window moves, so the scroll it causes is not taken for the user's.
         pub sliding: Cell<bool>,
+        /// A scroll to the newest message is pending: scroll positions seen meanwhile are the
+        /// layout settling (the top, before the jump), not the user, and must not slide.
+        pub settling: Cell<bool>,
         /// Whether an older page is being fetched, or the oldest message is already shown.
         pub loading_older: Cell<bool>,
         pub history_complete: Cell<bool>,
@@ -375,7 +378,7 @@ impl ConversationView {
     /// page from the core once the oldest loaded one is shown); at the bottom, to newer ones.
     fn scrolled(&self) {
         let imp = self.imp();
-        if imp.sliding.get() {
+        if imp.sliding.get() || imp.settling.get() {
             return;
         }
         let (Some(store), Some(window)) = (imp.messages.get(), imp.window.get()) else {
@@ -389,6 +392,18 @@ impl ConversationView {
         let (offset, len, n) = (window.offset(), window.size(), store.n_items());
         let step = (len / 3).max(1);
         let per_row = upper / f64::from(window.n_items().max(1));
+        if imp.following.get() {
+            if value <= 0.0 {
+                // Following the newest messages, a jump straight to the top is the list
+                // re-laying itself out (a user's scroll passes through the values between).
+                self.scroll_to_end();
+                return;
+            }
+            if value + page < upper - 2.0 * per_row {
+                // The user scrolled up: stop following.
+                imp.following.set(false);
+            }
+        }
         if value <= 0.0 {
             if offset == 0 {
                 self.load_older();
@@ -515,8 +530,16 @@ impl ConversationView {
     }
 
     fn scroll_to_end(&self) {
-        let adj = self.imp().scroller.vadjustment();
-        glib::idle_add_local_once(move || adj.set_value(adj.upper()));
+        let imp = self.imp();
+        imp.settling.set(true);
+        let adj = imp.scroller.vadjustment();
+        let view = self.downgrade();
+        glib::idle_add_local_once(move || {
+            adj.set_value(adj.upper());
+            if let Some(view) = view.upgrade() {
+                view.imp().settling.set(false);
+            }
+        });
     }
 
     fn send(&self) {
