@@ -1363,7 +1363,7 @@ pub(crate) async fn ingest(
 
 /// [`ingest`]; `from_archive` places whole-second archive stamps after what is already stored
 /// in that second (see [`pipeline::archive_order_ts`]).
-async fn ingest_with(
+pub(crate) async fn ingest_with(
     shared: &SharedRef,
     account: &store::Account,
     action: Action,

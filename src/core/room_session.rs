@@ -10,7 +10,7 @@ use chrono::Utc;
 use xmpp_parsers::jid::{BareJid, Jid};
 use xmpp_parsers::presence::Presence;
 
-use crate::core::accounts::ingest;
+use crate::core::accounts::{ingest, ingest_with};
 use crate::core::error::CoreError;
 use crate::core::events::{Event, Occupant};
 use crate::core::pipeline;
@@ -575,7 +575,9 @@ impl Ctx<'_> {
             sender_jid,
         )
         .await;
-        ingest(self.shared, self.account, action, None).await;
+        // Room stamps have whole-second precision: keep arrival (archive) order within a
+        // second, after our own messages of that second (stored with milliseconds).
+        ingest_with(self.shared, self.account, action, None, true).await;
         let anchor = archive_id.or_else(|| m.stanza_id.clone());
         if let (Some(a), Some(room)) = (anchor, m.from.as_ref().map(Jid::to_bare)) {
             let key = room_anchor_key(self.account.id, &room);
