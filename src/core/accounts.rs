@@ -1190,15 +1190,20 @@ async fn mark_encrypted(
 }
 
 /// The real bare JIDs of a room's members: occupants (non-anonymous room) and the member,
-/// admin and owner lists, as far as we may read them.
+/// admin and owner lists, as far as we may read them (ourselves excluded).
 async fn room_members(
     session: &Session,
     shared: &SharedRef,
     account: &store::Account,
     room: &BareJid,
 ) -> Vec<String> {
-    // The room registry knows the affiliation lists and the occupants' real JIDs.
+    // The room registry knows the affiliation lists (read at join, kept up to date) and the
+    // occupants' real JIDs; the server is asked again only when it knows nobody yet, not for
+    // every message.
     let mut jids = shared.rooms.recipients(&account.jid, room.as_str());
+    if !jids.is_empty() {
+        return jids;
+    }
     for a in [
         crate::xmpp::muc::Affiliation::Member,
         crate::xmpp::muc::Affiliation::Admin,
@@ -1641,36 +1646,12 @@ async fn session_op(
             body,
             encryption,
         } if encryption != store::EncryptionChoice::Plaintext => {
-            if rooms.contains_key(&to) {
-                return Err(CoreError::InvalidInput(
-                    "correcting a message in an encrypted room is not supported yet".into(),
-                ));
-            }
             let content = crate::omemo::sce::MessageContent {
                 body: Some(body),
                 replace_id: Some(original),
                 ..crate::omemo::sce::MessageContent::default()
             };
-            let sealed = omemo::seal(
-                session,
-                shared,
-                &account.jid,
-                st,
-                to.as_str(),
-                &[],
-                &content,
-                encryption,
-            )
-            .await;
-            omemo::save(shared, account.id, st).await;
-            let sealed = sealed.map_err(CoreError::Omemo)?;
-            let msg = build_chat(
-                Jid::from(to),
-                omemo::HINT_BODY,
-                MessageType::Chat,
-                sealed.payloads,
-            );
-            session.send_message(msg).await.map_err(xmpp)?;
+            send_sealed_edit(ctx, rooms, to, &content, encryption, "correcting").await?;
         }
         SessionOp::Correct {
             to, original, body, ..
@@ -1696,35 +1677,11 @@ async fn session_op(
             original,
             encryption,
         } if encryption != store::EncryptionChoice::Plaintext => {
-            if rooms.contains_key(&to) {
-                return Err(CoreError::InvalidInput(
-                    "retracting a message in an encrypted room is not supported yet".into(),
-                ));
-            }
             let content = crate::omemo::sce::MessageContent {
                 retract_id: Some(original),
                 ..crate::omemo::sce::MessageContent::default()
             };
-            let sealed = omemo::seal(
-                session,
-                shared,
-                &account.jid,
-                st,
-                to.as_str(),
-                &[],
-                &content,
-                encryption,
-            )
-            .await;
-            omemo::save(shared, account.id, st).await;
-            let sealed = sealed.map_err(CoreError::Omemo)?;
-            let msg = build_chat(
-                Jid::from(to),
-                omemo::HINT_BODY,
-                MessageType::Chat,
-                sealed.payloads,
-            );
-            session.send_message(msg).await.map_err(xmpp)?;
+            send_sealed_edit(ctx, rooms, to, &content, encryption, "retracting").await?;
         }
         SessionOp::Retract { to, original, .. } => {
             if rooms.contains_key(&to) {
@@ -1738,4 +1695,46 @@ async fn session_op(
         }
     }
     Ok(OpOutcome::Done)
+}
+
+/// Sends an edit (correction or retraction) of our own 1:1 message inside OMEMO, never in
+/// clear; in rooms edits are not encrypted yet, so they are refused rather than leaked.
+async fn send_sealed_edit(
+    ctx: &Ctx<'_>,
+    rooms: &Rooms,
+    to: BareJid,
+    content: &crate::omemo::sce::MessageContent,
+    encryption: store::EncryptionChoice,
+    what: &str,
+) -> Result<(), CoreError> {
+    if rooms.contains_key(&to) {
+        return Err(CoreError::InvalidInput(format!(
+            "{what} a message in an encrypted room is not supported yet"
+        )));
+    }
+    let (shared, account, st) = (ctx.shared, ctx.account, ctx.st);
+    let sealed = omemo::seal(
+        ctx.session,
+        shared,
+        &account.jid,
+        st,
+        to.as_str(),
+        &[],
+        content,
+        encryption,
+    )
+    .await;
+    omemo::save(shared, account.id, st).await;
+    let sealed = sealed.map_err(CoreError::Omemo)?;
+    let msg = build_chat(
+        Jid::from(to),
+        omemo::HINT_BODY,
+        MessageType::Chat,
+        sealed.payloads,
+    );
+    ctx.session
+        .send_message(msg)
+        .await
+        .map_err(|e| CoreError::Xmpp(e.to_string()))?;
+    Ok(())
 }
