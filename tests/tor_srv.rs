@@ -6,31 +6,23 @@
 
 mod support;
 
-use std::time::Duration;
-
 use serde_json::json;
 use support::dot::DotServer;
-use support::headless::Headless;
+use support::headless::{Headless, talpa_online_with};
 
 /// Starts Talpa with an account that has no host override and uses `dot` as its resolver;
 /// returns once the account is online (panics with the events otherwise).
 fn online_via_srv(bed: &support::Bed, dot: &DotServer, dir: &std::path::Path) -> Headless {
     let (jid, password) = bed.new_account("srv");
-    let network = bed.tor.network_file.to_string_lossy().into_owned();
-    let mut t = Headless::start_with(dir, &["--tor-network", &network, "--startup-jitter", "1"]);
-    let (r, _) = t.call(json!({"cmd": "create_profile", "passphrase": "srv"}));
-    assert_eq!(r["ok"], true, "{r}");
-    let ca = std::fs::read_to_string(&bed.ca_cert).expect("bed CA");
-    let (r, _) = t.call(json!({
-        "cmd": "add_account", "jid": jid, "password": password, "trust_anchor_pem": ca,
-        "dot_resolver": format!("127.0.0.1:{}#localhost", dot.port),
-    }));
-    assert_eq!(r["ok"], true, "{r}");
-    t.wait_event_for(
-        |e| e["event"] == "account_state" && e["account"] == jid && e["state"] == "online",
-        Duration::from_secs(120),
-    );
-    t
+    // No host override (null clears the bed's): the server is found by SRV only.
+    talpa_online_with(
+        bed,
+        dir,
+        &jid,
+        &password,
+        &json!({"host": null, "port": null,
+                "dot_resolver": format!("127.0.0.1:{}#localhost", dot.port)}),
+    )
 }
 
 #[test]
