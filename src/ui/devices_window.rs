@@ -92,11 +92,12 @@ pub fn device_subtitle(device: &DeviceInfo) -> String {
             other => other,
         })
         .collect();
-    let mut text = format!("Device {} · {}", device.device, trust_text(device));
-    if !versions.is_empty() {
-        text.push_str(&format!(" · {}", versions.join(", ")));
+    let text = format!("Device {} · {}", device.device, trust_text(device));
+    if versions.is_empty() {
+        text
+    } else {
+        format!("{text} · {}", versions.join(", "))
     }
-    text
 }
 
 impl DevicesWindow {
@@ -147,7 +148,8 @@ impl DevicesWindow {
             ));
             page.add(&imp.contact_group);
         }
-        imp.own_group.set_title(&format!("Your devices ({account})"));
+        imp.own_group
+            .set_title(&format!("Your devices ({account})"));
         imp.own_group.set_description(Some(
             "Every device of this account receives your messages too. A device you do not \
              recognise may mean someone has your password: distrust it.",
@@ -262,7 +264,9 @@ impl DevicesWindow {
             } else {
                 None
             };
-            let Some(window) = window.upgrade() else { return };
+            let Some(window) = window.upgrade() else {
+                return;
+            };
             window.show_devices(&theirs, &own);
             if let Some(Reply::OmemoSettings { strict, key_access }) = policy {
                 let imp = window.imp();
@@ -329,7 +333,7 @@ impl DevicesWindow {
             _ if device.this_device => "computer-symbolic",
             "verified" => "emblem-ok-symbolic",
             "changed" | "untrusted" => "dialog-warning-symbolic",
-            _ => "dialog-question-symbolic",
+            _ => "security-medium-symbolic",
         };
         row.add_prefix(&gtk4::Image::from_icon_name(icon));
         if device.this_device || device.fingerprint.is_none() {
@@ -423,7 +427,9 @@ impl DevicesWindow {
         let window = self.downgrade();
         glib::MainContext::default().spawn_local(async move {
             let result = core.call(command).await;
-            let Some(window) = window.upgrade() else { return };
+            let Some(window) = window.upgrade() else {
+                return;
+            };
             match result {
                 Ok(_) => window.add_toast(adw::Toast::new(done)),
                 Err(e) => window.add_toast(adw::Toast::new(&user_text::error_text(&e))),
@@ -473,7 +479,9 @@ impl DevicesWindow {
         let window = self.downgrade();
         glib::MainContext::default().spawn_local(async move {
             let result = core.call(command).await;
-            let Some(window) = window.upgrade() else { return };
+            let Some(window) = window.upgrade() else {
+                return;
+            };
             match result {
                 Ok(_) => window.add_toast(adw::Toast::new(done)),
                 Err(e) => window.add_toast(adw::Toast::new(&user_text::error_text(&e))),

@@ -340,6 +340,21 @@ fn install_actions(view: &SessionView) {
     view.insert_action_group("session", Some(&group));
 }
 
+impl SessionView {
+    /// The device / room banner's text while it is shown in the open conversation.
+    pub fn security_banner(&self) -> Option<String> {
+        self.imp()
+            .security
+            .get()
+            .and_then(SecurityState::banner_text)
+    }
+
+    /// The latest audit the core sent for `room` of `account`.
+    pub fn room_audit(&self, account: &str, room: &str) -> Option<RoomAudit> {
+        self.imp().security.get()?.audit(account, room)
+    }
+}
+
 /// Opens the devices & trust window of `account` (with `contact`'s devices when given).
 pub fn show_devices(view: &SessionView, account: &str, contact: Option<&str>) {
     let (Some(core), Some(parent)) = (
@@ -356,7 +371,12 @@ pub fn show_room_audit(view: &SessionView, account: &str, room: &str) {
     let Some(parent) = view.root().and_downcast::<gtk4::Window>() else {
         return;
     };
-    match view.imp().security.get().and_then(|s| s.audit(account, room)) {
+    match view
+        .imp()
+        .security
+        .get()
+        .and_then(|s| s.audit(account, room))
+    {
         Some(audit) => RoomAuditWindow::new(&parent, &audit).present(),
         None => toast(
             view,

@@ -6,9 +6,9 @@
 
 use std::cell::{Cell, OnceCell};
 
+use gtk4::glib;
 use gtk4::prelude::*;
 use gtk4::subclass::prelude::*;
-use gtk4::glib;
 use libadwaita as adw;
 use libadwaita::prelude::*;
 use libadwaita::subclass::prelude::*;
@@ -99,7 +99,9 @@ impl TorSettingsPage {
 
         let status = adw::PreferencesGroup::builder()
             .title("Tor")
-            .description("Tor is the only way Talpa connects. There is no setting that connects without it.")
+            .description(
+                "Tor is the only way Talpa connects. There is no setting that connects without it.",
+            )
             .build();
         imp.state_row.set_title("Status");
         imp.state_row.set_subtitle("Unknown");
@@ -118,13 +120,14 @@ impl TorSettingsPage {
             .build();
         imp.mode_row.set_title("Tor");
         imp.mode_row.set_model(Some(&gtk4::StringList::new(&[
-            "Built into Talpa (recommended)",
+            "Built into Talpa",
             "The system's Tor (Tails, Whonix)",
         ])));
         imp.mode_row
             .set_tooltip_text(Some("Which Tor Talpa connects through"));
         connection.add(&imp.mode_row);
-        imp.socks_row.set_title("System Tor SOCKS address (IP:port)");
+        imp.socks_row
+            .set_title("System Tor SOCKS address (IP:port)");
         imp.socks_row
             .set_tooltip_text(Some("The system Tor's SOCKS address, e.g. 127.0.0.1:9050"));
         connection.add(&imp.socks_row);
@@ -256,6 +259,18 @@ impl TorSettingsPage {
         let label = &self.imp().error_label;
         label.set_label(text.unwrap_or_default());
         label.set_visible(text.is_some());
+        if text.is_some() {
+            // The bridges are at the page's end: bring the error into view.
+            let scrolled = label
+                .ancestor(gtk4::ScrolledWindow::static_type())
+                .and_downcast::<gtk4::ScrolledWindow>();
+            if let Some(scrolled) = scrolled {
+                glib::idle_add_local_once(move || {
+                    let adjustment = scrolled.vadjustment();
+                    adjustment.set_value(adjustment.upper() - adjustment.page_size());
+                });
+            }
+        }
     }
 
     fn notify(&self, text: &str) {
@@ -313,7 +328,8 @@ mod tests {
 
     #[test]
     fn a_refusal_names_the_bad_line_counting_every_typed_line() {
-        let typed = "# my bridges\n127.0.0.1:9 0123456789ABCDEF0123456789ABCDEF01234567\nnot a bridge";
+        let typed =
+            "# my bridges\n127.0.0.1:9 0123456789ABCDEF0123456789ABCDEF01234567\nnot a bridge";
         let text = refusal_text(typed, &CoreError::InvalidInput("bridge lines: …".into()));
         assert!(text.starts_with("Line 3 "), "{text}");
         let text = refusal_text("", &CoreError::InvalidInput("no SOCKS address".into()));
