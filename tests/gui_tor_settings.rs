@@ -2,7 +2,8 @@
 //! network): switching to the system Tor's SOCKS port and back to the built-in Tor with plain
 //! and obfs4 bridge lines reaches the core's `tor_settings`; a bad bridge line is named inline,
 //! nothing is stored and nothing typed is lost; the settings survive lock and unlock and show
-//! again in a new preferences window.
+//! again in a new preferences window. The add-account dialog's DNS-over-TLS resolver reaches
+//! the core, which refuses a malformed one.
 
 mod gui_support;
 mod support;
@@ -16,6 +17,7 @@ use libadwaita::prelude::*;
 use talpa::core::commands::Secret;
 use talpa::core::tor_settings::TorSettings;
 use talpa::core::{Command, CoreHandle, CoreOptions, Reply};
+use talpa::ui::add_account_dialog::AddAccountDialog;
 use talpa::ui::preferences_window::PreferencesWindow;
 use talpa::ui::tor_settings_page::TorSettingsPage;
 use talpa::ui::window::Window;
@@ -182,4 +184,45 @@ fn checks(app: &adw::Application, core: CoreHandle) {
         text_of(&view).contains(OBFS4)
     });
     assert_eq!(page.settings(), now, "the page shows what is stored");
+    _preferences.close();
+    pump(Duration::from_millis(300));
+    dot_resolver_reaches_the_core(app, &window, &core);
+}
+
+/// The per-account DNS-over-TLS resolver typed in the add-account dialog is checked by the core.
+fn dot_resolver_reaches_the_core(app: &adw::Application, window: &Window, core: &CoreHandle) {
+    WidgetExt::activate_action(window, "win.add-account", None).expect("win.add-account");
+    pump_until("the add-account dialog", || {
+        app.windows()
+            .into_iter()
+            .any(|w| w.is::<AddAccountDialog>())
+    });
+    let dialog = app
+        .windows()
+        .into_iter()
+        .find_map(|w| w.downcast::<AddAccountDialog>().ok())
+        .expect("the add-account dialog");
+    let row = |title: &str| {
+        find_widget::<adw::PreferencesRow>(dialog.upcast_ref(), &|r| r.title().starts_with(title))
+            .and_then(|r| r.dynamic_cast::<gtk4::Editable>().ok())
+            .unwrap_or_else(|| panic!("the {title} row"))
+    };
+    let jid = "dot@talpa.test";
+    row("Address").set_text(jid);
+    row("Password").set_text("dot password");
+    row("DNS-over-TLS resolver").set_text("not a resolver");
+    let add = find_widget::<gtk4::Button>(dialog.upcast_ref(), &|b| {
+        b.label().as_deref() == Some("Add")
+    })
+    .expect("the Add button");
+    add.emit_clicked();
+    pump_until("the resolver to be refused", || {
+        gui_support::visible_texts(dialog.upcast_ref()).contains("Please check what you entered")
+    });
+    row("DNS-over-TLS resolver").set_text("127.0.0.1:853#dns.talpa.test");
+    add.emit_clicked();
+    pump_until(
+        "the account to be added",
+        || matches!(call(core, Command::ListAccounts), Reply::Accounts { accounts } if accounts.iter().any(|a| a.jid == jid)),
+    );
 }
