@@ -1,6 +1,6 @@
 //! Devices, trust and room audits in the window, against the real bed with an OMEMO peer
 //! (slixmpp-omemo): writing to the peer shows a banner about its new device in the
-//! conversation; the devices window (from the conversation's header) lists the peer's device
+//! conversation (and a changed identity key, as the core reports it, another); the devices window (from the conversation's header) lists the peer's device
 //! with its fingerprint and our own device marked, and verify / distrust reach the core's trust
 //! records; the account's devices window sets strict trust and key access in the core; the room
 //! audit from the room panel explains a weak room (the peer's instant room) in plain words,
@@ -18,7 +18,7 @@ use libadwaita::prelude::*;
 use serde_json::json;
 use talpa::core::commands::{NewAccount, Secret};
 use talpa::core::events::DeviceInfo;
-use talpa::core::{Command, CoreHandle, CoreOptions, Reply};
+use talpa::core::{Command, CoreHandle, CoreOptions, Event, Reply};
 use talpa::ui::chat::room_audit_window::RoomAuditWindow;
 use talpa::ui::devices_window::DevicesWindow;
 use talpa::ui::session_view::SessionView;
@@ -226,6 +226,22 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     gui_support::screenshot(&display, "trust_3_distrusted");
     devices_window.close();
     pump(Duration::from_millis(300));
+
+    // A changed identity key (as the core reports it) is announced in the open conversation.
+    window.on_event(&Event::IdentityChanged {
+        account: me.clone(),
+        jid: peer_jid.clone(),
+        device: peer_device,
+        old_fingerprint: theirs.fingerprint.clone().unwrap_or_default(),
+        new_fingerprint: "00000000 11111111 22222222 33333333 44444444 55555555 66666666 77777777"
+            .into(),
+        old_was_verified: true,
+    });
+    pump_until("the changed-key banner", || {
+        security().is_some_and(|t| t.contains("CHANGED (you had verified the old one)"))
+    });
+    pump(Duration::from_millis(300));
+    gui_support::screenshot(&display, "trust_3b_changed_key_banner");
 
     // The account's own view: strict trust and key access.
     WidgetExt::activate_action(&session, "session.account-devices", Some(&me.to_variant()))

@@ -173,14 +173,13 @@ impl DevicesWindow {
             strict_row.add_suffix(&imp.strict_switch);
             imp.policy_group.add(&strict_row);
             imp.access_row.set_title("Who may fetch your keys");
-            imp.access_row.set_subtitle(
-                "Anyone: needed so members of your private rooms who are not your contacts \
-                 can encrypt to you. Contacts only: hides your keys from everyone else.",
-            );
-            imp.access_row.set_model(Some(&gtk4::StringList::new(&[
-                "Anyone (needed for private rooms)",
-                "Only your contacts",
-            ])));
+            imp.policy_group.set_description(Some(
+                "Who may fetch your keys — anyone: needed so members of your private rooms who \
+                 are not your contacts can encrypt to you; contacts only: hides your keys (and \
+                 so that this account uses encryption) from everyone else.",
+            ));
+            imp.access_row
+                .set_model(Some(&gtk4::StringList::new(&["Anyone", "Contacts only"])));
             imp.access_row
                 .set_tooltip_text(Some("Who may fetch your encryption keys"));
             imp.policy_group.add(&imp.access_row);

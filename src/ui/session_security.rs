@@ -167,8 +167,11 @@ impl SecurityState {
             self.dismissed.borrow_mut().retain(|k| *k != key);
             self.audits.borrow_mut().insert(key, audit.clone());
         } else if let Some((key, text)) = alert_text(event) {
-            if matches!(event, Event::IdentityChanged { .. }) {
-                toast(view, &text);
+            if let Event::IdentityChanged { jid, .. } = event {
+                toast(
+                    view,
+                    &format!("A device key of {jid} changed: see the conversation."),
+                );
             }
             self.alerts.borrow_mut().entry(key).or_default().push(text);
         }
