@@ -21,6 +21,9 @@ use crate::ui::devices_window::DevicesWindow;
 use crate::ui::session_view::SessionView;
 use crate::ui::toast;
 
+/// The most device notices kept per conversation (the newest).
+const MAX_ALERTS: usize = 3;
+
 /// `(account, peer)`: a conversation or room.
 type Key = (String, String);
 
@@ -173,7 +176,13 @@ impl SecurityState {
                     &format!("A device key of {jid} changed: see the conversation."),
                 );
             }
-            self.alerts.borrow_mut().entry(key).or_default().push(text);
+            let mut alerts = self.alerts.borrow_mut();
+            let list = alerts.entry(key).or_default();
+            list.push(text);
+            // A contact adding several devices at once must not fill the conversation.
+            if list.len() > MAX_ALERTS {
+                list.remove(0);
+            }
         }
         self.refresh();
     }
