@@ -178,13 +178,13 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     );
     pump_until("the session view again", || window.is_unlocked());
     assert_eq!(stored(&core), now, "the settings survive lock and unlock");
-    let (_preferences, page) = open_tor_page(app);
+    let (preferences, page) = open_tor_page(app);
     let view = bridges_view(&page);
     pump_until("the stored bridges in the page", || {
         text_of(&view).contains(OBFS4)
     });
     assert_eq!(page.settings(), now, "the page shows what is stored");
-    _preferences.close();
+    preferences.close();
     pump(Duration::from_millis(300));
     dot_resolver_reaches_the_core(app, &window, &core);
 }
