@@ -17,9 +17,10 @@ struct Cli {
     /// A private Tor network description (authorities and fallback directories, JSON).
     #[arg(long, global = true, value_name = "FILE")]
     tor_network: Option<PathBuf>,
-    /// Upper bound, in seconds, of the random delay before each account connects.
-    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 120)]
-    startup_jitter: u64,
+    /// Upper bound, in seconds, of the random delay before each account connects (overrides
+    /// the one kept in the profile's Tor settings; default 120).
+    #[arg(long, global = true, value_name = "SECONDS")]
+    startup_jitter: Option<u64>,
     /// Lock the profile after this many seconds without use (default 15 minutes).
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 900,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -58,7 +59,11 @@ fn main() -> ExitCode {
     };
     let mut options = CoreOptions::new(profile_dir);
     options.tor_network = cli.tor_network;
-    options.startup_jitter = Duration::from_secs(cli.startup_jitter);
+    if let Some(secs) = cli.startup_jitter {
+        options.startup_jitter = Duration::from_secs(secs);
+    } else {
+        options.use_stored_startup_jitter = true;
+    }
     options.idle_lock = Duration::from_secs(cli.idle_lock);
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -184,6 +184,11 @@ impl Supervisors {
         }
     }
 
+    /// Sets the start-up delay bound for accounts started from now on.
+    pub(crate) fn set_schedule(&mut self, schedule: ConnectSchedule) {
+        self.schedule = schedule;
+    }
+
     /// Starts supervising `account` (no-op if it already is).
     pub(crate) fn start(&mut self, account: store::Account) {
         if self
@@ -359,6 +364,83 @@ fn session_config(account: &store::Account, tls_mode: TlsMode) -> Result<Session
         require_channel_binding: account.sasl_plus_seen,
         timeouts: tokio_xmpp::xmlstream::Timeouts::default(),
     })
+}
+
+/// Refuses account changes that could not work, before anything is stored.
+pub(crate) fn check_changes(c: &crate::core::commands::AccountChanges) -> Result<(), CoreError> {
+    let bad = |m: String| Err(CoreError::InvalidInput(m));
+    if c.password.as_ref().is_some_and(crate::core::commands::Secret::is_empty) {
+        return bad("the password is empty".into());
+    }
+    if let Some(Some(host)) = &c.host
+        && (host.trim().is_empty() || host.contains(char::is_whitespace))
+    {
+        return bad(format!("{host:?} is not a host name"));
+    }
+    if c.port == Some(Some(0)) {
+        return bad("port 0 is not a port".into());
+    }
+    if let Some(Some(resolver)) = &c.dot_resolver {
+        resolver
+            .parse::<DotResolver>()
+            .map_err(|e| CoreError::InvalidInput(e.to_string()))?;
+    }
+    if let Some(Some(pem)) = &c.trust_anchor_pem {
+        crate::xmpp::tls::client_config(&TrustAnchor::ExtraCaPem(pem.clone()), false)
+            .map_err(|e| CoreError::InvalidInput(format!("the trust anchor: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Writes checked changes into the stored account.
+pub(crate) fn apply_changes(a: &mut store::Account, c: &crate::core::commands::AccountChanges) {
+    if let Some(p) = &c.password {
+        a.password = zeroize::Zeroizing::new(p.expose().to_owned());
+    }
+    if let Some(host) = &c.host {
+        a.host = host.as_deref().map(str::trim).map(str::to_owned);
+    }
+    if let Some(port) = c.port {
+        a.port = port;
+    }
+    if let Some(pem) = &c.trust_anchor_pem {
+        a.trust_anchor_pem.clone_from(pem);
+    }
+    if !a.options.is_object() {
+        a.options = serde_json::json!({});
+    }
+    if let Some(direct) = c.direct_tls {
+        a.options["direct_tls"] = serde_json::Value::from(direct);
+    }
+    if let Some(resolver) = &c.dot_resolver {
+        match resolver {
+            Some(r) => a.options["dot_resolver"] = serde_json::Value::from(r.as_str()),
+            None => {
+                if let Some(o) = a.options.as_object_mut() {
+                    o.remove("dot_resolver");
+                }
+            }
+        }
+    }
+}
+
+/// The `account_settings` reply: everything but the password.
+pub(crate) fn settings_reply(a: &store::Account) -> crate::core::commands::Reply {
+    crate::core::commands::Reply::AccountSettings {
+        account: a.jid.clone(),
+        enabled: a.enabled,
+        host: a.host.clone(),
+        port: a.port,
+        direct_tls: direct_tls(a),
+        trust_anchor_pem: a.trust_anchor_pem.clone(),
+        dot_resolver: a
+            .options
+            .get("dot_resolver")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned),
+        local_only_contacts: local_only_contacts(a),
+        retention: a.retention.as_str().to_owned(),
+    }
 }
 
 fn trust_anchor(account: &store::Account) -> TrustAnchor {

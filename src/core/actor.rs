@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use zeroize::Zeroizing;
 
 use crate::core::accounts::{self, OpOutcome, SessionOp, Supervisors};
-use crate::core::commands::{Command, NewAccount, Reply, Secret};
+use crate::core::commands::{AccountChanges, Command, NewAccount, Reply, Secret};
 use crate::core::error::CoreError;
 use crate::core::events::{
     AccountSummary, CircuitSummary, Event, RelaySummary, StoredMessage, TorStatusInfo,
@@ -31,6 +31,9 @@ pub struct CoreOptions {
     pub tor_network: Option<PathBuf>,
     /// Upper bound of the random delay before each account's first connection.
     pub startup_jitter: Duration,
+    /// Use the bound stored in the profile's Tor settings instead of `startup_jitter` (the
+    /// binary sets this unless `--startup-jitter` is given).
+    pub use_stored_startup_jitter: bool,
     /// Lock the profile after this long without a command.
     pub idle_lock: Duration,
 }
@@ -42,6 +45,7 @@ impl CoreOptions {
             profile_dir,
             tor_network: None,
             startup_jitter: Duration::from_secs(120),
+            use_stored_startup_jitter: false,
             idle_lock: Duration::from_secs(15 * 60),
         }
     }
@@ -435,6 +439,12 @@ impl Actor {
             Command::ListAccounts => Ok(Reply::Accounts {
                 accounts: self.accounts().await?,
             }),
+            Command::UpdateAccount(changes) => self.update_account(changes).await,
+            Command::AccountSettings { account } => {
+                let jid = bare_jid(&account, "account")?;
+                let a = self.store.with(move |s| find_account(s, &jid)).await?;
+                Ok(crate::core::accounts::settings_reply(&a))
+            }
             Command::Send { account, to, body } => self.send(&account, &to, body).await,
             Command::History {
                 account,
@@ -776,6 +786,7 @@ impl Actor {
             Ok(s) => s,
             Err(e) => return self.tor_failed(&e.to_string()),
         };
+        self.apply_startup_jitter(&settings);
         let network = self.options.tor_network.clone();
         match self.tor_runner.apply(
             settings,
@@ -785,6 +796,17 @@ impl Actor {
         ) {
             Ok(_) => {}
             Err(e) => self.tor_failed(&e.to_string()),
+        }
+    }
+
+    /// Takes the stored start-up delay bound, unless the command line fixed one.
+    fn apply_startup_jitter(&mut self, settings: &TorSettings) {
+        if self.options.use_stored_startup_jitter {
+            let max = settings
+                .startup_jitter_secs
+                .map_or(crate::privacy::jitter::DEFAULT_STARTUP_MAX, Duration::from_secs);
+            self.supervisors
+                .set_schedule(ConnectSchedule::with_startup_max(max));
         }
     }
 
@@ -806,6 +828,7 @@ impl Actor {
         )?;
         let saved = settings.clone();
         self.store.with(move |s| saved.save(s)).await?;
+        self.apply_startup_jitter(&settings);
         let before = self.shared.tor();
         let network = self.options.tor_network.clone();
         self.tor_runner.apply(
@@ -928,6 +951,30 @@ impl Actor {
             })
             .await?;
         self.supervisors.start(added);
+        Ok(Reply::Accounts {
+            accounts: self.accounts().await?,
+        })
+    }
+
+    /// Checks and stores an account's new connection settings, then reconnects that account
+    /// alone (if enabled). Nothing is stored when any value is refused.
+    async fn update_account(&mut self, changes: AccountChanges) -> Result<Reply, CoreError> {
+        let jid = bare_jid(&changes.account, "account")?;
+        crate::core::accounts::check_changes(&changes)?;
+        let j = jid.clone();
+        let updated = self
+            .store
+            .with(move |s| {
+                let mut a = find_account(s, &j)?;
+                crate::core::accounts::apply_changes(&mut a, &changes);
+                s.update_account(&a)?;
+                Ok(a)
+            })
+            .await?;
+        self.supervisors.stop(&jid).await;
+        if updated.enabled {
+            self.supervisors.start(updated);
+        }
         Ok(Reply::Accounts {
             accounts: self.accounts().await?,
         })

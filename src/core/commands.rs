@@ -70,6 +70,42 @@ pub struct NewAccount {
     pub retention: Option<String>,
 }
 
+/// Changes to an existing account (`update_account`). An absent field stays as it is; `null`
+/// clears an override (`host`, `port`, `trust_anchor_pem`, `dot_resolver`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+pub struct AccountChanges {
+    /// The account's bare JID (it cannot change: a new address is a new account).
+    pub account: String,
+    /// A new password.
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// A new connect-host override, or `null` to look the domain up again.
+    #[serde(default, deserialize_with = "present")]
+    pub host: Option<Option<String>>,
+    /// A new connect-port override, or `null` for the default.
+    #[serde(default, deserialize_with = "present")]
+    pub port: Option<Option<u16>>,
+    /// Direct TLS (XEP-0368) instead of STARTTLS.
+    #[serde(default)]
+    pub direct_tls: Option<bool>,
+    /// A new extra trust anchor or pinned certificate (PEM), or `null` to trust only the
+    /// public CAs.
+    #[serde(default, deserialize_with = "present")]
+    pub trust_anchor_pem: Option<Option<String>>,
+    /// A new DNS-over-TLS resolver (`host:port#tls-name`), or `null` for the default.
+    #[serde(default, deserialize_with = "present")]
+    pub dot_resolver: Option<Option<String>>,
+}
+
+/// Tells "absent" (the serde default, `None`) from `null` (`Some(None)`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
 /// Everything a front end can ask of the core.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case")]
@@ -114,6 +150,14 @@ pub enum Command {
     },
     /// List the profile's accounts.
     ListAccounts,
+    /// Change an account's password, server override, trust anchor or resolver; the account
+    /// reconnects with them (only it). Invalid values are refused and nothing changes.
+    UpdateAccount(AccountChanges),
+    /// Report an account's connection settings (never its password).
+    AccountSettings {
+        /// The account's bare JID.
+        account: String,
+    },
     /// Send a 1:1 chat message (queued in the encrypted outbox first).
     Send {
         /// The sending account's bare JID.
@@ -471,6 +515,8 @@ impl Command {
             Command::RemoveAccount { .. } => "remove_account",
             Command::SetAccountEnabled { .. } => "set_account_enabled",
             Command::ListAccounts => "list_accounts",
+            Command::UpdateAccount(_) => "update_account",
+            Command::AccountSettings { .. } => "account_settings",
             Command::Send { .. } => "send",
             Command::History { .. } => "history",
             Command::SetRetention { .. } => "set_retention",
@@ -567,6 +613,27 @@ pub enum Reply {
         affiliations: Vec<(String, String)>,
         /// Everyone present.
         occupants: Vec<crate::core::events::Occupant>,
+    },
+    /// An account's connection settings (`account_settings`; never the password).
+    AccountSettings {
+        /// The account's bare JID.
+        account: String,
+        /// Whether it connects.
+        enabled: bool,
+        /// The connect-host override.
+        host: Option<String>,
+        /// The connect-port override.
+        port: Option<u16>,
+        /// Direct TLS (XEP-0368) instead of STARTTLS.
+        direct_tls: bool,
+        /// The extra trust anchor or pinned certificate (PEM).
+        trust_anchor_pem: Option<String>,
+        /// The DNS-over-TLS resolver, when not the default.
+        dot_resolver: Option<String>,
+        /// Contacts kept only in the encrypted store.
+        local_only_contacts: bool,
+        /// The default retention of its conversations.
+        retention: String,
     },
     /// An account's OMEMO trust policy and key access (`omemo_settings`).
     OmemoSettings {

@@ -35,7 +35,15 @@ pub struct TorSettings {
     /// Bridge lines (`[obfs4] addr:port fingerprint [k=v …]`), kept even while unused.
     #[serde(default)]
     pub bridges: Vec<String>,
+    /// Upper bound, in seconds, of the random delay before each account connects (so several
+    /// pseudonyms never log in together); none for the default (120). The `--startup-jitter`
+    /// option overrides it.
+    #[serde(default)]
+    pub startup_jitter_secs: Option<u64>,
 }
+
+/// The largest start-up delay bound accepted (one hour).
+pub const MAX_STARTUP_JITTER_SECS: u64 = 3600;
 
 fn embedded() -> String {
     "embedded".into()
@@ -57,11 +65,15 @@ impl TorSettings {
                     .collect()
             })
             .unwrap_or_default();
+        let startup_jitter_secs = store
+            .setting(keys::TOR_STARTUP_JITTER)?
+            .and_then(|s| s.parse().ok());
         Ok(Self {
             mode,
             socks_addr,
             use_bridges,
             bridges,
+            startup_jitter_secs,
         })
     }
 
@@ -78,6 +90,8 @@ impl TorSettings {
             keys::TOR_BRIDGES,
             (!bridges.is_empty()).then_some(bridges.as_str()),
         )?;
+        let jitter = self.startup_jitter_secs.map(|s| s.to_string());
+        store.set_setting(keys::TOR_STARTUP_JITTER, jitter.as_deref())?;
         Ok(())
     }
 
@@ -89,6 +103,13 @@ impl TorSettings {
         network: Option<&std::path::Path>,
     ) -> Result<TorConfig, CoreError> {
         let bad = |m: String| CoreError::InvalidInput(m);
+        if let Some(s) = self.startup_jitter_secs
+            && s > MAX_STARTUP_JITTER_SECS
+        {
+            return Err(bad(format!(
+                "a start-up delay of {s} s is more than the {MAX_STARTUP_JITTER_SECS} s allowed"
+            )));
+        }
         self.bridges = self
             .bridges
             .iter()
@@ -172,6 +193,8 @@ impl TorRunner {
         shared: &SharedRef,
     ) -> Result<Option<TorClient>, CoreError> {
         let config = settings.normalize_into_config(profile_dir, network)?;
+        // The start-up delay is the accounts' business; changing it alone leaves Tor be.
+        settings.startup_jitter_secs = None;
         if self.applied.as_ref() == Some(&settings) {
             return Ok(None);
         }

@@ -18,6 +18,8 @@ pub mod keys {
     pub const TOR_USE_BRIDGES: &str = "tor.use_bridges";
     /// System Tor SOCKS address (`host:port`) for `system_socks` mode.
     pub const TOR_SOCKS_ADDR: &str = "tor.socks_addr";
+    /// Upper bound, in seconds, of the random delay before each account connects.
+    pub const TOR_STARTUP_JITTER: &str = "tor.startup_jitter_secs";
     /// Idle minutes before the profile locks.
     pub const LOCK_IDLE_MINUTES: &str = "lock.idle_minutes";
 }

@@ -6,6 +6,8 @@
 //! (`#[template(file = ...)]`, `include_str!`), one `.ui` per widget at the path mirroring its
 //! `.rs`; `tests/gui_templates.rs` checks that every template is used.
 
+pub mod a11y;
+pub mod account_settings_dialog;
 pub mod add_account_dialog;
 pub mod chat;
 pub mod conversation_settings_dialog;

@@ -262,8 +262,6 @@ fn account_row(item: &glib::Object) -> gtk4::Widget {
         .transform_to(|_, state: String| Some(user_text::account_state_text(&state).to_owned()))
         .sync_create()
         .build();
-    // GTK 4.8's Rust bindings cannot set accessible properties from code (v4_10); the tooltip
-    // is what assistive technology reads for the switch.
     let switch = gtk4::Switch::builder()
         .valign(gtk4::Align::Center)
         .tooltip_text(format!("Connect {} through Tor", account.jid()))
@@ -273,6 +271,7 @@ fn account_row(item: &glib::Object) -> gtk4::Widget {
         .bidirectional()
         .sync_create()
         .build();
+    crate::ui::a11y::set_label(&switch, &format!("Connect {} through Tor", account.jid()));
     row.add_suffix(&switch);
     let devices = gtk4::Button::builder()
         .icon_name("security-high-symbolic")
@@ -282,7 +281,18 @@ fn account_row(item: &glib::Object) -> gtk4::Widget {
         .action_target(&account.jid().to_variant())
         .css_classes(["flat"])
         .build();
+    crate::ui::a11y::set_label(&devices, &format!("Devices and keys of {}", account.jid()));
     row.add_suffix(&devices);
+    let settings = gtk4::Button::builder()
+        .icon_name("emblem-system-symbolic")
+        .valign(gtk4::Align::Center)
+        .tooltip_text(format!("Settings of {}", account.jid()))
+        .action_name("win.account-settings")
+        .action_target(&account.jid().to_variant())
+        .css_classes(["flat"])
+        .build();
+    crate::ui::a11y::set_label(&settings, &format!("Settings of {}", account.jid()));
+    row.add_suffix(&settings);
     let remove = gtk4::Button::builder()
         .icon_name("user-trash-symbolic")
         .valign(gtk4::Align::Center)
@@ -294,6 +304,7 @@ fn account_row(item: &glib::Object) -> gtk4::Widget {
         .action_target(&account.jid().to_variant())
         .css_classes(["flat"])
         .build();
+    crate::ui::a11y::set_label(&remove, &format!("Remove {}", account.jid()));
     row.add_suffix(&remove);
     row.upcast()
 }

@@ -1,5 +1,6 @@
 //! The Tor page of the preferences: Tor's state, how Talpa reaches Tor (the embedded client or
-//! a system Tor's SOCKS port, for Tails and Whonix) and bridge lines. Backed by the core's
+//! a system Tor's SOCKS port, for Tails and Whonix), the accounts' random start-up delay and
+//! bridge lines. Backed by the core's
 //! `tor_settings` / `set_tor_settings`; the core checks and applies a change at once (accounts
 //! reconnect when the path changes). A refused change leaves everything typed in place and says
 //! which line is wrong.
@@ -35,6 +36,8 @@ mod imp {
         pub bridges_text: gtk4::TextView,
         pub error_label: gtk4::Label,
         pub apply_button: gtk4::Button,
+        /// The upper bound of the random delay before each account connects, in seconds.
+        pub jitter_spin: gtk4::SpinButton,
         pub core: OnceCell<CoreHandle>,
         /// Set while stored values are shown, so they are not taken for the user's edits.
         pub syncing: Cell<bool>,
@@ -131,6 +134,21 @@ impl TorSettingsPage {
         imp.socks_row
             .set_tooltip_text(Some("The system Tor's SOCKS address, e.g. 127.0.0.1:9050"));
         connection.add(&imp.socks_row);
+        imp.jitter_spin
+            .set_adjustment(&gtk4::Adjustment::new(120.0, 0.0, 3600.0, 10.0, 60.0, 0.0));
+        imp.jitter_spin.set_valign(gtk4::Align::Center);
+        imp.jitter_spin.set_numeric(true);
+        crate::ui::a11y::set_label(
+            &imp.jitter_spin,
+            "Longest random delay before an account connects, in seconds",
+        );
+        let jitter_row = adw::ActionRow::builder()
+            .title("Random delay before connecting (seconds)")
+            .subtitle("Each account waits a random time up to this before it connects, so your accounts are not seen logging in together. 0 connects at once.")
+            .activatable_widget(&imp.jitter_spin)
+            .build();
+        jitter_row.add_suffix(&imp.jitter_spin);
+        connection.add(&jitter_row);
         self.add(&connection);
 
         let bridges = adw::PreferencesGroup::builder()
@@ -216,6 +234,9 @@ impl TorSettingsPage {
         imp.socks_row
             .set_text(settings.socks_addr.as_deref().unwrap_or_default());
         imp.bridges_switch.set_active(settings.use_bridges);
+        #[allow(clippy::cast_precision_loss)] // at most 3600
+        imp.jitter_spin
+            .set_value(settings.startup_jitter_secs.unwrap_or(120) as f64);
         imp.bridges_text
             .buffer()
             .set_text(&settings.bridges.join("\n"));
@@ -239,7 +260,13 @@ impl TorSettingsPage {
                 .filter(|l| !l.is_empty())
                 .map(str::to_owned)
                 .collect(),
+            startup_jitter_secs: Some(u64::from(imp.jitter_spin.value_as_int().unsigned_abs())),
         }
+    }
+
+    /// The start-up delay spin button (for tests).
+    pub fn jitter_spin(&self) -> gtk4::SpinButton {
+        self.imp().jitter_spin.clone()
     }
 
     fn bridge_text(&self) -> String {

@@ -154,6 +154,19 @@ impl Window {
                 }
             })
             .build();
+        let account_settings = gio::ActionEntry::builder("account-settings")
+            .parameter_type(Some(&String::static_variant_type()))
+            .activate(|window: &Self, _, jid| {
+                if let (Some(jid), Some(core)) =
+                    (jid.and_then(glib::Variant::get::<String>), window.core())
+                {
+                    crate::ui::account_settings_dialog::AccountSettingsDialog::new(
+                        core, window, &jid,
+                    )
+                    .present();
+                }
+            })
+            .build();
         let switch_conversation = gio::ActionEntry::builder("switch-conversation")
             .activate(|window: &Self, _, _| window.switch_conversation())
             .build();
@@ -163,6 +176,7 @@ impl Window {
             create_room,
             join_room,
             remove_account,
+            account_settings,
             switch_conversation,
         ]);
         self.update_actions();
@@ -176,6 +190,7 @@ impl Window {
             "create-room",
             "join-room",
             "remove-account",
+            "account-settings",
             "switch-conversation",
         ] {
             if let Some(action) = self.lookup_action(name).and_downcast::<gio::SimpleAction>() {

@@ -1,0 +1,302 @@
+//! Account settings and accessible labels in the real window against the real core and bed
+//! (issue #8 items 5 and 10, issue #3 item 4):
+//! - the settings dialog opened from an account's row fixes a wrong password and the account
+//!   logs in; a bad resolver is refused with nothing stored; the retention default reaches the
+//!   core; the linkability note is shown;
+//! - the Tor page's start-up delay row reaches the stored Tor settings;
+//! - every button, switch, entry, menu button and spin button shown in the main window, the
+//!   account settings dialog and the Tor preferences has an accessible label or visible text.
+
+mod gui_support;
+mod support;
+
+use std::time::Duration;
+
+use gtk4::glib;
+use gtk4::prelude::*;
+use libadwaita as adw;
+use libadwaita::prelude::*;
+use talpa::core::commands::{NewAccount, Secret};
+use talpa::core::tor_settings::TorSettings;
+use talpa::core::{Command, CoreHandle, CoreOptions, Reply};
+use talpa::ui::account_settings_dialog::{AccountSettingsDialog, LINKABILITY_NOTE};
+use talpa::ui::preferences_window::PreferencesWindow;
+use talpa::ui::window::Window;
+
+use gui_support::{find_widget, pump, pump_until, visible_texts};
+use support::bed;
+
+#[test]
+fn account_settings_fix_a_password_refuse_a_bad_resolver_and_every_control_is_labelled() {
+    if gui_support::is_gui_child() {
+        gui_support::run_app_checks_with(bed_options, checks);
+        return;
+    }
+    let _ = bed();
+    gui_support::run_as_gui_child(
+        "account_settings_fix_a_password_refuse_a_bad_resolver_and_every_control_is_labelled",
+    );
+}
+
+fn bed_options(profile: std::path::PathBuf) -> CoreOptions {
+    let mut options = CoreOptions::new(profile);
+    options.tor_network = Some(bed().tor.network_file.clone());
+    options.startup_jitter = Duration::from_secs(1);
+    options
+}
+
+fn call(core: &CoreHandle, command: Command) -> Reply {
+    let name = command.name();
+    glib::MainContext::default()
+        .block_on(core.call(command))
+        .unwrap_or_else(|e| panic!("{name} failed: {e}"))
+}
+
+fn account(core: &CoreHandle, jid: &str) -> (String, String) {
+    match call(core, Command::ListAccounts) {
+        Reply::Accounts { accounts } => {
+            let a = accounts
+                .into_iter()
+                .find(|a| a.jid == jid)
+                .expect("the account");
+            (a.state, a.retention)
+        }
+        other => panic!("list_accounts answered {other:?}"),
+    }
+}
+
+fn dot_resolver(core: &CoreHandle, jid: &str) -> Option<String> {
+    match call(
+        core,
+        Command::AccountSettings {
+            account: jid.to_owned(),
+        },
+    ) {
+        Reply::AccountSettings { dot_resolver, .. } => dot_resolver,
+        other => panic!("account_settings answered {other:?}"),
+    }
+}
+
+fn stored_tor(core: &CoreHandle) -> TorSettings {
+    match call(core, Command::TorSettings) {
+        Reply::TorSettings(s) => s,
+        other => panic!("tor_settings answered {other:?}"),
+    }
+}
+
+/// The accessible label a template gave the widget with this buildable id, if any.
+fn template_label(id: &str) -> bool {
+    let needle = format!("id=\"{id}\"");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ui");
+    let mut files = vec![root.clone(), root.join("chat")];
+    let mut found = false;
+    while let Some(dir) = files.pop() {
+        for entry in std::fs::read_dir(&dir).expect("ui dir").flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "ui") {
+                let text = std::fs::read_to_string(&path).expect("ui file");
+                if let Some(at) = text.find(&needle) {
+                    // The object's own properties come before its first child object.
+                    let rest = &text[at..];
+                    let end = rest[1..].find("<object").map_or(rest.len(), |e| e + 1);
+                    let own = &rest[..end];
+                    found |= own.contains("<accessibility>") && own.contains("name=\"label\"");
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Text a control shows itself (a button's label or a label inside it).
+fn visible_text(widget: &gtk4::Widget) -> bool {
+    if let Some(b) = widget.downcast_ref::<gtk4::Button>()
+        && b.label().is_some_and(|l| !l.trim().is_empty())
+    {
+        return true;
+    }
+    if let Some(b) = widget.downcast_ref::<gtk4::MenuButton>()
+        && b.label().is_some_and(|l| !l.trim().is_empty())
+    {
+        return true;
+    }
+    !visible_texts(widget).trim().is_empty()
+}
+
+/// Whether a control lies inside a widget GTK or libadwaita build and label themselves
+/// (window controls, a row's own expander, a spin button's +/- buttons …).
+fn inside_toolkit_part(widget: &gtk4::Widget) -> bool {
+    let mut w = widget.parent();
+    while let Some(p) = w {
+        let name = p.type_().name();
+        if matches!(
+            name,
+            "GtkWindowControls" | "GtkSpinButton" | "AdwComboRow" | "GtkDropDown" | "AdwEntryRow"
+        ) {
+            return true;
+        }
+        w = p.parent();
+    }
+    false
+}
+
+/// Every mapped control under `root` that has no accessible label and shows no text.
+fn unlabelled(root: &gtk4::Widget) -> Vec<String> {
+    fn walk(w: &gtk4::Widget, out: &mut Vec<String>) {
+        if !w.is_mapped() {
+            return;
+        }
+        let control = w.is::<gtk4::Button>()
+            || w.is::<gtk4::Switch>()
+            || w.is::<gtk4::Entry>()
+            || w.is::<gtk4::MenuButton>()
+            || w.is::<gtk4::SpinButton>();
+        if control && !inside_toolkit_part(w) {
+            let id = w.buildable_id().map(|s| s.to_string());
+            let ok = talpa::ui::a11y::label_of(w).is_some()
+                || id.as_deref().is_some_and(template_label)
+                || (!w.is::<gtk4::Switch>() && !w.is::<gtk4::SpinButton>() && visible_text(w));
+            if !ok {
+                out.push(format!(
+                    "{} (id {:?}, tooltip {:?}, in {})",
+                    w.type_().name(),
+                    id,
+                    w.tooltip_text(),
+                    w.parent().map(|p| p.type_().name().to_owned()).unwrap_or_default()
+                ));
+            }
+        }
+        let mut child = w.first_child();
+        while let Some(c) = child {
+            walk(&c, out);
+            child = c.next_sibling();
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, &mut out);
+    out
+}
+
+#[allow(clippy::needless_pass_by_value, clippy::too_many_lines)] // run_app_checks_with's signature; one story
+fn checks(app: &adw::Application, core: CoreHandle) {
+    let display = std::env::var("DISPLAY").expect("DISPLAY set by the parent");
+    let bed = bed();
+    let (me, password) = bed.new_account("guiacct");
+    let window = Window::new(app, core.clone());
+    window.set_default_size(1000, 700);
+    window.present();
+    call(
+        &core,
+        Command::CreateProfile {
+            passphrase: Secret::new("gui accounts passphrase"),
+        },
+    );
+    pump_until("the session view", || window.is_unlocked());
+    let ca = std::fs::read_to_string(&bed.ca_cert).expect("the bed's CA");
+    call(
+        &core,
+        Command::AddAccount(NewAccount {
+            jid: me.clone(),
+            password: Secret::new("not the password"),
+            host: Some(bed.prosody.host.clone()),
+            port: Some(bed.prosody.c2s_port),
+            direct_tls: false,
+            trust_anchor_pem: Some(ca),
+            local_only_contacts: false,
+            dot_resolver: None,
+            retention: None,
+        }),
+    );
+    window.reload_accounts();
+    let settings_button = || {
+        find_widget::<gtk4::Button>(window.upcast_ref(), &|b| {
+            b.action_name().as_deref() == Some("win.account-settings")
+        })
+    };
+    pump_until("the account row's settings button", || settings_button().is_some());
+    pump_until("the wrong password to fail", || account(&core, &me).0 == "error");
+
+    // Opened from the account's row.
+    settings_button().expect("settings button").emit_clicked();
+    pump_until("the account settings", || {
+        app.windows().iter().any(|w| w.is::<AccountSettingsDialog>())
+    });
+    let dialog = app
+        .windows()
+        .into_iter()
+        .find_map(|w| w.downcast::<AccountSettingsDialog>().ok())
+        .expect("the dialog");
+    pump_until("the stored settings", || dialog.is_loaded());
+    assert!(
+        visible_texts(dialog.upcast_ref()).contains(LINKABILITY_NOTE),
+        "the linkability note is shown"
+    );
+    pump(Duration::from_millis(300));
+    gui_support::screenshot(&display, "account_settings_dialog");
+
+    // A bad resolver is refused by the core: nothing stored, the typing kept.
+    dialog.dot_row().set_text("not a resolver");
+    dialog.save();
+    pump_until("the refusal", || dialog.error_text().is_some());
+    let error = dialog.error_text().expect("error");
+    assert!(error.contains("Nothing was changed"), "{error}");
+    assert_eq!(dialog.dot_row().text(), "not a resolver");
+    assert_eq!(dot_resolver(&core, &me), None);
+    // A bad port is caught before the core is asked.
+    dialog.dot_row().set_text("");
+    dialog.port_row().set_text("70000");
+    dialog.save();
+    pump_until("the port error", || {
+        dialog.error_text().is_some_and(|e| !e.contains("Nothing was changed"))
+    });
+    dialog.port_row().set_text(&bed.prosody.c2s_port.to_string());
+
+    // The right password: the account logs in.
+    dialog.password_row().set_text(&password);
+    dialog.save();
+    pump_until("the saved settings", || dialog.error_text().is_none());
+    pump_until("the account online", || account(&core, &me).0 == "online");
+    assert_eq!(dialog.password_row().text(), "", "the typed password is not kept");
+
+    // The retention default reaches the core.
+    let retention = find_widget::<adw::ComboRow>(dialog.upcast_ref(), &|r| {
+        r.title() == "Keep messages"
+    })
+    .expect("the retention row");
+    retention.set_selected(2);
+    pump_until("the account retention", || account(&core, &me).1 == "1d");
+
+    // Accessible labels: the dialog and the main window with an account row.
+    let missing = unlabelled(dialog.upcast_ref());
+    assert!(missing.is_empty(), "unlabelled in the account settings: {missing:#?}");
+    dialog.close();
+    pump(Duration::from_millis(300));
+    let missing = unlabelled(window.upcast_ref());
+    assert!(missing.is_empty(), "unlabelled in the window: {missing:#?}");
+
+    // The Tor page's start-up delay row.
+    app.activate_action("preferences", None);
+    pump_until("the preferences", || {
+        app.windows().iter().any(|w| w.is::<PreferencesWindow>())
+    });
+    let preferences = app
+        .windows()
+        .into_iter()
+        .find_map(|w| w.downcast::<PreferencesWindow>().ok())
+        .expect("the preferences");
+    let page = preferences.tor_page().expect("the Tor page").clone();
+    preferences.set_visible_page(&page);
+    pump_until("the stored Tor settings", || {
+        page.jitter_spin().value_as_int() == 120
+    });
+    pump(Duration::from_millis(300));
+    let missing = unlabelled(preferences.upcast_ref());
+    assert!(missing.is_empty(), "unlabelled in the Tor preferences: {missing:#?}");
+    page.jitter_spin().set_value(7.0);
+    page.apply();
+    pump_until("the stored start-up delay", || {
+        stored_tor(&core).startup_jitter_secs == Some(7)
+    });
+    gui_support::screenshot(&display, "tor_settings_startup_delay");
+    preferences.close();
+}
