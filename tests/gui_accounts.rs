@@ -18,7 +18,7 @@ use libadwaita as adw;
 use libadwaita::prelude::*;
 use talpa::core::commands::{NewAccount, Secret};
 use talpa::core::tor_settings::TorSettings;
-use talpa::core::{Command, CoreHandle, CoreOptions, Reply};
+use talpa::core::{Command, CoreHandle, CoreOptions, Event, Reply};
 use talpa::ui::account_settings_dialog::{AccountSettingsDialog, LINKABILITY_NOTE};
 use talpa::ui::preferences_window::PreferencesWindow;
 use talpa::ui::window::Window;
@@ -84,28 +84,48 @@ fn stored_tor(core: &CoreHandle) -> TorSettings {
     }
 }
 
-/// The accessible label a template gave the widget with this buildable id, if any.
-fn template_label(id: &str) -> bool {
-    let needle = format!("id=\"{id}\"");
+/// Whether a template (`ui/**/*.ui`) gave this widget an accessible label: its object, found by
+/// buildable id or (for objects without an id) by its tooltip, has an `<accessibility>` label
+/// among its own properties.
+fn template_label(widget: &gtk4::Widget) -> bool {
+    let mut needles = Vec::new();
+    if let Some(id) = widget
+        .buildable_id()
+        .filter(|id| !id.starts_with("___object_"))
+    {
+        needles.push(format!("id=\"{id}\""));
+    }
+    if let Some(tip) = widget.tooltip_text() {
+        needles.push(format!(
+            "<property name=\"tooltip-text\">{}</property>",
+            glib::markup_escape_text(&tip)
+        ));
+    }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ui");
-    let mut files = vec![root.clone(), root.join("chat")];
-    let mut found = false;
-    while let Some(dir) = files.pop() {
+    let mut dirs = vec![root];
+    while let Some(dir) = dirs.pop() {
         for entry in std::fs::read_dir(&dir).expect("ui dir").flatten() {
             let path = entry.path();
-            if path.extension().is_some_and(|e| e == "ui") {
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "ui") {
                 let text = std::fs::read_to_string(&path).expect("ui file");
-                if let Some(at) = text.find(&needle) {
-                    // The object's own properties come before its first child object.
-                    let rest = &text[at..];
-                    let end = rest[1..].find("<object").map_or(rest.len(), |e| e + 1);
-                    let own = &rest[..end];
-                    found |= own.contains("<accessibility>") && own.contains("name=\"label\"");
+                for needle in &needles {
+                    for (at, _) in text.match_indices(needle.as_str()) {
+                        // The object's own properties: from its opening tag to its first child.
+                        let start = text[..at].rfind("<object").unwrap_or(0);
+                        let rest = &text[start..];
+                        let end = rest[1..].find("<object").map_or(rest.len(), |e| e + 1);
+                        let own = &rest[..end];
+                        if own.contains("<accessibility>") && own.contains("name=\"label\"") {
+                            return true;
+                        }
+                    }
                 }
             }
         }
     }
-    found
+    false
 }
 
 /// Text a control shows itself (a button's label or a label inside it).
@@ -131,7 +151,14 @@ fn inside_toolkit_part(widget: &gtk4::Widget) -> bool {
         let name = p.type_().name();
         if matches!(
             name,
-            "GtkWindowControls" | "GtkSpinButton" | "AdwComboRow" | "GtkDropDown" | "AdwEntryRow"
+            "GtkWindowControls"
+                | "GtkSpinButton"
+                | "AdwComboRow"
+                | "GtkDropDown"
+                | "AdwEntryRow"
+                | "AdwPasswordEntryRow"
+                | "AdwToastWidget"
+                | "GtkMenuButton"
         ) {
             return true;
         }
@@ -154,7 +181,7 @@ fn unlabelled(root: &gtk4::Widget) -> Vec<String> {
         if control && !inside_toolkit_part(w) {
             let id = w.buildable_id().map(|s| s.to_string());
             let ok = talpa::ui::a11y::label_of(w).is_some()
-                || id.as_deref().is_some_and(template_label)
+                || template_label(w)
                 || (!w.is::<gtk4::Switch>() && !w.is::<gtk4::SpinButton>() && visible_text(w));
             if !ok {
                 out.push(format!(
@@ -162,7 +189,9 @@ fn unlabelled(root: &gtk4::Widget) -> Vec<String> {
                     w.type_().name(),
                     id,
                     w.tooltip_text(),
-                    w.parent().map(|p| p.type_().name().to_owned()).unwrap_or_default()
+                    w.parent()
+                        .map(|p| p.type_().name().to_owned())
+                        .unwrap_or_default()
                 ));
             }
         }
@@ -193,6 +222,7 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     );
     pump_until("the session view", || window.is_unlocked());
     let ca = std::fs::read_to_string(&bed.ca_cert).expect("the bed's CA");
+    let events = std::cell::RefCell::new(core.subscribe());
     call(
         &core,
         Command::AddAccount(NewAccount {
@@ -213,13 +243,28 @@ fn checks(app: &adw::Application, core: CoreHandle) {
             b.action_name().as_deref() == Some("win.account-settings")
         })
     };
-    pump_until("the account row's settings button", || settings_button().is_some());
-    pump_until("the wrong password to fail", || account(&core, &me).0 == "error");
+    pump_until("the account row's settings button", || {
+        settings_button().is_some()
+    });
+    let failed = std::cell::Cell::new(false);
+    pump_until("the wrong password to fail", || {
+        while let Ok(event) = events.borrow_mut().try_recv() {
+            if let Event::AccountState { account, state, .. } = event
+                && account == me
+                && (state == "error" || state == "reconnecting")
+            {
+                failed.set(true);
+            }
+        }
+        failed.get()
+    });
 
     // Opened from the account's row.
     settings_button().expect("settings button").emit_clicked();
     pump_until("the account settings", || {
-        app.windows().iter().any(|w| w.is::<AccountSettingsDialog>())
+        app.windows()
+            .iter()
+            .any(|w| w.is::<AccountSettingsDialog>())
     });
     let dialog = app
         .windows()
@@ -247,28 +292,38 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     dialog.port_row().set_text("70000");
     dialog.save();
     pump_until("the port error", || {
-        dialog.error_text().is_some_and(|e| !e.contains("Nothing was changed"))
+        dialog
+            .error_text()
+            .is_some_and(|e| !e.contains("Nothing was changed"))
     });
-    dialog.port_row().set_text(&bed.prosody.c2s_port.to_string());
+    dialog
+        .port_row()
+        .set_text(&bed.prosody.c2s_port.to_string());
 
     // The right password: the account logs in.
     dialog.password_row().set_text(&password);
     dialog.save();
     pump_until("the saved settings", || dialog.error_text().is_none());
     pump_until("the account online", || account(&core, &me).0 == "online");
-    assert_eq!(dialog.password_row().text(), "", "the typed password is not kept");
+    assert_eq!(
+        dialog.password_row().text(),
+        "",
+        "the typed password is not kept"
+    );
 
     // The retention default reaches the core.
-    let retention = find_widget::<adw::ComboRow>(dialog.upcast_ref(), &|r| {
-        r.title() == "Keep messages"
-    })
-    .expect("the retention row");
+    let retention =
+        find_widget::<adw::ComboRow>(dialog.upcast_ref(), &|r| r.title() == "Keep messages")
+            .expect("the retention row");
     retention.set_selected(2);
     pump_until("the account retention", || account(&core, &me).1 == "1d");
 
     // Accessible labels: the dialog and the main window with an account row.
     let missing = unlabelled(dialog.upcast_ref());
-    assert!(missing.is_empty(), "unlabelled in the account settings: {missing:#?}");
+    assert!(
+        missing.is_empty(),
+        "unlabelled in the account settings: {missing:#?}"
+    );
     dialog.close();
     pump(Duration::from_millis(300));
     let missing = unlabelled(window.upcast_ref());
@@ -291,7 +346,10 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     });
     pump(Duration::from_millis(300));
     let missing = unlabelled(preferences.upcast_ref());
-    assert!(missing.is_empty(), "unlabelled in the Tor preferences: {missing:#?}");
+    assert!(
+        missing.is_empty(),
+        "unlabelled in the Tor preferences: {missing:#?}"
+    );
     page.jitter_spin().set_value(7.0);
     page.apply();
     pump_until("the stored start-up delay", || {

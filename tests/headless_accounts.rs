@@ -25,7 +25,10 @@ fn an_edited_account_logs_in_again_with_its_new_password_and_bad_values_change_n
     let (jid, password) = bed.new_account("edit");
     let dir = tempfile::tempdir().expect("tempdir");
     let network = bed.tor.network_file.to_string_lossy().into_owned();
-    let mut t = Headless::start_with(dir.path(), &["--tor-network", &network, "--startup-jitter", "1"]);
+    let mut t = Headless::start_with(
+        dir.path(),
+        &["--tor-network", &network, "--startup-jitter", "1"],
+    );
     let (r, _) = t.call(json!({"cmd": "create_profile", "passphrase": "e2e"}));
     assert_eq!(r["ok"], true, "{r}");
     let ca = std::fs::read_to_string(&bed.ca_cert).expect("bed CA");
@@ -55,7 +58,10 @@ fn an_edited_account_logs_in_again_with_its_new_password_and_bad_values_change_n
     assert_eq!(before["port"], bed.prosody.c2s_port, "{before}");
     assert_eq!(before["trust_anchor_pem"], ca.as_str());
     assert_eq!(before["dot_resolver"], "127.0.0.1:853#dot.talpa.test");
-    assert!(before.get("password").is_none(), "the password is never reported");
+    assert!(
+        before.get("password").is_none(),
+        "the password is never reported"
+    );
 
     for bad in [
         json!({"port": 0}),
@@ -73,9 +79,14 @@ fn an_edited_account_logs_in_again_with_its_new_password_and_bad_values_change_n
         assert_eq!(r["ok"], false, "{bad} must be refused: {r}");
         assert_eq!(error_kind(&r), "invalid_input", "{r}");
     }
-    let (r, _) = t.call(json!({"cmd": "update_account", "account": "nobody@talpa.test", "port": 5222}));
+    let (r, _) =
+        t.call(json!({"cmd": "update_account", "account": "nobody@talpa.test", "port": 5222}));
     assert_eq!(error_kind(&r), "not_found", "{r}");
-    assert_eq!(account_settings(&mut t, &jid), before, "nothing was changed");
+    assert_eq!(
+        account_settings(&mut t, &jid),
+        before,
+        "nothing was changed"
+    );
 
     // `null` clears an override.
     let (r, _) = t.call(json!({"cmd": "update_account", "account": jid, "dot_resolver": null}));
@@ -101,12 +112,14 @@ fn the_stored_start_up_delay_applies_when_the_command_line_gives_none() {
     let (r, _) = t.call(json!({"cmd": "tor_settings"}));
     assert_eq!(r["startup_jitter_secs"], Value::Null, "{r}");
 
-    let (r, _) = t.call(json!({"cmd": "set_tor_settings", "mode": "embedded", "startup_jitter_secs": 4000}));
+    let (r, _) =
+        t.call(json!({"cmd": "set_tor_settings", "mode": "embedded", "startup_jitter_secs": 4000}));
     assert_eq!(error_kind(&r), "invalid_input", "{r}");
     let (r, _) = t.call(json!({"cmd": "tor_settings"}));
     assert_eq!(r["startup_jitter_secs"], Value::Null, "nothing stored: {r}");
 
-    let (r, _) = t.call(json!({"cmd": "set_tor_settings", "mode": "embedded", "startup_jitter_secs": 0}));
+    let (r, _) =
+        t.call(json!({"cmd": "set_tor_settings", "mode": "embedded", "startup_jitter_secs": 0}));
     assert_eq!(r["ok"], true, "{r}");
     assert_eq!(r["startup_jitter_secs"], 0, "{r}");
 
@@ -117,7 +130,11 @@ fn the_stored_start_up_delay_applies_when_the_command_line_gives_none() {
     }));
     assert_eq!(r["ok"], true, "{r}");
     let waiting = t.wait_event_for(
-        |e| e["event"] == "account_state" && e["account"] == jid && e["state"] == "waiting_for_jitter",
+        |e| {
+            e["event"] == "account_state"
+                && e["account"] == jid
+                && e["state"] == "waiting_for_jitter"
+        },
         LONG,
     );
     assert_eq!(waiting["detail"], "connecting in 0 s", "{waiting}");
@@ -134,7 +151,11 @@ fn the_stored_start_up_delay_applies_when_the_command_line_gives_none() {
     let (r, _) = t.call(json!({"cmd": "tor_settings"}));
     assert_eq!(r["startup_jitter_secs"], 0, "{r}");
     let waiting = t.wait_event_for(
-        |e| e["event"] == "account_state" && e["account"] == jid && e["state"] == "waiting_for_jitter",
+        |e| {
+            e["event"] == "account_state"
+                && e["account"] == jid
+                && e["state"] == "waiting_for_jitter"
+        },
         LONG,
     );
     assert_eq!(waiting["detail"], "connecting in 0 s", "{waiting}");

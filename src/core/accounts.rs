@@ -369,7 +369,10 @@ fn session_config(account: &store::Account, tls_mode: TlsMode) -> Result<Session
 /// Refuses account changes that could not work, before anything is stored.
 pub(crate) fn check_changes(c: &crate::core::commands::AccountChanges) -> Result<(), CoreError> {
     let bad = |m: String| Err(CoreError::InvalidInput(m));
-    if c.password.as_ref().is_some_and(crate::core::commands::Secret::is_empty) {
+    if c.password
+        .as_ref()
+        .is_some_and(crate::core::commands::Secret::is_empty)
+    {
         return bad("the password is empty".into());
     }
     if let Some(Some(host)) = &c.host

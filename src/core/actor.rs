@@ -802,9 +802,10 @@ impl Actor {
     /// Takes the stored start-up delay bound, unless the command line fixed one.
     fn apply_startup_jitter(&mut self, settings: &TorSettings) {
         if self.options.use_stored_startup_jitter {
-            let max = settings
-                .startup_jitter_secs
-                .map_or(crate::privacy::jitter::DEFAULT_STARTUP_MAX, Duration::from_secs);
+            let max = settings.startup_jitter_secs.map_or(
+                crate::privacy::jitter::DEFAULT_STARTUP_MAX,
+                Duration::from_secs,
+            );
             self.supervisors
                 .set_schedule(ConnectSchedule::with_startup_max(max));
         }

@@ -451,7 +451,8 @@ impl AccountSettingsDialog {
     pub fn changes(&self) -> Result<AccountChanges, &'static str> {
         let imp = self.imp();
         let port = parse_port(&imp.port_row.text())?;
-        let text = |row: &adw::EntryRow| Some(row.text().trim().to_owned()).filter(|t| !t.is_empty());
+        let text =
+            |row: &adw::EntryRow| Some(row.text().trim().to_owned()).filter(|t| !t.is_empty());
         let password = imp.password_row.text();
         Ok(AccountChanges {
             account: self.jid(),

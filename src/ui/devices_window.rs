@@ -168,6 +168,7 @@ impl DevicesWindow {
                 .activatable_widget(&imp.strict_switch)
                 .build();
             imp.strict_switch.set_valign(gtk4::Align::Center);
+            crate::ui::a11y::set_label(&imp.strict_switch, "Encrypt only to verified devices");
             imp.strict_switch
                 .set_tooltip_text(Some("Only encrypt to verified devices"));
             strict_row.add_suffix(&imp.strict_switch);

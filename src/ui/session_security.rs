@@ -112,6 +112,7 @@ impl SecurityState {
             .tooltip_text("Dismiss this notice")
             .css_classes(["flat"])
             .build();
+        crate::ui::a11y::set_label(&dismiss, "Dismiss this notice");
         let bar = gtk4::Box::builder()
             .spacing(12)
             .margin_start(12)

@@ -160,6 +160,7 @@ impl TorSettingsPage {
             .activatable_widget(&imp.bridges_switch)
             .build();
         imp.bridges_switch.set_valign(gtk4::Align::Center);
+        crate::ui::a11y::set_label(&imp.bridges_switch, "Use bridges");
         imp.bridges_switch
             .set_tooltip_text(Some("Connect to Tor through the bridges below"));
         use_row.add_suffix(&imp.bridges_switch);
