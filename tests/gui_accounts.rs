@@ -5,7 +5,8 @@
 //!   core; the linkability note is shown;
 //! - the Tor page's start-up delay row reaches the stored Tor settings;
 //! - every button, switch, entry, menu button and spin button shown in the main window, the
-//!   account settings dialog and the Tor preferences has an accessible label or visible text.
+//!   account settings dialog, the account's devices window, the add-account dialog and the Tor
+//!   preferences has an accessible label or visible text.
 
 mod gui_support;
 mod support;
@@ -20,6 +21,7 @@ use talpa::core::commands::{NewAccount, Secret};
 use talpa::core::tor_settings::TorSettings;
 use talpa::core::{Command, CoreHandle, CoreOptions, Event, Reply};
 use talpa::ui::account_settings_dialog::{AccountSettingsDialog, LINKABILITY_NOTE};
+use talpa::ui::devices_window::DevicesWindow;
 use talpa::ui::preferences_window::PreferencesWindow;
 use talpa::ui::window::Window;
 
@@ -264,7 +266,7 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     pump_until("the account settings", || {
         app.windows()
             .iter()
-            .any(|w| w.is::<AccountSettingsDialog>())
+            .any(ObjectExt::is::<AccountSettingsDialog>)
     });
     let dialog = app
         .windows()
@@ -329,10 +331,45 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     let missing = unlabelled(window.upcast_ref());
     assert!(missing.is_empty(), "unlabelled in the window: {missing:#?}");
 
+    // The account's devices window and the add-account dialog.
+    find_widget::<gtk4::Button>(window.upcast_ref(), &|b| {
+        b.action_name().as_deref() == Some("session.account-devices")
+    })
+    .expect("the devices button")
+    .emit_clicked();
+    pump_until("the devices window", || {
+        app.windows().iter().any(ObjectExt::is::<DevicesWindow>)
+    });
+    pump(Duration::from_millis(500));
+    for w in app.windows() {
+        if w.is::<DevicesWindow>() {
+            let missing = unlabelled(w.upcast_ref());
+            assert!(
+                missing.is_empty(),
+                "unlabelled in the devices window: {missing:#?}"
+            );
+            w.close();
+        }
+    }
+    let count = app.windows().len();
+    WidgetExt::activate_action(&window, "win.add-account", None).expect("add-account");
+    pump_until("the add-account dialog", || app.windows().len() > count);
+    pump(Duration::from_millis(300));
+    for w in app.windows() {
+        if w.type_().name() == "TalpaAddAccountDialog" {
+            let missing = unlabelled(w.upcast_ref());
+            assert!(
+                missing.is_empty(),
+                "unlabelled in the add-account dialog: {missing:#?}"
+            );
+            w.close();
+        }
+    }
+
     // The Tor page's start-up delay row.
     app.activate_action("preferences", None);
     pump_until("the preferences", || {
-        app.windows().iter().any(|w| w.is::<PreferencesWindow>())
+        app.windows().iter().any(ObjectExt::is::<PreferencesWindow>)
     });
     let preferences = app
         .windows()

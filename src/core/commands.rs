@@ -73,6 +73,7 @@ pub struct NewAccount {
 /// Changes to an existing account (`update_account`). An absent field stays as it is; `null`
 /// clears an override (`host`, `port`, `trust_anchor_pem`, `dot_resolver`).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[allow(clippy::option_option)] // absent (unchanged), `null` (cleared) and a value differ
 pub struct AccountChanges {
     /// The account's bare JID (it cannot change: a new address is a new account).
     pub account: String,
@@ -98,6 +99,7 @@ pub struct AccountChanges {
 }
 
 /// Tells "absent" (the serde default, `None`) from `null` (`Some(None)`).
+#[allow(clippy::option_option)] // absent, `null` and a value are three different requests
 fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: serde::Deserializer<'de>,
