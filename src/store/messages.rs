@@ -581,6 +581,7 @@ impl Store {
             [orig.id.0],
         )?;
         tx.commit()?;
+        self.checkpoint()?;
         Ok(())
     }
 }

@@ -150,7 +150,24 @@ impl Store {
         tx.commit()?;
         // Queued stanzas carry message bodies too: they follow the same schedule.
         self.outbox_expire(now)?;
+        self.checkpoint()?;
         Ok(removed)
+    }
+
+    /// Copies the write-ahead log into the database file and truncates it to zero bytes, so
+    /// that no page version holding deleted content outlives the deletion in `talpa.db-wal`
+    /// (`secure_delete` has already zeroed it in the current page versions). Runs after every
+    /// expiry, history clearing, retraction and account removal; closing the store (lock)
+    /// checkpoints and deletes the WAL too.
+    pub(crate) fn checkpoint(&self) -> Result<()> {
+        let busy: i64 = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        if busy == 0 {
+            Ok(())
+        } else {
+            Err(StoreError::CheckpointBlocked)
+        }
     }
 
     /// Deletes the stored messages of one conversation, one account, or all of them.
@@ -167,6 +184,7 @@ impl Store {
             )?,
             HistoryScope::All => self.conn.execute("DELETE FROM messages", [])?,
         };
+        self.checkpoint()?;
         Ok(n)
     }
 }
