@@ -112,6 +112,8 @@ pub struct Store {
     conn: rusqlite::Connection,
     dir: PathBuf,
     header: profile::Header,
+    /// A WAL checkpoint was asked for inside [`Store::batch`]; it runs after the commit.
+    checkpoint_due: bool,
 }
 
 impl std::fmt::Debug for Store {

@@ -501,6 +501,7 @@ fn finish_open(mut conn: Connection, dir: &Path, header: Header) -> Result<Store
         conn,
         dir: dir.to_path_buf(),
         header,
+        checkpoint_due: false,
     })
 }
 

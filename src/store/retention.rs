@@ -159,7 +159,14 @@ impl Store {
     /// (`secure_delete` has already zeroed it in the current page versions). Runs after every
     /// expiry, history clearing, retraction and account removal; closing the store (lock)
     /// checkpoints and deletes the WAL too.
-    pub(crate) fn checkpoint(&self) -> Result<()> {
+    pub(crate) fn checkpoint(&mut self) -> Result<()> {
+        if !self.conn.is_autocommit() {
+            // Inside `Store::batch`: a checkpoint cannot run in a transaction; it runs after
+            // the batch commits.
+            self.checkpoint_due = true;
+            return Ok(());
+        }
+        self.checkpoint_due = false;
         let busy: i64 = self
             .conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
@@ -167,6 +174,39 @@ impl Store {
             Ok(())
         } else {
             Err(StoreError::CheckpointBlocked)
+        }
+    }
+
+    /// Runs `f` as one transaction: everything it writes is committed together (one disk
+    /// sync for a burst of messages instead of one per message), or, when it fails, nothing
+    /// is. The store's own multi-statement methods nest inside it as savepoints.
+    ///
+    /// # Errors
+    /// `f`'s error (after a rollback), or the store's when the transaction cannot begin or
+    /// commit.
+    pub fn batch<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(StoreError::from)?;
+        match f(self) {
+            Ok(value) => {
+                if let Err(e) = self.conn.execute_batch("COMMIT") {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    return Err(StoreError::from(e).into());
+                }
+                if self.checkpoint_due {
+                    self.checkpoint()?;
+                }
+                Ok(value)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                self.checkpoint_due = false;
+                Err(e)
+            }
         }
     }
 
