@@ -6,11 +6,11 @@
 //! is Argon2id(passphrase, salt) with m = 64 MiB, t = 3, p = 4 → 32 bytes, handed to SQLCipher
 //! as a raw key (`PRAGMA key = "x'…'"`). Pragmas: `cipher_memory_security = ON` (before the
 //! key), `secure_delete = ON`, `temp_store = MEMORY`, `foreign_keys = ON`,
-//! `cache_size` 32 MiB, `journal_mode = WAL`, checkpointed with TRUNCATE after every expiry,
-//! history clearing, retraction and account removal (so no old page version outlives a
-//! deletion in `talpa.db-wal`) and removed at lock; a passphrase change re-keys under a
-//! rollback journal, as SQLCipher requires. Passphrases ([`Passphrase`]) and keys live only
-//! in zeroizing buffers; the store does not keep the key after opening.
+//! `journal_mode = WAL` (and a 32 MiB page cache during expiry runs only), checkpointed with
+//! TRUNCATE after every expiry, history clearing, retraction and account removal (so no old
+//! page version outlives a deletion in `talpa.db-wal`) and removed at lock; a passphrase
+//! change re-keys under a rollback journal, as SQLCipher requires. Passphrases ([`Passphrase`])
+//! and keys live only in zeroizing buffers; the store does not keep the key after opening.
 //!
 //! # Lifecycle
 //! - [`Profile::create`]`(dir, &pass) -> Store` — refuses an existing profile.

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::params;
 
 use super::error::{Result, StoreError};
-use super::{HistoryScope, Store};
+use super::{HistoryScope, Store, profile};
 
 /// How long messages are kept on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -133,6 +133,20 @@ impl Store {
     /// A message's age is `min(server time, local receive time)`, so a server claiming a
     /// future time cannot extend how long a message stays.
     pub fn expire(&mut self, now: DateTime<Utc>) -> Result<usize> {
+        self.conn
+            .pragma_update(None, "cache_size", -profile::EXPIRY_CACHE_KIB)?;
+        let removed = self.expire_rows(now);
+        self.conn
+            .pragma_update(None, "cache_size", -profile::DEFAULT_CACHE_KIB)?;
+        let removed = removed?;
+        // Queued stanzas carry message bodies too: they follow the same schedule.
+        self.outbox_expire(now)?;
+        self.checkpoint()?;
+        Ok(removed)
+    }
+
+    /// The deletion of [`Store::expire`], in one transaction.
+    fn expire_rows(&mut self, now: DateTime<Utc>) -> Result<usize> {
         let tx = self.conn.transaction()?;
         let mut removed = 0;
         {
@@ -148,9 +162,6 @@ impl Store {
             }
         }
         tx.commit()?;
-        // Queued stanzas carry message bodies too: they follow the same schedule.
-        self.outbox_expire(now)?;
-        self.checkpoint()?;
         Ok(removed)
     }
 

@@ -4,8 +4,8 @@
 //! - insert N messages into one conversation (batches of 1 000, one transaction each, the
 //!   store's own statements: retention lookup, two dedupe probes, insert);
 //! - open the database and load the last 50 messages of that N-message conversation;
-//! - expire all N messages (secure_delete on, then the WAL checkpointed with TRUNCATE, as the
-//!   store's expiry does);
+//! - expire all N messages (secure_delete on, a 32 MiB page cache for the run, then the WAL
+//!   checkpointed with TRUNCATE, as the store's expiry does);
 //! - unlock: Argon2id + SQLCipher keying + full HMAC check, against opening a plain file.
 //!
 //! The "raw" rows run identical SQL on a keyed SQLCipher connection and on an unkeyed one
@@ -178,6 +178,8 @@ fn raw_last_50(conn: &Connection) -> usize {
 }
 
 fn raw_expire(conn: &mut Connection, cutoff: i64) -> usize {
+    conn.pragma_update(None, "cache_size", -profile::EXPIRY_CACHE_KIB)
+        .expect("cache");
     let tx = conn.transaction().expect("tx");
     let n = tx
         .execute(
@@ -188,6 +190,8 @@ fn raw_expire(conn: &mut Connection, cutoff: i64) -> usize {
         )
         .expect("delete");
     tx.commit().expect("commit");
+    conn.pragma_update(None, "cache_size", -profile::DEFAULT_CACHE_KIB)
+        .expect("cache");
     conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
         .expect("checkpoint");
     n
