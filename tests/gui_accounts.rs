@@ -320,6 +320,22 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     retention.set_selected(2);
     pump_until("the account retention", || account(&core, &me).1 == "1d");
 
+    // Its devices, trust and key access are one click away.
+    find_widget::<gtk4::Button>(dialog.upcast_ref(), &|b| {
+        b.label().as_deref() == Some("Devices, Keys and Trust…")
+    })
+    .expect("the devices button")
+    .emit_clicked();
+    pump_until("the devices window from the settings", || {
+        app.windows().iter().any(ObjectExt::is::<DevicesWindow>)
+    });
+    for w in app.windows() {
+        if w.is::<DevicesWindow>() {
+            w.close();
+        }
+    }
+    pump(Duration::from_millis(200));
+
     // Accessible labels: the dialog and the main window with an account row.
     let missing = unlabelled(dialog.upcast_ref());
     assert!(

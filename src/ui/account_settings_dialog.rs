@@ -1,7 +1,8 @@
 //! One account's settings, opened from its row in the sidebar: connect on or off, password,
 //! server override, trust anchor, DNS-over-TLS resolver (sent together as `update_account`; the
 //! account alone reconnects), the default retention of its conversations (`set_retention`
-//! at once) and removal with its data (the window's confirmation). A note says what links
+//! at once), a way to its OMEMO devices, strict trust and key access (the devices window) and
+//! removal with its data (the window's confirmation). A note says what links
 //! accounts to each other. The core refuses bad values with nothing changed; the dialog then
 //! keeps everything typed and says why.
 
@@ -139,6 +140,25 @@ impl AccountSettingsDialog {
             "Forever",
         ])));
         account.add(&imp.retention_row);
+        let devices = gtk4::Button::builder()
+            .label("Devices, Keys and Trust…")
+            .halign(gtk4::Align::Start)
+            .margin_top(12)
+            .tooltip_text("OMEMO devices, strict trust and who may fetch this account's keys")
+            .build();
+        devices.connect_clicked(glib::clone!(
+            #[weak(rename_to = dialog)]
+            self,
+            move |_| {
+                let session = dialog.imp().window.upgrade().and_then(|w| w.session());
+                if let Some(session) = session {
+                    let jid = dialog.jid().to_variant();
+                    let _ =
+                        WidgetExt::activate_action(&session, "session.account-devices", Some(&jid));
+                }
+            }
+        ));
+        account.add(&devices);
         page.add(&account);
 
         let connection = adw::PreferencesGroup::builder()
