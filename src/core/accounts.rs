@@ -1500,6 +1500,7 @@ fn apply(
                     .into(),
                     corrected: false,
                     retracted: false,
+                    origin_id: None,
                 }),
             })
         }

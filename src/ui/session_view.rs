@@ -15,6 +15,7 @@ use libadwaita::prelude::*;
 use crate::core::events::{AccountSummary, Occupant, StoredMessage, TorStatusInfo};
 use crate::core::{Command, CoreHandle, Event, Reply};
 use crate::ui::chat::{ConversationView, RoomPanel};
+use crate::ui::contacts_sidebar::ContactsSidebar;
 use crate::ui::conversation_settings_dialog::ConversationSettingsDialog;
 use crate::ui::models::{AccountObject, ConversationObject, OccupantObject};
 use crate::ui::notifications::{self, NotificationPolicy};
@@ -81,6 +82,8 @@ mod imp {
         /// is scheduled (see `UNREAD_REFRESH`).
         pub pending_unread: RefCell<Vec<(ConversationObject, u32)>>,
         pub unread_scheduled: Cell<bool>,
+        /// Contact requests (shown under the header bar) and the accounts' contact lists.
+        pub contacts: OnceCell<ContactsSidebar>,
     }
 
     #[glib::object_subclass]
@@ -271,6 +274,18 @@ fn account_row(item: &glib::Object) -> gtk4::Widget {
         .sync_create()
         .build();
     row.add_suffix(&switch);
+    let contacts = gtk4::Button::builder()
+        .icon_name("system-users-symbolic")
+        .valign(gtk4::Align::Center)
+        .tooltip_text(format!(
+            "Contacts, blocking and server archive of {}",
+            account.jid()
+        ))
+        .action_name("contacts.open")
+        .action_target(&account.jid().to_variant())
+        .css_classes(["flat"])
+        .build();
+    row.add_suffix(&contacts);
     let remove = gtk4::Button::builder()
         .icon_name("user-trash-symbolic")
         .valign(gtk4::Align::Center)
@@ -341,8 +356,17 @@ impl SessionView {
             view,
             move |_| view.refresh_circuits()
         ));
+        let contacts = ContactsSidebar::new(core.clone(), &view);
+        let sidebar = &view.imp().sidebar;
+        sidebar.insert_child_after(&contacts, sidebar.first_child().as_ref());
+        let _ = view.imp().contacts.set(contacts);
         let _ = view.imp().core.set(core.clone());
         view
+    }
+
+    /// Contact requests and the accounts' contact lists.
+    pub fn contacts_sidebar(&self) -> Option<&ContactsSidebar> {
+        self.imp().contacts.get()
     }
 
     /// The open conversation's view.
@@ -397,6 +421,9 @@ impl SessionView {
             Event::Message(message) => self.on_message(message, true),
             Event::MessageUpdated(message) => self.on_message(message, false),
             Event::Roster { account, contacts } => {
+                if let Some(sidebar) = self.imp().contacts.get() {
+                    sidebar.handle_event(event);
+                }
                 if let Some(store) = self.imp().conversations.get() {
                     for c in store.iter::<ConversationObject>().flatten() {
                         if c.account() == *account {
@@ -420,7 +447,12 @@ impl SessionView {
                 room,
                 occupants,
             } => self.set_occupants(account, room, occupants),
-            // Contact requests, the block list and room details have no view here yet.
+            Event::SubscriptionRequest { .. } | Event::Blocklist { .. } => {
+                if let Some(sidebar) = self.imp().contacts.get() {
+                    sidebar.handle_event(event);
+                }
+            }
+            // Room details have no view here yet.
             Event::RoomAudit(_)
             | Event::RoomInvite { .. }
             | Event::RoomLeft { .. }
@@ -428,8 +460,6 @@ impl SessionView {
             | Event::Unlocked
             | Event::Locked
             | Event::Error { .. }
-            | Event::SubscriptionRequest { .. }
-            | Event::Blocklist { .. }
             | Event::DeviceNew { .. }
             | Event::IdentityChanged { .. }
             | Event::KeysMissing { .. }
@@ -445,6 +475,9 @@ impl SessionView {
         }
         if let Some(panel) = imp.room_panel.get() {
             panel.clear();
+        }
+        if let Some(contacts) = imp.contacts.get() {
+            contacts.clear();
         }
         for store in imp.occupants.take().into_values() {
             store.remove_all();
