@@ -7,7 +7,9 @@
 //!   (the server reports the new value);
 //! - an own message is corrected with Up in the empty composer and retracted from its context
 //!   menu after the confirmation: the peer receives the XEP-0308 correction and the XEP-0424
-//!   retraction, and the window shows the new text marked "edited", then the tombstone.
+//!   retraction, and the window shows the new text marked "edited", then the tombstone;
+//! - a room's side panel invites a contact picked from the account's contacts: the contact
+//!   receives the room's (mediated) invitation.
 
 mod gui_support;
 mod support;
@@ -18,7 +20,7 @@ use gtk4::glib;
 use gtk4::glib::translate::IntoGlib;
 use gtk4::prelude::*;
 use libadwaita as adw;
-use libadwaita::prelude::{ComboRowExt, MessageDialogExt, PreferencesRowExt};
+use libadwaita::prelude::{ComboRowExt, PreferencesRowExt};
 use serde_json::Value;
 use talpa::core::commands::{NewAccount, Secret};
 use talpa::core::{Command, CoreHandle, CoreOptions, Reply};
@@ -371,7 +373,17 @@ fn checks(app: &adw::Application, core: CoreHandle) {
         .into_iter()
         .find_map(|w| w.downcast::<adw::MessageDialog>().ok())
         .expect("the confirmation");
-    MessageDialogExt::response(&confirm, "delete");
+    pump(Duration::from_millis(200));
+    find_widget::<gtk4::Button>(confirm.upcast_ref(), &|b| {
+        b.label().as_deref() == Some("Delete")
+    })
+    .expect("the Delete button")
+    .emit_clicked();
+    pump_until("the confirmation to close", || {
+        !app.windows()
+            .into_iter()
+            .any(|w| w.is::<adw::MessageDialog>())
+    });
     let retraction = pump_until_peer(&mut friend, "the retraction", |e| {
         e["event"] == "stanza"
             && e["xml"]
@@ -389,4 +401,61 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     });
     pump(Duration::from_millis(300));
     gui_support::screenshot(&display, "edit_4_retracted");
+
+    // 4. Inviting a contact into a room from the room panel's contact picker.
+    let room = bed.new_room("guicinv");
+    call(
+        &core,
+        Command::CreateRoom {
+            account: me.clone(),
+            room: room.clone(),
+            nick: "mole".into(),
+            password: None,
+            force: false,
+        },
+    );
+    pump_until("the new room under Rooms", || {
+        session.lists_as_room(&me, &room)
+    });
+    session.open_conversation(&me, &room);
+    let room_button = find_widget::<gtk4::ToggleButton>(window.upcast_ref(), &|t| {
+        t.icon_name().as_deref() == Some("system-users-symbolic")
+    })
+    .expect("the room panel button");
+    room_button.set_active(true);
+    let panel = session.room_panel().expect("room panel").clone();
+    let picker = find_widget::<gtk4::MenuButton>(panel.upcast_ref(), &|b| {
+        b.tooltip_text().as_deref() == Some("Invite one of your contacts")
+    })
+    .expect("the invite-a-contact button");
+    picker.popup();
+    pump_until("the friend in the contact picker", || {
+        picker.popover().is_some_and(|p| {
+            find_widget::<gtk4::Button>(p.upcast_ref(), &|b| {
+                b.label().as_deref() == Some(friend_jid.as_str())
+            })
+            .is_some()
+        })
+    });
+    pump(Duration::from_millis(300));
+    gui_support::screenshot(&display, "invite_1_contact_picker");
+    let popover = picker.popover().expect("the picker's popover");
+    find_widget::<gtk4::Button>(popover.upcast_ref(), &|b| {
+        b.label().as_deref() == Some(friend_jid.as_str())
+    })
+    .expect("the friend's entry")
+    .emit_clicked();
+    let invitation = pump_until_peer(&mut friend, "the room invitation", |e| {
+        e["event"] == "stanza"
+            && e["xml"].as_str().is_some_and(|x| {
+                x.contains("http://jabber.org/protocol/muc#user") && x.contains("<invite")
+            })
+    });
+    assert_eq!(
+        invitation["from"]
+            .as_str()
+            .map(|f| f.split('/').next().unwrap_or(f)),
+        Some(room.as_str()),
+        "the invitation did not come through the room: {invitation}"
+    );
 }

@@ -241,7 +241,7 @@ impl ContactsSidebar {
                         &if approve {
                             format!("{from} can now see when {account} is online.")
                         } else {
-                            format!("{from} was told no.")
+                            format!("{from}'s request was refused.")
                         },
                     );
                 }
