@@ -34,6 +34,8 @@ use support::{Peer, bed};
 const LONG: Duration = Duration::from_secs(120);
 const ORIGINAL: &str = "meet at the bakery at noon";
 const CORRECTED: &str = "meet at the library at noon";
+const SECRET_ORIGINAL: &str = "the key is under the red pot";
+const SECRET_CORRECTED: &str = "the key is under the blue pot";
 
 #[test]
 fn contact_requests_blocking_archiving_and_own_message_edits_work_from_the_window() {
@@ -402,6 +404,78 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     pump(Duration::from_millis(300));
     gui_support::screenshot(&display, "edit_4_retracted");
 
+    // 3b. The same Up-arrow correction in an encrypted conversation (on by default) travels
+    // encrypted: the OMEMO peer decrypts the new text, which never crosses the wire in clear.
+    let (cipher_jid, cipher_password) = bed.new_account("guicipher");
+    let mut cipher = Peer::spawn_with(
+        bed,
+        &cipher_jid,
+        &cipher_password,
+        &support::PeerOptions {
+            omemo: true,
+            ..support::PeerOptions::default()
+        },
+    );
+    cipher.send_cmd(&serde_json::json!({"cmd": "raw_events", "on": true}));
+    session.open_conversation(&me, &cipher_jid);
+    let composer = find_widget::<gtk4::Entry>(view.upcast_ref(), &|e| {
+        e.placeholder_text()
+            .is_some_and(|p| p.contains(&cipher_jid))
+    })
+    .expect("the composer");
+    composer.set_text(SECRET_ORIGINAL);
+    composer.emit_activate();
+    let first = pump_until_peer(&mut cipher, "the encrypted original", |e| {
+        e["event"] == "message" && e["body"] == SECRET_ORIGINAL
+    });
+    assert!(first["encrypted"].is_string(), "not encrypted: {first}");
+    pump_until("the encrypted message, stored with its origin-id", || {
+        view.last_own_message()
+            .is_some_and(|m| m.body() == SECRET_ORIGINAL)
+    });
+    let stopped = keys.emit_by_name::<bool>(
+        "key-pressed",
+        &[
+            &gtk4::gdk::Key::Up.into_glib(),
+            &0u32,
+            &gtk4::gdk::ModifierType::empty(),
+        ],
+    );
+    assert!(
+        stopped && composer.text() == SECRET_ORIGINAL,
+        "Up did not load the message"
+    );
+    composer.set_text(SECRET_CORRECTED);
+    composer.emit_activate();
+    let fixed = pump_until_peer(&mut cipher, "the encrypted correction", |e| {
+        e["event"] == "message" && e["body"] == SECRET_CORRECTED
+    });
+    assert!(
+        fixed["encrypted"].is_string(),
+        "the correction was not encrypted: {fixed}"
+    );
+    let leaked: Vec<Value> = cipher
+        .pending_events()
+        .into_iter()
+        .filter(|e| {
+            e["event"] == "stanza"
+                && e["xml"]
+                    .as_str()
+                    .is_some_and(|x| x.contains(SECRET_CORRECTED) || x.contains(SECRET_ORIGINAL))
+        })
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "a text crossed the wire in clear: {leaked:?}"
+    );
+    pump_until("the encrypted correction shown, marked edited", || {
+        find_widget::<MessageRow>(view.upcast_ref(), &|r| {
+            let text = visible_texts(r.upcast_ref());
+            text.contains(SECRET_CORRECTED) && text.contains("edited")
+        })
+        .is_some()
+    });
+
     // 4. Inviting a contact into a room from the room panel's contact picker.
     let room = bed.new_room("guicinv");
     call(
@@ -458,4 +532,36 @@ fn checks(app: &adw::Application, core: CoreHandle) {
         Some(room.as_str()),
         "the invitation did not come through the room: {invitation}"
     );
+
+    // Locking forgets the requests, the contact lists and the account windows.
+    cipher.send_cmd(&serde_json::json!({"cmd": "roster_add", "jid": me}));
+    pump_until("a request pending at lock time", || {
+        sidebar
+            .requests()
+            .iter()
+            .any(|(_, from)| *from == cipher_jid)
+    });
+    sidebar.open_account(&me).expect("the account window");
+    pump_until("the account window", || {
+        app.windows().into_iter().any(|w| w.is::<AccountWindow>())
+    });
+    drop(panel);
+    drop(view);
+    drop(sidebar);
+    drop(session);
+    window.lock();
+    pump_until("the lock", || !window.is_unlocked());
+    pump(Duration::from_secs(1));
+    assert!(
+        !app.windows().into_iter().any(|w| w.is::<AccountWindow>()),
+        "an account window survived the lock"
+    );
+    let shown = visible_texts(window.upcast_ref());
+    for text in [
+        friend_jid.as_str(),
+        stranger_jid.as_str(),
+        cipher_jid.as_str(),
+    ] {
+        assert!(!shown.contains(text), "{text:?} is still shown after lock");
+    }
 }

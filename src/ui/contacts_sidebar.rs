@@ -177,7 +177,8 @@ impl ContactsSidebar {
             .borrow()
             .iter()
             .filter_map(glib::WeakRef::upgrade)
-            .find(|w| w.account() == account)
+            // A closed window may still be referenced somewhere; it is not reopened.
+            .find(|w| w.account() == account && w.is_visible())
         {
             GtkWindowExt::present(&window);
             return Some(window);
