@@ -127,7 +127,7 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     }
     pump(Duration::from_secs(2));
     let sidebar = session
-        .contacts_sidebar()
+        .contact_requests_view()
         .expect("contacts sidebar")
         .clone();
 

@@ -1,7 +1,7 @@
 //! One account's contacts and what its server keeps: add a contact, remove or block one,
 //! unblock (XEP-0191), and the server's archiving preference (XEP-0441) with what each choice
 //! means. Opened from the account's row in the sidebar; the lists come from the session's
-//! `roster` and `blocklist` events (see `contacts_sidebar`).
+//! `roster` and `blocklist` events (see `contact_requests_view`).
 
 use std::cell::{Cell, OnceCell, RefCell};
 
@@ -13,7 +13,7 @@ use libadwaita::prelude::*;
 use libadwaita::subclass::prelude::*;
 
 use crate::core::{Command, CoreError, CoreHandle, Reply};
-use crate::ui::contacts_sidebar::AccountContacts;
+use crate::ui::contact_requests_view::AccountContacts;
 use crate::ui::user_text;
 
 /// The server archiving choices (XEP-0441 `default`), in the combo row's order, with their

@@ -9,7 +9,7 @@
 pub mod account_window;
 pub mod add_account_dialog;
 pub mod chat;
-pub mod contacts_sidebar;
+pub mod contact_requests_view;
 pub mod conversation_settings_dialog;
 pub mod conversation_switcher_dialog;
 pub mod models;

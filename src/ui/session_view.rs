@@ -15,7 +15,7 @@ use libadwaita::prelude::*;
 use crate::core::events::{AccountSummary, Occupant, StoredMessage, TorStatusInfo};
 use crate::core::{Command, CoreHandle, Event, Reply};
 use crate::ui::chat::{ConversationView, RoomPanel};
-use crate::ui::contacts_sidebar::ContactsSidebar;
+use crate::ui::contact_requests_view::ContactRequestsView;
 use crate::ui::conversation_settings_dialog::ConversationSettingsDialog;
 use crate::ui::models::{AccountObject, ConversationObject, OccupantObject};
 use crate::ui::notifications::{self, NotificationPolicy};
@@ -83,7 +83,7 @@ mod imp {
         pub pending_unread: RefCell<Vec<(ConversationObject, u32)>>,
         pub unread_scheduled: Cell<bool>,
         /// Contact requests (shown under the header bar) and the accounts' contact lists.
-        pub contacts: OnceCell<ContactsSidebar>,
+        pub contacts: OnceCell<ContactRequestsView>,
     }
 
     #[glib::object_subclass]
@@ -356,7 +356,7 @@ impl SessionView {
             view,
             move |_| view.refresh_circuits()
         ));
-        let contacts = ContactsSidebar::new(core.clone(), &view);
+        let contacts = ContactRequestsView::new(core.clone(), &view);
         let sidebar = &view.imp().sidebar;
         sidebar.insert_child_after(&contacts, sidebar.first_child().as_ref());
         let _ = view.imp().contacts.set(contacts);
@@ -365,7 +365,7 @@ impl SessionView {
     }
 
     /// Contact requests and the accounts' contact lists.
-    pub fn contacts_sidebar(&self) -> Option<&ContactsSidebar> {
+    pub fn contact_requests_view(&self) -> Option<&ContactRequestsView> {
         self.imp().contacts.get()
     }
 

@@ -1,7 +1,7 @@
 //! The conversation view and its rows.
 
 pub mod conversation_view;
-pub mod invite_picker;
+pub mod invite_popover;
 pub mod message_editing;
 pub mod message_row;
 pub mod room_panel;

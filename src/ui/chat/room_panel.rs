@@ -86,7 +86,7 @@ mod imp {
                 move |_| obj.invite()
             ));
             if let Some(row) = self.invite_button.parent().and_downcast::<gtk4::Box>() {
-                let picker = crate::ui::chat::invite_picker::menu_button(&obj);
+                let picker = crate::ui::chat::invite_popover::menu_button(&obj);
                 row.insert_child_after(&picker, Some(&*self.invite_entry));
             }
             self.leave_button.connect_clicked(glib::clone!(

@@ -30,7 +30,7 @@ mod imp {
     use super::*;
 
     #[derive(Default)]
-    pub struct ContactsSidebar {
+    pub struct ContactRequestsView {
         pub core: OnceCell<CoreHandle>,
         pub list: OnceCell<gtk4::ListBox>,
         /// Pending requests, oldest first: (account, who asks).
@@ -41,13 +41,13 @@ mod imp {
     }
 
     #[glib::object_subclass]
-    impl ObjectSubclass for ContactsSidebar {
-        const NAME: &'static str = "TalpaContactsSidebar";
-        type Type = super::ContactsSidebar;
+    impl ObjectSubclass for ContactRequestsView {
+        const NAME: &'static str = "TalpaContactRequestsView";
+        type Type = super::ContactRequestsView;
         type ParentType = gtk4::Box;
     }
 
-    impl ObjectImpl for ContactsSidebar {
+    impl ObjectImpl for ContactRequestsView {
         fn constructed(&self) {
             self.parent_constructed();
             let obj = self.obj();
@@ -77,18 +77,18 @@ mod imp {
         }
     }
 
-    impl WidgetImpl for ContactsSidebar {}
-    impl BoxImpl for ContactsSidebar {}
+    impl WidgetImpl for ContactRequestsView {}
+    impl BoxImpl for ContactRequestsView {}
 }
 
 glib::wrapper! {
     /// Contact requests in the sidebar, and the session's contact lists.
-    pub struct ContactsSidebar(ObjectSubclass<imp::ContactsSidebar>)
+    pub struct ContactRequestsView(ObjectSubclass<imp::ContactRequestsView>)
         @extends gtk4::Box, gtk4::Widget,
         @implements gtk4::Buildable, gtk4::ConstraintTarget, gtk4::Orientable;
 }
 
-impl ContactsSidebar {
+impl ContactRequestsView {
     /// A sidebar part talking to `core`; installs the `contacts.open` action on `host` (the
     /// session view, whose account rows carry the buttons).
     pub fn new(core: CoreHandle, host: &impl IsA<gtk4::Widget>) -> Self {

@@ -1,5 +1,5 @@
 //! "Invite a contact" in a room's side panel: a menu button beside the address entry listing the
-//! account's contacts (from the session's roster, see `contacts_sidebar`); choosing one invites
+//! account's contacts (from the session's roster, see `contact_requests_view`); choosing one invites
 //! them at once, as typing their address and pressing Invite does.
 
 use gtk4::glib;
@@ -31,7 +31,7 @@ pub fn contacts_for(panel: &RoomPanel) -> Vec<String> {
     panel
         .ancestor(SessionView::static_type())
         .and_downcast::<SessionView>()
-        .and_then(|s| s.contacts_sidebar().map(|c| c.contacts_of(&account)))
+        .and_then(|s| s.contact_requests_view().map(|c| c.contacts_of(&account)))
         .map(|known| {
             known
                 .contacts
