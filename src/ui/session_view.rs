@@ -19,6 +19,7 @@ use crate::ui::contact_requests_view::ContactRequestsView;
 use crate::ui::conversation_settings_dialog::ConversationSettingsDialog;
 use crate::ui::models::{AccountObject, ConversationObject, OccupantObject};
 use crate::ui::notifications::{self, NotificationPolicy};
+use crate::ui::session_security::SecurityState;
 use crate::ui::tor_indicator::{TorIndicator, circuit_text};
 use crate::ui::{toast, user_text};
 
@@ -84,6 +85,8 @@ mod imp {
         pub unread_scheduled: Cell<bool>,
         /// Contact requests (shown under the header bar) and the accounts' contact lists.
         pub contacts: OnceCell<ContactRequestsView>,
+        /// Device alerts, room audits, the devices & trust window (src/ui/session_security.rs).
+        pub security: OnceCell<SecurityState>,
     }
 
     #[glib::object_subclass]
@@ -286,6 +289,15 @@ fn account_row(item: &glib::Object) -> gtk4::Widget {
         .css_classes(["flat"])
         .build();
     row.add_suffix(&contacts);
+    let devices = gtk4::Button::builder()
+        .icon_name("security-high-symbolic")
+        .valign(gtk4::Align::Center)
+        .tooltip_text(format!("Devices, keys and trust of {}", account.jid()))
+        .action_name("session.account-devices")
+        .action_target(&account.jid().to_variant())
+        .css_classes(["flat"])
+        .build();
+    row.add_suffix(&devices);
     let remove = gtk4::Button::builder()
         .icon_name("user-trash-symbolic")
         .valign(gtk4::Align::Center)
@@ -361,6 +373,7 @@ impl SessionView {
         sidebar.insert_child_after(&contacts, sidebar.first_child().as_ref());
         let _ = view.imp().contacts.set(contacts);
         let _ = view.imp().core.set(core.clone());
+        let _ = view.imp().security.set(SecurityState::install(&view));
         view
     }
 
@@ -452,16 +465,18 @@ impl SessionView {
                     sidebar.handle_event(event);
                 }
             }
+            Event::RoomAudit(_) | Event::DeviceNew { .. } | Event::IdentityChanged { .. } => {
+                if let Some(security) = self.imp().security.get() {
+                    security.handle_event(self, event);
+                }
+            }
             // Room details have no view here yet.
-            Event::RoomAudit(_)
-            | Event::RoomInvite { .. }
+            Event::RoomInvite { .. }
             | Event::RoomLeft { .. }
             | Event::RoomSubject { .. }
             | Event::Unlocked
             | Event::Locked
             | Event::Error { .. }
-            | Event::DeviceNew { .. }
-            | Event::IdentityChanged { .. }
             | Event::KeysMissing { .. }
             | Event::MessageHeld { .. } => {}
         }
@@ -478,6 +493,9 @@ impl SessionView {
         }
         if let Some(contacts) = imp.contacts.get() {
             contacts.clear();
+        }
+        if let Some(security) = imp.security.get() {
+            security.clear();
         }
         for store in imp.occupants.take().into_values() {
             store.remove_all();
@@ -715,6 +733,9 @@ impl SessionView {
             view.grab_focus();
         }
         let is_room = conversation.is_room();
+        if let Some(security) = imp.security.get() {
+            security.opened(&conversation.account(), &conversation.peer(), is_room);
+        }
         imp.room_button.set_visible(is_room);
         if let Some(panel) = imp.room_panel.get() {
             if is_room {

@@ -4,6 +4,7 @@ pub mod conversation_view;
 pub mod invite_popover;
 pub mod message_editing;
 pub mod message_row;
+pub mod room_audit_window;
 pub mod room_panel;
 
 pub use conversation_view::ConversationView;
