@@ -5,9 +5,9 @@
 
 use std::cell::{Cell, OnceCell, RefCell};
 
-use gtk4::glib;
 use gtk4::prelude::*;
 use gtk4::subclass::prelude::*;
+use gtk4::{CompositeTemplate, glib};
 use libadwaita as adw;
 use libadwaita::prelude::*;
 use libadwaita::subclass::prelude::*;
@@ -45,13 +45,25 @@ mod imp {
     // gtk-rs subclass idiom: imp shares its wrapper's imports
     use super::*;
 
-    #[derive(Default)]
+    #[derive(Default, CompositeTemplate)]
+    #[template(file = "../../ui/account_window.ui")]
     pub struct AccountWindow {
+        #[template_child]
+        pub add_row: TemplateChild<adw::EntryRow>,
+        #[template_child]
+        pub add_button: TemplateChild<gtk4::Button>,
+        #[template_child]
+        pub contacts_group: TemplateChild<adw::PreferencesGroup>,
+        #[template_child]
+        pub blocked_group: TemplateChild<adw::PreferencesGroup>,
+        #[template_child]
+        pub block_row: TemplateChild<adw::EntryRow>,
+        #[template_child]
+        pub block_button: TemplateChild<gtk4::Button>,
+        #[template_child]
+        pub archive_row: TemplateChild<adw::ComboRow>,
         pub core: OnceCell<CoreHandle>,
         pub account: OnceCell<String>,
-        pub contacts_group: OnceCell<adw::PreferencesGroup>,
-        pub blocked_group: OnceCell<adw::PreferencesGroup>,
-        pub archive_row: OnceCell<adw::ComboRow>,
         /// The rows listing contacts and blocked JIDs (replaced on every update).
         pub rows: RefCell<Vec<(adw::PreferencesGroup, adw::ActionRow)>>,
         /// Set while the window moves the archive row itself, so only the user's choice
@@ -68,9 +80,51 @@ mod imp {
         const NAME: &'static str = "TalpaAccountWindow";
         type Type = super::AccountWindow;
         type ParentType = adw::PreferencesWindow;
+
+        fn class_init(klass: &mut Self::Class) {
+            klass.bind_template();
+        }
+
+        fn instance_init(obj: &glib::subclass::InitializingObject<Self>) {
+            obj.init_template();
+        }
     }
 
-    impl ObjectImpl for AccountWindow {}
+    impl ObjectImpl for AccountWindow {
+        fn constructed(&self) {
+            self.parent_constructed();
+            let obj = self.obj();
+            self.add_button.connect_clicked(glib::clone!(
+                #[weak]
+                obj,
+                move |_| obj.add_typed()
+            ));
+            self.add_row.connect_entry_activated(glib::clone!(
+                #[weak]
+                obj,
+                move |_| obj.add_typed()
+            ));
+            self.block_button.connect_clicked(glib::clone!(
+                #[weak]
+                obj,
+                move |_| obj.block_typed()
+            ));
+            self.block_row.connect_entry_activated(glib::clone!(
+                #[weak]
+                obj,
+                move |_| obj.block_typed()
+            ));
+            // The choices' labels live with their values and meanings (`ARCHIVING`).
+            let labels: Vec<&str> = ARCHIVING.iter().map(|(_, label, _)| *label).collect();
+            self.archive_row
+                .set_model(Some(&gtk4::StringList::new(&labels)));
+            self.archive_row.connect_selected_notify(glib::clone!(
+                #[weak]
+                obj,
+                move |row| obj.archiving_chosen(row.selected())
+            ));
+        }
+    }
     impl WidgetImpl for AccountWindow {}
     impl WindowImpl for AccountWindow {}
     impl AdwWindowImpl for AccountWindow {}
@@ -88,20 +142,12 @@ glib::wrapper! {
 impl AccountWindow {
     /// The window of `account`, transient for `parent`.
     pub fn new(core: CoreHandle, parent: Option<&gtk4::Window>, account: &str) -> Self {
-        let window: Self = glib::Object::builder()
-            .property("title", account)
-            .property("modal", false)
-            .property("search-enabled", false)
-            .property("default-width", 560)
-            .property("default-height", 640)
-            .property("destroy-with-parent", true)
-            .build();
+        let window: Self = glib::Object::builder().property("title", account).build();
         GtkWindowExt::set_transient_for(&window, parent);
         window.set_application(parent.and_then(GtkWindowExt::application).as_ref());
         let imp = window.imp();
         let _ = imp.core.set(core);
         let _ = imp.account.set(account.to_owned());
-        window.build();
         window.load_archiving();
         window
     }
@@ -111,124 +157,28 @@ impl AccountWindow {
         self.imp().account.get().cloned().unwrap_or_default()
     }
 
-    fn build(&self) {
-        let imp = self.imp();
-        let page = adw::PreferencesPage::builder()
-            .title("Contacts")
-            .icon_name("system-users-symbolic")
-            .build();
+    fn add_typed(&self) {
+        let row = &self.imp().add_row;
+        let jid = row.text().trim().to_owned();
+        if !jid.is_empty() {
+            row.set_text("");
+            self.contact_op("add", &jid);
+        }
+    }
 
-        let add_group = adw::PreferencesGroup::builder()
-            .title("Add a contact")
-            .description(
-                "Talpa asks them to share their presence. On an account with local-only \
-                 contacts, the contact is kept only in this computer's encrypted store and \
-                 nothing is sent.",
-            )
-            .build();
-        let add_row = adw::EntryRow::builder()
-            .title("Address (name@server)")
-            .show_apply_button(false)
-            .build();
-        let add_button = gtk4::Button::builder()
-            .label("Add")
-            .valign(gtk4::Align::Center)
-            .tooltip_text("Add this address to the contacts")
-            .css_classes(["suggested-action"])
-            .build();
-        add_row.add_suffix(&add_button);
-        let add = glib::clone!(
-            #[weak(rename_to = window)]
-            self,
-            #[weak]
-            add_row,
-            move || {
-                let jid = add_row.text().trim().to_owned();
-                if !jid.is_empty() {
-                    add_row.set_text("");
-                    window.contact_op("add", &jid);
-                }
-            }
-        );
-        let add2 = add.clone();
-        add_button.connect_clicked(move |_| add());
-        add_row.connect_entry_activated(move |_| add2());
-        add_group.add(&add_row);
-        page.add(&add_group);
-
-        let contacts_group = adw::PreferencesGroup::builder().title("Contacts").build();
-        page.add(&contacts_group);
-
-        let blocked_group = adw::PreferencesGroup::builder()
-            .title("Blocked")
-            .description(
-                "The server refuses their messages and presence, and Talpa drops anything \
-                 from them that still arrives. The block list is stored on the server.",
-            )
-            .build();
-        let block_row = adw::EntryRow::builder()
-            .title("Block an address (name@server or a server)")
-            .build();
-        let block_button = gtk4::Button::builder()
-            .label("Block")
-            .valign(gtk4::Align::Center)
-            .tooltip_text("Block this address")
-            .css_classes(["destructive-action"])
-            .build();
-        block_row.add_suffix(&block_button);
-        let block = glib::clone!(
-            #[weak(rename_to = window)]
-            self,
-            #[weak]
-            block_row,
-            move || {
-                let jid = block_row.text().trim().to_owned();
-                if !jid.is_empty() {
-                    block_row.set_text("");
-                    window.contact_op("block", &jid);
-                }
-            }
-        );
-        let block2 = block.clone();
-        block_button.connect_clicked(move |_| block());
-        block_row.connect_entry_activated(move |_| block2());
-        blocked_group.add(&block_row);
-        page.add(&blocked_group);
-
-        let archive_group = adw::PreferencesGroup::builder()
-            .title("Server archive")
-            .description("What your server keeps of your messages (XEP-0441). Talpa shows what the server reports.")
-            .build();
-        let labels: Vec<&str> = ARCHIVING.iter().map(|(_, label, _)| *label).collect();
-        let archive_row = adw::ComboRow::builder()
-            .title("Server keeps")
-            .subtitle("Asking the server… (the account must be online)")
-            .model(&gtk4::StringList::new(&labels))
-            .sensitive(false)
-            .build();
-        archive_row.set_subtitle_lines(0);
-        archive_row.connect_selected_notify(glib::clone!(
-            #[weak(rename_to = window)]
-            self,
-            move |row| window.archiving_chosen(row.selected())
-        ));
-        archive_group.add(&archive_row);
-        page.add(&archive_group);
-
-        PreferencesWindowExt::add(self, &page);
-        let _ = imp.contacts_group.set(contacts_group);
-        let _ = imp.blocked_group.set(blocked_group);
-        let _ = imp.archive_row.set(archive_row);
+    fn block_typed(&self) {
+        let row = &self.imp().block_row;
+        let jid = row.text().trim().to_owned();
+        if !jid.is_empty() {
+            row.set_text("");
+            self.contact_op("block", &jid);
+        }
     }
 
     /// Shows the account's contacts and block list.
     pub fn show_contacts(&self, known: &AccountContacts) {
         let imp = self.imp();
-        let (Some(contacts_group), Some(blocked_group)) =
-            (imp.contacts_group.get(), imp.blocked_group.get())
-        else {
-            return;
-        };
+        let (contacts_group, blocked_group) = (&*imp.contacts_group, &*imp.blocked_group);
         imp.shown.replace(known.clone());
         for (group, row) in imp.rows.take() {
             group.remove(&row);
@@ -393,8 +343,11 @@ impl AccountWindow {
                     let previous = window.imp().archiving.borrow().clone();
                     if let Some(previous) = previous {
                         window.show_archiving(&previous);
-                    } else if let Some(row) = window.imp().archive_row.get() {
-                        row.set_subtitle(&format!("Not known: {}", user_text::error_text(&e)));
+                    } else {
+                        window
+                            .imp()
+                            .archive_row
+                            .set_subtitle(&format!("Not known: {}", user_text::error_text(&e)));
                     }
                     window.failed("The server's archiving could not be read or changed.", &e);
                 }
@@ -405,9 +358,7 @@ impl AccountWindow {
     /// Shows the archiving value the server reported.
     fn show_archiving(&self, value: &str) {
         let imp = self.imp();
-        let Some(row) = imp.archive_row.get() else {
-            return;
-        };
+        let row = &imp.archive_row;
         let Some(index) = ARCHIVING.iter().position(|(v, _, _)| *v == value) else {
             return;
         };

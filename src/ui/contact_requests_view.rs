@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use gtk4::prelude::*;
 use gtk4::subclass::prelude::*;
-use gtk4::{gio, glib};
+use gtk4::{CompositeTemplate, gio, glib};
 
 use crate::core::{Command, CoreHandle, Event};
 use crate::ui::account_window::AccountWindow;
@@ -29,10 +29,12 @@ mod imp {
     // gtk-rs subclass idiom: imp shares its wrapper's imports
     use super::*;
 
-    #[derive(Default)]
+    #[derive(Default, CompositeTemplate)]
+    #[template(file = "../../ui/contact_requests_view.ui")]
     pub struct ContactRequestsView {
+        #[template_child]
+        pub list: TemplateChild<gtk4::ListBox>,
         pub core: OnceCell<CoreHandle>,
-        pub list: OnceCell<gtk4::ListBox>,
         /// Pending requests, oldest first: (account, who asks).
         pub requests: RefCell<Vec<(String, String)>>,
         pub contacts: RefCell<BTreeMap<String, AccountContacts>>,
@@ -45,33 +47,17 @@ mod imp {
         const NAME: &'static str = "TalpaContactRequestsView";
         type Type = super::ContactRequestsView;
         type ParentType = gtk4::Box;
+
+        fn class_init(klass: &mut Self::Class) {
+            klass.bind_template();
+        }
+
+        fn instance_init(obj: &glib::subclass::InitializingObject<Self>) {
+            obj.init_template();
+        }
     }
 
     impl ObjectImpl for ContactRequestsView {
-        fn constructed(&self) {
-            self.parent_constructed();
-            let obj = self.obj();
-            obj.set_orientation(gtk4::Orientation::Vertical);
-            obj.set_spacing(6);
-            obj.set_visible(false);
-            let heading = gtk4::Label::builder()
-                .label("Contact requests")
-                .xalign(0.0)
-                .margin_start(12)
-                .margin_top(6)
-                .css_classes(["heading"])
-                .build();
-            obj.append(&heading);
-            let list = gtk4::ListBox::builder()
-                .selection_mode(gtk4::SelectionMode::None)
-                .margin_start(6)
-                .margin_end(6)
-                .css_classes(["boxed-list"])
-                .build();
-            obj.append(&list);
-            let _ = self.list.set(list);
-        }
-
         fn dispose(&self) {
             self.obj().clear();
         }
@@ -279,9 +265,7 @@ impl ContactRequestsView {
 
     fn show_requests(&self) {
         let imp = self.imp();
-        let Some(list) = imp.list.get() else {
-            return;
-        };
+        let list = &imp.list;
         while let Some(row) = list.first_child() {
             list.remove(&row);
         }
