@@ -34,6 +34,8 @@ use support::{Peer, bed};
 const LONG: Duration = Duration::from_secs(120);
 const ORIGINAL: &str = "meet at the bakery at noon";
 const CORRECTED: &str = "meet at the library at noon";
+const ROOM_ORIGINAL: &str = "cell meeting moved to thursday";
+const ROOM_CORRECTED: &str = "cell meeting moved to friday";
 const SECRET_ORIGINAL: &str = "the key is under the red pot";
 const SECRET_CORRECTED: &str = "the key is under the blue pot";
 
@@ -532,6 +534,72 @@ fn checks(app: &adw::Application, core: CoreHandle) {
         Some(room.as_str()),
         "the invitation did not come through the room: {invitation}"
     );
+
+    // In the room, Up corrects the last own message too (plaintext room here, so the member's
+    // stanza log shows the correction).
+    friend.send_cmd(&serde_json::json!({"cmd": "join", "room": room, "nick": "badger"}));
+    let joined = pump_until_peer(&mut friend, "the invited friend in the room", |e| {
+        e["event"] == "joined" || (e["event"] == "error" && e["cmd"] == "join")
+    });
+    assert_eq!(
+        joined["event"], "joined",
+        "the invited friend was refused: {joined}"
+    );
+    call(
+        &core,
+        Command::SetEncryption {
+            account: me.clone(),
+            conversation: room.clone(),
+            enabled: false,
+            version: None,
+        },
+    );
+    let composer = find_widget::<gtk4::Entry>(view.upcast_ref(), &|e| {
+        e.placeholder_text().is_some_and(|p| p.contains(&room))
+    })
+    .expect("the room's composer");
+    composer.set_text(ROOM_ORIGINAL);
+    composer.emit_activate();
+    pump_until_peer(&mut friend, "the room message", |e| {
+        e["event"] == "message" && e["body"] == ROOM_ORIGINAL
+    });
+    pump_until("our room message, stored with its origin-id", || {
+        view.last_own_message()
+            .is_some_and(|m| m.body() == ROOM_ORIGINAL)
+    });
+    let keys = composer
+        .observe_controllers()
+        .iter::<glib::Object>()
+        .flatten()
+        .find_map(|c| c.downcast::<gtk4::EventControllerKey>().ok())
+        .expect("the composer's key controller");
+    let stopped = keys.emit_by_name::<bool>(
+        "key-pressed",
+        &[
+            &gtk4::gdk::Key::Up.into_glib(),
+            &0u32,
+            &gtk4::gdk::ModifierType::empty(),
+        ],
+    );
+    assert!(
+        stopped && composer.text() == ROOM_ORIGINAL,
+        "Up did not load the room message"
+    );
+    composer.set_text(ROOM_CORRECTED);
+    composer.emit_activate();
+    pump_until_peer(&mut friend, "the room correction", |e| {
+        e["event"] == "stanza"
+            && e["xml"].as_str().is_some_and(|x| {
+                x.contains("urn:xmpp:message-correct:0") && x.contains(ROOM_CORRECTED)
+            })
+    });
+    pump_until("the room correction shown, marked edited", || {
+        find_widget::<MessageRow>(view.upcast_ref(), &|r| {
+            let text = visible_texts(r.upcast_ref());
+            text.contains(ROOM_CORRECTED) && text.contains("edited")
+        })
+        .is_some()
+    });
 
     // Locking forgets the requests, the contact lists and the account windows.
     cipher.send_cmd(&serde_json::json!({"cmd": "roster_add", "jid": me}));
