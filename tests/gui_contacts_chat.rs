@@ -354,6 +354,33 @@ fn checks(app: &adw::Application, core: CoreHandle) {
         visible_texts(r.upcast_ref()).contains(CORRECTED)
     })
     .expect("the corrected row");
+    // From the keyboard: the Menu key on the focused message opens its menu.
+    let item = row.parent().expect("the list item holding the row");
+    assert!(
+        item.grab_focus(),
+        "the message cannot take the keyboard focus"
+    );
+    let list_keys = view
+        .list_view()
+        .observe_controllers()
+        .iter::<glib::Object>()
+        .flatten()
+        .find_map(|c| c.downcast::<gtk4::EventControllerKey>().ok())
+        .expect("the message list's key controller");
+    let opened = list_keys.emit_by_name::<bool>(
+        "key-pressed",
+        &[
+            &gtk4::gdk::Key::Menu.into_glib(),
+            &0u32,
+            &gtk4::gdk::ModifierType::empty(),
+        ],
+    );
+    assert!(
+        opened && view.menu_popover().is_visible(),
+        "the Menu key opened no menu"
+    );
+    view.menu_popover().popdown();
+    pump(Duration::from_millis(200));
     assert!(
         row.show_menu(20.0, 10.0),
         "no context menu on our own message"

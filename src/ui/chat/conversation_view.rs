@@ -178,6 +178,7 @@ mod imp {
                 move |_| obj.cancel_correction()
             ));
             message_editing::install(&obj, &self.composer);
+            message_editing::install_list_keys(&obj, &self.list_view);
         }
 
         fn dispose(&self) {

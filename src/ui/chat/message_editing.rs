@@ -85,6 +85,27 @@ pub fn install(view: &ConversationView, composer: &gtk4::Entry) {
     composer.add_controller(keys);
 }
 
+/// The Menu key and Shift+F10 on a focused message open its menu, as a secondary click does.
+pub fn install_list_keys(view: &ConversationView, list: &gtk4::ListView) {
+    let keys = gtk4::EventControllerKey::new();
+    keys.connect_key_pressed(glib::clone!(
+        #[weak]
+        view,
+        #[upgrade_or]
+        glib::Propagation::Proceed,
+        move |_, key, _, modifiers| {
+            let menu_key = key == gdk::Key::Menu && modifiers.is_empty()
+                || key == gdk::Key::F10 && modifiers == gdk::ModifierType::SHIFT_MASK;
+            if menu_key && view.open_focused_menu() {
+                glib::Propagation::Stop
+            } else {
+                glib::Propagation::Proceed
+            }
+        }
+    ));
+    list.add_controller(keys);
+}
+
 /// The context menu of `message` shown in `row`: "Correct" for the last own message, "Delete
 /// for Everyone" for every own message. `None` when nothing can be done with it.
 pub fn show_menu(
@@ -143,6 +164,24 @@ impl ConversationView {
                 popover
             })
             .clone()
+    }
+
+    /// Opens the menu of the message row holding the keyboard focus; false when none has it or
+    /// the message has no menu.
+    pub fn open_focused_menu(&self) -> bool {
+        let list: &gtk4::ListView = self.list_view();
+        let Some(item) = list.focus_child() else {
+            return false;
+        };
+        // The focused list item holds the row (GTK wraps it in its own item widget).
+        let row = item
+            .downcast_ref::<MessageRow>()
+            .cloned()
+            .or_else(|| item.first_child().and_downcast::<MessageRow>());
+        row.is_some_and(|row| {
+            let (w, h) = (f64::from(row.width()), f64::from(row.height()));
+            row.show_menu(w / 4.0, h / 2.0)
+        })
     }
 
     /// The loaded message with this local id.
