@@ -206,31 +206,33 @@ pub fn to_bytes(envelope: &Element) -> Result<Vec<u8>, OmemoError> {
 /// Parses decrypted bytes as an envelope.
 pub fn parse(bytes: &[u8]) -> Result<Envelope, OmemoError> {
     let text = std::str::from_utf8(bytes).map_err(|_| OmemoError::MalformedXml("envelope"))?;
-    let e: Element = text
+    let mut e: Element = text
         .parse()
         .map_err(|_| OmemoError::MalformedXml("envelope"))?;
     if !e.is("envelope", NS) {
         return Err(OmemoError::MalformedXml("envelope"));
     }
-    let content = e
-        .get_child("content", NS)
-        .ok_or(OmemoError::MalformedXml("content"))?
-        .children()
-        .cloned()
-        .collect();
     let jid_of = |n: &str| {
         e.get_child(n, NS)
             .and_then(|c| c.attr("jid"))
             .map(str::to_owned)
     };
+    let (to, from) = (jid_of("to"), jid_of("from"));
+    let time = e
+        .get_child("time", NS)
+        .and_then(|t| t.attr("stamp"))
+        .map(str::to_owned);
+    // Moved out of the parsed tree, not copied.
+    let content = e
+        .remove_child("content", NS)
+        .ok_or(OmemoError::MalformedXml("content"))?
+        .take_contents_as_children()
+        .collect();
     Ok(Envelope {
         content,
-        time: e
-            .get_child("time", NS)
-            .and_then(|t| t.attr("stamp"))
-            .map(str::to_owned),
-        to: jid_of("to"),
-        from: jid_of("from"),
+        time,
+        to,
+        from,
     })
 }
 
