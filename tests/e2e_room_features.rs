@@ -676,3 +676,55 @@ fn joining_a_room_another_own_account_is_in_is_refused_unless_forced() {
     );
     t.quit();
 }
+
+#[test]
+fn room_audit_names_a_member_without_omemo_keys_until_they_publish_some() {
+    let bed = bed();
+    let (a, apw) = bed.new_account("auditor");
+    let (b, bpw) = bed.new_account("keyless");
+    let room = bed.new_room("keys");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut talpa = online(bed, &dir, "p", &a, &apw);
+    let mut peer = Peer::spawn(bed, &b, &bpw);
+    private_room_with_peer(&mut talpa, &mut peer, &a, &b, &room);
+    let audit = talpa.wait_event_for(
+        |e| {
+            e["event"] == "room_audit"
+                && e["room"] == room
+                && e["members_without_keys"] == json!([b])
+        },
+        LONG,
+    );
+    assert!(warned(&audit).contains(&"keys".to_owned()), "{audit}");
+    assert_eq!(audit["clean"], false, "{audit}");
+
+    // The member comes back with an OMEMO client: its keys are found, the entry goes.
+    peer.send_cmd(&json!({"cmd": "leave", "room": room, "nick": "badger"}));
+    talpa.wait_event_for(
+        |e| e["event"] == "occupants" && e["room"] == room && !has_occupant(e, &room, "badger"),
+        LONG,
+    );
+    drop(peer);
+    fresh(&mut talpa);
+    let mut keyed = Peer::spawn_with(
+        bed,
+        &b,
+        &bpw,
+        &support::PeerOptions {
+            omemo: true,
+            ..support::PeerOptions::default()
+        },
+    );
+    keyed.send_cmd(&json!({"cmd": "join", "room": room, "nick": "badger"}));
+    keyed.wait_event(|e| e["event"] == "joined" && e["room"] == room, LONG);
+    let audit = talpa.wait_event_for(
+        |e| {
+            e["event"] == "room_audit"
+                && e["room"] == room
+                && e["members_without_keys"] == json!([])
+        },
+        LONG,
+    );
+    assert!(!warned(&audit).contains(&"keys".to_owned()), "{audit}");
+    talpa.quit();
+}

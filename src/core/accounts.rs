@@ -716,6 +716,9 @@ async fn run_session(
                         held.clear();
                         flush(&ctx, &mut held, &mut in_flight, &mut acks).await;
                     }
+                    if changed && let Some(f) = &from {
+                        ctx.keys_changed(&rooms, f.to_bare().as_str()).await;
+                    }
                     ctx.pubsub_event(&mut rooms, from.as_ref(), &event).await;
                 }
             },
@@ -1075,6 +1078,18 @@ async fn flush(
                             room: to.to_string(),
                             jids: sealed.missing.clone(),
                         });
+                    }
+                    if kind == MessageType::Groupchat {
+                        // The room's audit follows what encrypting found.
+                        let before = shared.rooms.keys_missing(&account.jid, to.as_str());
+                        if let Some(audit) = shared.rooms.set_keys_missing(
+                            &account.jid,
+                            to.as_str(),
+                            sealed.missing.clone(),
+                        ) && audit.members_without_keys != before
+                        {
+                            shared.emit(Event::RoomAudit(audit));
+                        }
                     }
                     mark_encrypted(
                         shared,

@@ -337,6 +337,18 @@ impl Ctx<'_> {
         let Some(room) = rooms.get_mut(&p.room) else {
             return;
         };
+        // A member arriving (perhaps with a new OMEMO client) gets its keys looked up again.
+        let arrived = match (&p.real_jid, p.unavailable || p.is_self || !room.joined) {
+            (Some(jid), false) => {
+                let jid = jid.to_bare().to_string();
+                let known = room
+                    .occupants
+                    .iter()
+                    .any(|o| o.nick == p.nick && o.jid.as_deref() == Some(jid.as_str()));
+                (!known).then_some(jid)
+            }
+            _ => None,
+        };
         if p.unavailable {
             room.occupants.retain(|o| o.nick != p.nick);
         } else {
@@ -409,6 +421,9 @@ impl Ctx<'_> {
         if first_join {
             self.after_join(rooms, &p.room).await;
         }
+        if let Some(jid) = arrived {
+            self.check_keys(&p.room, &[jid], true).await;
+        }
     }
 
     /// Announces the occupants (look-alike nicks flagged) and shares who is in the room.
@@ -456,6 +471,8 @@ impl Ctx<'_> {
         if let Some(room) = rooms.get(room_jid) {
             self.publish(room_jid, room);
         }
+        // Which members lack OMEMO keys goes into the audit that follows.
+        self.check_keys(room_jid, &[], false).await;
         // The audit comes once the member list is known (front ends and the OMEMO side may
         // read it on `room_audit`).
         if self.audit(room_jid).await {
@@ -491,6 +508,45 @@ impl Ctx<'_> {
         self.shared.rooms.set_audit(audit.clone());
         self.shared.emit(Event::RoomAudit(audit));
         archived
+    }
+
+    /// Looks up which of the room's members have no OMEMO device (the device lists of
+    /// `refetch` fetched again) and records it for the audit; with `emit`, a changed audit is
+    /// emitted again.
+    pub(crate) async fn check_keys(&self, room_jid: &BareJid, refetch: &[String], emit: bool) {
+        let (acc, room) = (&self.account.jid, room_jid.as_str());
+        let recipients = self.shared.rooms.recipients(acc, room);
+        let refetch: Vec<String> = refetch
+            .iter()
+            .filter(|j| recipients.contains(j))
+            .cloned()
+            .collect();
+        let missing =
+            crate::core::omemo::without_keys(self.session, self.st, &recipients, &refetch).await;
+        let before = self.shared.rooms.keys_missing(acc, room);
+        if let Some(audit) = self.shared.rooms.set_keys_missing(acc, room, missing)
+            && emit
+            && audit.members_without_keys != before
+        {
+            self.shared.emit(Event::RoomAudit(audit));
+        }
+    }
+
+    /// A device list of `jid` changed (PEP): the audits of the joined rooms it belongs to are
+    /// brought up to date.
+    pub(crate) async fn keys_changed(&self, rooms: &Rooms, jid: &str) {
+        for (room_jid, room) in rooms {
+            if room.joined
+                && self
+                    .shared
+                    .rooms
+                    .recipients(&self.account.jid, room_jid.as_str())
+                    .iter()
+                    .any(|j| j == jid)
+            {
+                self.check_keys(room_jid, &[], true).await;
+            }
+        }
     }
 
     /// Pages through the room's archive after the last stanza-id seen in this room; each
