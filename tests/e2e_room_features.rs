@@ -728,3 +728,56 @@ fn room_audit_names_a_member_without_omemo_keys_until_they_publish_some() {
     assert!(!warned(&audit).contains(&"keys".to_owned()), "{audit}");
     talpa.quit();
 }
+
+#[test]
+fn a_direct_invitation_from_talpa_lets_another_talpa_in_and_never_links_own_accounts() {
+    let bed = bed();
+    let (a, apw) = bed.new_account("host");
+    let (b, bpw) = bed.new_account("guest");
+    let room = bed.new_room("direct");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut host = online(bed, &dir, "a", &a, &apw);
+    let mut guest = online(bed, &dir, "b", &b, &bpw);
+    let (r, _) = host.call(json!({"cmd": "create_room", "account": a, "room": room,
+                                  "nick": "mole", "password": "pw-7"}));
+    ok(&r);
+    host.wait_event_for(|e| e["event"] == "room_audit" && e["room"] == room, LONG);
+
+    let (r, _) = host.call(json!({"cmd": "direct_invite", "account": a, "room": room,
+                                  "jid": b, "reason": "come in"}));
+    ok(&r);
+    let inv = guest.wait_event_for(|e| e["event"] == "room_invite" && e["room"] == room, LONG);
+    assert_eq!(inv["direct"], true, "{inv}");
+    assert_eq!(inv["from"], a, "{inv}");
+    assert_eq!(inv["reason"], "come in", "{inv}");
+    assert_eq!(inv["has_password"], true, "{inv}");
+    // The membership granted with the invitation and the password it carried let the guest in.
+    let (r, _) = guest.call(json!({"cmd": "accept_invite", "account": b, "room": room,
+                                   "nick": "vole"}));
+    ok(&r);
+    guest.wait_event_for(|e| e["event"] == "room_joined" && e["room"] == room, LONG);
+    host.wait_event_for(|e| has_occupant(e, &room, "vole"), LONG);
+
+    // Another account of the host's own profile is not invited unless forced.
+    let twin = format!("twin-{}@talpa.test", support::random_hex(4));
+    host.call(json!({"cmd": "add_account", "jid": twin, "password": "x"}));
+    host.call(json!({"cmd": "set_account_enabled", "account": twin, "enabled": false}));
+    let (r, _) = host.call(json!({"cmd": "direct_invite", "account": a, "room": room,
+                                  "jid": twin}));
+    assert_eq!(error_kind(&r), "would_link_accounts", "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&twin) && m.contains("force")),
+        "{r}"
+    );
+    let (r, _) = host.call(json!({"cmd": "direct_invite", "account": a, "room": room,
+                                  "jid": twin, "force": true}));
+    ok(&r);
+    // Only from a room the account is in.
+    let (r, _) = host.call(json!({"cmd": "direct_invite", "account": a,
+                                  "room": bed.new_room("elsewhere"), "jid": b}));
+    assert_eq!(error_kind(&r), "invalid_input", "{r}");
+    guest.quit();
+    host.quit();
+}

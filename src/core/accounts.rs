@@ -60,6 +60,15 @@ pub(crate) enum SessionOp {
         /// The invitee.
         jid: BareJid,
     },
+    /// Invite someone directly (XEP-0249).
+    DirectInvite {
+        /// The room.
+        room: BareJid,
+        /// The invitee.
+        jid: BareJid,
+        /// A short text for the invitee.
+        reason: Option<String>,
+    },
     /// Change our nickname in a room.
     SetNick {
         /// The room.
@@ -1601,6 +1610,10 @@ async fn session_op(
                 Err(e) => tracing::debug!(error = %e, "could not grant membership before inviting"),
             }
             session.muc_invite(&room, &jid).await.map_err(xmpp)?;
+        }
+        SessionOp::DirectInvite { room, jid, reason } => {
+            ctx.direct_invite(rooms, &room, &jid, reason.as_deref())
+                .await?;
         }
         SessionOp::SetNick { room, nick } => {
             in_room(rooms, &room)?;

@@ -755,6 +755,37 @@ impl Ctx<'_> {
         }
     }
 
+    /// Sends a direct invitation (XEP-0249) to a room we are in, with its password; membership
+    /// is granted first where we may (private rooms are members-only).
+    pub(crate) async fn direct_invite(
+        &self,
+        rooms: &mut Rooms,
+        room_jid: &BareJid,
+        jid: &BareJid,
+        reason: Option<&str>,
+    ) -> Result<(), CoreError> {
+        let Some(room) = rooms.get(room_jid) else {
+            return Err(CoreError::InvalidInput(format!(
+                "not in {room_jid}: join it before inviting"
+            )));
+        };
+        let password = room.password.clone();
+        // Only owners and admins may; the room refuses anyone else (as for `invite`).
+        match self
+            .session
+            .muc_set_affiliation(room_jid, jid, Affiliation::Member)
+            .await
+        {
+            Ok(()) => self.note_affiliation(rooms, room_jid, jid, Affiliation::Member),
+            Err(e) => tracing::debug!(error = %e, "could not grant membership before inviting"),
+        }
+        self.session
+            .muc_direct_invite(room_jid, jid, password.as_deref(), reason)
+            .await
+            .map_err(xmpp)?;
+        Ok(())
+    }
+
     /// Records an affiliation we set (the room tells only those present).
     pub(crate) fn note_affiliation(
         &self,
