@@ -422,7 +422,7 @@ impl Ctx<'_> {
             self.after_join(rooms, &p.room).await;
         }
         if let Some(jid) = arrived {
-            self.check_keys(&p.room, &[jid], true).await;
+            self.check_keys(&p.room, &[jid]).await;
         }
     }
 
@@ -471,11 +471,11 @@ impl Ctx<'_> {
         if let Some(room) = rooms.get(room_jid) {
             self.publish(room_jid, room);
         }
-        // Which members lack OMEMO keys goes into the audit that follows.
-        self.check_keys(room_jid, &[], false).await;
         // The audit comes once the member list is known (front ends and the OMEMO side may
-        // read it on `room_audit`).
-        if self.audit(room_jid).await {
+        // read it on `room_audit`); it is emitted again if members turn out to lack keys.
+        let archived = self.audit(room_jid).await;
+        self.check_keys(room_jid, &[]).await;
+        if archived {
             self.catch_up(rooms, room_jid).await;
         }
     }
@@ -511,10 +511,19 @@ impl Ctx<'_> {
     }
 
     /// Looks up which of the room's members have no OMEMO device (the device lists of
-    /// `refetch` fetched again) and records it for the audit; with `emit`, a changed audit is
-    /// emitted again.
-    pub(crate) async fn check_keys(&self, room_jid: &BareJid, refetch: &[String], emit: bool) {
+    /// `refetch` fetched again) and updates the audit, emitted again when that changed. Only
+    /// in members-only rooms (where messages are encrypted to the members): a big public
+    /// room's occupants are not all asked for their keys.
+    pub(crate) async fn check_keys(&self, room_jid: &BareJid, refetch: &[String]) {
         let (acc, room) = (&self.account.jid, room_jid.as_str());
+        if !self
+            .shared
+            .rooms
+            .audit(acc, room)
+            .is_some_and(|a| a.members_only)
+        {
+            return;
+        }
         let recipients = self.shared.rooms.recipients(acc, room);
         let refetch: Vec<String> = refetch
             .iter()
@@ -525,7 +534,6 @@ impl Ctx<'_> {
             crate::core::omemo::without_keys(self.session, self.st, &recipients, &refetch).await;
         let before = self.shared.rooms.keys_missing(acc, room);
         if let Some(audit) = self.shared.rooms.set_keys_missing(acc, room, missing)
-            && emit
             && audit.members_without_keys != before
         {
             self.shared.emit(Event::RoomAudit(audit));
@@ -544,7 +552,7 @@ impl Ctx<'_> {
                     .iter()
                     .any(|j| j == jid)
             {
-                self.check_keys(room_jid, &[], true).await;
+                self.check_keys(room_jid, &[]).await;
             }
         }
     }

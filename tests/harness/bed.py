@@ -278,7 +278,8 @@ class Bed:
             log_cfg = f'{{ info = "{plog}"; }}'
             slog = None
             storage = ('default_storage = "internal"\n'
-                       'storage = { archive = "memory"; muc_log = "memory" }')
+                       'storage = { archive = "memory"; muc_log = "memory" }\n'
+                       'storage_archive_item_limit = 1000000')
         else:
             log_cfg = f'{{ debug = "{slog}"; info = "{plog}"; }}'
             storage = 'storage = "internal"'
