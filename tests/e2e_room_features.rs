@@ -822,6 +822,8 @@ fn a_direct_invitation_from_talpa_lets_another_talpa_in_and_never_links_own_acco
             .is_some_and(|m| m.contains(&twin) && m.contains("force")),
         "{r}"
     );
+    let (r, _) = host.call(json!({"cmd": "invite", "account": a, "room": room, "jid": twin}));
+    assert_eq!(error_kind(&r), "would_link_accounts", "mediated too: {r}");
     let (r, _) = host.call(json!({"cmd": "direct_invite", "account": a, "room": room,
                                   "jid": twin, "force": true}));
     ok(&r);
