@@ -1,5 +1,6 @@
 //! Bridges: a plain bridge line and an obfs4 bridge (obfs4proxy on both sides) become the
-//! first hop of the account's circuit on the bed's private network.
+//! first hop of every account's circuit on the bed's private network, and two accounts still
+//! get circuits of their own.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -22,27 +23,42 @@ fn config_with_bridges(profile: &Path, bridges: Vec<String>) -> TorConfig {
     config
 }
 
-/// Connect to Prosody through `config`'s bridges and return the circuit's first-hop identity.
-async fn first_hop_via(config: TorConfig) -> String {
+/// Connect to Prosody through `config`'s bridges for two accounts; return each circuit's
+/// first-hop identity, after checking the two accounts got different circuits.
+async fn first_hops_via(config: TorConfig) -> Vec<String> {
     let bed = support::bed();
     let client = TorClient::launch(config).expect("launch");
-    let account = AccountIsolation::new();
-    let mut stream = client
-        .connect_within(
-            &account,
-            &bed.prosody.host,
-            bed.prosody.c2s_port,
-            READY_WITHIN,
-        )
-        .await
-        .expect("stream through the bridge");
-    let reply = tor_bed::xmpp_hello(&mut stream).await;
-    assert!(reply.contains("<stream:stream"), "{reply}");
-    let circuit = stream.circuit().expect("circuit info");
-    circuit.hops[0]
-        .rsa_identity
-        .clone()
-        .expect("first hop has an RSA identity")
+    let mut circuits = Vec::new();
+    let mut streams = Vec::new();
+    for _ in 0..2 {
+        let account = AccountIsolation::new();
+        let mut stream = client
+            .connect_within(
+                &account,
+                &bed.prosody.host,
+                bed.prosody.c2s_port,
+                READY_WITHIN,
+            )
+            .await
+            .expect("stream through the bridge");
+        let reply = tor_bed::xmpp_hello(&mut stream).await;
+        assert!(reply.contains("<stream:stream"), "{reply}");
+        circuits.push(stream.circuit().expect("circuit info"));
+        streams.push(stream);
+    }
+    assert_ne!(
+        circuits[0].id, circuits[1].id,
+        "two accounts share a circuit through the bridge"
+    );
+    circuits
+        .into_iter()
+        .map(|c| {
+            c.hops[0]
+                .rsa_identity
+                .clone()
+                .expect("first hop has an RSA identity")
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,8 +67,9 @@ async fn plain_bridge_line_becomes_the_first_hop() {
     let relay = &bed.tor.relays[0];
     let profile = tempfile::tempdir().unwrap();
     let line = format!("127.0.0.1:{} {}", relay.or_port, relay.rsa_identity);
-    let first = first_hop_via(config_with_bridges(profile.path(), vec![line])).await;
-    assert_eq!(first, relay.rsa_identity.to_uppercase());
+    for first in first_hops_via(config_with_bridges(profile.path(), vec![line])).await {
+        assert_eq!(first, relay.rsa_identity.to_uppercase());
+    }
 }
 
 /// A C tor obfs4 bridge joined to the bed's private network, stopped on drop.
@@ -160,10 +177,8 @@ async fn obfs4_bridge_line_runs_obfs4proxy_and_becomes_the_first_hop() {
     let bed = support::bed();
     let bridge = Obfs4Bridge::start(bed);
     let profile = tempfile::tempdir().unwrap();
-    let first = first_hop_via(config_with_bridges(
-        profile.path(),
-        vec![bridge.line.clone()],
-    ))
-    .await;
-    assert_eq!(first, bridge.fingerprint.to_uppercase());
+    let config = config_with_bridges(profile.path(), vec![bridge.line.clone()]);
+    for first in first_hops_via(config).await {
+        assert_eq!(first, bridge.fingerprint.to_uppercase());
+    }
 }

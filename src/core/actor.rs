@@ -746,6 +746,13 @@ impl Actor {
                 }
                 Ok(Reply::Done {})
             }
+            Command::OmemoSettings { account } => {
+                let (id, st) = self.omemo_of(&account).await?;
+                Ok(Reply::OmemoSettings {
+                    strict: crate::core::omemo::is_strict(&st),
+                    key_access: crate::core::omemo::key_access(&self.shared, id).await,
+                })
+            }
             Command::SetTrustPolicy { account, strict } => {
                 let st = self.omemo_of(&account).await?;
                 crate::core::omemo::set_policy(&st.1, strict);

@@ -423,6 +423,12 @@ pub enum Command {
         /// `open` or `contacts`.
         access: String,
     },
+    /// The account's OMEMO trust policy and key access, as `set_trust_policy` and
+    /// `set_key_access` left them.
+    OmemoSettings {
+        /// The account.
+        account: String,
+    },
     /// Strict mode: encrypt only to verified devices (off: blind trust before verification).
     SetTrustPolicy {
         /// The account.
@@ -514,6 +520,7 @@ impl Command {
             Command::Devices { .. } => "devices",
             Command::Trust { .. } => "trust",
             Command::SetEncryption { .. } => "set_encryption",
+            Command::OmemoSettings { .. } => "omemo_settings",
             Command::SetTrustPolicy { .. } => "set_trust_policy",
             Command::SetKeyAccess { .. } => "set_key_access",
             Command::TorStatus => "tor_status",
@@ -579,6 +586,13 @@ pub enum Reply {
         affiliations: Vec<(String, String)>,
         /// Everyone present.
         occupants: Vec<crate::core::events::Occupant>,
+    },
+    /// An account's OMEMO trust policy and key access (`omemo_settings`).
+    OmemoSettings {
+        /// Strict: encrypt only to verified devices (else blind trust before verification).
+        strict: bool,
+        /// Who may fetch the keys: `open` or `contacts`.
+        key_access: String,
     },
     /// OMEMO devices (`devices`).
     Devices {

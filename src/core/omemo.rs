@@ -61,6 +61,14 @@ async fn access_model(shared: &SharedRef, account: AccountId) -> AccessModel {
     }
 }
 
+/// Who may read the account's keys: `open` or `contacts`.
+pub(crate) async fn key_access(shared: &SharedRef, account: AccountId) -> String {
+    match access_model(shared, account).await {
+        AccessModel::Presence => "contacts".into(),
+        _ => "open".into(),
+    }
+}
+
 /// Records who may read the account's keys (`open` or `contacts`).
 pub(crate) async fn set_access(
     shared: &SharedRef,
@@ -983,6 +991,11 @@ pub(crate) fn set_policy(st: &OmemoRef, strict: bool) {
     } else {
         TrustPolicy::BlindTrustBeforeVerification
     });
+}
+
+/// Whether the account encrypts only to verified devices.
+pub(crate) fn is_strict(st: &OmemoRef) -> bool {
+    lock(st).manager.trust().policy() == TrustPolicy::Strict
 }
 
 /// The store's marker for a version.

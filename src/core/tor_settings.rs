@@ -251,3 +251,32 @@ pub(crate) fn not_running(unlocked: bool) -> TorStatusInfo {
         }
     }
 }
+
+/// What is wrong with one bridge line, in the tor layer's words; `None` for a usable line (or
+/// an empty line or `#` comment, which are ignored). Nothing is started or stored: front ends
+/// use it to point at the line a refused `set_tor_settings` tripped over.
+pub fn bridge_line_problem(line: &str) -> Option<String> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return None;
+    }
+    // The profile directory only names Arti's state and cache; checking touches neither.
+    let mut config = TorConfig::new(std::path::Path::new("/nonexistent"));
+    config.bridges = vec![line.to_owned()];
+    config.validate().err().map(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod bridge_line_tests {
+    use super::bridge_line_problem;
+
+    #[test]
+    fn bad_bridge_lines_are_named_and_good_ones_pass() {
+        assert!(bridge_line_problem("this is not a bridge line").is_some());
+        assert!(
+            bridge_line_problem("127.0.0.1:9 0123456789ABCDEF0123456789ABCDEF01234567").is_none()
+        );
+        assert!(bridge_line_problem("# a comment").is_none());
+        assert!(bridge_line_problem("   ").is_none());
+    }
+}

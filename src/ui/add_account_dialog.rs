@@ -43,6 +43,9 @@ mod imp {
         pub host_row: TemplateChild<adw::EntryRow>,
         #[template_child]
         pub port_row: TemplateChild<adw::EntryRow>,
+        /// The DNS-over-TLS resolver for SRV lookups (through Tor; unused with a host override).
+        #[template_child]
+        pub dot_row: TemplateChild<adw::EntryRow>,
         #[template_child]
         pub direct_tls_switch: TemplateChild<gtk4::Switch>,
         #[template_child]
@@ -267,7 +270,7 @@ impl AddAccountDialog {
             direct_tls: imp.direct_tls_switch.is_active(),
             trust_anchor_pem: imp.trust_anchor.borrow().clone(),
             local_only_contacts: imp.local_contacts_switch.is_active(),
-            dot_resolver: None,
+            dot_resolver: Some(imp.dot_row.text().trim().to_owned()).filter(|r| !r.is_empty()),
             retention,
         };
         self.show_error(None);

@@ -1,4 +1,4 @@
-//! Preferences: retention default, idle lock, Tor, passphrase and duress passphrase, clearing
+//! Preferences: retention default, idle lock, Tor (its own page, [`TorSettingsPage`]), passphrase and duress passphrase, clearing
 //! history and the panic wipe (both confirmed first).
 
 use std::cell::{Cell, OnceCell};
@@ -17,6 +17,7 @@ use crate::core::events::TorStatusInfo;
 use crate::core::{Command, CoreHandle, Reply};
 use crate::ui::add_account_dialog::RETENTION_POLICIES;
 use crate::ui::notifications::{NotificationPolicy, keys};
+use crate::ui::tor_settings_page::TorSettingsPage;
 use crate::ui::user_text;
 
 /// The preference the core reports the idle lock under (docs/HEADLESS.md, `preferences`).
@@ -45,8 +46,6 @@ mod imp {
         #[template_child]
         pub notify_body_switch: TemplateChild<gtk4::Switch>,
         #[template_child]
-        pub tor_state_row: TemplateChild<adw::ActionRow>,
-        #[template_child]
         pub old_passphrase_row: TemplateChild<adw::PasswordEntryRow>,
         #[template_child]
         pub new_passphrase_row: TemplateChild<adw::PasswordEntryRow>,
@@ -61,6 +60,7 @@ mod imp {
         #[template_child]
         pub wipe_button: TemplateChild<gtk4::Button>,
         pub core: OnceCell<CoreHandle>,
+        pub tor_page: OnceCell<TorSettingsPage>,
         /// Set while stored values are shown, so only the user's changes reach the core.
         pub syncing: Cell<bool>,
     }
@@ -160,6 +160,9 @@ impl PreferencesWindow {
             .build();
         // Registered with the application so that locking finds and destroys it.
         window.set_application(parent.as_ref().application().as_ref());
+        let tor_page = TorSettingsPage::new(core.clone());
+        window.add(&tor_page);
+        let _ = window.imp().tor_page.set(tor_page);
         let _ = window.imp().core.set(core);
         window.load_preferences();
         window
@@ -230,11 +233,14 @@ impl PreferencesWindow {
 
     /// Shows Tor's current state on the Tor page.
     pub fn set_tor_status(&self, status: &TorStatusInfo) {
-        self.imp().tor_state_row.set_subtitle(&format!(
-            "{} ({}%)",
-            status.text,
-            status.percent.min(100)
-        ));
+        if let Some(page) = self.imp().tor_page.get() {
+            page.set_tor_status(status);
+        }
+    }
+
+    /// The Tor page (mode, SOCKS address, bridges).
+    pub fn tor_page(&self) -> Option<&TorSettingsPage> {
+        self.imp().tor_page.get()
     }
 
     fn notify(&self, text: &str) {

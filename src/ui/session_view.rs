@@ -18,6 +18,7 @@ use crate::ui::chat::{ConversationView, RoomPanel};
 use crate::ui::conversation_settings_dialog::ConversationSettingsDialog;
 use crate::ui::models::{AccountObject, ConversationObject, OccupantObject};
 use crate::ui::notifications::{self, NotificationPolicy};
+use crate::ui::session_security::SecurityState;
 use crate::ui::tor_indicator::{TorIndicator, circuit_text};
 use crate::ui::{toast, user_text};
 
@@ -81,6 +82,8 @@ mod imp {
         /// is scheduled (see `UNREAD_REFRESH`).
         pub pending_unread: RefCell<Vec<(ConversationObject, u32)>>,
         pub unread_scheduled: Cell<bool>,
+        /// Device alerts, room audits, the devices & trust window (src/ui/session_security.rs).
+        pub security: OnceCell<SecurityState>,
     }
 
     #[glib::object_subclass]
@@ -271,6 +274,15 @@ fn account_row(item: &glib::Object) -> gtk4::Widget {
         .sync_create()
         .build();
     row.add_suffix(&switch);
+    let devices = gtk4::Button::builder()
+        .icon_name("security-high-symbolic")
+        .valign(gtk4::Align::Center)
+        .tooltip_text(format!("Devices, keys and trust of {}", account.jid()))
+        .action_name("session.account-devices")
+        .action_target(&account.jid().to_variant())
+        .css_classes(["flat"])
+        .build();
+    row.add_suffix(&devices);
     let remove = gtk4::Button::builder()
         .icon_name("user-trash-symbolic")
         .valign(gtk4::Align::Center)
@@ -342,6 +354,7 @@ impl SessionView {
             move |_| view.refresh_circuits()
         ));
         let _ = view.imp().core.set(core.clone());
+        let _ = view.imp().security.set(SecurityState::install(&view));
         view
     }
 
@@ -420,9 +433,13 @@ impl SessionView {
                 room,
                 occupants,
             } => self.set_occupants(account, room, occupants),
+            Event::RoomAudit(_) | Event::DeviceNew { .. } | Event::IdentityChanged { .. } => {
+                if let Some(security) = self.imp().security.get() {
+                    security.handle_event(self, event);
+                }
+            }
             // Contact requests, the block list and room details have no view here yet.
-            Event::RoomAudit(_)
-            | Event::RoomInvite { .. }
+            Event::RoomInvite { .. }
             | Event::RoomLeft { .. }
             | Event::RoomSubject { .. }
             | Event::Unlocked
@@ -430,8 +447,6 @@ impl SessionView {
             | Event::Error { .. }
             | Event::SubscriptionRequest { .. }
             | Event::Blocklist { .. }
-            | Event::DeviceNew { .. }
-            | Event::IdentityChanged { .. }
             | Event::KeysMissing { .. }
             | Event::MessageHeld { .. } => {}
         }
@@ -445,6 +460,9 @@ impl SessionView {
         }
         if let Some(panel) = imp.room_panel.get() {
             panel.clear();
+        }
+        if let Some(security) = imp.security.get() {
+            security.clear();
         }
         for store in imp.occupants.take().into_values() {
             store.remove_all();
@@ -682,6 +700,9 @@ impl SessionView {
             view.grab_focus();
         }
         let is_room = conversation.is_room();
+        if let Some(security) = imp.security.get() {
+            security.opened(&conversation.account(), &conversation.peer(), is_room);
+        }
         imp.room_button.set_visible(is_room);
         if let Some(panel) = imp.room_panel.get() {
             if is_room {

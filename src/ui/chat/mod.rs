@@ -2,6 +2,7 @@
 
 pub mod conversation_view;
 pub mod message_row;
+pub mod room_audit_window;
 pub mod room_panel;
 
 pub use conversation_view::ConversationView;
