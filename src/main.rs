@@ -61,7 +61,12 @@ fn main() -> ExitCode {
     options.startup_jitter = Duration::from_secs(cli.startup_jitter);
     options.idle_lock = Duration::from_secs(cli.idle_lock);
 
+    // Two workers are plenty for a chat client's I/O (blocking store and crypto work runs on
+    // the blocking pool); the default of one per core costs a stack and a malloc arena per
+    // core on big machines, resident memory Dino (GLib's main loop) does not pay.
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(2));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
         .enable_all()
         .build()
     {

@@ -397,3 +397,55 @@ fn settings_and_omemo_state_round_trip() {
         vec![id]
     );
 }
+
+#[test]
+fn a_batch_commits_its_writes_together_and_a_retraction_in_it_empties_the_wal_after_commit() {
+    let (_tmp, dir, mut store) = new_profile("pw");
+    let a = add_account(&mut store, "a@talpa.test");
+    let c = chat(&mut store, a, "b@talpa.test");
+    let msg = |body: &str, origin: &str| {
+        let mut m = NewMessage::new(
+            c,
+            Direction::Incoming,
+            "b@talpa.test",
+            Some(body.into()),
+            t0(),
+        );
+        m.origin_id = Some(origin.into());
+        m
+    };
+    // A failed batch leaves nothing behind.
+    let failed: Result<(), StoreError> = store.batch(|s| {
+        s.insert_message(&msg("lost", "o0"), t0())?;
+        Err(StoreError::Invalid("abort".into()))
+    });
+    assert!(failed.is_err());
+    assert!(store.history(c, None, 10).expect("history").is_empty());
+
+    let wal = dir.join("talpa.db-wal");
+    store
+        .batch(|s| {
+            let InsertOutcome::Stored(id) = s.insert_message(&msg("first", "o1"), t0())? else {
+                panic!("not stored")
+            };
+            s.insert_message(&msg("second", "o2"), t0())?;
+            s.apply_retraction(
+                id,
+                &Retractor::Sender {
+                    sender: "b@talpa.test".into(),
+                    occupant_id: None,
+                },
+            )?;
+            Ok::<_, StoreError>(())
+        })
+        .expect("batch");
+    let h = store.history(c, None, 10).expect("history");
+    assert_eq!(h.len(), 2);
+    assert!(h[0].retracted && h[0].body.is_none());
+    assert_eq!(h[1].body.as_deref(), Some("second"));
+    assert_eq!(
+        std::fs::metadata(&wal).expect("WAL while open").len(),
+        0,
+        "the retraction's checkpoint ran after the batch committed"
+    );
+}

@@ -1,7 +1,9 @@
 //! Forensic proof that expiry really erases: after canary messages expire, the canary is in
-//! no file of the profile nor the temp dir, and in no page of the database decrypted
-//! independently of SQLCipher (AES-256-CBC + HMAC-SHA512 per page, SQLCipher 4 layout);
-//! a positive control shows the same decryption finds the canary before expiry. The
+//! no file of the profile (database, write-ahead log, shared memory) nor the temp dir, and in
+//! no page of the database decrypted independently of SQLCipher (AES-256-CBC + HMAC-SHA512
+//! per page, SQLCipher 4 layout) — checked both while the store is still open (the expiry's
+//! TRUNCATE checkpoint has emptied the WAL) and after lock; positive controls show the same
+//! decryption finds the canary before expiry, in the database and in the WAL's frames. The
 //! Debian `sqlcipher` CLI without a key sees no database at all.
 
 mod store_util;
@@ -24,46 +26,74 @@ const RESERVE: usize = 80;
 const IV_LEN: usize = 16;
 const SQLITE_MAGIC: &[u8] = b"SQLite format 3\0";
 
-/// Decrypts every page of a SQLCipher 4 database keyed with a raw 32-byte key, verifying
-/// each page's HMAC. Layout (sqlcipher `sqlite3Codec` / `sqlcipher_page_cipher`): page 1
-/// starts with the 16-byte KDF salt, ciphertext follows; each page ends with IV(16) then
-/// HMAC-SHA512(ciphertext || IV || pgno as u32 LE); the HMAC key is
-/// PBKDF2-HMAC-SHA512(key, salt XOR 0x3a, 2 iterations, 32 bytes).
+/// The HMAC key of a SQLCipher 4 database: PBKDF2-HMAC-SHA512(key, salt XOR 0x3a, 2
+/// iterations, 32 bytes), the salt being the first 16 bytes of the database file.
+fn hmac_key(db: &[u8], key: &[u8; 32]) -> [u8; 32] {
+    let hmac_salt: Vec<u8> = db[..16].iter().map(|b| b ^ 0x3a).collect();
+    let mut hmac_key = [0u8; 32];
+    pbkdf2::pbkdf2_hmac::<Sha512>(key, &hmac_salt, 2, &mut hmac_key);
+    hmac_key
+}
+
+/// Decrypts one page (as stored in the database file or in a WAL frame), verifying its HMAC.
+/// Layout (sqlcipher `sqlite3Codec` / `sqlcipher_page_cipher`): page 1 starts with the 16-byte
+/// KDF salt, ciphertext follows; each page ends with IV(16) then
+/// HMAC-SHA512(ciphertext || IV || pgno as u32 LE).
+fn decrypt_page(page: &[u8], pgno: u32, key: &[u8; 32], hmac_key: &[u8; 32]) -> Vec<u8> {
+    let start = if pgno == 1 { 16 } else { 0 };
+    let data_end = PAGE - RESERVE;
+    let iv = &page[data_end..data_end + IV_LEN];
+    let mac_stored = &page[data_end + IV_LEN..];
+    let mut mac = <Hmac<Sha512> as Mac>::new_from_slice(hmac_key).expect("hmac key");
+    mac.update(&page[start..data_end + IV_LEN]);
+    mac.update(&pgno.to_le_bytes());
+    mac.verify_slice(mac_stored)
+        .unwrap_or_else(|_| panic!("HMAC of page {pgno} does not verify"));
+
+    let mut plain = page[start..data_end].to_vec();
+    cbc::Decryptor::<aes::Aes256>::new_from_slices(key, iv)
+        .expect("key/iv sizes")
+        .decrypt_padded_mut::<NoPadding>(&mut plain)
+        .expect("whole blocks");
+    let mut out = Vec::with_capacity(PAGE);
+    if pgno == 1 {
+        out.extend_from_slice(SQLITE_MAGIC);
+    }
+    out.extend_from_slice(&plain);
+    out
+}
+
+/// Decrypts every page of a SQLCipher 4 database keyed with a raw 32-byte key.
 fn decrypt_database(db: &[u8], key: &[u8; 32]) -> Vec<Vec<u8>> {
     assert!(
         !db.is_empty() && db.len().is_multiple_of(PAGE),
         "whole pages"
     );
-    let salt = &db[..16];
-    let hmac_salt: Vec<u8> = salt.iter().map(|b| b ^ 0x3a).collect();
-    let mut hmac_key = [0u8; 32];
-    pbkdf2::pbkdf2_hmac::<Sha512>(key, &hmac_salt, 2, &mut hmac_key);
-
+    let hmac_key = hmac_key(db, key);
     db.chunks(PAGE)
         .enumerate()
         .map(|(i, page)| {
             let pgno = u32::try_from(i + 1).expect("page number");
-            let start = if pgno == 1 { 16 } else { 0 };
-            let data_end = PAGE - RESERVE;
-            let iv = &page[data_end..data_end + IV_LEN];
-            let mac_stored = &page[data_end + IV_LEN..];
-            let mut mac = <Hmac<Sha512> as Mac>::new_from_slice(&hmac_key).expect("hmac key");
-            mac.update(&page[start..data_end + IV_LEN]);
-            mac.update(&pgno.to_le_bytes());
-            mac.verify_slice(mac_stored)
-                .unwrap_or_else(|_| panic!("HMAC of page {pgno} does not verify"));
+            decrypt_page(page, pgno, key, &hmac_key)
+        })
+        .collect()
+}
 
-            let mut plain = page[start..data_end].to_vec();
-            cbc::Decryptor::<aes::Aes256>::new_from_slices(key, iv)
-                .expect("key/iv sizes")
-                .decrypt_padded_mut::<NoPadding>(&mut plain)
-                .expect("whole blocks");
-            let mut out = Vec::with_capacity(PAGE);
-            if pgno == 1 {
-                out.extend_from_slice(SQLITE_MAGIC);
-            }
-            out.extend_from_slice(&plain);
-            out
+/// Decrypts every frame of a write-ahead log (32-byte WAL header, then frames of a 24-byte
+/// header, whose first 4 bytes are the page number big-endian, and one encrypted page).
+fn decrypt_wal(wal: &[u8], db: &[u8], key: &[u8; 32]) -> Vec<Vec<u8>> {
+    const WAL_HEADER: usize = 32;
+    const FRAME_HEADER: usize = 24;
+    assert!(
+        wal.len() > WAL_HEADER && (wal.len() - WAL_HEADER).is_multiple_of(FRAME_HEADER + PAGE),
+        "whole frames"
+    );
+    let hmac_key = hmac_key(db, key);
+    wal[WAL_HEADER..]
+        .chunks(FRAME_HEADER + PAGE)
+        .map(|frame| {
+            let pgno = u32::from_be_bytes(frame[..4].try_into().expect("4 bytes"));
+            decrypt_page(&frame[FRAME_HEADER..], pgno, key, &hmac_key)
         })
         .collect()
 }
@@ -158,12 +188,53 @@ fn expired_canary_is_gone_from_disk_and_from_every_decrypted_page() {
         "the decryptor must see the canary before expiry, or the test proves nothing"
     );
 
-    // Expire.
+    // One more canary while the store is open: it goes to the write-ahead log first.
     let mut store = Profile::unlock(&dir, &pass("forensic passphrase"))
         .expect("unlock")
         .into_store();
-    assert_eq!(store.expire(t0() + Duration::hours(2)).expect("expire"), 40);
+    let mut late = NewMessage::new(
+        doomed,
+        Direction::Incoming,
+        "doomed@talpa.test",
+        Some(format!("{canary} late")),
+        t0(),
+    );
+    late.origin_id = Some(format!("{canary}-origin-late"));
+    assert!(matches!(
+        store.insert_message(&late, t0()).expect("insert"),
+        InsertOutcome::Stored(_)
+    ));
+    let db_file = std::fs::read(dir.join("talpa.db")).expect("db");
+    let wal = std::fs::read(dir.join("talpa.db-wal")).expect("the store runs with a WAL");
+    assert!(
+        decrypt_wal(&wal, &db_file, &key)
+            .iter()
+            .any(|p| contains(p, canary.as_bytes())),
+        "the WAL decryptor must see the late canary before expiry, or the test proves nothing"
+    );
+
+    // Expire.
+    assert_eq!(store.expire(t0() + Duration::hours(2)).expect("expire"), 41);
     assert_eq!(store.history(kept, None, 100).expect("kept").len(), 40);
+
+    // Still open: the expiry's TRUNCATE checkpoint emptied the WAL into the database file, and
+    // no file and no decrypted page holds the canary.
+    assert_eq!(
+        std::fs::metadata(dir.join("talpa.db-wal"))
+            .expect("WAL while open")
+            .len(),
+        0,
+        "WAL truncated after expiry"
+    );
+    assert_eq!(
+        files_containing(&dir, 0, canary.as_bytes()),
+        Vec::<std::path::PathBuf>::new()
+    );
+    let open_pages = decrypt_database(&std::fs::read(dir.join("talpa.db")).expect("db"), &key);
+    assert!(
+        open_pages.iter().all(|p| !contains(p, canary.as_bytes())),
+        "canary left in a decrypted page while the store is open"
+    );
     store.lock().expect("lock");
 
     // (a) Not in any file of the profile (db, journal, wal, shm) nor the temp dir.

@@ -23,7 +23,11 @@ fn created_profile_is_private_and_reopens_with_its_data() {
     let mode = std::fs::metadata(&dir).expect("dir").permissions().mode() & 0o777;
     assert_eq!(mode, 0o700);
     let files: Vec<_> = snapshot(&dir).into_keys().collect();
-    assert_eq!(files, vec!["talpa.db".to_owned(), "talpa.hdr".to_owned()]);
+    assert_eq!(
+        files,
+        ["talpa.db", "talpa.db-shm", "talpa.db-wal", "talpa.hdr"],
+        "the write-ahead log exists only while the store is open"
+    );
     let db = std::fs::read(dir.join("talpa.db")).expect("db");
     assert!(db.len() >= 4096, "schema written");
     assert_ne!(
@@ -33,6 +37,12 @@ fn created_profile_is_private_and_reopens_with_its_data() {
     );
     add_account(&mut store, "alice@talpa.test");
     store.lock().expect("lock");
+    let files: Vec<_> = snapshot(&dir).into_keys().collect();
+    assert_eq!(
+        files,
+        ["talpa.db", "talpa.hdr"],
+        "lock folds the WAL into the database and removes it"
+    );
 
     let store = Profile::unlock(&dir, &pass("correct horse"))
         .expect("unlock")
@@ -295,7 +305,7 @@ fn unlocked_store_runs_with_the_hardening_pragmas() {
     assert!(r.secure_delete, "{r:?}");
     assert_eq!(r.temp_store, 2, "temp_store = MEMORY");
     assert!(r.foreign_keys, "{r:?}");
-    assert_eq!(r.journal_mode, "delete");
+    assert_eq!(r.journal_mode, "wal");
     assert_eq!(r.cipher_page_size, 4096);
     assert!(r.cipher_version.starts_with('4'), "{r:?}");
 }
@@ -361,8 +371,13 @@ fn passphrase_change_interrupted_after_rekey_opens_with_the_new_passphrase() {
 fn passphrase_change_interrupted_before_rekey_still_opens_with_the_old_passphrase() {
     let (_tmp, dir, mut store) = new_profile("old");
     add_account(&mut store, "a@talpa.test");
+    // Locked, the whole database is in talpa.db (the WAL is folded in and removed).
+    store.lock().expect("lock");
     let hdr_before = std::fs::read(dir.join("talpa.hdr")).expect("hdr");
     let db_before = std::fs::read(dir.join("talpa.db")).expect("db");
+    let mut store = Profile::unlock(&dir, &pass("old"))
+        .expect("unlock")
+        .into_store();
     store
         .change_passphrase(&pass("old"), &pass("new"))
         .expect("change");

@@ -4,7 +4,7 @@
 //! drops. There is no path that connects without Tor: without a tor client the account stays
 //! in `waiting_for_tor`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -606,9 +606,11 @@ async fn run_session(
     );
     self_ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     flush(&ctx, &mut held, &mut in_flight, &mut acks).await;
+    // Events taken from the stream while gathering a batch of chat messages, handled next.
+    let mut pending: VecDeque<SessionEvent> = VecDeque::new();
     loop {
         tokio::select! {
-            event = events.recv() => match event {
+            event = next_event(&mut pending, &mut events) => match event {
                 None => return Ended::Dropped("the stream closed".into()),
                 Some(SessionEvent::Disconnected { reason }) => return Ended::Dropped(reason),
                 Some(SessionEvent::Suspended) => {
@@ -645,17 +647,29 @@ async fn run_session(
                 Some(SessionEvent::Message(m)) if m.kind == MessageType::Groupchat => {
                     ctx.groupchat(&rooms, &m).await;
                 }
-                Some(SessionEvent::Message(m)) => {
-                    if pipeline::from_blocked(&m, &blocked) {
-                        continue;
+                Some(first @ (SessionEvent::Message(_) | SessionEvent::Carbon { .. })) => {
+                    // 1:1 messages (live or carbons) already queued behind this one are
+                    // decrypted in order and stored with it in one transaction: a burst costs
+                    // one commit per batch, not one per message. Each is announced only once
+                    // its batch is committed.
+                    let mut batch = Vec::new();
+                    gather(&ctx, &rooms, &blocked, first, &mut batch).await;
+                    let mut taken = 1;
+                    while pending.is_empty() && taken < INGEST_BATCH {
+                        match events.try_recv() {
+                            Ok(SessionEvent::Message(m)) if m.kind != MessageType::Groupchat => {
+                                gather(&ctx, &rooms, &blocked, SessionEvent::Message(m), &mut batch)
+                                    .await;
+                            }
+                            Ok(c @ SessionEvent::Carbon { .. }) => {
+                                gather(&ctx, &rooms, &blocked, c, &mut batch).await;
+                            }
+                            Ok(other) => pending.push_back(other),
+                            Err(_) => break,
+                        }
+                        taken += 1;
                     }
-                    if !ctx.direct_message(&rooms, &m).await {
-                        let sid = m.stanza_id.clone();
-                        let action =
-                            chat_action(&session, shared, account, &st, &m, Source::Live, None)
-                                .await;
-                        ingest(shared, account, action, sid).await;
-                    }
+                    ingest_batch(shared, account, batch).await;
                 }
                 Some(SessionEvent::Presence { from, kind: PresenceKind::Subscribe, .. }) => {
                     let from = from.as_ref().map(Jid::to_bare);
@@ -668,21 +682,6 @@ async fn run_session(
                 }
                 Some(SessionEvent::Presence { raw, .. }) => {
                     ctx.presence(&mut rooms, &raw).await;
-                }
-                Some(SessionEvent::Carbon { direction, message }) => {
-                    if direction == CarbonDirection::Received
-                        && pipeline::from_blocked(&message, &blocked)
-                    {
-                        continue;
-                    }
-                    let source = match direction {
-                        CarbonDirection::Received => Source::CarbonReceived,
-                        CarbonDirection::Sent => Source::CarbonSent,
-                    };
-                    let sid = message.stanza_id.clone();
-                    let action =
-                        chat_action(&session, shared, account, &st, &message, source, None).await;
-                    ingest(shared, account, action, sid).await;
                 }
                 Some(SessionEvent::RosterPush(_)) if local_only => {}
                 Some(SessionEvent::RosterPush(items)) => {
@@ -1379,6 +1378,121 @@ async fn chat_action(
     pipeline::classify(&own, &out, source, ts).with_encryption(omemo::stored_encryption(version))
 }
 
+/// At most this many queued 1:1 stream events are gathered into one store transaction.
+const INGEST_BATCH: usize = 256;
+
+/// The next stream event: one set aside while gathering a batch first, else the stream's next.
+async fn next_event(
+    pending: &mut VecDeque<SessionEvent>,
+    events: &mut mpsc::UnboundedReceiver<SessionEvent>,
+) -> Option<SessionEvent> {
+    match pending.pop_front() {
+        Some(event) => Some(event),
+        None => events.recv().await,
+    }
+}
+
+/// Runs one 1:1 stream event (a non-groupchat message or a carbon) through the block stage,
+/// the room stage (invitations, private messages from occupants) and classification with
+/// OMEMO decryption, adding what is left to store to `batch` with its archive id.
+async fn gather(
+    ctx: &Ctx<'_>,
+    rooms: &Rooms,
+    blocked: &HashSet<BareJid>,
+    event: SessionEvent,
+    batch: &mut Vec<(Action, Option<String>)>,
+) {
+    let (m, source) = match event {
+        SessionEvent::Message(m) => {
+            if pipeline::from_blocked(&m, blocked) || ctx.direct_message(rooms, &m).await {
+                return;
+            }
+            (m, Source::Live)
+        }
+        SessionEvent::Carbon { direction, message } => {
+            if direction == CarbonDirection::Received && pipeline::from_blocked(&message, blocked) {
+                return;
+            }
+            let source = match direction {
+                CarbonDirection::Received => Source::CarbonReceived,
+                CarbonDirection::Sent => Source::CarbonSent,
+            };
+            (message, source)
+        }
+        _ => return,
+    };
+    let sid = m.stanza_id.clone();
+    let action = chat_action(
+        ctx.session,
+        ctx.shared,
+        ctx.account,
+        ctx.st,
+        &m,
+        source,
+        None,
+    )
+    .await;
+    batch.push((action, sid));
+}
+
+/// [`ingest`] for several messages in one store transaction; the front ends hear of each, in
+/// input order, only after the transaction committed. If the batch fails as a whole, each
+/// message is tried on its own, so one bad message cannot take the others down with it.
+async fn ingest_batch(
+    shared: &SharedRef,
+    account: &store::Account,
+    mut batch: Vec<(Action, Option<String>)>,
+) {
+    if batch.len() <= 1 {
+        if let Some((action, archive_id)) = batch.pop() {
+            ingest(shared, account, action, archive_id).await;
+        }
+        return;
+    }
+    tracing::debug!(account = %account.jid, messages = batch.len(), "storing a batch");
+    let (acc_id, acc_jid) = (account.id, account.jid.clone());
+    let copy = batch.clone();
+    let result = shared
+        .store
+        .with(move |s| s.batch(|s| apply_batch(s, acc_id, &acc_jid, batch)))
+        .await;
+    match result {
+        Ok(all) => {
+            for ingested in all {
+                notify(shared, ingested);
+            }
+        }
+        Err(e) => {
+            tracing::info!(account = %account.jid, error = %e, "batch not stored; one by one");
+            for (action, archive_id) in copy {
+                ingest(shared, account, action, archive_id).await;
+            }
+        }
+    }
+}
+
+/// Applies a batch of classified messages in order (new messages, corrections, retractions),
+/// then saves the last archive id once. Meant to run inside [`Store::batch`].
+fn apply_batch(
+    s: &mut Store,
+    account: AccountId,
+    account_jid: &str,
+    batch: Vec<(Action, Option<String>)>,
+) -> Result<Vec<Ingested>, CoreError> {
+    let mut out = Vec::with_capacity(batch.len());
+    let mut last_archive = None;
+    for (action, archive_id) in batch {
+        if archive_id.is_some() {
+            last_archive = archive_id;
+        }
+        out.push(apply(s, account, account_jid, action)?);
+    }
+    if let Some(aid) = last_archive {
+        s.set_setting(&last_archive_key(account), Some(&aid))?;
+    }
+    Ok(out)
+}
+
 /// Stores (or keeps in memory) one classified inbound message and tells the front ends.
 /// `archive_id` is the trusted stanza-id to resume the archive from next time.
 pub(crate) async fn ingest(
@@ -1765,4 +1879,109 @@ async fn send_sealed_edit(
         .await
         .map_err(|e| CoreError::Xmpp(e.to_string()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{ConversationKind, NewAccount, Passphrase, Profile};
+
+    fn store() -> (tempfile::TempDir, Store, AccountId) {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut s =
+            Profile::create(&tmp.path().join("p"), &Passphrase::from("batch")).expect("profile");
+        let acc = s
+            .add_account(
+                &NewAccount::new("me@talpa.test", "pw".to_owned().into()),
+                Utc::now(),
+            )
+            .expect("account");
+        (tmp, s, acc)
+    }
+
+    fn incoming(body: &str, origin: &str) -> Classified {
+        Classified {
+            peer: "peer@talpa.test".into(),
+            outgoing: false,
+            sender: "peer@talpa.test".into(),
+            body: Some(body.into()),
+            origin_id: Some(origin.into()),
+            stanza_id: Some(format!("sid-{origin}")),
+            server_ts: None,
+            room: false,
+            occupant_id: None,
+            encryption: store::MessageEncryption::None,
+        }
+    }
+
+    fn bodies(s: &mut Store, acc: AccountId) -> Vec<String> {
+        let conv = s
+            .upsert_conversation(acc, "peer@talpa.test", ConversationKind::Chat, Utc::now())
+            .expect("conversation");
+        s.history(conv, None, 100)
+            .expect("history")
+            .into_iter()
+            .map(|m| m.body.unwrap_or_default())
+            .collect()
+    }
+
+    fn burst() -> Vec<(Action, Option<String>)> {
+        vec![
+            (Action::Store(incoming("one", "o1")), Some("sid-o1".into())),
+            (Action::Store(incoming("two", "o2")), Some("sid-o2".into())),
+            (
+                Action::Correct {
+                    message: incoming("one, fixed", "o3"),
+                    target: "o1".into(),
+                },
+                Some("sid-o3".into()),
+            ),
+            // The same message again (a resend): stored once.
+            (Action::Store(incoming("two", "o2")), None),
+            (
+                Action::Store(incoming("three", "o4")),
+                Some("sid-o4".into()),
+            ),
+        ]
+    }
+
+    #[test]
+    fn a_batch_stores_every_message_in_order_applies_edits_and_saves_the_last_archive_id() {
+        let (_tmp, mut s, acc) = store();
+        let out = s
+            .batch(|s| apply_batch(s, acc, "me@talpa.test", burst()))
+            .expect("batch");
+        let kinds: Vec<&str> = out
+            .iter()
+            .map(|i| match i {
+                Ingested::New(_) => "new",
+                Ingested::Updated(_) => "updated",
+                Ingested::MemoryOnly(_) => "memory",
+                Ingested::Nothing => "nothing",
+            })
+            .collect();
+        assert_eq!(kinds, ["new", "new", "updated", "nothing", "new"]);
+        assert_eq!(bodies(&mut s, acc), ["one, fixed", "two", "three"]);
+        assert_eq!(
+            s.setting(&last_archive_key(acc)).expect("setting"),
+            Some("sid-o4".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_failed_batch_stores_nothing_so_nothing_was_announced_as_stored() {
+        let (_tmp, mut s, acc) = store();
+        let failed: Result<Vec<Ingested>, CoreError> = s.batch(|s| {
+            apply_batch(s, acc, "me@talpa.test", burst())?;
+            // Anything failing before the commit (here: after every row was written).
+            Err(CoreError::Store("disk full".into()))
+        });
+        assert!(failed.is_err());
+        assert_eq!(bodies(&mut s, acc), Vec::<String>::new());
+        assert_eq!(s.setting(&last_archive_key(acc)).expect("setting"), None);
+        // The store is usable afterwards and the same batch then goes in whole.
+        s.batch(|s| apply_batch(s, acc, "me@talpa.test", burst()))
+            .expect("batch");
+        assert_eq!(bodies(&mut s, acc), ["one, fixed", "two", "three"]);
+    }
 }

@@ -101,7 +101,9 @@ impl From<crate::store::StoreError> for CoreError {
                 CoreError::InvalidInput(e.to_string())
             }
             S::NotFound(what) => CoreError::NotFound(what.to_owned()),
-            S::Kdf | S::Io(_) | S::Sqlite(_) => CoreError::Store(e.to_string()),
+            S::Kdf | S::Io(_) | S::Sqlite(_) | S::CheckpointBlocked => {
+                CoreError::Store(e.to_string())
+            }
         }
     }
 }

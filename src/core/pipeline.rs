@@ -1,6 +1,9 @@
 //! The inbound pipeline after the xmpp layer's origin checks: classify → dedupe → (decrypt) →
 //! store → notify. The classification is pure and tested here; dedupe and storage happen in
-//! one store transaction per message so a crash cannot leave half a message.
+//! one store transaction, so a crash cannot leave half a message. 1:1 messages already queued
+//! behind one another (a burst) are decrypted one by one, in order, then stored together in one
+//! transaction of up to 256 (`Store::batch`); each is announced to the front ends only after
+//! that transaction committed (core/accounts.rs, `ingest_batch`).
 
 use std::collections::HashSet;
 use std::hash::BuildHasher;

@@ -265,10 +265,12 @@ impl Store {
     /// Removes an account and everything of it (conversations, messages, OMEMO state,
     /// outbox, contacts, bookmarks).
     pub fn remove_account(&mut self, id: AccountId) -> Result<bool> {
-        Ok(self
+        let removed = self
             .conn
             .execute("DELETE FROM accounts WHERE id = ?1", [id.0])?
-            > 0)
+            > 0;
+        self.checkpoint()?;
+        Ok(removed)
     }
 
     /// Inserts or replaces a roster entry.

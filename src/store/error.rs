@@ -48,6 +48,10 @@ pub enum StoreError {
         /// Highest version this build knows.
         supported: i64,
     },
+    /// `wal_checkpoint(TRUNCATE)` reported that another reader blocked it: deleted content
+    /// may still be in `talpa.db-wal` until the next checkpoint.
+    #[error("the write-ahead log could not be emptied into the database")]
+    CheckpointBlocked,
     /// Argon2id failed (only on impossible parameters or allocation failure).
     #[error("key derivation failed")]
     Kdf,

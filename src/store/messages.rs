@@ -365,7 +365,7 @@ impl Store {
     /// Stores a message unless it is a duplicate (same origin-id in the conversation, or
     /// same stanza-id from the same `by`) or its conversation's policy keeps it off disk.
     pub fn insert_message(&mut self, m: &NewMessage, now: DateTime<Utc>) -> Result<InsertOutcome> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.savepoint()?;
         let out = insert_row(&tx, m, None, now)?;
         tx.commit()?;
         Ok(out)
@@ -377,7 +377,7 @@ impl Store {
         ms: &[NewMessage],
         now: DateTime<Utc>,
     ) -> Result<Vec<InsertOutcome>> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.savepoint()?;
         let out = ms
             .iter()
             .map(|m| insert_row(&tx, m, None, now))
@@ -518,7 +518,7 @@ impl Store {
         correction: &NewMessage,
         now: DateTime<Utc>,
     ) -> Result<InsertOutcome> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.savepoint()?;
         let orig = original(&tx, target)?;
         if orig.conversation != correction.conversation {
             return Err(StoreError::NotPermitted(
@@ -557,7 +557,7 @@ impl Store {
     /// Retracts a message (XEP-0424/0425): its text, attachments and corrections are
     /// deleted; a `retracted` tombstone row stays until it expires.
     pub fn apply_retraction(&mut self, target: MessageId, by: &Retractor) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.savepoint()?;
         let orig = original(&tx, target)?;
         if let Retractor::Sender {
             sender,
@@ -581,6 +581,7 @@ impl Store {
             [orig.id.0],
         )?;
         tx.commit()?;
+        self.checkpoint()?;
         Ok(())
     }
 }

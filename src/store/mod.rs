@@ -6,10 +6,11 @@
 //! is Argon2id(passphrase, salt) with m = 64 MiB, t = 3, p = 4 → 32 bytes, handed to SQLCipher
 //! as a raw key (`PRAGMA key = "x'…'"`). Pragmas: `cipher_memory_security = ON` (before the
 //! key), `secure_delete = ON`, `temp_store = MEMORY`, `foreign_keys = ON`,
-//! `journal_mode = DELETE` (the rollback journal is unlinked at each commit, so no file keeps
-//! old page versions around as a WAL does until checkpoint; SQLCipher's `rekey` also needs
-//! it). Passphrases ([`Passphrase`]) and keys live only in zeroizing buffers; the store does
-//! not keep the key after opening.
+//! `journal_mode = WAL` (and a 32 MiB page cache during expiry runs only), checkpointed with
+//! TRUNCATE after every expiry, history clearing, retraction and account removal (so no old
+//! page version outlives a deletion in `talpa.db-wal`) and removed at lock; a passphrase
+//! change re-keys under a rollback journal, as SQLCipher requires. Passphrases ([`Passphrase`])
+//! and keys live only in zeroizing buffers; the store does not keep the key after opening.
 //!
 //! # Lifecycle
 //! - [`Profile::create`]`(dir, &pass) -> Store` — refuses an existing profile.
@@ -111,6 +112,8 @@ pub struct Store {
     conn: rusqlite::Connection,
     dir: PathBuf,
     header: profile::Header,
+    /// A WAL checkpoint was asked for inside [`Store::batch`]; it runs after the commit.
+    checkpoint_due: bool,
 }
 
 impl std::fmt::Debug for Store {

@@ -6,7 +6,9 @@
 //!   verifiers; it is kept outside the database because it must be read *before* the database
 //!   can be keyed. Unused verifier slots hold random bytes, so the file does not reveal whether
 //!   a duress passphrase is set.
-//! - `talpa.db` (+ `talpa.db-journal` during a transaction): the SQLCipher 4 database.
+//! - `talpa.db` (+ `talpa.db-wal` / `talpa.db-shm` while open, `talpa.db-journal` during a
+//!   passphrase change): the SQLCipher 4 database. The WAL is checkpointed with TRUNCATE
+//!   after every deletion of messages and removed when the store locks.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -473,15 +475,29 @@ fn integrity_check(conn: &Connection) -> Result<()> {
     }
 }
 
-fn apply_pragmas(conn: &Connection) -> Result<()> {
-    // DELETE journal: the rollback journal exists only during a write transaction and is
-    // unlinked at commit, so old page versions never linger in a long-lived file (as they
-    // would in a WAL until checkpoint); SQLCipher's `rekey` also requires a non-WAL journal.
+/// Page cache size (KiB) for the duration of an expiry run: a large deletion walks every index
+/// of `messages` in its own order, and with the default 2 MiB cache it decrypts (and, for the
+/// plain benchmark peer, merely re-reads) the same pages again and again. Pages are allocated
+/// only as they are read, and the cache goes back to the default size (freeing them) after
+/// the run, so an idle client does not hold them.
+pub const EXPIRY_CACHE_KIB: i64 = 32 * 1024;
+/// SQLite's default page cache size (KiB), kept outside expiry runs.
+pub const DEFAULT_CACHE_KIB: i64 = 2000;
+
+/// Applies the store's connection settings to an open (and, for the store, keyed) connection.
+///
+/// Public so that the store benchmark can give a plain-SQLite connection exactly the same
+/// settings. `secure_delete` zeroes deleted content in place; the WAL journal writes each
+/// changed page once (a rollback journal writes, and SQLCipher encrypts, every changed page
+/// twice), and [`Store::expire`] checkpoints it with TRUNCATE after every run, so no old page
+/// version outlives an expiry in `talpa.db-wal`. The page cache keeps SQLite's default size
+/// (about 2 MiB) except during an expiry (see [`EXPIRY_CACHE_KIB`]).
+pub fn apply_pragmas(conn: &Connection) -> Result<()> {
     conn.execute_batch(
         "PRAGMA secure_delete = ON;
          PRAGMA temp_store = MEMORY;
          PRAGMA foreign_keys = ON;
-         PRAGMA journal_mode = DELETE;",
+         PRAGMA journal_mode = WAL;",
     )?;
     Ok(())
 }
@@ -493,6 +509,7 @@ fn finish_open(mut conn: Connection, dir: &Path, header: Header) -> Result<Store
         conn,
         dir: dir.to_path_buf(),
         header,
+        checkpoint_due: false,
     })
 }
 
@@ -611,6 +628,9 @@ impl Store {
         header.pending_check = new_key.key_check();
         header.flags |= FLAG_PENDING;
         header.write(&self.dir)?;
+        // SQLCipher re-keys only under a rollback journal: leave WAL for the re-key (this
+        // checkpoints and removes the WAL file) and return to it afterwards.
+        self.conn.execute_batch("PRAGMA journal_mode = DELETE;")?;
         self.conn
             .execute_batch(&new_key.pragma("rekey"))
             .map_err(|_| StoreError::Corrupt)?;
@@ -619,6 +639,7 @@ impl Store {
         header.flags &= !FLAG_PENDING;
         header.write(&self.dir)?;
         self.header = header;
+        self.conn.execute_batch("PRAGMA journal_mode = WAL;")?;
         Ok(())
     }
 

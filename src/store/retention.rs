@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::params;
 
 use super::error::{Result, StoreError};
-use super::{HistoryScope, Store};
+use super::{HistoryScope, Store, profile};
 
 /// How long messages are kept on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -133,6 +133,20 @@ impl Store {
     /// A message's age is `min(server time, local receive time)`, so a server claiming a
     /// future time cannot extend how long a message stays.
     pub fn expire(&mut self, now: DateTime<Utc>) -> Result<usize> {
+        self.conn
+            .pragma_update(None, "cache_size", -profile::EXPIRY_CACHE_KIB)?;
+        let removed = self.expire_rows(now);
+        self.conn
+            .pragma_update(None, "cache_size", -profile::DEFAULT_CACHE_KIB)?;
+        let removed = removed?;
+        // Queued stanzas carry message bodies too: they follow the same schedule.
+        self.outbox_expire(now)?;
+        self.checkpoint()?;
+        Ok(removed)
+    }
+
+    /// The deletion of [`Store::expire`], in one transaction.
+    fn expire_rows(&mut self, now: DateTime<Utc>) -> Result<usize> {
         let tx = self.conn.transaction()?;
         let mut removed = 0;
         {
@@ -148,9 +162,63 @@ impl Store {
             }
         }
         tx.commit()?;
-        // Queued stanzas carry message bodies too: they follow the same schedule.
-        self.outbox_expire(now)?;
         Ok(removed)
+    }
+
+    /// Copies the write-ahead log into the database file and truncates it to zero bytes, so
+    /// that no page version holding deleted content outlives the deletion in `talpa.db-wal`
+    /// (`secure_delete` has already zeroed it in the current page versions). Runs after every
+    /// expiry, history clearing, retraction and account removal; closing the store (lock)
+    /// checkpoints and deletes the WAL too.
+    pub(crate) fn checkpoint(&mut self) -> Result<()> {
+        if !self.conn.is_autocommit() {
+            // Inside `Store::batch`: a checkpoint cannot run in a transaction; it runs after
+            // the batch commits.
+            self.checkpoint_due = true;
+            return Ok(());
+        }
+        self.checkpoint_due = false;
+        let busy: i64 = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        if busy == 0 {
+            Ok(())
+        } else {
+            Err(StoreError::CheckpointBlocked)
+        }
+    }
+
+    /// Runs `f` as one transaction: everything it writes is committed together (one disk
+    /// sync for a burst of messages instead of one per message), or, when it fails, nothing
+    /// is. The store's own multi-statement methods nest inside it as savepoints.
+    ///
+    /// # Errors
+    /// `f`'s error (after a rollback), or the store's when the transaction cannot begin or
+    /// commit.
+    pub fn batch<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(StoreError::from)?;
+        match f(self) {
+            Ok(value) => {
+                if let Err(e) = self.conn.execute_batch("COMMIT") {
+                    let _ = self.conn.execute_batch("ROLLBACK");
+                    return Err(StoreError::from(e).into());
+                }
+                if self.checkpoint_due {
+                    self.checkpoint()?;
+                }
+                Ok(value)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                self.checkpoint_due = false;
+                Err(e)
+            }
+        }
     }
 
     /// Deletes the stored messages of one conversation, one account, or all of them.
@@ -167,6 +235,7 @@ impl Store {
             )?,
             HistoryScope::All => self.conn.execute("DELETE FROM messages", [])?,
         };
+        self.checkpoint()?;
         Ok(n)
     }
 }

@@ -4,15 +4,20 @@
 //! - insert N messages into one conversation (batches of 1 000, one transaction each, the
 //!   store's own statements: retention lookup, two dedupe probes, insert);
 //! - open the database and load the last 50 messages of that N-message conversation;
-//! - expire all N messages (secure_delete on);
+//! - expire all N messages (secure_delete on, a 32 MiB page cache for the run, then the WAL
+//!   checkpointed with TRUNCATE, as the store's expiry does);
 //! - unlock: Argon2id + SQLCipher keying + full HMAC check, against opening a plain file.
 //!
 //! The "raw" rows run identical SQL on a keyed SQLCipher connection and on an unkeyed one
-//! (same pragmas, same schema from `talpa::store::migrations`), so their ratio is the cost
-//! of encryption alone; the "store API" rows time Talpa's `Store` itself.
+//! (the store's own connection settings, `talpa::store::profile::apply_pragmas`, and schema,
+//! `talpa::store::migrations`), so their ratio is the cost of encryption alone; the "store API"
+//! rows time Talpa's `Store` itself. Open and expiry run `TALPA_BENCH_REPEAT` times (default 3)
+//! on fresh copies of the same database file and report the median. Each row gives wall time
+//! and the thread's CPU time: on a machine shared with other work the CPU ratio is the steadier
+//! one (the work is single-threaded; wall time adds waiting for the disk and for a core).
 //!
-//! Run: `cargo bench --bench store` (release), or `cargo bench --profile dev --bench store`
-//! (dependencies, SQLCipher and Argon2 included, are built at opt-level 2 in dev too).
+//! Run: `cargo bench --profile dev --bench store` (dependencies, SQLCipher and Argon2 included,
+//! are built at opt-level 2 in dev too).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -26,16 +31,59 @@ use talpa::store::{
 
 const BATCH: usize = 1_000;
 
+/// Wall and CPU time of one measured piece of work.
+#[derive(Clone, Copy, Default)]
+struct Cost {
+    wall: Duration,
+    cpu: Duration,
+}
+
+/// This thread's CPU time so far.
+fn thread_cpu() -> Duration {
+    let ts = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        u64::try_from(ts.tv_sec).expect("secs"),
+        u32::try_from(ts.tv_nsec).expect("nanos"),
+    )
+}
+
+/// Runs `f` once, measuring it.
+fn measure<T>(f: impl FnOnce() -> T) -> (T, Cost) {
+    let (w, c) = (Instant::now(), thread_cpu());
+    let out = f();
+    let cost = Cost {
+        wall: w.elapsed(),
+        cpu: thread_cpu().saturating_sub(c),
+    };
+    (out, cost)
+}
+
+/// Per-field median of several measurements.
+fn median(mut costs: Vec<Cost>) -> Cost {
+    let mid = costs.len() / 2;
+    costs.sort_by_key(|c| c.wall);
+    let wall = costs[mid].wall;
+    costs.sort_by_key(|c| c.cpu);
+    Cost {
+        wall,
+        cpu: costs[mid].cpu,
+    }
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-fn row(what: &str, cipher: Duration, plain: Duration) {
+fn row(what: &str, cipher: Cost, plain: Cost) {
     println!(
-        "{what:<44} sqlcipher {:>10.1} ms   plain {:>10.1} ms   ratio {:>6.2}x",
-        ms(cipher),
-        ms(plain),
-        ms(cipher) / ms(plain).max(1e-6)
+        "{what:<34} wall: sqlcipher {:>8.1} ms  plain {:>8.1} ms  ratio {:>6.2}x   \
+         cpu: sqlcipher {:>8.1} ms  plain {:>8.1} ms  ratio {:>6.2}x",
+        ms(cipher.wall),
+        ms(plain.wall),
+        ms(cipher.wall) / ms(plain.wall).max(1e-6),
+        ms(cipher.cpu),
+        ms(plain.cpu),
+        ms(cipher.cpu) / ms(plain.cpu).max(1e-6),
     );
 }
 
@@ -51,11 +99,7 @@ fn open_raw(path: &Path, key: Option<&[u8; 32]>) -> Connection {
         r.get::<_, i64>(0)
     })
     .expect("readable");
-    conn.execute_batch(
-        "PRAGMA secure_delete = ON; PRAGMA temp_store = MEMORY; PRAGMA foreign_keys = ON;
-         PRAGMA journal_mode = DELETE;",
-    )
-    .expect("pragmas");
+    profile::apply_pragmas(&conn).expect("pragmas");
     conn
 }
 
@@ -134,6 +178,8 @@ fn raw_last_50(conn: &Connection) -> usize {
 }
 
 fn raw_expire(conn: &mut Connection, cutoff: i64) -> usize {
+    conn.pragma_update(None, "cache_size", -profile::EXPIRY_CACHE_KIB)
+        .expect("cache");
     let tx = conn.transaction().expect("tx");
     let n = tx
         .execute(
@@ -144,6 +190,10 @@ fn raw_expire(conn: &mut Connection, cutoff: i64) -> usize {
         )
         .expect("delete");
     tx.commit().expect("commit");
+    conn.pragma_update(None, "cache_size", -profile::DEFAULT_CACHE_KIB)
+        .expect("cache");
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .expect("checkpoint");
     n
 }
 
@@ -158,33 +208,41 @@ fn raw_setup(conn: &mut Connection) {
 }
 
 struct Figures {
-    insert: Duration,
-    open_last_50: Duration,
-    expire: Duration,
+    insert: Cost,
+    open_last_50: Cost,
+    expire: Cost,
 }
 
-fn raw_run(path: &Path, key: Option<&[u8; 32]>, n: usize, t0: i64) -> Figures {
+fn raw_run(path: &Path, key: Option<&[u8; 32]>, n: usize, t0: i64, repeat: usize) -> Figures {
     let mut conn = open_raw(path, key);
     raw_setup(&mut conn);
-    let t = Instant::now();
-    raw_insert(&mut conn, n, t0);
-    let insert = t.elapsed();
+    let ((), insert) = measure(|| raw_insert(&mut conn, n, t0));
     drop(conn);
 
-    let t = Instant::now();
-    let conn = open_raw(path, key);
-    assert_eq!(raw_last_50(&conn), 50);
-    let open_last_50 = t.elapsed();
-    drop(conn);
-
-    let mut conn = open_raw(path, key);
-    let t = Instant::now();
-    assert_eq!(raw_expire(&mut conn, i64::MAX), n);
-    let expire = t.elapsed();
+    let mut opens = Vec::new();
+    let mut expiries = Vec::new();
+    for i in 0..repeat {
+        // A fresh copy each round: every expiry deletes the same N rows from the same pages.
+        let copy = path.with_extension(format!("copy{i}"));
+        std::fs::copy(path, &copy).expect("copy");
+        let (conn, open) = measure(|| {
+            let conn = open_raw(&copy, key);
+            assert_eq!(raw_last_50(&conn), 50);
+            conn
+        });
+        drop(conn);
+        opens.push(open);
+        let mut conn = open_raw(&copy, key);
+        let (removed, expire) = measure(|| raw_expire(&mut conn, i64::MAX));
+        assert_eq!(removed, n);
+        expiries.push(expire);
+        drop(conn);
+        std::fs::remove_file(&copy).expect("remove copy");
+    }
     Figures {
         insert,
-        open_last_50,
-        expire,
+        open_last_50: median(opens),
+        expire: median(expiries),
     }
 }
 
@@ -203,9 +261,7 @@ fn main() {
 
     // --- Talpa's Store (SQLCipher) ---------------------------------------------------
     let dir = tmp.path().join("profile");
-    let t = Instant::now();
-    let mut store = Profile::create(&dir, &pass).expect("create");
-    let create = t.elapsed();
+    let (mut store, create) = measure(|| Profile::create(&dir, &pass).expect("create"));
     let acct = store
         .add_account(&NewAccount::new("a@talpa.test", "x".to_owned().into()), t0)
         .expect("account");
@@ -230,33 +286,37 @@ fn main() {
             m
         })
         .collect();
-    let t = Instant::now();
-    for chunk in msgs.chunks(BATCH) {
-        store.insert_messages(chunk, t0).expect("insert");
-    }
-    let api_insert = t.elapsed();
+    let ((), api_insert) = measure(|| {
+        for chunk in msgs.chunks(BATCH) {
+            store.insert_messages(chunk, t0).expect("insert");
+        }
+    });
     store.lock().expect("lock");
 
-    let t = Instant::now();
-    let store = Profile::unlock(&dir, &pass).expect("unlock").into_store();
-    let api_unlock = t.elapsed();
-    let t = Instant::now();
-    assert_eq!(store.history(conv, None, 50).expect("history").len(), 50);
-    let api_last_50 = t.elapsed();
-    let mut store = store;
-    let t = Instant::now();
-    let removed = store
-        .set_account_retention(
-            acct,
-            RetentionPolicy::OneHour,
-            t0 + chrono::Duration::days(1),
-        )
-        .expect("expire");
-    let api_expire = t.elapsed();
+    let (mut store, api_unlock) =
+        measure(|| Profile::unlock(&dir, &pass).expect("unlock").into_store());
+    let ((), api_last_50) = measure(|| {
+        assert_eq!(store.history(conv, None, 50).expect("history").len(), 50);
+    });
+    let (removed, api_expire) = measure(|| {
+        store
+            .set_account_retention(
+                acct,
+                RetentionPolicy::OneHour,
+                t0 + chrono::Duration::days(1),
+            )
+            .expect("expire")
+    });
     assert_eq!(removed, n);
     store.lock().expect("lock");
     println!("store API (SQLCipher):");
-    let api = |what: String, d: Duration| println!("  {what:<52} {:>10.1} ms", ms(d));
+    let api = |what: String, c: Cost| {
+        println!(
+            "  {what:<52} wall {:>8.1} ms   cpu {:>8.1} ms",
+            ms(c.wall),
+            ms(c.cpu)
+        );
+    };
     api("create profile (Argon2id + schema)".into(), create);
     api(format!("insert {n} messages"), api_insert);
     api(
@@ -269,9 +329,19 @@ fn main() {
     // --- Same SQL, keyed vs unkeyed --------------------------------------------------
     let key = profile::derive_raw_key(&dir, &pass).expect("key");
     let t0_ms = t0.timestamp_millis();
-    let cipher = raw_run(&tmp.path().join("raw-cipher.db"), Some(&key), n, t0_ms);
-    let plain = raw_run(&tmp.path().join("raw-plain.db"), None, n, t0_ms);
-    println!("same SQL, SQLCipher vs plain SQLite:");
+    let repeat: usize = std::env::var("TALPA_BENCH_REPEAT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
+    let cipher = raw_run(
+        &tmp.path().join("raw-cipher.db"),
+        Some(&key),
+        n,
+        t0_ms,
+        repeat,
+    );
+    let plain = raw_run(&tmp.path().join("raw-plain.db"), None, n, t0_ms, repeat);
+    println!("same SQL, SQLCipher vs plain SQLite (open and expire: median of {repeat}):");
     row(&format!("insert {n} messages"), cipher.insert, plain.insert);
     row(
         &format!("open + last 50 of {n}"),
@@ -280,12 +350,8 @@ fn main() {
     );
     row(&format!("expire {n} messages"), cipher.expire, plain.expire);
 
-    let t = Instant::now();
-    let store = Profile::unlock(&dir, &pass).expect("unlock").into_store();
-    let unlock = t.elapsed();
+    let (store, unlock) = measure(|| Profile::unlock(&dir, &pass).expect("unlock").into_store());
     store.lock().expect("lock");
-    let t = Instant::now();
-    drop(open_raw(&tmp.path().join("raw-plain.db"), None));
-    let plain_open = t.elapsed();
+    let ((), plain_open) = measure(|| drop(open_raw(&tmp.path().join("raw-plain.db"), None)));
     row("unlock (Argon2id) vs plain open", unlock, plain_open);
 }
