@@ -611,3 +611,151 @@ fn keys_published_for_contacts_only_cannot_be_fetched_by_a_stranger() {
     assert_eq!(support::headless::error_kind(&r), "invalid_input", "{r}");
     talpa.quit();
 }
+
+/// Prosody's stanza log lines that mention `id` (the original's origin-id) carry no correction
+/// or retraction marker: an edit of it travelled only inside OMEMO 2.
+fn assert_edits_of_never_in_clear(bed: &Bed, id: &str) {
+    for line in stanza_log(bed).lines().filter(|l| l.contains(id)) {
+        assert!(
+            !line.contains("urn:xmpp:message-correct")
+                && !line.contains("urn:xmpp:message-retract"),
+            "an edit of {id} went through Prosody in clear: {line}"
+        );
+    }
+}
+
+#[test]
+fn corrections_and_retractions_in_an_encrypted_room_travel_inside_omemo() {
+    let bed = bed();
+    let (owner, apw) = bed.new_account("editor");
+    let (member, bpw) = bed.new_account("reader");
+    let room = bed.new_room("edits");
+    let dirs = tempfile::tempdir().expect("tempdir");
+    let mut alice = talpa_online(bed, &dirs.path().join("a"), &owner, &apw);
+    let mut bob = talpa_online(bed, &dirs.path().join("b"), &member, &bpw);
+    let (r, _) = alice.call(json!({"cmd": "create_room", "account": owner, "room": room,
+                                   "nick": "editor"}));
+    assert_eq!(r["ok"], true, "{r}");
+    alice.wait_event_for(|e| e["event"] == "room_joined" && e["room"] == room, LONG);
+    let (r, _) = alice.call(json!({"cmd": "invite", "account": owner, "room": room,
+                                   "jid": member}));
+    assert_eq!(r["ok"], true, "{r}");
+    let (r, _) = bob.call(json!({"cmd": "join_room", "account": member, "room": room,
+                                 "nick": "reader"}));
+    assert_eq!(r["ok"], true, "{r}");
+    bob.wait_event_for(|e| e["event"] == "room_joined" && e["room"] == room, LONG);
+    alice.wait_event_for(
+        |e| e["event"] == "occupants" && e["occupants"].as_array().is_some_and(|o| o.len() == 2),
+        LONG,
+    );
+
+    let text = secret("to the room, with a tpyo");
+    let oid = send(&mut alice, &owner, &room, &text);
+    let m = bob.wait_event_for(|e| is_message(e, &text), LONG);
+    assert_eq!(m["encryption"], "omemo2", "{m}");
+
+    let fixed = secret("to the room, corrected");
+    let (r, _) = alice.call(json!({"cmd": "correct", "account": owner, "with": room,
+                                   "message": oid, "body": fixed}));
+    assert_eq!(r["ok"], true, "{r}");
+    let m = bob.wait_event_for(
+        |e| e["event"] == "message_updated" && e["body"] == fixed.as_str(),
+        LONG,
+    );
+    assert_eq!(m["corrected"], true, "{m}");
+    assert_eq!(m["encryption"], "omemo2", "{m}");
+
+    let (r, _) = alice.call(json!({"cmd": "retract", "account": owner, "with": room,
+                                   "message": oid}));
+    assert_eq!(r["ok"], true, "{r}");
+    let m = bob.wait_event_for(
+        |e| e["event"] == "message_updated" && e["retracted"] == true,
+        LONG,
+    );
+    assert_eq!(m["body"], "", "{m}");
+    let (r, _) = bob.call(json!({"cmd": "history", "account": member, "with": room}));
+    assert_eq!(bodies(&r), [""], "one message, retracted: {r}");
+
+    assert_never_in_clear(bed, &oid, &[&text, &fixed]);
+    assert_edits_of_never_in_clear(bed, &oid);
+    alice.quit();
+    bob.quit();
+}
+
+#[test]
+fn a_key_exchange_read_from_the_archive_is_answered_with_a_heartbeat_after_the_catch_up() {
+    let bed = bed();
+    let (a, apw) = bed.new_account("offline");
+    let (b, bpw) = bed.new_account("writer");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile = dir.path().join("p");
+    // Talpa publishes its keys, then goes offline.
+    let talpa = talpa_online(bed, &profile, &a, &apw);
+    talpa.quit();
+
+    // The peer starts a session while Talpa is away: its key exchange waits in the archive.
+    let mut peer = omemo_peer(bed, &b, &bpw);
+    peer.send_cmd(&json!({"cmd": "raw_events", "on": true}));
+    let one = secret("while you were away");
+    peer.send_cmd(&json!({"cmd": "send", "to": a, "body": one, "encrypt": "twomemo"}));
+    peer.wait_event(|e| e["event"] == "ack" && e["cmd"] == "send", LONG);
+
+    let network = bed.tor.network_file.to_string_lossy().into_owned();
+    let mut talpa = Headless::start_with(
+        &profile,
+        &["--tor-network", &network, "--startup-jitter", "1"],
+    );
+    let (r, _) = talpa.call(json!({"cmd": "unlock", "passphrase": "e2e"}));
+    assert_eq!(r["ok"], true, "{r}");
+    let m = talpa.wait_event_for(|e| is_message(e, &one), LONG);
+    assert_eq!(m["encryption"], "omemo2", "{m}");
+
+    // After the catch-up Talpa sends an empty OMEMO 2 message (no payload) to the peer.
+    let hb = peer.wait_event(
+        |e| {
+            e["event"] == "stanza"
+                && e["xml"].as_str().is_some_and(|x| {
+                    x.contains(a.as_str())
+                        && x.contains("<encrypted")
+                        && x.contains("urn:xmpp:omemo:2")
+                        && !x.contains("<payload")
+                })
+        },
+        LONG,
+    );
+    assert!(
+        !hb["xml"].as_str().unwrap_or_default().contains("<body"),
+        "{hb}"
+    );
+    // python-omemo reads it (an empty message: no body)...
+    let read = peer.wait_event(
+        |e| {
+            (e["event"] == "message" || e["event"] == "error")
+                && e["from"]
+                    .as_str()
+                    .is_some_and(|f| f.starts_with(a.as_str()))
+        },
+        LONG,
+    );
+    assert_eq!(read["event"], "message", "{read}");
+    assert_eq!(read["encrypted"], "twomemo", "{read}");
+    assert!(read["body"].is_null(), "{read}");
+    // ...so its session is complete: its next message carries no key exchange.
+    let two = secret("now that we have a session");
+    let id = format!("after-heartbeat-{}", random_hex(6));
+    peer.send_cmd(
+        &json!({"cmd": "send", "to": a, "body": two, "encrypt": "twomemo",
+                          "msg_id": id}),
+    );
+    talpa.wait_event_for(|e| is_message(e, &two), LONG);
+    let line = stanza_log(bed)
+        .lines()
+        .find(|l| l.contains(&id))
+        .map(str::to_owned)
+        .expect("the peer's second message is in the stanza log");
+    assert!(
+        !line.contains("kex='true'") && !line.contains("kex=\"true\""),
+        "the peer still sends key exchanges: {line}"
+    );
+    talpa.quit();
+}

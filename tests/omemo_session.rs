@@ -7,7 +7,7 @@
 
 use minidom::Element;
 use rand::rngs::ThreadRng;
-use talpa::omemo::session::{DeviceAddress, PREKEY_COUNT, SessionManager};
+use talpa::omemo::session::{DeviceAddress, PREKEY_COUNT, STALENESS_LIMIT, SessionManager};
 use talpa::omemo::trust::{IdentityEvent, TrustLevel, TrustPolicy};
 use talpa::omemo::wire::{EncryptedElement, legacy, v2};
 use talpa::omemo::{OmemoError, OmemoVersion, sce};
@@ -632,5 +632,50 @@ fn prekey_used_twice_during_catch_up_serves_both_senders_and_replays_are_refused
             b.decrypt(v, "dave@talpa.test", BOB, &late, &mut rng).err(),
             Some(OmemoError::UnknownPreKey(bundle.prekeys[0].0))
         );
+    }
+}
+
+#[test]
+fn a_heartbeat_is_owed_after_a_key_exchange_or_a_long_unanswered_chain_until_we_send() {
+    let mut rng = rand::thread_rng();
+    for version in [OmemoVersion::Legacy, OmemoVersion::V2] {
+        let (mut a, mut b) = setup(version, &mut rng);
+        // Alice's key exchange, read by Bob later (e.g. from the archive): a heartbeat is owed.
+        let kex = send(version, &mut a, BOB, &b, "hello", &mut rng);
+        let d = b.decrypt(version, ALICE, BOB, &kex, &mut rng).unwrap();
+        assert!(d.needs_heartbeat);
+        let owed = b.due_heartbeats();
+        assert_eq!(owed, vec![(version, addr(ALICE, &a))]);
+        // Still owed across a restart of Bob's client.
+        let mut b = SessionManager::from_bytes(&b.to_bytes().unwrap()).unwrap();
+        assert_eq!(b.due_heartbeats(), owed);
+        // The heartbeat pays it and completes Alice's session: no more key exchanges.
+        let hb = b.heartbeat(version, &addr(ALICE, &a), &mut rng).unwrap();
+        assert!(b.due_heartbeats().is_empty());
+        assert!(hb.payload.is_none());
+        let d = a.decrypt(version, BOB, ALICE, &over_the_wire(version, &hb), &mut rng);
+        assert!(d.unwrap().plaintext.is_none());
+        let next = send(version, &mut a, BOB, &b, "no key exchange now", &mut rng);
+        assert!(next.keys.iter().all(|k| !k.key_exchange));
+        // An ordinary message does not owe one...
+        let d = b.decrypt(version, ALICE, BOB, &next, &mut rng).unwrap();
+        assert!(!d.needs_heartbeat);
+        assert!(b.due_heartbeats().is_empty());
+        // ...but a long one-sided chain does (staleness), and our next message pays it.
+        let mut owed_at = None;
+        for i in 0..60 {
+            let m = send(version, &mut a, BOB, &b, "monologue", &mut rng);
+            if b.decrypt(version, ALICE, BOB, &m, &mut rng)
+                .unwrap()
+                .needs_heartbeat
+            {
+                owed_at.get_or_insert(i);
+            }
+        }
+        // Chain length counts the message above: the 54th message of the chain is the first over.
+        assert_eq!(owed_at, Some(STALENESS_LIMIT as usize - 1));
+        assert_eq!(b.due_heartbeats().len(), 1);
+        send(version, &mut b, ALICE, &a, "an answer", &mut rng);
+        assert!(b.due_heartbeats().is_empty());
     }
 }

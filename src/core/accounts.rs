@@ -606,6 +606,9 @@ async fn run_session(
     );
     self_ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     flush(&ctx, &mut held, &mut in_flight, &mut acks).await;
+    // Key exchanges read from the archive are answered now (after the outbox, which may have
+    // answered some already).
+    omemo::send_due_heartbeats(&session, shared, id, &st).await;
     // Events taken from the stream while gathering a batch of chat messages, handled next.
     let mut pending: VecDeque<SessionEvent> = VecDeque::new();
     loop {
@@ -1290,9 +1293,13 @@ pub(crate) async fn group_action(
                 Opened::Empty | Opened::Duplicate => return Action::Ignore,
                 Opened::Content(content, v) => {
                     out.body = content.body;
+                    // As in 1:1: OMEMO 2 says inside the envelope what is corrected, legacy
+                    // puts the XEP-0308 marker beside <encrypted/>.
                     if v == crate::omemo::OmemoVersion::V2 {
                         out.replaces = content.replace_id;
                         out.retracts = content.retract_id;
+                    } else {
+                        out.replaces.clone_from(&m.replaces);
                     }
                     v
                 }
@@ -1839,8 +1846,9 @@ async fn session_op(
     Ok(OpOutcome::Done)
 }
 
-/// Sends an edit (correction or retraction) of our own 1:1 message inside OMEMO, never in
-/// clear; in rooms edits are not encrypted yet, so they are refused rather than leaked.
+/// Sends an edit (correction or retraction) of our own message inside OMEMO, never in clear:
+/// to the contact's devices, or in a room to every member with keys (as the message itself
+/// went; `keys_missing` names the others).
 async fn send_sealed_edit(
     ctx: &Ctx<'_>,
     rooms: &Rooms,
@@ -1849,31 +1857,45 @@ async fn send_sealed_edit(
     encryption: store::EncryptionChoice,
     what: &str,
 ) -> Result<(), CoreError> {
-    if rooms.contains_key(&to) {
-        return Err(CoreError::InvalidInput(format!(
-            "{what} a message in an encrypted room is not supported yet"
-        )));
-    }
     let (shared, account, st) = (ctx.shared, ctx.account, ctx.st);
+    let in_room = rooms.contains_key(&to);
+    let members = if in_room {
+        let members = room_members(ctx.session, shared, account, &to).await;
+        if members.is_empty() {
+            return Err(CoreError::InvalidInput(format!(
+                "{what} a message: no member of the room is known yet (join it first)"
+            )));
+        }
+        members
+    } else {
+        Vec::new()
+    };
     let sealed = omemo::seal(
         ctx.session,
         shared,
         &account.jid,
         st,
         to.as_str(),
-        &[],
+        &members,
         content,
         encryption,
     )
     .await;
     omemo::save(shared, account.id, st).await;
     let sealed = sealed.map_err(CoreError::Omemo)?;
-    let msg = build_chat(
-        Jid::from(to),
-        omemo::HINT_BODY,
-        MessageType::Chat,
-        sealed.payloads,
-    );
+    if in_room && !sealed.missing.is_empty() {
+        shared.emit(Event::KeysMissing {
+            account: account.jid.clone(),
+            room: to.to_string(),
+            jids: sealed.missing.clone(),
+        });
+    }
+    let kind = if in_room {
+        MessageType::Groupchat
+    } else {
+        MessageType::Chat
+    };
+    let msg = build_chat(Jid::from(to), omemo::HINT_BODY, kind, sealed.payloads);
     ctx.session
         .send_message(msg)
         .await

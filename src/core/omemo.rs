@@ -794,6 +794,30 @@ pub(crate) async fn open(
     }
 }
 
+/// After the offline (MAM) catch-up: one empty message to each device whose key exchange (or
+/// long one-sided chain) we read without answering — unless the outbox just wrote to it — so
+/// its sender's session is completed and stops repeating the key exchange (XEP-0384).
+pub(crate) async fn send_due_heartbeats(
+    session: &Session,
+    shared: &SharedRef,
+    account: AccountId,
+    st: &OmemoRef,
+) {
+    let due = lock(st).manager.due_heartbeats();
+    for (v, device) in due {
+        heartbeat(
+            session,
+            shared,
+            account,
+            st,
+            v,
+            &device.jid,
+            device.device_id,
+        )
+        .await;
+    }
+}
+
 /// Answers a new session with an empty message so the sender stops repeating its key exchange.
 async fn heartbeat(
     session: &Session,

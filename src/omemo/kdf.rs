@@ -34,6 +34,20 @@ pub(crate) fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
+/// HMAC-SHA-256 of two messages under one key, keying the MAC once (the chain step of the
+/// Double Ratchet derives the message key and the next chain key from the same key).
+pub(crate) fn hmac_pair(key: &[u8], a: &[u8], b: &[u8]) -> ([u8; 32], [u8; 32]) {
+    let keyed = <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC accepts any key length");
+    let mut first = keyed.clone();
+    first.update(a);
+    let mut second = keyed;
+    second.update(b);
+    (
+        first.finalize().into_bytes().into(),
+        second.finalize().into_bytes().into(),
+    )
+}
+
 /// Constant-time comparison of a received truncated MAC.
 pub(crate) fn mac_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {

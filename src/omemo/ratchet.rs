@@ -31,8 +31,7 @@ struct Chain {
 impl Chain {
     /// One symmetric ratchet step: returns the message key.
     fn step(&mut self) -> Key32 {
-        let next = kdf::hmac(&self.key.0, &[&[0x02]]);
-        let mk = kdf::hmac(&self.key.0, &[&[0x01]]);
+        let (mk, next) = kdf::hmac_pair(&self.key.0, &[0x01], &[0x02]);
         self.key = Key32(next);
         self.length += 1;
         Key32(mk)
@@ -233,6 +232,18 @@ impl DoubleRatchet {
                 &parsed,
             )?;
             self.skipped.remove(pos);
+            return Ok(plaintext);
+        }
+        // The usual case — the next message of the current receiving chain — touches only that
+        // chain: work on a copy of it, not of the whole state (skipped keys included).
+        if h.ratchet == self.other_ratchet
+            && let Some(recv) = self.receiving.as_ref()
+            && h.n == recv.length
+        {
+            let mut chain = recv.clone();
+            let mk = chain.step();
+            let plaintext = open(self.version, &mk, associated_data, &parsed)?;
+            self.receiving = Some(chain);
             return Ok(plaintext);
         }
         let mut next = self.clone();

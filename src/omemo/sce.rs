@@ -5,7 +5,7 @@
 //! to its stanza: on receipt, `from`/`to` that do not match the stanza are rejected.
 
 use minidom::Element;
-use rand::{CryptoRng, Rng, RngCore};
+use rand::{CryptoRng, RngCore};
 
 use super::OmemoError;
 use super::wire::xml::{el, name};
@@ -150,9 +150,36 @@ pub fn build<R: RngCore + CryptoRng>(
     rng: &mut R,
 ) -> Element {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    let len = rng.gen_range(0..=MAX_RPAD);
+    // One draw from the RNG for the whole padding (an OS RNG costs a system call per draw).
+    // Length and characters are uniform: rejection sampling on whole bytes.
+    let mut pool = [0u8; 2 * (MAX_RPAD + 1)];
+    let mut used = pool.len();
+    let mut byte = |rng: &mut R, below: usize| loop {
+        if used == pool.len() {
+            rng.fill_bytes(&mut pool);
+            used = 0;
+        }
+        let b = usize::from(pool[used]);
+        used += 1;
+        // Largest multiple of `below` that fits in a byte: above it the modulo would be biased.
+        if b < 256 - 256 % below {
+            return b % below;
+        }
+    };
+    let len = {
+        // MAX_RPAD + 1 = 201 lengths; two bytes give 65,536 values, rejected above 65,325.
+        let bound = (MAX_RPAD + 1) * (65_536 / (MAX_RPAD + 1));
+        loop {
+            let hi = byte(rng, 256);
+            let lo = byte(rng, 256);
+            let v = hi * 256 + lo;
+            if v < bound {
+                break v % (MAX_RPAD + 1);
+            }
+        }
+    };
     let rpad: String = (0..len)
-        .map(|_| char::from(ALPHABET[rng.gen_range(0..ALPHABET.len())]))
+        .map(|_| char::from(ALPHABET[byte(rng, ALPHABET.len())]))
         .collect();
     el("envelope", NS)
         .append(
@@ -179,31 +206,33 @@ pub fn to_bytes(envelope: &Element) -> Result<Vec<u8>, OmemoError> {
 /// Parses decrypted bytes as an envelope.
 pub fn parse(bytes: &[u8]) -> Result<Envelope, OmemoError> {
     let text = std::str::from_utf8(bytes).map_err(|_| OmemoError::MalformedXml("envelope"))?;
-    let e: Element = text
+    let mut e: Element = text
         .parse()
         .map_err(|_| OmemoError::MalformedXml("envelope"))?;
     if !e.is("envelope", NS) {
         return Err(OmemoError::MalformedXml("envelope"));
     }
-    let content = e
-        .get_child("content", NS)
-        .ok_or(OmemoError::MalformedXml("content"))?
-        .children()
-        .cloned()
-        .collect();
     let jid_of = |n: &str| {
         e.get_child(n, NS)
             .and_then(|c| c.attr("jid"))
             .map(str::to_owned)
     };
+    let (to, from) = (jid_of("to"), jid_of("from"));
+    let time = e
+        .get_child("time", NS)
+        .and_then(|t| t.attr("stamp"))
+        .map(str::to_owned);
+    // Moved out of the parsed tree, not copied.
+    let content = e
+        .remove_child("content", NS)
+        .ok_or(OmemoError::MalformedXml("content"))?
+        .take_contents_as_children()
+        .collect();
     Ok(Envelope {
         content,
-        time: e
-            .get_child("time", NS)
-            .and_then(|t| t.attr("stamp"))
-            .map(str::to_owned),
-        to: jid_of("to"),
-        from: jid_of("from"),
+        time,
+        to,
+        from,
     })
 }
 

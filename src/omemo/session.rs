@@ -128,6 +128,10 @@ struct PeerSession {
     /// that built this session (to recognise it when it arrives again).
     key_exchange: KeyExchangeHeaderState,
     confirmed: bool,
+    /// An empty message is owed to this device (its key exchange, or a long receiving chain,
+    /// went unanswered); cleared by anything we encrypt to it.
+    #[serde(default)]
+    heartbeat_due: bool,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -167,17 +171,21 @@ impl KeyExchangeHeaderState {
     }
 }
 
-impl PeerSession {
-    /// Legacy MACs cover sender ‖ receiver identity; OMEMO 2 always initiator ‖ responder.
-    fn ad(&self, sending: bool) -> Vec<u8> {
-        let swap =
-            self.version == OmemoVersion::Legacy && (sending == (self.role == Role::Responder));
-        if swap {
-            let half = self.associated_data.len() / 2;
-            [&self.associated_data[half..], &self.associated_data[..half]].concat()
-        } else {
-            self.associated_data.clone()
-        }
+/// Legacy MACs cover sender ‖ receiver identity; OMEMO 2 always initiator ‖ responder.
+/// Borrowed (no copy per device and message); a free function so the ratchet beside it can be
+/// borrowed mutably at the same time.
+fn associated_data(
+    version: OmemoVersion,
+    role: Role,
+    stored: &[u8],
+    sending: bool,
+) -> std::borrow::Cow<'_, [u8]> {
+    let swap = version == OmemoVersion::Legacy && (sending == (role == Role::Responder));
+    if swap {
+        let half = stored.len() / 2;
+        std::borrow::Cow::Owned([&stored[half..], &stored[..half]].concat())
+    } else {
+        std::borrow::Cow::Borrowed(stored)
     }
 }
 
@@ -208,8 +216,11 @@ pub struct Decrypted {
     pub trusted: bool,
     /// A one-time prekey was consumed: the own bundle must be republished.
     pub bundle_changed: bool,
-    /// A new session was built from the sender's key exchange: unless a reply is sent soon,
-    /// answer with [`SessionManager::heartbeat`] so the sender stops repeating it (XEP-0384).
+    /// A new session was built from the sender's key exchange, or more than
+    /// [`STALENESS_LIMIT`] messages arrived on one chain without an answer: unless a reply is
+    /// sent soon, answer with [`SessionManager::heartbeat`] so the sender stops repeating its
+    /// key exchange / its ratchet moves on (XEP-0384). The session remembers it (see
+    /// [`SessionManager::due_heartbeats`]) until something is encrypted to that device.
     pub needs_heartbeat: bool,
 }
 
@@ -227,6 +238,10 @@ pub struct SessionManager {
     #[serde(default)]
     seen_key_exchanges: Vec<[u8; 32]>,
 }
+
+/// More messages than this received on one chain without an answer make a heartbeat due
+/// (python-omemo's `STALENESS_MAGIC_NUMBER`): the ratchet only moves on when we send.
+pub const STALENESS_LIMIT: u32 = 53;
 
 /// Most accepted key exchanges remembered for replay detection.
 const SEEN_KEY_EXCHANGES: usize = 2000;
@@ -327,7 +342,8 @@ impl SessionManager {
     fn session_index(&self, version: OmemoVersion, jid: &str, device_id: u32) -> Option<usize> {
         self.sessions
             .iter()
-            .position(|s| s.version == version && s.jid == jid && s.device_id == device_id)
+            // The random device id first: it rules out nearly every other session at once.
+            .position(|s| s.device_id == device_id && s.version == version && s.jid == jid)
     }
 
     /// Whether a session exists with that device.
@@ -357,6 +373,7 @@ impl SessionManager {
             ratchet,
             key_exchange: (&header).into(),
             confirmed: false,
+            heartbeat_due: false,
         };
         match self.session_index(version, jid, device_id) {
             Some(i) => self.sessions[i] = session,
@@ -387,7 +404,8 @@ impl SessionManager {
                 continue;
             }
             let s = &mut self.sessions[i];
-            let ad = s.ad(true);
+            s.heartbeat_due = false;
+            let ad = associated_data(s.version, s.role, &s.associated_data, true);
             let message = s.ratchet.encrypt(&sealed.key_material, &ad);
             let (data, key_exchange) = if s.role == Role::Initiator && !s.confirmed {
                 (
@@ -429,7 +447,8 @@ impl SessionManager {
             .ok_or(OmemoError::NoSession(to.device_id))?;
         let sealed = payload::seal(version, b"", rng);
         let s = &mut self.sessions[i];
-        let ad = s.ad(true);
+        s.heartbeat_due = false;
+        let ad = associated_data(s.version, s.role, &s.associated_data, true);
         let message = s.ratchet.encrypt(&sealed.key_material, &ad);
         let (data, key_exchange) = if s.role == Role::Initiator && !s.confirmed {
             (
@@ -451,6 +470,24 @@ impl SessionManager {
             iv: sealed.iv.clone(),
             payload: None,
         })
+    }
+
+    /// The devices owed a heartbeat (see [`Decrypted::needs_heartbeat`]) — after an offline
+    /// (MAM) catch-up, one empty message each, unless a message to them went out meanwhile.
+    pub fn due_heartbeats(&self) -> Vec<(OmemoVersion, DeviceAddress)> {
+        self.sessions
+            .iter()
+            .filter(|s| s.heartbeat_due)
+            .map(|s| {
+                (
+                    s.version,
+                    DeviceAddress {
+                        jid: s.jid.clone(),
+                        device_id: s.device_id,
+                    },
+                )
+            })
+            .collect()
     }
 
     /// Deletes the private keys of used one-time prekeys. Call once the offline catch-up (MAM)
@@ -498,7 +535,7 @@ impl SessionManager {
                 // The same key exchange again (XEP-0384: the sender repeats it until answered):
                 // continue the session it built.
                 let s = &mut self.sessions[i];
-                let ad = s.ad(false);
+                let ad = associated_data(s.version, s.role, &s.associated_data, false);
                 s.ratchet.decrypt(&message, &ad, rng)?
             } else {
                 if self.seen_key_exchanges.contains(&header.ephemeral.0) {
@@ -533,7 +570,7 @@ impl SessionManager {
                 .session_index(version, sender_jid, sid)
                 .ok_or(OmemoError::NoSession(sid))?;
             let s = &mut self.sessions[i];
-            let ad = s.ad(false);
+            let ad = associated_data(s.version, s.role, &s.associated_data, false);
             let km = s.ratchet.decrypt(&key.data, &ad, rng)?;
             s.confirmed = true;
             km
@@ -542,11 +579,21 @@ impl SessionManager {
             Some(p) => Some(payload::open(version, &key_material, &element.iv, p)?),
             None => None,
         };
+        // Any key exchange (also one repeated because our answer was lost) is answered.
+        let mut needs_heartbeat = key.key_exchange;
+        if let Some(i) = self.session_index(version, sender_jid, sid) {
+            let s = &mut self.sessions[i];
+            needs_heartbeat |= s
+                .ratchet
+                .receiving_chain_length()
+                .is_some_and(|n| n > STALENESS_LIMIT);
+            s.heartbeat_due |= needs_heartbeat;
+        }
         Ok(Decrypted {
             plaintext,
             identity_event,
             trusted: self.trust.is_trusted(sender_jid, sid),
-            needs_heartbeat: bundle_changed,
+            needs_heartbeat,
             bundle_changed,
         })
     }
@@ -596,6 +643,7 @@ impl SessionManager {
             ratchet,
             key_exchange: header.into(),
             confirmed: true,
+            heartbeat_due: false,
         };
         Ok((session, km))
     }

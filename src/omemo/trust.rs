@@ -101,7 +101,7 @@ impl TrustStore {
         if let Some(e) = self
             .entries
             .iter_mut()
-            .find(|e| e.jid == jid && e.device_id == device_id)
+            .find(|e| e.device_id == device_id && e.jid == jid)
         {
             if e.identity == curve {
                 return Ok(IdentityEvent::Known);
@@ -130,7 +130,7 @@ impl TrustStore {
     pub fn level(&self, jid: &str, device_id: u32) -> Option<TrustLevel> {
         self.entries
             .iter()
-            .find(|e| e.jid == jid && e.device_id == device_id)
+            .find(|e| e.device_id == device_id && e.jid == jid)
             .map(|e| e.level)
     }
 
@@ -138,7 +138,7 @@ impl TrustStore {
     pub fn fingerprint(&self, jid: &str, device_id: u32) -> Option<String> {
         self.entries
             .iter()
-            .find(|e| e.jid == jid && e.device_id == device_id)
+            .find(|e| e.device_id == device_id && e.jid == jid)
             .map(|e| fp(&e.identity))
     }
 
@@ -154,7 +154,7 @@ impl TrustStore {
         match self
             .entries
             .iter_mut()
-            .find(|e| e.jid == jid && e.device_id == device_id)
+            .find(|e| e.device_id == device_id && e.jid == jid)
         {
             Some(e) if fp(&e.identity) == fingerprint => {
                 e.level = level;
@@ -173,7 +173,7 @@ impl TrustStore {
                     && !self
                         .entries
                         .iter()
-                        .any(|e| e.jid == jid && e.level == TrustLevel::Verified)
+                        .any(|e| e.level == TrustLevel::Verified && e.jid == jid)
             }
             _ => false,
         }

@@ -167,6 +167,15 @@ def main():
             self.add_event_handler("disconnected", self.on_disconnected)
             self.add_event_handler("carbon_received", self.on_carbon_received)
             self.add_event_handler("carbon_sent", self.on_carbon_sent)
+            if omemo_mod is not None:
+                # slixmpp's "message" event needs a <body/>: OMEMO empty messages (heartbeats,
+                # key transport) have none, yet they complete sessions and must be decrypted.
+                from slixmpp.xmlstream.handler import CoroutineCallback
+                from slixmpp.xmlstream.matcher import MatchXPath
+                self.register_handler(CoroutineCallback(
+                    "omemo empty message",
+                    MatchXPath("{jabber:client}message/{urn:xmpp:omemo:2}encrypted"),
+                    self.on_bodyless_encrypted))
             # An incoming filter sees every stanza without counting as a handler, so
             # slixmpp still answers unhandled IQs with an error.
             self.add_filter("in", self.on_raw_stanza)
@@ -196,6 +205,10 @@ def main():
             # Every error bounce (with or without the original body) is reported here once.
             emit({"event": "message_error", "from": str(msg["from"]),
                   "id": msg["id"] or None, "condition": msg["error"]["condition"]})
+
+        async def on_bodyless_encrypted(self, msg):
+            if msg.xml.find("{jabber:client}body") is None:
+                await self.on_message(msg)
 
         async def on_message(self, msg):
             if msg["type"] == "error":
