@@ -53,6 +53,7 @@ fn incoming(id: i64, with: &str, body: &str) -> Event {
         encryption: "none".into(),
         corrected: false,
         retracted: false,
+        origin_id: None,
     })
 }
 

@@ -121,6 +121,7 @@ fn checks(app: &adw::Application, core: CoreHandle) {
         encryption: "none".into(),
         corrected: false,
         retracted: false,
+        origin_id: None,
     }));
     let room_button = find_toggle(window.upcast_ref()).expect("the room panel button exists");
     assert!(room_button.is_visible(), "an open room offers its panel");
@@ -156,11 +157,12 @@ fn checks(app: &adw::Application, core: CoreHandle) {
         encryption: "none".into(),
         corrected: false,
         retracted: true,
+        origin_id: None,
     }));
     pump(Duration::from_millis(300));
     let shown = all_texts(&window);
     assert!(
-        shown.contains("This message was retracted.") && !shown.contains("room hello"),
+        shown.contains("This message was deleted.") && !shown.contains("room hello"),
         "the retraction is not shown:\n{shown}"
     );
 

@@ -67,6 +67,7 @@ fn message(id: i64, with: &str, direction: &str, body: &str, encryption: &str) -
         encryption: encryption.into(),
         corrected: false,
         retracted: false,
+        origin_id: None,
     }
 }
 

@@ -36,6 +36,7 @@ fn message(id: i64, with: &str) -> StoredMessage {
         encryption: "none".into(),
         corrected: false,
         retracted: false,
+        origin_id: None,
     }
 }
 

@@ -106,6 +106,7 @@ fn checks(app: &adw::Application, core: CoreHandle) {
             encryption: "omemo2".into(),
             corrected: false,
             retracted: false,
+            origin_id: None,
         })
         .collect();
     let started = Instant::now();

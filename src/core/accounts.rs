@@ -1645,6 +1645,7 @@ fn apply(
                     .into(),
                     corrected: false,
                     retracted: false,
+                    origin_id: None,
                 }),
             })
         }

@@ -261,6 +261,10 @@ pub(crate) fn to_event_message(
         .to_owned(),
         corrected: m.edited,
         retracted: m.retracted,
+        origin_id: match m.direction {
+            store::Direction::Outgoing => m.origin_id.clone(),
+            store::Direction::Incoming => None,
+        },
     }
 }
 
@@ -1337,6 +1341,7 @@ impl Actor {
                 encryption: "none".into(),
                 corrected: false,
                 retracted: false,
+                origin_id: None,
             }),
         };
         self.emit(Event::Message(message));

@@ -67,6 +67,10 @@ pub struct StoredMessage {
     pub corrected: bool,
     /// Whether the message was retracted.
     pub retracted: bool,
+    /// The XEP-0359 origin-id of an outgoing message (what `correct` and `retract` take);
+    /// absent for incoming and memory-only messages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin_id: Option<String>,
 }
 
 /// One OMEMO device as `devices` shows it.

@@ -6,8 +6,10 @@
 //! (`#[template(file = ...)]`, `include_str!`), one `.ui` per widget at the path mirroring its
 //! `.rs`; `tests/gui_templates.rs` checks that every template is used.
 
+pub mod account_window;
 pub mod add_account_dialog;
 pub mod chat;
+pub mod contact_requests_view;
 pub mod conversation_settings_dialog;
 pub mod conversation_switcher_dialog;
 pub mod devices_window;

@@ -136,6 +136,7 @@ mod tests {
             encryption: "none".into(),
             corrected: false,
             retracted: false,
+            origin_id: None,
         }
     }
 

@@ -15,6 +15,7 @@ use libadwaita::prelude::*;
 use crate::core::events::{AccountSummary, Occupant, StoredMessage, TorStatusInfo};
 use crate::core::{Command, CoreHandle, Event, Reply};
 use crate::ui::chat::{ConversationView, RoomPanel};
+use crate::ui::contact_requests_view::ContactRequestsView;
 use crate::ui::conversation_settings_dialog::ConversationSettingsDialog;
 use crate::ui::models::{AccountObject, ConversationObject, OccupantObject};
 use crate::ui::notifications::{self, NotificationPolicy};
@@ -82,6 +83,8 @@ mod imp {
         /// is scheduled (see `UNREAD_REFRESH`).
         pub pending_unread: RefCell<Vec<(ConversationObject, u32)>>,
         pub unread_scheduled: Cell<bool>,
+        /// Contact requests (shown under the header bar) and the accounts' contact lists.
+        pub contacts: OnceCell<ContactRequestsView>,
         /// Device alerts, room audits, the devices & trust window (src/ui/session_security.rs).
         pub security: OnceCell<SecurityState>,
     }
@@ -274,6 +277,18 @@ fn account_row(item: &glib::Object) -> gtk4::Widget {
         .sync_create()
         .build();
     row.add_suffix(&switch);
+    let contacts = gtk4::Button::builder()
+        .icon_name("system-users-symbolic")
+        .valign(gtk4::Align::Center)
+        .tooltip_text(format!(
+            "Contacts, blocking and server archive of {}",
+            account.jid()
+        ))
+        .action_name("contacts.open")
+        .action_target(&account.jid().to_variant())
+        .css_classes(["flat"])
+        .build();
+    row.add_suffix(&contacts);
     let devices = gtk4::Button::builder()
         .icon_name("security-high-symbolic")
         .valign(gtk4::Align::Center)
@@ -353,9 +368,18 @@ impl SessionView {
             view,
             move |_| view.refresh_circuits()
         ));
+        let contacts = ContactRequestsView::new(core.clone(), &view);
+        let sidebar = &view.imp().sidebar;
+        sidebar.insert_child_after(&contacts, sidebar.first_child().as_ref());
+        let _ = view.imp().contacts.set(contacts);
         let _ = view.imp().core.set(core.clone());
         let _ = view.imp().security.set(SecurityState::install(&view));
         view
+    }
+
+    /// Contact requests and the accounts' contact lists.
+    pub fn contact_requests_view(&self) -> Option<&ContactRequestsView> {
+        self.imp().contacts.get()
     }
 
     /// The open conversation's view.
@@ -410,6 +434,9 @@ impl SessionView {
             Event::Message(message) => self.on_message(message, true),
             Event::MessageUpdated(message) => self.on_message(message, false),
             Event::Roster { account, contacts } => {
+                if let Some(sidebar) = self.imp().contacts.get() {
+                    sidebar.handle_event(event);
+                }
                 if let Some(store) = self.imp().conversations.get() {
                     for c in store.iter::<ConversationObject>().flatten() {
                         if c.account() == *account {
@@ -433,20 +460,23 @@ impl SessionView {
                 room,
                 occupants,
             } => self.set_occupants(account, room, occupants),
+            Event::SubscriptionRequest { .. } | Event::Blocklist { .. } => {
+                if let Some(sidebar) = self.imp().contacts.get() {
+                    sidebar.handle_event(event);
+                }
+            }
             Event::RoomAudit(_) | Event::DeviceNew { .. } | Event::IdentityChanged { .. } => {
                 if let Some(security) = self.imp().security.get() {
                     security.handle_event(self, event);
                 }
             }
-            // Contact requests, the block list and room details have no view here yet.
+            // Room details have no view here yet.
             Event::RoomInvite { .. }
             | Event::RoomLeft { .. }
             | Event::RoomSubject { .. }
             | Event::Unlocked
             | Event::Locked
             | Event::Error { .. }
-            | Event::SubscriptionRequest { .. }
-            | Event::Blocklist { .. }
             | Event::KeysMissing { .. }
             | Event::MessageHeld { .. } => {}
         }
@@ -460,6 +490,9 @@ impl SessionView {
         }
         if let Some(panel) = imp.room_panel.get() {
             panel.clear();
+        }
+        if let Some(contacts) = imp.contacts.get() {
+            contacts.clear();
         }
         if let Some(security) = imp.security.get() {
             security.clear();

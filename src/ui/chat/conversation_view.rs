@@ -16,7 +16,7 @@ use gtk4::{CompositeTemplate, gio, glib};
 
 use crate::core::events::StoredMessage;
 use crate::core::{Command, CoreHandle, Reply};
-use crate::ui::chat::MessageRow;
+use crate::ui::chat::{MessageRow, message_editing};
 use crate::ui::models::MessageObject;
 use crate::ui::{toast, user_text};
 
@@ -53,6 +53,15 @@ mod imp {
         pub composer: TemplateChild<gtk4::Entry>,
         #[template_child]
         pub send_button: TemplateChild<gtk4::Button>,
+        /// Shown while the composer holds a correction (see `message_editing`).
+        #[template_child]
+        pub edit_bar: TemplateChild<gtk4::Box>,
+        #[template_child]
+        pub edit_cancel: TemplateChild<gtk4::Button>,
+        /// The own message the composer's text will correct.
+        pub editing: RefCell<Option<MessageObject>>,
+        /// The message context menu (see `message_editing`).
+        pub menu: OnceCell<gtk4::PopoverMenu>,
         pub messages: OnceCell<gio::ListStore>,
         /// The part of `messages` the list view shows.
         pub window: OnceCell<gtk4::SliceListModel>,
@@ -163,11 +172,21 @@ mod imp {
                 obj,
                 move |_| obj.send()
             ));
+            self.edit_cancel.connect_clicked(glib::clone!(
+                #[weak]
+                obj,
+                move |_| obj.cancel_correction()
+            ));
+            message_editing::install(&obj, &self.composer);
+            message_editing::install_list_keys(&obj, &self.list_view);
         }
 
         fn dispose(&self) {
             if let Some(task) = self.history_task.take() {
                 task.abort();
+            }
+            if let Some(menu) = self.menu.get() {
+                menu.unparent();
             }
             self.obj().clear();
         }
@@ -210,6 +229,7 @@ impl ConversationView {
         imp.following.set(true);
         imp.loading_older.set(false);
         imp.history_complete.set(false);
+        self.cancel_correction();
         imp.composer.set_text("");
         imp.conversation.replace(None);
     }
@@ -546,6 +566,10 @@ impl ConversationView {
         let imp = self.imp();
         let body = imp.composer.text().to_string();
         if body.trim().is_empty() {
+            return;
+        }
+        if let Some(message) = self.editing() {
+            self.send_correction(&message, body);
             return;
         }
         let Some((account, to)) = imp.conversation.borrow().clone() else {

@@ -2,7 +2,9 @@
 
 use gtk4::prelude::*;
 use gtk4::subclass::prelude::*;
-use gtk4::{CompositeTemplate, glib};
+use std::cell::RefCell;
+
+use gtk4::{CompositeTemplate, gdk, glib};
 
 use crate::ui::models::MessageObject;
 use crate::ui::user_text;
@@ -24,6 +26,10 @@ mod imp {
         pub badge_label: TemplateChild<gtk4::Label>,
         #[template_child]
         pub body_label: TemplateChild<gtk4::Label>,
+        #[template_child]
+        pub edited_label: TemplateChild<gtk4::Label>,
+        /// The message shown now (rows are recycled), for its context menu.
+        pub message: RefCell<Option<MessageObject>>,
     }
 
     #[glib::object_subclass]
@@ -41,7 +47,35 @@ mod imp {
         }
     }
 
-    impl ObjectImpl for MessageRow {}
+    impl ObjectImpl for MessageRow {
+        fn constructed(&self) {
+            self.parent_constructed();
+            let obj = self.obj();
+            // Secondary click, and a long press on touch screens, open the message's menu.
+            let click = gtk4::GestureClick::new();
+            click.set_button(gdk::BUTTON_SECONDARY);
+            click.connect_pressed(glib::clone!(
+                #[weak]
+                obj,
+                move |gesture, _, x, y| {
+                    if obj.show_menu(x, y) {
+                        gesture.set_state(gtk4::EventSequenceState::Claimed);
+                    }
+                }
+            ));
+            obj.add_controller(click);
+            let press = gtk4::GestureLongPress::new();
+            press.set_touch_only(true);
+            press.connect_pressed(glib::clone!(
+                #[weak]
+                obj,
+                move |_, x, y| {
+                    obj.show_menu(x, y);
+                }
+            ));
+            obj.add_controller(press);
+        }
+    }
     impl WidgetImpl for MessageRow {}
     impl BoxImpl for MessageRow {}
 }
@@ -81,13 +115,15 @@ impl MessageRow {
         imp.badge_label.set_label(badge);
         // The tooltip is also what screen readers announce for the badge.
         imp.badge_label.set_tooltip_text(Some(tooltip));
-        let mut body = message.body();
-        if message.retracted() {
-            "This message was retracted.".clone_into(&mut body);
-        } else if message.corrected() {
-            body.push_str(" (corrected)");
-        }
+        let body = if message.retracted() {
+            "This message was deleted.".to_owned()
+        } else {
+            message.body()
+        };
         imp.body_label.set_label(&body);
+        imp.edited_label
+            .set_visible(message.corrected() && !message.retracted());
+        imp.message.replace(Some(message.clone()));
         if message.retracted() {
             imp.body_label.add_css_class("dim-label");
         } else {
@@ -103,9 +139,26 @@ impl MessageRow {
     /// Empties the row when it is recycled, so no text stays in an unused widget.
     pub fn unbind(&self) {
         let imp = self.imp();
+        imp.message.replace(None);
         imp.sender_label.set_label("");
         imp.body_label.set_label("");
         imp.time_label.set_label("");
+    }
+}
+
+impl MessageRow {
+    /// Opens the shown message's context menu at (`x`, `y`); false when it has none (not an own,
+    /// stored, undeleted message).
+    pub fn show_menu(&self, x: f64, y: f64) -> bool {
+        let Some(message) = self.imp().message.borrow().clone() else {
+            return false;
+        };
+        crate::ui::chat::message_editing::show_menu(self, &message, x, y).is_some()
+    }
+
+    /// The message this row shows now.
+    pub fn message(&self) -> Option<MessageObject> {
+        self.imp().message.borrow().clone()
     }
 }
 

@@ -85,6 +85,10 @@ mod imp {
                 obj,
                 move |_| obj.invite()
             ));
+            if let Some(row) = self.invite_button.parent().and_downcast::<gtk4::Box>() {
+                let picker = crate::ui::chat::invite_popover::menu_button(&obj);
+                row.insert_child_after(&picker, Some(&*self.invite_entry));
+            }
             self.leave_button.connect_clicked(glib::clone!(
                 #[weak]
                 obj,
@@ -171,9 +175,20 @@ impl RoomPanel {
         })
     }
 
+    /// `(account, room)` shown now.
+    pub fn room(&self) -> Option<(String, String)> {
+        self.imp().room.borrow().clone()
+    }
+
     fn invite(&self) {
+        let jid = self.imp().invite_entry.text().trim().to_owned();
+        self.invite_jid(&jid);
+    }
+
+    /// Invites `jid` into the shown room (mediated; makes them a member first).
+    pub fn invite_jid(&self, jid: &str) {
         let imp = self.imp();
-        let jid = imp.invite_entry.text().trim().to_owned();
+        let jid = jid.trim().to_owned();
         if jid.is_empty() {
             return;
         }
@@ -196,7 +211,9 @@ impl RoomPanel {
             panel.imp().invite_button.set_sensitive(true);
             match result {
                 Ok(_) => {
-                    panel.imp().invite_entry.set_text("");
+                    if panel.imp().invite_entry.text().trim() == jid {
+                        panel.imp().invite_entry.set_text("");
+                    }
                     toast(&panel, &format!("{jid} is now a member and was invited."));
                 }
                 Err(e) => toast(

@@ -40,6 +40,10 @@ mod imp {
         /// Whether its sender retracted it (the text is gone).
         #[property(get, set)]
         retracted: Cell<bool>,
+        /// The origin-id of an outgoing stored message (empty otherwise): what the core's
+        /// `correct` and `retract` name it by.
+        #[property(get, set)]
+        origin_id: RefCell<String>,
     }
 
     #[glib::object_subclass]
@@ -69,7 +73,13 @@ impl MessageObject {
             .property("outgoing", m.direction == "out")
             .property("corrected", m.corrected)
             .property("retracted", m.retracted)
+            .property("origin-id", m.origin_id.as_deref().unwrap_or_default())
             .build()
+    }
+
+    /// Whether the user may correct or retract it: an own, stored, not retracted message.
+    pub fn editable(&self) -> bool {
+        self.outgoing() && !self.retracted() && !self.origin_id().is_empty()
     }
 
     /// Overwrites the body so the text does not linger after the model drops it.
