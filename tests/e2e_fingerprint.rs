@@ -1,6 +1,7 @@
 //! What the server sees of Talpa: a scripted session (login through Tor, a message, the
 //! questions another client may ask, a reconnection, another message), read back from
-//! Prosody's stanza log — everything Talpa sent, as the server parsed it.
+//! Prosody's stanza log — everything Talpa sent, as the server parsed it; and Talpa's own bytes,
+//! recorded in clear by a TLS relay, for what a parser would hide (xml:lang).
 
 mod support;
 
@@ -234,4 +235,163 @@ fn the_server_log_of_a_talpa_session_shows_no_fingerprint() {
             assert!(seen.insert(id.to_owned()), "id {id} reused in {stanza}");
         }
     }
+}
+
+/// A TLS relay in front of Prosody's direct-TLS port that records, in clear, every byte the
+/// client sends: what Talpa itself wrote, before Prosody's parser adds anything (it stamps
+/// `xml:lang='en'` on every stanza that has none, so its log cannot show a missing xml:lang).
+struct Recorder {
+    port: u16,
+    sent: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    _rt: tokio::runtime::Runtime,
+}
+
+impl Recorder {
+    fn start(bed: &support::Bed) -> Recorder {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+        use std::sync::{Arc, Mutex};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let tls = bed.dir.join("tls");
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_file_iter(tls.join("server.crt"))
+                .expect("server cert")
+                .collect::<Result<_, _>>()
+                .expect("server cert");
+        let key = PrivateKeyDer::from_pem_file(tls.join("server.key")).expect("server key");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut server = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("tls versions")
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .expect("server config");
+        server.alpn_protocols = vec![b"xmpp-client".to_vec()];
+        let mut roots = rustls::RootCertStore::empty();
+        for ca in CertificateDer::pem_file_iter(&bed.ca_cert).expect("ca") {
+            roots.add(ca.expect("ca")).expect("ca");
+        }
+        let client = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("tls versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+        let upstream = (bed.prosody.host.clone(), bed.prosody.c2s_direct_tls_port);
+
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let sent = Arc::new(Mutex::new(Vec::new()));
+        let record = sent.clone();
+        rt.spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let (acceptor, connector, upstream, record) = (
+                    acceptor.clone(),
+                    connector.clone(),
+                    upstream.clone(),
+                    record.clone(),
+                );
+                tokio::spawn(async move {
+                    let Ok(inbound) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let Ok(up) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let name = ServerName::try_from("talpa.test").expect("name");
+                    let Ok(outbound) = connector.connect(name, up).await else {
+                        return;
+                    };
+                    let (mut ci, mut co) = tokio::io::split(inbound);
+                    let (mut si, mut so) = tokio::io::split(outbound);
+                    let to_server = async {
+                        let mut buf = vec![0u8; 16 * 1024];
+                        while let Ok(n) = ci.read(&mut buf).await {
+                            if n == 0 || so.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                            record.lock().expect("record").extend_from_slice(&buf[..n]);
+                        }
+                        let _ = so.shutdown().await;
+                    };
+                    let to_client = async {
+                        let _ = tokio::io::copy(&mut si, &mut co).await;
+                        let _ = co.shutdown().await;
+                    };
+                    tokio::join!(to_server, to_client);
+                });
+            }
+        });
+        Recorder {
+            port,
+            sent,
+            _rt: rt,
+        }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.sent.lock().expect("record")).into_owned()
+    }
+}
+
+#[test]
+fn talpa_writes_no_xml_lang_anywhere_read_from_its_own_bytes() {
+    let bed = bed();
+    let (a, apw) = bed.new_account("nolang");
+    let (b, bpw) = bed.new_account("langpeer");
+    let recorder = Recorder::start(bed);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut talpa = support::headless::talpa_online_with(
+        bed,
+        &dir.path().join("p"),
+        &a,
+        &apw,
+        &json!({"port": recorder.port, "direct_tls": true}),
+    );
+    let mut peer = Peer::spawn(bed, &b, &bpw);
+    talpa.call(
+        json!({"cmd": "set_encryption", "account": a, "conversation": b,
+                      "enabled": false}),
+    );
+    let (r, _) = talpa.call(json!({"cmd": "send", "account": a, "to": b, "body": "no lang"}));
+    assert_eq!(r["ok"], true, "{r}");
+    peer.wait_message("no lang", LONG);
+    peer.send_message(&a, "reply");
+    talpa.wait_event_for(|e| e["event"] == "message" && e["body"] == "reply", LONG);
+    talpa.quit();
+
+    let sent = recorder.text();
+    for must in [
+        "<stream:stream",
+        "<auth ",
+        "<iq ",
+        "<presence",
+        "<message",
+        "no lang",
+    ] {
+        assert!(
+            sent.contains(must),
+            "the relay did not see {must:?}: {sent}"
+        );
+    }
+    assert!(
+        !sent.contains("lang="),
+        "Talpa wrote a language: {}",
+        sent.split("lang=")
+            .nth(1)
+            .map(|r| r.chars().take(80).collect::<String>())
+            .unwrap_or_default()
+    );
 }

@@ -1,6 +1,7 @@
 //! The outbox survives a crash: 100 messages queued offline, Talpa killed with SIGKILL while
 //! it is sending them, started again — the peer receives every message exactly once, counted
-//! as raw stanzas (the peer does no deduplication of its own).
+//! as raw stanzas (the peer does no deduplication of its own), and the peer's server archive
+//! (archiving on, as on most public servers) holds each exactly once too.
 
 mod support;
 
@@ -21,6 +22,59 @@ fn is_crash_message(e: &Value) -> bool {
 fn count(received: &mut BTreeMap<String, usize>, e: &Value) {
     let body = e["body"].as_str().unwrap_or_default().to_owned();
     *received.entry(body).or_default() += 1;
+}
+
+/// Text between `open` and `close`, for each occurrence.
+fn between<'a>(xml: &'a str, open: &str, close: &str) -> Vec<&'a str> {
+    xml.split(open)
+        .skip(1)
+        .filter_map(|rest| rest.split(close).next())
+        .collect()
+}
+
+/// Every `crash-` body in the peer's own server archive (XEP-0313, the conversation with
+/// `with`, paged), counted as raw archived stanzas.
+fn archived(peer: &mut Peer, with: &str) -> BTreeMap<String, usize> {
+    peer.send_cmd(&json!({"cmd": "raw_events", "on": true}));
+    let mut found = BTreeMap::new();
+    let mut after = String::new();
+    for _ in 0..10 {
+        let qid = support::random_hex(8);
+        let xml = format!(
+            "<iq type='set'><query xmlns='urn:xmpp:mam:2' queryid='{qid}'>\
+             <x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'>\
+             <value>urn:xmpp:mam:2</value></field><field var='with'><value>{with}</value>\
+             </field></x><set xmlns='http://jabber.org/protocol/rsm'><max>50</max>{after}\
+             </set></query></iq>"
+        );
+        let id = support::random_hex(6);
+        peer.send_cmd(&json!({"cmd": "iq", "id": id, "xml": xml}));
+        let ack = peer.wait_event(|e| e["event"] == "ack" && e["id"] == id, LONG);
+        assert_eq!(ack["type"], "result", "{ack}");
+        for e in peer.take_pending() {
+            let xml = e["xml"].as_str().unwrap_or_default();
+            if e["event"] != "stanza" || !xml.contains(&qid) {
+                continue;
+            }
+            for body in between(xml, "<body>", "</body>") {
+                if body.starts_with("crash-") {
+                    *found.entry(body.to_owned()).or_default() += 1;
+                }
+            }
+        }
+        let response = ack["response"].as_str().unwrap_or_default();
+        if response.contains("complete=\"true\"") || response.contains("complete='true'") {
+            return found;
+        }
+        let last = between(response, "<last>", "</last>");
+        assert_eq!(
+            last.len(),
+            1,
+            "an incomplete page names its last item: {ack}"
+        );
+        after = format!("<after>{}</after>", last[0]);
+    }
+    panic!("the archive did not end within 10 pages: {found:?}");
 }
 
 #[test]
@@ -88,4 +142,14 @@ fn messages_queued_offline_are_delivered_exactly_once_across_a_sigkill_mid_send(
     stored.dedup();
     assert_eq!(stored.len(), COUNT, "each message stored once: {r}");
     talpa.quit();
+
+    // The server archived what it delivered: a resend after the crash would be there twice.
+    let in_archive = archived(&mut peer, &a);
+    let twice: Vec<_> = in_archive.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(twice.is_empty(), "archived more than once: {twice:?}");
+    assert_eq!(
+        in_archive.len(),
+        COUNT,
+        "each message archived: {in_archive:?}"
+    );
 }

@@ -71,6 +71,57 @@ fn online(bed: &Bed, dir: &tempfile::TempDir, name: &str, jid: &str, pw: &str) -
     talpa_online(bed, &dir.path().join(name), jid, pw)
 }
 
+/// Runs one line in Prosody's admin shell (mod_admin_shell; a line starting with `>` runs Lua
+/// inside the server) and returns what it printed.
+fn prosody_shell(bed: &Bed, line: &str) -> String {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new("prosodyctl")
+        .arg("--config")
+        .arg(&bed.prosody.config)
+        .arg("shell")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("prosodyctl shell");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{line}\n").as_bytes())
+        .expect("write to prosodyctl shell");
+    let out = child.wait_with_output().expect("prosodyctl shell");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Makes the room forget the occupant `nick` without telling anyone (as a room does after a
+/// server restart or a lost presence): no presence goes out.
+fn drop_occupant_silently(bed: &Bed, room: &str, nick: &str) {
+    let out = prosody_shell(
+        bed,
+        &format!(
+            ">local r = prosody.hosts[\"{}\"].modules.muc.get_room_from_jid(\"{room}\"); \
+             local o = r and r:get_occupant_by_nick(\"{room}/{nick}\"); \
+             if not o then return \"absent\" end; o.role = nil; r:save_occupant(o); \
+             return \"dropped\"",
+            bed.muc_domain
+        ),
+    );
+    assert!(out.contains("dropped"), "prosody shell: {out}");
+}
+
+/// The room messages of a `history` reply with `prefix`, each with how often it is there.
+fn counted(history: &Value, prefix: &str) -> std::collections::BTreeMap<String, usize> {
+    let mut n = std::collections::BTreeMap::new();
+    for b in bodies(history)
+        .into_iter()
+        .filter(|b| b.starts_with(prefix))
+    {
+        *n.entry(b).or_insert(0) += 1;
+    }
+    n
+}
+
 #[test]
 fn room_audit_reports_each_weakness_of_an_open_room_and_a_private_room_is_clean() {
     let bed = bed();
@@ -675,4 +726,216 @@ fn joining_a_room_another_own_account_is_in_is_refused_unless_forced() {
         "forced past the guard, stopped only by the offline account: {r}"
     );
     t.quit();
+}
+
+#[test]
+fn room_audit_names_a_member_without_omemo_keys_until_they_publish_some() {
+    let bed = bed();
+    let (a, apw) = bed.new_account("auditor");
+    let (b, bpw) = bed.new_account("keyless");
+    let room = bed.new_room("keys");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut talpa = online(bed, &dir, "p", &a, &apw);
+    let mut peer = Peer::spawn(bed, &b, &bpw);
+    private_room_with_peer(&mut talpa, &mut peer, &a, &b, &room);
+    let audit = talpa.wait_event_for(
+        |e| {
+            e["event"] == "room_audit"
+                && e["room"] == room
+                && e["members_without_keys"] == json!([b])
+        },
+        LONG,
+    );
+    assert!(warned(&audit).contains(&"keys".to_owned()), "{audit}");
+    assert_eq!(audit["clean"], false, "{audit}");
+
+    // The member comes back with an OMEMO client: its keys are found, the entry goes.
+    peer.send_cmd(&json!({"cmd": "leave", "room": room, "nick": "badger"}));
+    talpa.wait_event_for(
+        |e| e["event"] == "occupants" && e["room"] == room && !has_occupant(e, &room, "badger"),
+        LONG,
+    );
+    drop(peer);
+    fresh(&mut talpa);
+    let mut keyed = Peer::spawn_with(
+        bed,
+        &b,
+        &bpw,
+        &support::PeerOptions {
+            omemo: true,
+            ..support::PeerOptions::default()
+        },
+    );
+    keyed.send_cmd(&json!({"cmd": "join", "room": room, "nick": "badger"}));
+    keyed.wait_event(|e| e["event"] == "joined" && e["room"] == room, LONG);
+    let audit = talpa.wait_event_for(
+        |e| {
+            e["event"] == "room_audit"
+                && e["room"] == room
+                && e["members_without_keys"] == json!([])
+        },
+        LONG,
+    );
+    assert!(!warned(&audit).contains(&"keys".to_owned()), "{audit}");
+    talpa.quit();
+}
+
+#[test]
+fn a_direct_invitation_from_talpa_lets_another_talpa_in_and_never_links_own_accounts() {
+    let bed = bed();
+    let (a, apw) = bed.new_account("host");
+    let (b, bpw) = bed.new_account("guest");
+    let room = bed.new_room("direct");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut host = online(bed, &dir, "a", &a, &apw);
+    let mut guest = online(bed, &dir, "b", &b, &bpw);
+    let (r, _) = host.call(json!({"cmd": "create_room", "account": a, "room": room,
+                                  "nick": "mole", "password": "pw-7"}));
+    ok(&r);
+    host.wait_event_for(|e| e["event"] == "room_audit" && e["room"] == room, LONG);
+
+    let (r, _) = host.call(json!({"cmd": "direct_invite", "account": a, "room": room,
+                                  "jid": b, "reason": "come in"}));
+    ok(&r);
+    let inv = guest.wait_event_for(|e| e["event"] == "room_invite" && e["room"] == room, LONG);
+    assert_eq!(inv["direct"], true, "{inv}");
+    assert_eq!(inv["from"], a, "{inv}");
+    assert_eq!(inv["reason"], "come in", "{inv}");
+    assert_eq!(inv["has_password"], true, "{inv}");
+    // The membership granted with the invitation and the password it carried let the guest in.
+    let (r, _) = guest.call(json!({"cmd": "accept_invite", "account": b, "room": room,
+                                   "nick": "vole"}));
+    ok(&r);
+    guest.wait_event_for(|e| e["event"] == "room_joined" && e["room"] == room, LONG);
+    host.wait_event_for(|e| has_occupant(e, &room, "vole"), LONG);
+
+    // Another account of the host's own profile is not invited unless forced.
+    let twin = format!("twin-{}@talpa.test", support::random_hex(4));
+    host.call(json!({"cmd": "add_account", "jid": twin, "password": "x"}));
+    host.call(json!({"cmd": "set_account_enabled", "account": twin, "enabled": false}));
+    let (r, _) = host.call(json!({"cmd": "direct_invite", "account": a, "room": room,
+                                  "jid": twin}));
+    assert_eq!(error_kind(&r), "would_link_accounts", "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&twin) && m.contains("force")),
+        "{r}"
+    );
+    let (r, _) = host.call(json!({"cmd": "invite", "account": a, "room": room, "jid": twin}));
+    assert_eq!(error_kind(&r), "would_link_accounts", "mediated too: {r}");
+    let (r, _) = host.call(json!({"cmd": "direct_invite", "account": a, "room": room,
+                                  "jid": twin, "force": true}));
+    ok(&r);
+    // Only from a room the account is in.
+    let (r, _) = host.call(json!({"cmd": "direct_invite", "account": a,
+                                  "room": bed.new_room("elsewhere"), "jid": b}));
+    assert_eq!(error_kind(&r), "invalid_input", "{r}");
+    guest.quit();
+    host.quit();
+}
+
+#[test]
+fn a_room_that_silently_forgot_talpa_answers_the_self_ping_and_talpa_rejoins_and_catches_up() {
+    let bed = bed();
+    let (a, apw) = bed.new_account("forgotten");
+    let (b, bpw) = bed.new_account("stayer");
+    let room = bed.new_room("forgot");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut talpa = online(bed, &dir, "p", &a, &apw);
+    let mut peer = Peer::spawn(bed, &b, &bpw);
+    private_room_with_peer(&mut talpa, &mut peer, &a, &b, &room);
+    peer.send_cmd(&json!({"cmd": "groupchat", "room": room, "body": "ping 1"}));
+    talpa.wait_event_for(|e| e["event"] == "message" && e["body"] == "ping 1", LONG);
+
+    drop_occupant_silently(bed, &room, "mole");
+    // Sent while the room does not know Talpa: not delivered live.
+    peer.send_cmd(&json!({"cmd": "groupchat", "room": room, "body": "ping 2"}));
+    peer.wait_event(|e| e["event"] == "message" && e["body"] == "ping 2", LONG);
+    fresh(&mut talpa);
+    let (r, _) = talpa.call(json!({"cmd": "check_rooms", "account": a}));
+    ok(&r);
+    talpa.wait_event_for(|e| e["event"] == "room_joined" && e["room"] == room, LONG);
+    peer.wait_event(
+        |e| e["event"] == "occupant" && e["nick"] == "mole" && e["available"] == true,
+        LONG,
+    );
+    peer.send_cmd(&json!({"cmd": "groupchat", "room": room, "body": "ping 3"}));
+    talpa.wait_event_for(|e| e["event"] == "message" && e["body"] == "ping 3", LONG);
+    let (r, _) = talpa.call(json!({"cmd": "history", "account": a, "with": room,
+                                   "limit": 100}));
+    let want: std::collections::BTreeMap<String, usize> =
+        [("ping 1", 1), ("ping 2", 1), ("ping 3", 1)]
+            .into_iter()
+            .map(|(b, n)| (b.to_owned(), n))
+            .collect();
+    assert_eq!(counted(&r, "ping"), want, "each once after the rejoin: {r}");
+    // A self-ping while joined changes nothing.
+    fresh(&mut talpa);
+    let (r, _) = talpa.call(json!({"cmd": "check_rooms", "account": a}));
+    ok(&r);
+    peer.send_cmd(&json!({"cmd": "groupchat", "room": room, "body": "ping 4"}));
+    talpa.wait_event_for(|e| e["event"] == "message" && e["body"] == "ping 4", LONG);
+    assert!(
+        !talpa.events.iter().any(|e| e["event"] == "room_joined"),
+        "rejoined a room that still knew us: {:?}",
+        talpa.events
+    );
+    talpa.quit();
+}
+
+#[test]
+fn after_a_rebind_without_resumption_rooms_are_rejoined_and_their_archive_caught_up_once() {
+    let bed = bed();
+    let (a, apw) = bed.new_account("rebound");
+    let (b, bpw) = bed.new_account("witness");
+    let room = bed.new_room("rebind");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut talpa = online(bed, &dir, "p", &a, &apw);
+    let mut peer = Peer::spawn(bed, &b, &bpw);
+    private_room_with_peer(&mut talpa, &mut peer, &a, &b, &room);
+    peer.send_cmd(&json!({"cmd": "groupchat", "room": room, "body": "seen 1"}));
+    talpa.wait_event_for(|e| e["event"] == "message" && e["body"] == "seen 1", LONG);
+    let before = talpa.wait_event_for(
+        |e| e["event"] == "account_state" && e["state"] == "online",
+        LONG,
+    );
+
+    // The server closes Talpa's stream and revokes its resumption token (a clean close):
+    // Talpa must bind a new session, and the room dropped the old resource.
+    fresh(&mut talpa);
+    let out = prosody_shell(bed, &format!("c2s:close(\"{a}\")"));
+    assert!(out.contains("OK"), "prosody shell: {out}");
+    peer.wait_event(
+        |e| e["event"] == "occupant" && e["nick"] == "mole" && e["available"] == false,
+        LONG,
+    );
+    for i in 1..=3 {
+        peer.send_cmd(&json!({"cmd": "groupchat", "room": room, "body": format!("away {i}")}));
+    }
+    peer.wait_event(|e| e["event"] == "message" && e["body"] == "away 3", LONG);
+    let after = talpa.wait_event_for(
+        |e| e["event"] == "account_state" && e["state"] == "online",
+        LONG,
+    );
+    assert_ne!(
+        after["detail"], before["detail"],
+        "a new session (new resource), not a resumption: {after}"
+    );
+    talpa.wait_event_for(|e| e["event"] == "room_joined" && e["room"] == room, LONG);
+    peer.wait_event(
+        |e| e["event"] == "occupant" && e["nick"] == "mole" && e["available"] == true,
+        LONG,
+    );
+    peer.send_cmd(&json!({"cmd": "groupchat", "room": room, "body": "back 1"}));
+    talpa.wait_event_for(|e| e["event"] == "message" && e["body"] == "back 1", LONG);
+    let (r, _) = talpa.call(json!({"cmd": "history", "account": a, "with": room,
+                                   "limit": 100}));
+    let got = bodies(&r);
+    let want: Vec<String> = ["seen 1", "away 1", "away 2", "away 3", "back 1"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    assert_eq!(got, want, "caught up once, in order: {r}");
+    talpa.quit();
 }

@@ -60,6 +60,15 @@ pub(crate) enum SessionOp {
         /// The invitee.
         jid: BareJid,
     },
+    /// Invite someone directly (XEP-0249).
+    DirectInvite {
+        /// The room.
+        room: BareJid,
+        /// The invitee.
+        jid: BareJid,
+        /// A short text for the invitee.
+        reason: Option<String>,
+    },
     /// Change our nickname in a room.
     SetNick {
         /// The room.
@@ -803,6 +812,9 @@ async fn run_session(
                         held.clear();
                         flush(&ctx, &mut held, &mut in_flight, &mut acks).await;
                     }
+                    if changed && let Some(f) = &from {
+                        ctx.keys_changed(&rooms, f.to_bare().as_str()).await;
+                    }
                     ctx.pubsub_event(&mut rooms, from.as_ref(), &event).await;
                 }
             },
@@ -1162,6 +1174,18 @@ async fn flush(
                             room: to.to_string(),
                             jids: sealed.missing.clone(),
                         });
+                    }
+                    if kind == MessageType::Groupchat {
+                        // The room's audit follows what encrypting found.
+                        let before = shared.rooms.keys_missing(&account.jid, to.as_str());
+                        if let Some(audit) = shared.rooms.set_keys_missing(
+                            &account.jid,
+                            to.as_str(),
+                            sealed.missing.clone(),
+                        ) && audit.members_without_keys != before
+                        {
+                            shared.emit(Event::RoomAudit(audit));
+                        }
                     }
                     mark_encrypted(
                         shared,
@@ -1793,6 +1817,10 @@ async fn session_op(
                 Err(e) => tracing::debug!(error = %e, "could not grant membership before inviting"),
             }
             session.muc_invite(&room, &jid).await.map_err(xmpp)?;
+        }
+        SessionOp::DirectInvite { room, jid, reason } => {
+            ctx.direct_invite(rooms, &room, &jid, reason.as_deref())
+                .await?;
         }
         SessionOp::SetNick { room, nick } => {
             in_room(rooms, &room)?;

@@ -651,10 +651,44 @@ impl Actor {
             Command::Invite { account, room, jid } => {
                 let account = bare_jid(&account, "account")?;
                 let room = room_jid(&room)?;
-                let jid = xmpp_parsers::jid::BareJid::new(&bare_jid(&jid, "invitee")?)
+                let invitee = bare_jid(&jid, "invitee")?;
+                let accounts = self.store.with(|s| Ok(s.list_accounts()?)).await?;
+                if invitee != account && accounts.iter().any(|a| a.jid == invitee) {
+                    return Err(CoreError::WouldLinkAccounts(format!(
+                        "{invitee} is another of your accounts; inviting it from {account} \
+                         would tell the server and the room that the two belong together. Use \
+                         direct_invite with force: true to invite anyway."
+                    )));
+                }
+                let jid = xmpp_parsers::jid::BareJid::new(&invitee)
                     .map_err(|e| CoreError::InvalidInput(e.to_string()))?;
                 self.supervisors
                     .session_op(&account, SessionOp::Invite { room, jid })
+                    .await?;
+                Ok(Reply::Done {})
+            }
+            Command::DirectInvite {
+                account,
+                room,
+                jid,
+                reason,
+                force,
+            } => {
+                let account = bare_jid(&account, "account")?;
+                let room = room_jid(&room)?;
+                let invitee = bare_jid(&jid, "invitee")?;
+                let accounts = self.store.with(|s| Ok(s.list_accounts()?)).await?;
+                if !force && invitee != account && accounts.iter().any(|a| a.jid == invitee) {
+                    return Err(CoreError::WouldLinkAccounts(format!(
+                        "{invitee} is another of your accounts; inviting it from {account} \
+                         would tell the server (and the room, once it joins) that the two \
+                         belong together. Repeat with force: true to invite anyway."
+                    )));
+                }
+                let jid = xmpp_parsers::jid::BareJid::new(&invitee)
+                    .map_err(|e| CoreError::InvalidInput(e.to_string()))?;
+                self.supervisors
+                    .session_op(&account, SessionOp::DirectInvite { room, jid, reason })
                     .await?;
                 Ok(Reply::Done {})
             }

@@ -332,6 +332,24 @@ pub enum Command {
         /// The invitee's bare JID.
         jid: String,
     },
+    /// Send a direct invitation (XEP-0249) to a room the account is in: a message from the
+    /// account to the invitee, with the room's password if it has one (owners and admins grant
+    /// membership first). Inviting another account of this profile is refused unless `force`:
+    /// it would link the two accounts.
+    DirectInvite {
+        /// The account's bare JID.
+        account: String,
+        /// The room's bare JID.
+        room: String,
+        /// The invitee's bare JID.
+        jid: String,
+        /// A short text for the invitee.
+        #[serde(default)]
+        reason: Option<String>,
+        /// Invite even another own account.
+        #[serde(default)]
+        force: bool,
+    },
     /// Add a contact to the server roster and ask to see their presence.
     AddContact {
         /// The account's bare JID.
@@ -527,6 +545,7 @@ impl Command {
             Command::CreateRoom { .. } => "create_room",
             Command::LeaveRoom { .. } => "leave_room",
             Command::Invite { .. } => "invite",
+            Command::DirectInvite { .. } => "direct_invite",
             Command::SetNick { .. } => "set_nick",
             Command::SetSubject { .. } => "set_subject",
             Command::SetAffiliation { .. } => "set_affiliation",

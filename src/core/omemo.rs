@@ -937,6 +937,28 @@ pub(crate) async fn refresh(
     save(shared, account.id, st).await;
 }
 
+/// Which of `jids` have no device in either version's device list (lists not yet known on
+/// this stream are fetched; those of `refetch` are fetched again): a room audit's members
+/// without keys.
+pub(crate) async fn without_keys(
+    session: &Session,
+    st: &OmemoRef,
+    jids: &[String],
+    refetch: &[String],
+) -> Vec<String> {
+    ensure_lists(session, st, refetch, true).await;
+    ensure_lists(session, st, jids, false).await;
+    let g = lock(st);
+    jids.iter()
+        .filter(|j| {
+            VERSIONS
+                .iter()
+                .all(|v| g.registry.devices(*v, j).is_empty())
+        })
+        .cloned()
+        .collect()
+}
+
 /// Applies the user's trust decision for a device; `fingerprint`, when given, must be the one
 /// on record.
 pub(crate) fn set_trust(

@@ -337,6 +337,18 @@ impl Ctx<'_> {
         let Some(room) = rooms.get_mut(&p.room) else {
             return;
         };
+        // A member arriving (perhaps with a new OMEMO client) gets its keys looked up again.
+        let arrived = match (&p.real_jid, p.unavailable || p.is_self || !room.joined) {
+            (Some(jid), false) => {
+                let jid = jid.to_bare().to_string();
+                let known = room
+                    .occupants
+                    .iter()
+                    .any(|o| o.nick == p.nick && o.jid.as_deref() == Some(jid.as_str()));
+                (!known).then_some(jid)
+            }
+            _ => None,
+        };
         if p.unavailable {
             room.occupants.retain(|o| o.nick != p.nick);
         } else {
@@ -409,6 +421,9 @@ impl Ctx<'_> {
         if first_join {
             self.after_join(rooms, &p.room).await;
         }
+        if let Some(jid) = arrived {
+            self.check_keys(&p.room, &[jid]).await;
+        }
     }
 
     /// Announces the occupants (look-alike nicks flagged) and shares who is in the room.
@@ -457,8 +472,10 @@ impl Ctx<'_> {
             self.publish(room_jid, room);
         }
         // The audit comes once the member list is known (front ends and the OMEMO side may
-        // read it on `room_audit`).
-        if self.audit(room_jid).await {
+        // read it on `room_audit`); it is emitted again if members turn out to lack keys.
+        let archived = self.audit(room_jid).await;
+        self.check_keys(room_jid, &[]).await;
+        if archived {
             self.catch_up(rooms, room_jid).await;
         }
     }
@@ -491,6 +508,53 @@ impl Ctx<'_> {
         self.shared.rooms.set_audit(audit.clone());
         self.shared.emit(Event::RoomAudit(audit));
         archived
+    }
+
+    /// Looks up which of the room's members have no OMEMO device (the device lists of
+    /// `refetch` fetched again) and updates the audit, emitted again when that changed. Only
+    /// in members-only rooms (where messages are encrypted to the members): a big public
+    /// room's occupants are not all asked for their keys.
+    pub(crate) async fn check_keys(&self, room_jid: &BareJid, refetch: &[String]) {
+        let (acc, room) = (&self.account.jid, room_jid.as_str());
+        if !self
+            .shared
+            .rooms
+            .audit(acc, room)
+            .is_some_and(|a| a.members_only)
+        {
+            return;
+        }
+        let recipients = self.shared.rooms.recipients(acc, room);
+        let refetch: Vec<String> = refetch
+            .iter()
+            .filter(|j| recipients.contains(j))
+            .cloned()
+            .collect();
+        let missing =
+            crate::core::omemo::without_keys(self.session, self.st, &recipients, &refetch).await;
+        let before = self.shared.rooms.keys_missing(acc, room);
+        if let Some(audit) = self.shared.rooms.set_keys_missing(acc, room, missing)
+            && audit.members_without_keys != before
+        {
+            self.shared.emit(Event::RoomAudit(audit));
+        }
+    }
+
+    /// A device list of `jid` changed (PEP): the audits of the joined rooms it belongs to are
+    /// brought up to date.
+    pub(crate) async fn keys_changed(&self, rooms: &Rooms, jid: &str) {
+        for (room_jid, room) in rooms {
+            if room.joined
+                && self
+                    .shared
+                    .rooms
+                    .recipients(&self.account.jid, room_jid.as_str())
+                    .iter()
+                    .any(|j| j == jid)
+            {
+                self.check_keys(room_jid, &[]).await;
+            }
+        }
     }
 
     /// Pages through the room's archive after the last stanza-id seen in this room; each
@@ -697,6 +761,37 @@ impl Ctx<'_> {
         if let Err(e) = self.join(rooms, room, nick, password, false, false).await {
             self.error(e.to_string());
         }
+    }
+
+    /// Sends a direct invitation (XEP-0249) to a room we are in, with its password; membership
+    /// is granted first where we may (private rooms are members-only).
+    pub(crate) async fn direct_invite(
+        &self,
+        rooms: &mut Rooms,
+        room_jid: &BareJid,
+        jid: &BareJid,
+        reason: Option<&str>,
+    ) -> Result<(), CoreError> {
+        let Some(room) = rooms.get(room_jid) else {
+            return Err(CoreError::InvalidInput(format!(
+                "not in {room_jid}: join it before inviting"
+            )));
+        };
+        let password = room.password.clone();
+        // Only owners and admins may; the room refuses anyone else (as for `invite`).
+        match self
+            .session
+            .muc_set_affiliation(room_jid, jid, Affiliation::Member)
+            .await
+        {
+            Ok(()) => self.note_affiliation(rooms, room_jid, jid, Affiliation::Member),
+            Err(e) => tracing::debug!(error = %e, "could not grant membership before inviting"),
+        }
+        self.session
+            .muc_direct_invite(room_jid, jid, password.as_deref(), reason)
+            .await
+            .map_err(xmpp)?;
+        Ok(())
     }
 
     /// Records an affiliation we set (the room tells only those present).

@@ -12,6 +12,13 @@
 //! included — is never touched. Attribute values are written by rxml inside `'…'`, and a
 //! quote inside an attribute value is escaped, so the outgoing pattern ` id='resource-binding'`
 //! can only be the attribute itself, or text a user typed — which cannot come before the bind.
+//!
+//! It also mends one answer on the way in: xmpp-parsers 0.23 requires the `h` attribute on
+//! XEP-0198 `<failed/>`, which the XEP makes optional and Prosody omits when it refuses to
+//! resume a session it no longer has. tokio-xmpp then drops the connection and tries to resume
+//! again, forever. The first `<failed xmlns='urn:xmpp:sm:3'>` (or `…/>`) of a connection
+//! without attributes gets `h='0'`, which tokio-xmpp only uses as an optional hint (a counter
+//! that went backwards is ignored); it then binds a new session, as the XEP intends.
 
 use std::io;
 use std::pin::Pin;
@@ -23,6 +30,17 @@ use crate::privacy::ids::random_id;
 
 /// tokio-xmpp's fixed bind id.
 const FIXED: &str = "resource-binding";
+/// A stream-management refusal without the `h` attribute (both forms), and its mended form.
+const SM_FAILED: [(&str, &str); 2] = [
+    (
+        "<failed xmlns='urn:xmpp:sm:3'>",
+        "<failed xmlns='urn:xmpp:sm:3' h='0'>",
+    ),
+    (
+        "<failed xmlns='urn:xmpp:sm:3'/>",
+        "<failed xmlns='urn:xmpp:sm:3' h='0'/>",
+    ),
+];
 /// How many bytes from the start of the connection are inspected in each direction.
 pub const ARMED_BYTES: usize = 16 * 1024;
 
@@ -87,12 +105,49 @@ impl Rewriter {
     }
 }
 
+/// Rewriters applied one after the other.
+#[derive(Debug)]
+struct Chain(Vec<Rewriter>);
+
+impl Chain {
+    fn feed(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        let mut cur = data.to_vec();
+        for r in &mut self.0 {
+            let mut next = Vec::with_capacity(cur.len());
+            r.feed(&cur, &mut next);
+            cur = next;
+        }
+        out.append(&mut cur);
+    }
+
+    fn release(&mut self, out: &mut Vec<u8>) {
+        let mut cur = Vec::new();
+        for r in &mut self.0 {
+            let mut next = Vec::new();
+            r.feed(&cur, &mut next);
+            r.release(&mut next);
+            cur = next;
+        }
+        out.append(&mut cur);
+    }
+
+    fn disarm(&mut self) {
+        for r in &mut self.0 {
+            r.armed = false;
+        }
+    }
+
+    fn idle(&self) -> bool {
+        self.0.iter().all(Rewriter::idle)
+    }
+}
+
 /// The adapter (see the module documentation).
 #[derive(Debug)]
 pub struct BindIdRewrite<S> {
     inner: S,
     outgoing: Rewriter,
-    incoming: Rewriter,
+    incoming: Chain,
     /// Rewritten bytes not yet written to `inner`.
     to_write: Vec<u8>,
     /// Rewritten bytes not yet handed to the reader, from `read_pos` on.
@@ -110,9 +165,15 @@ impl<S> BindIdRewrite<S> {
                 format!(" id='{FIXED}'").into_bytes(),
                 format!(" id='{id}'").into_bytes(),
             ),
-            incoming: Rewriter::new(
-                format!("'{id}'").into_bytes(),
-                format!("'{FIXED}'").into_bytes(),
+            incoming: Chain(
+                std::iter::once(Rewriter::new(
+                    format!("'{id}'").into_bytes(),
+                    format!("'{FIXED}'").into_bytes(),
+                ))
+                .chain(SM_FAILED.iter().map(|(from, to)| {
+                    Rewriter::new(from.as_bytes().to_vec(), to.as_bytes().to_vec())
+                }))
+                .collect(),
             ),
             to_write: Vec::new(),
             to_read: Vec::new(),
@@ -207,7 +268,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for BindIdRewrite<S> {
             if filled.is_empty() {
                 // End of stream: hand over what was held back, then report the end.
                 this.incoming.release(&mut this.to_read);
-                this.incoming.armed = false;
+                this.incoming.disarm();
                 if this.to_read.is_empty() {
                     return Poll::Ready(Ok(()));
                 }
@@ -257,6 +318,55 @@ mod tests {
         assert_eq!(
             String::from_utf8_lossy(&back[..read]),
             "<iq type='result' id='resource-binding'><bind/></iq>"
+        );
+    }
+
+    async fn read_back(w: &mut BindIdRewrite<tokio::io::DuplexStream>, end: &str) -> String {
+        let mut back = vec![0u8; 4096];
+        let mut read = 0;
+        while !String::from_utf8_lossy(&back[..read]).ends_with(end) {
+            read += w.read(&mut back[read..]).await.unwrap();
+        }
+        String::from_utf8_lossy(&back[..read]).into_owned()
+    }
+
+    #[tokio::test]
+    async fn a_refused_resumption_without_h_gets_one_so_tokio_xmpp_binds_anew() {
+        use tokio_xmpp::parsers::sm::Failed;
+        let (client, mut server) = tokio::io::duplex(1 << 16);
+        let mut w = BindIdRewrite::new(client);
+        let prosody = "<failed xmlns='urn:xmpp:sm:3'><item-not-found \
+                       xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>";
+        // Split inside the pattern.
+        server.write_all(&prosody.as_bytes()[..12]).await.unwrap();
+        server.write_all(&prosody.as_bytes()[12..]).await.unwrap();
+        let got = read_back(&mut w, "</failed>").await;
+        let el: xmpp_parsers::minidom::Element = got.parse().unwrap();
+        let failed = Failed::try_from(el).unwrap();
+        assert_eq!(failed.h, Some(0), "{got}");
+        // The original does not parse (the reason for the rewrite).
+        let el: xmpp_parsers::minidom::Element = prosody.parse().unwrap();
+        assert!(
+            Failed::try_from(el).is_err(),
+            "xmpp-parsers was fixed: drop the rewrite"
+        );
+
+        // A server that sends h is left alone, and so is the self-closing form with h.
+        let (client, mut server) = tokio::io::duplex(1 << 16);
+        let mut w = BindIdRewrite::new(client);
+        let with_h = "<failed xmlns='urn:xmpp:sm:3' h='7'/><r/>";
+        server.write_all(with_h.as_bytes()).await.unwrap();
+        assert_eq!(read_back(&mut w, "<r/>").await, with_h);
+
+        let (client, mut server) = tokio::io::duplex(1 << 16);
+        let mut w = BindIdRewrite::new(client);
+        server
+            .write_all(b"<failed xmlns='urn:xmpp:sm:3'/><r/>")
+            .await
+            .unwrap();
+        assert_eq!(
+            read_back(&mut w, "<r/>").await,
+            "<failed xmlns='urn:xmpp:sm:3' h='0'/><r/>"
         );
     }
 

@@ -565,10 +565,14 @@ impl Session {
         room: &BareJid,
         invitee: &BareJid,
         password: Option<&str>,
+        reason: Option<&str>,
     ) -> Result<SentStanza, XmppError> {
         let mut attrs = vec![("jid", room.as_str())];
         if let Some(pw) = password {
             attrs.push(("password", pw));
+        }
+        if let Some(r) = reason {
+            attrs.push(("reason", r));
         }
         let mut m = tokio_xmpp::parsers::message::Message::new_with_type(
             MessageType::Normal,
