@@ -159,12 +159,32 @@ fn checks(app: &adw::Application, core: CoreHandle) {
         .set_text(&format!("# bridges from a friend\n{PLAIN}\n{OBFS4}"));
     apply(&page);
     pump_until("the bridges in the core", || stored(&core).use_bridges);
-    let now = stored(&core);
+    let mut now = stored(&core);
     assert_eq!(now.mode, "embedded");
     assert_eq!(now.bridges, vec![PLAIN.to_owned(), OBFS4.to_owned()]);
     pump_until("the error to go", || page.error_text().is_none());
     pump(Duration::from_millis(500));
     gui_support::screenshot(&display, "tor_settings_bridges_applied");
+
+    // A private test network chosen from its file: described in the row, kept in the profile;
+    // an unreadable file changes nothing and says so.
+    assert!(page.network_text().contains("public Tor network"));
+    page.load_network_file(&bed().tor.network_file);
+    assert!(
+        page.network_text()
+            .contains("private test network: 3 authorities"),
+        "{}",
+        page.network_text()
+    );
+    apply(&page);
+    pump_until("the private network in the core", || {
+        stored(&core).private_network.is_some()
+    });
+    now = stored(&core);
+    page.load_network_file(std::path::Path::new("/nonexistent/tor-network.json"));
+    let error = page.error_text().unwrap_or_default();
+    assert!(error.contains("Nothing was changed"), "{error}");
+    assert_eq!(page.settings(), now, "the unreadable file changed nothing");
     preferences.close();
 
     // Kept in the encrypted profile across lock and unlock, and shown again.

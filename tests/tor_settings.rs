@@ -135,3 +135,57 @@ fn switching_to_the_system_tor_and_to_bridges_moves_the_accounts_and_persists() 
     online(&mut t, &jid);
     t.quit();
 }
+
+#[test]
+fn a_private_network_kept_in_the_profile_replaces_the_command_line_option() {
+    let bed = support::bed();
+    let (jid, password) = bed.new_account("privnet");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let network = std::fs::read_to_string(&bed.tor.network_file).expect("network file");
+    // No --tor-network: after unlock Arti aims at the public network (unreachable here).
+    let mut t = Headless::start_with(dir.path(), &["--startup-jitter", "1"]);
+    let (r, _) = t.call(json!({"cmd": "create_profile", "passphrase": "net"}));
+    assert_eq!(r["ok"], true, "{r}");
+    let before = settings(&mut t);
+    assert_eq!(before["private_network"], Value::Null);
+    for bad in [
+        "{\"authorities\": []}",
+        "not json",
+        "{\"authorities\": [{\"name\": \"a\"}]}",
+    ] {
+        let (r, _) = t.call(json!({"cmd": "set_tor_settings", "private_network": bad}));
+        assert_eq!(error_kind(&r), "invalid_input", "{bad} → {r}");
+    }
+    assert_eq!(settings(&mut t), before, "nothing was stored");
+
+    t.events.clear();
+    let (r, _) = t.call(json!({"cmd": "set_tor_settings", "private_network": network}));
+    assert_eq!(r["ok"], true, "{r}");
+    t.wait_event_for(
+        |e| e["event"] == "tor_status" && e["state"] == "ready",
+        LONG,
+    );
+    let ca = std::fs::read_to_string(&bed.ca_cert).expect("bed CA");
+    let (r, _) = t.call(json!({
+        "cmd": "add_account", "jid": jid, "password": password,
+        "host": bed.prosody.host, "port": bed.prosody.c2s_port, "trust_anchor_pem": ca,
+    }));
+    assert_eq!(r["ok"], true, "{r}");
+    online(&mut t, &jid);
+    t.quit();
+    // The test network's Tor state is kept apart from the public network's.
+    let nets: Vec<_> = std::fs::read_dir(dir.path().join("tor"))
+        .expect("tor dir")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("net-"))
+        .collect();
+    assert_eq!(nets.len(), 1, "{nets:?}");
+
+    // Kept in the encrypted profile: the next start needs no option.
+    let mut t = Headless::start_with(dir.path(), &["--startup-jitter", "1"]);
+    let (r, _) = t.call(json!({"cmd": "unlock", "passphrase": "net"}));
+    assert_eq!(r["ok"], true, "{r}");
+    assert!(settings(&mut t)["private_network"].is_string());
+    online(&mut t, &jid);
+    t.quit();
+}

@@ -40,6 +40,11 @@ pub struct TorSettings {
     /// option overrides it.
     #[serde(default)]
     pub startup_jitter_secs: Option<u64>,
+    /// A private Tor network for test networks: the JSON of a `tor-network.json` file
+    /// (authorities and fallback relays); none for the public Tor network. The
+    /// `--tor-network` option overrides it.
+    #[serde(default)]
+    pub private_network: Option<String>,
 }
 
 /// The largest start-up delay bound accepted (one hour).
@@ -68,12 +73,14 @@ impl TorSettings {
         let startup_jitter_secs = store
             .setting(keys::TOR_STARTUP_JITTER)?
             .and_then(|s| s.parse().ok());
+        let private_network = store.setting(keys::TOR_PRIVATE_NETWORK)?;
         Ok(Self {
             mode,
             socks_addr,
             use_bridges,
             bridges,
             startup_jitter_secs,
+            private_network,
         })
     }
 
@@ -92,11 +99,13 @@ impl TorSettings {
         )?;
         let jitter = self.startup_jitter_secs.map(|s| s.to_string());
         store.set_setting(keys::TOR_STARTUP_JITTER, jitter.as_deref())?;
+        store.set_setting(keys::TOR_PRIVATE_NETWORK, self.private_network.as_deref())?;
         Ok(())
     }
 
     /// Normalises and checks the settings, and builds the tor layer's configuration from them
-    /// (plus the `--tor-network` file, if any). Nothing is started.
+    /// (the `--tor-network` file, if given, in place of the stored private network). Nothing
+    /// is started.
     pub(crate) fn normalize_into_config(
         &mut self,
         profile_dir: &std::path::Path,
@@ -153,11 +162,25 @@ impl TorSettings {
                 "bridges apply to the embedded Tor; the system Tor has its own".into(),
             ));
         }
+        self.private_network = self
+            .private_network
+            .take()
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty());
+        let stored = match &self.private_network {
+            Some(json) => Some(
+                PrivateNetwork::from_json(json)
+                    .map_err(|e| bad(format!("the private Tor network: {e}")))?,
+            ),
+            None => None,
+        };
         if let Some(path) = network {
             config.network = Some(
                 PrivateNetwork::from_file(path)
                     .map_err(|e| CoreError::Tor(format!("the --tor-network file: {e}")))?,
             );
+        } else {
+            config.network = stored;
         }
         // Bridge lines are checked even while unused, so a typo surfaces when it is typed.
         let mut check = config.clone();
@@ -199,13 +222,15 @@ impl TorRunner {
             return Ok(None);
         }
         let client = match (&config.mode, &self.embedded) {
-            (TorMode::Embedded, Some(running)) => {
+            (TorMode::Embedded, Some(running)) if running.network() == config.network.as_ref() => {
                 running
                     .reconfigure(&config)
                     .map_err(|e| CoreError::Tor(e.to_string()))?;
                 running.clone()
             }
-            (TorMode::Embedded, None) => {
+            (TorMode::Embedded, _) => {
+                // First start, or another network: a client of its own (its state lives in
+                // the network's own directory, so the old one's lock is no obstacle).
                 let client =
                     TorClient::launch(config).map_err(|e| CoreError::Tor(e.to_string()))?;
                 self.embedded = Some(client.clone());

@@ -20,6 +20,8 @@ pub mod keys {
     pub const TOR_SOCKS_ADDR: &str = "tor.socks_addr";
     /// Upper bound, in seconds, of the random delay before each account connects.
     pub const TOR_STARTUP_JITTER: &str = "tor.startup_jitter_secs";
+    /// A private Tor network (the JSON of a `tor-network.json` file), for test networks.
+    pub const TOR_PRIVATE_NETWORK: &str = "tor.private_network";
     /// Idle minutes before the profile locks.
     pub const LOCK_IDLE_MINUTES: &str = "lock.idle_minutes";
 }

@@ -67,14 +67,27 @@ impl TorConfig {
             .map_err(|e| TorError::Config(e.to_string()))
     }
 
-    /// `<profile>/tor/state`: Arti's persistent state (guards and such).
+    /// Arti's persistent state (guards and such): `<profile>/tor/state`, or under the private
+    /// network's own directory ([`TorConfig::network_dir`]).
     pub fn state_dir(&self) -> PathBuf {
-        self.profile_dir.join("tor").join("state")
+        self.network_dir().join("state")
     }
 
-    /// `<profile>/tor/cache`: Arti's directory cache.
+    /// Arti's directory cache: `<profile>/tor/cache`, or under the private network's own
+    /// directory ([`TorConfig::network_dir`]).
     pub fn cache_dir(&self) -> PathBuf {
-        self.profile_dir.join("tor").join("cache")
+        self.network_dir().join("cache")
+    }
+
+    /// `<profile>/tor` for the public network; `<profile>/tor/net-<id>` for a private one, so
+    /// a test network's consensus and guards never mix with the public network's and a client
+    /// for another network can start while the old one still holds its state lock.
+    pub fn network_dir(&self) -> PathBuf {
+        let tor = self.profile_dir.join("tor");
+        match &self.network {
+            None => tor,
+            Some(network) => tor.join(format!("net-{}", network.id())),
+        }
     }
 
     /// Translate into Arti's configuration builder (directories must already exist).
@@ -172,6 +185,18 @@ pub struct Fallback {
 }
 
 impl PrivateNetwork {
+    /// A short stable name for this network (from its authorities' identities), used for its
+    /// state directory.
+    pub fn id(&self) -> String {
+        use sha2::Digest as _;
+        let mut hash = sha2::Sha256::new();
+        for authority in &self.authorities {
+            hash.update(authority.v3ident.to_ascii_uppercase().as_bytes());
+            hash.update(b"\n");
+        }
+        hex::encode(&hash.finalize()[..8])
+    }
+
     /// Read and check a `tor-network.json` file.
     pub fn from_file(path: &Path) -> Result<Self, TorError> {
         let text = std::fs::read_to_string(path)

@@ -74,6 +74,8 @@ struct Inner {
     status: watch::Receiver<TorStatus>,
     /// The circuit of each account's most recent stream, by `AccountIsolation::id`.
     circuits: Mutex<HashMap<u64, CircuitInfo>>,
+    /// The private network the embedded client was built for (none: the public network).
+    network: Option<PrivateNetwork>,
 }
 
 enum Backend {
@@ -113,11 +115,13 @@ impl TorClient {
                         backend: Backend::SystemSocks(addr),
                         status: rx,
                         circuits: Mutex::default(),
+                        network: None,
                     }),
                 })
             }
             TorMode::Embedded => {
                 make_private_dir(&config.profile_dir.join("tor"))?;
+                make_private_dir(&config.network_dir())?;
                 make_private_dir(&config.state_dir())?;
                 make_private_dir(&config.cache_dir())?;
                 let arti_config = config
@@ -137,6 +141,7 @@ impl TorClient {
                         backend: Backend::Embedded(arti),
                         status: rx,
                         circuits: Mutex::default(),
+                        network: config.network.clone(),
                     }),
                 })
             }
@@ -171,6 +176,12 @@ impl TorClient {
     /// Whether `other` is a handle on this very client.
     pub fn is_same(&self, other: &TorClient) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// The private network this (embedded) client was built for; none for the public network
+    /// or the system's Tor.
+    pub fn network(&self) -> Option<&PrivateNetwork> {
+        self.inner.network.as_ref()
     }
 
     /// Whether this client uses the system's Tor (SOCKS) rather than the embedded one.

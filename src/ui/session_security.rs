@@ -98,7 +98,12 @@ impl SecurityState {
     /// `session.*` actions.
     pub fn install(view: &SessionView) -> Self {
         let state = Self::default();
-        state.banner_label.set_wrap(true);
+        // One line, ellipsized (the whole text is the tooltip, and Review opens the details):
+        // a wrapping label inside a GtkRevealer makes GTK 4.8's height-for-width measurement
+        // disagree with itself by a pixel, a critical.
+        state
+            .banner_label
+            .set_ellipsize(gtk4::pango::EllipsizeMode::End);
         state.banner_label.set_xalign(0.0);
         state.banner_label.set_hexpand(true);
         state.review_button.set_label("Review");
@@ -259,6 +264,7 @@ impl SecurityState {
         let text = self.text_for_open();
         self.banner_label
             .set_label(text.as_deref().unwrap_or_default());
+        self.banner_label.set_tooltip_text(text.as_deref());
         self.banner.set_visible(text.is_some());
         self.banner.set_reveal_child(text.is_some());
         let open = self.open.borrow();

@@ -5,7 +5,7 @@
 //! reconnect when the path changes). A refused change leaves everything typed in place and says
 //! which line is wrong.
 
-use std::cell::{Cell, OnceCell};
+use std::cell::{Cell, OnceCell, RefCell};
 
 use gtk4::glib;
 use gtk4::prelude::*;
@@ -38,6 +38,13 @@ mod imp {
         pub apply_button: gtk4::Button,
         /// The upper bound of the random delay before each account connects, in seconds.
         pub jitter_spin: gtk4::SpinButton,
+        /// The private test network row: its subtitle says which network is chosen.
+        pub network_row: adw::ActionRow,
+        /// The private network's JSON as chosen (applied with the rest), none for the public
+        /// Tor network.
+        pub private_network: RefCell<Option<String>>,
+        /// The open file chooser, kept alive while it is shown.
+        pub chooser: RefCell<Option<gtk4::FileChooserNative>>,
         pub core: OnceCell<CoreHandle>,
         /// Set while stored values are shown, so they are not taken for the user's edits.
         pub syncing: Cell<bool>,
@@ -109,12 +116,34 @@ impl TorSettingsPage {
         imp.state_row.set_title("Status");
         imp.state_row.set_subtitle("Unknown");
         status.add(&imp.state_row);
-        status.add(
-            &adw::ActionRow::builder()
-                .title("Private Tor network")
-                .subtitle("For test networks: start Talpa with --tor-network FILE (a JSON description of the authorities and fallback relays).")
-                .build(),
-        );
+        imp.network_row.set_title("Private Tor network");
+        let choose = gtk4::Button::builder()
+            .label("Choose File…")
+            .valign(gtk4::Align::Center)
+            .tooltip_text("Use a private test network described by a tor-network.json file")
+            .build();
+        let clear = gtk4::Button::builder()
+            .label("Public Tor")
+            .valign(gtk4::Align::Center)
+            .tooltip_text("Go back to the public Tor network")
+            .build();
+        imp.network_row.add_suffix(&choose);
+        imp.network_row.add_suffix(&clear);
+        status.add(&imp.network_row);
+        self.show_network();
+        choose.connect_clicked(glib::clone!(
+            #[weak(rename_to = page)]
+            self,
+            move |_| page.choose_network_file()
+        ));
+        clear.connect_clicked(glib::clone!(
+            #[weak(rename_to = page)]
+            self,
+            move |_| {
+                page.imp().private_network.replace(None);
+                page.show_network();
+            }
+        ));
         self.add(&status);
 
         let connection = adw::PreferencesGroup::builder()
@@ -241,6 +270,9 @@ impl TorSettingsPage {
         imp.bridges_text
             .buffer()
             .set_text(&settings.bridges.join("\n"));
+        imp.private_network
+            .replace(settings.private_network.clone());
+        self.show_network();
         imp.syncing.set(false);
         self.update_sensitivity();
     }
@@ -262,7 +294,74 @@ impl TorSettingsPage {
                 .map(str::to_owned)
                 .collect(),
             startup_jitter_secs: Some(u64::from(imp.jitter_spin.value_as_int().unsigned_abs())),
+            private_network: imp.private_network.borrow().clone(),
         }
+    }
+
+    /// Says which network is chosen in the private network row.
+    fn show_network(&self) {
+        let imp = self.imp();
+        let text = match imp.private_network.borrow().as_deref() {
+            None => "The public Tor network. For test networks only: choose a tor-network.json file (authorities and fallback relays); applied with the rest. The --tor-network option overrides it.".to_owned(),
+            Some(json) => match crate::tor::PrivateNetwork::from_json(json) {
+                Ok(n) => format!(
+                    "A private test network: {} authorities, {} fallback relays (never the public Tor network).",
+                    n.authorities.len(),
+                    n.fallbacks.len()
+                ),
+                Err(e) => format!("Not a usable network description: {e}"),
+            },
+        };
+        imp.network_row.set_subtitle(&text);
+    }
+
+    /// Takes the private network description from `path` (applied with the rest); an
+    /// unreadable file is reported and changes nothing.
+    pub fn load_network_file(&self, path: &std::path::Path) {
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                self.imp().private_network.replace(Some(text));
+                self.show_network();
+            }
+            Err(e) => self.show_error(Some(&format!(
+                "Could not read {}: {e}. Nothing was changed.",
+                path.display()
+            ))),
+        }
+    }
+
+    /// The private network row's subtitle (for tests).
+    pub fn network_text(&self) -> String {
+        self.imp()
+            .network_row
+            .subtitle()
+            .map(|s| s.to_string())
+            .unwrap_or_default()
+    }
+
+    fn choose_network_file(&self) {
+        let parent = self.root().and_downcast::<gtk4::Window>();
+        let chooser = gtk4::FileChooserNative::new(
+            Some("Private Tor Network"),
+            parent.as_ref(),
+            gtk4::FileChooserAction::Open,
+            Some("Use"),
+            Some("Cancel"),
+        );
+        chooser.connect_response(glib::clone!(
+            #[weak(rename_to = page)]
+            self,
+            move |chooser, response| {
+                if response == gtk4::ResponseType::Accept
+                    && let Some(path) = chooser.file().and_then(|f| f.path())
+                {
+                    page.load_network_file(&path);
+                }
+                page.imp().chooser.replace(None);
+            }
+        ));
+        chooser.show();
+        self.imp().chooser.replace(Some(chooser));
     }
 
     /// The start-up delay spin button (for tests).
