@@ -21,7 +21,8 @@ const READY_WITHIN: Duration = Duration::from_mins(3);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn arti_bootstraps_on_the_private_network_and_reports_ready() {
     let profile = tempfile::tempdir().unwrap();
-    let client = TorClient::launch(private_config(profile.path())).expect("launch");
+    let config = private_config(profile.path());
+    let client = TorClient::launch(config.clone()).expect("launch");
     let mut status = client.status();
     let mut seen = Vec::new();
     let reached = tokio::time::timeout(READY_WITHIN, async {
@@ -36,8 +37,11 @@ async fn arti_bootstraps_on_the_private_network_and_reports_ready() {
     })
     .await;
     assert!(reached.is_ok(), "never Ready; states seen: {seen:?}");
-    assert!(profile.path().join("tor/state").is_dir());
-    assert!(profile.path().join("tor/cache").is_dir());
+    // A private network's state and cache live in its own directory inside the profile.
+    let net = config.network_dir();
+    assert!(net.starts_with(profile.path().join("tor")) && net != profile.path().join("tor"));
+    assert!(config.state_dir().starts_with(&net) && config.state_dir().is_dir());
+    assert!(config.cache_dir().starts_with(&net) && config.cache_dir().is_dir());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

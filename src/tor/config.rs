@@ -29,7 +29,8 @@ pub enum TorMode {
 /// Configuration of the tor layer for one profile.
 #[derive(Debug, Clone)]
 pub struct TorConfig {
-    /// The profile directory; Arti keeps `<profile>/tor/state` and `<profile>/tor/cache` in it.
+    /// The profile directory; Arti keeps its state and cache under `<profile>/tor` in it
+    /// ([`TorConfig::network_dir`]).
     pub profile_dir: PathBuf,
     /// Embedded Arti or the system's Tor.
     pub mode: TorMode,
