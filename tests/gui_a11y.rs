@@ -76,6 +76,14 @@ fn message(id: i64, with: &str, direction: &str, body: &str) -> StoredMessage {
     }
 }
 
+/// Whether a shown button labelled `label` is under `widget`.
+fn shown_button(widget: &impl IsA<gtk4::Widget>, label: &str) -> bool {
+    find_widget::<gtk4::Button>(widget.upcast_ref(), &|b| {
+        b.is_mapped() && b.label().as_deref() == Some(label)
+    })
+    .is_some()
+}
+
 fn occupant(nick: &str, jid: &str) -> Occupant {
     Occupant {
         nick: nick.into(),
@@ -119,6 +127,14 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     window.on_event(&Event::Message(message(1, CAROL, "in", "hello")));
     window.on_event(&Event::Message(message(2, CAROL, "out", "hi there")));
     pump(Duration::from_secs(1));
+    assert!(
+        shown_button(&window, "Approve"),
+        "the contact request is shown"
+    );
+    assert!(
+        find_widget::<gtk4::Entry>(window.upcast_ref(), &WidgetExt::is_mapped).is_some(),
+        "the composer is shown"
+    );
     assert_labelled("the chat view with a conversation open", &window);
 
     // An own message's context menu.
@@ -174,6 +190,10 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     });
     account.present();
     pump(Duration::from_millis(500));
+    assert!(
+        shown_button(&account, "Unblock"),
+        "the account window shows its block list"
+    );
     assert_labelled("the account window", &account);
     account.close();
 
