@@ -1,7 +1,8 @@
 //! Every control has an accessible label (issue #8 item 10), beyond the windows
 //! `gui_accounts` walks: the unlock page, the chat view with a conversation open (composer,
-//! message rows and an own message's context menu), a room with its side panel and invite
-//! picker, the contact requests, the account window (contacts, blocking, archiving), the
+//! message rows, an own message's context menu, the editing bar and the deletion question), a
+//! contact's devices window, the conversation switcher, the Tor popover, a room with its side
+//! panel and invite picker, the contact requests, the account window (contacts, blocking, archiving), the
 //! conversation settings, the room audit, the room create/join dialogs and every preferences
 //! page. Each shown Button, Switch, Entry, MenuButton and SpinButton must have an accessible
 //! label (`a11y::set_label` or a template `<accessibility>` label) or show text.
@@ -23,6 +24,8 @@ use talpa::ui::chat::MessageRow;
 use talpa::ui::chat::room_audit_window::RoomAuditWindow;
 use talpa::ui::contact_requests_view::AccountContacts;
 use talpa::ui::conversation_settings_dialog::ConversationSettingsDialog;
+use talpa::ui::conversation_switcher_dialog::ConversationSwitcherDialog;
+use talpa::ui::devices_window::DevicesWindow;
 use talpa::ui::models::ConversationObject;
 use talpa::ui::preferences_window::PreferencesWindow;
 use talpa::ui::room_dialog::RoomDialog;
@@ -137,6 +140,36 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     );
     assert_labelled("the chat view with a conversation open", &window);
 
+    // The contact's devices window, the conversation switcher and the Tor popover.
+    WidgetExt::activate_action(&session, "session.contact-devices", None)
+        .expect("session.contact-devices");
+    pump(Duration::from_millis(500));
+    let devices = app
+        .windows()
+        .into_iter()
+        .find(ObjectExt::is::<DevicesWindow>)
+        .expect("the contact's devices window");
+    assert_labelled("the contact's devices window", &devices);
+    devices.close();
+    WidgetExt::activate_action(&window, "win.switch-conversation", None)
+        .expect("win.switch-conversation");
+    pump(Duration::from_millis(500));
+    let switcher = app
+        .windows()
+        .into_iter()
+        .find(ObjectExt::is::<ConversationSwitcherDialog>)
+        .expect("the conversation switcher");
+    assert_labelled("the conversation switcher", &switcher);
+    switcher.close();
+    let indicator = session.tor_indicator();
+    indicator.popup();
+    pump(Duration::from_millis(500));
+    let tor = find_widget::<gtk4::Popover>(indicator.upcast_ref(), &WidgetExt::is_mapped)
+        .expect("the Tor popover");
+    assert_labelled("the Tor popover", &tor);
+    indicator.popdown();
+    pump(Duration::from_millis(300));
+
     // An own message's context menu.
     let row = find_widget::<MessageRow>(window.upcast_ref(), &|r| {
         r.message().is_some_and(|m| m.outgoing())
@@ -227,6 +260,10 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     pump(Duration::from_millis(500));
     let picker = invite.popover().expect("the invite picker");
     assert!(picker.is_mapped(), "the invite picker is shown");
+    assert!(
+        shown_button(&picker, CAROL),
+        "the invite picker lists the contacts"
+    );
     assert_labelled("the invite picker", &picker);
     invite.popdown();
     pump(Duration::from_millis(300));

@@ -343,6 +343,10 @@ pub fn inside_toolkit_part(widget: &gtk4::Widget) -> bool {
     use gtk4::prelude::*;
     let mut w = widget.parent();
     while let Some(p) = w {
+        // A popover's content is the application's own (a menu button's picker, say).
+        if p.is::<gtk4::Popover>() {
+            return false;
+        }
         let name = p.type_().name();
         if matches!(
             name,
