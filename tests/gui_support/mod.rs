@@ -377,12 +377,22 @@ pub fn unlabelled(root: &gtk4::Widget) -> Vec<String> {
             || w.is::<gtk4::Switch>()
             || w.is::<gtk4::Entry>()
             || w.is::<gtk4::MenuButton>()
-            || w.is::<gtk4::SpinButton>();
+            || w.is::<gtk4::SpinButton>()
+            || w.is::<gtk4::SearchEntry>()
+            || w.is::<gtk4::PasswordEntry>()
+            || w.is::<gtk4::CheckButton>()
+            || w.is::<gtk4::Scale>();
+        // Controls whose only text is their value (or a placeholder) need a real label.
+        let value_only = w.is::<gtk4::Switch>()
+            || w.is::<gtk4::SpinButton>()
+            || w.is::<gtk4::SearchEntry>()
+            || w.is::<gtk4::PasswordEntry>()
+            || w.is::<gtk4::Scale>();
         if control && !inside_toolkit_part(w) {
             let id = w.buildable_id().map(|s| s.to_string());
             let ok = talpa::ui::a11y::label_of(w).is_some()
                 || template_label(w)
-                || (!w.is::<gtk4::Switch>() && !w.is::<gtk4::SpinButton>() && visible_text(w));
+                || (!value_only && visible_text(w));
             if !ok {
                 out.push(format!(
                     "{} (id {:?}, tooltip {:?}, in {})",
