@@ -1,11 +1,12 @@
 //! Every control has an accessible label (issue #8 item 10), beyond the windows
 //! `gui_accounts` walks: the unlock page, the chat view with a conversation open (composer,
-//! message rows, an own message's context menu, the editing bar and the deletion question), a
-//! contact's devices window, the conversation switcher, the Tor popover, a room with its side
-//! panel and invite picker, the contact requests, the account window (contacts, blocking, archiving), the
-//! conversation settings, the room audit, the room create/join dialogs and every preferences
-//! page. Each shown Button, Switch, Entry, MenuButton and SpinButton must have an accessible
-//! label (`a11y::set_label` or a template `<accessibility>` label) or show text.
+//! message rows, an own message's context menu, the editing bar, the deletion question and the
+//! changed-key banner), a contact's devices window, the conversation switcher, the Tor popover,
+//! a room with its side panel and invite picker, the contact requests, the account window
+//! (contacts, blocking, archiving), the conversation settings, the room audit, the room
+//! create/join dialogs and every preferences page. Each shown control (see
+//! `gui_support::unlabelled`) must have an accessible label (`a11y::set_label` or a template
+//! `<accessibility>` label) or, for buttons, show text.
 //!
 //! In-process under a private Xvfb with a stub core (no profile, no bed): the views are fed the
 //! events the core would send.
@@ -139,6 +140,22 @@ fn checks(app: &adw::Application, core: CoreHandle) {
         "the composer is shown"
     );
     assert_labelled("the chat view with a conversation open", &window);
+
+    // The banner announcing a contact's changed key.
+    window.on_event(&Event::IdentityChanged {
+        account: ALICE.into(),
+        jid: CAROL.into(),
+        device: 7,
+        old_fingerprint: "aaaaaaaa bbbbbbbb".into(),
+        new_fingerprint: "00000000 11111111".into(),
+        old_was_verified: true,
+    });
+    pump(Duration::from_millis(500));
+    assert!(
+        shown_button(&window, "Review"),
+        "the changed-key banner is shown"
+    );
+    assert_labelled("the chat view with the changed-key banner", &window);
 
     // The contact's devices window, the conversation switcher and the Tor popover.
     WidgetExt::activate_action(&session, "session.contact-devices", None)
