@@ -25,7 +25,7 @@ use talpa::ui::devices_window::DevicesWindow;
 use talpa::ui::preferences_window::PreferencesWindow;
 use talpa::ui::window::Window;
 
-use gui_support::{find_widget, pump, pump_until, visible_texts};
+use gui_support::{find_widget, pump, pump_until, unlabelled, visible_texts};
 use support::bed;
 
 #[test]
@@ -84,128 +84,6 @@ fn stored_tor(core: &CoreHandle) -> TorSettings {
         Reply::TorSettings(s) => s,
         other => panic!("tor_settings answered {other:?}"),
     }
-}
-
-/// Whether a template (`ui/**/*.ui`) gave this widget an accessible label: its object, found by
-/// buildable id or (for objects without an id) by its tooltip, has an `<accessibility>` label
-/// among its own properties.
-fn template_label(widget: &gtk4::Widget) -> bool {
-    let mut needles = Vec::new();
-    if let Some(id) = widget
-        .buildable_id()
-        .filter(|id| !id.starts_with("___object_"))
-    {
-        needles.push(format!("id=\"{id}\""));
-    }
-    if let Some(tip) = widget.tooltip_text() {
-        needles.push(format!(
-            "<property name=\"tooltip-text\">{}</property>",
-            glib::markup_escape_text(&tip)
-        ));
-    }
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ui");
-    let mut dirs = vec![root];
-    while let Some(dir) = dirs.pop() {
-        for entry in std::fs::read_dir(&dir).expect("ui dir").flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                dirs.push(path);
-            } else if path.extension().is_some_and(|e| e == "ui") {
-                let text = std::fs::read_to_string(&path).expect("ui file");
-                for needle in &needles {
-                    for (at, _) in text.match_indices(needle.as_str()) {
-                        // The object's own properties: from its opening tag to its first child.
-                        let start = text[..at].rfind("<object").unwrap_or(0);
-                        let rest = &text[start..];
-                        let end = rest[1..].find("<object").map_or(rest.len(), |e| e + 1);
-                        let own = &rest[..end];
-                        if own.contains("<accessibility>") && own.contains("name=\"label\"") {
-                            return true;
-                        }
-                    }
-                }
-            }
-        }
-    }
-    false
-}
-
-/// Text a control shows itself (a button's label or a label inside it).
-fn visible_text(widget: &gtk4::Widget) -> bool {
-    if let Some(b) = widget.downcast_ref::<gtk4::Button>()
-        && b.label().is_some_and(|l| !l.trim().is_empty())
-    {
-        return true;
-    }
-    if let Some(b) = widget.downcast_ref::<gtk4::MenuButton>()
-        && b.label().is_some_and(|l| !l.trim().is_empty())
-    {
-        return true;
-    }
-    !visible_texts(widget).trim().is_empty()
-}
-
-/// Whether a control lies inside a widget GTK or libadwaita build and label themselves
-/// (window controls, a row's own expander, a spin button's +/- buttons …).
-fn inside_toolkit_part(widget: &gtk4::Widget) -> bool {
-    let mut w = widget.parent();
-    while let Some(p) = w {
-        let name = p.type_().name();
-        if matches!(
-            name,
-            "GtkWindowControls"
-                | "GtkSpinButton"
-                | "AdwComboRow"
-                | "GtkDropDown"
-                | "AdwEntryRow"
-                | "AdwPasswordEntryRow"
-                | "AdwToastWidget"
-                | "GtkMenuButton"
-        ) {
-            return true;
-        }
-        w = p.parent();
-    }
-    false
-}
-
-/// Every mapped control under `root` that has no accessible label and shows no text.
-fn unlabelled(root: &gtk4::Widget) -> Vec<String> {
-    fn walk(w: &gtk4::Widget, out: &mut Vec<String>) {
-        if !w.is_mapped() {
-            return;
-        }
-        let control = w.is::<gtk4::Button>()
-            || w.is::<gtk4::Switch>()
-            || w.is::<gtk4::Entry>()
-            || w.is::<gtk4::MenuButton>()
-            || w.is::<gtk4::SpinButton>();
-        if control && !inside_toolkit_part(w) {
-            let id = w.buildable_id().map(|s| s.to_string());
-            let ok = talpa::ui::a11y::label_of(w).is_some()
-                || template_label(w)
-                || (!w.is::<gtk4::Switch>() && !w.is::<gtk4::SpinButton>() && visible_text(w));
-            if !ok {
-                out.push(format!(
-                    "{} (id {:?}, tooltip {:?}, in {})",
-                    w.type_().name(),
-                    id,
-                    w.tooltip_text(),
-                    w.parent()
-                        .map(|p| p.type_().name().to_owned())
-                        .unwrap_or_default()
-                ));
-            }
-        }
-        let mut child = w.first_child();
-        while let Some(c) = child {
-            walk(&c, out);
-            child = c.next_sibling();
-        }
-    }
-    let mut out = Vec::new();
-    walk(root, &mut out);
-    out
 }
 
 #[allow(clippy::needless_pass_by_value, clippy::too_many_lines)] // run_app_checks_with's signature; one story

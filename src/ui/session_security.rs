@@ -144,6 +144,10 @@ impl SecurityState {
             state
                 .devices_button
                 .set_tooltip_text(Some("Devices and fingerprints of this contact"));
+            crate::ui::a11y::set_label(
+                &state.devices_button,
+                "Devices and fingerprints of this contact",
+            );
             state
                 .devices_button
                 .set_action_name(Some("session.contact-devices"));

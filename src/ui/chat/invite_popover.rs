@@ -14,6 +14,7 @@ pub fn menu_button(panel: &RoomPanel) -> gtk4::MenuButton {
         .icon_name("contact-new-symbolic")
         .tooltip_text("Invite one of your contacts")
         .build();
+    crate::ui::a11y::set_label(&button, "Invite one of your contacts");
     let panel = panel.downgrade();
     button.set_create_popup_func(move |button| {
         if let Some(panel) = panel.upgrade() {
