@@ -276,52 +276,46 @@ fn account_row(item: &glib::Object) -> gtk4::Widget {
         .build();
     crate::ui::a11y::set_label(&switch, &format!("Connect {} through Tor", account.jid()));
     row.add_suffix(&switch);
-    let contacts = gtk4::Button::builder()
-        .icon_name("system-users-symbolic")
-        .valign(gtk4::Align::Center)
-        .tooltip_text(format!(
-            "Contacts, blocking and server archive of {}",
-            account.jid()
-        ))
-        .action_name("contacts.open")
-        .action_target(&account.jid().to_variant())
-        .css_classes(["flat"])
-        .build();
-    crate::ui::a11y::set_label(&contacts, &format!("Contacts of {}", account.jid()));
-    row.add_suffix(&contacts);
-    let devices = gtk4::Button::builder()
-        .icon_name("security-high-symbolic")
-        .valign(gtk4::Align::Center)
-        .tooltip_text(format!("Devices, keys and trust of {}", account.jid()))
-        .action_name("session.account-devices")
-        .action_target(&account.jid().to_variant())
-        .css_classes(["flat"])
-        .build();
-    crate::ui::a11y::set_label(&devices, &format!("Devices and keys of {}", account.jid()));
-    row.add_suffix(&devices);
-    let settings = gtk4::Button::builder()
-        .icon_name("emblem-system-symbolic")
-        .valign(gtk4::Align::Center)
-        .tooltip_text(format!("Settings of {}", account.jid()))
-        .action_name("win.account-settings")
-        .action_target(&account.jid().to_variant())
-        .css_classes(["flat"])
-        .build();
-    crate::ui::a11y::set_label(&settings, &format!("Settings of {}", account.jid()));
-    row.add_suffix(&settings);
-    let remove = gtk4::Button::builder()
-        .icon_name("user-trash-symbolic")
-        .valign(gtk4::Align::Center)
-        .tooltip_text(format!(
-            "Remove {} and its data from this computer",
-            account.jid()
-        ))
-        .action_name("win.remove-account")
-        .action_target(&account.jid().to_variant())
-        .css_classes(["flat"])
-        .build();
-    crate::ui::a11y::set_label(&remove, &format!("Remove {}", account.jid()));
-    row.add_suffix(&remove);
+    let jid = account.jid();
+    // (icon, action, tooltip, accessible label) of the row's buttons, in order.
+    let buttons = [
+        (
+            "system-users-symbolic",
+            "contacts.open",
+            format!("Contacts, blocking and server archive of {jid}"),
+            format!("Contacts of {jid}"),
+        ),
+        (
+            "security-high-symbolic",
+            "session.account-devices",
+            format!("Devices, keys and trust of {jid}"),
+            format!("Devices and keys of {jid}"),
+        ),
+        (
+            "emblem-system-symbolic",
+            "win.account-settings",
+            format!("Settings of {jid}"),
+            format!("Settings of {jid}"),
+        ),
+        (
+            "user-trash-symbolic",
+            "win.remove-account",
+            format!("Remove {jid} and its data from this computer"),
+            format!("Remove {jid}"),
+        ),
+    ];
+    for (icon, action, tooltip, label) in buttons {
+        let button = gtk4::Button::builder()
+            .icon_name(icon)
+            .valign(gtk4::Align::Center)
+            .tooltip_text(tooltip)
+            .action_name(action)
+            .action_target(&jid.to_variant())
+            .css_classes(["flat"])
+            .build();
+        crate::ui::a11y::set_label(&button, &label);
+        row.add_suffix(&button);
+    }
     row.upcast()
 }
 
