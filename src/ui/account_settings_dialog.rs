@@ -337,18 +337,7 @@ impl AccountSettingsDialog {
     }
 
     fn choose_trust_anchor(&self) {
-        let chooser = gtk4::FileChooserNative::new(
-            Some("Choose a PEM certificate"),
-            Some(self),
-            gtk4::FileChooserAction::Open,
-            Some("Choose"),
-            Some("Cancel"),
-        );
-        let filter = gtk4::FileFilter::new();
-        filter.set_name(Some("PEM certificates"));
-        filter.add_pattern("*.pem");
-        filter.add_pattern("*.crt");
-        chooser.add_filter(&filter);
+        let chooser = crate::ui::pem_file::chooser(self);
         chooser.connect_response(glib::clone!(
             #[weak(rename_to = dialog)]
             self,
@@ -368,25 +357,16 @@ impl AccountSettingsDialog {
     fn load_trust_anchor(&self, file: gio::File) {
         let dialog = self.downgrade();
         glib::MainContext::default().spawn_local(async move {
-            let result = file.load_contents_future().await;
+            let result = crate::ui::pem_file::load(&file).await;
             let Some(dialog) = dialog.upgrade() else {
                 return;
             };
-            let name = file
-                .basename()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default();
             match result {
-                Ok((bytes, _)) => match std::str::from_utf8(&bytes) {
-                    Ok(text) if text.contains("-----BEGIN CERTIFICATE-----") => {
-                        dialog.set_trust_anchor(Some(text.to_owned()), Some(&name));
-                        dialog.show_error(None);
-                    }
-                    _ => dialog.show_error(Some(&format!(
-                        "{name} is not a PEM certificate (it must contain \"BEGIN CERTIFICATE\")."
-                    ))),
-                },
-                Err(_) => dialog.show_error(Some(&format!("{name} could not be read."))),
+                Ok((text, name)) => {
+                    dialog.set_trust_anchor(Some(text), Some(&name));
+                    dialog.show_error(None);
+                }
+                Err(why) => dialog.show_error(Some(&why)),
             }
         });
     }

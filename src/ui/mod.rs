@@ -17,6 +17,7 @@ pub mod conversation_switcher_dialog;
 pub mod devices_window;
 pub mod models;
 pub mod notifications;
+pub mod pem_file;
 pub mod preferences_window;
 pub mod probe;
 pub mod room_dialog;
