@@ -257,11 +257,16 @@ class Session:
             "NO_AT_BRIDGE": "1",
         }
         port = bed["prosody"]["c2s_port"]
-        fwd = subprocess.Popen([sys.executable, os.path.abspath(__file__), "forward",
-                                f"{FORWARD_ADDR}:5222", f"127.0.0.1:{port}"],
-                               stdout=subprocess.PIPE, text=True)
-        self.procs.append(fwd)
-        if fwd.stdout.readline().strip() != "listening":
+        # Another bench running at the same time holds 127.0.0.2:5222: take the next address.
+        for last in range(2, 40):
+            addr = f"127.0.0.{last}"
+            fwd = subprocess.Popen([sys.executable, os.path.abspath(__file__), "forward",
+                                    f"{addr}:5222", f"127.0.0.1:{port}"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            self.procs.append(fwd)
+            if fwd.stdout.readline().strip() == "listening":
+                break
+        else:
             raise RuntimeError(f"the forwarder could not listen on {FORWARD_ADDR}:5222")
         # Dino's view of /etc: the bed's domain on 127.0.0.2, no resolver, the bed's CA trusted.
         etc = os.path.join(work, "dino-etc")
@@ -269,7 +274,7 @@ class Session:
         with open("/etc/hosts") as f:
             hosts = f.read()
         with open(os.path.join(etc, "hosts"), "w") as f:
-            f.write(hosts + f"\n{FORWARD_ADDR} {bed['domain']}\n")
+            f.write(hosts + f"\n{addr} {bed['domain']}\n")
         with open(os.path.join(etc, "resolv.conf"), "w") as f:
             f.write("nameserver 127.0.0.1\n")
         with open("/etc/ssl/certs/ca-certificates.crt") as f:
@@ -641,6 +646,9 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer messages and runs (a smoke run)")
     ap.add_argument("--json")
     ap.add_argument("--only", choices=["talpa", "dino"])
+    ap.add_argument("--ingest-open", action="store_true",
+                    help="only the ingest and open figures (no start runs, no idle memory, no "
+                         "3-account phase): a quick loop for that work")
     ap.add_argument("--explore", action="store_true",
                     help="screenshot Dino after the first flood (to find the row to click)")
     args = ap.parse_args()
@@ -676,8 +684,9 @@ def main():
             else:
                 client = Talpa(session, args.talpa, accounts[:1], "bench " + secrets.token_hex(8))
             f = figures[client.name]
-            log(f"bench: {client.name}: start -> first window, {runs} warm runs")
-            f["start"] = measure_start(client, runs)
+            if not args.ingest_open:
+                log(f"bench: {client.name}: start -> first window, {runs} warm runs")
+                f["start"] = measure_start(client, runs)
             # One account: idle memory, then the floods and the open.
             prosody = Prosody(bed)
             client.start()
@@ -687,9 +696,10 @@ def main():
             if unlock is not None:
                 f["unlock_s"] = unlock
             client.wait_online([accounts[0][0]], prosody)
-            log(f"bench: {client.name}: online; idle {idle} s")
-            time.sleep(idle)
-            f["idle1"] = memory_kb(client.pid)
+            if not args.ingest_open:
+                log(f"bench: {client.name}: online; idle {idle} s")
+                time.sleep(idle)
+                f["idle1"] = memory_kb(client.pid)
             # Another contact writes first and that conversation is on screen (Dino opens the
             # first conversation that comes in by itself; Talpa is asked to), so the flood
             # goes to a conversation not on screen.
@@ -723,6 +733,8 @@ def main():
             f["ingest_on"] = measure_flood(client, bed, flooder, accounts[0][0], n, "on", 2 * n)
             save(args.json, figures)
             client.quit()
+            if args.ingest_open:
+                continue
             # Three accounts: idle memory. Both clients now hold the same history (the two
             # floods of n); Talpa's own 10,000-message flood comes only after this figure, or
             # the comparison would weigh 14,000 stored messages against Dino's 4,000.

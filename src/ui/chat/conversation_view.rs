@@ -2,6 +2,11 @@
 //! `Command::History` (older pages fetched when the user scrolls to the top), live messages from
 //! `Event::Message`.
 //!
+//! Live messages are not put into the model one by one: `push` queues them and one flush per
+//! burst (at most one every `FLUSH_INTERVAL` while messages keep coming) adds them in a single
+//! splice, slides the window once and scrolls to the newest once, so a flood costs a handful of
+//! frames instead of one relayout per message.
+//!
 //! GTK 4.8's `GtkListView` keeps up to 200 row widgets whatever the viewport, so the list shows a
 //! window onto the conversation's model (a `GtkSliceListModel` about 1.5 screens long) that slides
 //! when the user scrolls to either edge: the number of live row widgets stays below twice the
@@ -9,6 +14,7 @@
 
 use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashSet;
+use std::time::{Duration, Instant};
 
 use gtk4::prelude::*;
 use gtk4::subclass::prelude::*;
@@ -22,6 +28,10 @@ use crate::ui::{toast, user_text};
 
 /// How many stored messages are loaded when a conversation opens, and per older page.
 const HISTORY_PAGE: u32 = 50;
+
+/// The shortest time between two flushes of live messages into the model: the first message
+/// after a quiet spell is shown at once, a flood is drawn a few times a second.
+const FLUSH_INTERVAL: Duration = Duration::from_millis(150);
 
 /// The smallest height a message row can have (one line of header, one of text, margins), in
 /// pixels: the window onto the model is sized so it always fills the viewport.
@@ -81,6 +91,16 @@ mod imp {
         pub history_task: RefCell<Option<glib::JoinHandle<()>>>,
         /// Local ids of the messages in the model, so a live message is placed without scanning.
         pub shown_ids: RefCell<HashSet<i64>>,
+        /// Live messages (new or updated) of the open conversation not in the model yet, oldest
+        /// first; `flush` moves them in.
+        pub pending: RefCell<Vec<StoredMessage>>,
+        /// The scheduled flush, if any.
+        pub flush_source: RefCell<Option<glib::SourceId>>,
+        /// When the last flush ran (flushes are spaced by `FLUSH_INTERVAL`).
+        pub last_flush: Cell<Option<Instant>>,
+        /// The pending check after the next frame that a scroll to the newest message ended at
+        /// the bottom (see `scroll_to_end`).
+        pub bottom_check: RefCell<Option<(gtk4::gdk::FrameClock, glib::SignalHandlerId)>>,
     }
 
     #[glib::object_subclass]
@@ -182,6 +202,12 @@ mod imp {
         }
 
         fn dispose(&self) {
+            if let Some((clock, id)) = self.bottom_check.take() {
+                clock.disconnect(id);
+            }
+            if let Some(source) = self.flush_source.take() {
+                source.remove();
+            }
             if let Some(task) = self.history_task.take() {
                 task.abort();
             }
@@ -226,6 +252,10 @@ impl ConversationView {
             store.remove_all();
         }
         imp.shown_ids.borrow_mut().clear();
+        imp.pending.borrow_mut().clear();
+        if let Some(source) = imp.flush_source.take() {
+            source.remove();
+        }
         imp.following.set(true);
         imp.loading_older.set(false);
         imp.history_complete.set(false);
@@ -278,32 +308,65 @@ impl ConversationView {
         imp.history_task.replace(Some(task));
     }
 
-    /// Adds a message if it belongs to the open conversation and is not shown yet.
+    /// Adds a message (or replaces the shown one with the same id, e.g. after a correction) if
+    /// it belongs to the open conversation. The model changes at the next flush, together with
+    /// every other message that arrives until then.
     pub fn push(&self, message: &StoredMessage) {
         let imp = self.imp();
-        let open = imp.conversation.borrow().as_ref()
-            == Some(&(message.account.clone(), message.with.clone()));
+        if !self.is_showing(&message.account, &message.with) {
+            return;
+        }
+        imp.pending.borrow_mut().push(message.clone());
+        if imp.flush_source.borrow().is_some() {
+            return;
+        }
+        let wait = imp.last_flush.get().map_or(Duration::ZERO, |at| {
+            FLUSH_INTERVAL.saturating_sub(at.elapsed())
+        });
+        let view = self.downgrade();
+        let flush = move || {
+            if let Some(view) = view.upgrade() {
+                view.imp().flush_source.replace(None);
+                view.flush();
+            }
+            glib::ControlFlow::Break
+        };
+        // Before the next layout (GTK lays out at HIGH_IDLE + 10), after the events already
+        // queued (DEFAULT): a burst read at once becomes one flush.
+        let source = if wait.is_zero() {
+            glib::idle_add_local_full(glib::Priority::HIGH_IDLE, flush)
+        } else {
+            glib::timeout_add_local_full(wait, glib::Priority::HIGH_IDLE, flush)
+        };
+        imp.flush_source.replace(Some(source));
+    }
+
+    /// Moves the pending live messages into the model: updates of shown messages in place,
+    /// new ones in one splice at the end, then one slide and one scroll to the newest.
+    pub fn flush(&self) {
+        let imp = self.imp();
+        imp.last_flush.set(Some(Instant::now()));
+        let batch = imp.pending.take();
         let Some(store) = imp.messages.get() else {
             return;
         };
-        if !open {
-            return;
+        let mut added: Vec<MessageObject> = Vec::with_capacity(batch.len());
+        for message in &batch {
+            let obj = MessageObject::from_stored(message);
+            if imp.shown_ids.borrow_mut().insert(message.id) {
+                added.push(obj);
+            } else if let Some(slot) = added.iter_mut().find(|m| m.id() == message.id) {
+                *slot = obj;
+            } else if let Some(pos) = position_from_end(store, message.id) {
+                store.splice(pos, 1, &[obj]);
+            }
         }
-        let obj = MessageObject::from_stored(message);
-        let known = !imp.shown_ids.borrow_mut().insert(message.id);
-        let existing = known
-            .then(|| {
-                store
-                    .iter::<MessageObject>()
-                    .flatten()
-                    .position(|m| m.id() == message.id)
-            })
-            .flatten();
-        if let Some(pos) = existing {
-            store.splice(pos as u32, 1, &[obj]);
-        } else {
-            store.append(&obj);
-            self.scroll_to_end();
+        if !added.is_empty() {
+            store.splice(store.n_items(), 0, &added);
+            // A user reading older messages stays where they are.
+            if imp.following.get() {
+                self.scroll_to_end();
+            }
         }
     }
 
@@ -552,14 +615,49 @@ impl ConversationView {
     fn scroll_to_end(&self) {
         let imp = self.imp();
         imp.settling.set(true);
-        let adj = imp.scroller.vadjustment();
+        // Anchor the list on its last row's bottom edge, so the next layout already shows the
+        // newest messages (one frame, not a frame at the old place and another after the jump).
+        if imp.following.get()
+            && let Some(last) = imp.window.get().and_then(|w| w.n_items().checked_sub(1))
+        {
+            let _ = imp
+                .list_view
+                .activate_action("list.scroll-to-item", Some(&last.to_variant()));
+        }
+        // Whatever the anchor did, after the next painted frame (laid out with the new rows)
+        // the list is put at the bottom: nothing changes (no further frame) when it is there.
+        if imp.bottom_check.borrow().is_some() {
+            return;
+        }
+        let Some(clock) = self.frame_clock() else {
+            // Not on screen: the next layout happens after any idle, so an idle will do.
+            let view = self.downgrade();
+            glib::idle_add_local_once(move || {
+                if let Some(view) = view.upgrade() {
+                    view.settle_at_bottom();
+                }
+            });
+            return;
+        };
         let view = self.downgrade();
-        glib::idle_add_local_once(move || {
-            adj.set_value(adj.upper());
-            if let Some(view) = view.upgrade() {
-                view.imp().settling.set(false);
+        let id = clock.connect_after_paint(move |clock| {
+            let Some(view) = view.upgrade() else { return };
+            if let Some((_, id)) = view.imp().bottom_check.take() {
+                clock.disconnect(id);
             }
+            view.settle_at_bottom();
         });
+        imp.bottom_check.replace(Some((clock.clone(), id)));
+        clock.request_phase(gtk4::gdk::FrameClockPhase::AFTER_PAINT);
+    }
+
+    /// Ends a scroll to the newest message: the value goes to the bottom (a no-op when the
+    /// list's anchor already put it there) and scrolling is the user's again.
+    fn settle_at_bottom(&self) {
+        let imp = self.imp();
+        let adj = imp.scroller.vadjustment();
+        adj.set_value(adj.upper());
+        imp.settling.set(false);
     }
 
     fn send(&self) {
@@ -600,4 +698,15 @@ impl ConversationView {
             }
         });
     }
+}
+
+/// The position of the message with local id `id` in `store`, searched from the newest (live
+/// updates are mostly about recent messages).
+fn position_from_end(store: &gio::ListStore, id: i64) -> Option<u32> {
+    (0..store.n_items()).rev().find(|&i| {
+        store
+            .item(i)
+            .and_downcast::<MessageObject>()
+            .is_some_and(|m| m.id() == id)
+    })
 }
