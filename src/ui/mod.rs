@@ -183,6 +183,7 @@ fn show_about(app: &adw::Application) {
         .license_type(gtk4::License::Gpl30)
         .modal(true)
         .build();
+    a11y::name_toolkit_controls(&about);
     if let Some(window) = talpa_window(app) {
         about.set_transient_for(Some(&window));
     }
