@@ -372,3 +372,155 @@ fn collect_pages(widget: &gtk4::Widget, out: &mut Vec<adw::PreferencesPage>) {
         child = c.next_sibling();
     }
 }
+
+/// The shortcuts and About windows, the main menu and message context menus (their menu
+/// models), and every confirmation the window asks before destroying something (clear all
+/// history, wipe the profile, remove an account): each opened on a real (offline) profile,
+/// checked for unlabelled controls and cancelled, after which the profile and its account are
+/// still there.
+#[test]
+fn confirmations_shortcuts_and_about_are_labelled_and_cancelling_changes_nothing() {
+    if gui_support::is_gui_child() {
+        gui_support::run_app_checks_with(offline_options, confirmation_checks);
+        return;
+    }
+    gui_support::run_as_gui_child(
+        "confirmations_shortcuts_and_about_are_labelled_and_cancelling_changes_nothing",
+    );
+}
+
+/// A real profile that never connects during the test (no network is used).
+fn offline_options(profile: std::path::PathBuf) -> talpa::core::CoreOptions {
+    let mut options = talpa::core::CoreOptions::new(profile);
+    options.startup_jitter = Duration::from_secs(3600);
+    options
+}
+
+fn call(core: &CoreHandle, command: talpa::core::Command) -> talpa::core::Reply {
+    let name = command.name();
+    gtk4::glib::MainContext::default()
+        .block_on(core.call(command))
+        .unwrap_or_else(|e| panic!("{name} failed: {e}"))
+}
+
+fn account_jids(core: &CoreHandle) -> Vec<String> {
+    match call(core, talpa::core::Command::ListAccounts) {
+        talpa::core::Reply::Accounts { accounts } => accounts.into_iter().map(|a| a.jid).collect(),
+        other => panic!("list_accounts answered {other:?}"),
+    }
+}
+
+/// The shown toplevel of type `T`, once there is one.
+fn toplevel<T: IsA<gtk4::Window> + IsA<gtk4::Widget>>(what: &str) -> T {
+    let found = || {
+        gtk4::Window::list_toplevels()
+            .into_iter()
+            .filter_map(|w| w.downcast::<T>().ok())
+            .find(gtk4::prelude::WidgetExt::is_visible)
+    };
+    gui_support::pump_until(what, || found().is_some());
+    pump(Duration::from_millis(300));
+    found().expect("just seen")
+}
+
+/// Checks the confirmation that is open, then answers it with "cancel" and closes it.
+fn check_and_cancel(what: &str) {
+    let dialog = toplevel::<adw::MessageDialog>(what);
+    assert!(
+        dialog.has_response("cancel"),
+        "{what} has a Cancel response"
+    );
+    assert_labelled(what, &dialog);
+    dialog.response("cancel");
+    dialog.close();
+    pump(Duration::from_millis(300));
+}
+
+#[allow(clippy::needless_pass_by_value)] // run_app_checks_with's signature
+fn confirmation_checks(app: &adw::Application, core: CoreHandle) {
+    use talpa::core::Command;
+    use talpa::core::commands::{NewAccount, Secret};
+
+    // The menu check itself finds an item without a label.
+    let menu = gtk4::gio::Menu::new();
+    menu.append(Some("Labelled"), Some("win.lock"));
+    menu.append(Some(""), Some("win.lock"));
+    let mut found = Vec::new();
+    gui_support::unlabelled_menu_items(menu.upcast_ref(), "a test menu", &mut found);
+    assert_eq!(
+        found.len(),
+        1,
+        "the menu check finds the unlabelled item: {found:?}"
+    );
+
+    let window = Window::new(app, core.clone());
+    window.set_default_size(1100, 700);
+    window.present();
+    call(
+        &core,
+        Command::CreateProfile {
+            passphrase: Secret::new("a11y confirmations passphrase"),
+        },
+    );
+    gui_support::pump_until("the session view", || window.is_unlocked());
+    call(
+        &core,
+        Command::AddAccount(NewAccount {
+            jid: ALICE.into(),
+            password: Secret::new("never used"),
+            host: Some("127.0.0.1".into()),
+            port: Some(9),
+            direct_tls: false,
+            trust_anchor_pem: None,
+            local_only_contacts: false,
+            dot_resolver: None,
+            retention: None,
+        }),
+    );
+    window.reload_accounts();
+    pump(Duration::from_millis(500));
+    // The main menu's items (the walker reads the menu button's model).
+    assert_labelled("the main window with its main menu", &window);
+
+    // The shortcuts window (Ctrl+?) and About.
+    gtk4::prelude::WidgetExt::activate_action(&window, "win.show-help-overlay", None)
+        .expect("win.show-help-overlay");
+    let shortcuts = toplevel::<gtk4::ShortcutsWindow>("the shortcuts window");
+    assert_labelled("the shortcuts window", &shortcuts);
+    shortcuts.close();
+    app.activate_action("about", None);
+    let about = toplevel::<adw::AboutWindow>("the About window");
+    assert_labelled("the About window", &about);
+    about.close();
+
+    // Preferences: clear all history, then wipe, each cancelled.
+    app.activate_action("preferences", None);
+    let preferences = toplevel::<PreferencesWindow>("the preferences");
+    for (button, what) in [
+        ("Clear…", "the clear-all-history confirmation"),
+        ("Wipe…", "the panic-wipe confirmation"),
+    ] {
+        let b = find_widget::<gtk4::Button>(preferences.upcast_ref(), &|b| {
+            b.label().as_deref() == Some(button)
+        })
+        .unwrap_or_else(|| panic!("the preferences have a {button} button"));
+        b.emit_clicked();
+        check_and_cancel(what);
+    }
+    preferences.close();
+
+    // Removing an account.
+    window.confirm_remove_account(ALICE);
+    check_and_cancel("the remove-account confirmation");
+
+    pump(Duration::from_millis(500));
+    assert!(window.is_unlocked(), "cancelling locked nothing");
+    assert_eq!(
+        account_jids(&core),
+        vec![ALICE.to_owned()],
+        "cancelling removed nothing"
+    );
+
+    let missing = MISSING.with(std::cell::RefCell::take);
+    assert!(missing.is_empty(), "unlabelled controls: {missing:#?}");
+}
