@@ -479,6 +479,8 @@ fn confirmation_checks(app: &adw::Application, core: CoreHandle) {
     );
     window.reload_accounts();
     pump(Duration::from_millis(500));
+    let display = std::env::var("DISPLAY").expect("DISPLAY set by the parent");
+    gui_support::screenshot(&display, "a11y_account_row");
     // The main menu's items (the walker reads the menu button's model).
     assert_labelled("the main window with its main menu", &window);
 
@@ -509,8 +511,41 @@ fn confirmation_checks(app: &adw::Application, core: CoreHandle) {
     }
     preferences.close();
 
-    // Removing an account.
-    window.confirm_remove_account(ALICE);
+    // Removing an account, from the account row's menu (the row shows its connection switch,
+    // a contacts button and that menu: nothing more).
+    let row = find_widget::<adw::ActionRow>(window.upcast_ref(), &|r| r.title() == ALICE)
+        .expect("the account row");
+    let controls = [
+        find_widget::<gtk4::Switch>(row.upcast_ref(), &|w| w.is_mapped()).is_some(),
+        find_widget::<gtk4::Button>(row.upcast_ref(), &|b| {
+            b.is_mapped() && b.action_name().as_deref() == Some("contacts.open")
+        })
+        .is_some(),
+    ];
+    assert_eq!(
+        controls,
+        [true, true],
+        "the row shows its switch and contacts button"
+    );
+    let buttons = std::cell::Cell::new(0);
+    find_widget::<gtk4::Button>(row.upcast_ref(), &|b| {
+        if b.is_mapped() && !gui_support::inside_toolkit_part(b.upcast_ref()) {
+            buttons.set(buttons.get() + 1);
+        }
+        false
+    });
+    assert_eq!(
+        buttons.get(),
+        1,
+        "one button besides the menu in the account row"
+    );
+    for action in ["session.account-devices", "win.account-settings"] {
+        assert!(
+            gui_support::menu_button_with(row.upcast_ref(), action, &ALICE.to_variant()).is_some(),
+            "the account row's menu offers {action}"
+        );
+    }
+    gui_support::choose_menu_item(row.upcast_ref(), "win.remove-account", &ALICE.to_variant());
     check_and_cancel("the remove-account confirmation");
 
     pump(Duration::from_millis(500));

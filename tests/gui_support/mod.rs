@@ -463,3 +463,50 @@ pub fn unlabelled(root: &gtk4::Widget) -> Vec<String> {
     walk(root, &mut out);
     out
 }
+
+/// Whether `model` (or one of its sections and submenus) has an item for `action` with `target`.
+pub fn menu_has_item(
+    model: &gtk4::gio::MenuModel,
+    action: &str,
+    target: &gtk4::glib::Variant,
+) -> bool {
+    use gtk4::gio;
+    use gtk4::prelude::*;
+    (0..model.n_items()).any(|i| {
+        let item_action = model
+            .item_attribute_value(i, gio::MENU_ATTRIBUTE_ACTION, None)
+            .and_then(|v| v.get::<String>());
+        let item_target = model.item_attribute_value(i, gio::MENU_ATTRIBUTE_TARGET, None);
+        (item_action.as_deref() == Some(action) && item_target.as_ref() == Some(target))
+            || [gio::MENU_LINK_SECTION, gio::MENU_LINK_SUBMENU]
+                .into_iter()
+                .filter_map(|link| model.item_link(i, link))
+                .any(|sub| menu_has_item(&sub, action, target))
+    })
+}
+
+/// The shown menu button under `root` whose menu has an item for `action` on `target` (an
+/// account row's "more" menu, say).
+pub fn menu_button_with(
+    root: &gtk4::Widget,
+    action: &str,
+    target: &gtk4::glib::Variant,
+) -> Option<gtk4::MenuButton> {
+    use gtk4::prelude::*;
+    find_widget::<gtk4::MenuButton>(root, &|b| {
+        b.is_mapped()
+            && b.menu_model()
+                .is_some_and(|m| menu_has_item(&m, action, target))
+    })
+}
+
+/// Chooses the item for `action` on `target` in a shown menu button's menu under `root` (what a
+/// click on that menu item does: the action activated from the menu button); panics if no
+/// shown menu offers it.
+pub fn choose_menu_item(root: &gtk4::Widget, action: &str, target: &gtk4::glib::Variant) {
+    use gtk4::prelude::*;
+    let button = menu_button_with(root, action, target)
+        .unwrap_or_else(|| panic!("no shown menu offers {action} for {target}"));
+    WidgetExt::activate_action(&button, action, Some(target))
+        .unwrap_or_else(|e| panic!("{action} from the menu: {e}"));
+}
