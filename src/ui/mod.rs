@@ -15,6 +15,7 @@ pub mod contact_requests_view;
 pub mod conversation_settings_dialog;
 pub mod conversation_switcher_dialog;
 pub mod devices_window;
+pub mod invitation_dialog;
 pub mod models;
 pub mod notifications;
 pub mod pem_file;

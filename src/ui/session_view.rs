@@ -467,9 +467,33 @@ impl SessionView {
                     security.handle_event(self, event);
                 }
             }
+            Event::RoomInvite {
+                account,
+                room,
+                from,
+                reason,
+                direct,
+                ..
+            } => {
+                if let (Some(window), Some(core)) = (
+                    self.root().and_downcast::<gtk4::Window>(),
+                    self.imp().core.get().cloned(),
+                ) {
+                    crate::ui::invitation_dialog::ask(
+                        &window,
+                        core,
+                        crate::ui::invitation_dialog::Invitation {
+                            account: account.clone(),
+                            room: room.clone(),
+                            from: from.clone(),
+                            reason: reason.clone(),
+                            direct: *direct,
+                        },
+                    );
+                }
+            }
             // Room details have no view here yet.
-            Event::RoomInvite { .. }
-            | Event::RoomLeft { .. }
+            Event::RoomLeft { .. }
             | Event::RoomSubject { .. }
             | Event::Unlocked
             | Event::Locked
