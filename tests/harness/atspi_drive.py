@@ -238,7 +238,12 @@ def wait_window(app, window_name):
 
 
 def click(node):
-    if not Atspi.Action.do_action(node, 0):
+    try:
+        done = Atspi.Action.do_action(node, 0)
+    except gi.repository.GLib.Error as e:
+        fail(f"the {role(node)} {name(node)!r} did not answer its action: {e}")
+        finish()
+    if not done:
         fail(f"the {role(node)} {name(node)!r} refused its action")
         finish()
 
@@ -316,6 +321,9 @@ def main():
     parser.add_argument("--screenshots", required=True)
     args = parser.parse_args()
     Atspi.init()
+    # An action answers once the application has handled it (opening Preferences builds a
+    # window): libatspi's default of 800 ms is too short on a loaded machine.
+    Atspi.set_timeout(int(PATIENCE * 1000), int(PATIENCE * 1000))
 
     app = find_app()
     log("found talpa on the AT-SPI desktop")
