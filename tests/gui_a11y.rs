@@ -4,9 +4,13 @@
 //! changed-key banner), a contact's devices window, the conversation switcher, the Tor popover,
 //! a room with its side panel and invite picker, the contact requests, the account window
 //! (contacts, blocking, archiving), the conversation settings, the room audit, the room
-//! create/join dialogs and every preferences page. Each shown control (see
+//! create/join dialogs, every preferences page, and (second test) the shortcuts and About
+//! windows and the confirmations (clear one conversation, clear all history, wipe, remove an
+//! account), each cancelled with nothing changed. Each shown control (see
 //! `gui_support::unlabelled`) must have an accessible label (`a11y::set_label` or a template
-//! `<accessibility>` label) or, for buttons, show text.
+//! `<accessibility>` label) or, for buttons, show text; every item of every menu model (menu
+//! buttons, context menus) must have a label. What a screen reader really gets is checked
+//! from outside by tests/gui_atspi.rs.
 //!
 //! In-process under a private Xvfb with a stub core (no profile, no bed): the views are fed the
 //! events the core would send.
@@ -230,6 +234,12 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     dialog.present();
     pump(Duration::from_millis(500));
     assert_labelled("the conversation settings", &dialog);
+    find_widget::<gtk4::Button>(dialog.upcast_ref(), &|b| {
+        b.label().as_deref() == Some("Clear…")
+    })
+    .expect("the conversation settings' Clear… button")
+    .emit_clicked();
+    check_and_cancel("the clear-this-conversation confirmation");
     dialog.close();
 
     // The account window: contacts, blocking, archiving.
@@ -374,8 +384,9 @@ fn collect_pages(widget: &gtk4::Widget, out: &mut Vec<adw::PreferencesPage>) {
 }
 
 /// The shortcuts and About windows, the main menu and message context menus (their menu
-/// models), and every confirmation the window asks before destroying something (clear all
-/// history, wipe the profile, remove an account): each opened on a real (offline) profile,
+/// models), and the confirmations the window asks before destroying something (clear all
+/// history, wipe the profile, remove an account; clearing one conversation is checked in the
+/// first test): each opened on a real (offline) profile,
 /// checked for unlabelled controls and cancelled, after which the profile and its account are
 /// still there.
 #[test]
