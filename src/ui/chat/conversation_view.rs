@@ -98,9 +98,6 @@ mod imp {
         pub flush_source: RefCell<Option<glib::SourceId>>,
         /// When the last flush ran (flushes are spaced by `FLUSH_INTERVAL`).
         pub last_flush: Cell<Option<Instant>>,
-        /// The pending check after the next frame that a scroll to the newest message ended at
-        /// the bottom (see `scroll_to_end`).
-        pub bottom_check: RefCell<Option<(gtk4::gdk::FrameClock, glib::SignalHandlerId)>>,
     }
 
     #[glib::object_subclass]
@@ -202,9 +199,6 @@ mod imp {
         }
 
         fn dispose(&self) {
-            if let Some((clock, id)) = self.bottom_check.take() {
-                clock.disconnect(id);
-            }
             if let Some(source) = self.flush_source.take() {
                 source.remove();
             }
@@ -615,49 +609,14 @@ impl ConversationView {
     fn scroll_to_end(&self) {
         let imp = self.imp();
         imp.settling.set(true);
-        // Anchor the list on its last row's bottom edge, so the next layout already shows the
-        // newest messages (one frame, not a frame at the old place and another after the jump).
-        if imp.following.get()
-            && let Some(last) = imp.window.get().and_then(|w| w.n_items().checked_sub(1))
-        {
-            let _ = imp
-                .list_view
-                .activate_action("list.scroll-to-item", Some(&last.to_variant()));
-        }
-        // Whatever the anchor did, after the next painted frame (laid out with the new rows)
-        // the list is put at the bottom: nothing changes (no further frame) when it is there.
-        if imp.bottom_check.borrow().is_some() {
-            return;
-        }
-        let Some(clock) = self.frame_clock() else {
-            // Not on screen: the next layout happens after any idle, so an idle will do.
-            let view = self.downgrade();
-            glib::idle_add_local_once(move || {
-                if let Some(view) = view.upgrade() {
-                    view.settle_at_bottom();
-                }
-            });
-            return;
-        };
-        let view = self.downgrade();
-        let id = clock.connect_after_paint(move |clock| {
-            let Some(view) = view.upgrade() else { return };
-            if let Some((_, id)) = view.imp().bottom_check.take() {
-                clock.disconnect(id);
-            }
-            view.settle_at_bottom();
-        });
-        imp.bottom_check.replace(Some((clock.clone(), id)));
-        clock.request_phase(gtk4::gdk::FrameClockPhase::AFTER_PAINT);
-    }
-
-    /// Ends a scroll to the newest message: the value goes to the bottom (a no-op when the
-    /// list's anchor already put it there) and scrolling is the user's again.
-    fn settle_at_bottom(&self) {
-        let imp = self.imp();
         let adj = imp.scroller.vadjustment();
-        adj.set_value(adj.upper());
-        imp.settling.set(false);
+        let view = self.downgrade();
+        glib::idle_add_local_once(move || {
+            adj.set_value(adj.upper());
+            if let Some(view) = view.upgrade() {
+                view.imp().settling.set(false);
+            }
+        });
     }
 
     fn send(&self) {
