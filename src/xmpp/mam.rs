@@ -202,7 +202,9 @@ pub async fn catch_up<S: PageSource>(
         let page = page?;
         report.pages += 1;
         if report.pages > MAX_PAGES {
-            return Err(XmppError::Protocol("MAM catch-up exceeds the page limit".into()));
+            return Err(XmppError::Protocol(
+                "MAM catch-up exceeds the page limit".into(),
+            ));
         }
         let done = ends(&page, asked_after.as_ref());
         let last_stamp = page.items.last().and_then(ArchiveItem::archived_at);
@@ -377,7 +379,10 @@ mod tests {
         let (got, report) = catch_up(&fake, None).await.unwrap();
         assert_eq!(ids(&got), expected(&fake, 0));
         assert!(report.ranges >= 2, "{report:?}");
-        assert!(report.duplicates > 0, "boundary seconds come from both sides");
+        assert!(
+            report.duplicates > 0,
+            "boundary seconds come from both sides"
+        );
     }
 
     #[tokio::test]
@@ -451,7 +456,11 @@ mod tests {
             .unwrap();
         assert_eq!(
             metadata_newest(&m).map(|t| t.timestamp()),
-            Some(DateTime::parse_from_rfc3339("2026-11-29T03:10:05Z").unwrap().timestamp())
+            Some(
+                DateTime::parse_from_rfc3339("2026-11-29T03:10:05Z")
+                    .unwrap()
+                    .timestamp()
+            )
         );
         let empty: tokio_xmpp::minidom::Element =
             "<metadata xmlns='urn:xmpp:mam:2'/>".parse().unwrap();

@@ -10,7 +10,7 @@ if [ "$what" = test ] || [ "$what" = bench ]; then
          sqlcipher openssl lua-unbound procps iproute2)
 fi
 if [ "$what" = bench ]; then
-  pkgs+=(dino-im dbus-daemon libglib2.0-bin util-linux)
+  pkgs+=(dino-im dbus-daemon libglib2.0-bin util-linux lua-dbi-sqlite3)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
