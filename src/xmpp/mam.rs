@@ -1,5 +1,6 @@
 //! MAM catch-up planner (XEP-0313): pages an archive after a known id, sequentially or — when
-//! the server answers the extended `<metadata/>` query (`urn:xmpp:mam:2#extended`) — in
+//! the server tells the archive's newest timestamp (extended MAM's `<metadata/>` query,
+//! `urn:xmpp:mam:2#extended`, or else the archive's last result, XEP-0059 `<before/>`) — in
 //! several time ranges fetched at once.
 //!
 //! Why: every page costs a round trip, and through Tor a round trip is most of a page's cost.
@@ -8,8 +9,9 @@
 //! How (see [`catch_up`]):
 //! 1. The first page is fetched after the known id as always (XEP-0059 `after`). If it is the
 //!    whole gap — the usual case after a short time offline — that is all.
-//! 2. Otherwise the archive's newest timestamp is asked for (`<metadata/>`). A server that
-//!    does not answer it gets today's sequential paging by id until `complete`.
+//! 2. Otherwise the archive's newest timestamp is asked for (`<metadata/>`; where that is not
+//!    answered, as by Prosody 0.12's room archives, the one last result). A server that tells
+//!    neither gets sequential paging by id until `complete`.
 //! 3. The rest of the gap, from the first page's last timestamp to the newest, is cut into up
 //!    to [`MAX_IN_FLIGHT`] time ranges on whole seconds. The first range continues after the
 //!    first page's last id (`after` + `end`); the others are `start`…`end`, both inclusive, so
@@ -32,7 +34,7 @@
 use std::collections::HashSet;
 use std::future::Future;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 
@@ -79,8 +81,8 @@ pub trait PageSource {
     type Item: ArchiveItem;
     /// Fetches one page.
     fn page(&self, query: PageQuery) -> impl Future<Output = Result<Page<Self::Item>, XmppError>>;
-    /// The archive's newest timestamp (extended MAM `<metadata/>`); an error or `None` means
-    /// the server cannot tell, and the catch-up stays sequential.
+    /// The archive's newest timestamp; an error or `None` means the server cannot tell, and
+    /// the catch-up stays sequential.
     fn newest(&self) -> impl Future<Output = Result<Option<DateTime<Utc>>, XmppError>>;
 }
 
@@ -274,15 +276,16 @@ pub fn xep82(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-/// One second (for tests and callers building ranges).
-pub const SECOND: TimeDelta = TimeDelta::seconds(1);
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
 mod tests {
     use std::sync::Mutex;
 
+    use chrono::TimeDelta;
+
     use super::*;
+
+    const SECOND: TimeDelta = TimeDelta::seconds(1);
 
     /// A fake archive with Prosody's semantics: `start`/`end` filter inclusively, `after` then
     /// skips up to the id within the filtered list (item-not-found if it is not there), pages

@@ -761,6 +761,17 @@ struct MamSource<'a> {
 
 impl MamSource<'_> {
     async fn fetch(&self, q: &PageQuery) -> Result<Page<ArchivedMessage>, XmppError> {
+        self.fetch_with(q, MAM_PAGE, false).await
+    }
+
+    /// One page of at most `max` results; `last_page` asks for the archive's last page
+    /// (XEP-0059 empty `<before/>`) instead.
+    async fn fetch_with(
+        &self,
+        q: &PageQuery,
+        max: usize,
+        last_page: bool,
+    ) -> Result<Page<ArchivedMessage>, XmppError> {
         let queryid = random_id();
         let (tx, mut rx) = mpsc::unbounded_channel();
         lock(&self.session.shared.mam).insert(
@@ -771,9 +782,11 @@ impl MamSource<'_> {
             },
         );
         let mut set = elem("set", NS_RSM, &[]);
-        set.append_child(text_elem("max", NS_RSM, &MAM_PAGE.to_string()));
+        set.append_child(text_elem("max", NS_RSM, &max.to_string()));
         if let Some(a) = &q.after {
             set.append_child(text_elem("after", NS_RSM, a));
+        } else if last_page {
+            set.append_child(elem("before", NS_RSM, &[]));
         }
         let mut query = elem("query", NS_MAM, &[("queryid", queryid.as_str())]);
         if let Some(f) = &self.form {
@@ -823,6 +836,8 @@ impl mam::PageSource for MamSource<'_> {
         self.fetch(&query).await
     }
 
+    /// Extended MAM's `<metadata/>`; an archive that does not answer it (Prosody 0.12's room
+    /// archives) is asked for its last result instead (XEP-0059 `<before/>`, base MAM).
     async fn newest(&self) -> Result<Option<DateTime<Utc>>, XmppError> {
         let answer = self
             .session
@@ -831,11 +846,18 @@ impl mam::PageSource for MamSource<'_> {
                 false,
                 elem("metadata", NS_MAM, &[]),
             )
-            .await?;
-        Ok(answer
+            .await;
+        if let Some(t) = answer
+            .ok()
+            .flatten()
             .as_ref()
             .filter(|m| m.is("metadata", NS_MAM))
-            .and_then(mam::metadata_newest))
+            .and_then(mam::metadata_newest)
+        {
+            return Ok(Some(t));
+        }
+        let last = self.fetch_with(&PageQuery::default(), 1, true).await?;
+        Ok(last.items.last().and_then(mam::ArchiveItem::archived_at))
     }
 }
 
