@@ -20,6 +20,7 @@
 //! - [`login`]: strict SASL (SCRAM only, -PLUS preferred, downgrade check).
 //! - [`session`]: the session actor (bind, XEP-0198, IQ tracking, carbons, MAM, roster,
 //!   subscriptions, blocking, corrections, retractions, fingerprint-safe answers).
+//! - [`mam`]: the MAM catch-up planner (parallel time ranges on servers with extended MAM).
 //! - [`muc`], [`pep`]: group chats, PEP and bookmarks.
 //! - [`origin`]: pure inbound origin checks; [`stanza`]: namespaces, builders, parsing.
 
@@ -27,6 +28,7 @@ pub mod bind_id;
 pub mod connector;
 pub mod error;
 pub mod login;
+pub mod mam;
 pub mod muc;
 pub mod origin;
 pub mod pep;

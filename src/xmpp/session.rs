@@ -37,6 +37,7 @@ use zeroize::Zeroizing;
 use super::connector::{StreamOpener, TalpaConnector, TlsMode};
 use super::error::XmppError;
 use super::login::{LoginParams, ScramMechanism, login};
+use super::mam::{self, CatchUpReport, Page, PageQuery};
 use super::muc::NS_DATA;
 use super::origin::{
     Rejection, check_carbon, check_iq_response, check_mam_result, check_own_pep_event,
@@ -653,14 +654,30 @@ impl Session {
     }
 
     /// Pages through an archive (own account when `archive` is `None`, else a room) after
-    /// `after_id` until the server says `complete`. Results with another queryid or from
-    /// another sender are dropped by the dispatcher.
+    /// `after_id` until the server says `complete` — in parallel time ranges when the server
+    /// answers extended MAM's `<metadata/>` (see [`super::mam`]). Results with another queryid
+    /// or from another sender are dropped by the dispatcher. Returns every result once, oldest
+    /// first, and only when every range has completed.
     pub async fn mam_catch_up(
         &self,
         archive: Option<BareJid>,
         after_id: Option<String>,
     ) -> Result<Vec<ArchivedMessage>, XmppError> {
-        self.mam_query(archive, after_id, None).await
+        Ok(self.mam_catch_up_report(archive, after_id).await?.0)
+    }
+
+    /// [`Session::mam_catch_up`] with counts of the work done (pages, parallel ranges).
+    pub async fn mam_catch_up_report(
+        &self,
+        archive: Option<BareJid>,
+        after_id: Option<String>,
+    ) -> Result<(Vec<ArchivedMessage>, CatchUpReport), XmppError> {
+        let source = MamSource {
+            session: self,
+            archive,
+            form: None,
+        };
+        mam::catch_up(&source, after_id).await
     }
 
     /// The origin-ids (or, without one, the stanza ids) of the messages this account sent
@@ -692,45 +709,30 @@ impl Session {
             .collect())
     }
 
+    /// Pages sequentially by id until complete (with an extra query form).
     async fn mam_query(
         &self,
         archive: Option<BareJid>,
         mut after_id: Option<String>,
         form: Option<Element>,
     ) -> Result<Vec<ArchivedMessage>, XmppError> {
+        let source = MamSource {
+            session: self,
+            archive,
+            form,
+        };
         let mut all = Vec::new();
         for _ in 0..MAM_MAX_PAGES {
-            let queryid = random_id();
-            let (tx, mut rx) = mpsc::unbounded_channel();
-            lock(&self.shared.mam).insert(
-                queryid.clone(),
-                MamCollector {
-                    archive: archive.clone(),
-                    tx,
-                },
-            );
-            let mut set = elem("set", NS_RSM, &[]);
-            set.append_child(text_elem("max", NS_RSM, &MAM_PAGE.to_string()));
-            if let Some(a) = &after_id {
-                set.append_child(text_elem("after", NS_RSM, a));
-            }
-            let mut query = elem("query", NS_MAM, &[("queryid", queryid.as_str())]);
-            if let Some(f) = &form {
-                query.append_child(f.clone());
-            }
-            query.append_child(set);
-            let res = self.iq(archive.clone().map(Jid::from), true, query).await;
-            lock(&self.shared.mam).remove(&queryid);
-            let fin = res?.ok_or_else(|| XmppError::Protocol("MAM result without fin".into()))?;
-            let fin =
-                Fin::try_from(fin).map_err(|e| XmppError::Protocol(format!("bad fin: {e}")))?;
-            let mut page = 0usize;
-            while let Ok(m) = rx.try_recv() {
-                all.push(m);
-                page += 1;
-            }
-            let last = fin.set.last.clone();
-            if fin.complete || last.is_none() || page == 0 || last == after_id {
+            let page = source
+                .fetch(&PageQuery {
+                    after: after_id.clone(),
+                    ..PageQuery::default()
+                })
+                .await?;
+            let n = page.items.len();
+            all.extend(page.items);
+            let last = page.last;
+            if page.complete || last.is_none() || n == 0 || last == after_id {
                 break;
             }
             after_id = last;
@@ -745,6 +747,127 @@ impl Session {
             let _ = tokio::time::timeout(Duration::from_secs(10), rx).await;
         }
         self.task.abort();
+    }
+}
+
+/// One archive as a [`mam::PageSource`]: each page has its own random queryid and collector,
+/// so its results pass the dispatcher's origin and queryid checks.
+struct MamSource<'a> {
+    session: &'a Session,
+    archive: Option<BareJid>,
+    /// An extra query form (its fields are sent with every page; no time range then).
+    form: Option<Element>,
+}
+
+impl MamSource<'_> {
+    async fn fetch(&self, q: &PageQuery) -> Result<Page<ArchivedMessage>, XmppError> {
+        self.fetch_with(q, MAM_PAGE, false).await
+    }
+
+    /// One page of at most `max` results; `last_page` asks for the archive's last page
+    /// (XEP-0059 empty `<before/>`) instead.
+    async fn fetch_with(
+        &self,
+        q: &PageQuery,
+        max: usize,
+        last_page: bool,
+    ) -> Result<Page<ArchivedMessage>, XmppError> {
+        let queryid = random_id();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        lock(&self.session.shared.mam).insert(
+            queryid.clone(),
+            MamCollector {
+                archive: self.archive.clone(),
+                tx,
+            },
+        );
+        let mut set = elem("set", NS_RSM, &[]);
+        set.append_child(text_elem("max", NS_RSM, &max.to_string()));
+        if let Some(a) = &q.after {
+            set.append_child(text_elem("after", NS_RSM, a));
+        } else if last_page {
+            set.append_child(elem("before", NS_RSM, &[]));
+        }
+        let mut query = elem("query", NS_MAM, &[("queryid", queryid.as_str())]);
+        if let Some(f) = &self.form {
+            query.append_child(f.clone());
+        } else if q.start.is_some() || q.end.is_some() {
+            let mut form = elem("x", NS_DATA, &[("type", "submit")]);
+            let mut form_type = elem(
+                "field",
+                NS_DATA,
+                &[("var", "FORM_TYPE"), ("type", "hidden")],
+            );
+            form_type.append_child(text_elem("value", NS_DATA, NS_MAM));
+            form.append_child(form_type);
+            for (var, t) in [("start", q.start), ("end", q.end)] {
+                if let Some(t) = t {
+                    let mut field = elem("field", NS_DATA, &[("var", var)]);
+                    field.append_child(text_elem("value", NS_DATA, &mam::xep82(t)));
+                    form.append_child(field);
+                }
+            }
+            query.append_child(form);
+        }
+        query.append_child(set);
+        let res = self
+            .session
+            .iq(self.archive.clone().map(Jid::from), true, query)
+            .await;
+        lock(&self.session.shared.mam).remove(&queryid);
+        let fin = res?.ok_or_else(|| XmppError::Protocol("MAM result without fin".into()))?;
+        let fin = Fin::try_from(fin).map_err(|e| XmppError::Protocol(format!("bad fin: {e}")))?;
+        let mut items = Vec::new();
+        while let Ok(m) = rx.try_recv() {
+            items.push(m);
+        }
+        Ok(Page {
+            items,
+            last: fin.set.last,
+            complete: fin.complete,
+        })
+    }
+}
+
+impl mam::PageSource for MamSource<'_> {
+    type Item = ArchivedMessage;
+
+    async fn page(&self, query: PageQuery) -> Result<Page<ArchivedMessage>, XmppError> {
+        self.fetch(&query).await
+    }
+
+    /// Extended MAM's `<metadata/>`; an archive that does not answer it (Prosody 0.12's room
+    /// archives) is asked for its last result instead (XEP-0059 `<before/>`, base MAM).
+    async fn newest(&self) -> Result<Option<DateTime<Utc>>, XmppError> {
+        let answer = self
+            .session
+            .iq(
+                self.archive.clone().map(Jid::from),
+                false,
+                elem("metadata", NS_MAM, &[]),
+            )
+            .await;
+        if let Some(t) = answer
+            .ok()
+            .flatten()
+            .as_ref()
+            .filter(|m| m.is("metadata", NS_MAM))
+            .and_then(mam::metadata_newest)
+        {
+            return Ok(Some(t));
+        }
+        let last = self.fetch_with(&PageQuery::default(), 1, true).await?;
+        Ok(last.items.last().and_then(mam::ArchiveItem::archived_at))
+    }
+}
+
+impl mam::ArchiveItem for ArchivedMessage {
+    fn archive_id(&self) -> &str {
+        &self.archive_id
+    }
+
+    fn archived_at(&self) -> Option<DateTime<Utc>> {
+        self.delay.as_ref().filter(|d| !d.clamped).map(|d| d.stamp)
     }
 }
 

@@ -1,15 +1,19 @@
 //! MAM catch-up benchmark: 10,000 archived messages paged out of Prosody (100 asked per page,
 //! as Talpa's catch-up does; Prosody caps pages at 50), in the same run:
 //! - **Talpa**: `Session::mam_catch_up` — the xmpp layer's catch-up with origin and queryid
-//!   checks, parsing each result into an `ArchivedMessage` (the store is not involved);
+//!   checks, parsing each result into an `ArchivedMessage` (the store is not involved); it
+//!   fetches up to 8 time ranges at once when the server answers extended MAM's `<metadata/>`
+//!   (Prosody 0.12 does for accounts), so it prints its pages and ranges too;
 //! - **floor**: a minimal client on the same transport and XML stack (login, bind, then raw
-//!   MAM queries whose results are counted and dropped) — what no client can beat;
-//! - **slixmpp**: `xep_0313.iterate` in Python, connected directly (it has no Tor).
+//!   sequential MAM queries by id whose results are counted and dropped) — what no
+//!   one-page-at-a-time client can beat;
+//! - **slixmpp**: `xep_0313.iterate` in Python (sequential), connected directly (it has no Tor).
 //!
 //! Talpa and the floor run both through the private Tor network (embedded Arti) and directly,
 //! so every ratio compares like with like. It starts a bed of its own for benchmarks
-//! (`bed.py ensure --bench`: no stanza debug log, archives in memory), where Prosody is not the
-//! bottleneck. Run with `cargo bench --profile dev --bench mam` (via `make bench`). Prints a
+//! (`bed.py ensure --bench`: no stanza debug log; archives in memory, or in SQLite with
+//! `MAM_BENCH_STORAGE=sql` — printed with the figures; all clients of a run use the same
+//! server). Run with `cargo bench --profile dev --bench mam` (via `make bench`). Prints a
 //! table; asserts nothing about timing.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
@@ -27,6 +31,7 @@ use talpa::privacy::ids::random_id;
 use talpa::tor::{AccountIsolation, PrivateNetwork, TorClient, TorConfig};
 use talpa::xmpp::connector::{BoxedStream, StreamOpener, TalpaConnector, TlsMode, opener};
 use talpa::xmpp::login::{LoginParams, login};
+use talpa::xmpp::mam::CatchUpReport;
 use talpa::xmpp::session::{Session, SessionConfig};
 use talpa::xmpp::stanza::{NS_MAM, NS_RSM, elem, text_elem};
 use talpa::xmpp::{TrustAnchor, XmppError};
@@ -135,7 +140,12 @@ async fn floor(open: StreamOpener, jid: &str, password: &str, ca: &str) -> (usiz
 }
 
 /// Talpa's catch-up (connect and login not timed).
-async fn talpa(open: StreamOpener, jid: &str, password: &str, ca: &str) -> (usize, Duration) {
+async fn talpa(
+    open: StreamOpener,
+    jid: &str,
+    password: &str,
+    ca: &str,
+) -> (usize, Duration, CatchUpReport) {
     let config = SessionConfig {
         jid: jid.parse().unwrap(),
         password: Zeroizing::new(password.to_owned()),
@@ -146,10 +156,10 @@ async fn talpa(open: StreamOpener, jid: &str, password: &str, ca: &str) -> (usiz
     };
     let (session, _events, _) = Session::connect(config, open).await.unwrap();
     let start = Instant::now();
-    let all = session.mam_catch_up(None, None).await.unwrap();
+    let (all, report) = session.mam_catch_up_report(None, None).await.unwrap();
     let took = start.elapsed();
     session.close().await;
-    (all.len(), took)
+    (all.len(), took, report)
 }
 
 fn python(bed: &support::Bed, jid: &str, password: &str, args: &[&str]) -> Vec<serde_json::Value> {
@@ -188,10 +198,13 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn main() {
-    // A bed of its own without Prosody's stanza debug log and with archives in memory: the
-    // log throttles each client to some 60 messages/s, and Prosody's file-based archive store
-    // reads the whole archive for every page; either would hide every difference.
-    let own = support::OwnBed::start_with("mambench", &["--bench"]);
+    // A bed of its own without Prosody's stanza debug log and with archives in memory or
+    // SQLite: the log throttles each client to some 60 messages/s, and Prosody's file-based
+    // archive store reads the whole archive file for every page; either would hide every
+    // difference.
+    // The archive store: memory (default) or, with MAM_BENCH_STORAGE=sql, SQLite.
+    let storage = std::env::var("MAM_BENCH_STORAGE").unwrap_or_else(|_| "memory".into());
+    let own = support::OwnBed::start_with("mambench", &["--bench", "--bench-storage", &storage]);
     let bed: &support::Bed = &own;
     let (owner, opw) = bed.new_account("mamowner");
     let (filler, fpw) = bed.new_account("mamfiller");
@@ -240,7 +253,12 @@ fn main() {
                 let (n, took) = if name.starts_with("floor") {
                     floor(open, &owner, &opw, &ca).await
                 } else {
-                    talpa(open, &owner, &opw, &ca).await
+                    let (n, took, report) = talpa(open, &owner, &opw, &ca).await;
+                    eprintln!(
+                        "{name}: {} pages, {} parallel ranges, {} boundary duplicates dropped",
+                        report.pages, report.ranges, report.duplicates
+                    );
+                    (n, took)
                 };
                 assert_eq!(n, MESSAGES, "{name} fetched {n} messages");
                 eprintln!("{name}: {took:.1?}");
@@ -264,7 +282,8 @@ fn main() {
     let mut out = String::new();
     writeln!(
         out,
-        "MAM catch-up of {MESSAGES} messages, median of {ROUNDS} rounds"
+        "MAM catch-up of {MESSAGES} messages, median of {ROUNDS} rounds, Prosody archive \
+         storage: {storage}"
     )
     .unwrap();
     for (name, took) in &med {

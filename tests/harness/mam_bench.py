@@ -55,7 +55,7 @@ def main():
                 client.send_message(mto=a.to, mbody=f"mam-{i:05d}", mtype="chat")
                 if i % 500 == 499:
                     await asyncio.sleep(0)  # let the transport drain
-            await client.plugin["xep_0199"].ping(jid=client.boundjid.domain, timeout=300)
+            await client.plugin["xep_0199"].ping(jid=client.boundjid.domain, timeout=1500)
             print(json.dumps({"sent": a.count, "seconds": time.monotonic() - t0}), flush=True)
         else:
             for _ in range(a.rounds):

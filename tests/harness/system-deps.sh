@@ -11,7 +11,7 @@ if [ "$what" = test ] || [ "$what" = bench ]; then
          dbus-daemon dbus-bin at-spi2-core python3-gi gir1.2-atspi-2.0)
 fi
 if [ "$what" = bench ]; then
-  pkgs+=(dino-im dbus-daemon libglib2.0-bin util-linux)
+  pkgs+=(dino-im dbus-daemon libglib2.0-bin util-linux lua-dbi-sqlite3)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
