@@ -7,7 +7,7 @@ TALPA_VENV ?= $(HOME)/.cache/talpa/venv
 export TALPA_VENV
 SHELL := /bin/bash
 
-.PHONY: run test demo bench deps build-deps lint unit bed-up bed-down
+.PHONY: run test demo bench fuzz deps build-deps lint unit bed-up bed-down
 
 ## Install the system packages Talpa needs to build and run (asks for root).
 build-deps:
@@ -29,3 +29,7 @@ demo:
 ## Benchmarks, printed as figures and ratios to peers measured in the same run.
 bench:
 	@bash tests/harness/run-bench.sh $(BENCH)
+
+## The OMEMO fuzz targets under libFuzzer (nightly, cargo-fuzz), FUZZ_SECONDS each (default 30).
+fuzz:
+	@bash tests/harness/fuzz.sh

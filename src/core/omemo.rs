@@ -239,6 +239,17 @@ fn from_wire(e: &minidom::Element) -> Result<Element, OmemoError> {
         .map_err(|_| OmemoError::MalformedXml("element"))
 }
 
+/// The `<encrypted/>` element to send: OMEMO 2's is written straight to text (see
+/// [`wire::v2::encrypted_xml`]) and parsed once.
+fn encrypted_element(v: OmemoVersion, e: &wire::EncryptedElement) -> Result<Element, OmemoError> {
+    let text = match v {
+        OmemoVersion::V2 => wire::v2::encrypted_xml(e),
+        OmemoVersion::Legacy => String::from(&wire::legacy::build_encrypted(e)),
+    };
+    text.parse()
+        .map_err(|_| OmemoError::MalformedXml("element"))
+}
+
 fn to_wire(e: &Element) -> Result<minidom::Element, OmemoError> {
     String::from(e)
         .parse()
@@ -666,10 +677,7 @@ pub(crate) async fn seal(
                 .filter(|j| !reached.contains(j.as_str()))
                 .cloned()
                 .collect();
-            let element = match from_wire(&match v {
-                OmemoVersion::V2 => wire::v2::build_encrypted(&encrypted.element),
-                OmemoVersion::Legacy => wire::legacy::build_encrypted(&encrypted.element),
-            }) {
+            let element = match encrypted_element(v, &encrypted.element) {
                 Ok(e) => e,
                 Err(e) => return Err(format!("encryption failed: {e}")),
             };
@@ -841,10 +849,7 @@ async fn heartbeat(
             Err(_) => return,
         }
     };
-    let Ok(element) = from_wire(&match v {
-        OmemoVersion::V2 => wire::v2::build_encrypted(&el),
-        OmemoVersion::Legacy => wire::legacy::build_encrypted(&el),
-    }) else {
+    let Ok(element) = encrypted_element(v, &el) else {
         return;
     };
     let mut msg = xmpp_parsers::message::Message::new_with_type(

@@ -1,8 +1,12 @@
 //! OMEMO 2 (`urn:xmpp:omemo:2`) XML: `<encrypted/>` grouped per JID, devices, bundles.
 
+use std::collections::HashMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use minidom::Element;
 
-use super::xml::{b64_el, b64_text, bool_attr, child, el, name, sig64, u32_attr};
+use super::xml::{b64_el, b64_text, bool_attr, child, el, name, push_escaped, sig64, u32_attr};
 use super::{EncryptedElement, EncryptedKey};
 use crate::omemo::OmemoError;
 use crate::omemo::keys::{CurvePublic, EdPublic};
@@ -15,28 +19,33 @@ pub const DEVICES_NODE: &str = "urn:xmpp:omemo:2:devices";
 /// PEP node of the bundles (one item per device id).
 pub const BUNDLES_NODE: &str = "urn:xmpp:omemo:2:bundles";
 
+/// The keys grouped by JID (legacy-style keys without one under `""`), groups in order of
+/// their first appearance. One pass with an index, not a scan of all keys per JID.
+fn key_groups(msg: &EncryptedElement) -> Vec<(&str, Vec<&EncryptedKey>)> {
+    let mut groups: Vec<(&str, Vec<&EncryptedKey>)> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for k in &msg.keys {
+        let j = k.jid.as_deref().unwrap_or("");
+        let i = *index.entry(j).or_insert_with(|| {
+            groups.push((j, Vec::new()));
+            groups.len() - 1
+        });
+        groups[i].1.push(k);
+    }
+    groups
+}
+
 /// Builds `<encrypted xmlns='urn:xmpp:omemo:2'>`, grouping keys by JID in order of appearance.
 pub fn build_encrypted(msg: &EncryptedElement) -> Element {
     let mut header = el("header", NS).attr(name("sid"), msg.sid.to_string());
-    let mut jids: Vec<&str> = Vec::new();
-    for k in &msg.keys {
-        let j = k.jid.as_deref().unwrap_or("");
-        if !jids.contains(&j) {
-            jids.push(j);
-        }
-    }
-    for j in jids {
-        let keys = msg
-            .keys
-            .iter()
-            .filter(|k| k.jid.as_deref().unwrap_or("") == j)
-            .map(|k| {
-                let mut key = b64_el("key", NS, &k.data).attr(name("rid"), k.rid.to_string());
-                if k.key_exchange {
-                    key = key.attr(name("kex"), "true");
-                }
-                key.build()
-            });
+    for (j, keys) in key_groups(msg) {
+        let keys = keys.into_iter().map(|k| {
+            let mut key = b64_el("key", NS, &k.data).attr(name("rid"), k.rid.to_string());
+            if k.key_exchange {
+                key = key.attr(name("kex"), "true");
+            }
+            key.build()
+        });
         header = header.append(el("keys", NS).attr(name("jid"), j).append_all(keys).build());
     }
     let mut enc = el("encrypted", NS).append(header.build());
@@ -44,6 +53,41 @@ pub fn build_encrypted(msg: &EncryptedElement) -> Element {
         enc = enc.append(b64_el("payload", NS, p).build());
     }
     enc.build()
+}
+
+/// The element [`build_encrypted`] builds, written straight to XML text: no element tree and
+/// no second serialization, which for a message to a hundred devices costs more than the
+/// encryption itself. Parses to the same element.
+pub fn encrypted_xml(msg: &EncryptedElement) -> String {
+    use std::fmt::Write as _;
+    let key_bytes: usize = msg.keys.iter().map(|k| k.data.len() * 4 / 3 + 40).sum();
+    let payload_bytes = msg.payload.as_ref().map_or(0, |p| p.len() * 4 / 3 + 40);
+    let mut out = String::with_capacity(128 + key_bytes + payload_bytes);
+    // Writing to a String cannot fail.
+    let _ = write!(out, "<encrypted xmlns='{NS}'><header sid='{}'>", msg.sid);
+    for (j, keys) in key_groups(msg) {
+        out.push_str("<keys jid='");
+        push_escaped(&mut out, j);
+        out.push_str("'>");
+        for k in keys {
+            let _ = write!(out, "<key rid='{}'", k.rid);
+            if k.key_exchange {
+                out.push_str(" kex='true'");
+            }
+            out.push('>');
+            STANDARD.encode_string(&k.data, &mut out);
+            out.push_str("</key>");
+        }
+        out.push_str("</keys>");
+    }
+    out.push_str("</header>");
+    if let Some(p) = &msg.payload {
+        out.push_str("<payload>");
+        STANDARD.encode_string(p, &mut out);
+        out.push_str("</payload>");
+    }
+    out.push_str("</encrypted>");
+    out
 }
 
 /// Parses `<encrypted xmlns='urn:xmpp:omemo:2'>`.
@@ -151,4 +195,51 @@ pub fn parse_bundle(e: &Element) -> Result<PreKeyBundle, OmemoError> {
         signed_prekey_signature: sig64(child(e, "spks", NS, "spks")?, "spks")?,
         prekeys,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(jid: &str, rid: u32, kex: bool, data: &[u8]) -> EncryptedKey {
+        EncryptedKey {
+            jid: Some(jid.to_owned()),
+            rid,
+            key_exchange: kex,
+            data: data.to_vec(),
+        }
+    }
+
+    #[test]
+    fn encrypted_xml_text_is_the_built_element_and_parses_back() {
+        let msg = EncryptedElement {
+            sid: 42,
+            keys: vec![
+                key("b@s", 1, false, b"one"),
+                key("a'&<\"x>@s", 2, true, &[0xff; 70]),
+                key("b@s", 3, false, b""),
+            ],
+            iv: Vec::new(),
+            payload: Some(vec![7; 33]),
+        };
+        for m in [
+            msg.clone(),
+            EncryptedElement {
+                payload: None,
+                ..msg.clone()
+            },
+        ] {
+            let parsed: Element = encrypted_xml(&m).parse().expect("well-formed XML");
+            let built: Element = String::from(&build_encrypted(&m)).parse().expect("XML");
+            assert_eq!(parsed, built);
+            // Parsed back in group order.
+            let mut grouped = m.clone();
+            grouped.keys.swap(1, 2);
+            assert_eq!(parse_encrypted(&parsed), Ok(grouped));
+            // Keys grouped per JID, groups in order of first appearance.
+            let header = parsed.get_child("header", NS).expect("header");
+            let groups: Vec<_> = header.children().filter_map(|g| g.attr("jid")).collect();
+            assert_eq!(groups, ["b@s", "a'&<\"x>@s"]);
+        }
+    }
 }

@@ -60,3 +60,17 @@ pub(crate) fn bool_attr(e: &Element, n: &str) -> bool {
 pub(crate) fn sig64(e: &Element, what: &'static str) -> Result<[u8; 64], OmemoError> {
     <[u8; 64]>::try_from(b64_text(e, what)?.as_slice()).map_err(|_| OmemoError::MalformedXml(what))
 }
+
+/// Appends `text` escaped for XML character data or a quoted attribute value.
+pub(crate) fn push_escaped(out: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\'' => out.push_str("&apos;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+}
