@@ -1,5 +1,6 @@
 //! The `talpa` binary: the GTK client by default, `talpa headless` for the JSON-lines protocol.
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -43,8 +44,50 @@ fn default_profile_dir() -> Option<PathBuf> {
     directories::ProjectDirs::from("org", "Talpa", "talpa").map(|d| d.data_dir().to_path_buf())
 }
 
+/// Whether this machine has a GPU that Mesa can render with (a DRM render node).
+fn has_render_node() -> bool {
+    std::fs::read_dir("/dev/dri").is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("renderD"))
+    })
+}
+
+/// Picks GTK's cairo renderer where OpenGL could only be emulated in software.
+///
+/// GTK draws with OpenGL by default. Without a GPU (no DRM render node: virtual machines such
+/// as Qubes or Whonix, remote and virtual X servers such as Xvfb) that OpenGL is Mesa's
+/// llvmpipe, which compiles shaders with LLVM at start-up and keeps libLLVM, two rasteriser
+/// threads and their frame buffers resident: about 70 MB and 100–300 ms before the first
+/// frame, for drawing that GTK's cairo renderer does in software directly. GTK reads its
+/// renderer from `GSK_RENDERER` once, as it starts, and changing the environment from inside
+/// the process needs `unsafe`; so the binary executes itself again, once, with
+/// `GSK_RENDERER=cairo` (same arguments and file descriptors; a few ms of dynamic linking).
+/// A `GSK_RENDERER` the user set is left alone (`GSK_RENDERER=ngl` restores GL).
+fn prefer_cairo_without_gpu() {
+    if std::env::var_os("GSK_RENDERER").is_some() || has_render_node() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let mut args = std::env::args_os();
+    let argv0 = args.next().unwrap_or_else(|| exe.clone().into_os_string());
+    let error = std::process::Command::new(&exe)
+        .arg0(argv0)
+        .args(args)
+        .env("GSK_RENDERER", "cairo")
+        .exec();
+    // Still here: GTK picks its renderer itself, as it would have without this.
+    eprintln!("talpa: could not restart with the cairo renderer: {error}");
+}
+
 fn main() -> ExitCode {
+    talpa::ui::probe::mark("main");
     let cli = Cli::parse();
+    if cli.mode.is_none() {
+        prefer_cairo_without_gpu();
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TALPA_LOG")
@@ -97,18 +140,13 @@ fn main() -> ExitCode {
             }
         }
         None => {
-            // Setting up the embedded Tor client (state and cache directories, guards) takes
-            // a while; it runs on another thread while GTK connects to the display.
-            let handle = runtime.handle().clone();
-            let spawning = std::thread::spawn(move || {
-                let _guard = handle.enter();
+            // The core only spawns its actor here; the embedded Tor client starts at unlock
+            // (its settings are in the encrypted store), long after the first frame.
+            let core = {
+                let _guard = runtime.enter();
                 CoreHandle::spawn(options)
-            });
-            talpa::ui::preinit();
-            let Ok(core) = spawning.join() else {
-                eprintln!("talpa: the core failed to start");
-                return ExitCode::FAILURE;
             };
+            talpa::ui::preinit();
             let probe = cli
                 .bench_fd
                 .map(|fd| PathBuf::from(format!("/proc/self/fd/{fd}")));
