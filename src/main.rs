@@ -53,17 +53,20 @@ fn has_render_node() -> bool {
     })
 }
 
-/// Picks GTK's cairo renderer where OpenGL could only be emulated in software.
+/// Draws without OpenGL where OpenGL could only be emulated in software.
 ///
-/// GTK draws with OpenGL by default. Without a GPU (no DRM render node: virtual machines such
-/// as Qubes or Whonix, remote and virtual X servers such as Xvfb) that OpenGL is Mesa's
-/// llvmpipe, which compiles shaders with LLVM at start-up and keeps libLLVM, two rasteriser
-/// threads and their frame buffers resident: about 70 MB and 100–300 ms before the first
-/// frame, for drawing that GTK's cairo renderer does in software directly. GTK reads its
-/// renderer from `GSK_RENDERER` once, as it starts, and changing the environment from inside
-/// the process needs `unsafe`; so the binary executes itself again, once, with
-/// `GSK_RENDERER=cairo` (same arguments and file descriptors; a few ms of dynamic linking).
-/// A `GSK_RENDERER` the user set is left alone (`GSK_RENDERER=ngl` restores GL).
+/// GTK draws with OpenGL by default, and on X11 it sets OpenGL up as it opens the display
+/// (to pick a visual). Without a GPU (no DRM render node: virtual machines such as Qubes or
+/// Whonix, remote and virtual X servers such as Xvfb) that OpenGL is Mesa's llvmpipe: libLLVM
+/// and the software rasteriser are loaded and relocated, shaders are compiled with LLVM, two
+/// rasteriser threads and their frame buffers stay resident — over 100 MB of resident memory
+/// and a good part of the start-up time, for drawing that GTK's cairo renderer does in
+/// software directly. GTK reads these choices from the environment once, as it starts
+/// (`GSK_RENDERER=cairo`, and `GDK_DEBUG=gl-disable` so the display does not set up OpenGL
+/// at all), and changing the environment from inside the process needs `unsafe`; so the binary
+/// executes itself again, once, with both set (same arguments and file descriptors; a few ms
+/// of dynamic linking). A `GSK_RENDERER` the user set is left alone (`GSK_RENDERER=ngl`
+/// restores OpenGL).
 fn prefer_cairo_without_gpu() {
     if std::env::var_os("GSK_RENDERER").is_some() || has_render_node() {
         return;
@@ -71,12 +74,18 @@ fn prefer_cairo_without_gpu() {
     let Ok(exe) = std::env::current_exe() else {
         return;
     };
+    let mut gdk_debug = std::env::var_os("GDK_DEBUG").unwrap_or_default();
+    if !gdk_debug.is_empty() {
+        gdk_debug.push(",");
+    }
+    gdk_debug.push("gl-disable");
     let mut args = std::env::args_os();
     let argv0 = args.next().unwrap_or_else(|| exe.clone().into_os_string());
     let error = std::process::Command::new(&exe)
         .arg0(argv0)
         .args(args)
         .env("GSK_RENDERER", "cairo")
+        .env("GDK_DEBUG", gdk_debug)
         .exec();
     // Still here: GTK picks its renderer itself, as it would have without this.
     eprintln!("talpa: could not restart with the cairo renderer: {error}");
