@@ -4,9 +4,13 @@
 //! changed-key banner), a contact's devices window, the conversation switcher, the Tor popover,
 //! a room with its side panel and invite picker, the contact requests, the account window
 //! (contacts, blocking, archiving), the conversation settings, the room audit, the room
-//! create/join dialogs and every preferences page. Each shown control (see
+//! create/join dialogs, every preferences page, and (second test) the shortcuts and About
+//! windows and the confirmations (clear one conversation, clear all history, wipe, remove an
+//! account), each cancelled with nothing changed. Each shown control (see
 //! `gui_support::unlabelled`) must have an accessible label (`a11y::set_label` or a template
-//! `<accessibility>` label) or, for buttons, show text.
+//! `<accessibility>` label) or, for buttons, show text; every item of every menu model (menu
+//! buttons, context menus) must have a label. What a screen reader really gets is checked
+//! from outside by tests/gui_atspi.rs.
 //!
 //! In-process under a private Xvfb with a stub core (no profile, no bed): the views are fed the
 //! events the core would send.
@@ -230,6 +234,12 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     dialog.present();
     pump(Duration::from_millis(500));
     assert_labelled("the conversation settings", &dialog);
+    find_widget::<gtk4::Button>(dialog.upcast_ref(), &|b| {
+        b.label().as_deref() == Some("Clear…")
+    })
+    .expect("the conversation settings' Clear… button")
+    .emit_clicked();
+    check_and_cancel("the clear-this-conversation confirmation");
     dialog.close();
 
     // The account window: contacts, blocking, archiving.
@@ -371,4 +381,192 @@ fn collect_pages(widget: &gtk4::Widget, out: &mut Vec<adw::PreferencesPage>) {
         collect_pages(&c, out);
         child = c.next_sibling();
     }
+}
+
+/// The shortcuts and About windows, the main menu and message context menus (their menu
+/// models), and the confirmations the window asks before destroying something (clear all
+/// history, wipe the profile, remove an account; clearing one conversation is checked in the
+/// first test): each opened on a real (offline) profile,
+/// checked for unlabelled controls and cancelled, after which the profile and its account are
+/// still there.
+#[test]
+fn confirmations_shortcuts_and_about_are_labelled_and_cancelling_changes_nothing() {
+    if gui_support::is_gui_child() {
+        gui_support::run_app_checks_with(offline_options, confirmation_checks);
+        return;
+    }
+    gui_support::run_as_gui_child(
+        "confirmations_shortcuts_and_about_are_labelled_and_cancelling_changes_nothing",
+    );
+}
+
+/// A real profile that never connects during the test (no network is used).
+fn offline_options(profile: std::path::PathBuf) -> talpa::core::CoreOptions {
+    let mut options = talpa::core::CoreOptions::new(profile);
+    options.startup_jitter = Duration::from_secs(3600);
+    options
+}
+
+fn call(core: &CoreHandle, command: talpa::core::Command) -> talpa::core::Reply {
+    let name = command.name();
+    gtk4::glib::MainContext::default()
+        .block_on(core.call(command))
+        .unwrap_or_else(|e| panic!("{name} failed: {e}"))
+}
+
+fn account_jids(core: &CoreHandle) -> Vec<String> {
+    match call(core, talpa::core::Command::ListAccounts) {
+        talpa::core::Reply::Accounts { accounts } => accounts.into_iter().map(|a| a.jid).collect(),
+        other => panic!("list_accounts answered {other:?}"),
+    }
+}
+
+/// The shown toplevel of type `T`, once there is one.
+fn toplevel<T: IsA<gtk4::Window> + IsA<gtk4::Widget>>(what: &str) -> T {
+    let found = || {
+        gtk4::Window::list_toplevels()
+            .into_iter()
+            .filter_map(|w| w.downcast::<T>().ok())
+            .find(gtk4::prelude::WidgetExt::is_visible)
+    };
+    gui_support::pump_until(what, || found().is_some());
+    pump(Duration::from_millis(300));
+    found().expect("just seen")
+}
+
+/// Checks the confirmation that is open, then answers it with "cancel" and closes it.
+fn check_and_cancel(what: &str) {
+    let dialog = toplevel::<adw::MessageDialog>(what);
+    assert!(
+        dialog.has_response("cancel"),
+        "{what} has a Cancel response"
+    );
+    assert_labelled(what, &dialog);
+    dialog.response("cancel");
+    dialog.close();
+    pump(Duration::from_millis(300));
+}
+
+#[allow(clippy::needless_pass_by_value)] // run_app_checks_with's signature
+fn confirmation_checks(app: &adw::Application, core: CoreHandle) {
+    use talpa::core::Command;
+    use talpa::core::commands::{NewAccount, Secret};
+
+    // The menu check itself finds an item without a label.
+    let menu = gtk4::gio::Menu::new();
+    menu.append(Some("Labelled"), Some("win.lock"));
+    menu.append(Some(""), Some("win.lock"));
+    let mut found = Vec::new();
+    gui_support::unlabelled_menu_items(menu.upcast_ref(), "a test menu", &mut found);
+    assert_eq!(
+        found.len(),
+        1,
+        "the menu check finds the unlabelled item: {found:?}"
+    );
+
+    let window = Window::new(app, core.clone());
+    window.set_default_size(1100, 700);
+    window.present();
+    call(
+        &core,
+        Command::CreateProfile {
+            passphrase: Secret::new("a11y confirmations passphrase"),
+        },
+    );
+    gui_support::pump_until("the session view", || window.is_unlocked());
+    call(
+        &core,
+        Command::AddAccount(NewAccount {
+            jid: ALICE.into(),
+            password: Secret::new("never used"),
+            host: Some("127.0.0.1".into()),
+            port: Some(9),
+            direct_tls: false,
+            trust_anchor_pem: None,
+            local_only_contacts: false,
+            dot_resolver: None,
+            retention: None,
+        }),
+    );
+    window.reload_accounts();
+    pump(Duration::from_millis(500));
+    let display = std::env::var("DISPLAY").expect("DISPLAY set by the parent");
+    gui_support::screenshot(&display, "a11y_account_row");
+    // The main menu's items (the walker reads the menu button's model).
+    assert_labelled("the main window with its main menu", &window);
+
+    // The shortcuts window (Ctrl+?) and About.
+    gtk4::prelude::WidgetExt::activate_action(&window, "win.show-help-overlay", None)
+        .expect("win.show-help-overlay");
+    let shortcuts = toplevel::<gtk4::ShortcutsWindow>("the shortcuts window");
+    assert_labelled("the shortcuts window", &shortcuts);
+    shortcuts.close();
+    app.activate_action("about", None);
+    let about = toplevel::<adw::AboutWindow>("the About window");
+    assert_labelled("the About window", &about);
+    about.close();
+
+    // Preferences: clear all history, then wipe, each cancelled.
+    app.activate_action("preferences", None);
+    let preferences = toplevel::<PreferencesWindow>("the preferences");
+    for (button, what) in [
+        ("Clear…", "the clear-all-history confirmation"),
+        ("Wipe…", "the panic-wipe confirmation"),
+    ] {
+        let b = find_widget::<gtk4::Button>(preferences.upcast_ref(), &|b| {
+            b.label().as_deref() == Some(button)
+        })
+        .unwrap_or_else(|| panic!("the preferences have a {button} button"));
+        b.emit_clicked();
+        check_and_cancel(what);
+    }
+    preferences.close();
+
+    // Removing an account, from the account row's menu (the row shows its connection switch,
+    // a contacts button and that menu: nothing more).
+    let row = find_widget::<adw::ActionRow>(window.upcast_ref(), &|r| r.title() == ALICE)
+        .expect("the account row");
+    let controls = [
+        find_widget::<gtk4::Switch>(row.upcast_ref(), &|w| w.is_mapped()).is_some(),
+        find_widget::<gtk4::Button>(row.upcast_ref(), &|b| {
+            b.is_mapped() && b.action_name().as_deref() == Some("contacts.open")
+        })
+        .is_some(),
+    ];
+    assert_eq!(
+        controls,
+        [true, true],
+        "the row shows its switch and contacts button"
+    );
+    let buttons = std::cell::Cell::new(0);
+    find_widget::<gtk4::Button>(row.upcast_ref(), &|b| {
+        if b.is_mapped() && !gui_support::inside_toolkit_part(b.upcast_ref()) {
+            buttons.set(buttons.get() + 1);
+        }
+        false
+    });
+    assert_eq!(
+        buttons.get(),
+        1,
+        "one button besides the menu in the account row"
+    );
+    for action in ["session.account-devices", "win.account-settings"] {
+        assert!(
+            gui_support::menu_button_with(row.upcast_ref(), action, &ALICE.to_variant()).is_some(),
+            "the account row's menu offers {action}"
+        );
+    }
+    gui_support::choose_menu_item(row.upcast_ref(), "win.remove-account", &ALICE.to_variant());
+    check_and_cancel("the remove-account confirmation");
+
+    pump(Duration::from_millis(500));
+    assert!(window.is_unlocked(), "cancelling locked nothing");
+    assert_eq!(
+        account_jids(&core),
+        vec![ALICE.to_owned()],
+        "cancelling removed nothing"
+    );
+
+    let missing = MISSING.with(std::cell::RefCell::take);
+    assert!(missing.is_empty(), "unlabelled controls: {missing:#?}");
 }

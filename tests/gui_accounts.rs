@@ -118,13 +118,10 @@ fn checks(app: &adw::Application, core: CoreHandle) {
         }),
     );
     window.reload_accounts();
-    let settings_button = || {
-        find_widget::<gtk4::Button>(window.upcast_ref(), &|b| {
-            b.action_name().as_deref() == Some("win.account-settings")
-        })
-    };
-    pump_until("the account row's settings button", || {
-        settings_button().is_some()
+    let target = me.to_variant();
+    pump_until("the account row's menu with its settings", || {
+        gui_support::menu_button_with(window.upcast_ref(), "win.account-settings", &target)
+            .is_some()
     });
     let failed = std::cell::Cell::new(false);
     pump_until("the wrong password to fail", || {
@@ -140,7 +137,7 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     });
 
     // Opened from the account's row.
-    settings_button().expect("settings button").emit_clicked();
+    gui_support::choose_menu_item(window.upcast_ref(), "win.account-settings", &target);
     pump_until("the account settings", || {
         app.windows()
             .iter()
@@ -226,11 +223,11 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     assert!(missing.is_empty(), "unlabelled in the window: {missing:#?}");
 
     // The account's devices window and the add-account dialog.
-    find_widget::<gtk4::Button>(window.upcast_ref(), &|b| {
-        b.action_name().as_deref() == Some("session.account-devices")
-    })
-    .expect("the devices button")
-    .emit_clicked();
+    gui_support::choose_menu_item(
+        window.upcast_ref(),
+        "session.account-devices",
+        &me.to_variant(),
+    );
     pump_until("the devices window", || {
         app.windows().iter().any(ObjectExt::is::<DevicesWindow>)
     });

@@ -55,3 +55,110 @@ pub fn label_of(widget: &impl IsA<gtk4::Widget>) -> Option<String> {
             .map(|(_, t)| t.clone())
     })
 }
+
+/// What a screen reader should call an icon-only control GTK or libadwaita built without an
+/// accessible label: its tooltip, else a name for its icon.
+fn toolkit_name(widget: &gtk4::Widget) -> Option<String> {
+    if let Some(tip) = widget.tooltip_text().filter(|t| !t.trim().is_empty()) {
+        return Some(tip.to_string());
+    }
+    let mut icon = None;
+    let mut child = Some(widget.clone());
+    while let Some(c) = child {
+        if let Some(image) = c.downcast_ref::<gtk4::Image>() {
+            icon = image.icon_name();
+            break;
+        }
+        child = c.first_child();
+    }
+    let name = match icon?.as_str() {
+        "view-reveal-symbolic" | "view-conceal-symbolic" => "Show or hide the passphrase",
+        "go-previous-symbolic" | "go-previous-rtl-symbolic" => "Back",
+        "go-next-symbolic" | "go-next-rtl-symbolic" => "Open",
+        "adw-external-link-symbolic" | "external-link-symbolic" => "Open in a web browser",
+        "edit-copy-symbolic" => "Copy",
+        "edit-find-symbolic" | "system-search-symbolic" => "Search",
+        "open-menu-symbolic" | "pan-down-symbolic" => "Menu",
+        "window-close-symbolic" => "Close",
+        _ => return None,
+    };
+    Some(name.to_owned())
+}
+
+/// Gives a name to every control under `root` that GTK or libadwaita build themselves without
+/// an accessible label in GTK 4.8 / libadwaita 1.2 (which, unlike later versions, do not fall
+/// back on tooltips): icon-only buttons and clickable icons (named from their tooltip or
+/// icon), buttons holding a label (named with its text) and search entries. Controls Talpa labelled are left alone.
+/// Used on windows the toolkit builds: About, the shortcuts window, the preferences window's
+/// search (found by tests/gui_atspi.rs, which reads the names a screen reader gets).
+pub fn name_toolkit_controls(root: &impl IsA<gtk4::Widget>) {
+    fn walk(widget: &gtk4::Widget) {
+        if label_of(widget).is_none() {
+            let role = widget.property::<gtk4::AccessibleRole>("accessible-role");
+            let icon_only = widget.downcast_ref::<gtk4::Button>().is_some_and(|b| {
+                b.label().is_none() && b.child().is_none_or(|c| c.is::<gtk4::Image>())
+            }) || widget
+                .downcast_ref::<gtk4::MenuButton>()
+                .is_some_and(|b| b.label().is_none())
+                || (widget.is::<gtk4::Image>() && role == gtk4::AccessibleRole::Button);
+            let text_child = widget
+                .downcast_ref::<gtk4::Button>()
+                .filter(|b| b.label().is_none())
+                .and_then(gtk4::prelude::ButtonExt::child)
+                .and_then(|c| c.downcast::<gtk4::Label>().ok());
+            if let Some(text) = text_child {
+                // GTK 4.8 names a button from its label property, not from a label child.
+                set_label(widget, &text.label());
+            } else if icon_only {
+                if let Some(name) = toolkit_name(widget) {
+                    set_label(widget, &name);
+                } else if widget.is::<gtk4::MenuButton>() {
+                    set_label(widget, "Menu");
+                }
+            } else if widget.is::<gtk4::SearchEntry>() {
+                set_label(widget, "Search");
+            }
+        }
+        let mut child = widget.first_child();
+        while let Some(c) = child {
+            walk(&c);
+            child = c.next_sibling();
+        }
+    }
+    walk(root.as_ref());
+}
+
+/// Names every search entry under `root` (a toolkit-built window's own search) `text`.
+pub fn name_search_entries(root: &impl IsA<gtk4::Widget>, text: &str) {
+    fn walk(widget: &gtk4::Widget, text: &str) {
+        if widget.is::<gtk4::SearchEntry>() {
+            set_label(widget, text);
+        }
+        let mut child = widget.first_child();
+        while let Some(c) = child {
+            walk(&c, text);
+            child = c.next_sibling();
+        }
+    }
+    walk(root.as_ref(), text);
+}
+
+/// Names the "show text" icon libadwaita 1.2 puts in a password row: it is a clickable image
+/// with the button role but no accessible label, so a screen reader announced it as "GtkImage"
+/// (found by tests/gui_atspi.rs).
+pub fn label_password_peek(row: &libadwaita::PasswordEntryRow) {
+    fn walk(widget: &gtk4::Widget) {
+        if widget.property::<gtk4::AccessibleRole>("accessible-role")
+            == gtk4::AccessibleRole::Button
+            && (widget.is::<gtk4::Image>() || widget.is::<gtk4::Button>())
+        {
+            set_label(widget, "Show or hide the passphrase");
+        }
+        let mut child = widget.first_child();
+        while let Some(c) = child {
+            walk(&c);
+            child = c.next_sibling();
+        }
+    }
+    walk(row.upcast_ref());
+}

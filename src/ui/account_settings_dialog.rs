@@ -168,6 +168,7 @@ impl AccountSettingsDialog {
         imp.password_row
             .set_title("New password (empty: unchanged)");
         connection.add(&imp.password_row);
+        crate::ui::a11y::label_password_peek(&imp.password_row);
         imp.host_row
             .set_title("Server host (empty: look up the domain)");
         connection.add(&imp.host_row);

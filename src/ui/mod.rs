@@ -15,6 +15,7 @@ pub mod contact_requests_view;
 pub mod conversation_settings_dialog;
 pub mod conversation_switcher_dialog;
 pub mod devices_window;
+pub mod invitation_dialog;
 pub mod models;
 pub mod notifications;
 pub mod pem_file;
@@ -188,6 +189,7 @@ fn show_about(app: &adw::Application) {
         .license_type(gtk4::License::Gpl30)
         .modal(true)
         .build();
+    a11y::name_toolkit_controls(&about);
     if let Some(window) = talpa_window(app) {
         about.set_transient_for(Some(&window));
     }

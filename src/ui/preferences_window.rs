@@ -89,6 +89,15 @@ mod imp {
         fn constructed(&self) {
             self.parent_constructed();
             let obj = self.obj();
+            for row in [
+                &*self.old_passphrase_row,
+                &*self.new_passphrase_row,
+                &*self.duress_row,
+            ] {
+                crate::ui::a11y::label_password_peek(row);
+            }
+            // The window's own search entry (GTK 4.8 leaves it unnamed).
+            crate::ui::a11y::name_search_entries(&*obj, "Search preferences");
             self.retention_button.connect_clicked(glib::clone!(
                 #[weak]
                 obj,

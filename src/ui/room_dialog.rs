@@ -70,6 +70,7 @@ mod imp {
         fn constructed(&self) {
             self.parent_constructed();
             let obj = self.obj();
+            crate::ui::a11y::label_password_peek(&self.password_row);
             self.cancel_button.connect_clicked(glib::clone!(
                 #[weak]
                 obj,

@@ -277,45 +277,36 @@ fn account_row(item: &glib::Object) -> gtk4::Widget {
     crate::ui::a11y::set_label(&switch, &format!("Connect {} through Tor", account.jid()));
     row.add_suffix(&switch);
     let jid = account.jid();
-    // (icon, action, tooltip, accessible label) of the row's buttons, in order.
-    let buttons = [
-        (
-            "system-users-symbolic",
-            "contacts.open",
-            format!("Contacts, blocking and server archive of {jid}"),
-            format!("Contacts of {jid}"),
-        ),
-        (
-            "security-high-symbolic",
-            "session.account-devices",
-            format!("Devices, keys and trust of {jid}"),
-            format!("Devices and keys of {jid}"),
-        ),
-        (
-            "emblem-system-symbolic",
-            "win.account-settings",
-            format!("Settings of {jid}"),
-            format!("Settings of {jid}"),
-        ),
-        (
-            "user-trash-symbolic",
-            "win.remove-account",
-            format!("Remove {jid} and its data from this computer"),
-            format!("Remove {jid}"),
-        ),
-    ];
-    for (icon, action, tooltip, label) in buttons {
-        let button = gtk4::Button::builder()
-            .icon_name(icon)
-            .valign(gtk4::Align::Center)
-            .tooltip_text(tooltip)
-            .action_name(action)
-            .action_target(&jid.to_variant())
-            .css_classes(["flat"])
-            .build();
-        crate::ui::a11y::set_label(&button, &label);
-        row.add_suffix(&button);
+    // The most used action stays a button; the rest is in the row's menu.
+    let contacts = gtk4::Button::builder()
+        .icon_name("system-users-symbolic")
+        .valign(gtk4::Align::Center)
+        .tooltip_text(format!("Contacts, blocking and server archive of {jid}"))
+        .action_name("contacts.open")
+        .action_target(&jid.to_variant())
+        .css_classes(["flat"])
+        .build();
+    crate::ui::a11y::set_label(&contacts, &format!("Contacts of {jid}"));
+    row.add_suffix(&contacts);
+    let menu = gio::Menu::new();
+    for (label, action) in [
+        ("Devices and Keys", "session.account-devices"),
+        ("Account Settings", "win.account-settings"),
+        ("Remove Account…", "win.remove-account"),
+    ] {
+        let item = gio::MenuItem::new(Some(label), None);
+        item.set_action_and_target_value(Some(action), Some(&jid.to_variant()));
+        menu.append_item(&item);
     }
+    let more = gtk4::MenuButton::builder()
+        .icon_name("view-more-symbolic")
+        .valign(gtk4::Align::Center)
+        .tooltip_text(format!("Devices, settings and removal of {jid}"))
+        .menu_model(&menu)
+        .css_classes(["flat"])
+        .build();
+    crate::ui::a11y::set_label(&more, &format!("More actions for {jid}"));
+    row.add_suffix(&more);
     row.upcast()
 }
 
@@ -476,9 +467,33 @@ impl SessionView {
                     security.handle_event(self, event);
                 }
             }
+            Event::RoomInvite {
+                account,
+                room,
+                from,
+                reason,
+                direct,
+                ..
+            } => {
+                if let (Some(window), Some(core)) = (
+                    self.root().and_downcast::<gtk4::Window>(),
+                    self.imp().core.get().cloned(),
+                ) {
+                    crate::ui::invitation_dialog::ask(
+                        &window,
+                        core,
+                        crate::ui::invitation_dialog::Invitation {
+                            account: account.clone(),
+                            room: room.clone(),
+                            from: from.clone(),
+                            reason: reason.clone(),
+                            direct: *direct,
+                        },
+                    );
+                }
+            }
             // Room details have no view here yet.
-            Event::RoomInvite { .. }
-            | Event::RoomLeft { .. }
+            Event::RoomLeft { .. }
             | Event::RoomSubject { .. }
             | Event::Unlocked
             | Event::Locked

@@ -195,6 +195,7 @@ impl TorSettingsPage {
         use_row.add_suffix(&imp.bridges_switch);
         bridges.add(&use_row);
         imp.bridges_text.set_monospace(true);
+        crate::ui::a11y::set_label(&imp.bridges_text, "Bridge lines, one per line");
         imp.bridges_text.set_wrap_mode(gtk4::WrapMode::Char);
         imp.bridges_text.set_height_request(100);
         imp.bridges_text.set_top_margin(6);

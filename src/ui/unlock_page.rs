@@ -69,6 +69,8 @@ mod imp {
         fn constructed(&self) {
             self.parent_constructed();
             let obj = self.obj();
+            crate::ui::a11y::label_password_peek(&self.passphrase_row);
+            crate::ui::a11y::label_password_peek(&self.confirm_row);
             self.submit_button.connect_clicked(glib::clone!(
                 #[weak]
                 obj,

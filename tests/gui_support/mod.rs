@@ -366,11 +366,59 @@ pub fn inside_toolkit_part(widget: &gtk4::Widget) -> bool {
     false
 }
 
-/// Every mapped control under `root` that has no accessible label and shows no text.
+/// Every item of `model` (and of its sections and submenus) without a label, as "what: …".
+pub fn unlabelled_menu_items(model: &gtk4::gio::MenuModel, what: &str, out: &mut Vec<String>) {
+    use gtk4::gio;
+    use gtk4::prelude::*;
+    for i in 0..model.n_items() {
+        let label = model
+            .item_attribute_value(i, gio::MENU_ATTRIBUTE_LABEL, None)
+            .and_then(|v| v.get::<String>());
+        let linked: Vec<gio::MenuModel> = [gio::MENU_LINK_SECTION, gio::MENU_LINK_SUBMENU]
+            .into_iter()
+            .filter_map(|link| model.item_link(i, link))
+            .collect();
+        // A section may go without a title; an item or a submenu needs a label.
+        let is_section = model.item_link(i, gio::MENU_LINK_SECTION).is_some();
+        if !is_section && label.as_deref().is_none_or(|l| l.trim().is_empty()) {
+            let action = model
+                .item_attribute_value(i, gio::MENU_ATTRIBUTE_ACTION, None)
+                .and_then(|v| v.get::<String>());
+            out.push(format!(
+                "{what}: menu item {i} (action {action:?}) has no label"
+            ));
+        }
+        for sub in linked {
+            unlabelled_menu_items(&sub, what, out);
+        }
+    }
+}
+
+/// Every mapped control under `root` that has no accessible label and shows no text, and every
+/// item without a label in the menus of its menu buttons and popover menus (context menus
+/// included, shown or not).
 pub fn unlabelled(root: &gtk4::Widget) -> Vec<String> {
     use gtk4::prelude::*;
     fn walk(w: &gtk4::Widget, out: &mut Vec<String>) {
+        let model = w
+            .downcast_ref::<gtk4::MenuButton>()
+            .and_then(gtk4::MenuButton::menu_model)
+            .or_else(|| {
+                w.downcast_ref::<gtk4::PopoverMenu>()
+                    .and_then(gtk4::PopoverMenu::menu_model)
+            });
+        if let Some(model) = model {
+            unlabelled_menu_items(&model, &format!("menu of a {}", w.type_().name()), out);
+        }
         if !w.is_mapped() {
+            // A context menu's popover is not mapped until it opens: look inside for its model.
+            let mut child = w.first_child();
+            while let Some(c) = child {
+                if c.is::<gtk4::PopoverMenu>() {
+                    walk(&c, out);
+                }
+                child = c.next_sibling();
+            }
             return;
         }
         let control = w.is::<gtk4::Button>()
@@ -414,4 +462,51 @@ pub fn unlabelled(root: &gtk4::Widget) -> Vec<String> {
     let mut out = Vec::new();
     walk(root, &mut out);
     out
+}
+
+/// Whether `model` (or one of its sections and submenus) has an item for `action` with `target`.
+pub fn menu_has_item(
+    model: &gtk4::gio::MenuModel,
+    action: &str,
+    target: &gtk4::glib::Variant,
+) -> bool {
+    use gtk4::gio;
+    use gtk4::prelude::*;
+    (0..model.n_items()).any(|i| {
+        let item_action = model
+            .item_attribute_value(i, gio::MENU_ATTRIBUTE_ACTION, None)
+            .and_then(|v| v.get::<String>());
+        let item_target = model.item_attribute_value(i, gio::MENU_ATTRIBUTE_TARGET, None);
+        (item_action.as_deref() == Some(action) && item_target.as_ref() == Some(target))
+            || [gio::MENU_LINK_SECTION, gio::MENU_LINK_SUBMENU]
+                .into_iter()
+                .filter_map(|link| model.item_link(i, link))
+                .any(|sub| menu_has_item(&sub, action, target))
+    })
+}
+
+/// The shown menu button under `root` whose menu has an item for `action` on `target` (an
+/// account row's "more" menu, say).
+pub fn menu_button_with(
+    root: &gtk4::Widget,
+    action: &str,
+    target: &gtk4::glib::Variant,
+) -> Option<gtk4::MenuButton> {
+    use gtk4::prelude::*;
+    find_widget::<gtk4::MenuButton>(root, &|b| {
+        b.is_mapped()
+            && b.menu_model()
+                .is_some_and(|m| menu_has_item(&m, action, target))
+    })
+}
+
+/// Chooses the item for `action` on `target` in a shown menu button's menu under `root` (what a
+/// click on that menu item does: the action activated from the menu button); panics if no
+/// shown menu offers it.
+pub fn choose_menu_item(root: &gtk4::Widget, action: &str, target: &gtk4::glib::Variant) {
+    use gtk4::prelude::*;
+    let button = menu_button_with(root, action, target)
+        .unwrap_or_else(|| panic!("no shown menu offers {action} for {target}"));
+    WidgetExt::activate_action(&button, action, Some(target))
+        .unwrap_or_else(|e| panic!("{action} from the menu: {e}"));
 }

@@ -7,7 +7,8 @@ what=${1:-test}
 pkgs=(build-essential pkg-config libssl-dev libgtk-4-dev libadwaita-1-dev ca-certificates)
 if [ "$what" = test ] || [ "$what" = bench ]; then
   pkgs+=(prosody tor obfs4proxy xvfb xauth xdotool imagemagick strace python3-venv python3-dev
-         sqlcipher openssl lua-unbound procps iproute2)
+         sqlcipher openssl lua-unbound procps iproute2
+         dbus-daemon dbus-bin at-spi2-core python3-gi gir1.2-atspi-2.0)
 fi
 if [ "$what" = bench ]; then
   pkgs+=(dino-im dbus-daemon libglib2.0-bin util-linux)
