@@ -6,7 +6,6 @@
 //!   the unlock page shows); after the unlock, Tor bootstraps and the account connects.
 
 mod gui_support;
-#[allow(dead_code)] // this binary uses the bed and the headless driver, not the peers
 mod support;
 
 use std::io::{BufRead, BufReader, Write};
@@ -133,7 +132,7 @@ impl App {
             match self.log.recv_timeout(left) {
                 Ok(line) if line.contains(needle) => return line,
                 Ok(_) => {}
-                Err(_) => panic!("talpa never logged {needle:?} within {timeout:?}"),
+                Err(e) => panic!("talpa never logged {needle:?} within {timeout:?} ({e})"),
             }
         }
     }
