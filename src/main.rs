@@ -1,5 +1,6 @@
 //! The `talpa` binary: the GTK client by default, `talpa headless` for the JSON-lines protocol.
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -43,8 +44,59 @@ fn default_profile_dir() -> Option<PathBuf> {
     directories::ProjectDirs::from("org", "Talpa", "talpa").map(|d| d.data_dir().to_path_buf())
 }
 
+/// Whether this machine has a GPU that Mesa can render with (a DRM render node).
+fn has_render_node() -> bool {
+    std::fs::read_dir("/dev/dri").is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("renderD"))
+    })
+}
+
+/// Draws without OpenGL where OpenGL could only be emulated in software.
+///
+/// GTK draws with OpenGL by default, and on X11 it sets OpenGL up as it opens the display
+/// (to pick a visual). Without a GPU (no DRM render node: virtual machines such as Qubes or
+/// Whonix, remote and virtual X servers such as Xvfb) that OpenGL is Mesa's llvmpipe: libLLVM
+/// and the software rasteriser are loaded and relocated, shaders are compiled with LLVM, two
+/// rasteriser threads and their frame buffers stay resident — over 100 MB of resident memory
+/// and a good part of the start-up time, for drawing that GTK's cairo renderer does in
+/// software directly. GTK reads these choices from the environment once, as it starts
+/// (`GSK_RENDERER=cairo`, and `GDK_DEBUG=gl-disable` so the display does not set up OpenGL
+/// at all), and changing the environment from inside the process needs `unsafe`; so the binary
+/// executes itself again, once, with both set (same arguments and file descriptors; a few ms
+/// of dynamic linking). A `GSK_RENDERER` the user set is left alone (`GSK_RENDERER=ngl`
+/// restores OpenGL).
+fn prefer_cairo_without_gpu() {
+    if std::env::var_os("GSK_RENDERER").is_some() || has_render_node() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let mut gdk_debug = std::env::var_os("GDK_DEBUG").unwrap_or_default();
+    if !gdk_debug.is_empty() {
+        gdk_debug.push(",");
+    }
+    gdk_debug.push("gl-disable");
+    let mut args = std::env::args_os();
+    let argv0 = args.next().unwrap_or_else(|| exe.clone().into_os_string());
+    let error = std::process::Command::new(&exe)
+        .arg0(argv0)
+        .args(args)
+        .env("GSK_RENDERER", "cairo")
+        .env("GDK_DEBUG", gdk_debug)
+        .exec();
+    // Still here: GTK picks its renderer itself, as it would have without this.
+    eprintln!("talpa: could not restart with the cairo renderer: {error}");
+}
+
 fn main() -> ExitCode {
+    talpa::ui::probe::mark("main");
     let cli = Cli::parse();
+    if cli.mode.is_none() {
+        prefer_cairo_without_gpu();
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TALPA_LOG")
@@ -97,18 +149,13 @@ fn main() -> ExitCode {
             }
         }
         None => {
-            // Setting up the embedded Tor client (state and cache directories, guards) takes
-            // a while; it runs on another thread while GTK connects to the display.
-            let handle = runtime.handle().clone();
-            let spawning = std::thread::spawn(move || {
-                let _guard = handle.enter();
+            // The core only spawns its actor here; the embedded Tor client starts at unlock
+            // (its settings are in the encrypted store), long after the first frame.
+            let core = {
+                let _guard = runtime.enter();
                 CoreHandle::spawn(options)
-            });
-            talpa::ui::preinit();
-            let Ok(core) = spawning.join() else {
-                eprintln!("talpa: the core failed to start");
-                return ExitCode::FAILURE;
             };
+            talpa::ui::preinit();
             let probe = cli
                 .bench_fd
                 .map(|fd| PathBuf::from(format!("/proc/self/fd/{fd}")));

@@ -69,6 +69,7 @@ pub fn preinit() {
     if gtk4::init().is_ok() {
         adw::init().ok();
     }
+    probe::mark("gtk_init");
 }
 
 /// Runs the GTK application on the calling thread until its last window closes.
@@ -96,8 +97,11 @@ pub fn run_with_probe(
             window.present();
             return;
         }
+        probe::mark("activate");
         let window = window::Window::new(app, core.clone());
+        probe::mark("window_built");
         window.present();
+        probe::mark("presented");
         if let Some(source) = probe.borrow_mut().take() {
             probe::start(source, &window, core.clone());
         }
@@ -108,6 +112,7 @@ pub fn run_with_probe(
 
 /// Prepares `app` at startup: the stylesheet, the application actions and their shortcuts.
 pub fn install(app: &adw::Application) {
+    probe::mark("app_startup");
     install_style();
     setup_app_actions(app);
 }

@@ -11,6 +11,12 @@
 //!
 //! End of input quits the application (as Ctrl+Q does).
 //!
+//! Start-up is timed from the inside too: [`mark`] notes when start-up reached a stage (the
+//! binary's `main`, GTK initialised, window built, presented), always (a few clock reads), and
+//! the probe logs them with the first painted frame as `startup main_us=… painted_us=…`, each
+//! on the monotonic clock in microseconds (`CLOCK_MONOTONIC`, the clock of Python's
+//! `time.monotonic()`), so the bench can subtract the moment it started the process.
+//!
 //! Everything is logged under the `talpa::bench` target (`TALPA_LOG=warn,talpa::bench=info`) as
 //! `key=value` fields; never a message body, a passphrase or a key. Without `--bench-fd` nothing
 //! here runs.
@@ -20,6 +26,7 @@ use std::collections::HashMap;
 use std::io::BufRead;
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use gtk4::prelude::*;
@@ -32,8 +39,46 @@ use crate::core::{Command, CoreHandle, Event};
 use crate::ui::chat::MessageRow;
 use crate::ui::window::Window;
 
+/// Start-up stages reached so far, with the monotonic clock (µs) at which each was reached.
+static MARKS: Mutex<Vec<(&'static str, i64)>> = Mutex::new(Vec::new());
+
+/// Notes that start-up reached `stage` now (a handful of marks per run; the probe logs them).
+pub fn mark(stage: &'static str) {
+    let now = glib::monotonic_time();
+    if let Ok(mut marks) = MARKS.lock() {
+        marks.push((stage, now));
+    }
+}
+
+/// Logs the start-up marks once `window` painted its first frame (or at once if it has).
+fn log_startup(window: &Window) {
+    let report = || {
+        mark("painted");
+        let marks = MARKS.lock().map(|m| m.clone()).unwrap_or_default();
+        let fields: Vec<String> = marks
+            .iter()
+            .map(|(stage, us)| format!("{stage}_us={us}"))
+            .collect();
+        tracing::info!(target: "talpa::bench", "startup {}", fields.join(" "));
+    };
+    let Some(clock) = window.frame_clock() else {
+        report();
+        return;
+    };
+    let slot: Rc<RefCell<Option<glib::SignalHandlerId>>> = Rc::default();
+    let handler = slot.clone();
+    let id = clock.connect_after_paint(move |clock| {
+        if let Some(id) = handler.borrow_mut().take() {
+            clock.disconnect(id);
+            report();
+        }
+    });
+    slot.replace(Some(id));
+}
+
 /// Starts the probe for `window`, reading the passphrase and commands from `source`.
 pub fn start(source: PathBuf, window: &Window, core: CoreHandle) {
+    log_startup(window);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Zeroizing<String>>();
     std::thread::spawn(move || {
         let file = match std::fs::File::open(&source) {

@@ -510,6 +510,15 @@ class Talpa:
             time.sleep(0.005)
         raise RuntimeError("Talpa's window never mapped")
 
+    def startup_marks(self):
+        """The probe's start-up marks of this run, in ms after the process was started."""
+        try:
+            _, line = self.wait_line(lambda l: "startup main_us=" in l, timeout=20)
+        except RuntimeError:
+            return None
+        return {w.split("=")[0][:-3]: round(int(w.split("=")[1]) / 1000 - self.started * 1000, 1)
+                for w in line.split() if "_us=" in w}
+
     def command(self, text):
         self.control.write(text + "\n")
         self.control.flush()
@@ -579,15 +588,20 @@ def ratio(talpa, dino):
     return f"{talpa / dino:.2f}x"
 
 
-def measure_start(client, runs):
+def measure_start(client, runs, stages=None):
+    """Start -> first window mapped, `runs` warm runs. For Talpa, `stages` (a list) also gets
+    each run's start-up marks from the probe (ms after the process was started)."""
     times = []
     for i in range(runs + 1):  # the first run warms the page cache and is not counted
         client.start()
         t = client.wait_mapped()
+        marks = client.startup_marks() if hasattr(client, "startup_marks") else None
         time.sleep(1.0)
         client.quit()
         if i:
             times.append(t)
+            if stages is not None and marks:
+                stages.append(marks)
     return times
 
 
@@ -649,6 +663,9 @@ def main():
     ap.add_argument("--ingest-open", action="store_true",
                     help="only the ingest and open figures (no start runs, no idle memory, no "
                          "3-account phase): a quick loop for that work")
+    ap.add_argument("--startmem", action="store_true",
+                    help="only start-up and the 1-account idle memory (to iterate on those)")
+    ap.add_argument("--runs", type=int, help="warm start-up runs (default 5, 2 with --quick)")
     ap.add_argument("--explore", action="store_true",
                     help="screenshot Dino after the first flood (to find the row to click)")
     args = ap.parse_args()
@@ -656,7 +673,7 @@ def main():
         bed = json.load(f)
     n = 200 if args.quick else 2000
     big = 1000 if args.quick else 10000
-    runs = 2 if args.quick else 5
+    runs = args.runs or (2 if args.quick else 5)
     idle = 5 if args.quick else 30
     work = tempfile.mkdtemp(prefix="bench-dino.")
     log(f"bench: work dir {work}")
@@ -686,7 +703,9 @@ def main():
             f = figures[client.name]
             if not args.ingest_open:
                 log(f"bench: {client.name}: start -> first window, {runs} warm runs")
-                f["start"] = measure_start(client, runs)
+                if which == "talpa":
+                    f["start_stages"] = []
+                f["start"] = measure_start(client, runs, f.get("start_stages"))
             # One account: idle memory, then the floods and the open.
             prosody = Prosody(bed)
             client.start()
@@ -700,6 +719,10 @@ def main():
                 log(f"bench: {client.name}: online; idle {idle} s")
                 time.sleep(idle)
                 f["idle1"] = memory_kb(client.pid)
+                f["idle1_cpu_s"] = cpu_seconds(client.pid)
+            if args.startmem:
+                client.quit()
+                continue
             # Another contact writes first and that conversation is on screen (Dino opens the
             # first conversation that comes in by itself; Talpa is asked to), so the flood
             # goes to a conversation not on screen.
@@ -815,6 +838,12 @@ def report(figures, n, big):
         fmt_s)
     row(f"Talpa alone: open {big} (first frame)", get(t, "open_big", "first_frame_s"), None,
         fmt_s)
+    stages = t.get("start_stages")
+    if stages:
+        names = [k for k in stages[0] if all(k in m for m in stages)]
+        rows.append(("  Talpa start-up stages (median ms after exec):", "", "", ""))
+        for k in names:
+            rows.append((f"    {k}", f"{statistics.median(m[k] for m in stages):.0f} ms", "", ""))
     w = max(len(r[0]) for r in rows)
     print(f"{'':{w}}  {'Talpa':>10}  {'Dino':>10}  {'Talpa/Dino':>10}")
     for label, tv, dv, r in rows:
