@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # `make bench`: every benchmark, printed as figures and as ratios to a peer doing the same work
 # in the same run (plain SQLite for the store, a C tor client for Arti's bootstrap, Dino for the
-# desktop client as a whole).
-# Arguments pick sections (store, tor, client); none means all of them.
+# desktop client as a whole, a raw pager and slixmpp for MAM catch-up, python-omemo for OMEMO).
+# Arguments pick sections (store, tor, client, mam, omemo); none means all of them.
 set -euo pipefail
-sections=${*:-store tor client}
+sections=${*:-store tor client mam omemo}
 want() { [[ " $sections " == *" $1 "* ]]; }
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/talpa/target}
