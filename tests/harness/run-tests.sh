@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: install what is missing, prepare the Python peers, check format and lints, run
-# every test against one shared bed (Prosody + private Tor network), and stop everything it
-# started — also on failure or Ctrl-C.
+# every test against one shared bed (Prosody + private Tor network), stop everything it
+# started — also on failure or Ctrl-C — and run the OMEMO fuzz targets under libFuzzer for
+# FUZZ_SECONDS each (20 here; `make fuzz` alone defaults to 30).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/talpa/target}
@@ -36,4 +37,11 @@ set -e
 grep -E '^test result:' "$TALPA_BED_DIR/cargo-test.log" | awk '
   { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
   END { printf "\ntotal: %d passed, %d failed\n", p, f }' || true
+
+# libFuzzer + address sanitizer on nightly, own target dir (reused: cold build ≈ 12 min on
+# 2 cores, warm ≈ 1 min); a crash fails the run with its input in fuzz/artifacts/.
+echo "== fuzz"
+fuzz_status=0
+FUZZ_SECONDS=${FUZZ_SECONDS:-20} bash tests/harness/fuzz.sh || fuzz_status=$?
+if [ "$status" -eq 0 ]; then status=$fuzz_status; fi
 exit "$status"
