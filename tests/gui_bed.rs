@@ -7,19 +7,20 @@
 //! shows among the occupants and talks, and sees us leave), and locking leaves no message text
 //! in the window.
 
+mod gui_bed_support;
 mod gui_support;
 mod support;
 
 use std::time::Duration;
 
-use gtk4::glib;
 use gtk4::prelude::*;
 use libadwaita as adw;
 use talpa::core::commands::{NewAccount, Secret};
-use talpa::core::{Command, CoreHandle, CoreOptions, Reply};
+use talpa::core::{Command, CoreHandle};
 use talpa::ui::conversation_settings_dialog::ConversationSettingsDialog;
 use talpa::ui::window::Window;
 
+use gui_bed_support::{bed_options, call};
 use gui_support::{find_widget, pump, pump_until, visible_texts};
 use support::{Peer, bed};
 
@@ -37,20 +38,6 @@ fn the_window_receives_a_peer_message_through_tor_and_answers_it() {
     // Bring the bed up before the child starts (it is shared and reused).
     let _ = bed();
     gui_support::run_as_gui_child("the_window_receives_a_peer_message_through_tor_and_answers_it");
-}
-
-fn bed_options(profile: std::path::PathBuf) -> CoreOptions {
-    let mut options = CoreOptions::new(profile);
-    options.tor_network = Some(bed().tor.network_file.clone());
-    options.startup_jitter = Duration::from_secs(2);
-    options
-}
-
-fn call(core: &CoreHandle, command: Command) -> Reply {
-    let name = command.name();
-    glib::MainContext::default()
-        .block_on(core.call(command))
-        .unwrap_or_else(|e| panic!("{name} failed: {e}"))
 }
 
 #[allow(clippy::needless_pass_by_value)] // the signature run_app_checks_with expects

@@ -11,6 +11,7 @@
 //! - a room's side panel invites a contact picked from the account's contacts: the contact
 //!   receives the room's (mediated) invitation.
 
+mod gui_bed_support;
 mod gui_support;
 mod support;
 
@@ -23,15 +24,15 @@ use libadwaita as adw;
 use libadwaita::prelude::{ComboRowExt, PreferencesRowExt};
 use serde_json::Value;
 use talpa::core::commands::{NewAccount, Secret};
-use talpa::core::{Command, CoreHandle, CoreOptions, Reply};
+use talpa::core::{Command, CoreHandle, Reply};
 use talpa::ui::account_window::AccountWindow;
 use talpa::ui::chat::MessageRow;
 use talpa::ui::window::Window;
 
+use gui_bed_support::{LONG, bed_options, call, pump_until_peer};
 use gui_support::{find_widget, pump, pump_until, visible_texts};
 use support::{Peer, bed};
 
-const LONG: Duration = Duration::from_secs(120);
 const ORIGINAL: &str = "meet at the bakery at noon";
 const CORRECTED: &str = "meet at the library at noon";
 const ROOM_ORIGINAL: &str = "cell meeting moved to thursday";
@@ -49,35 +50,6 @@ fn contact_requests_blocking_archiving_and_own_message_edits_work_from_the_windo
     gui_support::run_as_gui_child(
         "contact_requests_blocking_archiving_and_own_message_edits_work_from_the_window",
     );
-}
-
-fn bed_options(profile: std::path::PathBuf) -> CoreOptions {
-    let mut options = CoreOptions::new(profile);
-    options.tor_network = Some(bed().tor.network_file.clone());
-    options.startup_jitter = Duration::from_secs(2);
-    options
-}
-
-fn call(core: &CoreHandle, command: Command) -> Reply {
-    let name = command.name();
-    glib::MainContext::default()
-        .block_on(core.call(command))
-        .unwrap_or_else(|e| panic!("{name} failed: {e}"))
-}
-
-/// Pumps the GTK main loop (so the window's commands run) until the peer reports a matching
-/// event, and takes that event.
-fn pump_until_peer(peer: &mut Peer, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let deadline = std::time::Instant::now() + LONG;
-    while !peer.pending_events().iter().any(&pred) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the peer never saw {what}\n{}",
-            peer.diagnostics()
-        );
-        pump(Duration::from_millis(50));
-    }
-    peer.wait_event(pred, Duration::from_secs(1))
 }
 
 #[allow(clippy::needless_pass_by_value, clippy::too_many_lines)] // a scripted session

@@ -4,24 +4,22 @@
 //! *Join* disabled until a nickname is typed; *Join* joins the room through Tor (the peer sees
 //! the new occupant and the room is listed under Rooms). Screenshot kept.
 
+mod gui_bed_support;
 mod gui_support;
 mod support;
 
 use std::time::Duration;
 
-use gtk4::glib;
 use gtk4::prelude::*;
 use libadwaita as adw;
 use libadwaita::prelude::*;
-use serde_json::Value;
 use talpa::core::commands::{NewAccount, Secret};
-use talpa::core::{Command, CoreHandle, CoreOptions, Reply};
+use talpa::core::{Command, CoreHandle};
 use talpa::ui::window::Window;
 
+use gui_bed_support::{LONG, bed_options, call, pump_until_peer};
 use gui_support::{find_widget, pump, pump_until, unlabelled};
 use support::{Peer, bed};
-
-const LONG: Duration = Duration::from_secs(120);
 
 #[test]
 fn a_direct_invitation_is_shown_and_joining_it_enters_the_room() {
@@ -31,34 +29,6 @@ fn a_direct_invitation_is_shown_and_joining_it_enters_the_room() {
     }
     let _ = bed();
     gui_support::run_as_gui_child("a_direct_invitation_is_shown_and_joining_it_enters_the_room");
-}
-
-fn bed_options(profile: std::path::PathBuf) -> CoreOptions {
-    let mut options = CoreOptions::new(profile);
-    options.tor_network = Some(bed().tor.network_file.clone());
-    options.startup_jitter = Duration::from_secs(2);
-    options
-}
-
-fn call(core: &CoreHandle, command: Command) -> Reply {
-    let name = command.name();
-    glib::MainContext::default()
-        .block_on(core.call(command))
-        .unwrap_or_else(|e| panic!("{name} failed: {e}"))
-}
-
-/// Pumps the GTK main loop until the peer reports a matching event.
-fn pump_until_peer(peer: &mut Peer, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let deadline = std::time::Instant::now() + LONG;
-    while !peer.pending_events().iter().any(&pred) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the peer never saw {what}\n{}",
-            peer.diagnostics()
-        );
-        pump(Duration::from_millis(50));
-    }
-    peer.wait_event(pred, Duration::from_secs(1))
 }
 
 #[allow(clippy::needless_pass_by_value)] // run_app_checks_with's signature

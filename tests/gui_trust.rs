@@ -6,24 +6,25 @@
 //! audit from the room panel explains a weak room (the peer's instant room) in plain words,
 //! and says Talpa's own private room has no weakness.
 
+mod gui_bed_support;
 mod gui_support;
 mod support;
 
 use std::time::Duration;
 
-use gtk4::glib;
 use gtk4::prelude::*;
 use libadwaita as adw;
 use libadwaita::prelude::*;
 use serde_json::json;
 use talpa::core::commands::{NewAccount, Secret};
 use talpa::core::events::DeviceInfo;
-use talpa::core::{Command, CoreHandle, CoreOptions, Event, Reply};
+use talpa::core::{Command, CoreHandle, Event, Reply};
 use talpa::ui::chat::room_audit_window::RoomAuditWindow;
 use talpa::ui::devices_window::DevicesWindow;
 use talpa::ui::session_view::SessionView;
 use talpa::ui::window::Window;
 
+use gui_bed_support::{bed_options, call};
 use gui_support::{find_widget, pump, pump_until, visible_texts};
 use support::{Peer, bed};
 
@@ -39,20 +40,6 @@ fn devices_trust_and_room_audits_are_shown_and_decided_in_the_window() {
     gui_support::run_as_gui_child(
         "devices_trust_and_room_audits_are_shown_and_decided_in_the_window",
     );
-}
-
-fn bed_options(profile: std::path::PathBuf) -> CoreOptions {
-    let mut options = CoreOptions::new(profile);
-    options.tor_network = Some(bed().tor.network_file.clone());
-    options.startup_jitter = Duration::from_secs(2);
-    options
-}
-
-fn call(core: &CoreHandle, command: Command) -> Reply {
-    let name = command.name();
-    glib::MainContext::default()
-        .block_on(core.call(command))
-        .unwrap_or_else(|e| panic!("{name} failed: {e}"))
 }
 
 fn devices(core: &CoreHandle, account: &str, jid: Option<&str>) -> Vec<DeviceInfo> {
