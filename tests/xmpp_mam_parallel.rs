@@ -13,11 +13,9 @@ use std::time::Duration;
 
 use support::bed;
 use talpa::xmpp::Session;
-use talpa::xmpp::muc::{MucPresence, parse_muc_presence};
-use talpa::xmpp::session::{ArchivedMessage, PresenceKind, SessionEvent};
-use tokio::sync::mpsc::UnboundedReceiver;
+use talpa::xmpp::session::{ArchivedMessage, SessionEvent};
 use tokio_xmpp::jid::{BareJid, Jid};
-use xmpp_common::{connect, wait_for};
+use xmpp_common::{connect, self_presence, wait_for};
 
 /// Bursts of messages one and a bit seconds apart: the archive spans several seconds and each
 /// second holds many messages, so range boundaries fall between messages of one timestamp.
@@ -126,17 +124,6 @@ async fn parallel_catch_up_delivers_every_archived_message_once_across_range_bou
     assert!(report.ranges >= 2, "{report:?}");
     alice.close().await;
     bob.close().await;
-}
-
-async fn self_presence(ev: &mut UnboundedReceiver<SessionEvent>, room: &BareJid) -> MucPresence {
-    wait_for(ev, |e| match e {
-        SessionEvent::Presence { raw, kind, .. } => {
-            assert_ne!(*kind, PresenceKind::Error, "join failed: {raw:?}");
-            parse_muc_presence(raw).filter(|m| m.is_self && &m.room == room)
-        }
-        _ => None,
-    })
-    .await
 }
 
 #[tokio::test]

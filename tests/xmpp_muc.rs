@@ -6,23 +6,11 @@ mod support;
 mod xmpp_common;
 
 use support::bed;
-use talpa::xmpp::muc::{Affiliation, MucPresence, parse_muc_presence};
+use talpa::xmpp::muc::{Affiliation, parse_muc_presence};
 use talpa::xmpp::session::{PresenceKind, SessionEvent};
-use tokio::sync::mpsc::UnboundedReceiver;
 use tokio_xmpp::jid::{BareJid, Jid};
 use tokio_xmpp::parsers::message::MessageType;
-use xmpp_common::{connect, wait_for};
-
-async fn self_presence(ev: &mut UnboundedReceiver<SessionEvent>, room: &BareJid) -> MucPresence {
-    wait_for(ev, |e| match e {
-        SessionEvent::Presence { raw, kind, .. } => {
-            assert_ne!(*kind, PresenceKind::Error, "join failed: {raw:?}");
-            parse_muc_presence(raw).filter(|m| m.is_self && &m.room == room)
-        }
-        _ => None,
-    })
-    .await
-}
+use xmpp_common::{connect, self_presence, wait_for};
 
 #[tokio::test]
 async fn members_only_room_message_archive_and_exclusion() {

@@ -10,8 +10,10 @@ pub fn ca_pem() -> String {
 
 use talpa::xmpp::TrustAnchor;
 use talpa::xmpp::connector::{StreamOpener, TlsMode, opener};
-use talpa::xmpp::session::{Session, SessionConfig, SessionEvent};
+use talpa::xmpp::muc::{MucPresence, parse_muc_presence};
+use talpa::xmpp::session::{PresenceKind, Session, SessionConfig, SessionEvent};
 use tokio::sync::mpsc::UnboundedReceiver;
+use tokio_xmpp::jid::BareJid;
 
 /// An opener connecting plain TCP to `host:port` (tests only; the product uses Tor).
 pub fn tcp_opener(host: &str, port: u16) -> StreamOpener {
@@ -63,4 +65,19 @@ pub async fn wait_for<T>(
             return t;
         }
     }
+}
+
+/// Waits for the own (self) presence from `room`: the join went through. Panics on an error presence.
+pub async fn self_presence(
+    ev: &mut UnboundedReceiver<SessionEvent>,
+    room: &BareJid,
+) -> MucPresence {
+    wait_for(ev, |e| match e {
+        SessionEvent::Presence { raw, kind, .. } => {
+            assert_ne!(*kind, PresenceKind::Error, "join failed: {raw:?}");
+            parse_muc_presence(raw).filter(|m| m.is_self && &m.room == room)
+        }
+        _ => None,
+    })
+    .await
 }
