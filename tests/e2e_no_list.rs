@@ -205,6 +205,45 @@ fn a_keyless_room_member_is_asked_for_its_device_list_once_across_rejoins_and_me
 }
 
 #[test]
+fn a_contact_without_keys_is_asked_once_however_many_messages_wait_for_keys() {
+    let bed = bed();
+    let (a, apw) = bed.new_account("nolistsender");
+    let (b, bpw) = bed.new_account("keylesscontact");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut talpa = talpa_online(bed, &dir.path().join("p"), &a, &apw);
+    let _peer = Peer::spawn(bed, &b, &bpw);
+    // Each message flushes the outbox again: every held message is tried afresh, and a message
+    // that reaches nobody used to have the device lists fetched a second time.
+    let texts = [secret("waits for keys, 1"), secret("waits for keys, 2")];
+    for text in &texts {
+        let oid = send(&mut talpa, &a, &b, text);
+        let held = talpa.wait_event_for(
+            |e| e["event"] == "message_held" && e["origin_id"] == oid.as_str(),
+            LONG,
+        );
+        assert_eq!(held["with"], b.as_str(), "{held}");
+    }
+    let log = stanza_log(bed);
+    for text in &texts {
+        assert!(!log.contains(text.as_str()), "a held message went out");
+    }
+    // Nobody else knows this fresh account: every query for its lists is Talpa's.
+    let everyone: HashSet<String> = log
+        .lines()
+        .filter_map(session_of)
+        .map(str::to_owned)
+        .collect();
+    for node in NODES {
+        assert_eq!(
+            list_queries(&log, &everyone, &b, node),
+            1,
+            "queries for the keyless contact's {node} over two held messages"
+        );
+    }
+    talpa.quit();
+}
+
+#[test]
 fn a_member_who_publishes_keys_later_is_encrypted_to_at_once_via_the_pep_event() {
     let bed = bed();
     let (owner, apw) = bed.new_account("nolistowner");

@@ -186,13 +186,20 @@ impl NoLists {
     }
 
     /// Whether a "no list" answer for `jid` is still believed at `now` (an expired one is
-    /// dropped); with `client`, only if that client had been seen when it was given.
+    /// dropped); with `client`, only if that client had been seen when it was given. An
+    /// answer given before any client of `jid` arrived (the member was already on the room's
+    /// member list) is about the first client that arrives.
     fn holds(&mut self, v: OmemoVersion, jid: &str, client: Option<&str>, now: Instant) -> bool {
         let key = (v, jid.to_owned());
-        match self.0.get(&key) {
-            Some(e) if now.saturating_duration_since(e.at) < NO_LIST_TTL => {
-                client.is_none_or(|c| e.clients.iter().any(|k| k == c))
-            }
+        match self.0.get_mut(&key) {
+            Some(e) if now.saturating_duration_since(e.at) < NO_LIST_TTL => match client {
+                None => true,
+                Some(c) if e.clients.is_empty() => {
+                    e.clients.push(c.to_owned());
+                    true
+                }
+                Some(c) => e.clients.iter().any(|k| k == c),
+            },
             Some(_) => {
                 self.0.remove(&key);
                 false
@@ -1453,11 +1460,14 @@ mod tests {
             !g.should_fetch(v, PEER, phone, t0),
             "both clients are remembered"
         );
-        // An answer given without an arrival (encrypting) knows no client yet.
+        // An answer given before any client arrived (a member on the list, not in the room)
+        // is about the first client that arrives; a second one is asked.
         let mut g = state();
         g.apply(v, PEER, Fetch::Unknown, ListAnswer::Absent, t0);
         assert!(!g.should_fetch(v, PEER, Fetch::Unknown, t0));
-        assert!(g.should_fetch(v, PEER, phone, t0));
+        assert!(!g.should_fetch(v, PEER, phone, t0));
+        assert!(!g.should_fetch(v, PEER, phone, t0));
+        assert!(g.should_fetch(v, PEER, laptop, t0));
     }
 
     #[test]
