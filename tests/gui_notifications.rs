@@ -32,7 +32,20 @@ fn notifications_hide_content_by_default_and_respect_mute_and_lock() {
     );
 }
 
+#[test]
+fn a_flood_raises_a_few_notifications_that_count_every_message() {
+    if gui_support::is_gui_child() {
+        gui_support::run_app_checks(flood_checks);
+        return;
+    }
+    gui_support::run_as_gui_child("a_flood_raises_a_few_notifications_that_count_every_message");
+}
+
 const ALICE: &str = "alice@talpa.test";
+/// How many messages each flood brings, spread over `FLOODERS`.
+const FLOOD: i64 = 2_000;
+/// The last one's conversation is on screen, but the window is inactive.
+const FLOODERS: [&str; 3] = ["carol@talpa.test", "dave@talpa.test", "frank@talpa.test"];
 
 fn call(core: &CoreHandle, command: Command) -> Reply {
     let name = command.name();
@@ -166,6 +179,8 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     }
     window.reload_preferences();
     pump(Duration::from_millis(500));
+    // The first message of a quiet period is shown at once.
+    pump_until("a quiet period", || !session.notification_burst_open());
     window.on_event(&incoming(2, "dave@talpa.test", "dave says hi"));
     assert_eq!(
         session.last_notification(),
@@ -174,10 +189,27 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     window.on_event(&incoming(3, "erin@talpa.test", "erin text"));
     session.open_conversation(ALICE, "dave@talpa.test");
     window.on_event(&incoming(4, "carol@talpa.test", "muted text"));
+    // Erin's message came within the gathering window: it is shown in the update at its end,
+    // which no longer counts dave's (opened) and never carol's (muted).
+    pump_until("the end of the burst", || {
+        !session.notification_burst_open()
+    });
     assert_eq!(
-        session.last_notification().map(|n| n.1),
-        Some("erin text".to_owned()),
-        "a muted conversation raised a notification"
+        session.last_notification(),
+        Some(("erin@talpa.test".to_owned(), "erin text".to_owned())),
+        "a muted or opened conversation was counted"
+    );
+    // Clicking it opens erin's conversation.
+    let token = session.last_notification_token().expect("a notification");
+    app.activate_action(
+        talpa::ui::notifications::OPEN_ACTION,
+        Some(&token.to_variant()),
+    );
+    assert!(
+        session
+            .conversation_view()
+            .is_some_and(|v| v.is_showing(ALICE, "erin@talpa.test")),
+        "the click did not open the notified conversation"
     );
 
     // Removing the account (trash button → confirmation) erases it and its conversations.
@@ -214,5 +246,111 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     assert!(
         !gui_support::visible_texts(window.upcast_ref()).contains("after lock"),
         "a message was shown while locked"
+    );
+}
+
+/// Floods the inactive window with `FLOOD` messages over `FLOODERS`, waits for
+/// the burst to end, and returns how many notifications it raised. At most one is raised per
+/// gathering window, so the bound depends on how long the flood took, not on the message count.
+fn flood(window: &Window, session: &talpa::ui::session_view::SessionView, first_id: i64) -> u64 {
+    let before = session.notifications_raised();
+    let started = std::time::Instant::now();
+    for id in first_id..first_id + FLOOD {
+        let from = FLOODERS[usize::try_from(id).expect("positive") % FLOODERS.len()];
+        window.on_event(&incoming(id, from, &format!("flood text {id}")));
+    }
+    let took = started.elapsed();
+    pump_until("the end of the burst", || {
+        !session.notification_burst_open()
+    });
+    let raised = session.notifications_raised() - before;
+    let windows = took.as_millis() / talpa::ui::notifications::GATHER_WINDOW.as_millis();
+    println!("{FLOOD} messages in {took:?} raised {raised} notifications");
+    assert!(
+        raised >= 2 && u128::from(raised) <= 2 + windows,
+        "{raised} notifications for {FLOOD} messages in {took:?}: not one per gathering window"
+    );
+    raised
+}
+
+#[allow(clippy::needless_pass_by_value)] // the signature run_app_checks expects
+fn flood_checks(app: &adw::Application, core: CoreHandle) {
+    let window = Window::new(app, core);
+    window.set_default_size(1100, 700);
+    window.present();
+    pump(Duration::from_millis(300));
+    window.on_event(&Event::Unlocked);
+    let session = window.session().expect("unlocking shows the session view");
+    session.set_accounts(&[talpa::core::events::AccountSummary {
+        jid: ALICE.into(),
+        enabled: true,
+        state: "online".into(),
+        retention: "1w".into(),
+    }]);
+    session.open_conversation(ALICE, "frank@talpa.test");
+    pump_until("the window to be active", || window.is_active());
+    // Another window takes the focus: Talpa's window is inactive during the floods.
+    let other = gtk4::Window::builder().title("Another program").build();
+    other.present();
+    pump_until("the window to be inactive", || !window.is_active());
+
+    // Privacy defaults: one count, no names, no text.
+    flood(&window, &session, 1);
+    assert_eq!(
+        session.last_notification(),
+        Some((
+            "Talpa".to_owned(),
+            "2000 new messages in 3 conversations".to_owned()
+        ))
+    );
+
+    // Looking at the window starts counting again; with "show who wrote", the update names
+    // the conversations (newest first) but shows no text.
+    window.present();
+    pump_until("the window to be active again", || window.is_active());
+    other.present();
+    pump_until("the window to be inactive again", || !window.is_active());
+    let mut preferences = std::collections::BTreeMap::new();
+    preferences.insert("ui.notify.show_sender".to_owned(), "true".to_owned());
+    session.apply_preferences(&preferences);
+    flood(&window, &session, FLOOD + 1);
+    let (title, body) = session.last_notification().expect("a notification");
+    assert_eq!(title, "2000 new messages in 3 conversations");
+    // The last message (id 2 × FLOOD) came from FLOODERS[(2 × FLOOD) % 3], the one before
+    // from the previous flooder, and so on.
+    let newest = (2 * FLOOD) as usize % FLOODERS.len();
+    let order: Vec<&str> = (0..FLOODERS.len())
+        .map(|back| FLOODERS[(newest + FLOODERS.len() - back) % FLOODERS.len()])
+        .collect();
+    assert_eq!(body, order.join(", "));
+    assert!(
+        !body.contains("flood text"),
+        "the text is shown without opting in"
+    );
+
+    // A click opens the newest conversation; with the others opened too, nothing is unseen.
+    let token = session.last_notification_token().expect("a notification");
+    app.activate_action(
+        talpa::ui::notifications::OPEN_ACTION,
+        Some(&token.to_variant()),
+    );
+    assert!(
+        session
+            .conversation_view()
+            .is_some_and(|v| v.is_showing(ALICE, order[0])),
+        "the click did not open the newest notified conversation"
+    );
+    let raised = session.notifications_raised();
+    for peer in &order[1..] {
+        session.open_conversation(ALICE, peer);
+    }
+    pump(Duration::from_millis(100));
+    pump_until("the end of the burst", || {
+        !session.notification_burst_open()
+    });
+    assert_eq!(
+        session.notifications_raised(),
+        raised,
+        "opened conversations raised another notification"
     );
 }
