@@ -275,18 +275,7 @@ fn flood(window: &Window, session: &talpa::ui::session_view::SessionView, first_
 
 #[allow(clippy::needless_pass_by_value)] // the signature run_app_checks expects
 fn flood_checks(app: &adw::Application, core: CoreHandle) {
-    let window = Window::new(app, core);
-    window.set_default_size(1100, 700);
-    window.present();
-    pump(Duration::from_millis(300));
-    window.on_event(&Event::Unlocked);
-    let session = window.session().expect("unlocking shows the session view");
-    session.set_accounts(&[talpa::core::events::AccountSummary {
-        jid: ALICE.into(),
-        enabled: true,
-        state: "online".into(),
-        retention: "1w".into(),
-    }]);
+    let (window, session) = gui_support::unlocked_window_with_account(app, core, ALICE, "1w");
     session.open_conversation(ALICE, "frank@talpa.test");
     pump_until("the window to be active", || window.is_active());
     // Another window takes the focus: Talpa's window is inactive during the floods.

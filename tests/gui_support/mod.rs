@@ -510,3 +510,60 @@ pub fn choose_menu_item(root: &gtk4::Widget, action: &str, target: &gtk4::glib::
     WidgetExt::activate_action(&button, action, Some(target))
         .unwrap_or_else(|e| panic!("{action} from the menu: {e}"));
 }
+
+// An unlocked window with one account: the setup the in-process window tests share
+// (gui_a11y, gui_conversation_ingest, gui_dialogs, gui_notifications, gui_rooms, gui_session,
+// gui_unread, gui_virtualization). The core is not asked: the window is unlocked and given its
+// accounts as the core's events would.
+
+/// The size the window tests give Talpa's window.
+pub const WINDOW_SIZE: (i32, i32) = (1100, 700);
+
+/// Talpa's window over `core`, presented at [`WINDOW_SIZE`] and drawn; still locked.
+pub fn locked_window(
+    app: &libadwaita::Application,
+    core: talpa::core::CoreHandle,
+) -> talpa::ui::window::Window {
+    use gtk4::prelude::*;
+    let window = talpa::ui::window::Window::new(app, core);
+    window.set_default_size(WINDOW_SIZE.0, WINDOW_SIZE.1);
+    window.present();
+    pump(Duration::from_millis(500));
+    window
+}
+
+/// An account `jid` as the core reports it when online, keeping messages for `retention`.
+pub fn online_account(jid: &str, retention: &str) -> talpa::core::events::AccountSummary {
+    talpa::core::events::AccountSummary {
+        jid: jid.into(),
+        enabled: true,
+        state: "online".into(),
+        retention: retention.into(),
+    }
+}
+
+/// Unlocks `window` as the core's `Unlocked` event does and lists `accounts`; the session view.
+pub fn unlock_with_accounts(
+    window: &talpa::ui::window::Window,
+    accounts: &[talpa::core::events::AccountSummary],
+) -> talpa::ui::session_view::SessionView {
+    window.on_event(&talpa::core::Event::Unlocked);
+    let session = window.session().expect("unlocking shows the session view");
+    session.set_accounts(accounts);
+    session
+}
+
+/// Talpa's window, unlocked, with one online account `jid` keeping messages for `retention`.
+pub fn unlocked_window_with_account(
+    app: &libadwaita::Application,
+    core: talpa::core::CoreHandle,
+    jid: &str,
+    retention: &str,
+) -> (
+    talpa::ui::window::Window,
+    talpa::ui::session_view::SessionView,
+) {
+    let window = locked_window(app, core);
+    let session = unlock_with_accounts(&window, &[online_account(jid, retention)]);
+    (window, session)
+}
