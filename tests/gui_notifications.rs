@@ -17,6 +17,7 @@ use talpa::core::commands::{NewAccount, Secret};
 use talpa::core::events::StoredMessage;
 use talpa::core::{Command, CoreHandle, Event, Reply};
 use talpa::ui::conversation_settings_dialog::ConversationSettingsDialog;
+use talpa::ui::session_view::SessionView;
 use talpa::ui::window::Window;
 
 use gui_support::{find_widget, pump, pump_until};
@@ -68,6 +69,24 @@ fn incoming(id: i64, with: &str, body: &str) -> Event {
         retracted: false,
         origin_id: None,
     })
+}
+
+/// What a click on the last notification does: `app.open-notified` with its number.
+fn click_last_notification(app: &adw::Application, session: &SessionView) {
+    let token = session.last_notification_token().expect("a notification");
+    app.activate_action(
+        talpa::ui::notifications::OPEN_ACTION,
+        Some(&token.to_variant()),
+    );
+}
+
+fn assert_showing(session: &SessionView, peer: &str) {
+    assert!(
+        session
+            .conversation_view()
+            .is_some_and(|v| v.is_showing(ALICE, peer)),
+        "the click did not open {peer}, the newest notified conversation"
+    );
 }
 
 fn find<T: IsA<gtk4::Window>>(app: &adw::Application) -> Option<T> {
@@ -200,17 +219,8 @@ fn checks(app: &adw::Application, core: CoreHandle) {
         "a muted or opened conversation was counted"
     );
     // Clicking it opens erin's conversation.
-    let token = session.last_notification_token().expect("a notification");
-    app.activate_action(
-        talpa::ui::notifications::OPEN_ACTION,
-        Some(&token.to_variant()),
-    );
-    assert!(
-        session
-            .conversation_view()
-            .is_some_and(|v| v.is_showing(ALICE, "erin@talpa.test")),
-        "the click did not open the notified conversation"
-    );
+    click_last_notification(app, &session);
+    assert_showing(&session, "erin@talpa.test");
 
     // Removing the account (trash button → confirmation) erases it and its conversations.
     WidgetExt::activate_action(&window, "win.remove-account", Some(&ALICE.to_variant()))
@@ -249,10 +259,11 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     );
 }
 
-/// Floods the inactive window with `FLOOD` messages over `FLOODERS`, waits for
-/// the burst to end, and returns how many notifications it raised. At most one is raised per
-/// gathering window, so the bound depends on how long the flood took, not on the message count.
-fn flood(window: &Window, session: &talpa::ui::session_view::SessionView, first_id: i64) -> u64 {
+/// Floods the inactive window with `FLOOD` messages over `FLOODERS`, waits for the burst to
+/// end, and checks how many notifications it raised: the first message's and one update, plus
+/// at most one per gathering window the flood itself lasted (none on an idle machine, where it
+/// takes milliseconds) — never one per message.
+fn flood(window: &Window, session: &SessionView, first_id: i64) {
     let before = session.notifications_raised();
     let started = std::time::Instant::now();
     for id in first_id..first_id + FLOOD {
@@ -270,7 +281,6 @@ fn flood(window: &Window, session: &talpa::ui::session_view::SessionView, first_
         raised >= 2 && u128::from(raised) <= 2 + windows,
         "{raised} notifications for {FLOOD} messages in {took:?}: not one per gathering window"
     );
-    raised
 }
 
 #[allow(clippy::needless_pass_by_value)] // the signature run_app_checks expects
@@ -318,17 +328,8 @@ fn flood_checks(app: &adw::Application, core: CoreHandle) {
     );
 
     // A click opens the newest conversation; with the others opened too, nothing is unseen.
-    let token = session.last_notification_token().expect("a notification");
-    app.activate_action(
-        talpa::ui::notifications::OPEN_ACTION,
-        Some(&token.to_variant()),
-    );
-    assert!(
-        session
-            .conversation_view()
-            .is_some_and(|v| v.is_showing(ALICE, order[0])),
-        "the click did not open the newest notified conversation"
-    );
+    click_last_notification(app, &session);
+    assert_showing(&session, order[0]);
     let raised = session.notifications_raised();
     for peer in &order[1..] {
         session.open_conversation(ALICE, peer);
