@@ -69,8 +69,7 @@ mod imp {
         pub occupants: RefCell<HashMap<(String, String), gio::ListStore>>,
         /// The conversation shown now.
         pub open: RefCell<Option<ConversationObject>>,
-        /// What notifications may show, and which conversations are muted.
-        pub notification_policy: Cell<Option<NotificationPolicy>>,
+        /// Which conversations are muted.
         pub muted: RefCell<HashSet<(String, String)>>,
         /// Talpa's desktop notification: coalesced bursts, and what a click opens.
         pub notifier: notifications::Notifier,
@@ -886,9 +885,8 @@ impl SessionView {
     /// Applies stored preferences: what notifications show, which conversations are muted.
     pub fn apply_preferences(&self, preferences: &BTreeMap<String, String>) {
         let imp = self.imp();
-        let policy = NotificationPolicy::from_preferences(preferences);
-        imp.notification_policy.set(Some(policy));
-        imp.notifier.set_policy(policy);
+        imp.notifier
+            .set_policy(NotificationPolicy::from_preferences(preferences));
         let muted: HashSet<(String, String)> = preferences
             .iter()
             .filter(|(_, v)| v.as_str() == "true")
