@@ -149,6 +149,9 @@ pub(crate) struct AccountOmemo {
 /// and locking forget it sooner; a client of that JID not seen before is asked once.
 pub(crate) const NO_LIST_TTL: Duration = Duration::from_secs(10 * 60);
 
+/// With this many answers noted, expired ones are swept out before noting another.
+const NO_LIST_SWEEP: usize = 1024;
+
 /// At most this many clients (resources) are remembered per "no list" answer.
 const NO_LIST_CLIENTS: usize = 16;
 
@@ -170,6 +173,10 @@ impl NoLists {
     /// Notes a definitive "no list" answer received at `now`, asked because `client` arrived
     /// (if so).
     fn note(&mut self, v: OmemoVersion, jid: &str, client: Option<&str>, now: Instant) {
+        if self.0.len() >= NO_LIST_SWEEP {
+            self.0
+                .retain(|_, e| now.saturating_duration_since(e.at) < NO_LIST_TTL);
+        }
         let e = self.0.entry((v, jid.to_owned())).or_insert(NoList {
             at: now,
             clients: Vec::new(),
