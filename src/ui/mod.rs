@@ -141,10 +141,17 @@ pub fn run_with_probe(
 
 /// The window of a process that may not use its profile: it says why, and nothing else.
 fn show_profile_in_use(app: &adw::Application, error: &CoreError) {
+    // Also for whoever started Talpa from a terminal.
+    eprintln!("talpa: {error}");
     let text = user_text::error_text(error);
+    let title = if matches!(error, CoreError::ProfileInUse) {
+        "Talpa Is Already Open"
+    } else {
+        "Cannot Open the Profile"
+    };
     let status = adw::StatusPage::builder()
         .icon_name("dialog-warning-symbolic")
-        .title("Talpa Is Already Open")
+        .title(title)
         .description(text)
         .build();
     let close = gtk4::Button::builder()
@@ -161,7 +168,7 @@ fn show_profile_in_use(app: &adw::Application, error: &CoreError) {
         .application(app)
         .title("Talpa")
         .default_width(480)
-        .default_height(360)
+        .default_height(440)
         .content(&content)
         .build();
     close.connect_clicked(glib::clone!(
