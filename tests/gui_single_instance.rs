@@ -3,7 +3,9 @@
 //!
 //! - On the default profile the application is unique (`org.talpa.Talpa` on the session bus):
 //!   a second launch hands over to the first process, whose window comes to the front, and
-//!   exits 0 without a window of its own.
+//!   exits 0 without a window of its own. GNOME Shell's notification click
+//!   (`org.freedesktop.Application.ActivateAction("open-notified", …)` on that bus name)
+//!   reaches it too.
 //! - Different `--profile` directories run side by side; a second process on a `--profile`
 //!   already open says so in a window of its own and never touches the store.
 
