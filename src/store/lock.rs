@@ -100,26 +100,26 @@ mod tests {
 
     #[test]
     fn second_lock_on_one_profile_is_refused_until_the_first_is_dropped() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("tempdir");
         let profile = dir.path().join("p");
-        let first = ProfileLock::acquire(&profile).unwrap();
+        let first = ProfileLock::acquire(&profile).expect("lock");
         assert!(matches!(
             ProfileLock::acquire(&profile),
             Err(StoreError::ProfileInUse)
         ));
-        assert_eq!(fs::read(profile.join(LOCK_FILE)).unwrap(), b"");
+        assert_eq!(fs::read(profile.join(LOCK_FILE)).expect("lock file"), b"");
         drop(first);
         // No profile was made: nothing is left behind, not even the directory.
         assert!(!profile.exists());
-        let again = ProfileLock::acquire(&profile).unwrap();
+        let again = ProfileLock::acquire(&profile).expect("lock");
         assert_eq!(again.dir(), profile);
     }
 
     #[test]
     fn lock_file_stays_while_a_profile_exists() {
-        let dir = tempfile::tempdir().unwrap();
-        let lock = ProfileLock::acquire(dir.path()).unwrap();
-        fs::write(dir.path().join(super::super::profile::HEADER_FILE), b"x").unwrap();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lock = ProfileLock::acquire(dir.path()).expect("lock");
+        fs::write(dir.path().join(super::super::profile::HEADER_FILE), b"x").expect("header");
         drop(lock);
         assert!(dir.path().join(LOCK_FILE).exists());
     }
