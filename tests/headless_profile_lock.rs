@@ -1,7 +1,8 @@
 //! One Talpa process per profile (the profile lock, `talpa.lock`), through the real binary:
 //! a second process on a profile in use is refused with a clear error and touches nothing; the
 //! first keeps working; a killed process leaves no stale lock; wipe and re-creation still work
-//! while the own process holds the lock.
+//! while the own process holds the lock; in one process, a second core on the profile refuses
+//! every command.
 
 mod support;
 
@@ -188,4 +189,46 @@ fn wipe_and_a_new_profile_work_under_the_own_lock_and_nothing_is_left_at_exit() 
         "after a wipe, the lock file and the empty directory go when Talpa ends: {:?}",
         std::fs::read_dir(&profile).map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
     );
+}
+
+#[test]
+fn a_second_core_on_one_profile_refuses_every_command_and_the_first_is_unaffected() {
+    use talpa::core::commands::Secret;
+    use talpa::core::{Command, CoreError, CoreHandle, CoreOptions};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile = dir.path().join("p");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let first = CoreHandle::try_spawn(CoreOptions::new(profile.clone())).expect("first");
+        assert!(matches!(
+            CoreHandle::try_spawn(CoreOptions::new(profile.clone())),
+            Err(CoreError::ProfileInUse)
+        ));
+        // The infallible constructor gives a core that answers every command with the error.
+        let second = CoreHandle::spawn(CoreOptions::new(profile.clone()));
+        let refused = second
+            .call(Command::CreateProfile {
+                passphrase: Secret::new("second"),
+            })
+            .await;
+        assert!(
+            matches!(refused, Err(CoreError::ProfileInUse)),
+            "{refused:?}"
+        );
+        assert!(
+            !profile.join("talpa.hdr").exists(),
+            "the refused core made no profile"
+        );
+        let created = first
+            .call(Command::CreateProfile {
+                passphrase: Secret::new("first"),
+            })
+            .await;
+        assert!(created.is_ok(), "{created:?}");
+        assert!(matches!(
+            second.call(Command::Quit).await,
+            Err(CoreError::ProfileInUse)
+        ));
+        let _ = first.call(Command::Quit).await;
+    });
 }
