@@ -95,16 +95,7 @@ pub fn run_with_probe(
     let _guard = runtime.enter();
     let probe = std::cell::RefCell::new(probe);
     let refused = std::rc::Rc::new(std::cell::Cell::new(false));
-    let app = adw::Application::builder()
-        .application_id(APP_ID)
-        // Other profiles may be open at once (one process each): only the default profile
-        // owns the application id on the bus (docs/ARCHITECTURE.md, "One process per profile").
-        .flags(if unique {
-            gio::ApplicationFlags::empty()
-        } else {
-            gio::ApplicationFlags::NON_UNIQUE
-        })
-        .build();
+    let app = application(unique);
     app.connect_startup(install);
     let refused_in_activate = refused.clone();
     app.connect_activate(move |app| {
@@ -137,6 +128,20 @@ pub fn run_with_probe(
         return ExitCode::from(2);
     }
     ExitCode::from(status.get())
+}
+
+/// Talpa's application object: unique on the session bus under [`APP_ID`] when `unique` (the
+/// default profile), otherwise one of several processes (other profiles may be open at once,
+/// one process each; docs/ARCHITECTURE.md, "One process per profile").
+pub fn application(unique: bool) -> adw::Application {
+    adw::Application::builder()
+        .application_id(APP_ID)
+        .flags(if unique {
+            gio::ApplicationFlags::empty()
+        } else {
+            gio::ApplicationFlags::NON_UNIQUE
+        })
+        .build()
 }
 
 /// The window of a process that may not use its profile: it says why, and nothing else.
