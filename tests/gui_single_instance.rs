@@ -250,7 +250,7 @@ fn different_profiles_run_side_by_side_and_a_second_process_on_one_is_refused() 
 
     let mut again_a = desktop.launch(&[flag, &a]);
     again_a.wait_log("this profile is open in another Talpa process");
-    again_a.wait_for_window();
+    let refusal = again_a.wait_for_window();
     std::thread::sleep(Duration::from_millis(500));
     gui_support::screenshot(&desktop.xvfb.display, "single_instance_profile_in_use");
     let names: Vec<_> = std::fs::read_dir(&a)
@@ -264,4 +264,15 @@ fn different_profiles_run_side_by_side_and_a_second_process_on_one_is_refused() 
         "the refused process made nothing"
     );
     assert!(first_a.is_running() && first_b.is_running() && default.is_running());
+
+    // Its only button closes it; the process then ends with the refusal's status.
+    let display = desktop.xvfb.display.clone();
+    xdotool(&display, &["windowfocus", "--sync", &refusal]);
+    xdotool(&display, &["key", "--window", &refusal, "Return"]);
+    assert_eq!(
+        again_a.wait_exit(),
+        Some(2),
+        "a refused launch ends with status 2"
+    );
+    assert!(first_a.is_running());
 }
