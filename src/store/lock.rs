@@ -60,6 +60,11 @@ impl ProfileLock {
             match file.try_lock() {
                 Ok(()) => {}
                 Err(fs::TryLockError::WouldBlock) => return Err(StoreError::ProfileInUse),
+                // A file system without locks (some network or FUSE mounts): the profile stays
+                // usable, unprotected against a second process, rather than unusable.
+                Err(fs::TryLockError::Error(e)) if locks_unsupported(&e) => {
+                    tracing::warn!("this file system cannot lock the profile: {e}");
+                }
                 Err(fs::TryLockError::Error(e)) => return Err(e.into()),
             }
             let held = file.metadata()?;
@@ -80,6 +85,14 @@ impl ProfileLock {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+}
+
+/// Whether `error` says that the file system does not do `flock` at all (`EOPNOTSUPP`, or
+/// `ENOLCK` from an NFS mount without a lock manager).
+fn locks_unsupported(error: &std::io::Error) -> bool {
+    /// `ENOLCK` on Linux (asm-generic/errno.h; x86 and ARM).
+    const ENOLCK: i32 = 37;
+    error.kind() == std::io::ErrorKind::Unsupported || error.raw_os_error() == Some(ENOLCK)
 }
 
 impl Drop for ProfileLock {
