@@ -105,9 +105,9 @@ mod imp {
         /// The frame clock's `layout` and `after-paint` handlers (see `hold_end`), while
         /// realized.
         pub layout_watch: RefCell<Option<(gdk::FrameClock, Vec<glib::SignalHandlerId>)>>,
-        /// The frame in which `hold_end` last acted, and how many extra layout passes it asked
-        /// for in it.
-        pub held: Cell<(i64, u32)>,
+        /// The frame in which `hold_end` last acted, how many extra layout passes it asked for
+        /// in it, and the list's height it saw.
+        pub held: Cell<(i64, u32, f64)>,
     }
 
     #[glib::object_subclass]
@@ -664,8 +664,9 @@ impl ConversationView {
     /// it created for new items only in its next allocation — so the first pass after a model
     /// change reports a list no taller than the viewport. Hence: if the list is not at its
     /// bottom, move it there (the new value re-anchors the list, which queues the next pass);
-    /// if it is, queue one more pass (at most `EXTRA_PASSES` a frame) so freshly made rows are
-    /// measured before the frame is painted.
+    /// if it is, queue one more pass (at most `EXTRA_PASSES` a frame, and none once a pass left
+    /// the list's height unchanged) so freshly made rows are measured before the frame is
+    /// painted.
     fn hold_end(&self, clock: &gdk::FrameClock) {
         let imp = self.imp();
         if !imp.settling.get() || !imp.list_view.is_mapped() {
@@ -673,14 +674,19 @@ impl ConversationView {
         }
         let frame = clock.frame_counter();
         let adj = imp.scroller.vadjustment();
-        let bottom = adj.upper() - adj.page_size();
-        let (held_in, passes) = imp.held.get();
-        let passes = if held_in == frame { passes } else { 0 };
+        let (upper, bottom) = (adj.upper(), adj.upper() - adj.page_size());
+        let (held_in, passes, last_upper) = imp.held.get();
+        let (passes, settled) = if held_in == frame {
+            // The last pass changed nothing: the rows are measured, no further pass needed.
+            (passes, (upper - last_upper).abs() < 0.5)
+        } else {
+            (0, false)
+        };
         if adj.value() < bottom {
-            imp.held.set((frame, passes));
+            imp.held.set((frame, passes, upper));
             adj.set_value(bottom);
-        } else if passes < EXTRA_PASSES {
-            imp.held.set((frame, passes + 1));
+        } else if passes < EXTRA_PASSES && !settled {
+            imp.held.set((frame, passes + 1, upper));
             imp.list_view.queue_resize();
         }
     }
