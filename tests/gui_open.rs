@@ -177,10 +177,7 @@ fn assert_on_newest(
 
 #[allow(clippy::needless_pass_by_value)] // the signature run_app_checks expects
 fn checks(app: &adw::Application, core: CoreHandle) {
-    let window = Window::new(app, core.clone());
-    window.set_default_size(1100, 700);
-    window.present();
-    pump(Duration::from_millis(300));
+    let window = gui_support::locked_window(app, core.clone());
     call(
         &core,
         Command::CreateProfile {
