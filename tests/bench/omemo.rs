@@ -13,9 +13,8 @@
 //! the median per side and the ratio of the medians, plus the range of the per-round ratios.
 //! The CPU row is the steadier one on a busy machine.
 //!
-//! Run with `cargo bench --profile dev --config 'profile.dev.package.talpa.opt-level=3' --bench
-//! omemo` (as `make bench BENCH=omemo` does: the dev profile's optimised dependencies are
-//! reused, Talpa's own code is optimised too). `-- --talpa-only` skips python-omemo (for a
+//! Run with `cargo bench --bench omemo` (as `make bench BENCH=omemo` does: the release build
+//! as shipped; the dev profile keeps debug assertions in the crypto crates). `-- --talpa-only` skips python-omemo (for a
 //! profiler: `valgrind --tool=callgrind --toggle-collect='omemo::rust_*'`); `-- --decrypt-only`
 //! runs Talpa's decryption rounds alone (for `perf stat`: run it with two round counts, the
 //! difference is the decryptions' own cost). Asserts nothing about timing.
