@@ -47,14 +47,59 @@ impl Gen {
     /// reference, a control character, CR, `]]>`, CDATA, a comment or an element.
     fn text(&mut self, in_attribute: bool) -> String {
         const GOOD: &[&str] = &[
-            "hello", "a b", "Grüße", "你好", "🦔", ">", "'", "\"", "]", "]]", "&lt;", "&gt;",
-            "&amp;", "&quot;", "&apos;", "&#65;", "&#x42;", "&#x1F600;", "&#9;", "&#10;", "\t",
-            "\n", "\u{7f}", "\u{85}", "\u{fffd}", "/", "=", "x",
+            "hello",
+            "a b",
+            "Grüße",
+            "你好",
+            "🦔",
+            ">",
+            "'",
+            "\"",
+            "]",
+            "]]",
+            "&lt;",
+            "&gt;",
+            "&amp;",
+            "&quot;",
+            "&apos;",
+            "&#65;",
+            "&#x42;",
+            "&#x1F600;",
+            "&#9;",
+            "&#10;",
+            "\t",
+            "\n",
+            "\u{7f}",
+            "\u{85}",
+            "\u{fffd}",
+            "/",
+            "=",
+            "x",
         ];
         const BAD: &[&str] = &[
-            "]]>", "&#13;", "&#0;", "&#xFFFE;", "&#xD800;", "&#x110000;", "&#x0000041;", "&#;",
-            "&#x;", "&nbsp;", "&", "&amp", "<", "\r", "\r\n", "\u{1}", "\u{fffe}", "\u{ffff}",
-            "\u{feff}", "<![CDATA[x]]>", "<!-- c -->", "<?pi x?>", "<b/>",
+            "]]>",
+            "&#13;",
+            "&#0;",
+            "&#xFFFE;",
+            "&#xD800;",
+            "&#x110000;",
+            "&#x0000041;",
+            "&#;",
+            "&#x;",
+            "&nbsp;",
+            "&",
+            "&amp",
+            "<",
+            "\r",
+            "\r\n",
+            "\u{1}",
+            "\u{fffe}",
+            "\u{ffff}",
+            "\u{feff}",
+            "<![CDATA[x]]>",
+            "<!-- c -->",
+            "<?pi x?>",
+            "<b/>",
         ];
         let mut out = String::new();
         for _ in 0..self.below(6) {
@@ -80,11 +125,7 @@ impl Gen {
         } else {
             value
         };
-        format!(
-            " {name}{}={}{q}{value}{q}",
-            self.space(),
-            self.space()
-        )
+        format!(" {name}{}={}{q}{value}{q}", self.space(), self.space())
     }
 
     fn sce_xmlns(&mut self) -> String {
@@ -157,7 +198,11 @@ impl Gen {
         if inner.is_empty() && self.chance(50) {
             return format!("<content{attrs}/>");
         }
-        format!("<content{attrs}>{}{inner}{}</content>", self.space(), self.space())
+        format!(
+            "<content{attrs}>{}{inner}{}</content>",
+            self.space(),
+            self.space()
+        )
     }
 
     fn envelope(&mut self) -> String {
@@ -189,7 +234,11 @@ impl Gen {
             let j = self.below(i + 1);
             parts.swap(i, j);
         }
-        let inner: String = parts.iter().map(|p| format!("{p}{}", self.space())).collect();
+        let mut inner = String::new();
+        for p in &parts {
+            inner.push_str(p);
+            inner.push_str(self.space());
+        }
         let root_ns = match self.below(30) {
             0 => "",
             1 => " xmlns='urn:other'",
@@ -251,10 +300,18 @@ fn check(input: &[u8]) -> bool {
     let shown = || String::from_utf8_lossy(input).into_owned();
     let fast = sce::parse_fast(input);
     if let Some(fast) = &fast {
-        let slow = slow
-            .as_ref()
-            .unwrap_or_else(|e| panic!("fast path accepted what minidom refuses ({e:?}): {:?}", shown()));
-        assert_eq!(fast, slow, "fast path and minidom disagree on {:?}", shown());
+        let slow = slow.as_ref().unwrap_or_else(|e| {
+            panic!(
+                "fast path accepted what minidom refuses ({e:?}): {:?}",
+                shown()
+            )
+        });
+        assert_eq!(
+            fast,
+            slow,
+            "fast path and minidom disagree on {:?}",
+            shown()
+        );
         assert_eq!(
             content_text(fast),
             content_text(slow),
@@ -262,7 +319,12 @@ fn check(input: &[u8]) -> bool {
             shown()
         );
     }
-    assert_eq!(sce::parse(input), slow, "parse differs from minidom on {:?}", shown());
+    assert_eq!(
+        sce::parse(input),
+        slow,
+        "parse differs from minidom on {:?}",
+        shown()
+    );
     fast.is_some()
 }
 
@@ -286,7 +348,10 @@ fn fast_path_agrees_with_minidom_on_generated_envelopes() {
     println!("accepted {accepted}, fell back and parsed {fell_back}, refused {refused}");
     // The generator reaches all three outcomes in numbers, or the test proves little.
     assert!(accepted > 2_000, "fast path accepted only {accepted}");
-    assert!(fell_back > 2_000, "only {fell_back} fell back to minidom and parsed");
+    assert!(
+        fell_back > 2_000,
+        "only {fell_back} fell back to minidom and parsed"
+    );
     assert!(refused > 2_000, "only {refused} were refused");
 }
 
@@ -315,5 +380,8 @@ fn fast_path_agrees_with_minidom_on_envelopes_as_talpa_builds_them() {
         accepted += usize::from(check(&bytes));
     }
     // What Talpa sends takes the fast path nearly always (CR and the like are the exceptions).
-    assert!(accepted > 1_000, "fast path took only {accepted} of Talpa's envelopes");
+    assert!(
+        accepted > 1_000,
+        "fast path took only {accepted} of Talpa's envelopes"
+    );
 }

@@ -247,9 +247,7 @@ impl Parser<'_> {
                 return None;
             }
             let name = self.name();
-            let i = allowed
-                .iter()
-                .position(|(n, _)| n.as_bytes() == name)?;
+            let i = allowed.iter().position(|(n, _)| n.as_bytes() == name)?;
             self.skip_space();
             if !self.eat(b"=") {
                 return None;
@@ -346,7 +344,11 @@ impl Parser<'_> {
         if c < 0x20 && c != b'\t' && c != b'\n' {
             return None;
         }
-        if c == 0xef && matches!(self.b.get(self.pos + 1..self.pos + 3), Some([0xbf, 0xbe | 0xbf]))
+        if c == 0xef
+            && matches!(
+                self.b.get(self.pos + 1..self.pos + 3),
+                Some([0xbf, 0xbe | 0xbf])
+            )
         {
             return None;
         }
@@ -357,7 +359,11 @@ impl Parser<'_> {
     /// After `&`: a predefined entity or a short character reference of an allowed character.
     fn reference(&mut self) -> Option<char> {
         self.pos += 1;
-        let end = self.b[self.pos..].iter().take(10).position(|&c| c == b';')? + self.pos;
+        let end = self.b[self.pos..]
+            .iter()
+            .take(10)
+            .position(|&c| c == b';')?
+            + self.pos;
         let r = &self.s[self.pos..end];
         self.pos = end + 1;
         let c = match r {
@@ -442,7 +448,9 @@ mod tests {
              <content >{BODY}</content >\n<time stamp=\"x\"/>\n"
         )));
         same("<envelope\n xmlns=\"urn:xmpp:sce:1\"\r\n><content/></envelope >\n");
-        same(&env("<content xmlns='urn:xmpp:sce:1'/><rpad xmlns='urn:xmpp:sce:1'>x</rpad>"));
+        same(&env(
+            "<content xmlns='urn:xmpp:sce:1'/><rpad xmlns='urn:xmpp:sce:1'>x</rpad>",
+        ));
         same(&env(&format!(
             "<content>{BODY}</content><time xmlns='urn:xmpp:sce:1' stamp='s'/>"
         )));
@@ -453,8 +461,12 @@ mod tests {
         let e = same(&env("<content></content>"));
         assert!(e.content.is_empty() && e.from.is_none() && e.to.is_none());
         same(&env("<content><body xmlns='jabber:client'/></content>"));
-        same(&env("<content><body xmlns='jabber:client'></body></content>"));
-        same(&env("<content>\n <body xmlns='jabber:client'> spaced </body>\n</content><rpad></rpad>"));
+        same(&env(
+            "<content><body xmlns='jabber:client'></body></content>",
+        ));
+        same(&env(
+            "<content>\n <body xmlns='jabber:client'> spaced </body>\n</content><rpad></rpad>",
+        ));
     }
 
     #[test]
@@ -557,6 +569,8 @@ mod tests {
     fn long_values_fall_back() {
         let long = "a".repeat(MAX_VALUE + 2);
         falls_back(&env(&format!("<content/><from jid='{long}'/>")));
-        falls_back(&common(&format!("<body xmlns='jabber:client'>{long}</body>")));
+        falls_back(&common(&format!(
+            "<body xmlns='jabber:client'>{long}</body>"
+        )));
     }
 }
