@@ -22,7 +22,7 @@ use std::time::Duration;
 use gtk4::prelude::*;
 use libadwaita as adw;
 use libadwaita::prelude::*;
-use talpa::core::events::{AccountSummary, AuditFinding, Occupant, RoomAudit, StoredMessage};
+use talpa::core::events::{AuditFinding, Occupant, RoomAudit, StoredMessage};
 use talpa::core::{CoreHandle, Event};
 use talpa::ui::account_window::AccountWindow;
 use talpa::ui::chat::MessageRow;
@@ -105,24 +105,15 @@ fn occupant(nick: &str, jid: &str) -> Occupant {
 
 #[allow(clippy::needless_pass_by_value, clippy::too_many_lines)] // run_app_checks' signature; one walk
 fn checks(app: &adw::Application, core: CoreHandle) {
-    let window = Window::new(app, core.clone());
-    window.set_default_size(1100, 700);
-    window.present();
-    pump(Duration::from_millis(500));
+    let window = gui_support::locked_window(app, core.clone());
 
     // The unlock page.
     assert!(!window.is_unlocked(), "a new window starts locked");
     assert_labelled("the unlock page", &window);
 
     // The session with an account, a contact request and a conversation open.
-    window.on_event(&Event::Unlocked);
-    let session = window.session().expect("unlocking shows the session view");
-    session.set_accounts(&[AccountSummary {
-        jid: ALICE.into(),
-        enabled: true,
-        state: "online".into(),
-        retention: "1w".into(),
-    }]);
+    let session =
+        gui_support::unlock_with_accounts(&window, &[gui_support::online_account(ALICE, "1w")]);
     window.on_event(&Event::Roster {
         account: ALICE.into(),
         contacts: vec![CAROL.into(), "dave@talpa.test".into()],

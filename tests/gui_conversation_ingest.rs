@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use gtk4::prelude::*;
 use libadwaita as adw;
-use talpa::core::events::{AccountSummary, StoredMessage};
+use talpa::core::events::StoredMessage;
 use talpa::core::{CoreHandle, Event};
 use talpa::ui::chat::ConversationView;
 use talpa::ui::models::MessageObject;
@@ -68,18 +68,8 @@ fn numbered(id: i64) -> StoredMessage {
 
 /// A window with one account and `PEER`'s conversation open.
 fn open(app: &adw::Application, core: CoreHandle) -> (Window, ConversationView) {
-    let window = Window::new(app, core);
-    window.set_default_size(1100, 700);
-    window.present();
-    pump(Duration::from_millis(300));
-    window.on_event(&Event::Unlocked);
-    let session = window.session().expect("unlocking shows the session view");
-    session.set_accounts(&[AccountSummary {
-        jid: ACCOUNT.into(),
-        enabled: true,
-        state: "online".into(),
-        retention: "forever".into(),
-    }]);
+    let (window, session) =
+        gui_support::unlocked_window_with_account(app, core, ACCOUNT, "forever");
     // Another conversation was on screen before (as in the benchmark).
     session.open_conversation(ACCOUNT, "erin@talpa.test");
     let view = session

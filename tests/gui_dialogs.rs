@@ -10,7 +10,6 @@ use libadwaita as adw;
 use talpa::core::{CoreHandle, Event};
 use talpa::ui::add_account_dialog::AddAccountDialog;
 use talpa::ui::preferences_window::PreferencesWindow;
-use talpa::ui::window::Window;
 
 use gui_support::pump;
 
@@ -33,9 +32,7 @@ fn find<T: IsA<gtk4::Window>>(app: &adw::Application) -> Option<T> {
 
 fn checks(app: &adw::Application, core: CoreHandle) {
     let display = std::env::var("DISPLAY").expect("DISPLAY set by the parent");
-    let window = Window::new(app, core);
-    window.present();
-    pump(Duration::from_millis(300));
+    let window = gui_support::locked_window(app, core);
 
     // While locked, neither preferences nor adding an account is possible.
     app.activate_action("preferences", None);
@@ -45,7 +42,7 @@ fn checks(app: &adw::Application, core: CoreHandle) {
         "preferences opened while locked"
     );
 
-    window.on_event(&Event::Unlocked);
+    gui_support::unlock_with_accounts(&window, &[]);
     pump(Duration::from_millis(300));
 
     WidgetExt::activate_action(&window, "win.add-account", None).expect("win.add-account exists");

@@ -9,11 +9,10 @@ use std::time::Duration;
 
 use gtk4::prelude::*;
 use libadwaita as adw;
-use talpa::core::events::{AccountSummary, Occupant, StoredMessage};
+use talpa::core::events::{Occupant, StoredMessage};
 use talpa::core::{CoreHandle, Event};
 use talpa::ui::conversation_switcher_dialog::ConversationSwitcherDialog;
 use talpa::ui::room_dialog::RoomDialog;
-use talpa::ui::window::Window;
 
 use gui_support::pump;
 
@@ -56,18 +55,7 @@ const ROOM: &str = "plans@rooms.talpa.test";
 
 fn checks(app: &adw::Application, core: CoreHandle) {
     let display = std::env::var("DISPLAY").expect("DISPLAY set by the parent");
-    let window = Window::new(app, core);
-    window.set_default_size(1100, 700);
-    window.present();
-    pump(Duration::from_millis(300));
-    window.on_event(&Event::Unlocked);
-    let session = window.session().expect("unlocking shows the session view");
-    session.set_accounts(&[AccountSummary {
-        jid: ALICE.into(),
-        enabled: true,
-        state: "online".into(),
-        retention: "1w".into(),
-    }]);
+    let (window, session) = gui_support::unlocked_window_with_account(app, core, ALICE, "1w");
     window.on_event(&Event::Roster {
         account: ALICE.into(),
         contacts: vec!["carol@talpa.test".into()],

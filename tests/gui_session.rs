@@ -73,27 +73,21 @@ fn message(id: i64, with: &str, direction: &str, body: &str, encryption: &str) -
 
 fn checks(app: &adw::Application, core: CoreHandle) {
     let display = std::env::var("DISPLAY").expect("DISPLAY set by the parent");
-    let window = Window::new(app, core);
-    window.present();
-    pump(Duration::from_millis(500));
+    let window = gui_support::locked_window(app, core);
     assert!(!window.is_unlocked(), "a new window must start locked");
 
-    window.on_event(&Event::Unlocked);
-    let session = window.session().expect("unlocking shows the session view");
-    session.set_accounts(&[
-        AccountSummary {
-            jid: "alice@talpa.test".into(),
-            enabled: true,
-            state: "online".into(),
-            retention: "1w".into(),
-        },
-        AccountSummary {
-            jid: "activist@example.org".into(),
-            enabled: true,
-            state: "waiting_for_jitter".into(),
-            retention: "1d".into(),
-        },
-    ]);
+    let session = gui_support::unlock_with_accounts(
+        &window,
+        &[
+            gui_support::online_account("alice@talpa.test", "1w"),
+            AccountSummary {
+                jid: "activist@example.org".into(),
+                enabled: true,
+                state: "waiting_for_jitter".into(),
+                retention: "1d".into(),
+            },
+        ],
+    );
     window.on_event(&Event::TorStatus(TorStatusInfo {
         state: "ready".into(),
         percent: 100,

@@ -9,9 +9,8 @@ use std::time::Duration;
 
 use gtk4::prelude::*;
 use libadwaita as adw;
-use talpa::core::events::{AccountSummary, StoredMessage};
+use talpa::core::events::StoredMessage;
 use talpa::core::{CoreHandle, Event};
-use talpa::ui::window::Window;
 
 use gui_support::pump;
 
@@ -53,17 +52,8 @@ fn labels(widget: &gtk4::Widget, out: &mut Vec<String>) {
 }
 
 fn checks(app: &adw::Application, core: CoreHandle) {
-    let window = Window::new(app, core);
-    window.present();
-    pump(Duration::from_millis(300));
-    window.on_event(&Event::Unlocked);
-    let session = window.session().expect("unlocking shows the session view");
-    session.set_accounts(&[AccountSummary {
-        jid: "alice@talpa.test".into(),
-        enabled: true,
-        state: "online".into(),
-        retention: "1w".into(),
-    }]);
+    let (window, session) =
+        gui_support::unlocked_window_with_account(app, core, "alice@talpa.test", "1w");
     session.open_conversation("alice@talpa.test", "carol@talpa.test");
     for id in 1..=500 {
         window.on_event(&Event::Message(message(id, "flood@talpa.test")));

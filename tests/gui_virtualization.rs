@@ -9,10 +9,9 @@ use std::time::{Duration, Instant};
 use gtk4::graphene;
 use gtk4::prelude::*;
 use libadwaita as adw;
-use talpa::core::events::{AccountSummary, StoredMessage};
-use talpa::core::{CoreHandle, Event};
+use talpa::core::CoreHandle;
+use talpa::core::events::StoredMessage;
 use talpa::ui::chat::{ConversationView, MessageRow};
-use talpa::ui::window::Window;
 
 use gui_support::pump;
 
@@ -72,18 +71,8 @@ fn check_window(view: &ConversationView, place: &str) {
 
 fn checks(app: &adw::Application, core: CoreHandle) {
     let display = std::env::var("DISPLAY").expect("DISPLAY set by the parent");
-    let window = Window::new(app, core);
-    window.set_default_size(1100, 700);
-    window.present();
-    pump(Duration::from_millis(300));
-    window.on_event(&Event::Unlocked);
-    let session = window.session().expect("session view");
-    session.set_accounts(&[AccountSummary {
-        jid: "alice@talpa.test".into(),
-        enabled: true,
-        state: "online".into(),
-        retention: "forever".into(),
-    }]);
+    let (_window, session) =
+        gui_support::unlocked_window_with_account(app, core, "alice@talpa.test", "forever");
     session.open_conversation("alice@talpa.test", "carol@talpa.test");
     let view = session
         .conversation_view()

@@ -349,6 +349,7 @@ async fn supervise(
         .await;
         // Whoever the rooms showed is no longer known to be there.
         shared.rooms.offline(&jid);
+        omemo::forget_stream(&shared, account.id);
         match ended {
             Ended::Stopped => return,
             Ended::Failed(why) => {
@@ -712,6 +713,7 @@ async fn run_session(
                         // again, unless the archive shows the server got it before the drop.
                         in_flight.new_stream();
                         held.clear();
+                        omemo::forget_stream(shared, id);
                         let key = last_archive_key(account.id);
                         let last = shared
                             .store

@@ -12,9 +12,13 @@
 //! peer device is); otherwise legacy OMEMO, which then carries only the body. If the chosen
 //! version reaches no peer device, the other version is tried; if neither does, the message is
 //! not sent at all (it stays in the outbox with an error) — never in plaintext.
+//!
+//! A definitive "no device list" answer is believed for [`NO_LIST_TTL`] in memory only
+//! ([`NoLists`]); transient failures are asked again at the next occasion.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rand::rngs::OsRng;
 use xmpp_parsers::jid::BareJid;
@@ -135,6 +139,212 @@ pub(crate) struct AccountOmemo {
     pub(crate) registry: DeviceRegistry,
     /// Lists fetched (or pushed to us) on the current stream: not fetched again.
     fresh: HashSet<(OmemoVersion, String)>,
+    /// Who has no device list, as definitive answers said (memory only).
+    no_list: NoLists,
+}
+
+/// How long a definitive "no device list" answer is believed: within it, neither the audit,
+/// nor a message that reaches nobody, nor the same client of a member arriving in a room again
+/// asks again. A device-list PEP event for the JID, the user's `devices` refresh, a new stream
+/// and locking forget it sooner; a client of that JID not seen before is asked once.
+pub(crate) const NO_LIST_TTL: Duration = Duration::from_secs(10 * 60);
+
+/// With this many answers noted, expired ones are swept out before noting another.
+const NO_LIST_SWEEP: usize = 1024;
+
+/// At most this many clients (resources) are remembered per "no list" answer.
+const NO_LIST_CLIENTS: usize = 16;
+
+/// One definitive "no list" answer: when, and the member's clients (resources) that had
+/// arrived in a room when it was given.
+struct NoList {
+    at: Instant,
+    clients: Vec<String>,
+}
+
+/// Definitive "this JID has no device list of this version" answers (item-not-found, an empty
+/// list, access denied), each believed for [`NO_LIST_TTL`]. Kept in memory only, like
+/// Conversations and Dino do: who lacks keys is never written to the store. Transient failures
+/// (timeouts, stream errors, remote-server errors) are never noted here.
+#[derive(Default)]
+pub(crate) struct NoLists(HashMap<(OmemoVersion, String), NoList>);
+
+impl NoLists {
+    /// Notes a definitive "no list" answer received at `now`, asked because `client` arrived
+    /// (if so).
+    fn note(&mut self, v: OmemoVersion, jid: &str, client: Option<&str>, now: Instant) {
+        if self.0.len() >= NO_LIST_SWEEP {
+            self.0
+                .retain(|_, e| now.saturating_duration_since(e.at) < NO_LIST_TTL);
+        }
+        let e = self.0.entry((v, jid.to_owned())).or_insert(NoList {
+            at: now,
+            clients: Vec::new(),
+        });
+        e.at = now;
+        if let Some(c) = client
+            && !e.clients.iter().any(|k| k == c)
+        {
+            if e.clients.len() >= NO_LIST_CLIENTS {
+                e.clients.remove(0);
+            }
+            e.clients.push(c.to_owned());
+        }
+    }
+
+    /// Whether a "no list" answer for `jid` is still believed at `now` (an expired one is
+    /// dropped); with `client`, only if that client had been seen when it was given. An
+    /// answer given before any client of `jid` arrived (the member was already on the room's
+    /// member list) is about the first client that arrives.
+    fn holds(&mut self, v: OmemoVersion, jid: &str, client: Option<&str>, now: Instant) -> bool {
+        let key = (v, jid.to_owned());
+        match self.0.get_mut(&key) {
+            Some(e) if now.saturating_duration_since(e.at) < NO_LIST_TTL => match client {
+                None => true,
+                Some(c) if e.clients.is_empty() => {
+                    e.clients.push(c.to_owned());
+                    true
+                }
+                Some(c) => e.clients.iter().any(|k| k == c),
+            },
+            Some(_) => {
+                self.0.remove(&key);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Forgets `jid`'s answer for version `v`.
+    fn forget(&mut self, v: OmemoVersion, jid: &str) {
+        self.0.remove(&(v, jid.to_owned()));
+    }
+
+    /// Forgets every answer.
+    fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+/// What a device-list query told us about someone else's list.
+#[derive(Debug, PartialEq, Eq)]
+enum ListAnswer {
+    /// The published list, with at least one device.
+    Devices(Vec<u32>),
+    /// Definitive: no list (item-not-found, an empty or unreadable list).
+    Absent,
+    /// Definitive: we may not read it (forbidden, not-authorized, ...). What we knew stays.
+    Denied,
+    /// Transient (timeout, Tor stream error, remote server unreachable, server trouble):
+    /// nothing is remembered; the next occasion asks again.
+    Transient,
+}
+
+/// The error conditions that answer "no list for you" for good; any other error is transient
+/// (`remote-server-timeout`, `remote-server-not-found`, `internal-server-error`,
+/// `resource-constraint`, `recipient-unavailable`, ... and every stream-level failure).
+const DEFINITIVE: [&str; 7] = [
+    "Forbidden",
+    "NotAuthorized",
+    "NotAllowed",
+    "RegistrationRequired",
+    "SubscriptionRequired",
+    "ServiceUnavailable",
+    "FeatureNotImplemented",
+];
+
+/// Sorts a device-list query's outcome ([`fetch_list`]: item-not-found is already an empty
+/// list) into definitive and transient answers.
+fn classify(r: Result<Vec<u32>, XmppError>) -> ListAnswer {
+    match r {
+        Ok(ids) if ids.iter().any(|&id| id != 0) => ListAnswer::Devices(ids),
+        Ok(_) => ListAnswer::Absent,
+        Err(XmppError::IqError(c)) if c == "ItemNotFound" => ListAnswer::Absent,
+        Err(XmppError::IqError(c)) if DEFINITIVE.contains(&c.as_str()) => ListAnswer::Denied,
+        Err(_) => ListAnswer::Transient,
+    }
+}
+
+/// How [`ensure_lists`] treats lists it already knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fetch<'a> {
+    /// Only lists not known on this stream, and not believed absent.
+    Unknown,
+    /// Again (a message reached nobody), except those believed absent.
+    Again,
+    /// Again: a member's client (its resource, if the room shows it) arrived in a room. Not if
+    /// a "no list" answer is believed that this client had been seen for: the same client
+    /// coming and going is not asked again, a new client (perhaps with OMEMO) is.
+    Arrived(Option<&'a str>),
+    /// Again, even those believed absent (the user asked).
+    Refresh,
+}
+
+impl AccountOmemo {
+    /// A new stream: device lists are asked for again, and "no list" answers are forgotten.
+    fn new_stream(&mut self) {
+        self.fresh.clear();
+        self.no_list.clear();
+    }
+
+    /// Whether `jid`'s list of version `v` is to be asked for at `now` under `mode`.
+    fn should_fetch(&mut self, v: OmemoVersion, jid: &str, mode: Fetch, now: Instant) -> bool {
+        let client = match mode {
+            Fetch::Refresh => {
+                self.no_list.forget(v, jid);
+                None
+            }
+            Fetch::Arrived(c) => c,
+            Fetch::Unknown | Fetch::Again => None,
+        };
+        !(self.no_list.holds(v, jid, client, now)
+            || (mode == Fetch::Unknown && self.fresh.contains(&(v, jid.to_owned()))))
+    }
+
+    /// A device list of `jid` came in a PEP event: it is known on this stream, and whatever we
+    /// believed about `jid` having no list is forgotten.
+    fn pushed(&mut self, v: OmemoVersion, jid: &str, list: Vec<u32>) {
+        self.registry.update(v, jid, list);
+        self.fresh.insert((v, jid.to_owned()));
+        self.no_list.forget(v, jid);
+    }
+
+    /// Records what a query for `jid`'s list of version `v`, made under `mode`, answered at
+    /// `now`.
+    fn apply(&mut self, v: OmemoVersion, jid: &str, mode: Fetch, answer: ListAnswer, now: Instant) {
+        let key = (v, jid.to_owned());
+        let client = match mode {
+            Fetch::Arrived(c) => c,
+            _ => None,
+        };
+        match answer {
+            ListAnswer::Devices(list) => {
+                self.registry.update(v, jid, list);
+                self.fresh.insert(key);
+                self.no_list.forget(v, jid);
+            }
+            ListAnswer::Absent => {
+                self.registry.update(v, jid, Vec::new());
+                self.fresh.remove(&key);
+                self.no_list.note(v, jid, client, now);
+            }
+            ListAnswer::Denied => {
+                self.fresh.remove(&key);
+                self.no_list.note(v, jid, client, now);
+            }
+            // Nothing remembered: the next occasion asks again.
+            ListAnswer::Transient => {}
+        }
+    }
+}
+
+/// The account's stream ended or was replaced (not resumed): what it learned about others'
+/// device lists is asked for again on the next one.
+pub(crate) fn forget_stream(shared: &SharedRef, account: AccountId) {
+    let st = lock(&shared.omemo).0.get(&account.0).cloned();
+    if let Some(st) = st {
+        lock(&st).new_stream();
+    }
 }
 
 /// Shared handle on an account's OMEMO state. Never held across an `.await`.
@@ -186,11 +396,16 @@ pub(crate) async fn load(shared: &SharedRef, account: AccountId) -> Result<Omemo
             let registry = s
                 .omemo_get(account, KEY_REGISTRY)?
                 .and_then(|b| serde_json::from_slice::<DeviceRegistry>(&b).ok())
+                .map(|mut r| {
+                    r.drop_empty();
+                    r
+                })
                 .unwrap_or_default();
             Ok(AccountOmemo {
                 manager,
                 registry,
                 fresh: HashSet::new(),
+                no_list: NoLists::default(),
             })
         })
         .await?;
@@ -332,11 +547,11 @@ async fn fetch_list(
     session: &Session,
     jid: Option<&BareJid>,
     v: OmemoVersion,
-) -> Result<Vec<u32>, CoreError> {
+) -> Result<Vec<u32>, XmppError> {
     let items = match session.pep_items(jid, list_node(v)).await {
         Ok(items) => items,
         Err(XmppError::IqError(c)) if c == "ItemNotFound" => return Ok(Vec::new()),
-        Err(e) => return Err(xmpp_err(&e)),
+        Err(e) => return Err(e),
     };
     Ok(items
         .iter()
@@ -357,7 +572,7 @@ pub(crate) async fn publish_own(
     {
         let mut g = lock(st);
         g.manager.delete_used_prekeys();
-        g.fresh.clear();
+        g.new_stream();
     }
     rotate_if_due(shared, account, st).await;
     save(shared, account, st).await;
@@ -365,7 +580,9 @@ pub(crate) async fn publish_own(
     let access = access_model(shared, account).await;
     for v in VERSIONS {
         publish_bundle(session, st, v, access).await?;
-        let published = fetch_list(session, None, v).await?;
+        let published = fetch_list(session, None, v)
+            .await
+            .map_err(|e| xmpp_err(&e))?;
         // The list is published at every login (with our device added if it was dropped), so
         // the node always has the account's access model, also after it was changed.
         let missing = own_list_to_publish(&published, &lock(st).manager);
@@ -414,8 +631,7 @@ pub(crate) async fn on_pep_event(
         };
         let readd = {
             let mut g = lock(st);
-            g.registry.update(v, jid.as_str(), list.clone());
-            g.fresh.insert((v, jid.to_string()));
+            g.pushed(v, jid.as_str(), list.clone());
             if jid == own {
                 own_list_to_publish(&list, &g.manager)
             } else {
@@ -442,12 +658,14 @@ pub(crate) async fn on_pep_event(
     changed
 }
 
-/// Makes sure the device lists of `jids` are known for both versions on this stream.
-async fn ensure_lists(session: &Session, st: &OmemoRef, jids: &[String], force: bool) {
+/// Makes sure the device lists of `jids` are known for both versions on this stream; `mode`
+/// says which known lists are asked for again. A JID believed to have no list ([`NoLists`]) is
+/// asked again only on the user's refresh.
+async fn ensure_lists(session: &Session, st: &OmemoRef, jids: &[String], mode: Fetch<'_>) {
     let own = session.own_jid().to_string();
     for jid in jids {
         for v in VERSIONS {
-            if !force && lock(st).fresh.contains(&(v, jid.clone())) {
+            if !lock(st).should_fetch(v, jid, mode, Instant::now()) {
                 continue;
             }
             let owner = if *jid == own {
@@ -458,14 +676,11 @@ async fn ensure_lists(session: &Session, st: &OmemoRef, jids: &[String], force: 
             if *jid != own && owner.is_none() {
                 continue;
             }
-            match fetch_list(session, owner.as_ref(), v).await {
-                Ok(list) => {
-                    let mut g = lock(st);
-                    g.registry.update(v, jid, list);
-                    g.fresh.insert((v, jid.clone()));
-                }
-                Err(e) => tracing::info!(error = %e, "could not fetch a device list"),
+            let fetched = fetch_list(session, owner.as_ref(), v).await;
+            if let Err(e) = &fetched {
+                tracing::info!(error = %e, "could not fetch a device list");
             }
+            lock(st).apply(v, jid, mode, classify(fetched), Instant::now());
         }
     }
 }
@@ -617,8 +832,10 @@ pub(crate) async fn seal(
     }
     let mut everyone = jids.clone();
     everyone.push(own.clone());
-    for force in [false, true] {
-        ensure_lists(session, st, &everyone, force).await;
+    // A second pass when nobody was reached asks again, except whoever is believed to have no
+    // list (they go to `missing` at once, see [`NO_LIST_TTL`]).
+    for mode in [Fetch::Unknown, Fetch::Again] {
+        ensure_lists(session, st, &everyone, mode).await;
         let refs: Vec<&str> = jids.iter().map(String::as_str).collect();
         let order = {
             let g = lock(st);
@@ -929,7 +1146,7 @@ pub(crate) async fn refresh(
     st: &OmemoRef,
     jid: &str,
 ) {
-    ensure_lists(session, st, &[jid.to_owned()], true).await;
+    ensure_lists(session, st, &[jid.to_owned()], Fetch::Refresh).await;
     for v in VERSIONS {
         let own = session.own_jid().to_string();
         let recipients = {
@@ -943,16 +1160,25 @@ pub(crate) async fn refresh(
 }
 
 /// Which of `jids` have no device in either version's device list (lists not yet known on
-/// this stream are fetched; those of `refetch` are fetched again): a room audit's members
-/// without keys.
+/// this stream are fetched): a room audit's members without keys. `arrived` are members whose
+/// client (resource, when the room shows it) just arrived: their lists are fetched again,
+/// unless a "no list" answer is believed that this client had been seen for ([`Fetch::Arrived`]).
 pub(crate) async fn without_keys(
     session: &Session,
     st: &OmemoRef,
     jids: &[String],
-    refetch: &[String],
+    arrived: &[(String, Option<String>)],
 ) -> Vec<String> {
-    ensure_lists(session, st, refetch, true).await;
-    ensure_lists(session, st, jids, false).await;
+    for (jid, client) in arrived {
+        ensure_lists(
+            session,
+            st,
+            std::slice::from_ref(jid),
+            Fetch::Arrived(client.as_deref()),
+        )
+        .await;
+    }
+    ensure_lists(session, st, jids, Fetch::Unknown).await;
     let g = lock(st);
     jids.iter()
         .filter(|j| {
@@ -1103,6 +1329,152 @@ mod tests {
         assert!(!rotation_due(None, now));
         assert!(!rotation_due(Some(now - SPK_ROTATION_SECS + 1), now));
         assert!(rotation_due(Some(now - SPK_ROTATION_SECS), now));
+    }
+
+    fn state() -> AccountOmemo {
+        AccountOmemo {
+            manager: SessionManager::generate(
+                TrustPolicy::BlindTrustBeforeVerification,
+                &mut OsRng,
+            ),
+            registry: DeviceRegistry::default(),
+            fresh: HashSet::new(),
+            no_list: NoLists::default(),
+        }
+    }
+
+    #[test]
+    fn a_no_list_answer_is_believed_for_the_ttl_then_asked_again() {
+        let t0 = Instant::now();
+        let mut g = state();
+        let v = OmemoVersion::V2;
+        assert!(g.should_fetch(v, PEER, Fetch::Unknown, t0));
+        g.apply(v, PEER, Fetch::Again, ListAnswer::Absent, t0);
+        let within = t0 + NO_LIST_TTL.saturating_sub(Duration::from_secs(1));
+        for mode in [Fetch::Unknown, Fetch::Again] {
+            assert!(!g.should_fetch(v, PEER, mode, t0), "{mode:?}");
+            assert!(!g.should_fetch(v, PEER, mode, within), "{mode:?}");
+        }
+        // The other version and other JIDs are not affected.
+        assert!(g.should_fetch(OmemoVersion::Legacy, PEER, Fetch::Again, t0));
+        assert!(g.should_fetch(v, "other@talpa.test", Fetch::Again, t0));
+        // Expired: asked again on the next occasion, also when merely "unknown".
+        assert!(g.should_fetch(v, PEER, Fetch::Unknown, t0 + NO_LIST_TTL));
+        assert!(g.no_list.0.is_empty(), "the expired answer is dropped");
+        // Access denied is definitive too.
+        g.apply(v, PEER, Fetch::Again, ListAnswer::Denied, t0);
+        assert!(!g.should_fetch(v, PEER, Fetch::Again, within));
+    }
+
+    #[test]
+    fn transient_failures_are_not_cached_as_no_list() {
+        let t0 = Instant::now();
+        let transient = [
+            XmppError::Timeout,
+            XmppError::Disconnected,
+            XmppError::Io(std::io::Error::other("tor stream closed")),
+            XmppError::Open("tor: circuit failed".into()),
+            XmppError::IqError("RemoteServerTimeout".into()),
+            XmppError::IqError("RemoteServerNotFound".into()),
+            XmppError::IqError("InternalServerError".into()),
+            XmppError::IqError("ResourceConstraint".into()),
+            XmppError::IqError("RecipientUnavailable".into()),
+        ];
+        for e in transient {
+            let what = e.to_string();
+            let answer = classify(Err(e));
+            assert_eq!(answer, ListAnswer::Transient, "{what}");
+            let mut g = state();
+            g.apply(OmemoVersion::V2, PEER, Fetch::Again, answer, t0);
+            assert!(
+                g.should_fetch(OmemoVersion::V2, PEER, Fetch::Again, t0),
+                "{what} was cached"
+            );
+            assert!(g.no_list.0.is_empty(), "{what}");
+        }
+        assert_eq!(classify(Ok(Vec::new())), ListAnswer::Absent);
+        assert_eq!(classify(Ok(vec![0])), ListAnswer::Absent);
+        assert_eq!(
+            classify(Err(XmppError::IqError("ItemNotFound".into()))),
+            ListAnswer::Absent
+        );
+        assert_eq!(
+            classify(Err(XmppError::IqError("Forbidden".into()))),
+            ListAnswer::Denied
+        );
+        assert_eq!(classify(Ok(vec![7])), ListAnswer::Devices(vec![7]));
+    }
+
+    #[test]
+    fn a_published_list_a_refresh_or_a_new_stream_forget_the_no_list_answer() {
+        let t0 = Instant::now();
+        let v = OmemoVersion::Legacy;
+        let mut g = state();
+        g.apply(v, PEER, Fetch::Again, ListAnswer::Absent, t0);
+        assert!(
+            g.should_fetch(v, PEER, Fetch::Refresh, t0),
+            "the user's refresh asks"
+        );
+        assert!(
+            g.should_fetch(v, PEER, Fetch::Again, t0),
+            "and the answer is forgotten"
+        );
+        g.apply(v, PEER, Fetch::Again, ListAnswer::Absent, t0);
+        g.apply(v, PEER, Fetch::Again, ListAnswer::Devices(vec![9]), t0);
+        assert!(
+            !g.should_fetch(v, PEER, Fetch::Unknown, t0),
+            "known on this stream"
+        );
+        assert!(
+            g.should_fetch(v, PEER, Fetch::Again, t0),
+            "not believed absent"
+        );
+        assert_eq!(g.registry.devices(v, PEER), [9]);
+        g.apply(v, PEER, Fetch::Again, ListAnswer::Absent, t0);
+        g.pushed(v, PEER, vec![11]);
+        assert!(
+            g.should_fetch(v, PEER, Fetch::Again, t0),
+            "a PEP event forgets it"
+        );
+        assert_eq!(g.registry.devices(v, PEER), [11]);
+        g.apply(v, PEER, Fetch::Again, ListAnswer::Absent, t0);
+        g.new_stream();
+        assert!(g.should_fetch(v, PEER, Fetch::Again, t0));
+        // Who has no keys is never in the (persisted) registry.
+        g.apply(v, PEER, Fetch::Again, ListAnswer::Absent, t0);
+        let persisted = serde_json::to_string(&g.registry).expect("registry serializes");
+        assert!(!persisted.contains(PEER), "{persisted}");
+    }
+
+    #[test]
+    fn the_same_client_arriving_again_is_not_asked_but_a_new_client_is() {
+        let t0 = Instant::now();
+        let v = OmemoVersion::V2;
+        let mut g = state();
+        let phone = Fetch::Arrived(Some("phone"));
+        assert!(g.should_fetch(v, PEER, phone, t0));
+        g.apply(v, PEER, phone, ListAnswer::Absent, t0);
+        // The same client leaving and joining again: believed, however often.
+        assert!(!g.should_fetch(v, PEER, phone, t0));
+        assert!(!g.should_fetch(v, PEER, Fetch::Arrived(None), t0));
+        assert!(!g.should_fetch(v, PEER, Fetch::Again, t0));
+        // Another client of the member (perhaps one with OMEMO) is asked once.
+        let laptop = Fetch::Arrived(Some("laptop"));
+        assert!(g.should_fetch(v, PEER, laptop, t0));
+        g.apply(v, PEER, laptop, ListAnswer::Absent, t0);
+        assert!(!g.should_fetch(v, PEER, laptop, t0));
+        assert!(
+            !g.should_fetch(v, PEER, phone, t0),
+            "both clients are remembered"
+        );
+        // An answer given before any client arrived (a member on the list, not in the room)
+        // is about the first client that arrives; a second one is asked.
+        let mut g = state();
+        g.apply(v, PEER, Fetch::Unknown, ListAnswer::Absent, t0);
+        assert!(!g.should_fetch(v, PEER, Fetch::Unknown, t0));
+        assert!(!g.should_fetch(v, PEER, phone, t0));
+        assert!(!g.should_fetch(v, PEER, phone, t0));
+        assert!(g.should_fetch(v, PEER, laptop, t0));
     }
 
     #[test]

@@ -337,15 +337,17 @@ impl Ctx<'_> {
         let Some(room) = rooms.get_mut(&p.room) else {
             return;
         };
-        // A member arriving (perhaps with a new OMEMO client) gets its keys looked up again.
+        // A member arriving (perhaps with a new OMEMO client) gets its keys looked up again,
+        // with its client (resource) when the room shows it (see `omemo::without_keys`).
         let arrived = match (&p.real_jid, p.unavailable || p.is_self || !room.joined) {
-            (Some(jid), false) => {
-                let jid = jid.to_bare().to_string();
+            (Some(full), false) => {
+                let jid = full.to_bare().to_string();
                 let known = room
                     .occupants
                     .iter()
                     .any(|o| o.nick == p.nick && o.jid.as_deref() == Some(jid.as_str()));
-                (!known).then_some(jid)
+                let client = full.resource().map(|r| r.as_str().to_owned());
+                (!known).then_some((jid, client))
             }
             _ => None,
         };
@@ -421,8 +423,8 @@ impl Ctx<'_> {
         if first_join {
             self.after_join(rooms, &p.room).await;
         }
-        if let Some(jid) = arrived {
-            self.check_keys(&p.room, &[jid]).await;
+        if let Some(arrival) = arrived {
+            self.check_keys(&p.room, &[arrival]).await;
         }
     }
 
@@ -510,11 +512,16 @@ impl Ctx<'_> {
         archived
     }
 
-    /// Looks up which of the room's members have no OMEMO device (the device lists of
-    /// `refetch` fetched again) and updates the audit, emitted again when that changed. Only
-    /// in members-only rooms (where messages are encrypted to the members): a big public
-    /// room's occupants are not all asked for their keys.
-    pub(crate) async fn check_keys(&self, room_jid: &BareJid, refetch: &[String]) {
+    /// Looks up which of the room's members have no OMEMO device (those of `arrived`, each
+    /// with the client that arrived, asked again per `omemo::without_keys`) and updates the
+    /// audit, emitted again when that changed. Only in members-only rooms (where messages are
+    /// encrypted to the members): a big public room's occupants are not all asked for their
+    /// keys.
+    pub(crate) async fn check_keys(
+        &self,
+        room_jid: &BareJid,
+        arrived: &[(String, Option<String>)],
+    ) {
         let (acc, room) = (&self.account.jid, room_jid.as_str());
         if !self
             .shared
@@ -525,13 +532,13 @@ impl Ctx<'_> {
             return;
         }
         let recipients = self.shared.rooms.recipients(acc, room);
-        let refetch: Vec<String> = refetch
+        let arrived: Vec<(String, Option<String>)> = arrived
             .iter()
-            .filter(|j| recipients.contains(j))
+            .filter(|(j, _)| recipients.contains(j))
             .cloned()
             .collect();
         let missing =
-            crate::core::omemo::without_keys(self.session, self.st, &recipients, &refetch).await;
+            crate::core::omemo::without_keys(self.session, self.st, &recipients, &arrived).await;
         let before = self.shared.rooms.keys_missing(acc, room);
         if let Some(audit) = self.shared.rooms.set_keys_missing(acc, room, missing)
             && audit.members_without_keys != before

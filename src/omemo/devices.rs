@@ -33,7 +33,8 @@ impl DeviceRegistry {
     }
 
     /// Records a device list received for `jid` (a PEP notification replaces the previous one).
-    /// Duplicates and the invalid id 0 are dropped.
+    /// Duplicates and the invalid id 0 are dropped. An empty list removes `jid`: the registry
+    /// (which is persisted) never records who has no keys.
     pub fn update(&mut self, version: OmemoVersion, jid: &str, mut ids: Vec<u32>) {
         ids.retain(|&id| id != 0);
         ids.sort_unstable();
@@ -42,7 +43,17 @@ impl DeviceRegistry {
             OmemoVersion::Legacy => &mut self.legacy,
             OmemoVersion::V2 => &mut self.v2,
         };
-        map.insert(jid.to_owned(), ids);
+        if ids.is_empty() {
+            map.remove(jid);
+        } else {
+            map.insert(jid.to_owned(), ids);
+        }
+    }
+
+    /// Drops the empty lists an older registry may hold (see [`DeviceRegistry::update`]).
+    pub fn drop_empty(&mut self) {
+        self.legacy.retain(|_, ids| !ids.is_empty());
+        self.v2.retain(|_, ids| !ids.is_empty());
     }
 
     /// The known devices of `jid`.

@@ -151,7 +151,23 @@ fn setup_app_actions(app: &adw::Application) {
             }
         })
         .build();
-    app.add_action_entries([quit, about, preferences]);
+    // A click on the message notification: show the window and its newest notified
+    // conversation. The target is the notification's number, never an address.
+    let open_notified = gio::ActionEntry::builder(notifications::OPEN_ACTION)
+        .parameter_type(Some(&u64::static_variant_type()))
+        .activate(|app: &adw::Application, _, token| {
+            let Some(window) = talpa_window(app) else {
+                return;
+            };
+            window.present();
+            if let (Some(session), Some(token)) =
+                (window.session(), token.and_then(glib::Variant::get::<u64>))
+            {
+                session.open_notified(token);
+            }
+        })
+        .build();
+    app.add_action_entries([quit, about, preferences, open_notified]);
     app.set_accels_for_action("app.quit", &["<Control>q"]);
     app.set_accels_for_action("app.preferences", &["<Control>comma"]);
     app.set_accels_for_action("win.lock", &["<Control>l"]);

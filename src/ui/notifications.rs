@@ -1,18 +1,38 @@
 //! Desktop notifications through `GNotification`, with privacy defaults: a notification says
 //! only "New message" unless the user opted in to the sender and/or the text; muted
-//! conversations and a locked profile raise none. The policy is pure and tested; sending goes
-//! through the application.
+//! conversations and a locked profile raise none.
+//!
+//! A flood is coalesced ([`Coalescer`], pure and tested with a fake clock): the first message of
+//! a quiet period is notified at once; what arrives within [`GATHER_WINDOW`] after a
+//! notification is only counted, and one update at the end of the window says how many
+//! messages in how many conversations. Counting starts again when the window becomes active or
+//! the conversations are opened. Per message the GTK thread only updates a counter; D-Bus is
+//! called at most once per window. [`Notifier`] drives the coalescer on the GTK main loop.
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
 
-use gtk4::gio;
 use gtk4::prelude::*;
+use gtk4::{gio, glib};
 
 use crate::core::events::StoredMessage;
 
-/// The one notification id Talpa uses: a new message replaces the previous notification, and
-/// locking withdraws it.
+/// The one notification id Talpa uses: an update replaces the previous notification, and
+/// locking (or looking at the window) withdraws it.
 pub const NOTIFICATION_ID: &str = "talpa-new-message";
+
+/// The application action a click on the notification activates, with the notification's
+/// opaque number as its target (never a JID: the notification daemon keeps what it is given).
+pub const OPEN_ACTION: &str = "open-notified";
+
+/// After a notification, further messages are gathered this long and then shown in one update:
+/// at most one notification (one D-Bus call, one pop-up) per window, however fast they come.
+pub const GATHER_WINDOW: Duration = Duration::from_secs(2);
+
+/// How many conversations an update names (with "show who wrote"), newest first.
+pub const NAMED_CONVERSATIONS: usize = 3;
 
 /// Preference keys (kept in the encrypted store through `Command::SetPreference`).
 pub mod keys {
@@ -67,6 +87,11 @@ impl NotificationPolicy {
         }
     }
 
+    /// Whether `message` is to be notified at all.
+    pub fn is_due(&self, message: &StoredMessage, muted: bool) -> bool {
+        self.enabled && !muted && message.direction == "in" && !message.retracted
+    }
+
     /// The `(title, body)` to show for `message`, or none when no notification is due.
     pub fn text_for(
         &self,
@@ -74,24 +99,327 @@ impl NotificationPolicy {
         muted: bool,
         is_room: bool,
     ) -> Option<(String, String)> {
-        if !self.enabled || muted || message.direction != "in" || message.retracted {
+        if !self.is_due(message, muted) {
             return None;
         }
+        Some(self.single_text(&message.from, &message.with, &message.body, is_room))
+    }
+
+    /// The text of a notification about one message.
+    fn single_text(self, from: &str, with: &str, body: &str, is_room: bool) -> (String, String) {
         let title = if self.show_sender {
-            if is_room {
-                format!("{} in {}", message.from, message.with)
-            } else {
-                message.from.clone()
-            }
+            sender_label(from, with, is_room)
         } else {
             "Talpa".to_owned()
         };
         let body = if self.show_body {
-            message.body.clone()
+            body.to_owned()
         } else {
             "New message".to_owned()
         };
-        Some((title, body))
+        (title, body)
+    }
+}
+
+/// Who wrote, as a notification names them: the contact, or "nick in room".
+fn sender_label(from: &str, with: &str, is_room: bool) -> String {
+    if is_room {
+        format!("{from} in {with}")
+    } else {
+        from.to_owned()
+    }
+}
+
+/// "1 new message" / "5 new messages in 2 conversations".
+fn count_text(messages: u64, conversations: usize) -> String {
+    let plural = |n: u64, word: &str| {
+        if n == 1 {
+            format!("{n} {word}")
+        } else {
+            format!("{n} {word}s")
+        }
+    };
+    format!(
+        "{} in {}",
+        plural(messages, "new message"),
+        plural(conversations as u64, "conversation")
+    )
+}
+
+/// A notification to show: its text and the conversation a click opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationText {
+    /// The title line.
+    pub title: String,
+    /// The body (may hold two lines).
+    pub body: String,
+    /// The account of the newest notified conversation.
+    pub account: String,
+    /// The peer (contact or room) of the newest notified conversation.
+    pub peer: String,
+}
+
+/// What the caller does next after telling the [`Coalescer`] something.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Show this now, replacing Talpa's notification.
+    Show(NotificationText),
+    /// Arm one timer that calls [`Coalescer::flush`] at this instant.
+    FlushAt(Instant),
+    /// Nothing (the message, if any, was counted or was not due).
+    Nothing,
+}
+
+/// The messages gathered for one conversation since counting last started.
+#[derive(Debug)]
+struct Gathered {
+    account: String,
+    peer: String,
+    is_room: bool,
+    count: u64,
+    /// The coalescer's sequence number of this conversation's newest message.
+    newest: u64,
+    /// The newest message's sender and text, kept only when the policy shows them.
+    from: String,
+    body: String,
+}
+
+/// Decides when a notification is shown and what it says; pure (the caller passes the time).
+#[derive(Debug)]
+pub struct Coalescer {
+    window: Duration,
+    gathered: Vec<Gathered>,
+    index: HashMap<(String, String), usize>,
+    /// The conversation of the previous message: floods mostly hit one, found without hashing.
+    last: Option<usize>,
+    total: u64,
+    sequence: u64,
+    /// Until when messages are gathered rather than shown; none in a quiet period.
+    window_end: Option<Instant>,
+    /// Messages were counted since the notification last shown.
+    dirty: bool,
+    /// A timer to call `flush` is pending.
+    timer_armed: bool,
+}
+
+impl Default for Coalescer {
+    fn default() -> Self {
+        Coalescer::new(GATHER_WINDOW)
+    }
+}
+
+impl Coalescer {
+    /// A coalescer that gathers for `window` after each notification.
+    pub fn new(window: Duration) -> Self {
+        Coalescer {
+            window,
+            gathered: Vec::new(),
+            index: HashMap::new(),
+            last: None,
+            total: 0,
+            sequence: 0,
+            window_end: None,
+            dirty: false,
+            timer_armed: false,
+        }
+    }
+
+    /// Counts `message` (if due under `policy`) at `now`: a message in a quiet period is shown
+    /// at once; within the window it is only counted (and the first such asks for a timer).
+    pub fn message(
+        &mut self,
+        now: Instant,
+        policy: NotificationPolicy,
+        message: &StoredMessage,
+        muted: bool,
+        is_room: bool,
+    ) -> Step {
+        if !policy.is_due(message, muted) {
+            return Step::Nothing;
+        }
+        self.count(policy, message, is_room);
+        match self.window_end {
+            Some(end) if now < end => {
+                self.dirty = true;
+                if self.timer_armed {
+                    Step::Nothing
+                } else {
+                    self.timer_armed = true;
+                    Step::FlushAt(end)
+                }
+            }
+            _ => self.show(now, policy),
+        }
+    }
+
+    fn count(&mut self, policy: NotificationPolicy, message: &StoredMessage, is_room: bool) {
+        let last = self.last.filter(|&i| {
+            let g = &self.gathered[i];
+            g.account == message.account && g.peer == message.with
+        });
+        let slot = if let Some(i) = last {
+            i
+        } else {
+            let key = (message.account.clone(), message.with.clone());
+            if let Some(&i) = self.index.get(&key) {
+                i
+            } else {
+                self.gathered.push(Gathered {
+                    account: key.0.clone(),
+                    peer: key.1.clone(),
+                    is_room,
+                    count: 0,
+                    newest: 0,
+                    from: String::new(),
+                    body: String::new(),
+                });
+                self.index.insert(key, self.gathered.len() - 1);
+                self.gathered.len() - 1
+            }
+        };
+        self.last = Some(slot);
+        self.sequence += 1;
+        self.total += 1;
+        let g = &mut self.gathered[slot];
+        g.count += 1;
+        g.newest = self.sequence;
+        g.is_room = is_room;
+        // Reuses the buffers: no allocation per message once they are large enough.
+        g.from.clear();
+        g.body.clear();
+        if policy.show_sender || policy.show_body {
+            g.from.push_str(&message.from);
+        }
+        if policy.show_body {
+            g.body.push_str(&message.body);
+        }
+    }
+
+    fn show(&mut self, now: Instant, policy: NotificationPolicy) -> Step {
+        self.dirty = false;
+        if let Some(text) = self.text(policy) {
+            self.window_end = Some(now + self.window);
+            Step::Show(text)
+        } else {
+            self.window_end = None;
+            Step::Nothing
+        }
+    }
+
+    /// Called by the timer [`Step::FlushAt`] asked for: shows one update of what was gathered,
+    /// asks again if the window moved on meanwhile, or ends the burst.
+    pub fn flush(&mut self, now: Instant, policy: NotificationPolicy) -> Step {
+        self.timer_armed = false;
+        match self.window_end {
+            Some(end) if now < end => {
+                if self.dirty {
+                    self.timer_armed = true;
+                    Step::FlushAt(end)
+                } else {
+                    Step::Nothing
+                }
+            }
+            _ if self.dirty => self.show(now, policy),
+            _ => {
+                self.window_end = None;
+                Step::Nothing
+            }
+        }
+    }
+
+    /// Whether a burst is still being gathered (a notification is due or its window is open).
+    pub fn in_burst(&self, now: Instant) -> bool {
+        self.dirty || self.window_end.is_some_and(|end| now < end)
+    }
+
+    /// Whether anything is counted (a notification is outstanding).
+    pub fn has_unseen(&self) -> bool {
+        self.total > 0
+    }
+
+    /// Starts counting again (the window became active): nothing is unseen, the next message
+    /// is notified at once.
+    pub fn reset(&mut self) {
+        self.gathered.clear();
+        self.index.clear();
+        self.last = None;
+        self.total = 0;
+        self.window_end = None;
+        self.dirty = false;
+    }
+
+    /// The user opened `peer` of `account`: its messages are no longer counted. Returns whether
+    /// nothing is left unseen while something was before (the notification is to be withdrawn).
+    pub fn seen(&mut self, account: &str, peer: &str) -> bool {
+        let Some(i) = self
+            .gathered
+            .iter()
+            .position(|g| g.account == account && g.peer == peer)
+        else {
+            return false;
+        };
+        let gone = self.gathered.remove(i);
+        self.total -= gone.count;
+        self.last = None;
+        self.index = self
+            .gathered
+            .iter()
+            .enumerate()
+            .map(|(i, g)| ((g.account.clone(), g.peer.clone()), i))
+            .collect();
+        if self.total == 0 {
+            self.dirty = false;
+            return true;
+        }
+        false
+    }
+
+    /// The notification for everything counted, or none when nothing is.
+    fn text(&self, policy: NotificationPolicy) -> Option<NotificationText> {
+        let newest = self.gathered.iter().max_by_key(|g| g.newest)?;
+        let (title, body) = if self.total == 1 {
+            policy.single_text(&newest.from, &newest.peer, &newest.body, newest.is_room)
+        } else {
+            let summary = count_text(self.total, self.gathered.len());
+            let mut lines = Vec::new();
+            let title = if policy.show_sender {
+                let mut by_recency: Vec<&Gathered> = self.gathered.iter().collect();
+                by_recency.sort_by_key(|g| std::cmp::Reverse(g.newest));
+                let mut names: Vec<&str> = by_recency
+                    .iter()
+                    .take(NAMED_CONVERSATIONS)
+                    .map(|g| g.peer.as_str())
+                    .collect();
+                let more = by_recency.len().saturating_sub(NAMED_CONVERSATIONS);
+                let more_text = format!("and {more} more");
+                if more > 0 {
+                    names.push(&more_text);
+                }
+                lines.push(names.join(", "));
+                summary
+            } else {
+                lines.push(summary);
+                "Talpa".to_owned()
+            };
+            if policy.show_body {
+                lines.push(if policy.show_sender {
+                    format!(
+                        "{}: {}",
+                        sender_label(&newest.from, &newest.peer, newest.is_room),
+                        newest.body
+                    )
+                } else {
+                    newest.body.clone()
+                });
+            }
+            (title, lines.join("\n"))
+        };
+        Some(NotificationText {
+            title,
+            body,
+            account: newest.account.clone(),
+            peer: newest.peer.clone(),
+        })
     }
 }
 
@@ -101,20 +429,177 @@ fn can_notify(app: &gio::Application) -> bool {
     app.is_registered() && app.dbus_connection().is_some()
 }
 
-/// Shows (or replaces) Talpa's notification.
-pub fn send(app: &gio::Application, title: &str, body: &str) {
+/// Shows (or replaces) Talpa's notification; a click activates `app.open-notified(token)`.
+pub fn send(app: &gio::Application, title: &str, body: &str, token: u64) {
     if !can_notify(app) {
         return;
     }
     let notification = gio::Notification::new(title);
     notification.set_body(Some(body));
+    notification.set_default_action_and_target_value(
+        &format!("app.{OPEN_ACTION}"),
+        Some(&token.to_variant()),
+    );
     app.send_notification(Some(NOTIFICATION_ID), &notification);
 }
 
-/// Removes Talpa's notification (at lock).
+/// Removes Talpa's notification (at lock, or when the window is looked at).
 pub fn withdraw(app: &gio::Application) {
     if can_notify(app) {
         app.withdraw_notification(NOTIFICATION_ID);
+    }
+}
+
+/// What the [`Notifier`] showed last, for a click and for tests.
+#[derive(Debug, Clone)]
+struct Shown {
+    text: NotificationText,
+    token: u64,
+}
+
+#[derive(Default)]
+struct NotifierState {
+    coalescer: Coalescer,
+    policy: NotificationPolicy,
+    app: glib::WeakRef<gio::Application>,
+    shown: Option<Shown>,
+    /// Notifications shown so far (updates included).
+    sent: u64,
+    /// Whether a notification may be showing (so withdrawing costs a D-Bus call only then).
+    outstanding: bool,
+}
+
+/// Talpa's notification on the GTK main loop: the [`Coalescer`], its one timer, and which
+/// conversation a click opens. Dropping it (at lock) makes a pending timer do nothing.
+#[derive(Default, Clone)]
+pub struct Notifier {
+    state: Rc<RefCell<NotifierState>>,
+}
+
+impl Notifier {
+    /// Uses `policy` from now on.
+    pub fn set_policy(&self, policy: NotificationPolicy) {
+        self.state.borrow_mut().policy = policy;
+    }
+
+    /// An incoming `message` not on screen: counted, and shown now or at the window's end.
+    pub fn message(
+        &self,
+        app: Option<&gio::Application>,
+        message: &StoredMessage,
+        muted: bool,
+        is_room: bool,
+    ) {
+        let step = {
+            let mut state = self.state.borrow_mut();
+            if let Some(app) = app {
+                state.app.set(Some(app));
+            }
+            let policy = state.policy;
+            state
+                .coalescer
+                .message(Instant::now(), policy, message, muted, is_room)
+        };
+        self.follow(step);
+    }
+
+    fn follow(&self, step: Step) {
+        match step {
+            Step::Show(text) => {
+                let mut state = self.state.borrow_mut();
+                state.sent += 1;
+                let token = state.sent;
+                if let Some(app) = state.app.upgrade() {
+                    send(&app, &text.title, &text.body, token);
+                }
+                state.outstanding = true;
+                state.shown = Some(Shown { text, token });
+            }
+            Step::FlushAt(at) => {
+                let weak = Rc::downgrade(&self.state);
+                let delay = at.saturating_duration_since(Instant::now());
+                glib::timeout_add_local_once(delay, move || {
+                    let Some(state) = weak.upgrade() else {
+                        return;
+                    };
+                    let notifier = Notifier { state };
+                    let step = {
+                        let mut state = notifier.state.borrow_mut();
+                        let policy = state.policy;
+                        state.coalescer.flush(Instant::now(), policy)
+                    };
+                    notifier.follow(step);
+                });
+            }
+            Step::Nothing => {}
+        }
+    }
+
+    /// The window became active: counting starts again and the notification is withdrawn.
+    pub fn window_activated(&self) {
+        let mut state = self.state.borrow_mut();
+        state.coalescer.reset();
+        Self::withdraw_outstanding(&mut state);
+    }
+
+    /// `peer` of `account` was opened: its messages no longer count; with nothing left the
+    /// notification is withdrawn.
+    pub fn opened(&self, account: &str, peer: &str) {
+        let mut state = self.state.borrow_mut();
+        if state.coalescer.seen(account, peer) {
+            Self::withdraw_outstanding(&mut state);
+        }
+    }
+
+    fn withdraw_outstanding(state: &mut NotifierState) {
+        if std::mem::take(&mut state.outstanding)
+            && let Some(app) = state.app.upgrade()
+        {
+            withdraw(&app);
+        }
+    }
+
+    /// Forgets everything (the session is cleared at lock; the window withdraws the
+    /// notification itself).
+    pub fn clear(&self) {
+        let mut state = self.state.borrow_mut();
+        state.coalescer.reset();
+        state.shown = None;
+        state.outstanding = false;
+    }
+
+    /// The conversation the notification numbered `token` opens, if it is the latest shown.
+    pub fn target(&self, token: u64) -> Option<(String, String)> {
+        let state = self.state.borrow();
+        state
+            .shown
+            .as_ref()
+            .filter(|s| s.token == token)
+            .map(|s| (s.text.account.clone(), s.text.peer.clone()))
+    }
+
+    /// The last notification shown, as (title, body).
+    pub fn last(&self) -> Option<(String, String)> {
+        let state = self.state.borrow();
+        state
+            .shown
+            .as_ref()
+            .map(|s| (s.text.title.clone(), s.text.body.clone()))
+    }
+
+    /// The number (click target) of the last notification shown.
+    pub fn last_token(&self) -> Option<u64> {
+        self.state.borrow().shown.as_ref().map(|s| s.token)
+    }
+
+    /// How many notifications were shown (updates included) since the session started.
+    pub fn sent(&self) -> u64 {
+        self.state.borrow().sent
+    }
+
+    /// Whether a burst is still being gathered (an update may still come).
+    pub fn in_burst(&self) -> bool {
+        self.state.borrow().coalescer.in_burst(Instant::now())
     }
 }
 
@@ -179,5 +664,288 @@ mod tests {
             NotificationPolicy::from_preferences(&prefs).text_for(&incoming(), false, false),
             None
         );
+    }
+}
+
+#[cfg(test)]
+mod coalescing_tests {
+    use super::*;
+
+    const ME: &str = "alice@talpa.test";
+
+    fn from(with: &str, id: i64) -> StoredMessage {
+        StoredMessage {
+            id,
+            account: ME.into(),
+            with: with.into(),
+            direction: "in".into(),
+            from: with.into(),
+            body: format!("text {id}"),
+            timestamp_ms: id,
+            encryption: "none".into(),
+            corrected: false,
+            retracted: false,
+            origin_id: None,
+        }
+    }
+
+    fn opted_in(show_sender: bool, show_body: bool) -> NotificationPolicy {
+        NotificationPolicy {
+            enabled: true,
+            show_sender,
+            show_body,
+        }
+    }
+
+    fn shown(step: &Step) -> (&str, &str) {
+        match step {
+            Step::Show(t) => (&t.title, &t.body),
+            other => panic!("expected a notification, got {other:?}"),
+        }
+    }
+
+    /// A flood of `n` messages spread over `peers`, all at `at` (a busy main loop).
+    fn flood(
+        c: &mut Coalescer,
+        policy: NotificationPolicy,
+        at: Instant,
+        peers: &[&str],
+        n: i64,
+    ) -> Vec<Step> {
+        (0..n)
+            .map(|i| {
+                let peer = peers[usize::try_from(i).unwrap_or(0) % peers.len()];
+                c.message(at, policy, &from(peer, i), false, false)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_flood_shows_the_first_message_at_once_and_one_update_at_the_window_end() {
+        let policy = NotificationPolicy::default();
+        let mut c = Coalescer::new(Duration::from_secs(2));
+        let t0 = Instant::now();
+        let steps = flood(
+            &mut c,
+            policy,
+            t0,
+            &["carol@talpa.test", "dave@talpa.test"],
+            2_000,
+        );
+        assert_eq!(shown(&steps[0]), ("Talpa", "New message"));
+        let end = t0 + Duration::from_secs(2);
+        assert_eq!(
+            steps[1],
+            Step::FlushAt(end),
+            "the second message arms the one timer"
+        );
+        assert!(
+            steps[2..].iter().all(|s| *s == Step::Nothing),
+            "the rest of the flood is only counted"
+        );
+        assert!(c.in_burst(t0 + Duration::from_secs(1)));
+        let update = c.flush(end, policy);
+        assert_eq!(
+            shown(&update),
+            ("Talpa", "2000 new messages in 2 conversations")
+        );
+        // Nothing more came: the next window ends quietly, and the next message is shown at once.
+        assert_eq!(c.flush(end + Duration::from_secs(2), policy), Step::Nothing);
+        assert!(!c.in_burst(end + Duration::from_secs(2)));
+        let later = c.message(
+            end + Duration::from_secs(3),
+            policy,
+            &from("erin@talpa.test", 9),
+            false,
+            false,
+        );
+        assert_eq!(
+            shown(&later),
+            ("Talpa", "2001 new messages in 3 conversations")
+        );
+    }
+
+    #[test]
+    fn a_timer_that_fires_early_asks_again_for_the_window_end() {
+        let policy = NotificationPolicy::default();
+        let mut c = Coalescer::new(Duration::from_secs(2));
+        let t0 = Instant::now();
+        flood(&mut c, policy, t0, &["carol@talpa.test"], 3);
+        let end = t0 + Duration::from_secs(2);
+        assert_eq!(
+            c.flush(t0 + Duration::from_secs(1), policy),
+            Step::FlushAt(end)
+        );
+        assert_eq!(
+            shown(&c.flush(end, policy)).1,
+            "3 new messages in 1 conversation"
+        );
+    }
+
+    #[test]
+    fn a_message_after_a_late_timer_shows_everything_at_once() {
+        let policy = NotificationPolicy::default();
+        let mut c = Coalescer::new(Duration::from_secs(2));
+        let t0 = Instant::now();
+        flood(&mut c, policy, t0, &["carol@talpa.test"], 2);
+        // The main loop was busy past the window's end: the next message shows the update.
+        let late = c.message(
+            t0 + Duration::from_secs(5),
+            policy,
+            &from("carol@talpa.test", 7),
+            false,
+            false,
+        );
+        assert_eq!(shown(&late).1, "3 new messages in 1 conversation");
+        // The timer armed earlier now finds the new window open and nothing new.
+        assert_eq!(c.flush(t0 + Duration::from_secs(5), policy), Step::Nothing);
+    }
+
+    #[test]
+    fn with_show_sender_an_update_names_the_newest_conversations_capped() {
+        let policy = opted_in(true, false);
+        let mut c = Coalescer::new(Duration::from_secs(2));
+        let t0 = Instant::now();
+        let peers = [
+            "a@talpa.test",
+            "b@talpa.test",
+            "c@talpa.test",
+            "d@talpa.test",
+            "e@talpa.test",
+        ];
+        let steps = flood(&mut c, policy, t0, &peers, 10);
+        assert_eq!(shown(&steps[0]), ("a@talpa.test", "New message"));
+        let update = c.flush(t0 + Duration::from_secs(2), policy);
+        assert_eq!(
+            shown(&update),
+            (
+                "10 new messages in 5 conversations",
+                "e@talpa.test, d@talpa.test, c@talpa.test, and 2 more"
+            )
+        );
+        let Step::Show(text) = update else {
+            unreachable!()
+        };
+        assert_eq!(
+            text.peer, "e@talpa.test",
+            "a click opens the newest conversation"
+        );
+    }
+
+    #[test]
+    fn with_show_body_an_update_shows_only_the_newest_text() {
+        let mut c = Coalescer::new(Duration::from_secs(2));
+        let t0 = Instant::now();
+        let policy = opted_in(false, true);
+        flood(
+            &mut c,
+            policy,
+            t0,
+            &["carol@talpa.test", "dave@talpa.test"],
+            4,
+        );
+        assert_eq!(
+            shown(&c.flush(t0 + Duration::from_secs(2), policy)),
+            ("Talpa", "4 new messages in 2 conversations\ntext 3")
+        );
+        let mut c = Coalescer::new(Duration::from_secs(2));
+        let policy = opted_in(true, true);
+        let steps = flood(
+            &mut c,
+            policy,
+            t0,
+            &["carol@talpa.test", "dave@talpa.test"],
+            4,
+        );
+        assert_eq!(shown(&steps[0]), ("carol@talpa.test", "text 0"));
+        assert_eq!(
+            shown(&c.flush(t0 + Duration::from_secs(2), policy)),
+            (
+                "4 new messages in 2 conversations",
+                "dave@talpa.test, carol@talpa.test\ndave@talpa.test: text 3"
+            )
+        );
+    }
+
+    #[test]
+    fn muted_outgoing_and_disabled_are_not_counted() {
+        let mut c = Coalescer::new(Duration::from_secs(2));
+        let t0 = Instant::now();
+        let policy = NotificationPolicy::default();
+        assert_eq!(
+            c.message(t0, policy, &from("carol@talpa.test", 1), true, false),
+            Step::Nothing
+        );
+        let mut out = from("carol@talpa.test", 2);
+        out.direction = "out".into();
+        assert_eq!(c.message(t0, policy, &out, false, false), Step::Nothing);
+        let off = NotificationPolicy {
+            enabled: false,
+            ..policy
+        };
+        assert_eq!(
+            c.message(t0, off, &from("carol@talpa.test", 3), false, false),
+            Step::Nothing
+        );
+        assert!(!c.has_unseen() && !c.in_burst(t0));
+    }
+
+    #[test]
+    fn looking_at_the_window_starts_counting_again() {
+        let policy = NotificationPolicy::default();
+        let mut c = Coalescer::new(Duration::from_secs(2));
+        let t0 = Instant::now();
+        flood(&mut c, policy, t0, &["carol@talpa.test"], 5);
+        c.reset();
+        assert!(!c.has_unseen());
+        assert_eq!(
+            c.flush(t0 + Duration::from_secs(2), policy),
+            Step::Nothing,
+            "nothing left to update"
+        );
+        let next = c.message(
+            t0 + Duration::from_millis(2_100),
+            policy,
+            &from("dave@talpa.test", 6),
+            false,
+            false,
+        );
+        assert_eq!(
+            shown(&next),
+            ("Talpa", "New message"),
+            "counting started again"
+        );
+    }
+
+    #[test]
+    fn opening_a_conversation_uncounts_it_and_withdraws_when_none_is_left() {
+        let policy = opted_in(true, true);
+        let mut c = Coalescer::new(Duration::from_secs(2));
+        let t0 = Instant::now();
+        flood(
+            &mut c,
+            policy,
+            t0,
+            &["carol@talpa.test", "dave@talpa.test"],
+            4,
+        );
+        assert!(
+            !c.seen(ME, "erin@talpa.test"),
+            "an unnotified conversation changes nothing"
+        );
+        assert!(
+            !c.seen(ME, "dave@talpa.test"),
+            "carol's messages are still unseen"
+        );
+        assert_eq!(
+            shown(&c.flush(t0 + Duration::from_secs(2), policy)),
+            (
+                "2 new messages in 1 conversation",
+                "carol@talpa.test\ncarol@talpa.test: text 2"
+            ),
+            "the update counts only what is still unseen"
+        );
+        assert!(c.seen(ME, "carol@talpa.test"), "nothing is left: withdraw");
+        assert!(!c.has_unseen());
     }
 }

@@ -69,11 +69,10 @@ mod imp {
         pub occupants: RefCell<HashMap<(String, String), gio::ListStore>>,
         /// The conversation shown now.
         pub open: RefCell<Option<ConversationObject>>,
-        /// What notifications may show, and which conversations are muted.
-        pub notification_policy: Cell<Option<NotificationPolicy>>,
+        /// Which conversations are muted.
         pub muted: RefCell<HashSet<(String, String)>>,
-        /// The last notification raised (title, body), for tests and diagnostics.
-        pub last_notification: RefCell<Option<(String, String)>>,
+        /// Talpa's desktop notification: coalesced bursts, and what a click opens.
+        pub notifier: notifications::Notifier,
         pub conversation_view: OnceCell<ConversationView>,
         pub selected_account: RefCell<Option<String>>,
         pub core: OnceCell<CoreHandle>,
@@ -526,7 +525,7 @@ impl SessionView {
         imp.settings_button.set_visible(false);
         imp.open.replace(None);
         imp.muted.take();
-        imp.last_notification.replace(None);
+        imp.notifier.clear();
         imp.pending_unread.borrow_mut().clear();
         if let Some(store) = imp.conversations.get() {
             store.remove_all();
@@ -741,6 +740,8 @@ impl SessionView {
     fn open_object(&self, conversation: &ConversationObject) {
         let imp = self.imp();
         imp.open.replace(Some(conversation.clone()));
+        imp.notifier
+            .opened(&conversation.account(), &conversation.peer());
         imp.settings_button.set_visible(true);
         conversation.set_unread(0);
         imp.pending_unread
@@ -884,8 +885,8 @@ impl SessionView {
     /// Applies stored preferences: what notifications show, which conversations are muted.
     pub fn apply_preferences(&self, preferences: &BTreeMap<String, String>) {
         let imp = self.imp();
-        imp.notification_policy
-            .set(Some(NotificationPolicy::from_preferences(preferences)));
+        imp.notifier
+            .set_policy(NotificationPolicy::from_preferences(preferences));
         let muted: HashSet<(String, String)> = preferences
             .iter()
             .filter(|(_, v)| v.as_str() == "true")
@@ -906,24 +907,48 @@ impl SessionView {
 
     /// The last notification raised, as (title, body).
     pub fn last_notification(&self) -> Option<(String, String)> {
-        self.imp().last_notification.borrow().clone()
+        self.imp().notifier.last()
+    }
+
+    /// The number a click on the last notification carries (`app.open-notified`'s target).
+    pub fn last_notification_token(&self) -> Option<u64> {
+        self.imp().notifier.last_token()
+    }
+
+    /// How many notifications were raised (coalesced updates included).
+    pub fn notifications_raised(&self) -> u64 {
+        self.imp().notifier.sent()
+    }
+
+    /// Whether a burst of messages is still being gathered into a coming notification update.
+    pub fn notification_burst_open(&self) -> bool {
+        self.imp().notifier.in_burst()
+    }
+
+    /// The window became active: the notification is withdrawn and counting starts again.
+    pub fn window_activated(&self) {
+        self.imp().notifier.window_activated();
+    }
+
+    /// A click on the notification numbered `token`: opens its newest conversation, unless
+    /// a newer notification replaced it.
+    pub fn open_notified(&self, token: u64) {
+        if let Some((account, peer)) = self.imp().notifier.target(token) {
+            self.open_conversation(&account, &peer);
+        }
     }
 
     fn notify_message(&self, message: &StoredMessage, conversation: &ConversationObject) {
-        let policy = self.imp().notification_policy.get().unwrap_or_default();
-        let Some((title, body)) =
-            policy.text_for(message, !conversation.notify(), conversation.is_room())
-        else {
-            return;
-        };
-        if let Some(app) = self
+        let app = self
             .root()
             .and_downcast::<gtk4::Window>()
-            .and_then(|w| w.application())
-        {
-            notifications::send(app.upcast_ref(), &title, &body);
-        }
-        self.imp().last_notification.replace(Some((title, body)));
+            .and_then(|w| w.application());
+        self.imp().notifier.message(
+            app.as_ref().map(Cast::upcast_ref),
+            message,
+            !conversation.notify(),
+            conversation.is_room(),
+        );
     }
 
     /// Opens the open conversation's settings dialog.

@@ -103,6 +103,12 @@ impl Window {
         let _ = imp.core.set(core);
         window.set_help_overlay(Some(&crate::ui::shortcuts_window::build()));
         window.setup_actions();
+        // Looking at the window withdraws the message notification and starts counting again.
+        window.connect_is_active_notify(|window| {
+            if let Some(session) = window.session().filter(|_| window.is_active()) {
+                session.window_activated();
+            }
+        });
         window.listen();
         window.refresh_tor();
         window

@@ -37,19 +37,12 @@ impl Xvfb {
             .stderr(Stdio::null())
             .spawn()
             .expect("Xvfb must be installed (apt install xvfb)");
-        let stdout = child.stdout.take().expect("Xvfb's stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
-            let _ = tx.send(line);
-        });
+        // Xvfb writes the display number once it accepts connections.
+        let line = first_line(&mut child);
         let mut xvfb = Xvfb {
             child,
             display: String::new(),
         };
-        // Xvfb writes the display number once it accepts connections.
-        let line = rx.recv_timeout(PATIENCE).unwrap_or_default();
         let number = line.trim();
         assert!(
             !number.is_empty() && number.chars().all(|c| c.is_ascii_digit()),
@@ -59,6 +52,19 @@ impl Xvfb {
         xvfb.display = format!(":{number}");
         xvfb
     }
+}
+
+/// The first line `child` writes to its (piped) stdout, or nothing if none comes within
+/// [`PATIENCE`].
+pub fn first_line(child: &mut Child) -> String {
+    let stdout = child.stdout.take().expect("the child's stdout is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+        let _ = tx.send(line);
+    });
+    rx.recv_timeout(PATIENCE).unwrap_or_default()
 }
 
 impl Drop for Xvfb {
@@ -139,9 +145,15 @@ pub fn is_gui_child() -> bool {
 /// itself, on a private Xvfb. GTK criticals are fatal there. The child's exit status is the
 /// verdict; its output is shown.
 pub fn run_as_gui_child(test_name: &str) {
+    run_as_gui_child_with_env(test_name, &[]);
+}
+
+/// [`run_as_gui_child`] with more variables in the child's environment.
+pub fn run_as_gui_child_with_env(test_name: &str, env: &[(&str, &str)]) {
     let xvfb = Xvfb::start();
     let out = Command::new(std::env::current_exe().expect("own test binary"))
         .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
+        .envs(env.iter().copied())
         .env(CHILD_ENV, "1")
         .env("DISPLAY", &xvfb.display)
         .env("GDK_BACKEND", "x11")
@@ -509,4 +521,98 @@ pub fn choose_menu_item(root: &gtk4::Widget, action: &str, target: &gtk4::glib::
         .unwrap_or_else(|| panic!("no shown menu offers {action} for {target}"));
     WidgetExt::activate_action(&button, action, Some(target))
         .unwrap_or_else(|e| panic!("{action} from the menu: {e}"));
+}
+
+// An unlocked window with one account: the setup the in-process window tests share
+// (gui_a11y, gui_conversation_ingest, gui_dialogs, gui_notifications, gui_rooms, gui_session,
+// gui_unread, gui_virtualization). The core is not asked: the window is unlocked and given its
+// accounts as the core's events would.
+
+/// The size the window tests give Talpa's window.
+pub const WINDOW_SIZE: (i32, i32) = (1100, 700);
+
+/// Talpa's window over `core`, presented at [`WINDOW_SIZE`] and drawn; still locked.
+pub fn locked_window(
+    app: &libadwaita::Application,
+    core: talpa::core::CoreHandle,
+) -> talpa::ui::window::Window {
+    use gtk4::prelude::*;
+    let window = talpa::ui::window::Window::new(app, core);
+    window.set_default_size(WINDOW_SIZE.0, WINDOW_SIZE.1);
+    window.present();
+    pump(Duration::from_millis(500));
+    window
+}
+
+/// An account `jid` as the core reports it when online, keeping messages for `retention`.
+pub fn online_account(jid: &str, retention: &str) -> talpa::core::events::AccountSummary {
+    talpa::core::events::AccountSummary {
+        jid: jid.into(),
+        enabled: true,
+        state: "online".into(),
+        retention: retention.into(),
+    }
+}
+
+/// Unlocks `window` as the core's `Unlocked` event does and lists `accounts`; the session view.
+pub fn unlock_with_accounts(
+    window: &talpa::ui::window::Window,
+    accounts: &[talpa::core::events::AccountSummary],
+) -> talpa::ui::session_view::SessionView {
+    window.on_event(&talpa::core::Event::Unlocked);
+    let session = window.session().expect("unlocking shows the session view");
+    session.set_accounts(accounts);
+    session
+}
+
+/// Talpa's window, unlocked, with one online account `jid` keeping messages for `retention`.
+pub fn unlocked_window_with_account(
+    app: &libadwaita::Application,
+    core: talpa::core::CoreHandle,
+    jid: &str,
+    retention: &str,
+) -> (
+    talpa::ui::window::Window,
+    talpa::ui::session_view::SessionView,
+) {
+    let window = locked_window(app, core);
+    let session = unlock_with_accounts(&window, &[online_account(jid, retention)]);
+    (window, session)
+}
+
+/// A private D-Bus session bus (`dbus-daemon --session`), stopped on drop.
+pub struct SessionBus {
+    child: Child,
+    /// The bus address, for `DBUS_SESSION_BUS_ADDRESS`.
+    pub address: String,
+}
+
+impl SessionBus {
+    /// Starts the bus and waits for its address; panics (the test fails) if it cannot.
+    pub fn start() -> SessionBus {
+        let mut child = Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--print-address=1"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dbus-daemon must be installed (apt install dbus-daemon)");
+        let address = first_line(&mut child);
+        let mut bus = SessionBus {
+            child,
+            address: address.trim().to_owned(),
+        };
+        assert!(
+            bus.address.starts_with("unix:"),
+            "the D-Bus session bus did not start (status {:?})",
+            bus.child.try_wait()
+        );
+        bus
+    }
+}
+
+impl Drop for SessionBus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
