@@ -433,6 +433,17 @@ impl Actor {
 
     async fn handle(&mut self, command: Command) -> Result<Reply, CoreError> {
         tracing::debug!(command = command.name(), "command");
+        // Text XML cannot carry would make the stanza writer fail (or worse) much later, after
+        // the message was stored and queued: refuse it now, with the text left to the caller.
+        for (what, text) in command.stanza_texts() {
+            if let Some(c) = crate::xmpp::xml_text::first_invalid(text) {
+                return Err(CoreError::InvalidInput(format!(
+                    "the {what} contains {}, a control character or non-character that XMPP \
+                     cannot carry; remove it and try again",
+                    crate::xmpp::xml_text::describe(c)
+                )));
+            }
+        }
         match command {
             Command::CreateProfile { passphrase: p } => self.create_profile(&p).await,
             Command::Unlock { passphrase: p } => self.unlock(&p).await,

@@ -523,6 +523,39 @@ pub enum Command {
 }
 
 impl Command {
+    /// The command's free text that goes into stanzas, named for an error message: message
+    /// bodies, a subject, nicknames, reasons and a room password. (JIDs are checked when parsed.)
+    pub fn stanza_texts(&self) -> Vec<(&'static str, &str)> {
+        match self {
+            Command::Send { body, .. } | Command::Correct { body, .. } => vec![("message", body)],
+            Command::SetSubject { subject, .. } => vec![("subject", subject)],
+            Command::JoinRoom {
+                nick, password: p, ..
+            }
+            | Command::CreateRoom {
+                nick, password: p, ..
+            } => {
+                let mut texts = vec![("nickname", nick.as_str())];
+                texts.extend(p.as_ref().map(|p| ("room password", p.expose())));
+                texts
+            }
+            Command::SetNick { nick, .. } | Command::AcceptInvite { nick, .. } => {
+                vec![("nickname", nick)]
+            }
+            Command::Kick { nick, reason, .. } => {
+                let mut texts = vec![("nickname", nick.as_str())];
+                texts.extend(reason.as_deref().map(|r| ("reason", r)));
+                texts
+            }
+            Command::DirectInvite { reason, .. } => reason
+                .as_deref()
+                .map(|r| ("reason", r))
+                .into_iter()
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The command's name as used on the wire (for logs that must not contain arguments).
     pub fn name(&self) -> &'static str {
         match self {
