@@ -124,6 +124,17 @@ impl Window {
         self.imp().toast_overlay.add_toast(toast);
     }
 
+    /// The texts of the notices shown or queued now (for tests).
+    pub fn toast_titles(&self) -> Vec<String> {
+        self.imp()
+            .toasts
+            .borrow()
+            .iter()
+            .filter_map(glib::WeakRef::upgrade)
+            .filter_map(|t| t.title().map(|s| s.to_string()))
+            .collect()
+    }
+
     /// The unlocked profile's view, if the profile is shown unlocked.
     pub fn session(&self) -> Option<SessionView> {
         self.imp().session.borrow().clone()
