@@ -23,6 +23,7 @@ use crate::ui::session_security::SecurityState;
 use crate::ui::tor_indicator::{TorIndicator, circuit_text};
 use crate::ui::{toast, user_text};
 
+mod resync;
 mod room_state;
 
 mod imp {
@@ -385,6 +386,11 @@ impl SessionView {
     /// The open conversation's view.
     pub fn conversation_view(&self) -> Option<&ConversationView> {
         self.imp().conversation_view.get()
+    }
+
+    /// Reads accounts, conversations and the open conversation again after missed events.
+    pub fn resync(&self) {
+        resync::resync(self);
     }
 
     /// Replaces the account list.

@@ -135,6 +135,14 @@ impl Window {
             .collect()
     }
 
+    /// Reads again from the core what the window shows (after it missed events).
+    pub fn resync(&self) {
+        self.refresh_tor();
+        if let Some(session) = self.session() {
+            session.resync();
+        }
+    }
+
     /// The unlocked profile's view, if the profile is shown unlocked.
     pub fn session(&self) -> Option<SessionView> {
         self.imp().session.borrow().clone()
@@ -232,7 +240,14 @@ impl Window {
             loop {
                 let event = match events.recv().await {
                     Ok(event) => event,
-                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Lagged(missed)) => {
+                        // Dropped events would leave the view incomplete: read it all again.
+                        tracing::warn!(missed, "the window fell behind the core's events");
+                        if let Some(window) = window.upgrade() {
+                            window.resync();
+                        }
+                        continue;
+                    }
                     Err(RecvError::Closed) => break,
                 };
                 let Some(window) = window.upgrade() else {
