@@ -2,6 +2,7 @@
 //! The core's own English strings are never shown raw except as a detail of a clear sentence.
 
 use crate::core::CoreError;
+use crate::core::tor_settings::NetworkFileError;
 
 /// A sentence the user can act on, for a failed command.
 pub fn error_text(e: &CoreError) -> String {
@@ -131,6 +132,15 @@ pub fn room_rejoinable(reason: &str) -> bool {
     matches!(reason, "kicked" | "shutdown" | "left")
 }
 
+/// Why a chosen private Tor network file is not used.
+pub fn network_file_error_text(e: &NetworkFileError) -> String {
+    match e {
+        NetworkFileError::Unusable(detail) => {
+            format!("Not a usable network description: {detail}")
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[allow(clippy::wildcard_imports)]
@@ -197,5 +207,11 @@ mod tests {
         assert!(!room_rejoinable("banned"));
         assert!(!room_rejoinable("membership_revoked"));
         assert!(!room_rejoinable("join_refused: not-authorized"));
+    }
+
+    #[test]
+    fn an_unusable_network_file_says_so() {
+        let t = network_file_error_text(&NetworkFileError::Unusable("no authorities".into()));
+        assert_eq!(t, "Not a usable network description: no authorities");
     }
 }
