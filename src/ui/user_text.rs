@@ -141,6 +141,11 @@ pub fn network_file_error_text(e: &NetworkFileError) -> String {
     }
 }
 
+/// The warning on a room nick that imitates another occupant's (`lookalike_of`).
+pub fn lookalike_warning(imitated: &str) -> String {
+    format!("Looks like {imitated}: may be someone else")
+}
+
 #[cfg(test)]
 mod tests {
     #[allow(clippy::wildcard_imports)]
@@ -213,5 +218,13 @@ mod tests {
     fn an_unusable_network_file_says_so() {
         let t = network_file_error_text(&NetworkFileError::Unusable("no authorities".into()));
         assert_eq!(t, "Not a usable network description: no authorities");
+    }
+
+    #[test]
+    fn a_lookalike_nick_names_the_nick_it_imitates() {
+        assert_eq!(
+            lookalike_warning("badger"),
+            "Looks like badger: may be someone else"
+        );
     }
 }
