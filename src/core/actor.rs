@@ -509,6 +509,23 @@ impl Actor {
             Command::ListAccounts => Ok(Reply::Accounts {
                 accounts: self.accounts().await?,
             }),
+            Command::Conversations { account } => {
+                let jid = bare_jid(&account, "account")?;
+                let conversations = self
+                    .store
+                    .with(move |s| {
+                        let a = find_account(s, &jid)?;
+                        Ok(s.list_conversations(a.id)?
+                            .into_iter()
+                            .map(|c| crate::core::commands::ConversationSummary {
+                                is_room: c.kind == store::ConversationKind::GroupChat,
+                                with: c.peer_jid,
+                            })
+                            .collect())
+                    })
+                    .await?;
+                Ok(Reply::Conversations { conversations })
+            }
             Command::UpdateAccount(changes) => self.update_account(changes).await,
             Command::AccountSettings { account } => {
                 let jid = bare_jid(&account, "account")?;

@@ -152,6 +152,11 @@ pub enum Command {
     },
     /// List the profile's accounts.
     ListAccounts,
+    /// List an account's stored conversations (1:1 and rooms), oldest first.
+    Conversations {
+        /// The account's bare JID.
+        account: String,
+    },
     /// Change an account's password, server override, trust anchor or resolver; the account
     /// reconnects with them (only it). Invalid values are refused and nothing changes.
     UpdateAccount(AccountChanges),
@@ -568,6 +573,7 @@ impl Command {
             Command::RemoveAccount { .. } => "remove_account",
             Command::SetAccountEnabled { .. } => "set_account_enabled",
             Command::ListAccounts => "list_accounts",
+            Command::Conversations { .. } => "conversations",
             Command::UpdateAccount(_) => "update_account",
             Command::AccountSettings { .. } => "account_settings",
             Command::Send { .. } => "send",
@@ -716,6 +722,11 @@ pub enum Reply {
         /// Key → value.
         preferences: std::collections::BTreeMap<String, String>,
     },
+    /// An account's stored conversations, oldest first.
+    Conversations {
+        /// The conversations.
+        conversations: Vec<ConversationSummary>,
+    },
     /// A conversation's retention override.
     ConversationRetention {
         /// The override policy, or none when the account default applies.
@@ -723,4 +734,13 @@ pub enum Reply {
         /// The policy in force.
         effective: String,
     },
+}
+
+/// One stored conversation of an account, as `Command::Conversations` lists it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ConversationSummary {
+    /// The peer's bare JID (a contact or a room).
+    pub with: String,
+    /// Whether the peer is a room.
+    pub is_room: bool,
 }

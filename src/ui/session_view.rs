@@ -23,6 +23,9 @@ use crate::ui::session_security::SecurityState;
 use crate::ui::tor_indicator::{TorIndicator, circuit_text};
 use crate::ui::{toast, user_text};
 
+mod resync;
+mod room_state;
+
 mod imp {
     #[allow(clippy::wildcard_imports)]
     // gtk-rs subclass idiom: imp shares its wrapper's imports
@@ -320,6 +323,7 @@ fn conversation_row(item: &glib::Object) -> gtk4::Widget {
         .build();
     row.add_prefix(&colour_dot(conversation.colour()));
     if conversation.is_room() {
+        room_state::decorate_row(&row, conversation);
         let icon = gtk4::Image::builder()
             .icon_name("system-users-symbolic")
             .tooltip_text("Group chat")
@@ -359,6 +363,7 @@ impl SessionView {
             move |_, account, room| view.forget_room(account, room)
         ));
         let _ = view.imp().room_panel.set(panel);
+        room_state::install(&view);
         view.imp().tor_indicator.connect_opened(glib::clone!(
             #[weak]
             view,
@@ -381,6 +386,11 @@ impl SessionView {
     /// The open conversation's view.
     pub fn conversation_view(&self) -> Option<&ConversationView> {
         self.imp().conversation_view.get()
+    }
+
+    /// Reads accounts, conversations and the open conversation again after missed events.
+    pub fn resync(&self) {
+        resync::resync(self);
     }
 
     /// Replaces the account list.
@@ -446,10 +456,16 @@ impl SessionView {
                     }
                 }
             }
-            Event::RoomJoined { account, room, .. } => {
+            Event::RoomJoined {
+                account,
+                room,
+                nick,
+                ..
+            } => {
                 if let Some((_, c)) = self.conversation(account, room) {
                     c.set_is_room(true);
                 }
+                room_state::joined(self, account, room, nick);
             }
             Event::Occupants {
                 account,
@@ -491,10 +507,18 @@ impl SessionView {
                     );
                 }
             }
-            // Room details have no view here yet.
-            Event::RoomLeft { .. }
-            | Event::RoomSubject { .. }
-            | Event::Unlocked
+            Event::RoomLeft {
+                account,
+                room,
+                reason,
+            } => room_state::left(self, account, room, reason),
+            Event::RoomSubject {
+                account,
+                room,
+                subject,
+                ..
+            } => room_state::subject(self, account, room, subject),
+            Event::Unlocked
             | Event::Locked
             | Event::Error { .. }
             | Event::KeysMissing { .. }
@@ -748,12 +772,12 @@ impl SessionView {
             .borrow_mut()
             .retain(|(c, _)| c != conversation);
         imp.content_title.set_title(&conversation.peer());
-        imp.content_title.set_subtitle(&conversation.account());
         if let Some(view) = imp.conversation_view.get() {
             view.open(&conversation.account(), &conversation.peer());
             imp.content_stack.set_visible_child(view);
             view.grab_focus();
         }
+        room_state::refresh_open(self, conversation);
         let is_room = conversation.is_room();
         if let Some(security) = imp.security.get() {
             security.opened(&conversation.account(), &conversation.peer(), is_room);
