@@ -1175,6 +1175,7 @@ async fn flush(
                             account: account.jid.clone(),
                             room: to.to_string(),
                             jids: sealed.missing.clone(),
+                            origin_id: Some(entry.origin_id.clone()),
                         });
                     }
                     if kind == MessageType::Groupchat {
@@ -1728,6 +1729,7 @@ fn apply(
                         store::MessageEncryption::None => "none",
                         store::MessageEncryption::OmemoLegacy => "omemo",
                         store::MessageEncryption::Omemo2 => "omemo2",
+                        store::MessageEncryption::Pending => "pending",
                     }
                     .into(),
                     corrected: false,
@@ -1976,6 +1978,7 @@ async fn send_sealed_edit(
             account: account.jid.clone(),
             room: to.to_string(),
             jids: sealed.missing.clone(),
+            origin_id: None,
         });
     }
     let kind = if in_room {

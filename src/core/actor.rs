@@ -261,6 +261,7 @@ pub(crate) fn to_event_message(
             store::MessageEncryption::None => "none",
             store::MessageEncryption::OmemoLegacy => "omemo",
             store::MessageEncryption::Omemo2 => "omemo2",
+            store::MessageEncryption::Pending => "pending",
         }
         .to_owned(),
         corrected: m.edited,
@@ -1367,6 +1368,11 @@ impl Actor {
                     now,
                 );
                 m.origin_id = Some(oid.clone());
+                // Stored as pending until the flush encrypts it (`mark_encrypted`): a queued or
+                // held message is never shown as if it had gone in plaintext.
+                if !plaintext {
+                    m.encryption = store::MessageEncryption::Pending;
+                }
                 Ok(match s.insert_message(&m, now)? {
                     store::InsertOutcome::Stored(id) | store::InsertOutcome::Duplicate(id) => {
                         s.message(id)?.map(|m| to_event_message(&acc, &with, &m))
@@ -1386,7 +1392,7 @@ impl Actor {
                 from: acc,
                 body,
                 timestamp_ms: now.timestamp_millis(),
-                encryption: "none".into(),
+                encryption: if plaintext { "none" } else { "pending" }.into(),
                 corrected: false,
                 retracted: false,
                 origin_id: None,

@@ -28,7 +28,7 @@ mod imp {
         /// Unix time in milliseconds.
         #[property(get, set)]
         timestamp_ms: Cell<i64>,
-        /// `omemo2`, `omemo` or `none`.
+        /// `omemo2`, `omemo`, `pending` (to be encrypted, not sent yet) or `none`.
         #[property(get, set)]
         encryption: RefCell<String>,
         /// Whether the user sent it.
@@ -44,6 +44,10 @@ mod imp {
         /// `correct` and `retract` name it by.
         #[property(get, set)]
         origin_id: RefCell<String>,
+        /// A note under an outgoing message (why it is held, who cannot read it); empty if
+        /// none.
+        #[property(get, set)]
+        note: RefCell<String>,
     }
 
     #[glib::object_subclass]
@@ -74,6 +78,13 @@ impl MessageObject {
             .property("corrected", m.corrected)
             .property("retracted", m.retracted)
             .property("origin-id", m.origin_id.as_deref().unwrap_or_default())
+            .property(
+                "note",
+                crate::ui::chat::message_notes::note_for(
+                    m.origin_id.as_deref().unwrap_or_default(),
+                    &m.encryption,
+                ),
+            )
             .build()
     }
 
