@@ -1384,19 +1384,26 @@ impl Actor {
             .await?;
         let message = match stored {
             Ok(m) => m,
-            Err((acc, with, body, now)) => lock(&self.shared.ephemeral).remember(StoredMessage {
-                id: 0,
-                account: acc.clone(),
-                with,
-                direction: "out".into(),
-                from: acc,
-                body,
-                timestamp_ms: now.timestamp_millis(),
-                encryption: if plaintext { "none" } else { "pending" }.into(),
-                corrected: false,
-                retracted: false,
-                origin_id: None,
-            }),
+            Err((acc, with, body, now)) => {
+                let mut ephemeral = lock(&self.shared.ephemeral);
+                let m = ephemeral.remember(StoredMessage {
+                    id: 0,
+                    account: acc.clone(),
+                    with,
+                    direction: "out".into(),
+                    from: acc,
+                    body,
+                    timestamp_ms: now.timestamp_millis(),
+                    encryption: if plaintext { "none" } else { "pending" }.into(),
+                    corrected: false,
+                    retracted: false,
+                    origin_id: None,
+                });
+                if !plaintext {
+                    ephemeral.await_encryption(&origin_id, &m);
+                }
+                m
+            }
         };
         self.emit(Event::Message(message));
         self.supervisors.flush(&account);
