@@ -15,7 +15,8 @@ use gtk4::prelude::*;
 use libadwaita as adw;
 use serde_json::json;
 use talpa::core::commands::{NewAccount, Secret};
-use talpa::core::{Command, CoreHandle, Reply};
+use talpa::core::events::StoredMessage;
+use talpa::core::{Command, CoreHandle, Event, Reply};
 use talpa::ui::chat::MessageRow;
 use talpa::ui::session_view::SessionView;
 use talpa::ui::window::Window;
@@ -32,6 +33,74 @@ fn held_and_partly_readable_messages_say_so_on_their_rows() {
     }
     let _ = bed();
     gui_support::run_as_gui_child("held_and_partly_readable_messages_say_so_on_their_rows");
+}
+
+#[test]
+fn a_held_note_goes_away_when_the_message_is_sent() {
+    if gui_support::is_gui_child() {
+        gui_support::run_app_checks(note_checks);
+        return;
+    }
+    gui_support::run_as_gui_child("a_held_note_goes_away_when_the_message_is_sent");
+}
+
+/// In-process with a stub core: the events the core sends for a held message that is sent
+/// later (keys appeared) update its row in place.
+#[allow(clippy::needless_pass_by_value)] // the signature run_app_checks expects
+fn note_checks(app: &adw::Application, core: CoreHandle) {
+    const ME: &str = "alice@talpa.test";
+    const PEER: &str = "carol@talpa.test";
+    let (window, session) = gui_support::unlocked_window_with_account(app, core, ME, "forever");
+    session.open_conversation(ME, PEER);
+    pump(Duration::from_millis(300));
+    let mut message = StoredMessage {
+        id: 7,
+        account: ME.into(),
+        with: PEER.into(),
+        direction: "out".into(),
+        from: ME.into(),
+        body: "wait for my keys".into(),
+        timestamp_ms: 1_700_000_000_000,
+        encryption: "pending".into(),
+        corrected: false,
+        retracted: false,
+        origin_id: Some("oid-held".into()),
+    };
+    window.on_event(&Event::Message(message.clone()));
+    window.on_event(&Event::MessageHeld {
+        account: ME.into(),
+        with: PEER.into(),
+        origin_id: "oid-held".into(),
+        reason: format!(
+            "nobody in the conversation with {PEER} has usable OMEMO keys: the message was not sent"
+        ),
+    });
+    pump_until("the held note", || {
+        row_text(&session, "oid-held").contains("Held: carol@talpa.test has no OMEMO keys yet")
+    });
+    let shown = row_text(&session, "oid-held");
+    assert!(shown.contains("Waiting to be encrypted"), "{shown}");
+    assert!(!shown.contains("NOT ENCRYPTED"), "{shown}");
+    let row = find_widget::<MessageRow>(session.upcast_ref(), &|r| {
+        r.message().is_some_and(|m| m.origin_id() == "oid-held")
+    })
+    .expect("the row");
+    assert_eq!(
+        gui_support::unlabelled(row.upcast_ref()),
+        Vec::<String>::new()
+    );
+
+    message.encryption = "omemo2".into();
+    window.on_event(&Event::MessageUpdated(message));
+    pump_until("the sent badge", || {
+        row_text(&session, "oid-held").contains("OMEMO 2")
+    });
+    let shown = row_text(&session, "oid-held");
+    assert!(
+        !shown.contains("Held:"),
+        "the held note stays after sending:\n{shown}"
+    );
+    assert!(!shown.contains("Waiting"), "{shown}");
 }
 
 /// A unique message text, so a search of the logs for it cannot hit anything else.
