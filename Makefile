@@ -7,7 +7,7 @@ TALPA_VENV ?= $(HOME)/.cache/talpa/venv
 export TALPA_VENV
 SHELL := /bin/bash
 
-.PHONY: run test demo bench fuzz deps build-deps lint unit bed-up bed-down
+.PHONY: run test demo bench fuzz build-deps
 
 ## Install the system packages Talpa needs to build and run (asks for root).
 build-deps:

@@ -208,6 +208,64 @@ fn history_pages_backwards_in_time_order_oldest_first() {
 }
 
 #[test]
+fn a_history_page_carries_each_message_s_own_attachments_only() {
+    let (_tmp, _dir, mut store) = new_profile("pw");
+    let a = add_account(&mut store, "a@talpa.test");
+    let c = chat(&mut store, a, "b@talpa.test");
+    let other = chat(&mut store, a, "x@talpa.test");
+    // Messages of two conversations interleaved; some of each carry attachments.
+    for i in 1..=8i64 {
+        for (conv, who) in [(c, "b"), (other, "x")] {
+            let at = t0() + Duration::minutes(i);
+            let mut m = NewMessage::new(
+                conv,
+                Direction::Incoming,
+                who,
+                Some(format!("{who}{i}")),
+                at,
+            );
+            for n in 0..(i % 3) {
+                m.attachments.push(talpa::store::NewAttachment {
+                    name: format!("{who}{i}-{n}"),
+                    mime: "text/plain".into(),
+                    data: vec![0; usize::try_from(i + n).expect("small")],
+                });
+            }
+            store.insert_message(&m, t0()).expect("insert");
+        }
+    }
+    let names = |page: &[talpa::store::StoredMessage]| -> Vec<(String, Vec<(String, u64)>)> {
+        page.iter()
+            .map(|m| {
+                (
+                    m.body.clone().unwrap_or_default(),
+                    m.attachments
+                        .iter()
+                        .map(|a| (a.name.clone(), a.size))
+                        .collect(),
+                )
+            })
+            .collect()
+    };
+    let expected = |range: std::ops::RangeInclusive<i64>| -> Vec<(String, Vec<(String, u64)>)> {
+        range
+            .map(|i| {
+                (
+                    format!("b{i}"),
+                    (0..(i % 3))
+                        .map(|n| (format!("b{i}-{n}"), u64::try_from(i + n).expect("small")))
+                        .collect(),
+                )
+            })
+            .collect()
+    };
+    let last = store.history(c, None, 3).expect("page");
+    assert_eq!(names(&last), expected(6..=8));
+    let older = store.history(c, Some(last[0].id), 10).expect("page");
+    assert_eq!(names(&older), expected(1..=5));
+}
+
+#[test]
 fn correction_replaces_text_and_only_the_sender_may_correct() {
     let (_tmp, _dir, mut store) = new_profile("pw");
     let a = add_account(&mut store, "a@talpa.test");

@@ -422,21 +422,36 @@ impl Store {
             )?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         out.reverse();
-        let mut att = self.conn.prepare_cached(
-            "SELECT id, name, mime, length(data) FROM attachments WHERE message_id = ?1
-             ORDER BY id",
-        )?;
-        for m in &mut out {
-            m.attachments = att
-                .query_map([m.id.0], |r| {
-                    Ok(AttachmentInfo {
-                        id: AttachmentId(r.get(0)?),
-                        name: r.get(1)?,
-                        mime: r.get(2)?,
-                        size: r.get::<_, i64>(3)? as u64,
-                    })
-                })?
-                .collect::<rusqlite::Result<_>>()?;
+        // The page's attachments in one query (not one per message), by the page's own
+        // predicate; messages without any are the rule, so it usually returns nothing.
+        if !out.is_empty() {
+            let index: std::collections::HashMap<i64, usize> =
+                out.iter().enumerate().map(|(i, m)| (m.id.0, i)).collect();
+            let mut att = self.conn.prepare_cached(
+                "SELECT message_id, id, name, mime, length(data) FROM attachments
+                 WHERE message_id IN (
+                   SELECT id FROM messages
+                   WHERE conversation_id = ?1 AND corrects IS NULL AND (ts, id) < (?2, ?3)
+                   ORDER BY ts DESC, id DESC LIMIT ?4)
+                 ORDER BY message_id, id",
+            )?;
+            let rows = att.query_map(params![conversation.0, bts, bid, limit as i64], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    AttachmentInfo {
+                        id: AttachmentId(r.get(1)?),
+                        name: r.get(2)?,
+                        mime: r.get(3)?,
+                        size: r.get::<_, i64>(4)? as u64,
+                    },
+                ))
+            })?;
+            for row in rows {
+                let (message, info) = row?;
+                if let Some(&i) = index.get(&message) {
+                    out[i].attachments.push(info);
+                }
+            }
         }
         Ok(out)
     }

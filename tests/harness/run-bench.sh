@@ -3,6 +3,8 @@
 # in the same run (plain SQLite for the store, a C tor client for Arti's bootstrap, Dino for the
 # desktop client as a whole, a raw pager and slixmpp for MAM catch-up, python-omemo for OMEMO).
 # Arguments pick sections (store, tor, client, mam, omemo); none means all of them.
+# BENCH_CLIENT_ARGS passes options to bench_dino.py (e.g. "--ingest-open": only the floods and
+# the open).
 set -euo pipefail
 sections=${*:-store tor client mam omemo}
 want() { [[ " $sections " == *" $1 "* ]]; }
@@ -28,7 +30,7 @@ if want client; then
   cargo build --release --bin talpa
   "${TALPA_VENV:-$HOME/.cache/talpa/venv}/bin/python" tests/harness/bench_dino.py \
     --bed-dir "$TALPA_BED_DIR" --talpa "$CARGO_TARGET_DIR/release/talpa" \
-    --json "$CARGO_TARGET_DIR/bench-dino.json"
+    --json "$CARGO_TARGET_DIR/bench-dino.json" ${BENCH_CLIENT_ARGS:-}
 fi
 if want mam; then
   echo "== mam: catch-up of 10,000 archived messages, Talpa vs a floor client vs slixmpp"

@@ -4,9 +4,10 @@
 # `make bench` compares Talpa with) and what drives it. Only missing packages are installed.
 set -euo pipefail
 what=${1:-test}
-pkgs=(build-essential pkg-config libssl-dev libgtk-4-dev libadwaita-1-dev ca-certificates)
+# obfs4proxy: obfs4 bridges (Preferences → Tor) run it; where Tor is censored they are the way in.
+pkgs=(build-essential pkg-config libssl-dev libgtk-4-dev libadwaita-1-dev ca-certificates obfs4proxy)
 if [ "$what" = test ] || [ "$what" = bench ]; then
-  pkgs+=(prosody tor obfs4proxy xvfb xauth xdotool imagemagick strace python3-venv python3-dev
+  pkgs+=(prosody tor xvfb xauth xdotool imagemagick strace python3-venv python3-dev
          sqlcipher openssl lua-unbound procps iproute2
          dbus-daemon dbus-bin at-spi2-core python3-gi gir1.2-atspi-2.0)
 fi

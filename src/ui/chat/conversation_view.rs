@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use gtk4::prelude::*;
 use gtk4::subclass::prelude::*;
-use gtk4::{CompositeTemplate, gio, glib};
+use gtk4::{CompositeTemplate, gdk, gio, glib};
 
 use crate::core::events::StoredMessage;
 use crate::core::{Command, CoreHandle, Reply};
@@ -36,6 +36,10 @@ const FLUSH_INTERVAL: Duration = Duration::from_millis(150);
 /// The smallest height a message row can have (one line of header, one of text, margins), in
 /// pixels: the window onto the model is sized so it always fills the viewport.
 const MIN_ROW_HEIGHT: f64 = 52.0;
+
+/// Extra layout passes per frame `hold_end` may ask for while putting the list at its bottom
+/// (GTK runs at most four passes a frame).
+const EXTRA_PASSES: u32 = 2;
 
 /// The window's length for a viewport of `page` pixels: one and a half screens of the
 /// smallest rows (so it always fills the viewport and never holds two screens), at least 8.
@@ -98,6 +102,12 @@ mod imp {
         pub flush_source: RefCell<Option<glib::SourceId>>,
         /// When the last flush ran (flushes are spaced by `FLUSH_INTERVAL`).
         pub last_flush: Cell<Option<Instant>>,
+        /// The frame clock's `layout` and `after-paint` handlers (see `hold_end`), while
+        /// realized.
+        pub layout_watch: RefCell<Option<(gdk::FrameClock, Vec<glib::SignalHandlerId>)>>,
+        /// The frame in which `hold_end` last acted, how many extra layout passes it asked for
+        /// in it, and the list's height it saw.
+        pub held: Cell<(i64, u32, f64)>,
     }
 
     #[glib::object_subclass]
@@ -212,7 +222,23 @@ mod imp {
         }
     }
 
-    impl WidgetImpl for ConversationView {}
+    impl WidgetImpl for ConversationView {
+        fn realize(&self) {
+            self.parent_realize();
+            self.obj().watch_layout();
+        }
+
+        fn unrealize(&self) {
+            if let Some((clock, ids)) = self.layout_watch.take() {
+                for id in ids {
+                    clock.disconnect(id);
+                }
+            }
+            // Without frames, a pending scroll would hold off the user's scrolls for good.
+            self.settling.set(false);
+            self.parent_unrealize();
+        }
+    }
     impl BoxImpl for ConversationView {}
 }
 
@@ -606,9 +632,85 @@ impl ConversationView {
         });
     }
 
+    /// Connects the window's frame clock: `hold_end` runs in every layout pass (after GTK
+    /// allocated the widgets), `end_settling` after every painted frame.
+    fn watch_layout(&self) {
+        let Some(clock) = self.frame_clock() else {
+            return;
+        };
+        let view = self.downgrade();
+        let layout = clock.connect_layout(move |clock| {
+            if let Some(view) = view.upgrade() {
+                view.hold_end(clock);
+            }
+        });
+        let view = self.downgrade();
+        let painted = clock.connect_after_paint(move |clock| {
+            if let Some(view) = view.upgrade() {
+                view.end_settling(clock);
+            }
+        });
+        self.imp()
+            .layout_watch
+            .replace(Some((clock, vec![layout, painted])));
+    }
+
+    /// While a scroll to the newest message is pending, puts the list at its bottom inside the
+    /// frame being laid out, so the first frame painted after history or live messages arrive
+    /// already shows the newest message (not the top of the list, then a jump a frame later).
+    ///
+    /// Two GTK 4.8 facts make this work: the frame clock repeats its layout phase (up to four
+    /// times) while an allocation is queued during it, and `GtkListView` measures row widgets
+    /// it created for new items only in its next allocation — so the first pass after a model
+    /// change reports a list no taller than the viewport. Hence: if the list is not at its
+    /// bottom, move it there (the new value re-anchors the list, which queues the next pass);
+    /// if it is, queue one more pass (at most `EXTRA_PASSES` a frame, and none once a pass left
+    /// the list's height unchanged) so freshly made rows are measured before the frame is
+    /// painted.
+    fn hold_end(&self, clock: &gdk::FrameClock) {
+        let imp = self.imp();
+        if !imp.settling.get() || !imp.list_view.is_mapped() {
+            return;
+        }
+        let frame = clock.frame_counter();
+        let adj = imp.scroller.vadjustment();
+        let (upper, bottom) = (adj.upper(), adj.upper() - adj.page_size());
+        let (held_in, passes, last_upper) = imp.held.get();
+        let (passes, settled) = if held_in == frame {
+            // The last pass changed nothing: the rows are measured, no further pass needed.
+            (passes, (upper - last_upper).abs() < 0.5)
+        } else {
+            (0, false)
+        };
+        if adj.value() < bottom {
+            imp.held.set((frame, passes, upper));
+            adj.set_value(bottom);
+        } else if passes < EXTRA_PASSES && !settled {
+            imp.held.set((frame, passes + 1, upper));
+            imp.list_view.queue_resize();
+        }
+    }
+
+    /// After a frame in which `hold_end` held the list at its bottom (or when the list is not
+    /// on screen), the scroll is done.
+    fn end_settling(&self, clock: &gdk::FrameClock) {
+        let imp = self.imp();
+        if imp.settling.get()
+            && (imp.held.get().0 == clock.frame_counter() || !imp.list_view.is_mapped())
+        {
+            imp.settling.set(false);
+        }
+    }
+
+    /// Shows the newest message: in the next frame's layout when the view is on screen (see
+    /// `hold_end`), otherwise once idle.
     fn scroll_to_end(&self) {
         let imp = self.imp();
         imp.settling.set(true);
+        if imp.list_view.is_mapped() && imp.layout_watch.borrow().is_some() {
+            imp.list_view.queue_resize();
+            return;
+        }
         let adj = imp.scroller.vadjustment();
         let view = self.downgrade();
         glib::idle_add_local_once(move || {

@@ -122,8 +122,15 @@ impl MessageRow {
         }
         imp.badge_label.add_css_class(class);
         imp.badge_label.set_label(badge);
-        // The tooltip is also what screen readers announce for the badge.
-        imp.badge_label.set_tooltip_text(Some(tooltip));
+        // The tooltip is also what screen readers announce for the badge. GTK 4.8 looks for the
+        // pointer (X round trips) whenever a shown widget's tooltip changes, which for every
+        // row bound cost about a tenth of opening a conversation; a hidden widget's tooltip is
+        // only stored.
+        if imp.badge_label.tooltip_text().as_deref() != Some(tooltip) {
+            imp.badge_label.set_visible(false);
+            imp.badge_label.set_tooltip_text(Some(tooltip));
+            imp.badge_label.set_visible(true);
+        }
         let body = if message.retracted() {
             "This message was deleted.".to_owned()
         } else {

@@ -18,36 +18,36 @@ mod imp {
     pub struct MessageObject {
         /// Local id, unique within the profile.
         #[property(get, set)]
-        id: Cell<i64>,
+        pub(super) id: Cell<i64>,
         /// Who sent it (bare JID or room nick).
         #[property(get, set)]
-        sender: RefCell<String>,
+        pub(super) sender: RefCell<String>,
         /// The text.
         #[property(get, set)]
-        body: RefCell<String>,
+        pub(super) body: RefCell<String>,
         /// Unix time in milliseconds.
         #[property(get, set)]
-        timestamp_ms: Cell<i64>,
+        pub(super) timestamp_ms: Cell<i64>,
         /// `omemo2`, `omemo`, `pending` (to be encrypted, not sent yet) or `none`.
         #[property(get, set)]
-        encryption: RefCell<String>,
+        pub(super) encryption: RefCell<String>,
         /// Whether the user sent it.
         #[property(get, set)]
-        outgoing: Cell<bool>,
+        pub(super) outgoing: Cell<bool>,
         /// Whether it was corrected.
         #[property(get, set)]
-        corrected: Cell<bool>,
+        pub(super) corrected: Cell<bool>,
         /// Whether its sender retracted it (the text is gone).
         #[property(get, set)]
-        retracted: Cell<bool>,
+        pub(super) retracted: Cell<bool>,
         /// The origin-id of an outgoing stored message (empty otherwise): what the core's
         /// `correct` and `retract` name it by.
         #[property(get, set)]
-        origin_id: RefCell<String>,
+        pub(super) origin_id: RefCell<String>,
         /// A note under an outgoing message (why it is held, who cannot read it); empty if
         /// none.
         #[property(get, set)]
-        note: RefCell<String>,
+        pub(super) note: RefCell<String>,
     }
 
     #[glib::object_subclass]
@@ -68,24 +68,28 @@ glib::wrapper! {
 impl MessageObject {
     /// Wraps a message the core reported.
     pub fn from_stored(m: &StoredMessage) -> Self {
-        glib::Object::builder()
-            .property("id", m.id)
-            .property("sender", &m.from)
-            .property("body", if m.retracted { "" } else { m.body.as_str() })
-            .property("timestamp-ms", m.timestamp_ms)
-            .property("encryption", &m.encryption)
-            .property("outgoing", m.direction == "out")
-            .property("corrected", m.corrected)
-            .property("retracted", m.retracted)
-            .property("origin-id", m.origin_id.as_deref().unwrap_or_default())
-            .property(
-                "note",
-                crate::ui::chat::message_notes::note_for(
-                    m.origin_id.as_deref().unwrap_or_default(),
-                    &m.encryption,
-                ),
-            )
-            .build()
+        // Fields are filled directly, not through property names: a conversation opens with a
+        // page of these, and nothing observes a message before it is in the model.
+        let obj: Self = glib::Object::new();
+        let imp = obj.imp();
+        imp.id.set(m.id);
+        imp.sender.replace(m.from.clone());
+        if !m.retracted {
+            imp.body.replace(m.body.clone());
+        }
+        imp.timestamp_ms.set(m.timestamp_ms);
+        imp.encryption.replace(m.encryption.clone());
+        imp.outgoing.set(m.direction == "out");
+        imp.corrected.set(m.corrected);
+        imp.retracted.set(m.retracted);
+        if let Some(origin_id) = &m.origin_id {
+            imp.origin_id.replace(origin_id.clone());
+            imp.note.replace(crate::ui::chat::message_notes::note_for(
+                origin_id,
+                &m.encryption,
+            ));
+        }
+        obj
     }
 
     /// Whether the user may correct or retract it: an own, stored, not retracted message.
@@ -97,5 +101,57 @@ impl MessageObject {
     pub fn forget(&self) {
         self.set_body(String::new());
         self.set_sender(String::new());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MessageObject;
+    use crate::core::events::StoredMessage;
+
+    fn stored(retracted: bool) -> StoredMessage {
+        StoredMessage {
+            id: 42,
+            account: "alice@talpa.test".into(),
+            with: "bob@talpa.test".into(),
+            direction: "out".into(),
+            from: "alice@talpa.test".into(),
+            body: "hello".into(),
+            timestamp_ms: 1_700_000_000_123,
+            encryption: "omemo2".into(),
+            corrected: true,
+            retracted,
+            origin_id: Some("origin-1".into()),
+        }
+    }
+
+    #[test]
+    fn a_message_object_carries_every_field_of_the_stored_message() {
+        let m = MessageObject::from_stored(&stored(false));
+        assert_eq!(
+            (
+                m.id(),
+                m.sender(),
+                m.body(),
+                m.timestamp_ms(),
+                m.encryption()
+            ),
+            (
+                42,
+                "alice@talpa.test".to_owned(),
+                "hello".to_owned(),
+                1_700_000_000_123,
+                "omemo2".to_owned()
+            )
+        );
+        assert!(m.outgoing() && m.corrected() && !m.retracted());
+        assert_eq!(m.origin_id(), "origin-1");
+        assert!(m.editable());
+    }
+
+    #[test]
+    fn a_retracted_message_object_holds_no_text() {
+        let m = MessageObject::from_stored(&stored(true));
+        assert!(m.retracted() && m.body().is_empty() && !m.editable());
     }
 }
