@@ -316,6 +316,7 @@ pub(crate) fn to_event_message(
             store::MessageEncryption::None => "none",
             store::MessageEncryption::OmemoLegacy => "omemo",
             store::MessageEncryption::Omemo2 => "omemo2",
+            store::MessageEncryption::Pending => "pending",
         }
         .to_owned(),
         corrected: m.edited,
@@ -1450,6 +1451,11 @@ impl Actor {
                     now,
                 );
                 m.origin_id = Some(oid.clone());
+                // Stored as pending until the flush encrypts it (`mark_encrypted`): a queued or
+                // held message is never shown as if it had gone in plaintext.
+                if !plaintext {
+                    m.encryption = store::MessageEncryption::Pending;
+                }
                 Ok(match s.insert_message(&m, now)? {
                     store::InsertOutcome::Stored(id) | store::InsertOutcome::Duplicate(id) => {
                         s.message(id)?.map(|m| to_event_message(&acc, &with, &m))
@@ -1461,19 +1467,26 @@ impl Actor {
             .await?;
         let message = match stored {
             Ok(m) => m,
-            Err((acc, with, body, now)) => lock(&self.shared.ephemeral).remember(StoredMessage {
-                id: 0,
-                account: acc.clone(),
-                with,
-                direction: "out".into(),
-                from: acc,
-                body,
-                timestamp_ms: now.timestamp_millis(),
-                encryption: "none".into(),
-                corrected: false,
-                retracted: false,
-                origin_id: None,
-            }),
+            Err((acc, with, body, now)) => {
+                let mut ephemeral = lock(&self.shared.ephemeral);
+                let m = ephemeral.remember(StoredMessage {
+                    id: 0,
+                    account: acc.clone(),
+                    with,
+                    direction: "out".into(),
+                    from: acc,
+                    body,
+                    timestamp_ms: now.timestamp_millis(),
+                    encryption: if plaintext { "none" } else { "pending" }.into(),
+                    corrected: false,
+                    retracted: false,
+                    origin_id: None,
+                });
+                if !plaintext {
+                    ephemeral.await_encryption(&origin_id, &m);
+                }
+                m
+            }
         };
         self.emit(Event::Message(message));
         self.supervisors.flush(&account);

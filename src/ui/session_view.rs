@@ -520,9 +520,8 @@ impl SessionView {
             } => room_state::subject(self, account, room, subject),
             Event::Unlocked
             | Event::Locked
-            | Event::Error { .. }
-            | Event::KeysMissing { .. }
-            | Event::MessageHeld { .. } => {}
+            | Event::Error { .. } => {}
+            Event::KeysMissing { .. } | Event::MessageHeld { .. } => self.on_message_note(event),
         }
     }
 
@@ -532,6 +531,7 @@ impl SessionView {
         if let Some(view) = imp.conversation_view.get() {
             view.clear();
         }
+        crate::ui::chat::message_notes::clear();
         if let Some(panel) = imp.room_panel.get() {
             panel.clear();
         }
@@ -707,6 +707,11 @@ impl SessionView {
         ));
         store.append(&obj);
         Some((store.n_items() - 1, obj))
+    }
+
+    /// Shows why a message is held, or who in a room cannot read it, on its row.
+    fn on_message_note(&self, event: &Event) {
+        crate::ui::chat::message_notes::handle(event, self.imp().conversation_view.get());
     }
 
     fn on_message(&self, message: &StoredMessage, new: bool) {

@@ -61,12 +61,37 @@ pub fn encryption_badge(encryption: &str) -> (&'static str, &'static str, &'stat
             "badge-omemo-legacy",
             "End-to-end encrypted with legacy OMEMO; only the text is encrypted",
         ),
+        "pending" => (
+            "Waiting to be encrypted",
+            "badge-pending",
+            "Not sent yet: it will be sent end-to-end encrypted, never in plaintext",
+        ),
         _ => (
             "NOT ENCRYPTED",
             "badge-unencrypted",
             "Not end-to-end encrypted: the server can read this message",
         ),
     }
+}
+
+/// Why an outgoing message waits in the outbox, for its row: `with` is the conversation and
+/// `reason` the core's reason from its `message_held` event.
+pub fn held_text(with: &str, reason: &str) -> String {
+    let why = if reason.contains("usable OMEMO keys") {
+        format!("{with} has no OMEMO keys yet")
+    } else if reason.contains("no member of the room is known") {
+        "no member of this room is known yet (join the room)".to_owned()
+    } else if reason.starts_with("encryption failed") {
+        "encrypting it failed".to_owned()
+    } else {
+        "it could not be encrypted yet".to_owned()
+    };
+    format!("Held: {why}. It will be sent encrypted when keys appear, never in plaintext.")
+}
+
+/// Who cannot read a message sent in a room, for its row: the members `keys_missing` named.
+pub fn not_readable_text(jids: &[String]) -> String {
+    format!("Not readable by: {}", jids.join(", "))
 }
 
 /// How strong a new passphrase looks, from 0 (too short) to 3 (strong).
@@ -167,6 +192,53 @@ mod tests {
         assert_eq!(encryption_badge("none").0, "NOT ENCRYPTED");
         assert_eq!(encryption_badge("something-new").1, "badge-unencrypted");
         assert_eq!(encryption_badge("omemo2").0, "OMEMO 2");
+    }
+
+    #[test]
+    fn a_pending_message_never_shows_the_plaintext_badge() {
+        let (label, class, tooltip) = encryption_badge("pending");
+        assert!(label.contains("Waiting to be encrypted"));
+        assert_eq!(class, "badge-pending");
+        assert!(tooltip.contains("never in plaintext"));
+        assert_ne!(label, encryption_badge("none").0);
+    }
+
+    #[test]
+    fn held_text_names_the_contact_without_keys() {
+        let t = held_text(
+            "alice@talpa.test",
+            "nobody in the conversation with alice@talpa.test has usable OMEMO keys: the \
+             message was not sent",
+        );
+        assert!(
+            t.starts_with("Held: alice@talpa.test has no OMEMO keys yet."),
+            "{t}"
+        );
+        assert!(t.contains("never in plaintext"));
+    }
+
+    #[test]
+    fn held_text_explains_an_unknown_room_and_hides_raw_core_errors() {
+        let room = held_text(
+            "r@rooms.talpa.test",
+            "no member of the room is known yet (join it first)",
+        );
+        assert!(room.contains("join the room"), "{room}");
+        let failed = held_text("a@talpa.test", "encryption failed: bad point 0xdeadbeef");
+        assert!(failed.contains("encrypting it failed"));
+        assert!(!failed.contains("deadbeef"));
+    }
+
+    #[test]
+    fn not_readable_text_lists_every_member() {
+        let jids = [
+            "badger@talpa.test".to_owned(),
+            "otter@talpa.test".to_owned(),
+        ];
+        assert_eq!(
+            not_readable_text(&jids),
+            "Not readable by: badger@talpa.test, otter@talpa.test"
+        );
     }
 
     #[test]
