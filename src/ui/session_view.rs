@@ -518,9 +518,7 @@ impl SessionView {
                 subject,
                 ..
             } => room_state::subject(self, account, room, subject),
-            Event::Unlocked
-            | Event::Locked
-            | Event::Error { .. } => {}
+            Event::Unlocked | Event::Locked | Event::Error { .. } => {}
             Event::KeysMissing { .. } | Event::MessageHeld { .. } => self.on_message_note(event),
         }
     }
