@@ -14,7 +14,6 @@ use std::time::Duration;
 use gtk4::prelude::*;
 use libadwaita as adw;
 use serde_json::json;
-use talpa::core::commands::{NewAccount, Secret};
 use talpa::core::events::StoredMessage;
 use talpa::core::{Command, CoreHandle, Event, Reply};
 use talpa::ui::chat::MessageRow;
@@ -149,30 +148,13 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     let window = Window::new(app, core.clone());
     window.set_default_size(1000, 700);
     window.present();
-    call(
+    let session = gui_bed_support::unlock_with_bed_account(
+        &window,
         &core,
-        Command::CreateProfile {
-            passphrase: Secret::new("gui held passphrase"),
-        },
+        "gui held passphrase",
+        &me,
+        &my_password,
     );
-    let ca = std::fs::read_to_string(&bed.ca_cert).expect("the bed's CA");
-    call(
-        &core,
-        Command::AddAccount(NewAccount {
-            jid: me.clone(),
-            password: Secret::new(my_password),
-            host: Some(bed.prosody.host.clone()),
-            port: Some(bed.prosody.c2s_port),
-            direct_tls: false,
-            trust_anchor_pem: Some(ca),
-            local_only_contacts: false,
-            dot_resolver: None,
-            retention: None,
-        }),
-    );
-    pump_until("the session view", || window.is_unlocked());
-    let session = window.session().expect("session view");
-    window.reload_accounts();
     let deadline = std::time::Instant::now() + LONG;
     while session.account_state(&me).as_deref() != Some("online") {
         assert!(
