@@ -22,7 +22,7 @@ use talpa::ui::window::Window;
 
 use gui_bed_support::{LONG, bed_options, call};
 use gui_support::{find_widget, pump, pump_until, visible_texts};
-use support::{Peer, PeerOptions, bed};
+use support::{Peer, PeerOptions, bed, secret};
 
 #[test]
 fn held_and_partly_readable_messages_say_so_on_their_rows() {
@@ -102,11 +102,6 @@ fn note_checks(app: &adw::Application, core: CoreHandle) {
     assert!(!shown.contains("Waiting"), "{shown}");
 }
 
-/// A unique message text, so a search of the logs for it cannot hit anything else.
-fn secret(label: &str) -> String {
-    format!("{label} {}", support::random_hex(12))
-}
-
 fn send(core: &CoreHandle, account: &str, to: &str, body: &str) -> String {
     match call(
         core,
@@ -128,15 +123,6 @@ fn row_text(session: &SessionView, origin_id: &str) -> String {
     })
     .map(|r| visible_texts(r.upcast_ref()))
     .unwrap_or_default()
-}
-
-fn stanza_log() -> String {
-    let path = bed()
-        .prosody
-        .stanza_log
-        .as_ref()
-        .expect("the bed logs every stanza (stanza_log in bed.json)");
-    std::fs::read_to_string(path).expect("read Prosody's stanza log")
 }
 
 #[allow(clippy::needless_pass_by_value)] // the signature run_app_checks_with expects
@@ -190,7 +176,7 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     pump(Duration::from_millis(300));
     gui_support::screenshot(&display, "held_1_contact_without_keys");
     assert!(
-        !stanza_log().contains(&text),
+        !bed.stanza_log_text().contains(&text),
         "the held message's text went over the wire"
     );
 
@@ -263,7 +249,7 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     pump(Duration::from_millis(300));
     gui_support::screenshot(&display, "held_2_room_not_readable_by");
     assert!(
-        !stanza_log().contains(&text),
+        !bed.stanza_log_text().contains(&text),
         "the room message went over the wire in clear"
     );
 }
