@@ -70,6 +70,7 @@ fn note_checks(app: &adw::Application, core: CoreHandle) {
         account: ME.into(),
         with: PEER.into(),
         origin_id: "oid-held".into(),
+        cause: talpa::core::events::HeldCause::NoKeys,
         reason: format!(
             "nobody in the conversation with {PEER} has usable OMEMO keys: the message was not sent"
         ),
