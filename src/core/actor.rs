@@ -1041,6 +1041,9 @@ impl Actor {
                 .parse::<crate::xmpp::srv::DotResolver>()
                 .map_err(|e| CoreError::InvalidInput(e.to_string()))?;
         }
+        if let Some(pem) = &new.trust_anchor_pem {
+            crate::core::accounts::check_trust_anchor(pem)?;
+        }
         let retention = new
             .retention
             .as_deref()
