@@ -99,3 +99,44 @@ fn text_xml_cannot_carry_is_refused_before_anything_is_stored_and_names_the_char
     }
     t.quit();
 }
+
+#[test]
+fn a_missing_or_malformed_tor_network_file_is_named_at_start_and_no_profile_is_created() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let malformed = dir.path().join("malformed.json");
+    std::fs::write(&malformed, "{\"authorities\": []").expect("write");
+    let missing = dir.path().join("missing.json");
+    for (i, file) in [missing, malformed].iter().enumerate() {
+        let profile = dir.path().join(format!("p{i}"));
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_talpa"))
+            .args(["headless", "--profile"])
+            .arg(&profile)
+            .arg("--tor-network")
+            .arg(file)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run talpa");
+        assert!(!out.status.success(), "a bad network file must stop talpa");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let event: serde_json::Value =
+            serde_json::from_str(stdout.lines().next().unwrap_or_default()).expect("one event");
+        assert_eq!(event["event"], "error", "{stdout}");
+        assert_eq!(event["kind"], "invalid_input", "{stdout}");
+        let named = file.display().to_string();
+        assert!(
+            event["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(&named),
+            "the error names the file: {stdout}"
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(&named),
+            "stderr names the file too"
+        );
+        assert!(
+            !profile.join("talpa.db").exists(),
+            "no profile may be created with a bad network file"
+        );
+    }
+}
