@@ -140,3 +140,34 @@ fn a_missing_or_malformed_tor_network_file_is_named_at_start_and_no_profile_is_c
         );
     }
 }
+
+#[test]
+fn a_message_too_long_for_other_clients_is_refused_and_one_that_fits_is_queued() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut t = Headless::start_with(&dir.path().join("p"), &["--startup-jitter", "3600"]);
+    let (r, _) = t.call(json!({"cmd": "create_profile", "passphrase": "input"}));
+    assert_eq!(r["ok"], true, "{r}");
+    let (r, _) = t.call(json!({"cmd": "add_account", "jid": ACCOUNT, "password": "pw"}));
+    assert_eq!(r["ok"], true, "{r}");
+
+    // 64 KiB fit (a multi-byte character counts by its UTF-8 bytes); one byte more does not.
+    let fits = "é".repeat(32 * 1024);
+    let too_long = format!("{fits}!");
+    let (r, _) = t.call(json!({"cmd": "send", "account": ACCOUNT, "to": PEER, "body": too_long}));
+    assert_eq!(error_kind(&r), "invalid_input", "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("too long"),
+        "{r}"
+    );
+    assert!(
+        history_bodies(&mut t).is_empty(),
+        "a refused message was stored"
+    );
+    let (r, _) = t.call(json!({"cmd": "send", "account": ACCOUNT, "to": PEER, "body": fits}));
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(history_bodies(&mut t), vec![fits]);
+    t.quit();
+}
