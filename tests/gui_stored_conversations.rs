@@ -1,6 +1,7 @@
 //! After an unlock the sidebar lists the conversations kept in the profile, not only those that
 //! get a new message: a restarted Talpa shows where the user left off. In-process, with the
 //! real core on a temporary profile (no server needed: the message waits in the outbox).
+//! An address typed with capitals opens the conversation under the form the core stores.
 //!
 //! Runs as a child of itself on a private Xvfb (see `gui_support::run_as_gui_child`).
 
@@ -92,4 +93,39 @@ fn checks(app: &adw::Application, core: CoreHandle) {
             .flatten()
             .any(|c| c.is(ACCOUNT, PEER))
     });
+}
+
+#[test]
+fn an_address_typed_with_capitals_opens_the_conversation_its_messages_arrive_in() {
+    if gui_support::is_gui_child() {
+        gui_support::run_app_checks(typed_address_checks);
+        return;
+    }
+    gui_support::run_as_gui_child(
+        "an_address_typed_with_capitals_opens_the_conversation_its_messages_arrive_in",
+    );
+}
+
+fn typed_address_checks(app: &adw::Application, core: CoreHandle) {
+    let (_window, session) = gui_support::unlocked_window_with_account(app, core, ACCOUNT, "1w");
+    gui_support::pump(Duration::from_millis(300));
+    let entry = gui_support::find_widget::<gtk4::Entry>(session.upcast_ref(), &|e| {
+        e.placeholder_text()
+            .is_some_and(|p| p.starts_with("Chat with"))
+    })
+    .expect("the address entry");
+    entry.set_text("  Carol@Talpa.TEST ");
+    entry.emit_activate();
+    gui_support::pump(Duration::from_millis(300));
+    let model = session.conversations_model().expect("conversation list");
+    let peers: Vec<bool> = model
+        .iter::<ConversationObject>()
+        .flatten()
+        .map(|c| c.is(ACCOUNT, PEER))
+        .collect();
+    assert_eq!(
+        peers,
+        vec![true],
+        "one conversation, under the address the core uses"
+    );
 }

@@ -1019,7 +1019,9 @@ impl SessionView {
     }
 
     fn start_chat(&self, entry: &gtk4::Entry) {
-        let peer = entry.text().trim().to_owned();
+        // Addresses are case-insensitive and the core stores them lower-cased: "Carol@Example.org"
+        // must open the same conversation its messages arrive in.
+        let peer = entry.text().trim().to_lowercase();
         if peer.is_empty() {
             return;
         }
