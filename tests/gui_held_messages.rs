@@ -64,6 +64,7 @@ fn note_checks(app: &adw::Application, core: CoreHandle) {
         corrected: false,
         retracted: false,
         origin_id: Some("oid-held".into()),
+        notes: talpa::core::events::MessageNotes::default(),
     };
     window.on_event(&Event::Message(message.clone()));
     window.on_event(&Event::MessageHeld {

@@ -325,6 +325,15 @@ pub(crate) fn to_event_message(
             store::Direction::Outgoing => m.origin_id.clone(),
             store::Direction::Incoming => None,
         },
+        notes: crate::core::events::MessageNotes {
+            // Shown only while it waits: a sent message is not held, whatever a stale row says.
+            held: m
+                .held_cause
+                .as_deref()
+                .filter(|_| m.encryption == store::MessageEncryption::Pending)
+                .and_then(crate::core::events::HeldCause::parse),
+            not_readable_by: m.unreadable_by.clone(),
+        },
     }
 }
 
@@ -818,6 +827,11 @@ impl Actor {
                 message,
             } => self.edit_own(&account, &with, message, None).await,
             Command::Devices { account, jid } => self.devices(&account, jid).await,
+            Command::CheckKeys {
+                account,
+                with,
+                jids,
+            } => self.check_keys(&account, &with, jids).await,
             Command::Trust {
                 account,
                 jid,
@@ -1481,6 +1495,7 @@ impl Actor {
                     corrected: false,
                     retracted: false,
                     origin_id: None,
+                    notes: crate::core::events::MessageNotes::default(),
                 });
                 if !plaintext {
                     ephemeral.await_encryption(&origin_id, &m);
@@ -1521,6 +1536,40 @@ impl Actor {
         }
         Ok(Reply::Devices {
             devices: crate::core::omemo::devices(&st, &account, jid.as_deref()),
+        })
+    }
+
+    /// `check_keys`: the cached "no list" answers about `jids` are forgotten and their lists
+    /// fetched now (`RefreshDevices`), then the outbox is flushed.
+    async fn check_keys(
+        &mut self,
+        account: &str,
+        with: &str,
+        jids: Vec<String>,
+    ) -> Result<Reply, CoreError> {
+        let account = bare_jid(account, "account")?;
+        let with = bare_jid(with, "conversation")?;
+        let mut jids = jids
+            .iter()
+            .map(|j| bare_jid(j, "contact"))
+            .collect::<Result<Vec<_>, _>>()?;
+        if jids.is_empty() {
+            jids = self.shared.rooms.recipients(&account, &with);
+        }
+        if jids.is_empty() {
+            jids.push(with);
+        }
+        let (_, st) = self.omemo_of(&account).await?;
+        for jid in &jids {
+            self.supervisors
+                .session_op(&account, SessionOp::RefreshDevices(jid.clone()))
+                .await?;
+        }
+        self.supervisors.flush(&account);
+        let (with_keys, without_keys) = crate::core::omemo::who_has_keys(&st, jids);
+        Ok(Reply::KeysChecked {
+            with_keys,
+            without_keys,
         })
     }
 

@@ -55,6 +55,7 @@ mod imp {
         fn constructed(&self) {
             self.parent_constructed();
             let obj = self.obj();
+            crate::ui::chat::message_notes::set_up(&self.note_label);
             // Secondary click, and a long press on touch screens, open the message's menu.
             let click = gtk4::GestureClick::new();
             click.set_button(gdk::BUTTON_SECONDARY);
