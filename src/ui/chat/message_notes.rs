@@ -44,9 +44,17 @@ thread_local! {
     static NOTES: RefCell<Notes> = RefCell::new(Notes::default());
 }
 
-/// The note (markup) for a held message of the conversation `with`.
+/// The note (markup) for a held message of the conversation `with`; "Check again" only where
+/// keys appearing can send it (not for a room not joined yet, nor a private message to an
+/// occupant, which cannot be encrypted at all).
 fn held_note(with: &str, cause: HeldCause) -> String {
-    with_check_again(&user_text::held_text(with, cause), &[])
+    let text = user_text::held_text(with, cause);
+    match cause {
+        HeldCause::NoKeys | HeldCause::EncryptionFailed => with_check_again(&text, &[]),
+        HeldCause::NoRoomMembers | HeldCause::OccupantMessage => {
+            glib::markup_escape_text(&text).to_string()
+        }
+    }
 }
 
 /// The note (markup) for a room message `jids` cannot read.
@@ -240,6 +248,15 @@ mod tests {
         assert!(note.contains("href=\"check-again:\""), "{note}");
         m.encryption = "omemo2".into();
         assert_eq!(note_for(&m), "");
+    }
+
+    #[test]
+    fn a_message_held_for_want_of_a_joined_room_offers_no_check_again() {
+        let mut m = outgoing("pending");
+        m.notes.held = Some(HeldCause::NoRoomMembers);
+        let note = note_for(&m);
+        assert!(note.starts_with("Held: no member of this room"), "{note}");
+        assert!(!note.contains("Check again"), "{note}");
     }
 
     #[test]
