@@ -355,21 +355,7 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     pump_until("the account online again", || {
         session.account_state(&me).as_deref() == Some("online")
     });
-    let row = find_widget::<MessageRow>(session.upcast_ref(), &|r| {
-        r.message().is_some_and(|m| m.origin_id() == held_oid)
-    })
-    .expect("the held row");
-    let link = find_widget::<gtk4::Label>(row.upcast_ref(), &|l| l.label().contains("Check again"))
-        .expect("the held note's Check again link");
-    let markup = link.label().to_string();
-    let uri = markup
-        .split("href=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("a link target")
-        .to_owned();
-    let handled: bool = link.emit_by_name("activate-link", &[&uri]);
-    assert!(handled, "the note's link is Talpa's own: {uri}");
+    check_again(&session, &held_oid);
     let got = gui_bed_support::pump_until_peer(&mut later, "the held message", |e| {
         e["event"] == "message" && e["body"] == held_text.as_str()
     });
@@ -385,4 +371,62 @@ fn checks(app: &adw::Application, core: CoreHandle) {
         !bed.stanza_log_text().contains(&held_text),
         "the held message went over the wire in clear"
     );
+
+    // (e) The room member without keys publishes some from another client; "Check again" on
+    // the room message's note finds them: the next message is readable by everybody.
+    let _publisher = Peer::spawn_with(
+        bed,
+        &bare_jid,
+        &bare_pw,
+        &PeerOptions {
+            omemo: true,
+            ..PeerOptions::default()
+        },
+    );
+    session.open_conversation(&me, &room);
+    pump_until("the room note", || row_text(&session, &oid).contains(&note));
+    check_again(&session, &oid);
+    pump_until("keys found", || {
+        window
+            .toast_titles()
+            .iter()
+            .any(|t| t.contains("OMEMO keys found"))
+    });
+    let next = secret("to the room after checking again");
+    let next_oid = send(&core, &me, &room, &next);
+    gui_bed_support::pump_until_peer(&mut keyed, "the next room message", |e| {
+        e["event"] == "message" && e["type"] == "groupchat" && e["body"] == next.as_str()
+    });
+    pump_until("the next message sent", || {
+        row_text(&session, &next_oid).contains("OMEMO")
+    });
+    let shown = row_text(&session, &next_oid);
+    assert!(!shown.contains("Not readable by"), "{shown}");
+    assert!(
+        row_text(&session, &oid).contains(&note),
+        "the earlier message still cannot be read by the member"
+    );
+    assert!(
+        !bed.stanza_log_text().contains(&next),
+        "the room message went over the wire in clear"
+    );
+}
+
+/// Follows the "Check again" link of the note under the message `origin_id`, as a click does.
+fn check_again(session: &SessionView, origin_id: &str) {
+    let row = find_widget::<MessageRow>(session.upcast_ref(), &|r| {
+        r.message().is_some_and(|m| m.origin_id() == origin_id)
+    })
+    .expect("the message's row");
+    let link = find_widget::<gtk4::Label>(row.upcast_ref(), &|l| l.label().contains("Check again"))
+        .expect("the note's Check again link");
+    let markup = link.label().to_string();
+    let uri = markup
+        .split("href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a link target")
+        .to_owned();
+    let handled: bool = link.emit_by_name("activate-link", &[&uri]);
+    assert!(handled, "the note's link is Talpa's own: {uri}");
 }
