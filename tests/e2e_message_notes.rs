@@ -296,6 +296,7 @@ fn checking_a_room_member_again_encrypts_the_next_message_to_its_new_keys() {
     // The member, still in the room with the same client, publishes keys from another one
     // (not a contact, not arriving in the room: nothing tells Talpa).
     let _publisher = omemo_peer(bed, &other, &cpw);
+    let before_check = talpa.events.len();
     let (r, _) =
         talpa.call(json!({"cmd": "check_keys", "account": owner, "with": room, "jids": [other]}));
     assert_eq!(r["ok"], true, "{r}");
@@ -303,6 +304,17 @@ fn checking_a_room_member_again_encrypts_the_next_message_to_its_new_keys() {
         (&r["with_keys"], &r["without_keys"]),
         (&json!([other]), &json!([])),
         "{r}"
+    );
+    // The room audit no longer lists the member either.
+    talpa.wait_events_until(
+        |evs| {
+            evs[before_check..].iter().any(|e| {
+                e["event"] == "room_audit"
+                    && e["room"] == room.as_str()
+                    && e["members_without_keys"] == json!([])
+            })
+        },
+        LONG,
     );
     let from = talpa.events.len();
     let second = secret("after checking again");

@@ -1553,11 +1553,12 @@ impl Actor {
             .iter()
             .map(|j| bare_jid(j, "contact"))
             .collect::<Result<Vec<_>, _>>()?;
+        let members = self.shared.rooms.recipients(&account, &with);
         if jids.is_empty() {
-            jids = self.shared.rooms.recipients(&account, &with);
+            jids.clone_from(&members);
         }
         if jids.is_empty() {
-            jids.push(with);
+            jids.push(with.clone());
         }
         let (_, st) = self.omemo_of(&account).await?;
         for jid in &jids {
@@ -1567,10 +1568,40 @@ impl Actor {
         }
         self.supervisors.flush(&account);
         let (with_keys, without_keys) = crate::core::omemo::who_has_keys(&st, jids);
+        if !members.is_empty() {
+            self.room_keys_checked(&account, &with, &members, &with_keys, &without_keys);
+        }
         Ok(Reply::KeysChecked {
             with_keys,
             without_keys,
         })
+    }
+
+    /// The room audit's members without keys follow what `check_keys` found about `members`.
+    fn room_keys_checked(
+        &self,
+        account: &str,
+        room: &str,
+        members: &[String],
+        with_keys: &[String],
+        without_keys: &[String],
+    ) {
+        let rooms = &self.shared.rooms;
+        let before = rooms.keys_missing(account, room);
+        let mut after: Vec<String> = before
+            .iter()
+            .filter(|j| !with_keys.contains(j))
+            .chain(without_keys.iter().filter(|j| members.contains(j)))
+            .cloned()
+            .collect();
+        after.sort();
+        after.dedup();
+        if after == before {
+            return;
+        }
+        if let Some(audit) = rooms.set_keys_missing(account, room, after) {
+            self.emit(Event::RoomAudit(audit));
+        }
     }
 
     async fn set_encryption(
