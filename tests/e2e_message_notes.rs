@@ -117,6 +117,18 @@ fn who_cannot_read_a_message_and_why_one_is_held_are_in_history_after_a_restart(
         |e| e["event"] == "message_held" && e["origin_id"] == held_oid.as_str(),
         LONG,
     );
+    // A private message to an occupant cannot be encrypted: held, in its own conversation.
+    let occupant = format!("{room}/vole");
+    let pm_oid = send(&mut talpa, &owner, &occupant, &secret("to an occupant"));
+    let pm = talpa.wait_event_for(
+        |e| e["event"] == "message_updated" && e["origin_id"] == pm_oid.as_str(),
+        LONG,
+    );
+    assert_eq!(
+        (&pm["held"], &pm["with"]),
+        (&json!("occupant_message"), &json!(occupant)),
+        "{pm}"
+    );
     let m = in_history(&mut talpa, &owner, &room, &room_oid);
     assert_eq!(m["not_readable_by"], json!([other]), "{m}");
     let m = in_history(&mut talpa, &owner, &contact, &held_oid);

@@ -1289,7 +1289,7 @@ async fn hold(
         cause,
         reason,
     });
-    let (oid, acc, with) = (origin_id.to_owned(), account.jid.clone(), to.to_string());
+    let (oid, acc) = (origin_id.to_owned(), account.jid.clone());
     let updated = shared
         .store
         .with(move |s| {
@@ -1297,6 +1297,11 @@ async fn hold(
                 return Ok(None);
             };
             s.set_message_held(mid, Some(cause.as_str()))?;
+            // The conversation's own peer: a room occupant's (`room/nick`) for a private
+            // message, where `to` is the room.
+            let Some(with) = s.conversation(conv)?.map(|c| c.peer_jid) else {
+                return Ok(None);
+            };
             Ok(s.message(mid)?
                 .map(|m| crate::core::actor::to_event_message(&acc, &with, &m)))
         })
