@@ -356,3 +356,58 @@ fn checking_a_room_member_again_encrypts_the_next_message_to_its_new_keys() {
     );
     talpa.quit();
 }
+
+#[test]
+fn checking_a_room_again_sends_a_message_held_for_want_of_keys_to_the_member_who_published() {
+    let bed = bed();
+    let (owner, apw) = bed.new_account("heldroomowner");
+    let (other, cpw) = bed.new_account("heldroomkeyless");
+    let room = bed.new_room("heldroom");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut talpa = talpa_online(bed, &dir.path().join("p"), &owner, &apw);
+    let mut keyless = Peer::spawn(bed, &other, &cpw);
+    room_with(
+        &mut talpa,
+        &owner,
+        &room,
+        &mut [(&mut keyless, &other, "vole")],
+    );
+    let text = secret("held: nobody in the room has keys");
+    let oid = send(&mut talpa, &owner, &room, &text);
+    let held = talpa.wait_event_for(
+        |e| e["event"] == "message_held" && e["origin_id"] == oid.as_str(),
+        LONG,
+    );
+    assert_eq!(held["cause"], "no_keys", "{held}");
+
+    // The member publishes keys from another client; the room is checked again as a whole
+    // (no JIDs named: every known member).
+    let _publisher = omemo_peer(bed, &other, &cpw);
+    let (r, _) = talpa.call(json!({"cmd": "check_keys", "account": owner, "with": room}));
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(r["with_keys"], json!([other]), "{r}");
+    let sent = talpa.wait_event_for(
+        |e| {
+            e["event"] == "message_updated"
+                && e["origin_id"] == oid.as_str()
+                && e["encryption"] != "pending"
+        },
+        LONG,
+    );
+    assert!(sent.get("held").is_none(), "{sent}");
+    // The member's keyless client in the room gets the encrypted stanza, not the text.
+    let got = keyless.wait_event(
+        |e| {
+            e["event"] == "message"
+                && e["type"] == "groupchat"
+                && e["from"].as_str().is_some_and(|f| f.ends_with("/mole"))
+        },
+        LONG,
+    );
+    assert_ne!(got["body"], text.as_str(), "{got}");
+    assert!(
+        !bed.stanza_log_text().contains(&text),
+        "the held room message went over the wire in clear"
+    );
+    talpa.quit();
+}
