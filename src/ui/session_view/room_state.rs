@@ -109,13 +109,18 @@ fn join_again(view: &SessionView, account: &str, room: &str, password: Option<Se
         force: false,
     };
     let view = view.downgrade();
+    let asked = key(account, room);
     glib::MainContext::default().spawn_local(async move {
         let result = core.call(command).await;
-        if let (Err(e), Some(view)) = (result, view.upgrade()) {
-            toast(
-                &view,
-                &format!("Could not rejoin. {}", user_text::error_text(&e)),
-            );
+        if let Err(e) = result {
+            // Refused before reaching the room: no refusal from it will follow.
+            REJOINING.with_borrow_mut(|r| r.remove(&asked));
+            if let Some(view) = view.upgrade() {
+                toast(
+                    &view,
+                    &format!("Could not rejoin. {}", user_text::error_text(&e)),
+                );
+            }
         }
     });
 }
