@@ -15,7 +15,8 @@ use gtk4::prelude::*;
 use libadwaita as adw;
 use libadwaita::prelude::*;
 use talpa::core::commands::Secret;
-use talpa::core::{Command, CoreHandle};
+use talpa::core::events::{Occupant, StoredMessage};
+use talpa::core::{Command, CoreHandle, Event};
 use talpa::ui::chat::MessageRow;
 use talpa::ui::window::Window;
 
@@ -48,6 +49,103 @@ fn rejoining_a_password_room_uses_the_stored_password_then_asks_for_it() {
     gui_support::run_as_gui_child(
         "rejoining_a_password_room_uses_the_stored_password_then_asks_for_it",
     );
+}
+
+#[test]
+fn rows_on_screen_are_flagged_when_their_sender_becomes_a_lookalike_in_that_room_only() {
+    if gui_support::is_gui_child() {
+        gui_support::run_app_checks(rebinding);
+        return;
+    }
+    gui_support::run_as_gui_child(
+        "rows_on_screen_are_flagged_when_their_sender_becomes_a_lookalike_in_that_room_only",
+    );
+}
+
+fn room_message(id: i64, room: &str, nick: &str, body: &str) -> StoredMessage {
+    StoredMessage {
+        id,
+        account: "me@talpa.test".into(),
+        with: room.into(),
+        direction: "in".into(),
+        from: nick.into(),
+        body: body.into(),
+        timestamp_ms: 1_700_000_000_000 + id,
+        encryption: "none".into(),
+        corrected: false,
+        retracted: false,
+        origin_id: None,
+    }
+}
+
+fn occupant(nick: &str, lookalike_of: Option<&str>) -> Occupant {
+    Occupant {
+        nick: nick.into(),
+        role: None,
+        affiliation: None,
+        jid: None,
+        occupant_id: None,
+        lookalike_of: lookalike_of.map(str::to_owned),
+    }
+}
+
+/// With a stub core: history on screen before the room reports its occupants (a room opened
+/// while Talpa is still joining) gets the warning once the imitator is flagged; a flag in
+/// another room does not mark the same nick here.
+#[allow(clippy::needless_pass_by_value)] // run_app_checks's signature
+fn rebinding(app: &adw::Application, core: CoreHandle) {
+    let (account, room, other) = (
+        "me@talpa.test",
+        "here@rooms.talpa.test",
+        "there@rooms.talpa.test",
+    );
+    let (window, session) = gui_support::unlocked_window_with_account(app, core, account, "1w");
+    session.open_conversation(account, room);
+    window.on_event(&Event::Message(room_message(
+        1,
+        room,
+        "alice",
+        "hello from alice",
+    )));
+    window.on_event(&Event::Message(room_message(
+        2,
+        room,
+        IMITATOR,
+        "hello from the imitator",
+    )));
+    pump_until("both rows", || {
+        row_of(&window, "hello from alice").is_some()
+            && row_of(&window, "hello from the imitator").is_some()
+    });
+    let flagged = |body: &str| {
+        visible_texts(row_of(&window, body).expect("the row").upcast_ref()).contains("Looks like")
+    };
+    assert!(
+        !flagged("hello from the imitator"),
+        "flagged with no look-alike known"
+    );
+
+    // The same nick flagged in another room changes nothing here.
+    window.on_event(&Event::Occupants {
+        account: account.into(),
+        room: other.into(),
+        occupants: vec![occupant("alice", None), occupant(IMITATOR, Some("alice"))],
+    });
+    pump(Duration::from_millis(200));
+    assert!(
+        !flagged("hello from the imitator"),
+        "a flag in another room marks this room's sender"
+    );
+
+    window.on_event(&Event::Occupants {
+        account: account.into(),
+        room: room.into(),
+        occupants: vec![occupant("alice", None), occupant(IMITATOR, Some("alice"))],
+    });
+    pump_until("the imitator's shown row flagged", || {
+        flagged("hello from the imitator")
+    });
+    assert!(!flagged("hello from alice"), "the original is flagged");
 }
 
 fn join(core: &CoreHandle, me: &str, room: &str, password: Option<&str>) {

@@ -472,7 +472,12 @@ impl SessionView {
                 room,
                 occupants,
             } => {
-                crate::ui::chat::sender_lookalike::note_occupants(account, room, occupants);
+                crate::ui::chat::sender_lookalike::note_occupants(
+                    account,
+                    room,
+                    occupants,
+                    self.imp().conversation_view.get(),
+                );
                 self.set_occupants(account, room, occupants);
             }
             Event::SubscriptionRequest { .. } | Event::Blocklist { .. } => {

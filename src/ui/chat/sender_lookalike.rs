@@ -2,14 +2,17 @@
 //! nick imitates another's (the core's `lookalike_of`, the check the occupant list shows)
 //! says so beside the nick, in the text a screen reader reads too. A nick once flagged in a
 //! room stays flagged for the session (bounded), so messages from an imitator who left keep
-//! their warning.
+//! their warning; rows already on screen when a nick becomes flagged (history opened before
+//! the join) are bound again.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+use gtk4::gio;
 use gtk4::prelude::*;
 
 use crate::core::events::Occupant;
+use crate::ui::chat::ConversationView;
 use crate::ui::models::MessageObject;
 use crate::ui::user_text;
 
@@ -27,21 +30,55 @@ thread_local! {
     static OPEN: RefCell<Option<(String, String)>> = RefCell::default();
 }
 
-/// Remembers the flagged occupants of an `Occupants` event.
-pub fn note_occupants(account: &str, room: &str, occupants: &[Occupant]) {
+/// Remembers the flagged occupants of an `Occupants` event; rows of `view` already showing
+/// a newly flagged sender of that room are bound again, so they carry the warning too.
+pub fn note_occupants(
+    account: &str,
+    room: &str,
+    occupants: &[Occupant],
+    view: Option<&ConversationView>,
+) {
     if occupants.iter().all(|o| o.lookalike_of.is_none()) {
         return;
     }
-    FLAGGED.with_borrow_mut(|f| {
+    let newly: Vec<String> = FLAGGED.with_borrow_mut(|f| {
         let nicks = f.entry((account.to_owned(), room.to_owned())).or_default();
+        let mut newly = Vec::new();
         for o in occupants {
-            if let Some(imitated) = &o.lookalike_of
-                && (nicks.len() < MAX_PER_ROOM || nicks.contains_key(&o.nick))
+            let Some(imitated) = &o.lookalike_of else {
+                continue;
+            };
+            if nicks.get(&o.nick) == Some(imitated)
+                || (nicks.len() >= MAX_PER_ROOM && !nicks.contains_key(&o.nick))
             {
-                nicks.insert(o.nick.clone(), imitated.clone());
+                continue;
             }
+            nicks.insert(o.nick.clone(), imitated.clone());
+            newly.push(o.nick.clone());
         }
+        newly
     });
+    if newly.is_empty() {
+        return;
+    }
+    if let Some(store) = view
+        .filter(|v| v.is_showing(account, room))
+        .and_then(ConversationView::messages)
+    {
+        rebind(store, &newly);
+    }
+}
+
+/// Binds again the rows of `store` whose (incoming) sender is one of `nicks`.
+fn rebind(store: &gio::ListStore, nicks: &[String]) {
+    for pos in 0..store.n_items() {
+        let Some(obj) = store.item(pos).and_downcast::<MessageObject>() else {
+            continue;
+        };
+        if !obj.outgoing() && nicks.contains(&obj.sender()) {
+            store.splice(pos, 1, &[obj]);
+        }
+    }
 }
 
 /// Forgets every flag (on lock).
