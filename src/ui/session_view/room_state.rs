@@ -17,7 +17,7 @@ use super::SessionView;
 use crate::core::Command;
 use crate::core::commands::Secret;
 use crate::ui::models::ConversationObject;
-use crate::ui::{room_password_dialog, toast, user_text};
+use crate::ui::{room_moved_dialog, room_password_dialog, toast, user_text};
 
 /// The reason a room gives for refusing a wrong (or missing) password.
 const WRONG_PASSWORD: &str = "join_refused: not-authorized";
@@ -189,7 +189,7 @@ fn suggest_alternate(view: &SessionView, account: &str, nick: &str, text: &str, 
         force: false,
     };
     let weak = view.downgrade();
-    room_password_dialog::suggest_alternate(&parent, text, alternate, move || {
+    room_moved_dialog::suggest_alternate(&parent, text, alternate, move || {
         let (core, command, weak) = (core.clone(), command.clone(), weak.clone());
         glib::MainContext::default().spawn_local(async move {
             if let (Err(e), Some(view)) = (core.call(command).await, weak.upgrade()) {
