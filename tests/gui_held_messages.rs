@@ -196,16 +196,7 @@ fn checks(app: &adw::Application, core: CoreHandle) {
         &me,
         &my_password,
     );
-    let deadline = std::time::Instant::now() + LONG;
-    while session.account_state(&me).as_deref() != Some("online") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the account did not go online (state {:?})\n{}",
-            session.account_state(&me),
-            bed.prosody_log_tail(40)
-        );
-        pump(Duration::from_millis(100));
-    }
+    gui_bed_support::wait_until_online(&session, &me);
 
     // (a) A contact without keys: the message waits, encrypted-only, and says why.
     session.open_conversation(&me, &keyless);

@@ -1159,6 +1159,23 @@ impl Actor {
             .find(|j| j != account && self.shared.rooms.joined_rooms(j).iter().any(|x| x == room)))
     }
 
+    /// The password the encrypted store keeps for `room` (the one it was last joined with),
+    /// so joining again without one (the window's *Rejoin*) neither fails nor forgets it.
+    async fn stored_room_password(&self, account: &str, room: &str) -> Option<String> {
+        let (acc, r) = (account.to_owned(), room.to_owned());
+        self.store
+            .with(move |s| {
+                let a = find_account(s, &acc)?;
+                Ok(s.list_rooms(a.id)?
+                    .into_iter()
+                    .find(|b| b.jid == r)
+                    .and_then(|b| b.password))
+            })
+            .await
+            .ok()
+            .flatten()
+    }
+
     async fn join_room(
         &mut self,
         account: &str,
@@ -1178,6 +1195,10 @@ impl Actor {
                  times). Repeat with force: true to join anyway."
             )));
         }
+        let password = match password {
+            Some(p) => Some(p),
+            None => self.stored_room_password(&account, room.as_str()).await,
+        };
         let (acc, r, n, pw) = (
             account.clone(),
             room.to_string(),

@@ -295,9 +295,16 @@ pub enum Event {
         account: String,
         /// The room's bare JID.
         room: String,
-        /// `left`, `kicked`, `banned`, `membership_revoked`, `shutdown` or
+        /// `left`, `kicked`, `banned`, `membership_revoked`, `shutdown`, `destroyed` or
         /// `join_refused: <condition>` (wrong password, not a member ...).
         reason: String,
+        /// The room's own words: the owner's reason for a destroyed room (one line, at most
+        /// 300 characters, controls removed).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+        /// The room a destroyed room's owner suggests instead (a bare JID).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        alternate: Option<String>,
     },
     /// A room's subject was set.
     RoomSubject {

@@ -115,6 +115,7 @@ impl MessageRow {
             message.sender()
         };
         imp.sender_label.set_label(&sender);
+        crate::ui::chat::sender_lookalike::show(&imp.sender_label, message, &sender);
         imp.time_label
             .set_label(&format_time(message.timestamp_ms()));
         let (badge, class, tooltip) = user_text::encryption_badge(&message.encryption());
