@@ -75,6 +75,7 @@ fn room_message(id: i64, room: &str, nick: &str, body: &str) -> StoredMessage {
         corrected: false,
         retracted: false,
         origin_id: None,
+        notes: talpa::core::events::MessageNotes::default(),
     }
 }
 
