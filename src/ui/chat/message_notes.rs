@@ -1,5 +1,6 @@
-//! Notes under an outgoing message: why it is held and who in a room cannot read it, each with
-//! a "Check again" link that has the core look for the missing keys now (`check_keys`).
+//! Notes under an outgoing message: why it is held and who in a room cannot read it, with a
+//! "Check again" link where missing keys are the reason: it has the core look for them now
+//! (`check_keys`).
 //!
 //! The core keeps both with the message (`notes` of its `StoredMessage`, in the store or in
 //! memory for "don't store" conversations), so a note is shown again after a restart, a lock or
