@@ -203,3 +203,54 @@ fn adding_an_account_refuses_bad_values_as_editing_does_and_stores_nothing() {
     );
     t.quit();
 }
+
+#[test]
+fn a_refused_password_is_not_tried_again_until_the_account_is_edited() {
+    let bed = support::bed();
+    let (jid, password) = bed.new_account("refused");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let network = bed.tor.network_file.to_string_lossy().into_owned();
+    let mut t = Headless::start_with(
+        dir.path(),
+        &["--tor-network", &network, "--startup-jitter", "1"],
+    );
+    let (r, _) = t.call(json!({"cmd": "create_profile", "passphrase": "refused"}));
+    assert_eq!(r["ok"], true, "{r}");
+    let ca = std::fs::read_to_string(&bed.ca_cert).expect("bed CA");
+    let (r, _) = t.call(json!({
+        "cmd": "add_account", "jid": jid, "password": "not-the-password",
+        "host": bed.prosody.host, "port": bed.prosody.c2s_port, "trust_anchor_pem": ca,
+    }));
+    assert_eq!(r["ok"], true, "{r}");
+    let refused = t.wait_event_for(
+        |e| {
+            e["event"] == "account_state"
+                && e["account"] == jid
+                && e["state"] != "connecting"
+                && e["state"] != "waiting_for_jitter"
+                && e["state"] != "waiting_for_tor"
+        },
+        LONG,
+    );
+    assert_eq!(refused["state"], "login_refused", "{refused}");
+    let detail = refused["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("authentication failed"), "{refused}");
+
+    // Before, the account waited up to 2·2ⁿ s and logged in again, for ever: a new failed
+    // login every few seconds at first. Now nothing follows until the account is edited.
+    std::thread::sleep(Duration::from_secs(8));
+    let (_, meanwhile) = t.call(json!({"cmd": "list_accounts"}));
+    let states: Vec<&Value> = meanwhile
+        .iter()
+        .filter(|e| e["event"] == "account_state" && e["account"] == jid)
+        .collect();
+    assert!(states.is_empty(), "it tried again: {states:?}");
+
+    let (r, _) = t.call(json!({"cmd": "update_account", "account": jid, "password": password}));
+    assert_eq!(r["ok"], true, "{r}");
+    t.wait_event_for(
+        |e| e["event"] == "account_state" && e["account"] == jid && e["state"] == "online",
+        LONG,
+    );
+    t.quit();
+}

@@ -290,7 +290,23 @@ async fn or_stop<T>(
 enum Ended {
     Stopped,
     Failed(String),
+    /// The server or Talpa's policy refused the login: trying again with the same settings
+    /// cannot succeed (a wrong password) or must not happen silently (a downgrade).
+    Refused(String),
     Dropped(String),
+}
+
+/// Whether a failed login must not be retried with the same settings: the server refused the
+/// credentials (a wrong password; retrying only piles up failed logins, which servers count
+/// against the account), or the server no longer offers what Talpa requires (channel binding
+/// seen before, an acceptable SASL mechanism). A temporary failure the server names as such is
+/// retried.
+fn login_refused(e: &XmppError) -> bool {
+    match e {
+        XmppError::AuthFailed(why) => !why.contains("TemporaryAuthFailure"),
+        XmppError::Downgrade | XmppError::NoAcceptableMechanism { .. } => true,
+        _ => false,
+    }
 }
 
 async fn supervise(
@@ -355,6 +371,13 @@ async fn supervise(
             Ended::Failed(why) => {
                 attempt = attempt.saturating_add(1);
                 shared.account_state(&jid, "error", Some(why));
+            }
+            Ended::Refused(why) => {
+                // No retry until the account is edited (which restarts its supervisor) or
+                // disabled and enabled again.
+                shared.account_state(&jid, "login_refused", Some(why));
+                let _ = or_stop(futures::future::pending::<()>(), &mut control).await;
+                return;
             }
             Ended::Dropped(why) => {
                 attempt = 0;
@@ -614,6 +637,7 @@ async fn run_session(
     let connect = Session::connect(config, opener(tor, isolation.clone(), found.hosts));
     let (session, mut events, report) = match Box::pin(or_stop(connect, control)).await {
         None => return Ended::Stopped,
+        Some(Err(e)) if login_refused(&e) => return Ended::Refused(e.to_string()),
         Some(Err(e)) => return Ended::Failed(e.to_string()),
         Some(Ok(s)) => s,
     };

@@ -220,7 +220,7 @@ pub enum Event {
         /// The account's bare JID.
         account: String,
         /// `disabled`, `waiting_for_jitter`, `waiting_for_tor`, `connecting`, `online`,
-        /// `reconnecting` or `error`.
+        /// `reconnecting`, `error` or `login_refused` (not retried until the account is edited).
         state: String,
         /// Extra detail (error text, seconds until the jittered attempt …).
         #[serde(skip_serializing_if = "Option::is_none")]

@@ -434,9 +434,11 @@ impl SessionView {
                 if let Some(obj) = self.account(account) {
                     obj.set_state(state.clone());
                     obj.set_detail(detail.clone().unwrap_or_default());
+                    let why = detail.as_deref().unwrap_or_default();
                     if state == "error" {
-                        let why = detail.as_deref().unwrap_or_default();
                         toast(self, &user_text::connect_failure_text(account, why));
+                    } else if state == "login_refused" {
+                        toast(self, &user_text::login_refused_text(account, why));
                     }
                 }
                 self.update_circuits();

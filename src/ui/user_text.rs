@@ -45,6 +45,7 @@ pub fn account_state_text(state: &str) -> &'static str {
         "online" => "Online",
         "reconnecting" => "Reconnecting",
         "error" => "Error",
+        "login_refused" => "Login refused",
         _ => "Unknown",
     }
 }
@@ -194,6 +195,16 @@ pub fn connect_failure_text(account: &str, detail: &str) -> String {
     }
 }
 
+/// Why `account` stopped trying to log in (`login_refused`): the server refused its
+/// credentials, or no longer offers what Talpa requires; Talpa waits for the user to fix it.
+pub fn login_refused_text(account: &str, detail: &str) -> String {
+    let detail = detail.trim().trim_end_matches('.');
+    format!(
+        "{account} could not log in ({detail}). Talpa will not try again until you change the \
+         account's password or settings (Accounts)."
+    )
+}
+
 #[cfg(test)]
 mod tests {
     #[allow(clippy::wildcard_imports)]
@@ -212,6 +223,17 @@ mod tests {
             connect_failure_text("mole@talpa.test", ""),
             "mole@talpa.test could not connect; Talpa will retry through Tor."
         );
+    }
+
+    #[test]
+    fn a_refused_login_says_why_and_that_talpa_waits_for_the_user() {
+        let text = login_refused_text("mole@talpa.test", "authentication failed: NotAuthorized");
+        assert!(
+            text.contains("(authentication failed: NotAuthorized)"),
+            "{text}"
+        );
+        assert!(text.contains("will not try again"), "{text}");
+        assert_eq!(account_state_text("login_refused"), "Login refused");
     }
 
     #[test]
