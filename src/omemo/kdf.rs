@@ -46,28 +46,38 @@ pub(crate) struct HmacKey {
 impl HmacKey {
     /// Keys HMAC-SHA-256 with `key` (a key longer than a block is hashed first, as RFC 2104 says).
     pub(crate) fn new(key: &[u8]) -> Self {
-        let mut block = Zeroizing::new([0u8; 64]);
-        if key.len() > 64 {
-            block[..32].copy_from_slice(&Sha256::digest(key));
+        let hashed: Zeroizing<[u8; 32]>;
+        let key = if key.len() > 64 {
+            hashed = Zeroizing::new(Sha256::digest(key).into());
+            &hashed[..]
         } else {
-            block[..key.len()].copy_from_slice(key);
-        }
-        let mut pad = Zeroizing::new([[0u8; 64]]);
-        let mut key_state = |xor: u8| {
-            for (p, k) in pad[0].iter_mut().zip(block.iter()) {
-                *p = k ^ xor;
-            }
-            let mut state = SHA256_IV;
-            compress256(&mut state, &pad[..]);
-            state
+            key
         };
-        let inner = key_state(0x36);
-        let outer = key_state(0x5c);
+        // The key, zero-padded to a block, ⊕ ipad; then ⊕ (ipad ⊕ opad) turns it into the
+        // outer block. One buffer, zeroized on drop.
+        let mut pad = Zeroizing::new([[0x36u8; 64]]);
+        for (p, k) in pad[0].iter_mut().zip(key) {
+            *p ^= k;
+        }
+        let mut inner = SHA256_IV;
+        compress256(&mut inner, &pad[..]);
+        for p in &mut pad[0] {
+            *p ^= 0x36 ^ 0x5c;
+        }
+        let mut outer = SHA256_IV;
+        compress256(&mut outer, &pad[..]);
         Self { inner, outer }
     }
 
     /// The MAC of the concatenation of `parts`.
     pub(crate) fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        self.mac_into(parts, &mut out);
+        out
+    }
+
+    /// The MAC of the concatenation of `parts`, written into `out` (no copy to zeroize).
+    pub(crate) fn mac_into(&self, parts: &[&[u8]], out: &mut [u8; 32]) {
         let mut state = Zeroizing::new(self.inner);
         // Bytes waiting for a full block; may hold secrets (HKDF's previous output block).
         let mut buf = Zeroizing::new([[0u8; 64]]);
@@ -110,9 +120,7 @@ impl HmacKey {
         buf[0][56..].copy_from_slice(&768u64.to_be_bytes());
         *state = self.outer;
         compress256(&mut state, &buf[..]);
-        let mut out = [0u8; 32];
-        digest_bytes(&state, &mut out);
-        out
+        digest_bytes(&state, out);
     }
 }
 
@@ -132,23 +140,25 @@ pub(crate) fn hkdf<const N: usize>(
     ikm: &[u8],
     info: &[u8],
 ) -> Zeroizing<[u8; N]> {
-    let prk = Zeroizing::new(match salt {
-        None => zero_salt_hmac().mac(&[ikm]),
-        Some(s) => HmacKey::new(s).mac(&[ikm]),
-    });
-    let keyed = HmacKey::new(&prk[..]);
+    // The pseudorandom key first, then T(1), T(2)… in turn: one 32-byte secret buffer.
+    let mut t = Zeroizing::new([0u8; 32]);
+    match salt {
+        None => zero_salt_hmac().mac_into(&[ikm], &mut t),
+        Some(s) => HmacKey::new(s).mac_into(&[ikm], &mut t),
+    }
+    let keyed = HmacKey::new(&t[..]);
     let mut out = Zeroizing::new([0u8; N]);
-    let mut previous = Zeroizing::new([0u8; 32]);
-    for (i, block) in out.chunks_mut(32).enumerate() {
+    for i in 0..N.div_ceil(32) {
         // T(i) counts from 1; N ≤ 255 × 32 keeps it in a byte.
         let counter = [u8::try_from(i + 1).expect("HKDF output length is a small constant")];
-        let t = Zeroizing::new(if i == 0 {
-            keyed.mac(&[info, &counter])
-        } else {
-            keyed.mac(&[&previous[..], info, &counter])
-        });
-        previous.copy_from_slice(&t[..]);
-        block.copy_from_slice(&previous[..block.len()]);
+        // T(i − 1) is the previous, whole block of the output (only the last may be short).
+        let (done, rest) = out.split_at_mut(32 * i);
+        let previous = done
+            .get(done.len().saturating_sub(32)..)
+            .unwrap_or_default();
+        keyed.mac_into(&[previous, info, &counter], &mut t);
+        let len = rest.len().min(32);
+        rest[..len].copy_from_slice(&t[..len]);
     }
     out
 }
@@ -204,10 +214,14 @@ pub(crate) fn aes256_cbc_decrypt(
     iv: &[u8; 16],
     ciphertext: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, OmemoError> {
-    cbc::Decryptor::<aes::Aes256Dec>::new(key.into(), iv.into())
-        .decrypt_padded_vec_mut::<Pkcs7>(ciphertext)
-        .map(Zeroizing::new)
-        .map_err(|_| OmemoError::DecryptionFailed)
+    // Decrypted in place in a copy (no zero-filled buffer first), zeroized however it ends.
+    let mut buf = Zeroizing::new(ciphertext.to_vec());
+    let len = cbc::Decryptor::<aes::Aes256Dec>::new(key.into(), iv.into())
+        .decrypt_padded_mut::<Pkcs7>(&mut buf)
+        .map_err(|_| OmemoError::DecryptionFailed)?
+        .len();
+    buf.truncate(len);
+    Ok(buf)
 }
 
 #[cfg(test)]
