@@ -471,7 +471,15 @@ impl SessionView {
                 account,
                 room,
                 occupants,
-            } => self.set_occupants(account, room, occupants),
+            } => {
+                crate::ui::chat::sender_lookalike::note_occupants(
+                    account,
+                    room,
+                    occupants,
+                    self.imp().conversation_view.get(),
+                );
+                self.set_occupants(account, room, occupants);
+            }
             Event::SubscriptionRequest { .. } | Event::Blocklist { .. } => {
                 if let Some(sidebar) = self.imp().contacts.get() {
                     sidebar.handle_event(event);
@@ -511,7 +519,16 @@ impl SessionView {
                 account,
                 room,
                 reason,
-            } => room_state::left(self, account, room, reason),
+                detail,
+                alternate,
+            } => room_state::left(
+                self,
+                account,
+                room,
+                reason,
+                detail.as_deref(),
+                alternate.as_deref(),
+            ),
             Event::RoomSubject {
                 account,
                 room,
@@ -530,6 +547,8 @@ impl SessionView {
             view.clear();
         }
         crate::ui::chat::message_notes::clear();
+        room_state::clear();
+        crate::ui::chat::sender_lookalike::clear();
         if let Some(panel) = imp.room_panel.get() {
             panel.clear();
         }
@@ -775,6 +794,7 @@ impl SessionView {
             .borrow_mut()
             .retain(|(c, _)| c != conversation);
         imp.content_title.set_title(&conversation.peer());
+        crate::ui::chat::sender_lookalike::opened(&conversation.account(), &conversation.peer());
         if let Some(view) = imp.conversation_view.get() {
             view.open(&conversation.account(), &conversation.peer());
             imp.content_stack.set_visible_child(view);

@@ -150,8 +150,17 @@ pub fn room_left_text(reason: &str) -> String {
         "banned" => "Banned: you were banned from this room".to_owned(),
         "membership_revoked" => "Your membership was revoked".to_owned(),
         "shutdown" => "The room's server shut down".to_owned(),
-        "destroyed" => "The room was destroyed".to_owned(),
+        "destroyed" => "This room was destroyed".to_owned(),
         _ => "You are not in this room".to_owned(),
+    }
+}
+
+/// [`room_left_text`] with the room's own words (`detail`, e.g. a destroyed room's reason).
+pub fn room_left_detail_text(reason: &str, detail: Option<&str>) -> String {
+    let text = room_left_text(reason);
+    match detail.map(str::trim).filter(|d| !d.is_empty()) {
+        Some(detail) => format!("{text}: {detail}"),
+        None => text,
     }
 }
 
@@ -252,7 +261,15 @@ mod tests {
             room_left_text("membership_revoked"),
             "Your membership was revoked"
         );
-        assert_eq!(room_left_text("destroyed"), "The room was destroyed");
+        assert_eq!(room_left_text("destroyed"), "This room was destroyed");
+        assert_eq!(
+            room_left_detail_text("destroyed", Some("Moved on")),
+            "This room was destroyed: Moved on"
+        );
+        assert_eq!(
+            room_left_detail_text("kicked", None),
+            room_left_text("kicked")
+        );
         assert!(room_left_text("shutdown").contains("shut down"));
         assert_eq!(room_left_text("left"), "You are not in this room");
     }
