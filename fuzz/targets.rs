@@ -169,6 +169,12 @@ impl Outcome {
 pub fn message(version: OmemoVersion, data: &[u8]) -> Outcome {
     let f = fixture(version);
     let mut out = Outcome::default();
+    if version == OmemoVersion::V2 {
+        v2_fast_differential(data);
+        if let Some((_, key)) = data.split_first() {
+            v2_fast_differential(key);
+        }
+    }
     if let Some(xml) = parse_xml(data) {
         let parsed = match version {
             OmemoVersion::Legacy => wire::legacy::parse_encrypted(&xml),
@@ -230,6 +236,18 @@ pub fn bundle(data: &[u8]) -> Outcome {
     out
 }
 
+/// The OMEMO 2 ratchet message fast path (`wire::fast`): whenever it reads `data`, prost
+/// decodes the same fields. A difference panics: it is a bug in the fast path.
+fn v2_fast_differential(data: &[u8]) {
+    if let Some(fast) = wire::fast::parse(data) {
+        assert_eq!(
+            Some(wire::fast::V2MessageFields::from(fast)),
+            wire::fast::parse_prost(data),
+            "ratchet message fast path and prost disagree"
+        );
+    }
+}
+
 /// `omemo_sce`: `data` as a decrypted SCE envelope, checked against the stanza's addresses.
 pub fn sce_envelope(data: &[u8]) -> Outcome {
     let mut out = Outcome::default();
@@ -243,7 +261,8 @@ pub fn sce_envelope(data: &[u8]) -> Outcome {
 
 /// `omemo_sce_fast`: `data` through the envelope fast path and through minidom. Whenever the
 /// fast path accepts, minidom must accept too with the same envelope (content elements equal
-/// and serialised alike); [`sce::parse`] must always answer as minidom does. A difference
+/// and serialised alike); [`sce::parse`] must always answer as minidom does, [`sce::open`] as
+/// parse, check and read on minidom's envelope. A difference
 /// panics: it is a bug in the fast path.
 pub fn sce_fast_differential(data: &[u8]) -> Outcome {
     let mut out = Outcome::default();
@@ -258,6 +277,28 @@ pub fn sce_fast_differential(data: &[u8]) -> Outcome {
         assert_eq!(ser(&fast), ser(slow), "content serialised differently");
     }
     assert_eq!(sce::parse(data), slow, "parse differs from minidom");
+    // `open` (the fast path straight to the content) answers as parse + check + read.
+    let own = slow.as_ref().ok().map(|e| {
+        (
+            e.from.clone().unwrap_or_default(),
+            e.to.clone().unwrap_or_default(),
+        )
+    });
+    let own = own.as_ref().map(|(f, t)| (f.as_str(), t.as_str()));
+    for (from, to) in [(SENDER, RECEIVER), ("mallory@talpa.test", RECEIVER)]
+        .into_iter()
+        .chain(own)
+    {
+        let opened = sce::open(data, from, to);
+        match &slow {
+            Ok(e) => assert_eq!(
+                opened,
+                sce::check_affixes(e, from, to).map(|()| e.message_content()),
+                "open differs from minidom"
+            ),
+            Err(e) => assert_eq!(opened.as_ref().err(), Some(e), "open differs from minidom"),
+        }
+    }
     out.record(slow);
     out
 }

@@ -405,3 +405,79 @@ fn skipped_keys_are_capped_per_chain_and_per_session() {
     }
     assert_eq!(b.skipped_keys(), MAX_SKIPPED_KEYS);
 }
+
+#[test]
+fn v2_message_fast_path_reads_what_prost_reads_or_falls_back() {
+    use talpa::omemo::wire::fast::{self, V2MessageFields};
+    // xorshift64*: seeded mutations, so a failure reproduces.
+    let mut x = 0x0e0e_2f00_d5ee_d001_u64;
+    let mut next = move || {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
+    let v = OmemoVersion::V2;
+    let (mut a, _, ad) = pair(v);
+    let mut messages: Vec<Vec<u8>> = [&b""[..], b"k", &[7; 48], &[9; 300]]
+        .iter()
+        .map(|p| a.encrypt(p, &ad))
+        .collect();
+    // Hand-made encodings: no ciphertext field, long and non-minimal varints, unknown fields.
+    let dh = [5u8; 32];
+    let frame = |msg: &[u8]| -> Vec<u8> {
+        let mut out = vec![0x0a, 16];
+        out.extend([0xaa; 16]);
+        out.push(0x12);
+        out.push(u8::try_from(msg.len()).unwrap());
+        out.extend(msg);
+        out
+    };
+    let tail = [&[0x1a, 32][..], &dh].concat();
+    for head in [
+        &[0x08, 0x01, 0x10, 0x00][..],
+        &[0x08, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x10, 0x80, 0x00],
+        &[0x08, 0x81, 0x80, 0x80, 0x80, 0x80, 0x00, 0x10, 0x00],
+        &[0x08, 0xff, 0xff, 0xff, 0xff, 0x7f, 0x10, 0x00],
+        &[0x10, 0x00, 0x08, 0x01],
+        &[0x08, 0x01, 0x08, 0x02, 0x10, 0x00],
+        &[0x08, 0x01, 0x10, 0x00, 0x28, 0x01],
+    ] {
+        messages.push(frame(&[head, &tail].concat()));
+        messages.push(frame(&[head, &tail, &[0x22, 0x02, 1, 2][..]].concat()));
+        messages.push(frame(
+            &[head, &tail, &[0x22, 0x00, 0x22, 0x01, 3][..]].concat(),
+        ));
+    }
+    let (mut accepted, mut fell_back) = (0, 0);
+    for round in 0..40_000 {
+        let mut m = messages[round % messages.len()].clone();
+        // A few byte-level mutations on most inputs: flip, insert, delete, truncate.
+        for _ in 0..(next() % 4) {
+            let at = usize::try_from(next()).unwrap() % (m.len() + 1);
+            let byte = next().to_le_bytes()[0];
+            match next() % 4 {
+                0 if at < m.len() => m[at] ^= 1 << (byte % 8),
+                1 => m.insert(at, byte),
+                2 if at < m.len() => {
+                    m.remove(at);
+                }
+                _ => m.truncate(at),
+            }
+        }
+        match fast::parse(&m) {
+            Some(p) => {
+                accepted += 1;
+                assert_eq!(
+                    Some(V2MessageFields::from(p)),
+                    fast::parse_prost(&m),
+                    "fast path and prost disagree on {m:02x?}"
+                );
+            }
+            None => fell_back += 1,
+        }
+    }
+    // Both outcomes in numbers, or the test proves little.
+    assert!(accepted > 2_000, "fast path read only {accepted}");
+    assert!(fell_back > 5_000, "only {fell_back} fell back");
+}

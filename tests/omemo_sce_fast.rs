@@ -4,7 +4,8 @@
 //! entity and character references, Unicode, control characters, CR, `]]>`, CDATA, comments,
 //! other content children, prefixes — then, for a part of them, byte-level mutations. For
 //! every input: if the fast path accepts, minidom accepts with the same envelope (and the same
-//! serialised content); `sce::parse` always answers as minidom does. Seeded, so a failure
+//! serialised content); `sce::parse` always answers as minidom does, and `sce::open` as
+//! parse + check_affixes + message_content on minidom's envelope. Seeded, so a failure
 //! reproduces; the failing input is printed.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
@@ -325,8 +326,45 @@ fn check(input: &[u8]) -> bool {
         "parse differs from minidom on {:?}",
         shown()
     );
+    // `open` (parse, check the affixes, read the content; the fast path straight to the
+    // content) answers as those steps on minidom's envelope, for matching and other stanzas.
+    let mut stanzas: Vec<(String, String)> = STANZAS
+        .iter()
+        .map(|&(f, t)| (f.to_owned(), t.to_owned()))
+        .collect();
+    // The envelope's own affixes as the stanza: the accepting path, whatever was generated.
+    if let Ok(e) = &slow {
+        stanzas.push((
+            e.from.clone().unwrap_or_default(),
+            e.to.clone().unwrap_or_default(),
+        ));
+    }
+    for (from, to) in &stanzas {
+        let opened = sce::open(input, from, to);
+        match &slow {
+            Ok(e) => assert_eq!(
+                opened,
+                sce::check_affixes(e, from, to).map(|()| e.message_content()),
+                "open differs from minidom for {from} → {to} on {:?}",
+                shown()
+            ),
+            Err(e) => {
+                assert_eq!(opened.as_ref().err(), Some(e), "open on {:?}", shown());
+                // Refused whatever the stanza: one check is enough.
+                break;
+            }
+        }
+    }
     fast.is_some()
 }
+
+/// Stanza addresses `open` is checked against: matching the generated affixes (bare, full,
+/// other case), and not.
+const STANZAS: [(&str, &str); 3] = [
+    ("alice@talpa.test", "bob@talpa.test"),
+    ("Alice@Talpa.test/phone", "room@rooms.talpa.test"),
+    ("mallory@talpa.test", "bob@talpa.test"),
+];
 
 #[test]
 fn fast_path_agrees_with_minidom_on_generated_envelopes() {

@@ -77,11 +77,7 @@ impl SessionManager {
         let details = self.decrypt(version, sender_jid, own_jid, element, rng)?;
         let content = match (&details.plaintext, version) {
             (None, _) => None,
-            (Some(p), OmemoVersion::V2) => {
-                let envelope = sce::parse(p)?;
-                sce::check_affixes(&envelope, stanza_from, stanza_to)?;
-                Some(envelope.message_content())
-            }
+            (Some(p), OmemoVersion::V2) => Some(sce::open(p, stanza_from, stanza_to)?),
             (Some(p), OmemoVersion::Legacy) => {
                 let body = std::str::from_utf8(p)
                     .map_err(|_| OmemoError::Malformed("body is not UTF-8"))?;

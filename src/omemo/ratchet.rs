@@ -317,7 +317,7 @@ fn open(
     version: OmemoVersion,
     mk: &Key32,
     associated_data: &[u8],
-    parsed: &wire::ParsedRatchetMessage,
+    parsed: &wire::ParsedRatchetMessage<'_>,
 ) -> Result<Zeroizing<Vec<u8>>, OmemoError> {
     let keys = kdf::cbc_hmac_keys(&mk.0, version.message_key_info());
     let mac = kdf::hmac(

@@ -215,6 +215,33 @@ pub fn parse(bytes: &[u8]) -> Result<Envelope, OmemoError> {
     }
 }
 
+/// Opens decrypted bytes as a message: [`parse`], [`check_affixes`] against the stanza, the
+/// known content read — the same answer as those three steps, with the common envelope shape
+/// read straight into the content (no element built, the body moved, not copied).
+pub fn open(
+    bytes: &[u8],
+    stanza_from: &str,
+    stanza_to: &str,
+) -> Result<MessageContent, OmemoError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| OmemoError::MalformedXml("envelope"))?;
+    if let Some(parts) = fast::parse_parts(text) {
+        check_affix_values(
+            parts.from.as_deref(),
+            parts.to.as_deref(),
+            stanza_from,
+            stanza_to,
+        )?;
+        Ok(MessageContent {
+            body: parts.body,
+            ..MessageContent::default()
+        })
+    } else {
+        let envelope = parse_text(text)?;
+        check_affixes(&envelope, stanza_from, stanza_to)?;
+        Ok(envelope.message_content())
+    }
+}
+
 /// The fast path alone: `Some` only for the common envelope shape (one body, the affixes,
 /// plain XML), with exactly the result [`parse_minidom`] gives; `None` for everything else —
 /// it never rejects. Public for the differential tests and the fuzz target.
@@ -277,11 +304,25 @@ pub fn check_affixes(
     stanza_from: &str,
     stanza_to: &str,
 ) -> Result<(), OmemoError> {
-    match &envelope.from {
+    check_affix_values(
+        envelope.from.as_deref(),
+        envelope.to.as_deref(),
+        stanza_from,
+        stanza_to,
+    )
+}
+
+fn check_affix_values(
+    from: Option<&str>,
+    to: Option<&str>,
+    stanza_from: &str,
+    stanza_to: &str,
+) -> Result<(), OmemoError> {
+    match from {
         Some(f) if matches(f, stanza_from) => {}
         _ => return Err(OmemoError::EnvelopeMismatch("from")),
     }
-    match &envelope.to {
+    match to {
         Some(t) if !matches(t, stanza_to) => Err(OmemoError::EnvelopeMismatch("to")),
         _ => Ok(()),
     }

@@ -21,6 +21,8 @@
 //! the one minidom gives (proven by the unit tests below, the differential test
 //! `tests/omemo_sce_fast.rs` and the `omemo_sce_fast` fuzz target).
 
+use std::borrow::Cow;
+
 use minidom::Element;
 
 use super::{Envelope, NS, NS_CLIENT};
@@ -28,8 +30,49 @@ use super::{Envelope, NS, NS_CLIENT};
 /// Longest attribute value or text taken here (rxml's token limit is 8192 bytes; far below).
 const MAX_VALUE: usize = 4096;
 
+/// What the common envelope shape carries: the body and the affixes, as read (borrowed from
+/// the text where it needed no reference resolved).
+pub(super) struct Parts<'a> {
+    /// The text of `<body/>` (empty for `<body/>`), `None` without one.
+    pub body: Option<String>,
+    pub time: Option<Cow<'a, str>>,
+    pub to: Option<Cow<'a, str>>,
+    pub from: Option<Cow<'a, str>>,
+}
+
+impl Parts<'_> {
+    /// The envelope minidom gives for the same text.
+    pub(super) fn into_envelope(self) -> Envelope {
+        let content = self
+            .body
+            .map(|text| {
+                let mut e = Element::bare("body", NS_CLIENT);
+                // As minidom records it: the declaration made on the element.
+                e.prefixes = String::from(NS_CLIENT).into();
+                if !text.is_empty() {
+                    e.append_text_node(text);
+                }
+                e
+            })
+            .into_iter()
+            .collect();
+        Envelope {
+            content,
+            time: self.time.map(Cow::into_owned),
+            to: self.to.map(Cow::into_owned),
+            from: self.from.map(Cow::into_owned),
+        }
+    }
+}
+
 /// Parses `text` if it has the common envelope shape; `None` hands it to minidom.
 pub(super) fn parse(text: &str) -> Option<Envelope> {
+    parse_parts(text).map(Parts::into_envelope)
+}
+
+/// Reads `text` if it has the common envelope shape, without building elements; `None` hands
+/// it to minidom.
+pub(super) fn parse_parts(text: &str) -> Option<Parts<'_>> {
     let mut p = Parser {
         b: text.as_bytes(),
         s: text,
@@ -37,6 +80,18 @@ pub(super) fn parse(text: &str) -> Option<Envelope> {
     };
     p.envelope()
 }
+
+/// The bytes [`Parser::skip_plain_text`] stops at: control characters, `0xEF`, `<`, `&`, `]`.
+static TEXT_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] =
+            c < 0x20 || c == 0xef || c == b'<' as usize || c == b'&' as usize || c == b']' as usize;
+        c += 1;
+    }
+    t
+};
 
 /// The attributes an element may carry here.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -57,7 +112,7 @@ fn is_space(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\n' | b'\r')
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     fn peek(&self) -> Option<u8> {
         self.b.get(self.pos).copied()
     }
@@ -91,7 +146,7 @@ impl Parser<'_> {
         &self.b[start..self.pos]
     }
 
-    fn envelope(&mut self) -> Option<Envelope> {
+    fn envelope(&mut self) -> Option<Parts<'a>> {
         if !self.eat(b"<envelope") {
             return None;
         }
@@ -136,18 +191,23 @@ impl Parser<'_> {
         if self.pos != self.b.len() {
             return None;
         }
-        Some(Envelope {
-            content: content?,
+        Some(Parts {
+            body: content?,
             time,
             to,
             from,
         })
     }
 
-    /// After `<content`: its children (at most one `<body/>`) up to `</content>`.
-    fn content(&mut self) -> Option<Vec<Element>> {
+    /// After `<content`: its children (at most one `<body/>`) up to `</content>`; the body's
+    /// text, if there is a body.
+    #[allow(
+        clippy::option_option,
+        reason = "outer: the common shape or not (minidom's turn); inner: a body or none"
+    )]
+    fn content(&mut self) -> Option<Option<String>> {
         if self.attributes(&[("xmlns", Attr::Xmlns(NS))])? {
-            return Some(Vec::new());
+            return Some(None);
         }
         let mut body = None;
         loop {
@@ -160,7 +220,7 @@ impl Parser<'_> {
                 if !self.eat(b">") {
                     return None;
                 }
-                return Some(body.into_iter().collect());
+                return Some(body);
             }
             if body.is_some() || !self.eat(b"<body") || !self.at_name_end() {
                 return None;
@@ -169,18 +229,11 @@ impl Parser<'_> {
             let empty = self.attributes_into(&[("xmlns", Attr::Xmlns(NS_CLIENT))], &mut attrs)?;
             // The body must sit in jabber:client, declared on itself.
             attrs[0].as_ref()?;
-            let text = if empty {
+            body = Some(if empty {
                 String::new()
             } else {
                 self.text_until_end(b"body", true)?
-            };
-            let mut e = Element::bare("body", NS_CLIENT);
-            // As minidom records it: the declaration made on the element.
-            e.prefixes = String::from(NS_CLIENT).into();
-            if !text.is_empty() {
-                e.append_text_node(text);
-            }
-            body = Some(e);
+            });
         }
     }
 
@@ -198,7 +251,7 @@ impl Parser<'_> {
     }
 
     /// After `<time`/`<to`/`<from`: the one attribute's value; the element must be empty.
-    fn affix(&mut self, name: &[u8], attr: &'static str) -> Option<String> {
+    fn affix(&mut self, name: &[u8], attr: &'static str) -> Option<Cow<'a, str>> {
         let kind = if attr == "stamp" {
             Attr::Stamp
         } else {
@@ -224,7 +277,7 @@ impl Parser<'_> {
     /// Attributes of an open tag, all of them in `allowed`; returns whether the tag was
     /// self-closing (`/>`) or not (`>`).
     fn attributes(&mut self, allowed: &[(&'static str, Attr)]) -> Option<bool> {
-        let mut sink = [None, None, None];
+        let mut sink: [Option<Cow<'a, str>>; 3] = [None, None, None];
         self.attributes_into(allowed, &mut sink[..allowed.len()])
     }
 
@@ -233,7 +286,7 @@ impl Parser<'_> {
     fn attributes_into(
         &mut self,
         allowed: &[(&'static str, Attr)],
-        values: &mut [Option<String>],
+        values: &mut [Option<Cow<'a, str>>],
     ) -> Option<bool> {
         loop {
             let spaced = self.skip_space();
@@ -266,24 +319,32 @@ impl Parser<'_> {
         }
     }
 
-    /// A quoted attribute value, references resolved. Literal whitespace other than a space
-    /// would be normalised by XML; it is left to minidom, as is `<`.
-    fn attribute_value(&mut self) -> Option<String> {
+    /// A quoted attribute value, references resolved (borrowed when there is none). Literal
+    /// whitespace other than a space would be normalised by XML; it is left to minidom, as is
+    /// `<`.
+    fn attribute_value(&mut self) -> Option<Cow<'a, str>> {
         let quote = self.peek().filter(|&q| q == b'\'' || q == b'"')?;
         self.pos += 1;
         let start = self.pos;
         let mut out = String::new();
         let mut plain = self.pos;
         loop {
+            self.skip_plain(|c| c == quote || c == b'&' || c == b'<');
             let c = self.peek()?;
             if self.pos - start > MAX_VALUE {
                 return None;
             }
             match c {
                 _ if c == quote => {
-                    out.push_str(&self.s[plain..self.pos]);
+                    let s: &'a str = self.s;
+                    let value = if plain == start {
+                        Cow::Borrowed(&s[start..self.pos])
+                    } else {
+                        out.push_str(&s[plain..self.pos]);
+                        Cow::Owned(out)
+                    };
                     self.pos += 1;
-                    return Some(out);
+                    return Some(value);
                 }
                 b'&' => {
                     out.push_str(&self.s[plain..self.pos]);
@@ -302,6 +363,7 @@ impl Parser<'_> {
         let mut out = String::new();
         let mut plain = self.pos;
         loop {
+            self.skip_plain_text();
             let c = self.peek()?;
             if self.pos - start > MAX_VALUE {
                 return None;
@@ -335,6 +397,27 @@ impl Parser<'_> {
                 _ => self.char_ok()?,
             }
         }
+    }
+
+    /// Steps over the bytes that need no look: no control character (tab and newline are
+    /// looked at), no `0xEF` (the lead byte of U+FFFE/U+FFFF), none that `special` picks. The
+    /// caller then handles the byte it stopped at (or the end) as before; the run only saves
+    /// the per-byte dispatch (all of the body and padding, usually).
+    fn skip_plain(&mut self, special: impl Fn(u8) -> bool) {
+        let run = self.b[self.pos..]
+            .iter()
+            .position(|&c| c < 0x20 || c == 0xef || special(c))
+            .unwrap_or(self.b.len() - self.pos);
+        self.pos += run;
+    }
+
+    /// [`Self::skip_plain`] for text (special: `<`, `&`, `]`), by table: one load per byte.
+    fn skip_plain_text(&mut self) {
+        let run = self.b[self.pos..]
+            .iter()
+            .position(|&c| TEXT_STOP[usize::from(c)])
+            .unwrap_or(self.b.len() - self.pos);
+        self.pos += run;
     }
 
     /// Steps over one character of text or attribute value if XML allows it as is: no

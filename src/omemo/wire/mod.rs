@@ -1,10 +1,13 @@
 //! Wire encodings: the protobuf framing of ratchet messages and key exchanges, and the XML
 //! elements (`<encrypted/>`, device lists, bundles) of each version.
 
+pub mod fast;
 pub mod legacy;
 pub mod proto;
 pub mod v2;
 pub(crate) mod xml;
+
+use std::borrow::Cow;
 
 use prost::Message;
 
@@ -25,13 +28,13 @@ pub struct RatchetHeader {
     pub pn: u32,
 }
 
-/// A parsed, not yet authenticated, ratchet message.
-pub(crate) struct ParsedRatchetMessage {
+/// A parsed, not yet authenticated, ratchet message (borrowing from the input where it can).
+pub(crate) struct ParsedRatchetMessage<'a> {
     pub header: RatchetHeader,
-    pub ciphertext: Vec<u8>,
+    pub ciphertext: Cow<'a, [u8]>,
     /// The bytes the MAC covers (after the associated data).
-    pub authenticated_bytes: Vec<u8>,
-    pub mac: Vec<u8>,
+    pub authenticated_bytes: Cow<'a, [u8]>,
+    pub mac: Cow<'a, [u8]>,
 }
 
 /// Serializes header + ciphertext as the version's message structure (legacy: with version byte).
@@ -82,7 +85,7 @@ pub(crate) fn frame_authenticated(version: OmemoVersion, message: Vec<u8>, mac: 
 pub(crate) fn parse_ratchet_message(
     version: OmemoVersion,
     bytes: &[u8],
-) -> Result<ParsedRatchetMessage, OmemoError> {
+) -> Result<ParsedRatchetMessage<'_>, OmemoError> {
     match version {
         OmemoVersion::Legacy => {
             let mac_len = version.mac_len();
@@ -98,12 +101,25 @@ pub(crate) fn parse_ratchet_message(
                     n: m.counter,
                     pn: m.previous_counter,
                 },
-                ciphertext: m.ciphertext.unwrap_or_default(),
-                authenticated_bytes: message.to_vec(),
-                mac: mac.to_vec(),
+                ciphertext: Cow::Owned(m.ciphertext.unwrap_or_default()),
+                authenticated_bytes: Cow::Borrowed(message),
+                mac: Cow::Borrowed(mac),
             })
         }
         OmemoVersion::V2 => {
+            // The layout every sender writes, read in place; anything else through prost.
+            if let Some(p) = fast::parse(bytes) {
+                return Ok(ParsedRatchetMessage {
+                    header: RatchetHeader {
+                        ratchet: CurvePublic::from_slice(p.dh_pub)?,
+                        n: p.n,
+                        pn: p.pn,
+                    },
+                    ciphertext: Cow::Borrowed(p.ciphertext),
+                    authenticated_bytes: Cow::Borrowed(p.message),
+                    mac: Cow::Borrowed(p.mac),
+                });
+            }
             let a = proto::OmemoAuthenticatedMessage::decode(bytes)
                 .map_err(|_| OmemoError::Malformed("OMEMOAuthenticatedMessage"))?;
             let m = proto::OmemoMessage::decode(a.message.as_slice())
@@ -114,9 +130,9 @@ pub(crate) fn parse_ratchet_message(
                     n: m.n,
                     pn: m.pn,
                 },
-                ciphertext: m.ciphertext.unwrap_or_default(),
-                authenticated_bytes: a.message,
-                mac: a.mac,
+                ciphertext: Cow::Owned(m.ciphertext.unwrap_or_default()),
+                authenticated_bytes: Cow::Owned(a.message),
+                mac: Cow::Owned(a.mac),
             })
         }
     }
