@@ -162,7 +162,8 @@ pub struct Occupant {
     /// someone else after a leave shows a different id.
     pub occupant_id: Option<String>,
     /// Set when this nick looks like another occupant's nick (same letters after folding
-    /// case, look-alike characters and invisible characters): the nick it imitates.
+    /// case, look-alike characters and invisible characters) and is not the plainer of the two:
+    /// the nick it imitates. Both are marked, each naming the other, when neither is plainer.
     pub lookalike_of: Option<String>,
 }
 
