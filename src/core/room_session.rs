@@ -140,16 +140,27 @@ impl Ctx<'_> {
     }
 
     fn gone(&self, room: &BareJid, reason: &str) {
-        self.gone_because(room, reason, None);
+        self.gone_because(room, reason, None, None);
     }
 
-    fn gone_because(&self, room: &BareJid, reason: &str, destroyed: Option<&muc::RoomDestroyed>) {
+    /// Tells that we are out of `room`, with the room's words: a destroyed room's reason and
+    /// alternate, or who kicked or banned us and why.
+    fn gone_because(
+        &self,
+        room: &BareJid,
+        reason: &str,
+        destroyed: Option<&muc::RoomDestroyed>,
+        removal: Option<&muc::RoomRemoval>,
+    ) {
         self.shared.rooms.left(&self.account.jid, room.as_str());
         self.shared.emit(Event::RoomLeft {
             account: self.acc(),
             room: room.to_string(),
             reason: reason.to_owned(),
-            detail: destroyed.and_then(|d| d.reason.clone()),
+            detail: destroyed
+                .and_then(|d| d.reason.clone())
+                .or_else(|| removal.and_then(|r| r.reason.clone())),
+            actor: removal.and_then(|r| r.actor.clone()),
             alternate: destroyed.and_then(|d| d.alternate.as_ref().map(ToString::to_string)),
         });
     }
@@ -170,7 +181,7 @@ impl Ctx<'_> {
         if let Err(e) = self.session.bookmark_remove(room).await {
             tracing::debug!(error = %e, "no bookmark to remove");
         }
-        self.gone_because(room, "destroyed", Some(how));
+        self.gone_because(room, "destroyed", Some(how), None);
     }
 
     /// After login: the rooms remembered in the encrypted store and the server's bookmarks
@@ -363,7 +374,7 @@ impl Ctx<'_> {
         }
         if p.unavailable && p.is_self && p.leave_reason() != "nick_change" {
             rooms.remove(&p.room);
-            self.gone(&p.room, p.leave_reason());
+            self.gone_because(&p.room, p.leave_reason(), None, p.removal.as_ref());
             return;
         }
         let Some(room) = rooms.get_mut(&p.room) else {

@@ -137,17 +137,25 @@ pub(super) fn joined(view: &SessionView, account: &str, room: &str, nick: &str) 
     }
 }
 
-/// `RoomLeft`: we are no longer in the room, and why (`detail`: the room's own words, e.g. a
-/// destroyed room's reason; `alternate`: the room a destroyed room's owner suggests).
-pub(super) fn left(
-    view: &SessionView,
-    account: &str,
-    room: &str,
-    reason: &str,
-    detail: Option<&str>,
-    alternate: Option<&str>,
-) {
-    let text = user_text::room_left_detail_text(reason, detail);
+/// What a room told with `RoomLeft`, besides the reason code.
+#[derive(Clone, Copy)]
+pub(super) struct Told<'a> {
+    /// The room's own words: a destroyed room's reason, why we were kicked or banned.
+    pub detail: Option<&'a str>,
+    /// Who kicked or banned us.
+    pub actor: Option<&'a str>,
+    /// The room a destroyed room's owner suggests.
+    pub alternate: Option<&'a str>,
+}
+
+/// `RoomLeft`: we are no longer in the room, and why (see [`Told`]).
+pub(super) fn left(view: &SessionView, account: &str, room: &str, reason: &str, told: Told<'_>) {
+    let Told {
+        detail,
+        actor,
+        alternate,
+    } = told;
+    let text = user_text::room_left_detail_text(reason, detail, actor);
     if reason.starts_with("join_refused") {
         toast(view, &format!("Could not join {room}: {text}."));
     } else if reason != "left" {
