@@ -171,7 +171,13 @@ pub(super) fn left(view: &SessionView, account: &str, room: &str, reason: &str, 
     let Some(c) = known(view, account, room) else {
         return;
     };
-    c.set_left_reason(text.as_str());
+    // One sentence for the row and the header: the reason already says we are out, and a
+    // refused join says so first ("Could not join: Wrong password").
+    if reason.starts_with("join_refused") {
+        c.set_left_reason(format!("Could not join: {text}").as_str());
+    } else {
+        c.set_left_reason(text.as_str());
+    }
     c.set_rejoinable(
         (user_text::room_rejoinable(reason) || reason == WRONG_PASSWORD) && !c.nick().is_empty(),
     );
@@ -223,7 +229,7 @@ pub(super) fn subject(view: &SessionView, account: &str, room: &str, subject: &s
 pub(super) fn header_subtitle(c: &ConversationObject) -> String {
     let reason = c.left_reason();
     if !reason.is_empty() {
-        return format!("Not in this room: {reason}");
+        return reason;
     }
     let subject = c.subject();
     if c.is_room() && !subject.is_empty() {
