@@ -10,7 +10,10 @@ use chrono::Utc;
 use xmpp_parsers::jid::{BareJid, Jid};
 use xmpp_parsers::presence::Presence;
 
+use zeroize::Zeroizing;
+
 use crate::core::accounts::{ingest, ingest_with};
+use crate::core::commands::Secret;
 use crate::core::error::CoreError;
 use crate::core::events::{Event, Occupant};
 use crate::core::pipeline;
@@ -27,7 +30,7 @@ use crate::xmpp::{Session, XmppError};
 pub(crate) struct Room {
     /// Our nickname.
     pub(crate) nick: String,
-    password: Option<String>,
+    password: Option<Secret>,
     create: bool,
     joined: bool,
     /// Occupants in order of arrival (the first of two look-alike nicks is the original).
@@ -93,12 +96,12 @@ impl Ctx<'_> {
         rooms: &mut Rooms,
         room: BareJid,
         nick: String,
-        password: Option<String>,
+        password: Option<Secret>,
         create: bool,
         bookmark: bool,
     ) -> Result<(), CoreError> {
         self.session
-            .muc_join(&room, &nick, password.as_deref())
+            .muc_join(&room, &nick, password.as_ref().map(Secret::expose))
             .await
             .map_err(xmpp)?;
         if bookmark {
@@ -201,7 +204,7 @@ impl Ctx<'_> {
                 None
             }
         };
-        let mut wanted: Vec<(BareJid, String, Option<String>)> = Vec::new();
+        let mut wanted: Vec<(BareJid, String, Option<Secret>)> = Vec::new();
         for r in saved.iter().filter(|r| r.autojoin) {
             let (Ok(room), Some(nick)) = (BareJid::new(&r.jid), r.nick.clone()) else {
                 continue;
@@ -219,7 +222,11 @@ impl Ctx<'_> {
                     tracing::debug!(error = %e, "could not publish a bookmark");
                 }
             }
-            wanted.push((room, nick, r.password.clone()));
+            wanted.push((
+                room,
+                nick,
+                r.password.as_ref().map(|p| Secret::new(p.as_str())),
+            ));
         }
         for b in server
             .unwrap_or_default()
@@ -265,7 +272,7 @@ impl Ctx<'_> {
         &self,
         room: &BareJid,
         nick: &str,
-        password: Option<String>,
+        password: Option<Secret>,
         name: Option<String>,
     ) {
         let (id, r, n) = (self.account.id, room.to_string(), nick.to_owned());
@@ -280,7 +287,7 @@ impl Ctx<'_> {
                         jid: r,
                         name,
                         nick: Some(n),
-                        password,
+                        password: password.map(|p| Zeroizing::new(p.expose().to_owned())),
                         autojoin: true,
                     },
                 )?;
@@ -440,7 +447,7 @@ impl Ctx<'_> {
                     && room.create
                     && let Err(e) = self
                         .session
-                        .muc_configure_private(&p.room, room.password.as_deref())
+                        .muc_configure_private(&p.room, room.password.as_ref().map(Secret::expose))
                         .await
                 {
                     self.error(format!(
@@ -757,7 +764,7 @@ impl Ctx<'_> {
                 &room,
                 PendingInvite {
                     from,
-                    password: inv.password,
+                    password: inv.password.map(Secret::new),
                     direct: inv.direct,
                 },
             );
@@ -838,7 +845,7 @@ impl Ctx<'_> {
             Err(e) => tracing::debug!(error = %e, "could not grant membership before inviting"),
         }
         self.session
-            .muc_direct_invite(room_jid, jid, password.as_deref(), reason)
+            .muc_direct_invite(room_jid, jid, password.as_ref().map(Secret::expose), reason)
             .await
             .map_err(xmpp)?;
         Ok(())

@@ -6,6 +6,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 
+use crate::core::commands::Secret;
 use crate::core::events::{AuditFinding, Occupant, RoomAudit};
 use crate::core::shared::lock;
 use crate::xmpp::muc::RoomInfo;
@@ -41,8 +42,8 @@ impl RoomMembers {
 pub struct PendingInvite {
     /// Who invited.
     pub from: Option<String>,
-    /// The room password it carried.
-    pub password: Option<String>,
+    /// The room password it carried (zeroized on drop, never in `Debug`).
+    pub password: Option<Secret>,
     /// Direct (XEP-0249) or mediated.
     pub direct: bool,
 }

@@ -87,7 +87,7 @@ fn ask_password(view: &SessionView, account: &str, room: &str, wrong: bool) {
     let (account, room_jid) = (account.to_owned(), room.to_owned());
     room_password_dialog::ask_password(&parent, room, wrong, move |password| {
         if let Some(view) = weak.upgrade() {
-            join_again(&view, &account, &room_jid, Some(Secret::new(password)));
+            join_again(&view, &account, &room_jid, Some(password));
         }
     });
 }
