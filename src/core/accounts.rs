@@ -400,10 +400,17 @@ pub(crate) fn check_changes(c: &crate::core::commands::AccountChanges) -> Result
             .map_err(|e| CoreError::InvalidInput(e.to_string()))?;
     }
     if let Some(Some(pem)) = &c.trust_anchor_pem {
-        crate::xmpp::tls::client_config(&TrustAnchor::ExtraCaPem(pem.clone()), false)
-            .map_err(|e| CoreError::InvalidInput(format!("the trust anchor: {e}")))?;
+        check_trust_anchor(pem)?;
     }
     Ok(())
+}
+
+/// Refuses a trust anchor that is not a usable PEM certificate (checked when an account is
+/// added or edited, so a bad file is named at once instead of failing every login).
+pub(crate) fn check_trust_anchor(pem: &str) -> Result<(), CoreError> {
+    crate::xmpp::tls::client_config(&TrustAnchor::ExtraCaPem(pem.to_owned()), false)
+        .map(drop)
+        .map_err(|e| CoreError::InvalidInput(format!("the trust anchor: {e}")))
 }
 
 /// Writes checked changes into the stored account.

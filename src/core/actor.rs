@@ -446,6 +446,14 @@ impl Actor {
         // Text XML cannot carry would make the stanza writer fail (or worse) much later, after
         // the message was stored and queued: refuse it now, with the text left to the caller.
         for (what, text) in command.stanza_texts() {
+            if text.len() > crate::core::commands::MAX_TEXT_BYTES {
+                return Err(CoreError::InvalidInput(format!(
+                    "the {what} is too long ({} bytes; at most {} bytes fit in a message other \
+                     clients accept); split it and try again",
+                    text.len(),
+                    crate::core::commands::MAX_TEXT_BYTES
+                )));
+            }
             if let Some(c) = crate::xmpp::xml_text::first_invalid(text) {
                 return Err(CoreError::InvalidInput(format!(
                     "the {what} contains {}, a control character or non-character that XMPP \
@@ -1051,6 +1059,9 @@ impl Actor {
             resolver
                 .parse::<crate::xmpp::srv::DotResolver>()
                 .map_err(|e| CoreError::InvalidInput(e.to_string()))?;
+        }
+        if let Some(pem) = &new.trust_anchor_pem {
+            crate::core::accounts::check_trust_anchor(pem)?;
         }
         let retention = new
             .retention

@@ -540,6 +540,12 @@ pub enum Command {
     Quit,
 }
 
+/// The longest free text (a message body, a subject…) a command may carry, in UTF-8 bytes.
+/// Receivers drop larger stanzas: Talpa itself above 256 KiB (`xmpp::origin::MAX_STANZA_BYTES`),
+/// Prosody's default c2s limit is the same; OMEMO's base64 and envelope grow 64 KiB of text to
+/// about 90 KiB, well within.
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+
 impl Command {
     /// The command's free text that goes into stanzas, named for an error message: message
     /// bodies, a subject, nicknames, reasons and a room password. (JIDs are checked when parsed.)

@@ -189,11 +189,36 @@ pub fn lookalike_warning(imitated: &str) -> String {
     format!("Looks like {imitated}: may be someone else")
 }
 
+/// Why `account` could not connect, as the notice and the account row's tooltip say it: the
+/// core's reason (wrong password, certificate, unreachable server…) as the detail.
+pub fn connect_failure_text(account: &str, detail: &str) -> String {
+    let detail = detail.trim().trim_end_matches('.');
+    if detail.is_empty() {
+        format!("{account} could not connect; Talpa will retry through Tor.")
+    } else {
+        format!("{account} could not connect ({detail}); Talpa will retry through Tor.")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[allow(clippy::wildcard_imports)]
     // gtk-rs subclass idiom: imp shares its wrapper's imports
     use super::*;
+
+    #[test]
+    fn a_failed_connection_says_why() {
+        let text = connect_failure_text("mole@talpa.test", "authentication failed: not-authorized");
+        assert!(text.contains("mole@talpa.test could not connect"), "{text}");
+        assert!(
+            text.contains("(authentication failed: not-authorized)"),
+            "{text}"
+        );
+        assert_eq!(
+            connect_failure_text("mole@talpa.test", ""),
+            "mole@talpa.test could not connect; Talpa will retry through Tor."
+        );
+    }
 
     #[test]
     fn short_passphrase_is_rejected_and_long_words_are_strong() {
