@@ -673,7 +673,11 @@ fn room_private_messages_edits_and_lookalike_nicks_cannot_impersonate() {
         !talpa
             .events
             .iter()
-            .any(|e| e["event"] == "message_updated" && e["body"] != "meet at 6:30"),
+            // Only received messages: our own held private message is updated too (its
+            // `held` note), which is no correction.
+            .any(|e| e["event"] == "message_updated"
+                && e["direction"] == "in"
+                && e["body"] != "meet at 6:30"),
         "a correction from another occupant was applied: {:?}",
         talpa.events
     );

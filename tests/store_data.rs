@@ -86,8 +86,28 @@ fn contacts_and_bookmarks_upsert_and_remove() {
         autojoin: true,
     };
     store.upsert_room(a, &room).expect("room");
-    assert_eq!(store.list_rooms(a).expect("rooms"), vec![room]);
+    assert_eq!(store.list_rooms(a).expect("rooms"), vec![room.clone()]);
+    // A room password is kept (zeroized in memory) and never shown by Debug.
+    let locked = RoomBookmark {
+        jid: "vault@rooms.talpa.test".into(),
+        name: None,
+        nick: Some("fox".into()),
+        password: Some(zeroize::Zeroizing::new("room-secret-pw".into())),
+        autojoin: true,
+    };
+    store.upsert_room(a, &locked).expect("room");
+    let listed = store.list_rooms(a).expect("rooms");
+    assert_eq!(listed, vec![room, locked]);
+    assert_eq!(
+        listed[1].password.as_ref().map(|p| p.as_str()),
+        Some("room-secret-pw")
+    );
+    assert!(
+        !format!("{listed:?}").contains("room-secret-pw"),
+        "Debug shows a room password"
+    );
     assert!(store.remove_room(a, "cell@rooms.talpa.test").expect("rm"));
+    assert!(store.remove_room(a, "vault@rooms.talpa.test").expect("rm"));
     assert!(store.list_rooms(a).expect("rooms").is_empty());
 }
 

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use xmpp_parsers::jid::{BareJid, Jid};
 use xmpp_parsers::message::{Id as MessageId, MessageType};
 
+use crate::core::commands::Secret;
 use crate::core::error::CoreError;
 use crate::core::events::{Event, HeldCause, StoredMessage};
 use crate::core::omemo::{self, OmemoRef, Opened};
@@ -43,8 +44,8 @@ pub(crate) enum SessionOp {
         room: BareJid,
         /// Our nickname.
         nick: String,
-        /// The room password.
-        password: Option<String>,
+        /// The room password (zeroized on drop, redacted in `Debug`).
+        password: Option<Secret>,
         /// Whether we are creating the room.
         create: bool,
     },
@@ -2089,6 +2090,23 @@ async fn send_sealed_edit(
 mod tests {
     use super::*;
     use crate::store::{ConversationKind, NewAccount, Passphrase, Profile};
+
+    #[test]
+    fn a_room_password_on_its_way_to_the_session_is_never_in_debug_output() {
+        let op = SessionOp::Join {
+            room: BareJid::new("vault@rooms.talpa.test").expect("jid"),
+            nick: "fox".into(),
+            password: Some(Secret::new("room-secret-pw")),
+            create: false,
+        };
+        assert!(!format!("{op:?}").contains("room-secret-pw"), "{op:?}");
+        let invite = crate::core::rooms::PendingInvite {
+            from: None,
+            password: Some(Secret::new("room-secret-pw")),
+            direct: true,
+        };
+        assert!(!format!("{invite:?}").contains("room-secret-pw"));
+    }
 
     fn store() -> (tempfile::TempDir, Store, AccountId) {
         let tmp = tempfile::tempdir().expect("tempdir");

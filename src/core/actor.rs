@@ -596,7 +596,6 @@ impl Actor {
                 password,
                 force,
             } => {
-                let password = password.map(|p| p.expose().to_owned());
                 self.join_room(&account, &room, &nick, password, false, force)
                     .await
             }
@@ -607,9 +606,7 @@ impl Actor {
                 password,
                 force,
             } => {
-                let password = password
-                    .filter(|p| !p.is_empty())
-                    .map(|p| p.expose().to_owned());
+                let password = password.filter(|p| !p.is_empty());
                 self.join_room(&account, &room, &nick, password, true, force)
                     .await
             }
@@ -1172,7 +1169,7 @@ impl Actor {
 
     /// The password the encrypted store keeps for `room` (the one it was last joined with),
     /// so joining again without one (the window's *Rejoin*) neither fails nor forgets it.
-    async fn stored_room_password(&self, account: &str, room: &str) -> Option<String> {
+    async fn stored_room_password(&self, account: &str, room: &str) -> Option<Secret> {
         let (acc, r) = (account.to_owned(), room.to_owned());
         self.store
             .with(move |s| {
@@ -1180,7 +1177,8 @@ impl Actor {
                 Ok(s.list_rooms(a.id)?
                     .into_iter()
                     .find(|b| b.jid == r)
-                    .and_then(|b| b.password))
+                    .and_then(|b| b.password)
+                    .map(|p| Secret::new(p.as_str())))
             })
             .await
             .ok()
@@ -1192,7 +1190,7 @@ impl Actor {
         account: &str,
         room: &str,
         nick: &str,
-        password: Option<String>,
+        password: Option<Secret>,
         create: bool,
         force: bool,
     ) -> Result<Reply, CoreError> {
@@ -1214,7 +1212,9 @@ impl Actor {
             account.clone(),
             room.to_string(),
             nick.clone(),
-            password.clone(),
+            password
+                .as_ref()
+                .map(|p| Zeroizing::new(p.expose().to_owned())),
         );
         self.store
             .with(move |s| {

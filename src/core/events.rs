@@ -162,7 +162,8 @@ pub struct Occupant {
     /// someone else after a leave shows a different id.
     pub occupant_id: Option<String>,
     /// Set when this nick looks like another occupant's nick (same letters after folding
-    /// case, look-alike characters and invisible characters): the nick it imitates.
+    /// case, look-alike characters and invisible characters) and is not the plainer of the two:
+    /// the nick it imitates. Both are marked, each naming the other, when neither is plainer.
     pub lookalike_of: Option<String>,
 }
 
@@ -298,10 +299,15 @@ pub enum Event {
         /// `left`, `kicked`, `banned`, `membership_revoked`, `shutdown`, `destroyed` or
         /// `join_refused: <condition>` (wrong password, not a member ...).
         reason: String,
-        /// The room's own words: the owner's reason for a destroyed room (one line, at most
-        /// 300 characters, controls removed).
+        /// The room's own words: the owner's reason for a destroyed room, the moderator's or
+        /// admin's reason for a kick or ban (one line, at most 300 characters, controls
+        /// removed).
         #[serde(skip_serializing_if = "Option::is_none")]
         detail: Option<String>,
+        /// Who kicked or banned us, as the room names them (their nick in the room; one line,
+        /// at most 64 characters, controls removed).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        actor: Option<String>,
         /// The room a destroyed room's owner suggests instead (a bare JID).
         #[serde(skip_serializing_if = "Option::is_none")]
         alternate: Option<String>,

@@ -10,7 +10,10 @@ use chrono::Utc;
 use xmpp_parsers::jid::{BareJid, Jid};
 use xmpp_parsers::presence::Presence;
 
+use zeroize::Zeroizing;
+
 use crate::core::accounts::{ingest, ingest_with};
+use crate::core::commands::Secret;
 use crate::core::error::CoreError;
 use crate::core::events::{Event, Occupant};
 use crate::core::pipeline;
@@ -27,7 +30,7 @@ use crate::xmpp::{Session, XmppError};
 pub(crate) struct Room {
     /// Our nickname.
     pub(crate) nick: String,
-    password: Option<String>,
+    password: Option<Secret>,
     create: bool,
     joined: bool,
     /// Occupants in order of arrival (the first of two look-alike nicks is the original).
@@ -93,12 +96,12 @@ impl Ctx<'_> {
         rooms: &mut Rooms,
         room: BareJid,
         nick: String,
-        password: Option<String>,
+        password: Option<Secret>,
         create: bool,
         bookmark: bool,
     ) -> Result<(), CoreError> {
         self.session
-            .muc_join(&room, &nick, password.as_deref())
+            .muc_join(&room, &nick, password.as_ref().map(Secret::expose))
             .await
             .map_err(xmpp)?;
         if bookmark {
@@ -140,16 +143,27 @@ impl Ctx<'_> {
     }
 
     fn gone(&self, room: &BareJid, reason: &str) {
-        self.gone_because(room, reason, None);
+        self.gone_because(room, reason, None, None);
     }
 
-    fn gone_because(&self, room: &BareJid, reason: &str, destroyed: Option<&muc::RoomDestroyed>) {
+    /// Tells that we are out of `room`, with the room's words: a destroyed room's reason and
+    /// alternate, or who kicked or banned us and why.
+    fn gone_because(
+        &self,
+        room: &BareJid,
+        reason: &str,
+        destroyed: Option<&muc::RoomDestroyed>,
+        removal: Option<&muc::RoomRemoval>,
+    ) {
         self.shared.rooms.left(&self.account.jid, room.as_str());
         self.shared.emit(Event::RoomLeft {
             account: self.acc(),
             room: room.to_string(),
             reason: reason.to_owned(),
-            detail: destroyed.and_then(|d| d.reason.clone()),
+            detail: destroyed
+                .and_then(|d| d.reason.clone())
+                .or_else(|| removal.and_then(|r| r.reason.clone())),
+            actor: removal.and_then(|r| r.actor.clone()),
             alternate: destroyed.and_then(|d| d.alternate.as_ref().map(ToString::to_string)),
         });
     }
@@ -170,7 +184,7 @@ impl Ctx<'_> {
         if let Err(e) = self.session.bookmark_remove(room).await {
             tracing::debug!(error = %e, "no bookmark to remove");
         }
-        self.gone_because(room, "destroyed", Some(how));
+        self.gone_because(room, "destroyed", Some(how), None);
     }
 
     /// After login: the rooms remembered in the encrypted store and the server's bookmarks
@@ -190,7 +204,7 @@ impl Ctx<'_> {
                 None
             }
         };
-        let mut wanted: Vec<(BareJid, String, Option<String>)> = Vec::new();
+        let mut wanted: Vec<(BareJid, String, Option<Secret>)> = Vec::new();
         for r in saved.iter().filter(|r| r.autojoin) {
             let (Ok(room), Some(nick)) = (BareJid::new(&r.jid), r.nick.clone()) else {
                 continue;
@@ -208,7 +222,11 @@ impl Ctx<'_> {
                     tracing::debug!(error = %e, "could not publish a bookmark");
                 }
             }
-            wanted.push((room, nick, r.password.clone()));
+            wanted.push((
+                room,
+                nick,
+                r.password.as_ref().map(|p| Secret::new(p.as_str())),
+            ));
         }
         for b in server
             .unwrap_or_default()
@@ -254,7 +272,7 @@ impl Ctx<'_> {
         &self,
         room: &BareJid,
         nick: &str,
-        password: Option<String>,
+        password: Option<Secret>,
         name: Option<String>,
     ) {
         let (id, r, n) = (self.account.id, room.to_string(), nick.to_owned());
@@ -269,7 +287,7 @@ impl Ctx<'_> {
                         jid: r,
                         name,
                         nick: Some(n),
-                        password,
+                        password: password.map(|p| Zeroizing::new(p.expose().to_owned())),
                         autojoin: true,
                     },
                 )?;
@@ -363,7 +381,7 @@ impl Ctx<'_> {
         }
         if p.unavailable && p.is_self && p.leave_reason() != "nick_change" {
             rooms.remove(&p.room);
-            self.gone(&p.room, p.leave_reason());
+            self.gone_because(&p.room, p.leave_reason(), None, p.removal.as_ref());
             return;
         }
         let Some(room) = rooms.get_mut(&p.room) else {
@@ -429,7 +447,7 @@ impl Ctx<'_> {
                     && room.create
                     && let Err(e) = self
                         .session
-                        .muc_configure_private(&p.room, room.password.as_deref())
+                        .muc_configure_private(&p.room, room.password.as_ref().map(Secret::expose))
                         .await
                 {
                     self.error(format!(
@@ -746,7 +764,7 @@ impl Ctx<'_> {
                 &room,
                 PendingInvite {
                     from,
-                    password: inv.password,
+                    password: inv.password.map(Secret::new),
                     direct: inv.direct,
                 },
             );
@@ -827,7 +845,7 @@ impl Ctx<'_> {
             Err(e) => tracing::debug!(error = %e, "could not grant membership before inviting"),
         }
         self.session
-            .muc_direct_invite(room_jid, jid, password.as_deref(), reason)
+            .muc_direct_invite(room_jid, jid, password.as_ref().map(Secret::expose), reason)
             .await
             .map_err(xmpp)?;
         Ok(())

@@ -6,6 +6,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 
+use crate::core::commands::Secret;
 use crate::core::events::{AuditFinding, Occupant, RoomAudit};
 use crate::core::shared::lock;
 use crate::xmpp::muc::RoomInfo;
@@ -41,8 +42,8 @@ impl RoomMembers {
 pub struct PendingInvite {
     /// Who invited.
     pub from: Option<String>,
-    /// The room password it carried.
-    pub password: Option<String>,
+    /// The room password it carried (zeroized on drop, never in `Debug`).
+    pub password: Option<Secret>,
     /// Direct (XEP-0249) or mediated.
     pub direct: bool,
 }
@@ -351,68 +352,167 @@ pub fn audit_room(
     with_keys_missing(audit, keys_missing)
 }
 
+/// Whether `c` is dropped from a nick's skeleton as invisible (zero-width, format, bidi and
+/// variation characters, non-ASCII spaces) rather than only as a separator.
+fn invisible_in_nick(c: char) -> bool {
+    let code = u32::from(c);
+    matches!(code,
+        0x00AD | 0x034F | 0x061C | 0x115F | 0x1160 | 0x17B4 | 0x17B5 | 0x180E
+        | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x206F | 0xFE00..=0xFE0F | 0xFEFF)
+        || (c.is_whitespace() && !c.is_ascii())
+}
+
+/// Whether `c` is a combining mark (dropped from the skeleton: it only decorates a letter).
+fn combining_in_nick(c: char) -> bool {
+    (0x0300..=0x036F).contains(&u32::from(c))
+}
+
+/// Whether `c` is an ASCII separator the skeleton ignores (`alice_` reads as `alice`).
+fn separator_in_nick(c: char) -> bool {
+    c.is_ascii_whitespace() || c == '_' || c == '-' || c == '.'
+}
+
+/// The Latin letter `c` (lower case) is read as, when it is a look-alike of one; else `c`.
+fn lookalike_letter(c: char) -> char {
+    match c {
+        'а' | 'α' | '@' => 'a',
+        'в' | 'β' => 'b',
+        'с' | 'ϲ' => 'c',
+        'ԁ' => 'd',
+        'е' | 'ε' | 'ё' | '3' => 'e',
+        'һ' => 'h',
+        'і' | 'ι' | 'ӏ' | '1' | '!' | '|' | 'ı' | 'i' => 'l',
+        'ј' => 'j',
+        'к' | 'κ' => 'k',
+        'м' => 'm',
+        'п' | 'η' => 'n',
+        'о' | 'ο' | '0' | 'σ' => 'o',
+        'р' | 'ρ' => 'p',
+        'ԛ' => 'q',
+        'ѕ' | '5' | '$' => 's',
+        'т' | 'τ' | '7' => 't',
+        'υ' | 'ս' => 'u',
+        'ν' | 'ѵ' => 'v',
+        'ԝ' | 'ω' => 'w',
+        'х' | 'χ' => 'x',
+        'у' | 'γ' => 'y',
+        'ᴢ' | '2' => 'z',
+        other => other,
+    }
+}
+
 /// Folds a nick to what it looks like: lower case, invisible and combining characters
 /// removed, common look-alike letters and digits mapped to one Latin letter.
 pub fn nick_skeleton(nick: &str) -> String {
     let mut out = String::new();
     for c in nick.chars().flat_map(char::to_lowercase) {
-        let code = u32::from(c);
-        let invisible = matches!(code,
-            0x00AD | 0x034F | 0x061C | 0x115F | 0x1160 | 0x17B4 | 0x17B5 | 0x180E
-            | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x206F | 0xFE00..=0xFE0F | 0xFEFF)
-            || (0x0300..=0x036F).contains(&code)
-            || c.is_whitespace()
-            || c == '_'
-            || c == '-'
-            || c == '.';
-        if invisible {
+        if invisible_in_nick(c) || combining_in_nick(c) || separator_in_nick(c) {
             continue;
         }
-        let mapped = match c {
-            'а' | 'α' | '@' => 'a',
-            'в' | 'β' => 'b',
-            'с' | 'ϲ' => 'c',
-            'ԁ' => 'd',
-            'е' | 'ε' | 'ё' | '3' => 'e',
-            'һ' => 'h',
-            'і' | 'ι' | 'ӏ' | '1' | '!' | '|' | 'ı' | 'i' => 'l',
-            'ј' => 'j',
-            'к' | 'κ' => 'k',
-            'м' => 'm',
-            'п' | 'η' => 'n',
-            'о' | 'ο' | '0' | 'σ' => 'o',
-            'р' | 'ρ' => 'p',
-            'ԛ' => 'q',
-            'ѕ' | '5' | '$' => 's',
-            'т' | 'τ' | '7' => 't',
-            'υ' | 'ս' => 'u',
-            'ν' | 'ѵ' => 'v',
-            'ԝ' | 'ω' => 'w',
-            'х' | 'χ' => 'x',
-            'у' | 'γ' => 'y',
-            'ᴢ' | '2' => 'z',
-            other => other,
-        };
-        out.push(mapped);
+        out.push(lookalike_letter(c));
     }
     // "rn" reads as "m", "vv" as "w".
     out.replace("rn", "m").replace("vv", "w")
 }
 
-/// Marks each occupant whose nick looks like another occupant's (different nick, same
-/// skeleton). The earlier arrival (first in `order`, which callers keep by arrival) is left
-/// unmarked; later ones name it in `lookalike_of`.
-pub fn flag_lookalikes(occupants: &mut [Occupant]) {
-    let mut seen: Vec<(String, String)> = Vec::new();
-    for o in occupants.iter_mut() {
-        let skel = nick_skeleton(&o.nick);
-        o.lookalike_of = seen
-            .iter()
-            .find(|(s, n)| *s == skel && *n != o.nick)
-            .map(|(_, n)| n.clone());
-        if o.lookalike_of.is_none() {
-            seen.push((skel, o.nick.clone()));
+/// The script a letter belongs to, as far as telling look-alikes apart needs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NickScript {
+    Latin,
+    Cyrillic,
+    Greek,
+    Other,
+}
+
+fn nick_script(c: char) -> Option<NickScript> {
+    if !c.is_alphabetic() {
+        return None;
+    }
+    Some(match u32::from(c) {
+        0x0000..=0x024F | 0x1D00..=0x1DBF | 0x1E00..=0x1EFF => NickScript::Latin,
+        0x0370..=0x03FF | 0x1F00..=0x1FFF => NickScript::Greek,
+        0x0400..=0x052F | 0x1C80..=0x1C8F | 0x2DE0..=0x2DFF | 0xA640..=0xA69F => {
+            NickScript::Cyrillic
         }
+        _ => NickScript::Other,
+    })
+}
+
+/// How much a nick looks made to imitate another: invisible characters (8), letters of more
+/// than one script (4), non-ASCII look-alike or combining characters (2), ASCII digits,
+/// symbols or separators read as letters or ignored (1). Plain letters score 0.
+fn imitation_score(nick: &str) -> u8 {
+    let (mut invisible, mut non_ascii, mut ascii_sub) = (false, false, false);
+    let mut script: Option<NickScript> = None;
+    let mut mixed = false;
+    for c in nick.chars() {
+        if invisible_in_nick(c) {
+            invisible = true;
+            continue;
+        }
+        if combining_in_nick(c) {
+            non_ascii = true;
+            continue;
+        }
+        if separator_in_nick(c) {
+            ascii_sub = true;
+            continue;
+        }
+        let lower = c.to_lowercase().next().unwrap_or(c);
+        if lookalike_letter(lower) != lower {
+            if !c.is_ascii() {
+                non_ascii = true;
+            } else if !c.is_ascii_alphabetic() {
+                ascii_sub = true;
+            }
+        }
+        if let Some(s) = nick_script(c) {
+            match script {
+                None => script = Some(s),
+                Some(seen) if seen != s => mixed = true,
+                Some(_) => {}
+            }
+        }
+    }
+    u8::from(invisible) * 8 + u8::from(mixed) * 4 + u8::from(non_ascii) * 2 + u8::from(ascii_sub)
+}
+
+/// Marks the occupants whose nicks look like another occupant's (different nicks, same
+/// skeleton), whatever order they arrived in. In each group of look-alikes the plainest nick
+/// (no invisible characters, one script, no look-alike substitutes — see `imitation_score`)
+/// is left unmarked and every other names it in `lookalike_of`; when no nick is plainer than
+/// the rest (`Alice` and `alice`, two mixed-script nicks), each of the plainest is marked
+/// too, naming another of them. A genuine nick is never the only one marked.
+pub fn flag_lookalikes(occupants: &mut [Occupant]) {
+    use std::collections::HashMap;
+    let mut groups: HashMap<String, Vec<(u8, String)>> = HashMap::new();
+    for o in occupants.iter() {
+        let group = groups.entry(nick_skeleton(&o.nick)).or_default();
+        if !group.iter().any(|(_, n)| *n == o.nick) {
+            group.push((imitation_score(&o.nick), o.nick.clone()));
+        }
+    }
+    for group in groups.values_mut() {
+        // Lowest score first, then by nick: the same answer in any arrival order.
+        group.sort();
+    }
+    for o in occupants.iter_mut() {
+        o.lookalike_of = groups
+            .get(&nick_skeleton(&o.nick))
+            .filter(|g| g.len() > 1)
+            .and_then(|group| {
+                let lowest = group[0].0;
+                let plainest: Vec<&String> = group
+                    .iter()
+                    .filter(|(s, _)| *s == lowest)
+                    .map(|(_, n)| n)
+                    .collect();
+                if plainest.len() == 1 && *plainest[0] == o.nick {
+                    None
+                } else {
+                    plainest.into_iter().find(|n| **n != o.nick).cloned()
+                }
+            });
     }
 }
 
@@ -531,21 +631,134 @@ mod tests {
         assert!(fixed.clean);
     }
 
-    #[test]
-    fn lookalike_nicks_are_flagged_against_the_first_arrival() {
-        let mut occ = vec![
-            occupant("alice"),
-            occupant("bob"),
-            occupant("аlice"), // Cyrillic а
-            occupant("Al\u{200B}ice"),
-            occupant("b0b"),
-            occupant("carol"),
-        ];
+    fn flags(nicks: &[&str]) -> Vec<(String, Option<String>)> {
+        let mut occ: Vec<Occupant> = nicks.iter().map(|n| occupant(n)).collect();
         flag_lookalikes(&mut occ);
-        assert_eq!(occ[0].lookalike_of, None);
-        assert_eq!(occ[2].lookalike_of.as_deref(), Some("alice"));
-        assert_eq!(occ[3].lookalike_of.as_deref(), Some("alice"));
-        assert_eq!(occ[4].lookalike_of.as_deref(), Some("bob"));
-        assert_eq!(occ[5].lookalike_of, None);
+        let mut out: Vec<_> = occ.into_iter().map(|o| (o.nick, o.lookalike_of)).collect();
+        out.sort();
+        out
+    }
+
+    fn flagged(nicks: &[&str], nick: &str) -> Option<String> {
+        flags(nicks)
+            .into_iter()
+            .find(|(n, _)| n == nick)
+            .and_then(|(_, l)| l)
+    }
+
+    #[test]
+    fn lookalike_nicks_are_flagged_against_the_plain_nick() {
+        let nicks = [
+            "alice",
+            "bob",
+            "аlice", // Cyrillic а
+            "Al\u{200B}ice",
+            "b0b",
+            "carol",
+        ];
+        assert_eq!(flagged(&nicks, "alice"), None);
+        assert_eq!(flagged(&nicks, "аlice").as_deref(), Some("alice"));
+        assert_eq!(flagged(&nicks, "Al\u{200B}ice").as_deref(), Some("alice"));
+        assert_eq!(flagged(&nicks, "b0b").as_deref(), Some("bob"));
+        assert_eq!(flagged(&nicks, "bob"), None);
+        assert_eq!(flagged(&nicks, "carol"), None);
+    }
+
+    #[test]
+    fn the_genuine_nick_is_not_flagged_when_the_imitator_is_listed_first() {
+        // Occupants already present come in the server's order: the imitator may come first.
+        for nicks in [["аlice", "alice"], ["alice", "аlice"]] {
+            assert_eq!(flagged(&nicks, "alice"), None, "{nicks:?}");
+            assert_eq!(
+                flagged(&nicks, "аlice").as_deref(),
+                Some("alice"),
+                "{nicks:?}"
+            );
+        }
+        for nicks in [["ali\u{200D}ce", "alice"], ["alice", "ali\u{200D}ce"]] {
+            assert_eq!(flagged(&nicks, "alice"), None, "{nicks:?}");
+            assert_eq!(
+                flagged(&nicks, "ali\u{200D}ce").as_deref(),
+                Some("alice"),
+                "{nicks:?}"
+            );
+        }
+        for nicks in [["b0b", "bob"], ["bob", "b0b"]] {
+            assert_eq!(flagged(&nicks, "bob"), None, "{nicks:?}");
+            assert_eq!(flagged(&nicks, "b0b").as_deref(), Some("bob"), "{nicks:?}");
+        }
+    }
+
+    #[test]
+    fn a_whole_cyrillic_nick_imitating_a_latin_one_is_the_one_flagged() {
+        // "сор" is all Cyrillic (one script, but look-alike letters); "cop" is plain Latin.
+        for nicks in [["сор", "cop"], ["cop", "сор"]] {
+            assert_eq!(flagged(&nicks, "cop"), None, "{nicks:?}");
+            assert_eq!(flagged(&nicks, "сор").as_deref(), Some("cop"), "{nicks:?}");
+        }
+    }
+
+    #[test]
+    fn an_invisible_character_is_more_suspect_than_a_mixed_script() {
+        // Neither is plain, but the invisible character is the stronger sign.
+        let nicks = ["аlice", "аli\u{200B}ce"];
+        assert_eq!(flagged(&nicks, "аlice"), None);
+        assert_eq!(flagged(&nicks, "аli\u{200B}ce").as_deref(), Some("аlice"));
+    }
+
+    #[test]
+    fn when_neither_nick_is_plainer_both_are_flagged_naming_each_other() {
+        for nicks in [["аlicе", "alicе"], ["alicе", "аlicе"]] {
+            // Both mix Cyrillic into Latin.
+            assert_eq!(
+                flagged(&nicks, "аlicе").as_deref(),
+                Some("alicе"),
+                "{nicks:?}"
+            );
+            assert_eq!(
+                flagged(&nicks, "alicе").as_deref(),
+                Some("аlicе"),
+                "{nicks:?}"
+            );
+        }
+        for nicks in [["Alice", "alice"], ["alice", "Alice"]] {
+            assert_eq!(
+                flagged(&nicks, "Alice").as_deref(),
+                Some("alice"),
+                "{nicks:?}"
+            );
+            assert_eq!(
+                flagged(&nicks, "alice").as_deref(),
+                Some("Alice"),
+                "{nicks:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_answer_does_not_depend_on_arrival_order() {
+        let nicks = [
+            "alice",
+            "аlice",
+            "Al\u{200B}ice",
+            "аlicе",
+            "bob",
+            "b0b",
+            "Bob",
+        ];
+        let expected = flags(&nicks);
+        let mut reversed = nicks;
+        reversed.reverse();
+        assert_eq!(flags(&reversed), expected);
+        let mut rotated = nicks;
+        rotated.rotate_left(3);
+        assert_eq!(flags(&rotated), expected);
+        // One plain alice: every imitator names it.
+        assert_eq!(flagged(&nicks, "alice"), None);
+        assert_eq!(flagged(&nicks, "аlicе").as_deref(), Some("alice"));
+        // bob and Bob are equally plain: both flagged; b0b names one of them.
+        assert!(flagged(&nicks, "bob").is_some());
+        assert!(flagged(&nicks, "Bob").is_some());
+        assert!(flagged(&nicks, "b0b").is_some());
     }
 }

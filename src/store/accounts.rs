@@ -116,8 +116,8 @@ pub struct RoomBookmark {
     pub name: Option<String>,
     /// Nickname to join with.
     pub nick: Option<String>,
-    /// Room password.
-    pub password: Option<String>,
+    /// Room password (zeroized on drop, left out of `Debug`).
+    pub password: Option<Zeroizing<String>>,
     /// Join at login.
     pub autojoin: bool,
 }
@@ -333,7 +333,7 @@ impl Store {
                 room.jid,
                 room.name,
                 room.nick,
-                room.password,
+                room.password.as_ref().map(|p| p.as_str()),
                 room.autojoin
             ],
         )?;
@@ -351,7 +351,7 @@ impl Store {
                 jid: r.get(0)?,
                 name: r.get(1)?,
                 nick: r.get(2)?,
-                password: r.get(3)?,
+                password: r.get::<_, Option<String>>(3)?.map(Zeroizing::new),
                 autojoin: r.get(4)?,
             })
         })?;

@@ -7,6 +7,8 @@ use gtk4::prelude::*;
 use libadwaita as adw;
 use libadwaita::prelude::*;
 
+use crate::core::commands::Secret;
+
 /// What the password question says above the entry: `wrong` when the password typed last
 /// time was refused.
 pub fn password_body(room: &str, wrong: bool) -> String {
@@ -18,12 +20,13 @@ pub fn password_body(room: &str, wrong: bool) -> String {
 }
 
 /// Asks for `room`'s password over `parent`; `join` gets the typed password when the user
-/// chooses *Join* (never called on cancel or an empty entry).
+/// chooses *Join* (never called on cancel or an empty entry), as a [`Secret`] (zeroized
+/// when dropped; the entry is emptied).
 pub fn ask_password(
     parent: &gtk4::Window,
     room: &str,
     wrong: bool,
-    join: impl Fn(String) + 'static,
+    join: impl Fn(Secret) + 'static,
 ) -> adw::MessageDialog {
     let dialog = adw::MessageDialog::new(
         Some(parent),
@@ -50,7 +53,7 @@ pub fn ask_password(
     ));
     dialog.connect_response(None, move |dialog, response| {
         if response == "join" && !entry.text().is_empty() {
-            let password = entry.text().to_string();
+            let password = Secret::new(entry.text().as_str());
             entry.set_text("");
             join(password);
         }

@@ -526,14 +526,18 @@ impl SessionView {
                 room,
                 reason,
                 detail,
+                actor,
                 alternate,
             } => room_state::left(
                 self,
                 account,
                 room,
                 reason,
-                detail.as_deref(),
-                alternate.as_deref(),
+                room_state::Told {
+                    detail: detail.as_deref(),
+                    actor: actor.as_deref(),
+                    alternate: alternate.as_deref(),
+                },
             ),
             Event::RoomSubject {
                 account,

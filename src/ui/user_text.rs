@@ -156,9 +156,15 @@ pub fn room_left_text(reason: &str) -> String {
     }
 }
 
-/// [`room_left_text`] with the room's own words (`detail`, e.g. a destroyed room's reason).
-pub fn room_left_detail_text(reason: &str, detail: Option<&str>) -> String {
-    let text = room_left_text(reason);
+/// [`room_left_text`] with the room's own words (`detail`, e.g. a destroyed room's reason
+/// or why we were kicked or banned) and, for a kick or ban, who did it (`actor`).
+pub fn room_left_detail_text(reason: &str, detail: Option<&str>, actor: Option<&str>) -> String {
+    let actor = actor.map(str::trim).filter(|a| !a.is_empty());
+    let text = match (reason, actor) {
+        ("kicked", Some(actor)) => format!("You were removed from this room by {actor}"),
+        ("banned", Some(actor)) => format!("Banned: you were banned from this room by {actor}"),
+        _ => room_left_text(reason),
+    };
     match detail.map(str::trim).filter(|d| !d.is_empty()) {
         Some(detail) => format!("{text}: {detail}"),
         None => text,
@@ -310,14 +316,34 @@ mod tests {
         );
         assert_eq!(room_left_text("destroyed"), "This room was destroyed");
         assert_eq!(
-            room_left_detail_text("destroyed", Some("Moved on")),
+            room_left_detail_text("destroyed", Some("Moved on"), None),
             "This room was destroyed: Moved on"
         );
         assert_eq!(
-            room_left_detail_text("kicked", None),
+            room_left_detail_text("kicked", None, None),
             room_left_text("kicked")
         );
         assert!(room_left_text("shutdown").contains("shut down"));
+    }
+
+    #[test]
+    fn a_kick_or_ban_names_who_did_it_and_why() {
+        assert_eq!(
+            room_left_detail_text("kicked", Some("Spam"), Some("owner")),
+            "You were removed from this room by owner: Spam"
+        );
+        assert_eq!(
+            room_left_detail_text("kicked", None, Some("owner")),
+            "You were removed from this room by owner"
+        );
+        assert_eq!(
+            room_left_detail_text("kicked", Some("Spam"), None),
+            "You were removed from this room by an admin: Spam"
+        );
+        assert_eq!(
+            room_left_detail_text("banned", Some("Spam"), Some("mod")),
+            "Banned: you were banned from this room by mod: Spam"
+        );
         assert_eq!(room_left_text("left"), "You are not in this room");
     }
 

@@ -98,6 +98,41 @@ pub struct MucPresence {
     pub new_nick: Option<String>,
     /// Set when the room was destroyed (XEP-0045 `<destroy>` in the unavailable presence).
     pub destroyed: Option<RoomDestroyed>,
+    /// Who removed the occupant and why, as a kick (307) or ban (301) presence says
+    /// (`<item><actor/><reason/></item>`, XEP-0045 §9.1, §9.2); `None` otherwise.
+    pub removal: Option<RoomRemoval>,
+}
+
+/// Who removed an occupant from a room and why (both untrusted, both optional).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RoomRemoval {
+    /// The moderator's or admin's nick (`<actor nick=…/>`, else its `jid`), made one line of
+    /// at most [`ACTOR_MAX_CHARS`] characters as [`one_line_bounded`] does.
+    pub actor: Option<String>,
+    /// The reason given, made one line of at most [`DESTROY_REASON_MAX_CHARS`] characters
+    /// as a destroy reason is.
+    pub reason: Option<String>,
+}
+
+/// The longest actor name kept from a kick or ban.
+pub const ACTOR_MAX_CHARS: usize = 64;
+
+/// Reads who kicked or banned an occupant, and why, from the `<item>` of a 307/301 presence.
+fn parse_removal(item: Option<&Element>, codes: &[u16]) -> Option<RoomRemoval> {
+    if !codes.contains(&307) && !codes.contains(&301) {
+        return None;
+    }
+    let item = item?;
+    let actor = item
+        .get_child("actor", NS_MUC_USER)
+        .and_then(|a| a.attr("nick").or_else(|| a.attr("jid")))
+        .map(|a| one_line_bounded(a, ACTOR_MAX_CHARS))
+        .filter(|a| !a.is_empty());
+    let reason = item
+        .get_child("reason", NS_MUC_USER)
+        .map(|r| one_line_bounded(&r.text(), DESTROY_REASON_MAX_CHARS))
+        .filter(|r| !r.is_empty());
+    (actor.is_some() || reason.is_some()).then_some(RoomRemoval { actor, reason })
 }
 
 /// A room's destruction as its occupants are told (XEP-0045 §10.9): the owner's reason and
@@ -239,6 +274,7 @@ pub fn parse_muc_presence(p: &Presence) -> Option<MucPresence> {
             .and_then(|i| i.attr("nick"))
             .filter(|_| codes.contains(&303))
             .map(str::to_owned),
+        removal: parse_removal(item, &codes),
         codes,
         occupant_id: occupant_id_of(&p.payloads),
         destroyed: parse_destroy(x),
@@ -857,6 +893,60 @@ mod tests {
         let m = parse_muc_presence(&p).unwrap();
         assert_eq!(m.occupant_id.as_deref(), Some("oc1"));
         assert_eq!(m.leave_reason(), "kicked");
+        assert_eq!(m.removal, None);
+        let p = presence(
+            "<presence xmlns='jabber:client' type='unavailable' from='r@rooms.talpa.test/bob'>\
+             <x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='none'>\
+             <actor nick='owner'/><reason>Spam</reason></item>\
+             <status code='307'/><status code='110'/></x></presence>",
+        );
+        let m = parse_muc_presence(&p).unwrap();
+        assert_eq!(
+            m.removal,
+            Some(RoomRemoval {
+                actor: Some("owner".into()),
+                reason: Some("Spam".into())
+            })
+        );
+    }
+
+    #[test]
+    fn a_hostile_kick_or_ban_reason_and_actor_are_one_bounded_line() {
+        let huge = format!(
+            "evil\u{202E}txt.exe\nline\t\u{7F}two\u{9B}{}",
+            " x".repeat(10_000)
+        );
+        let p = presence(&format!(
+            "<presence xmlns='jabber:client' type='unavailable' from='r@rooms.talpa.test/me'>\
+             <x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='outcast' role='none'>\
+             <actor nick='ad&#x202E;min&#10;{}'/><reason>{huge}</reason></item>\
+             <status code='301'/><status code='110'/></x></presence>",
+            "m".repeat(500)
+        ));
+        let m = parse_muc_presence(&p).unwrap();
+        assert_eq!(m.leave_reason(), "banned");
+        let removal = m.removal.unwrap();
+        let reason = removal.reason.unwrap();
+        assert_eq!(reason.chars().count(), DESTROY_REASON_MAX_CHARS);
+        assert!(reason.starts_with("eviltxt.exe line two x"), "{reason}");
+        assert!(reason.ends_with('…'));
+        let actor = removal.actor.unwrap();
+        assert_eq!(actor.chars().count(), ACTOR_MAX_CHARS);
+        assert!(actor.starts_with("admin mmm"), "{actor}");
+        assert!(
+            !reason
+                .chars()
+                .chain(actor.chars())
+                .any(|c| c.is_control() || ('\u{202A}'..='\u{202E}').contains(&c)),
+            "{reason} {actor}"
+        );
+        // A reason on an ordinary leave is not a removal.
+        let p = presence(
+            "<presence xmlns='jabber:client' type='unavailable' from='r@rooms.talpa.test/me'>\
+             <x xmlns='http://jabber.org/protocol/muc#user'><item role='none'>\
+             <reason>bye</reason></item><status code='110'/></x></presence>",
+        );
+        assert_eq!(parse_muc_presence(&p).unwrap().removal, None);
     }
 
     #[test]

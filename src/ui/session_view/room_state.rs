@@ -87,7 +87,7 @@ fn ask_password(view: &SessionView, account: &str, room: &str, wrong: bool) {
     let (account, room_jid) = (account.to_owned(), room.to_owned());
     room_password_dialog::ask_password(&parent, room, wrong, move |password| {
         if let Some(view) = weak.upgrade() {
-            join_again(&view, &account, &room_jid, Some(Secret::new(password)));
+            join_again(&view, &account, &room_jid, Some(password));
         }
     });
 }
@@ -137,17 +137,25 @@ pub(super) fn joined(view: &SessionView, account: &str, room: &str, nick: &str) 
     }
 }
 
-/// `RoomLeft`: we are no longer in the room, and why (`detail`: the room's own words, e.g. a
-/// destroyed room's reason; `alternate`: the room a destroyed room's owner suggests).
-pub(super) fn left(
-    view: &SessionView,
-    account: &str,
-    room: &str,
-    reason: &str,
-    detail: Option<&str>,
-    alternate: Option<&str>,
-) {
-    let text = user_text::room_left_detail_text(reason, detail);
+/// What a room told with `RoomLeft`, besides the reason code.
+#[derive(Clone, Copy)]
+pub(super) struct Told<'a> {
+    /// The room's own words: a destroyed room's reason, why we were kicked or banned.
+    pub detail: Option<&'a str>,
+    /// Who kicked or banned us.
+    pub actor: Option<&'a str>,
+    /// The room a destroyed room's owner suggests.
+    pub alternate: Option<&'a str>,
+}
+
+/// `RoomLeft`: we are no longer in the room, and why (see [`Told`]).
+pub(super) fn left(view: &SessionView, account: &str, room: &str, reason: &str, told: Told<'_>) {
+    let Told {
+        detail,
+        actor,
+        alternate,
+    } = told;
+    let text = user_text::room_left_detail_text(reason, detail, actor);
     if reason.starts_with("join_refused") {
         toast(view, &format!("Could not join {room}: {text}."));
     } else if reason != "left" {
@@ -163,7 +171,13 @@ pub(super) fn left(
     let Some(c) = known(view, account, room) else {
         return;
     };
-    c.set_left_reason(text.as_str());
+    // One sentence for the row and the header: the reason already says we are out, and a
+    // refused join says so first ("Could not join: Wrong password").
+    if reason.starts_with("join_refused") {
+        c.set_left_reason(format!("Could not join: {text}").as_str());
+    } else {
+        c.set_left_reason(text.as_str());
+    }
     c.set_rejoinable(
         (user_text::room_rejoinable(reason) || reason == WRONG_PASSWORD) && !c.nick().is_empty(),
     );
@@ -215,7 +229,7 @@ pub(super) fn subject(view: &SessionView, account: &str, room: &str, subject: &s
 pub(super) fn header_subtitle(c: &ConversationObject) -> String {
     let reason = c.left_reason();
     if !reason.is_empty() {
-        return format!("Not in this room: {reason}");
+        return reason;
     }
     let subject = c.subject();
     if c.is_room() && !subject.is_empty() {
