@@ -16,7 +16,8 @@ use std::time::Duration;
 use gtk4::prelude::*;
 use libadwaita as adw;
 use talpa::core::commands::{NewAccount, Secret};
-use talpa::core::{Command, CoreHandle, Reply};
+use talpa::core::events::StoredMessage;
+use talpa::core::{Command, CoreHandle, Event, Reply};
 use talpa::ui::chat::{ConversationView, MessageRow};
 use talpa::ui::models::MessageObject;
 use talpa::ui::window::Window;
@@ -113,20 +114,25 @@ fn frame(view: &ConversationView, newest: &str) -> Frame {
 }
 
 /// Opens `peer`'s conversation as a click in the sidebar does and returns the first painted
-/// frame that shows it (its messages in the model), then the state after the window is idle.
+/// frame that shows it (its messages in the model), then the state after the window is idle,
+/// and how many frames were painted with an empty list between the click and that first frame.
 fn open_and_watch(
     window: &Window,
     view: &ConversationView,
     peer: &str,
     newest: &str,
-) -> (Frame, Frame) {
+) -> (Frame, Frame, u32) {
     let clock = window.frame_clock().expect("a realized window");
     let first: Rc<RefCell<Option<Frame>>> = Rc::default();
-    let slot = first.clone();
+    let empty_frames: Rc<std::cell::Cell<u32>> = Rc::default();
+    let (slot, empties) = (first.clone(), empty_frames.clone());
     let (v, peer_owned, newest_owned) = (view.clone(), peer.to_owned(), newest.to_owned());
     let handler = clock.connect_after_paint(move |_| {
         if slot.borrow().is_some() || !v.is_showing(ALICE, &peer_owned) {
             return;
+        }
+        if v.messages().is_some_and(|m| m.n_items() == 0) {
+            empties.set(empties.get() + 1);
         }
         let shown = v.messages().is_some_and(|m| {
             m.iter::<MessageObject>()
@@ -147,7 +153,7 @@ fn open_and_watch(
     clock.disconnect(handler);
     pump(Duration::from_millis(600));
     let first = first.borrow().clone().expect("checked above");
-    (first, frame(view, newest))
+    (first, frame(view, newest), empty_frames.get())
 }
 
 fn assert_on_newest(
@@ -157,8 +163,15 @@ fn assert_on_newest(
     newest: &str,
     window: &Window,
 ) {
-    let (first, idle) = open_and_watch(window, view, peer, newest);
-    println!("{what}: first frame {first:?}; idle {idle:?}");
+    let (first, idle, empty_frames) = open_and_watch(window, view, peer, newest);
+    println!("{what}: first frame {first:?}; idle {idle:?}; {empty_frames} empty frames");
+    // Switching from a conversation on screen keeps its rows until the new ones replace them.
+    let from_empty = what.starts_with("dave");
+    assert!(
+        from_empty || empty_frames == 0,
+        "{what}: {empty_frames} frames with an empty list were painted between the click and \
+         the conversation's first frame"
+    );
     assert!(
         first.newest_visible && first.at_bottom,
         "{what}: the first frame showing the conversation is not on its newest message: {}",
@@ -303,6 +316,69 @@ fn checks(app: &adw::Application, core: CoreHandle) {
         &view,
         BOB,
         &body(BOB, LONG + 1),
+        &window,
+    );
+
+    // A message for the conversation being left, arriving during the switch (between the click
+    // and the new history), stays in the old conversation and never enters the new one: one
+    // delivered as an event right after the click (before any reply can arrive), one sent
+    // through the core.
+    let late_event = "late for bob, as an event";
+    session.open_conversation(ALICE, CAROL);
+    session.handle_event(&Event::Message(StoredMessage {
+        id: i64::from(u32::MAX),
+        account: ALICE.into(),
+        with: BOB.into(),
+        direction: "out".into(),
+        from: ALICE.into(),
+        body: late_event.into(),
+        timestamp_ms: 1,
+        encryption: "none".into(),
+        corrected: false,
+        retracted: false,
+        origin_id: None,
+    }));
+    let late_sent = body(BOB, LONG + 2);
+    let (sender, send) = (
+        core.clone(),
+        Command::Send {
+            account: ALICE.into(),
+            to: BOB.into(),
+            body: late_sent.clone(),
+        },
+    );
+    gtk4::glib::MainContext::default().spawn_local(async move {
+        sender
+            .call(send)
+            .await
+            .expect("the late message to bob is stored");
+    });
+    let carol_newest = body(CAROL, LONG);
+    pump_until("carol's history", || {
+        view.messages().is_some_and(|m| {
+            m.iter::<MessageObject>()
+                .flatten()
+                .any(|o| o.body() == carol_newest)
+        })
+    });
+    pump(Duration::from_millis(600));
+    let strays: Vec<String> = view
+        .messages()
+        .expect("the model")
+        .iter::<MessageObject>()
+        .flatten()
+        .map(|o| o.body())
+        .filter(|b| !b.starts_with("to carol"))
+        .collect();
+    assert!(
+        strays.is_empty(),
+        "messages of the conversation being left entered the new one: {strays:?}"
+    );
+    assert_on_newest(
+        "bob's long conversation, with the message sent while switching away",
+        &view,
+        BOB,
+        &late_sent,
         &window,
     );
 }

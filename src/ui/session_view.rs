@@ -747,10 +747,17 @@ impl SessionView {
         imp.pending_unread
             .borrow_mut()
             .retain(|(c, _)| c != conversation);
-        imp.content_title.set_title(&conversation.peer());
-        imp.content_title.set_subtitle(&conversation.account());
         if let Some(view) = imp.conversation_view.get() {
-            view.open(&conversation.account(), &conversation.peer());
+            // The header changes with the rows, in one frame (see `ConversationView::open_with`).
+            let (title, peer, account) = (
+                imp.content_title.clone(),
+                conversation.peer(),
+                conversation.account(),
+            );
+            view.open_with(&account.clone(), &peer.clone(), move || {
+                title.set_title(&peer);
+                title.set_subtitle(&account);
+            });
             imp.content_stack.set_visible_child(view);
             view.grab_focus();
         }

@@ -90,8 +90,14 @@ mod imp {
         pub loading_older: Cell<bool>,
         pub history_complete: Cell<bool>,
         pub core: OnceCell<CoreHandle>,
-        /// `(account, peer)` shown now.
+        /// `(account, peer)` shown now (or being opened, see `opening`).
         pub conversation: RefCell<Option<(String, String)>>,
+        /// Set from `open` until the opened conversation's history arrives: the model still
+        /// holds the previous conversation's rows (so no empty frame is painted in between),
+        /// which the history replaces in one splice.
+        pub opening: Cell<bool>,
+        /// Run in the same main-loop turn as that splice (the window's header), see `open_with`.
+        pub on_shown: RefCell<Option<Box<dyn FnOnce()>>>,
         pub history_task: RefCell<Option<glib::JoinHandle<()>>>,
         /// Local ids of the messages in the model, so a live message is placed without scanning.
         pub shown_ids: RefCell<HashSet<i64>>,
@@ -262,9 +268,15 @@ impl ConversationView {
         self.imp().messages.get()
     }
 
-    /// Empties the list and overwrites every message's text (on lock and on switch).
+    /// Empties the list at once and overwrites every message's text (on lock, and when the
+    /// conversation is closed or its history cleared).
     pub fn clear(&self) {
         let imp = self.imp();
+        if let Some(task) = imp.history_task.take() {
+            task.abort();
+        }
+        imp.opening.set(false);
+        imp.on_shown.replace(None);
         if let Some(store) = imp.messages.get() {
             for obj in store.iter::<MessageObject>().flatten() {
                 obj.forget();
@@ -286,11 +298,37 @@ impl ConversationView {
 
     /// Opens the conversation of `account` with `peer` and loads its stored history.
     pub fn open(&self, account: &str, peer: &str) {
+        self.open_with(account, peer, || {});
+    }
+
+    /// Opens the conversation of `account` with `peer` and loads its last page of history.
+    /// Until that page arrives the list keeps the previous conversation's rows (no empty
+    /// frame); the page then replaces them in one splice, and `shown` (e.g. the header's new
+    /// title) runs right after it, so both appear in the same frame. Live messages of the new
+    /// conversation that arrive meanwhile wait in `pending`; those of the previous one are no
+    /// longer this view's (`is_showing` is already false for it).
+    pub fn open_with(&self, account: &str, peer: &str, shown: impl FnOnce() + 'static) {
         let imp = self.imp();
-        if imp.conversation.borrow().as_ref() == Some(&(account.to_owned(), peer.to_owned())) {
+        if self.is_showing(account, peer) {
+            if imp.opening.get() {
+                imp.on_shown.replace(Some(Box::new(shown)));
+            } else {
+                shown();
+            }
             return;
         }
-        self.clear();
+        if let Some(source) = imp.flush_source.take() {
+            source.remove();
+        }
+        imp.pending.borrow_mut().clear();
+        imp.shown_ids.borrow_mut().clear();
+        imp.following.set(true);
+        imp.loading_older.set(false);
+        imp.history_complete.set(false);
+        self.cancel_correction();
+        imp.composer.set_text("");
+        imp.opening.set(true);
+        imp.on_shown.replace(Some(Box::new(shown)));
         imp.conversation
             .replace(Some((account.to_owned(), peer.to_owned())));
         imp.composer
@@ -318,11 +356,15 @@ impl ConversationView {
                         .set(messages.len() < HISTORY_PAGE as usize);
                     view.show_history(&messages);
                 }
-                Ok(_) => {}
-                Err(e) => toast(
-                    &view,
-                    &format!("Could not load history. {}", user_text::error_text(&e)),
-                ),
+                Ok(_) => view.show_history(&[]),
+                Err(e) => {
+                    // The error, over an empty list: not the previous conversation.
+                    view.show_history(&[]);
+                    toast(
+                        &view,
+                        &format!("Could not load history. {}", user_text::error_text(&e)),
+                    );
+                }
             }
         });
         imp.history_task.replace(Some(task));
@@ -365,6 +407,10 @@ impl ConversationView {
     /// new ones in one splice at the end, then one slide and one scroll to the newest.
     pub fn flush(&self) {
         let imp = self.imp();
+        if imp.opening.get() {
+            // The model holds the previous conversation: these wait for the history.
+            return;
+        }
         imp.last_flush.set(Some(Instant::now()));
         let batch = imp.pending.take();
         let Some(store) = imp.messages.get() else {
@@ -391,12 +437,22 @@ impl ConversationView {
     }
 
     /// Shows stored history (oldest first) of the open conversation in one model change,
-    /// followed by whatever live messages were already shown.
+    /// followed by whatever live messages were already shown. While opening, that change
+    /// replaces the previous conversation's rows; the live messages that waited follow at once
+    /// (before the next frame).
     pub fn show_history(&self, messages: &[StoredMessage]) {
         let imp = self.imp();
         let Some(store) = imp.messages.get() else {
             return;
         };
+        let replaced = if imp.opening.replace(false) {
+            store.n_items()
+        } else {
+            0
+        };
+        let old: Vec<MessageObject> = (0..replaced)
+            .filter_map(|i| store.item(i).and_downcast::<MessageObject>())
+            .collect();
         let objects: Vec<MessageObject> = {
             let mut shown = imp.shown_ids.borrow_mut();
             messages
@@ -406,7 +462,16 @@ impl ConversationView {
                 .collect()
         };
         // Live messages that arrived while the history loaded are newer: keep them last.
-        store.splice(0, 0, &objects);
+        store.splice(0, replaced, &objects);
+        for obj in old {
+            obj.forget();
+        }
+        if let Some(shown) = imp.on_shown.take() {
+            shown();
+        }
+        if !imp.pending.borrow().is_empty() {
+            self.flush();
+        }
         self.scroll_to_end();
     }
 
@@ -537,7 +602,7 @@ impl ConversationView {
     /// Fetches the page of stored history before the oldest message shown.
     fn load_older(&self) {
         let imp = self.imp();
-        if imp.loading_older.get() || imp.history_complete.get() {
+        if imp.loading_older.get() || imp.history_complete.get() || imp.opening.get() {
             return;
         }
         let (Some(core), Some((account, with)), Some(store)) = (
@@ -570,7 +635,7 @@ impl ConversationView {
             let Some(view) = view.upgrade() else { return };
             let imp = view.imp();
             imp.loading_older.set(false);
-            if !view.is_showing(&account, &with) {
+            if !view.is_showing(&account, &with) || imp.opening.get() {
                 return;
             }
             if let Ok(Reply::History { messages }) = result {
