@@ -1,7 +1,10 @@
 //! In-process GUI test: opening a long conversation shows its newest message on the very first
 //! frame that shows the conversation (not a frame laid out at the top followed by a jump), and
 //! it stays there once the window is idle — whether another conversation was on screen before,
-//! and when switching back and forth between two long conversations. The histories are stored
+//! and when switching back and forth between two long conversations. A switch paints no frame
+//! with an empty list (the previous rows stay until the new history replaces them), and a
+//! message for the conversation being left that arrives during the switch stays in that
+//! conversation and never enters the new one. The histories are stored
 //! through the real core (sent while the account is offline, so they wait in the outbox) and
 //! loaded by the view from the encrypted store, as in the app.
 //!
