@@ -241,6 +241,56 @@ pub fn sce_envelope(data: &[u8]) -> Outcome {
     out
 }
 
+/// `omemo_sce_fast`: `data` through the envelope fast path and through minidom. Whenever the
+/// fast path accepts, minidom must accept too with the same envelope (content elements equal
+/// and serialised alike); [`sce::parse`] must always answer as minidom does. A difference
+/// panics: it is a bug in the fast path.
+pub fn sce_fast_differential(data: &[u8]) -> Outcome {
+    let mut out = Outcome::default();
+    let slow = sce::parse_minidom(data);
+    if let Some(fast) = sce::parse_fast(data) {
+        out.parsed += 1;
+        let Ok(slow) = &slow else {
+            panic!("fast path accepted what minidom refuses: {slow:?}")
+        };
+        assert_eq!(&fast, slow, "fast path and minidom disagree");
+        let ser = |e: &sce::Envelope| e.content.iter().map(String::from).collect::<Vec<_>>();
+        assert_eq!(ser(&fast), ser(slow), "content serialised differently");
+    }
+    assert_eq!(sce::parse(data), slow, "parse differs from minidom");
+    out.record(slow);
+    out
+}
+
+/// Envelopes in the forms the fast path reads, and some it hands to minidom.
+fn sce_fast_seeds(built: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let forms = [
+        (
+            "quoting-order-whitespace.xml",
+            "<envelope xmlns=\"urn:xmpp:sce:1\">\n <from jid=\"alice@talpa.test\"/>\n              <rpad>Zx9</rpad><to  jid = 'bob@talpa.test' ></to><time stamp='2026-11-29T00:00:00Z'/>\n              <content>\n  <body xmlns=\"jabber:client\">hi</body>\n </content>\n</envelope>\n",
+        ),
+        (
+            "references.xml",
+            "<envelope xmlns='urn:xmpp:sce:1'><content><body xmlns='jabber:client'>a &lt;b&gt;              &amp; &quot;c&apos; &#65;&#x1F994; ] &gt;</body></content><rpad/>             <from jid='alice@talpa.test'/><to jid='bob@talpa.test'/></envelope>",
+        ),
+        (
+            "reply-falls-back.xml",
+            "<envelope xmlns='urn:xmpp:sce:1'><content><body xmlns='jabber:client'>yes</body>             <reply xmlns='urn:xmpp:reply:0' to='bob@talpa.test' id='m1'/></content>             <from jid='alice@talpa.test'/></envelope>",
+        ),
+        (
+            "cdata-falls-back.xml",
+            "<envelope xmlns='urn:xmpp:sce:1'><content><body xmlns='jabber:client'>             <![CDATA[<x>]]></body></content><from jid='alice@talpa.test'/></envelope>",
+        ),
+    ];
+    let mut seeds = vec![("envelope.xml".to_owned(), built.to_vec())];
+    seeds.extend(
+        forms
+            .iter()
+            .map(|(name, text)| ((*name).to_owned(), text.as_bytes().to_vec())),
+    );
+    seeds
+}
+
 /// The corpus seeds of each target, as (target, file name, bytes).
 pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     let mut seeds = Vec::new();
@@ -304,6 +354,9 @@ pub fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     };
     let env = sce::build(&content.to_elements(), SENDER, RECEIVER, STAMP, &mut rng);
     if let Ok(bytes) = sce::to_bytes(&env) {
+        for (name, data) in sce_fast_seeds(&bytes) {
+            seeds.push(("omemo_sce_fast", name, data));
+        }
         seeds.push(("omemo_sce", "envelope.xml".to_owned(), bytes));
     }
     seeds

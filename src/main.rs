@@ -1,12 +1,12 @@
 //! The `talpa` binary: the GTK client by default, `talpa headless` for the JSON-lines protocol.
 
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use talpa::core::{CoreHandle, CoreOptions};
+use talpa::core::{CoreError, CoreHandle, CoreOptions, Event};
 
 /// Talpa: a privacy-hardened XMPP client. Every connection goes through Tor.
 #[derive(Parser, Debug)]
@@ -38,6 +38,17 @@ struct Cli {
 enum Mode {
     /// Run without a window, speaking JSON lines on stdin/stdout (docs/HEADLESS.md).
     Headless,
+}
+
+/// The exit status of a process that found its profile open in another Talpa process.
+const PROFILE_IN_USE_STATUS: u8 = 2;
+
+/// Whether `a` and `b` name the same directory (both canonicalised when they exist).
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
 }
 
 fn default_profile_dir() -> Option<PathBuf> {
@@ -105,10 +116,12 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
 
-    let Some(profile_dir) = cli.profile.or_else(default_profile_dir) else {
+    let default_dir = default_profile_dir();
+    let Some(profile_dir) = cli.profile.or_else(|| default_dir.clone()) else {
         eprintln!("talpa: cannot determine a profile directory; pass --profile DIR");
         return ExitCode::FAILURE;
     };
+    let default_profile = default_dir.is_some_and(|d| same_dir(&d, &profile_dir));
     let mut options = CoreOptions::new(profile_dir);
     options.tor_network = cli.tor_network;
     if let Some(secs) = cli.startup_jitter {
@@ -137,29 +150,52 @@ fn main() -> ExitCode {
     match cli.mode {
         Some(Mode::Headless) => {
             let result = runtime.block_on(async move {
-                let core = CoreHandle::spawn(options);
-                talpa::headless::run(core).await
+                match CoreHandle::try_spawn(options) {
+                    Ok(core) => Ok(talpa::headless::run(core).await),
+                    Err(e) => Err(e),
+                }
             });
             match result {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
+                Ok(Ok(())) => ExitCode::SUCCESS,
+                Ok(Err(e)) => {
                     eprintln!("talpa: {e}");
                     ExitCode::FAILURE
+                }
+                Err(e) => {
+                    // Said on stdout too, as the protocol's error event, for the script
+                    // reading it; the profile was never touched.
+                    println!(
+                        "{}",
+                        talpa::headless::protocol::encode_event(&Event::Error {
+                            kind: e.kind().to_owned(),
+                            message: e.to_string(),
+                            account: None,
+                        })
+                    );
+                    eprintln!("talpa: {e}");
+                    if matches!(e, CoreError::ProfileInUse) {
+                        ExitCode::from(PROFILE_IN_USE_STATUS)
+                    } else {
+                        ExitCode::FAILURE
+                    }
                 }
             }
         }
         None => {
             // The core only spawns its actor here; the embedded Tor client starts at unlock
             // (its settings are in the encrypted store), long after the first frame.
+            // The profile lock is taken here, before the window exists. A second launch on
+            // the default profile fails to take it, and then hands over to the first process
+            // (the application is unique there) without ever using this result.
             let core = {
                 let _guard = runtime.enter();
-                CoreHandle::spawn(options)
+                CoreHandle::try_spawn(options)
             };
             talpa::ui::preinit();
             let probe = cli
                 .bench_fd
                 .map(|fd| PathBuf::from(format!("/proc/self/fd/{fd}")));
-            talpa::ui::run_with_probe(core, &runtime, probe)
+            talpa::ui::run_with_probe(core, &runtime, probe, default_profile)
         }
     }
 }

@@ -17,11 +17,12 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use talpa::omemo::OmemoVersion;
 
-const TARGETS: [&str; 4] = [
+const TARGETS: [&str; 5] = [
     "omemo_legacy_message",
     "omemo_v2_message",
     "omemo_bundle",
     "omemo_sce",
+    "omemo_sce_fast",
 ];
 const MUTATIONS_PER_FILE: usize = 1500;
 
@@ -35,6 +36,7 @@ fn run(target: &str, data: &[u8]) -> targets::Outcome {
         "omemo_v2_message" => targets::message(OmemoVersion::V2, data),
         "omemo_bundle" => targets::bundle(data),
         "omemo_sce" => targets::sce_envelope(data),
+        "omemo_sce_fast" => targets::sce_fast_differential(data),
         other => panic!("unknown fuzz target {other}"),
     }
 }
@@ -226,6 +228,12 @@ fn valid_corpus_messages_decrypt_so_the_targets_reach_the_ratchet() {
         sce.iter()
             .all(|(_, d)| run("omemo_sce", d).errors.is_empty())
     );
+    // The differential target compares something: the fast path takes the common forms.
+    let fast: usize = corpus()["omemo_sce_fast"]
+        .iter()
+        .map(|(_, d)| run("omemo_sce_fast", d).parsed)
+        .sum();
+    assert!(fast >= 3, "fast path accepted {fast} corpus envelopes");
 }
 
 fn fuzz_target(target: &'static str, seed: u64) {
@@ -272,4 +280,9 @@ fn bundle_and_device_list_target_survives_mutations() {
 #[test]
 fn sce_envelope_target_survives_mutations() {
     fuzz_target("omemo_sce", 0x05ce);
+}
+
+#[test]
+fn sce_fast_path_agrees_with_minidom_on_mutations() {
+    fuzz_target("omemo_sce_fast", 0x05ce_fa57);
 }

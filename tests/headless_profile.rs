@@ -169,10 +169,12 @@ fn wipe_leaves_nothing_and_the_old_passphrase_opens_nothing() {
     let left: Vec<_> = std::fs::read_dir(&profile)
         .map(|d| d.filter_map(Result::ok).map(|e| e.file_name()).collect())
         .unwrap_or_default();
-    assert!(left.is_empty(), "files left after wipe: {left:?}");
+    // Only the (empty) profile lock stays while this process runs (tests/headless_profile_lock.rs).
+    assert_eq!(left, ["talpa.lock"], "files left after wipe: {left:?}");
     let (r, _) = t.call(json!({"cmd": "unlock", "passphrase": "pw"}));
     assert_eq!(error_kind(&r), "no_profile");
     t.quit();
+    assert!(!profile.exists(), "nothing is left once Talpa ends");
 }
 
 #[test]

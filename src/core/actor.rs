@@ -66,7 +66,59 @@ pub struct CoreHandle {
 
 impl CoreHandle {
     /// Starts the core on the current tokio runtime and returns its handle.
+    ///
+    /// When the profile cannot be locked for this process ([`CoreHandle::try_spawn`]), the
+    /// core touches nothing in the profile and answers every command with that error
+    /// ([`CoreError::ProfileInUse`] when another process has the profile open).
     pub fn spawn(options: CoreOptions) -> CoreHandle {
+        match CoreHandle::try_spawn(options) {
+            Ok(handle) => handle,
+            Err(error) => CoreHandle::refusing(&error),
+        }
+    }
+
+    /// Takes the profile's lock ([`store::ProfileLock`]) — before any unlock, before Tor —
+    /// then starts the core on the current tokio runtime. The lock is held until the core
+    /// stops (the end of the process for the binary); the kernel releases it if the process
+    /// dies.
+    ///
+    /// # Errors
+    /// [`CoreError::ProfileInUse`] when another process (or another core in this one) has the
+    /// profile open; [`CoreError::Store`] when the lock file cannot be made.
+    pub fn try_spawn(options: CoreOptions) -> Result<CoreHandle, CoreError> {
+        let profile_lock = store::ProfileLock::acquire(&options.profile_dir)?;
+        Ok(CoreHandle::spawn_locked(options, profile_lock))
+    }
+
+    /// A core that could not lock its profile: every command gets `error` (the profile is
+    /// never touched); it stops after `quit` or when the last handle is dropped.
+    fn refusing(error: &CoreError) -> CoreHandle {
+        let (requests, mut rx) = mpsc::channel::<Request>(64);
+        let (events, _) = broadcast::channel(16);
+        let refusal = match error {
+            CoreError::ProfileInUse => CoreError::ProfileInUse,
+            other => CoreError::Store(other.to_string()),
+        };
+        let message = refusal.to_string();
+        let in_use = matches!(refusal, CoreError::ProfileInUse);
+        tokio::spawn(async move {
+            while let Some(Request { command, reply }) = rx.recv().await {
+                let quit = matches!(command, Command::Quit);
+                let error = if in_use {
+                    CoreError::ProfileInUse
+                } else {
+                    CoreError::Store(message.clone())
+                };
+                let _ = reply.send(Err(error));
+                if quit {
+                    break;
+                }
+            }
+        });
+        CoreHandle { requests, events }
+    }
+
+    fn spawn_locked(options: CoreOptions, profile_lock: store::ProfileLock) -> CoreHandle {
         let (requests, rx) = mpsc::channel(64);
         let (events, _) = broadcast::channel(4096);
         let shared = Arc::new(Shared {
@@ -87,6 +139,7 @@ impl CoreHandle {
             shared,
             last_activity: Instant::now(),
             tor_runner: TorRunner::default(),
+            _profile_lock: profile_lock,
         };
         tokio::spawn(actor.run(rx));
         CoreHandle { requests, events }
@@ -118,6 +171,8 @@ struct Actor {
     supervisors: Supervisors,
     last_activity: Instant,
     tor_runner: TorRunner,
+    /// Last field, so dropped last: the profile stays locked until the store is closed.
+    _profile_lock: store::ProfileLock,
 }
 
 /// Overwrites every regular file under `dir` with zeros, then removes the tree.

@@ -46,6 +46,10 @@ pub enum CoreError {
     /// OMEMO state or encryption failed.
     #[error("omemo: {0}")]
     Omemo(String),
+    /// Another Talpa process has this profile open (it holds the profile lock); this core
+    /// touches nothing in the profile.
+    #[error("this profile is open in another Talpa process")]
+    ProfileInUse,
 }
 
 impl CoreError {
@@ -65,6 +69,7 @@ impl CoreError {
             CoreError::WouldLinkAccounts(_) => "would_link_accounts",
             CoreError::Stopped => "stopped",
             CoreError::Omemo(_) => "omemo",
+            CoreError::ProfileInUse => "profile_in_use",
         }
     }
 }
@@ -100,6 +105,7 @@ impl From<crate::store::StoreError> for CoreError {
             S::DuressConflict | S::Invalid(_) | S::NotPermitted(_) | S::Duplicate(_) => {
                 CoreError::InvalidInput(e.to_string())
             }
+            S::ProfileInUse => CoreError::ProfileInUse,
             S::NotFound(what) => CoreError::NotFound(what.to_owned()),
             S::Kdf | S::Io(_) | S::Sqlite(_) | S::CheckpointBlocked => {
                 CoreError::Store(e.to_string())

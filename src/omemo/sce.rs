@@ -10,6 +10,8 @@ use rand::{CryptoRng, RngCore};
 use super::OmemoError;
 use super::wire::xml::{el, name};
 
+mod fast;
+
 /// The SCE namespace.
 pub const NS: &str = "urn:xmpp:sce:1";
 const NS_CLIENT: &str = "jabber:client";
@@ -203,9 +205,31 @@ pub fn to_bytes(envelope: &Element) -> Result<Vec<u8>, OmemoError> {
     Ok(out)
 }
 
-/// Parses decrypted bytes as an envelope.
+/// Parses decrypted bytes as an envelope: the common shape by a strict hand-written parser
+/// (see [`parse_fast`]), anything else by minidom ([`parse_minidom`]). Same result either way.
 pub fn parse(bytes: &[u8]) -> Result<Envelope, OmemoError> {
     let text = std::str::from_utf8(bytes).map_err(|_| OmemoError::MalformedXml("envelope"))?;
+    match fast::parse(text) {
+        Some(envelope) => Ok(envelope),
+        None => parse_text(text),
+    }
+}
+
+/// The fast path alone: `Some` only for the common envelope shape (one body, the affixes,
+/// plain XML), with exactly the result [`parse_minidom`] gives; `None` for everything else —
+/// it never rejects. Public for the differential tests and the fuzz target.
+pub fn parse_fast(bytes: &[u8]) -> Option<Envelope> {
+    fast::parse(std::str::from_utf8(bytes).ok()?)
+}
+
+/// The general path alone: the envelope parsed by minidom. Public for the differential tests
+/// and the fuzz target.
+pub fn parse_minidom(bytes: &[u8]) -> Result<Envelope, OmemoError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| OmemoError::MalformedXml("envelope"))?;
+    parse_text(text)
+}
+
+fn parse_text(text: &str) -> Result<Envelope, OmemoError> {
     let mut e: Element = text
         .parse()
         .map_err(|_| OmemoError::MalformedXml("envelope"))?;

@@ -55,6 +55,9 @@ pub enum StoreError {
     /// Argon2id failed (only on impossible parameters or allocation failure).
     #[error("key derivation failed")]
     Kdf,
+    /// Another process holds the profile's lock (see [`crate::store::lock`]).
+    #[error("this profile is open in another Talpa process")]
+    ProfileInUse,
     /// File-system error.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),

@@ -13,6 +13,8 @@
 //! and keys live only in zeroizing buffers; the store does not keep the key after opening.
 //!
 //! # Lifecycle
+//! - [`ProfileLock::acquire`]`(dir)` — one process per profile (`talpa.lock`, `flock`), taken
+//!   by the core before anything else; `ProfileInUse` when another process holds it.
 //! - [`Profile::create`]`(dir, &pass) -> Store` — refuses an existing profile.
 //! - [`Profile::unlock`]`(dir, &pass) -> Unlocked` — [`Unlocked::Opened`] or, for the duress
 //!   passphrase, [`Unlocked::Duress`] (old profile wiped, fresh empty one open). A failed
@@ -48,6 +50,7 @@ mod accounts;
 mod conversations;
 mod error;
 mod kv;
+pub mod lock;
 mod messages;
 pub mod migrations;
 mod outbox;
@@ -60,6 +63,7 @@ pub use accounts::{Account, Contact, NewAccount, RoomBookmark};
 pub use conversations::{Conversation, ConversationKind, EncryptionChoice, SignalOptIns};
 pub use error::{Result, StoreError};
 pub use kv::{OmemoIdentity, TrustLevel, keys};
+pub use lock::ProfileLock;
 pub use messages::{
     AttachmentInfo, Direction, InsertOutcome, MessageEncryption, NewAttachment, NewMessage,
     Retractor, StoredMessage,

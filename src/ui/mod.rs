@@ -37,7 +37,7 @@ use gtk4::{gdk, gio, glib};
 use libadwaita as adw;
 use libadwaita::prelude::*;
 
-use crate::core::{Command, CoreHandle};
+use crate::core::{Command, CoreError, CoreHandle};
 
 /// The application id (also the D-Bus name and the .desktop file's name).
 pub const APP_ID: &str = "org.talpa.Talpa";
@@ -75,28 +75,45 @@ pub fn preinit() {
 /// Runs the GTK application on the calling thread until its last window closes.
 /// `runtime` is the tokio runtime the core runs on; the GTK side never blocks on it.
 pub fn run(core: CoreHandle, runtime: &tokio::runtime::Runtime) -> ExitCode {
-    run_with_probe(core, runtime, None)
+    run_with_probe(Ok(core), runtime, None, false)
 }
 
 /// [`run`], with the benchmark probe reading from `probe` (a `/proc/self/fd/N` path) when given.
+///
+/// `core` is what starting the core on the profile gave: an error (the profile is open in
+/// another Talpa process) is shown in a window of its own, and the process then exits with
+/// status 2. With `unique` (the default profile) the application is unique on the session bus
+/// under [`APP_ID`]: a second launch hands over to the first process — whose window comes to
+/// the front — and exits 0 without showing anything. Without a session bus GApplication runs
+/// non-unique, and the profile lock alone keeps a second process off the store.
 pub fn run_with_probe(
-    core: CoreHandle,
+    core: Result<CoreHandle, CoreError>,
     runtime: &tokio::runtime::Runtime,
     probe: Option<std::path::PathBuf>,
+    unique: bool,
 ) -> ExitCode {
     let _guard = runtime.enter();
     let probe = std::cell::RefCell::new(probe);
-    let app = adw::Application::builder()
-        .application_id(APP_ID)
-        // Several profiles may be open at once (one process each); no D-Bus activation to share.
-        .flags(gio::ApplicationFlags::NON_UNIQUE)
-        .build();
+    let refused = std::rc::Rc::new(std::cell::Cell::new(false));
+    let app = application(unique);
     app.connect_startup(install);
+    let refused_in_activate = refused.clone();
     app.connect_activate(move |app| {
         if let Some(window) = app.active_window() {
+            // Launched again (or activated by a notification): the window comes to the front,
+            // showing whatever it shows — the unlock page when the profile is locked.
+            tracing::info!("activated again: presenting the window");
             window.present();
             return;
         }
+        let core = match &core {
+            Ok(core) => core.clone(),
+            Err(error) => {
+                refused_in_activate.set(true);
+                show_profile_in_use(app, error);
+                return;
+            }
+        };
         probe::mark("activate");
         let window = window::Window::new(app, core.clone());
         probe::mark("window_built");
@@ -107,7 +124,64 @@ pub fn run_with_probe(
         }
     });
     let status = app.run_with_args::<&str>(&[]);
+    if refused.get() {
+        return ExitCode::from(2);
+    }
     ExitCode::from(status.get())
+}
+
+/// Talpa's application object: unique on the session bus under [`APP_ID`] when `unique` (the
+/// default profile), otherwise one of several processes (other profiles may be open at once,
+/// one process each; docs/ARCHITECTURE.md, "One process per profile").
+pub fn application(unique: bool) -> adw::Application {
+    adw::Application::builder()
+        .application_id(APP_ID)
+        .flags(if unique {
+            gio::ApplicationFlags::empty()
+        } else {
+            gio::ApplicationFlags::NON_UNIQUE
+        })
+        .build()
+}
+
+/// The window of a process that may not use its profile: it says why, and nothing else.
+fn show_profile_in_use(app: &adw::Application, error: &CoreError) {
+    // Also for whoever started Talpa from a terminal.
+    eprintln!("talpa: {error}");
+    let text = user_text::error_text(error);
+    let title = if matches!(error, CoreError::ProfileInUse) {
+        "Talpa Is Already Open"
+    } else {
+        "Cannot Open the Profile"
+    };
+    let status = adw::StatusPage::builder()
+        .icon_name("dialog-warning-symbolic")
+        .title(title)
+        .description(text)
+        .build();
+    let close = gtk4::Button::builder()
+        .label("Close")
+        .halign(gtk4::Align::Center)
+        .css_classes(["pill", "suggested-action"])
+        .build();
+    status.set_child(Some(&close));
+    let content = gtk4::Box::new(gtk4::Orientation::Vertical, 0);
+    content.append(&adw::HeaderBar::new());
+    content.append(&status);
+    status.set_vexpand(true);
+    let window = adw::ApplicationWindow::builder()
+        .application(app)
+        .title("Talpa")
+        .default_width(480)
+        .default_height(440)
+        .content(&content)
+        .build();
+    close.connect_clicked(glib::clone!(
+        #[weak]
+        window,
+        move |_| window.close()
+    ));
+    window.present();
 }
 
 /// Prepares `app` at startup: the stylesheet, the application actions and their shortcuts.

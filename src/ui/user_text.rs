@@ -27,6 +27,9 @@ pub fn error_text(e: &CoreError) -> String {
         CoreError::WouldLinkAccounts(detail) => format!("Not joined: {detail}"),
         CoreError::Stopped => "Talpa's core has stopped. Please restart Talpa.".to_owned(),
         CoreError::Omemo(detail) => format!("End-to-end encryption failed: {detail}."),
+        CoreError::ProfileInUse => "This profile is open in another Talpa process. Switch to \
+                                    that window, or quit Talpa there first."
+            .to_owned(),
     }
 }
 

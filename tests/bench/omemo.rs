@@ -13,11 +13,11 @@
 //! the median per side and the ratio of the medians, plus the range of the per-round ratios.
 //! The CPU row is the steadier one on a busy machine.
 //!
-//! Run with `cargo bench --profile dev --config 'profile.dev.package.talpa.opt-level=3' --bench
-//! omemo` (as `make bench BENCH=omemo` does: the dev profile's optimised dependencies are
-//! reused, Talpa's own code is optimised too). `-- --talpa-only` skips python-omemo (for a
-//! profiler: `valgrind --tool=callgrind --toggle-collect='omemo::rust_*'`). Asserts nothing
-//! about timing.
+//! Run with `cargo bench --bench omemo` (as `make bench BENCH=omemo` does: the release build
+//! as shipped; the dev profile keeps debug assertions in the crypto crates). `-- --talpa-only` skips python-omemo (for a
+//! profiler: `valgrind --tool=callgrind --toggle-collect='omemo::rust_*'`); `-- --decrypt-only`
+//! runs Talpa's decryption rounds alone (for `perf stat`: run it with two round counts, the
+//! difference is the decryptions' own cost). Asserts nothing about timing.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
@@ -182,6 +182,30 @@ fn rust_decrypt(
     }
 }
 
+/// `--parse-only`: the SCE envelope step of decryption alone (parse, check, read the body), on
+/// envelopes as the bench's sender builds them.
+fn parse_only(text: &str) {
+    use talpa::omemo::sce;
+    let envelopes: Vec<Vec<u8>> = (0..64)
+        .map(|_| {
+            let e = sce::build(&content(text).to_elements(), FROM, TO, STAMP, &mut OsRng);
+            sce::to_bytes(&e).unwrap()
+        })
+        .collect();
+    let n = 200_000;
+    let cost = measure(|| {
+        for i in 0..n {
+            let env = sce::parse(&envelopes[i % envelopes.len()]).unwrap();
+            sce::check_affixes(&env, FROM, TO).unwrap();
+            assert_eq!(env.message_content().body.as_deref(), Some(text));
+        }
+    });
+    println!(
+        "SCE envelope parsed, checked and read: {:.2} µs each (CPU)",
+        cost.cpu.as_secs_f64() * 1e6 / n as f64
+    );
+}
+
 /// The python-omemo worker.
 struct Python {
     child: Child,
@@ -277,6 +301,8 @@ fn row(
 
 fn main() {
     let talpa_only = std::env::args().any(|a| a == "--talpa-only");
+    // For a profiler or `perf stat`: Talpa's decryption rounds only, nothing else timed.
+    let decrypt_only = std::env::args().any(|a| a == "--decrypt-only");
     let rounds: usize = std::env::var("TALPA_BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -302,6 +328,24 @@ fn main() {
         })
         .collect();
     stream.reverse();
+    if std::env::args().any(|a| a == "--parse-only") {
+        parse_only(&text);
+        return;
+    }
+    if decrypt_only {
+        let own = devices[0].jid.clone();
+        let cost = measure(|| {
+            for _ in 0..rounds {
+                rust_decrypt(&mut receivers[0], &own, &mut stream, &text);
+            }
+        });
+        println!(
+            "Talpa decrypt only, {} messages: {:.2} µs each (CPU)",
+            DECRYPTS * rounds,
+            cost.cpu.as_secs_f64() * 1e6 / (DECRYPTS * rounds) as f64
+        );
+        return;
+    }
     let mut python = (!talpa_only).then(|| Python::start(rounds));
     let load_before = load();
 
