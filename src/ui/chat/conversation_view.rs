@@ -494,6 +494,12 @@ impl ConversationView {
         self.open(&account, &peer);
     }
 
+    /// Whether a conversation is being opened: its history has not arrived yet, so the list
+    /// still holds the previous conversation's rows.
+    pub fn is_opening(&self) -> bool {
+        self.imp().opening.get()
+    }
+
     /// Whether the view shows this conversation.
     pub fn is_showing(&self, account: &str, peer: &str) -> bool {
         self.imp().conversation.borrow().as_ref() == Some(&(account.to_owned(), peer.to_owned()))
