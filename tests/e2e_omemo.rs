@@ -281,6 +281,13 @@ fn a_contact_without_keys_never_gets_plaintext_and_the_message_stays_queued() {
         held["reason"].as_str().is_some_and(|r| r.contains("OMEMO")),
         "{held}"
     );
+    // Stored as waiting for encryption, never as plaintext.
+    let (r, _) = talpa.call(json!({"cmd": "history", "account": a, "with": b}));
+    let queued = r["messages"]
+        .as_array()
+        .and_then(|m| m.iter().find(|m| m["origin_id"] == oid.as_str()))
+        .unwrap_or_else(|| panic!("the held message in history: {r}"));
+    assert_eq!(queued["encryption"], "pending", "{queued}");
 
     // Turning encryption off affects new messages only: the held one stays encrypted-only.
     let (r, _) = talpa.call(
@@ -344,6 +351,7 @@ fn a_private_room_gets_omemo_for_members_with_keys_and_keys_missing_names_the_ot
     let missing = talpa.wait_event_for(|e| e["event"] == "keys_missing", LONG);
     assert_eq!(missing["room"], room.as_str());
     assert_eq!(missing["jids"], json!([other]), "{missing}");
+    assert_eq!(missing["origin_id"], oid.as_str(), "{missing}");
     let got = keyed.wait_event(
         |e| e["event"] == "message" && e["type"] == "groupchat" && e["body"] == text.as_str(),
         LONG,

@@ -86,6 +86,14 @@ fn checks(app: &adw::Application, core: CoreHandle) {
                 occupant_id: None,
                 lookalike_of: None,
             },
+            Occupant {
+                nick: "badg\u{435}r".into(),
+                role: Some("participant".into()),
+                affiliation: Some("none".into()),
+                jid: None,
+                occupant_id: None,
+                lookalike_of: Some("badger".into()),
+            },
         ],
     });
     assert!(
@@ -122,6 +130,7 @@ fn checks(app: &adw::Application, core: CoreHandle) {
         "badger",
         "Member · bob@talpa.test",
         "Owner · alice@talpa.test",
+        "Looks like badger: may be someone else · Not a member · address hidden",
     ] {
         assert!(
             shown.contains(expected),

@@ -507,3 +507,29 @@ fn a_batch_commits_its_writes_together_and_a_retraction_in_it_empties_the_wal_af
         "the retraction's checkpoint ran after the batch committed"
     );
 }
+
+#[test]
+fn an_outgoing_message_stays_pending_until_its_encryption_is_recorded() {
+    let (_tmp, _dir, mut store) = new_profile("pw");
+    let a = add_account(&mut store, "a@talpa.test");
+    let c = chat(&mut store, a, "b@talpa.test");
+    let mut m = NewMessage::new(
+        c,
+        Direction::Outgoing,
+        "a@talpa.test",
+        Some("queued".into()),
+        t0(),
+    );
+    m.origin_id = Some("origin-pending".into());
+    m.encryption = MessageEncryption::Pending;
+    let InsertOutcome::Stored(id) = store.insert_message(&m, t0()).expect("insert") else {
+        panic!("not stored")
+    };
+    let encryption =
+        |store: &talpa::store::Store| store.message(id).expect("get").expect("exists").encryption;
+    assert_eq!(encryption(&store), MessageEncryption::Pending);
+    store
+        .set_message_encryption(id, MessageEncryption::OmemoLegacy)
+        .expect("set");
+    assert_eq!(encryption(&store), MessageEncryption::OmemoLegacy);
+}

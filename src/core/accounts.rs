@@ -1175,6 +1175,7 @@ async fn flush(
                             account: account.jid.clone(),
                             room: to.to_string(),
                             jids: sealed.missing.clone(),
+                            origin_id: Some(entry.origin_id.clone()),
                         });
                     }
                     if kind == MessageType::Groupchat {
@@ -1297,8 +1298,21 @@ async fn mark_encrypted(
                 .map(|m| crate::core::actor::to_event_message(&acc, &with, &m)))
         })
         .await;
-    if let Ok(Some(m)) = updated {
+    // A "don't store" conversation's message lives in memory only.
+    let updated = match updated {
+        Ok(Some(m)) => Some(m),
+        _ => lock(&shared.ephemeral).mark_encrypted(origin_id, stored_label(version)),
+    };
+    if let Some(m) = updated {
         shared.emit(Event::MessageUpdated(m));
+    }
+}
+
+/// The `encryption` a front end is told for a message sent with `version`.
+fn stored_label(version: crate::omemo::OmemoVersion) -> &'static str {
+    match version {
+        crate::omemo::OmemoVersion::V2 => "omemo2",
+        crate::omemo::OmemoVersion::Legacy => "omemo",
     }
 }
 
@@ -1728,6 +1742,7 @@ fn apply(
                         store::MessageEncryption::None => "none",
                         store::MessageEncryption::OmemoLegacy => "omemo",
                         store::MessageEncryption::Omemo2 => "omemo2",
+                        store::MessageEncryption::Pending => "pending",
                     }
                     .into(),
                     corrected: false,
@@ -1976,6 +1991,7 @@ async fn send_sealed_edit(
             account: account.jid.clone(),
             room: to.to_string(),
             jids: sealed.missing.clone(),
+            origin_id: None,
         });
     }
     let kind = if in_room {

@@ -316,6 +316,7 @@ pub(crate) fn to_event_message(
             store::MessageEncryption::None => "none",
             store::MessageEncryption::OmemoLegacy => "omemo",
             store::MessageEncryption::Omemo2 => "omemo2",
+            store::MessageEncryption::Pending => "pending",
         }
         .to_owned(),
         corrected: m.edited,
@@ -433,6 +434,17 @@ impl Actor {
 
     async fn handle(&mut self, command: Command) -> Result<Reply, CoreError> {
         tracing::debug!(command = command.name(), "command");
+        // Text XML cannot carry would make the stanza writer fail (or worse) much later, after
+        // the message was stored and queued: refuse it now, with the text left to the caller.
+        for (what, text) in command.stanza_texts() {
+            if let Some(c) = crate::xmpp::xml_text::first_invalid(text) {
+                return Err(CoreError::InvalidInput(format!(
+                    "the {what} contains {}, a control character or non-character that XMPP \
+                     cannot carry; remove it and try again",
+                    crate::xmpp::xml_text::describe(c)
+                )));
+            }
+        }
         match command {
             Command::CreateProfile { passphrase: p } => self.create_profile(&p).await,
             Command::Unlock { passphrase: p } => self.unlock(&p).await,
@@ -498,6 +510,23 @@ impl Actor {
             Command::ListAccounts => Ok(Reply::Accounts {
                 accounts: self.accounts().await?,
             }),
+            Command::Conversations { account } => {
+                let jid = bare_jid(&account, "account")?;
+                let conversations = self
+                    .store
+                    .with(move |s| {
+                        let a = find_account(s, &jid)?;
+                        Ok(s.list_conversations(a.id)?
+                            .into_iter()
+                            .map(|c| crate::core::commands::ConversationSummary {
+                                is_room: c.kind == store::ConversationKind::GroupChat,
+                                with: c.peer_jid,
+                            })
+                            .collect())
+                    })
+                    .await?;
+                Ok(Reply::Conversations { conversations })
+            }
             Command::UpdateAccount(changes) => self.update_account(changes).await,
             Command::AccountSettings { account } => {
                 let jid = bare_jid(&account, "account")?;
@@ -1422,6 +1451,11 @@ impl Actor {
                     now,
                 );
                 m.origin_id = Some(oid.clone());
+                // Stored as pending until the flush encrypts it (`mark_encrypted`): a queued or
+                // held message is never shown as if it had gone in plaintext.
+                if !plaintext {
+                    m.encryption = store::MessageEncryption::Pending;
+                }
                 Ok(match s.insert_message(&m, now)? {
                     store::InsertOutcome::Stored(id) | store::InsertOutcome::Duplicate(id) => {
                         s.message(id)?.map(|m| to_event_message(&acc, &with, &m))
@@ -1433,19 +1467,26 @@ impl Actor {
             .await?;
         let message = match stored {
             Ok(m) => m,
-            Err((acc, with, body, now)) => lock(&self.shared.ephemeral).remember(StoredMessage {
-                id: 0,
-                account: acc.clone(),
-                with,
-                direction: "out".into(),
-                from: acc,
-                body,
-                timestamp_ms: now.timestamp_millis(),
-                encryption: "none".into(),
-                corrected: false,
-                retracted: false,
-                origin_id: None,
-            }),
+            Err((acc, with, body, now)) => {
+                let mut ephemeral = lock(&self.shared.ephemeral);
+                let m = ephemeral.remember(StoredMessage {
+                    id: 0,
+                    account: acc.clone(),
+                    with,
+                    direction: "out".into(),
+                    from: acc,
+                    body,
+                    timestamp_ms: now.timestamp_millis(),
+                    encryption: if plaintext { "none" } else { "pending" }.into(),
+                    corrected: false,
+                    retracted: false,
+                    origin_id: None,
+                });
+                if !plaintext {
+                    ephemeral.await_encryption(&origin_id, &m);
+                }
+                m
+            }
         };
         self.emit(Event::Message(message));
         self.supervisors.flush(&account);

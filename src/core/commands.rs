@@ -152,6 +152,11 @@ pub enum Command {
     },
     /// List the profile's accounts.
     ListAccounts,
+    /// List an account's stored conversations (1:1 and rooms), oldest first.
+    Conversations {
+        /// The account's bare JID.
+        account: String,
+    },
     /// Change an account's password, server override, trust anchor or resolver; the account
     /// reconnects with them (only it). Invalid values are refused and nothing changes.
     UpdateAccount(AccountChanges),
@@ -523,6 +528,39 @@ pub enum Command {
 }
 
 impl Command {
+    /// The command's free text that goes into stanzas, named for an error message: message
+    /// bodies, a subject, nicknames, reasons and a room password. (JIDs are checked when parsed.)
+    pub fn stanza_texts(&self) -> Vec<(&'static str, &str)> {
+        match self {
+            Command::Send { body, .. } | Command::Correct { body, .. } => vec![("message", body)],
+            Command::SetSubject { subject, .. } => vec![("subject", subject)],
+            Command::JoinRoom {
+                nick, password: p, ..
+            }
+            | Command::CreateRoom {
+                nick, password: p, ..
+            } => {
+                let mut texts = vec![("nickname", nick.as_str())];
+                texts.extend(p.as_ref().map(|p| ("room password", p.expose())));
+                texts
+            }
+            Command::SetNick { nick, .. } | Command::AcceptInvite { nick, .. } => {
+                vec![("nickname", nick)]
+            }
+            Command::Kick { nick, reason, .. } => {
+                let mut texts = vec![("nickname", nick.as_str())];
+                texts.extend(reason.as_deref().map(|r| ("reason", r)));
+                texts
+            }
+            Command::DirectInvite { reason, .. } => reason
+                .as_deref()
+                .map(|r| ("reason", r))
+                .into_iter()
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The command's name as used on the wire (for logs that must not contain arguments).
     pub fn name(&self) -> &'static str {
         match self {
@@ -535,6 +573,7 @@ impl Command {
             Command::RemoveAccount { .. } => "remove_account",
             Command::SetAccountEnabled { .. } => "set_account_enabled",
             Command::ListAccounts => "list_accounts",
+            Command::Conversations { .. } => "conversations",
             Command::UpdateAccount(_) => "update_account",
             Command::AccountSettings { .. } => "account_settings",
             Command::Send { .. } => "send",
@@ -683,6 +722,11 @@ pub enum Reply {
         /// Key → value.
         preferences: std::collections::BTreeMap<String, String>,
     },
+    /// An account's stored conversations, oldest first.
+    Conversations {
+        /// The conversations.
+        conversations: Vec<ConversationSummary>,
+    },
     /// A conversation's retention override.
     ConversationRetention {
         /// The override policy, or none when the account default applies.
@@ -690,4 +734,13 @@ pub enum Reply {
         /// The policy in force.
         effective: String,
     },
+}
+
+/// One stored conversation of an account, as `Command::Conversations` lists it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ConversationSummary {
+    /// The peer's bare JID (a contact or a room).
+    pub with: String,
+    /// Whether the peer is a room.
+    pub is_room: bool,
 }

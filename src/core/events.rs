@@ -291,6 +291,9 @@ pub enum Event {
         room: String,
         /// Members with no usable OMEMO device.
         jids: Vec<String>,
+        /// The origin-id of the message concerned (absent for a correction or retraction).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        origin_id: Option<String>,
     },
     /// A queued message could not be sent encrypted; it stays in the outbox (never sent in
     /// plaintext) and is retried at the next send or login.

@@ -1014,7 +1014,17 @@ pub(crate) async fn open(
         heartbeat(session, shared, account.id, st, v, sender, sid).await;
     }
     match m.content {
-        Some(c) => Opened::Content(c, v),
+        Some(mut c) => {
+            // A legacy payload is raw bytes, not XML: it may hold characters no stanza can
+            // carry (a NUL, U+FFFF). They are shown as U+FFFD rather than lost or passed on to
+            // anything that serialises or displays the text again.
+            if let Some(body) = c.body.as_mut()
+                && crate::xmpp::xml_text::first_invalid(body).is_some()
+            {
+                *body = crate::xmpp::xml_text::replace_invalid(body).into_owned();
+            }
+            Opened::Content(c, v)
+        }
         None => Opened::Empty,
     }
 }

@@ -15,6 +15,8 @@ use crate::tor::{AccountIsolation, TorClient};
 pub(crate) struct Ephemeral {
     by_conversation: HashMap<(String, String), Vec<StoredMessage>>,
     next_id: i64,
+    /// Outgoing memory-only messages waiting for encryption: origin-id → (conversation, id).
+    pending: HashMap<String, ((String, String), i64)>,
 }
 
 impl Ephemeral {
@@ -29,6 +31,32 @@ impl Ephemeral {
         m
     }
 
+    /// Remembers that the memory-only message `id` was sent with `origin_id` and is still
+    /// pending encryption.
+    pub(crate) fn await_encryption(&mut self, origin_id: &str, m: &StoredMessage) {
+        self.pending.insert(
+            origin_id.to_owned(),
+            ((m.account.clone(), m.with.clone()), m.id),
+        );
+    }
+
+    /// Records the encryption (`omemo2`, `omemo`) of the pending memory-only message
+    /// `origin_id`; the updated message, if it is one.
+    pub(crate) fn mark_encrypted(
+        &mut self,
+        origin_id: &str,
+        encryption: &str,
+    ) -> Option<StoredMessage> {
+        let (key, id) = self.pending.remove(origin_id)?;
+        let m = self
+            .by_conversation
+            .get_mut(&key)?
+            .iter_mut()
+            .find(|m| m.id == id)?;
+        encryption.clone_into(&mut m.encryption);
+        Some(m.clone())
+    }
+
     /// The memory-only messages of one conversation.
     pub(crate) fn of(&self, account: &str, with: &str) -> Vec<StoredMessage> {
         self.by_conversation
@@ -40,6 +68,7 @@ impl Ephemeral {
     /// Forgets the messages for which `drop` is true of (account, peer).
     pub(crate) fn forget(&mut self, drop: impl Fn(&str, &str) -> bool) {
         self.by_conversation.retain(|(a, w), _| !drop(a, w));
+        self.pending.retain(|_, ((a, w), _)| !drop(a, w));
     }
 }
 
@@ -108,3 +137,46 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// The shared state behind an `Arc`.
 pub(crate) type SharedRef = Arc<Shared>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outgoing(encryption: &str) -> StoredMessage {
+        StoredMessage {
+            id: 0,
+            account: "a@talpa.test".into(),
+            with: "b@talpa.test".into(),
+            direction: "out".into(),
+            from: "a@talpa.test".into(),
+            body: "memory only".into(),
+            timestamp_ms: 0,
+            encryption: encryption.into(),
+            corrected: false,
+            retracted: false,
+            origin_id: None,
+        }
+    }
+
+    #[test]
+    fn a_memory_only_message_pending_encryption_gets_its_version_once() {
+        let mut e = Ephemeral::default();
+        let m = e.remember(outgoing("pending"));
+        e.await_encryption("oid-1", &m);
+        let updated = e.mark_encrypted("oid-1", "omemo2").expect("updated");
+        assert_eq!((updated.id, updated.encryption.as_str()), (m.id, "omemo2"));
+        assert_eq!(e.of("a@talpa.test", "b@talpa.test")[0].encryption, "omemo2");
+        assert!(e.mark_encrypted("oid-1", "omemo").is_none());
+        assert!(e.mark_encrypted("unknown", "omemo").is_none());
+    }
+
+    #[test]
+    fn forgetting_a_conversation_forgets_its_pending_messages() {
+        let mut e = Ephemeral::default();
+        let m = e.remember(outgoing("pending"));
+        e.await_encryption("oid-2", &m);
+        e.forget(|_, w| w == "b@talpa.test");
+        assert!(e.pending.is_empty());
+        assert!(e.mark_encrypted("oid-2", "omemo2").is_none());
+    }
+}

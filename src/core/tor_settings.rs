@@ -314,6 +314,35 @@ pub fn bridge_line_problem(line: &str) -> Option<String> {
     config.validate().err().map(|e| e.to_string())
 }
 
+/// What a usable private Tor network file (`--tor-network`'s JSON) describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NetworkFileSummary {
+    /// How many directory authorities it names.
+    pub authorities: usize,
+    /// How many fallback relays it names.
+    pub fallbacks: usize,
+}
+
+/// Why a private Tor network file cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NetworkFileError {
+    /// The text is not a network description, or one of its identities or addresses is
+    /// wrong (the tor layer's words).
+    #[error("{0}")]
+    Unusable(String),
+}
+
+/// Checks the text of a private Tor network file the way Tor will read it (nothing is
+/// started or stored), so front ends can say what a chosen file describes before applying it.
+pub fn check_network_file(text: &str) -> Result<NetworkFileSummary, NetworkFileError> {
+    PrivateNetwork::from_json(text)
+        .map(|n| NetworkFileSummary {
+            authorities: n.authorities.len(),
+            fallbacks: n.fallbacks.len(),
+        })
+        .map_err(|e| NetworkFileError::Unusable(e.to_string()))
+}
+
 #[cfg(test)]
 mod bridge_line_tests {
     use super::bridge_line_problem;
@@ -326,5 +355,19 @@ mod bridge_line_tests {
         );
         assert!(bridge_line_problem("# a comment").is_none());
         assert!(bridge_line_problem("   ").is_none());
+    }
+}
+
+#[cfg(test)]
+mod network_file_tests {
+    use super::{NetworkFileError, check_network_file};
+
+    #[test]
+    fn a_network_file_is_summarised_or_refused_with_a_reason() {
+        let Err(NetworkFileError::Unusable(why)) = check_network_file("{not json") else {
+            panic!("broken JSON accepted");
+        };
+        assert!(!why.is_empty());
+        assert!(check_network_file(r#"{"authorities": [], "fallbacks": []}"#).is_err());
     }
 }

@@ -35,6 +35,9 @@ pub enum MessageEncryption {
     OmemoLegacy,
     /// OMEMO 2.
     Omemo2,
+    /// An outgoing message written in an encrypted conversation and not encrypted yet (queued,
+    /// or held because keys are missing); it is never sent in plaintext.
+    Pending,
 }
 
 impl MessageEncryption {
@@ -43,6 +46,7 @@ impl MessageEncryption {
             Self::None => "none",
             Self::OmemoLegacy => "omemo_legacy",
             Self::Omemo2 => "omemo2",
+            Self::Pending => "pending",
         }
     }
     fn parse(s: &str) -> rusqlite::Result<Self> {
@@ -50,6 +54,7 @@ impl MessageEncryption {
             "none" => Self::None,
             "omemo_legacy" => Self::OmemoLegacy,
             "omemo2" => Self::Omemo2,
+            "pending" => Self::Pending,
             _ => return Err(bad_text(s)),
         })
     }

@@ -23,6 +23,9 @@ use crate::ui::session_security::SecurityState;
 use crate::ui::tor_indicator::{TorIndicator, circuit_text};
 use crate::ui::{toast, user_text};
 
+mod resync;
+mod room_state;
+
 mod imp {
     #[allow(clippy::wildcard_imports)]
     // gtk-rs subclass idiom: imp shares its wrapper's imports
@@ -320,6 +323,7 @@ fn conversation_row(item: &glib::Object) -> gtk4::Widget {
         .build();
     row.add_prefix(&colour_dot(conversation.colour()));
     if conversation.is_room() {
+        room_state::decorate_row(&row, conversation);
         let icon = gtk4::Image::builder()
             .icon_name("system-users-symbolic")
             .tooltip_text("Group chat")
@@ -359,6 +363,7 @@ impl SessionView {
             move |_, account, room| view.forget_room(account, room)
         ));
         let _ = view.imp().room_panel.set(panel);
+        room_state::install(&view);
         view.imp().tor_indicator.connect_opened(glib::clone!(
             #[weak]
             view,
@@ -381,6 +386,11 @@ impl SessionView {
     /// The open conversation's view.
     pub fn conversation_view(&self) -> Option<&ConversationView> {
         self.imp().conversation_view.get()
+    }
+
+    /// Reads accounts, conversations and the open conversation again after missed events.
+    pub fn resync(&self) {
+        resync::resync(self);
     }
 
     /// Replaces the account list.
@@ -446,10 +456,16 @@ impl SessionView {
                     }
                 }
             }
-            Event::RoomJoined { account, room, .. } => {
+            Event::RoomJoined {
+                account,
+                room,
+                nick,
+                ..
+            } => {
                 if let Some((_, c)) = self.conversation(account, room) {
                     c.set_is_room(true);
                 }
+                room_state::joined(self, account, room, nick);
             }
             Event::Occupants {
                 account,
@@ -491,14 +507,19 @@ impl SessionView {
                     );
                 }
             }
-            // Room details have no view here yet.
-            Event::RoomLeft { .. }
-            | Event::RoomSubject { .. }
-            | Event::Unlocked
-            | Event::Locked
-            | Event::Error { .. }
-            | Event::KeysMissing { .. }
-            | Event::MessageHeld { .. } => {}
+            Event::RoomLeft {
+                account,
+                room,
+                reason,
+            } => room_state::left(self, account, room, reason),
+            Event::RoomSubject {
+                account,
+                room,
+                subject,
+                ..
+            } => room_state::subject(self, account, room, subject),
+            Event::Unlocked | Event::Locked | Event::Error { .. } => {}
+            Event::KeysMissing { .. } | Event::MessageHeld { .. } => self.on_message_note(event),
         }
     }
 
@@ -508,6 +529,7 @@ impl SessionView {
         if let Some(view) = imp.conversation_view.get() {
             view.clear();
         }
+        crate::ui::chat::message_notes::clear();
         if let Some(panel) = imp.room_panel.get() {
             panel.clear();
         }
@@ -685,6 +707,11 @@ impl SessionView {
         Some((store.n_items() - 1, obj))
     }
 
+    /// Shows why a message is held, or who in a room cannot read it, on its row.
+    fn on_message_note(&self, event: &Event) {
+        crate::ui::chat::message_notes::handle(event, self.imp().conversation_view.get());
+    }
+
     fn on_message(&self, message: &StoredMessage, new: bool) {
         let Some((_, conversation)) = self.conversation(&message.account, &message.with) else {
             return;
@@ -748,15 +775,18 @@ impl SessionView {
             .borrow_mut()
             .retain(|(c, _)| c != conversation);
         if let Some(view) = imp.conversation_view.get() {
-            // The header changes with the rows, in one frame (see `ConversationView::open_with`).
-            let (title, peer, account) = (
+            // The header (title, subtitle, composer state) changes with the rows, in one frame
+            // (see `ConversationView::open_with`).
+            let (session, title, c) = (
+                self.downgrade(),
                 imp.content_title.clone(),
-                conversation.peer(),
-                conversation.account(),
+                conversation.clone(),
             );
-            view.open_with(&account.clone(), &peer.clone(), move || {
-                title.set_title(&peer);
-                title.set_subtitle(&account);
+            view.open_with(&conversation.account(), &conversation.peer(), move || {
+                title.set_title(&c.peer());
+                if let Some(session) = session.upgrade() {
+                    room_state::refresh_open(&session, &c);
+                }
             });
             imp.content_stack.set_visible_child(view);
             view.grab_focus();

@@ -15,7 +15,7 @@ use libadwaita::prelude::*;
 use libadwaita::subclass::prelude::*;
 
 use crate::core::events::TorStatusInfo;
-use crate::core::tor_settings::{TorSettings, bridge_line_problem};
+use crate::core::tor_settings::{TorSettings, bridge_line_problem, check_network_file};
 use crate::core::{Command, CoreError, CoreHandle, Reply};
 use crate::ui::user_text;
 
@@ -304,13 +304,12 @@ impl TorSettingsPage {
         let imp = self.imp();
         let text = match imp.private_network.borrow().as_deref() {
             None => "The public Tor network. For test networks only: choose a tor-network.json file (authorities and fallback relays); applied with the rest. The --tor-network option overrides it.".to_owned(),
-            Some(json) => match crate::tor::PrivateNetwork::from_json(json) {
+            Some(json) => match check_network_file(json) {
                 Ok(n) => format!(
                     "A private test network: {} authorities, {} fallback relays (never the public Tor network).",
-                    n.authorities.len(),
-                    n.fallbacks.len()
+                    n.authorities, n.fallbacks
                 ),
-                Err(e) => format!("Not a usable network description: {e}"),
+                Err(e) => user_text::network_file_error_text(&e),
             },
         };
         imp.network_row.set_subtitle(&text);

@@ -2,6 +2,7 @@
 //! The core's own English strings are never shown raw except as a detail of a clear sentence.
 
 use crate::core::CoreError;
+use crate::core::tor_settings::NetworkFileError;
 
 /// A sentence the user can act on, for a failed command.
 pub fn error_text(e: &CoreError) -> String {
@@ -60,12 +61,37 @@ pub fn encryption_badge(encryption: &str) -> (&'static str, &'static str, &'stat
             "badge-omemo-legacy",
             "End-to-end encrypted with legacy OMEMO; only the text is encrypted",
         ),
+        "pending" => (
+            "Waiting to be encrypted",
+            "badge-pending",
+            "Not sent yet: it will be sent end-to-end encrypted, never in plaintext",
+        ),
         _ => (
             "NOT ENCRYPTED",
             "badge-unencrypted",
             "Not end-to-end encrypted: the server can read this message",
         ),
     }
+}
+
+/// Why an outgoing message waits in the outbox, for its row: `with` is the conversation and
+/// `reason` the core's reason from its `message_held` event.
+pub fn held_text(with: &str, reason: &str) -> String {
+    let why = if reason.contains("usable OMEMO keys") {
+        format!("{with} has no OMEMO keys yet")
+    } else if reason.contains("no member of the room is known") {
+        "no member of this room is known yet (join the room)".to_owned()
+    } else if reason.starts_with("encryption failed") {
+        "encrypting it failed".to_owned()
+    } else {
+        "it could not be encrypted yet".to_owned()
+    };
+    format!("Held: {why}. It will be sent encrypted when keys appear, never in plaintext.")
+}
+
+/// Who cannot read a message sent in a room, for its row: the members `keys_missing` named.
+pub fn not_readable_text(jids: &[String]) -> String {
+    format!("Not readable by: {}", jids.join(", "))
 }
 
 /// How strong a new passphrase looks, from 0 (too short) to 3 (strong).
@@ -103,6 +129,51 @@ pub fn strength_hint(strength: u8) -> &'static str {
     }
 }
 
+/// Why we are no longer in a room, for the core's `RoomLeft` reason (`kicked`, `banned`,
+/// `membership_revoked`, `shutdown`, `left` or `join_refused: <condition>`).
+pub fn room_left_text(reason: &str) -> String {
+    if let Some(condition) = reason.strip_prefix("join_refused:") {
+        return match condition.trim() {
+            "not-authorized" => "Wrong password".to_owned(),
+            "registration-required" => "Members only: you are not a member".to_owned(),
+            "forbidden" => "Banned: you may not enter this room".to_owned(),
+            "item-not-found" => "The room does not exist or is locked".to_owned(),
+            "conflict" => "That nickname is already taken in this room".to_owned(),
+            "service-unavailable" => "The room is full".to_owned(),
+            "not-allowed" => "This server does not let you create rooms".to_owned(),
+            "not-acceptable" => "That nickname is not allowed in this room".to_owned(),
+            other => format!("The room refused you ({other})"),
+        };
+    }
+    match reason {
+        "kicked" => "You were removed from this room by an admin".to_owned(),
+        "banned" => "Banned: you were banned from this room".to_owned(),
+        "membership_revoked" => "Your membership was revoked".to_owned(),
+        "shutdown" => "The room's server shut down".to_owned(),
+        "destroyed" => "The room was destroyed".to_owned(),
+        _ => "You are not in this room".to_owned(),
+    }
+}
+
+/// Whether joining again after `reason` (see [`room_left_text`]) can work as it is.
+pub fn room_rejoinable(reason: &str) -> bool {
+    matches!(reason, "kicked" | "shutdown" | "left")
+}
+
+/// Why a chosen private Tor network file is not used.
+pub fn network_file_error_text(e: &NetworkFileError) -> String {
+    match e {
+        NetworkFileError::Unusable(detail) => {
+            format!("Not a usable network description: {detail}")
+        }
+    }
+}
+
+/// The warning on a room nick that imitates another occupant's (`lookalike_of`).
+pub fn lookalike_warning(imitated: &str) -> String {
+    format!("Looks like {imitated}: may be someone else")
+}
+
 #[cfg(test)]
 mod tests {
     #[allow(clippy::wildcard_imports)]
@@ -124,9 +195,111 @@ mod tests {
     }
 
     #[test]
+    fn a_pending_message_never_shows_the_plaintext_badge() {
+        let (label, class, tooltip) = encryption_badge("pending");
+        assert!(label.contains("Waiting to be encrypted"));
+        assert_eq!(class, "badge-pending");
+        assert!(tooltip.contains("never in plaintext"));
+        assert_ne!(label, encryption_badge("none").0);
+    }
+
+    #[test]
+    fn held_text_names_the_contact_without_keys() {
+        let t = held_text(
+            "alice@talpa.test",
+            "nobody in the conversation with alice@talpa.test has usable OMEMO keys: the \
+             message was not sent",
+        );
+        assert!(
+            t.starts_with("Held: alice@talpa.test has no OMEMO keys yet."),
+            "{t}"
+        );
+        assert!(t.contains("never in plaintext"));
+    }
+
+    #[test]
+    fn held_text_explains_an_unknown_room_and_hides_raw_core_errors() {
+        let room = held_text(
+            "r@rooms.talpa.test",
+            "no member of the room is known yet (join it first)",
+        );
+        assert!(room.contains("join the room"), "{room}");
+        let failed = held_text("a@talpa.test", "encryption failed: bad point 0xdeadbeef");
+        assert!(failed.contains("encrypting it failed"));
+        assert!(!failed.contains("deadbeef"));
+    }
+
+    #[test]
+    fn not_readable_text_lists_every_member() {
+        let jids = [
+            "badger@talpa.test".to_owned(),
+            "otter@talpa.test".to_owned(),
+        ];
+        assert_eq!(
+            not_readable_text(&jids),
+            "Not readable by: badger@talpa.test, otter@talpa.test"
+        );
+    }
+
+    #[test]
     fn wrong_passphrase_text_does_not_leak_core_wording() {
         let t = error_text(&CoreError::WrongPassphrase);
         assert!(t.contains("passphrase"));
         assert!(!t.contains("wrong passphrase"));
+    }
+
+    #[test]
+    fn room_removals_are_said_plainly() {
+        assert_eq!(
+            room_left_text("kicked"),
+            "You were removed from this room by an admin"
+        );
+        assert!(room_left_text("banned").starts_with("Banned"));
+        assert_eq!(
+            room_left_text("membership_revoked"),
+            "Your membership was revoked"
+        );
+        assert_eq!(room_left_text("destroyed"), "The room was destroyed");
+        assert!(room_left_text("shutdown").contains("shut down"));
+        assert_eq!(room_left_text("left"), "You are not in this room");
+    }
+
+    #[test]
+    fn refused_joins_name_the_cause() {
+        assert_eq!(
+            room_left_text("join_refused: not-authorized"),
+            "Wrong password"
+        );
+        assert_eq!(
+            room_left_text("join_refused: registration-required"),
+            "Members only: you are not a member"
+        );
+        assert!(room_left_text("join_refused: forbidden").starts_with("Banned"));
+        assert!(room_left_text("join_refused: item-not-found").contains("does not exist"));
+        assert!(room_left_text("join_refused: conflict").contains("nickname"));
+        assert!(room_left_text("join_refused: service-unavailable").contains("full"));
+        assert!(room_left_text("join_refused: gone").contains("(gone)"));
+    }
+
+    #[test]
+    fn only_removals_that_can_be_undone_offer_rejoin() {
+        assert!(room_rejoinable("kicked"));
+        assert!(!room_rejoinable("banned"));
+        assert!(!room_rejoinable("membership_revoked"));
+        assert!(!room_rejoinable("join_refused: not-authorized"));
+    }
+
+    #[test]
+    fn an_unusable_network_file_says_so() {
+        let t = network_file_error_text(&NetworkFileError::Unusable("no authorities".into()));
+        assert_eq!(t, "Not a usable network description: no authorities");
+    }
+
+    #[test]
+    fn a_lookalike_nick_names_the_nick_it_imitates() {
+        assert_eq!(
+            lookalike_warning("badger"),
+            "Looks like badger: may be someone else"
+        );
     }
 }

@@ -124,6 +124,25 @@ impl Window {
         self.imp().toast_overlay.add_toast(toast);
     }
 
+    /// The texts of the notices shown or queued now (for tests).
+    pub fn toast_titles(&self) -> Vec<String> {
+        self.imp()
+            .toasts
+            .borrow()
+            .iter()
+            .filter_map(glib::WeakRef::upgrade)
+            .filter_map(|t| t.title().map(|s| s.to_string()))
+            .collect()
+    }
+
+    /// Reads again from the core what the window shows (after it missed events).
+    pub fn resync(&self) {
+        self.refresh_tor();
+        if let Some(session) = self.session() {
+            session.resync();
+        }
+    }
+
     /// The unlocked profile's view, if the profile is shown unlocked.
     pub fn session(&self) -> Option<SessionView> {
         self.imp().session.borrow().clone()
@@ -221,7 +240,14 @@ impl Window {
             loop {
                 let event = match events.recv().await {
                     Ok(event) => event,
-                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Lagged(missed)) => {
+                        // Dropped events would leave the view incomplete: read it all again.
+                        tracing::warn!(missed, "the window fell behind the core's events");
+                        if let Some(window) = window.upgrade() {
+                            window.resync();
+                        }
+                        continue;
+                    }
                     Err(RecvError::Closed) => break,
                 };
                 let Some(window) = window.upgrade() else {

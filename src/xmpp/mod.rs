@@ -22,7 +22,8 @@
 //!   subscriptions, blocking, corrections, retractions, fingerprint-safe answers).
 //! - [`mam`]: the MAM catch-up planner (parallel time ranges on servers with extended MAM).
 //! - [`muc`], [`pep`]: group chats, PEP and bookmarks.
-//! - [`origin`]: pure inbound origin checks; [`stanza`]: namespaces, builders, parsing.
+//! - [`origin`]: pure inbound origin checks; [`stanza`]: namespaces, builders, parsing;
+//!   [`xml_text`]: which characters a stanza can carry.
 
 pub mod bind_id;
 pub mod connector;
@@ -36,6 +37,7 @@ pub mod session;
 pub mod srv;
 pub mod stanza;
 pub mod tls;
+pub mod xml_text;
 
 pub use connector::{BoxedStream, StreamOpener, TalpaConnector, TlsMode};
 pub use error::XmppError;

@@ -500,6 +500,19 @@ impl ConversationView {
         self.imp().opening.get()
     }
 
+    /// Lets the user write here, or not (a room we are no longer in) with `why_not` shown.
+    pub fn set_can_send(&self, why_not: Option<&str>) {
+        let imp = self.imp();
+        imp.composer.set_sensitive(why_not.is_none());
+        imp.send_button.set_sensitive(why_not.is_none());
+        let peer = imp.conversation.borrow().clone().map(|(_, p)| p);
+        let placeholder = why_not.map_or_else(
+            || format!("Message to {}", peer.unwrap_or_default()),
+            str::to_owned,
+        );
+        imp.composer.set_placeholder_text(Some(&placeholder));
+    }
+
     /// Whether the view shows this conversation.
     pub fn is_showing(&self, account: &str, peer: &str) -> bool {
         self.imp().conversation.borrow().as_ref() == Some(&(account.to_owned(), peer.to_owned()))

@@ -1,4 +1,5 @@
-//! One message in the conversation view: sender, time, encryption badge, text.
+//! One message in the conversation view: sender, time, encryption badge, text, and a note
+//! (why an own message is held, who in a room cannot read it).
 
 use gtk4::prelude::*;
 use gtk4::subclass::prelude::*;
@@ -28,6 +29,9 @@ mod imp {
         pub body_label: TemplateChild<gtk4::Label>,
         #[template_child]
         pub edited_label: TemplateChild<gtk4::Label>,
+        /// Why an own message is held, or who in the room cannot read it.
+        #[template_child]
+        pub note_label: TemplateChild<gtk4::Label>,
         /// The message shown now (rows are recycled), for its context menu.
         pub message: RefCell<Option<MessageObject>>,
     }
@@ -93,7 +97,12 @@ impl Default for MessageRow {
     }
 }
 
-const BADGE_CLASSES: [&str; 3] = ["badge-omemo2", "badge-omemo-legacy", "badge-unencrypted"];
+const BADGE_CLASSES: [&str; 4] = [
+    "badge-omemo2",
+    "badge-omemo-legacy",
+    "badge-pending",
+    "badge-unencrypted",
+];
 
 impl MessageRow {
     /// Shows `message` in this (possibly recycled) row.
@@ -130,6 +139,9 @@ impl MessageRow {
         imp.body_label.set_label(&body);
         imp.edited_label
             .set_visible(message.corrected() && !message.retracted());
+        let note = message.note();
+        imp.note_label.set_visible(!note.is_empty());
+        imp.note_label.set_label(&note);
         imp.message.replace(Some(message.clone()));
         if message.retracted() {
             imp.body_label.add_css_class("dim-label");
@@ -150,6 +162,7 @@ impl MessageRow {
         imp.sender_label.set_label("");
         imp.body_label.set_label("");
         imp.time_label.set_label("");
+        imp.note_label.set_label("");
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod conversation_view;
 pub mod invite_popover;
 pub mod message_editing;
+pub mod message_notes;
 pub mod message_row;
 pub mod room_audit_window;
 pub mod room_panel;

@@ -128,14 +128,25 @@ fn occupant_row(item: &glib::Object) -> gtk4::Widget {
     let Some(occupant) = item.downcast_ref::<OccupantObject>() else {
         return gtk4::Label::new(None).upcast();
     };
-    adw::ActionRow::builder()
+    let mut subtitle = occupant_subtitle(&occupant.jid(), &occupant.affiliation());
+    let lookalike = occupant.lookalike_of();
+    if !lookalike.is_empty() {
+        subtitle = format!("{} · {subtitle}", user_text::lookalike_warning(&lookalike));
+    }
+    let row = adw::ActionRow::builder()
         .title(glib::markup_escape_text(&occupant.nick()))
-        .subtitle(glib::markup_escape_text(&occupant_subtitle(
-            &occupant.jid(),
-            &occupant.affiliation(),
-        )))
-        .build()
-        .upcast()
+        .subtitle(glib::markup_escape_text(&subtitle))
+        .build();
+    if !lookalike.is_empty() {
+        let icon = gtk4::Image::builder()
+            .icon_name("dialog-warning-symbolic")
+            .tooltip_text(user_text::lookalike_warning(&lookalike))
+            .css_classes(["warning"])
+            .build();
+        crate::ui::a11y::set_label(&icon, &user_text::lookalike_warning(&lookalike));
+        adw::prelude::ActionRowExt::add_prefix(&row, &icon);
+    }
+    row.upcast()
 }
 
 impl RoomPanel {

@@ -35,6 +35,18 @@ mod imp {
         /// Whether new messages here raise a desktop notification.
         #[property(get, set, default = true)]
         notify: Cell<bool>,
+        /// A room's subject (empty when none is set).
+        #[property(get, set)]
+        subject: RefCell<String>,
+        /// Why we are no longer in this room, as user text (empty while joined).
+        #[property(get, set)]
+        left_reason: RefCell<String>,
+        /// Whether joining the room again may work (kicked, left elsewhere, server restart).
+        #[property(get, set)]
+        rejoinable: Cell<bool>,
+        /// Our nickname in the room, as last joined (empty when unknown).
+        #[property(get, set)]
+        nick: RefCell<String>,
     }
 
     #[glib::object_subclass]

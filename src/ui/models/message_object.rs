@@ -28,7 +28,7 @@ mod imp {
         /// Unix time in milliseconds.
         #[property(get, set)]
         pub(super) timestamp_ms: Cell<i64>,
-        /// `omemo2`, `omemo` or `none`.
+        /// `omemo2`, `omemo`, `pending` (to be encrypted, not sent yet) or `none`.
         #[property(get, set)]
         pub(super) encryption: RefCell<String>,
         /// Whether the user sent it.
@@ -44,6 +44,10 @@ mod imp {
         /// `correct` and `retract` name it by.
         #[property(get, set)]
         pub(super) origin_id: RefCell<String>,
+        /// A note under an outgoing message (why it is held, who cannot read it); empty if
+        /// none.
+        #[property(get, set)]
+        pub(super) note: RefCell<String>,
     }
 
     #[glib::object_subclass]
@@ -80,6 +84,10 @@ impl MessageObject {
         imp.retracted.set(m.retracted);
         if let Some(origin_id) = &m.origin_id {
             imp.origin_id.replace(origin_id.clone());
+            imp.note.replace(crate::ui::chat::message_notes::note_for(
+                origin_id,
+                &m.encryption,
+            ));
         }
         obj
     }

@@ -28,6 +28,9 @@ mod imp {
         /// `moderator`, `participant`, `visitor`, `none` or empty.
         #[property(get, set)]
         role: RefCell<String>,
+        /// The other occupant's nick this one looks like (empty when none).
+        #[property(get, set)]
+        lookalike_of: RefCell<String>,
     }
 
     #[glib::object_subclass]
@@ -53,6 +56,7 @@ impl OccupantObject {
             .property("jid", o.jid.clone().unwrap_or_default())
             .property("affiliation", o.affiliation.clone().unwrap_or_default())
             .property("role", o.role.clone().unwrap_or_default())
+            .property("lookalike-of", o.lookalike_of.clone().unwrap_or_default())
             .build()
     }
 }
