@@ -492,6 +492,8 @@ impl ConversationView {
         };
         self.clear();
         self.open(&account, &peer);
+        // The list is already empty: live messages go in at once, the history before them.
+        self.imp().opening.set(false);
     }
 
     /// Whether a conversation is being opened: its history has not arrived yet, so the list
