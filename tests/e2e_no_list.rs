@@ -11,36 +11,14 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::headless::{Headless, talpa_online};
-use support::{Bed, Peer, PeerOptions, bed, random_hex};
+use support::headless::{Headless, send, talpa_online};
+use support::{Peer, bed, omemo_peer, secret};
 
 const LONG: Duration = Duration::from_secs(90);
 const NODES: [&str; 2] = [
     "urn:xmpp:omemo:2:devices",
     "eu.siacs.conversations.axolotl.devicelist",
 ];
-
-fn omemo_peer(bed: &Bed, jid: &str, password: &str) -> Peer {
-    Peer::spawn_with(
-        bed,
-        jid,
-        password,
-        &PeerOptions {
-            omemo: true,
-            ..PeerOptions::default()
-        },
-    )
-}
-
-fn secret(label: &str) -> String {
-    format!("{label} {}", random_hex(12))
-}
-
-fn send(t: &mut Headless, account: &str, to: &str, body: &str) -> String {
-    let (r, _) = t.call(json!({"cmd": "send", "account": account, "to": to, "body": body}));
-    assert_eq!(r["ok"], true, "{r}");
-    r["origin_id"].as_str().expect("origin id").to_owned()
-}
 
 /// Waits for an event matching `pred` among those arriving after the first `from` events.
 fn wait_after(t: &mut Headless, from: usize, pred: impl Fn(&Value) -> bool) -> Value {
@@ -59,15 +37,6 @@ fn occupants(room: &str, n: usize) -> impl Fn(&Value) -> bool + '_ {
             && e["room"] == room
             && e["occupants"].as_array().is_some_and(|o| o.len() == n)
     }
-}
-
-fn stanza_log(bed: &Bed) -> String {
-    let path = bed
-        .prosody
-        .stanza_log
-        .as_ref()
-        .expect("the bed logs every stanza (stanza_log in bed.json)");
-    std::fs::read_to_string(path).expect("read Prosody's stanza log")
 }
 
 /// Prosody's c2s session of a stanza-log line ("<date> <session>\t<level>\tRECV: ...").
@@ -181,7 +150,7 @@ fn a_keyless_room_member_is_asked_for_its_device_list_once_across_rejoins_and_me
         assert_eq!(got["encrypted"], "twomemo", "message {round}: {got}");
     }
 
-    let log = stanza_log(bed);
+    let log = bed.stanza_log_text();
     let ids: Vec<&str> = oids.iter().map(String::as_str).collect();
     let sessions = sessions_sending(&log, &ids);
     assert!(
@@ -223,7 +192,7 @@ fn a_contact_without_keys_is_asked_once_however_many_messages_wait_for_keys() {
         );
         assert_eq!(held["with"], b.as_str(), "{held}");
     }
-    let log = stanza_log(bed);
+    let log = bed.stanza_log_text();
     for text in &texts {
         assert!(!log.contains(text.as_str()), "a held message went out");
     }

@@ -8,41 +8,15 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::headless::{Headless, bodies, talpa_online};
-use support::{Bed, Peer, PeerOptions, bed, random_hex};
+use support::headless::{Headless, bodies, send, talpa_online};
+use support::{Bed, Peer, PeerOptions, bed, omemo_peer, random_hex, secret};
 
 const LONG: Duration = Duration::from_secs(90);
-
-fn omemo_peer(bed: &Bed, jid: &str, password: &str) -> Peer {
-    Peer::spawn_with(
-        bed,
-        jid,
-        password,
-        &PeerOptions {
-            omemo: true,
-            ..PeerOptions::default()
-        },
-    )
-}
-
-/// A unique message text, so a search of the logs for it cannot hit anything else.
-fn secret(label: &str) -> String {
-    format!("{label} {}", random_hex(12))
-}
-
-fn stanza_log(bed: &Bed) -> String {
-    let path = bed
-        .prosody
-        .stanza_log
-        .as_ref()
-        .expect("the bed logs every stanza (stanza_log in bed.json)");
-    std::fs::read_to_string(path).expect("read Prosody's stanza log")
-}
 
 /// Prosody's stanza log shows the stanza with `origin_id` (so the log does record our traffic)
 /// and none of `texts`.
 fn assert_never_in_clear(bed: &Bed, origin_id: &str, texts: &[&str]) {
-    let log = stanza_log(bed);
+    let log = bed.stanza_log_text();
     assert!(
         log.contains(origin_id),
         "the stanza log does not show the message {origin_id}: the check below would prove nothing"
@@ -58,12 +32,6 @@ fn assert_never_in_clear(bed: &Bed, origin_id: &str, texts: &[&str]) {
 
 fn is_message(e: &Value, body: &str) -> bool {
     e["event"] == "message" && e["body"] == body
-}
-
-fn send(t: &mut Headless, account: &str, to: &str, body: &str) -> String {
-    let (r, _) = t.call(json!({"cmd": "send", "account": account, "to": to, "body": body}));
-    assert_eq!(r["ok"], true, "{r}");
-    r["origin_id"].as_str().expect("origin id").to_owned()
 }
 
 #[test]
@@ -308,7 +276,7 @@ fn a_contact_without_keys_never_gets_plaintext_and_the_message_stays_queued() {
         "the held message reached the peer: {events:?}"
     );
     assert!(
-        !stanza_log(bed).contains(&text),
+        !bed.stanza_log_text().contains(&text),
         "the held message's text went over the wire"
     );
     talpa.quit();
@@ -549,7 +517,8 @@ fn a_replayed_omemo_message_under_a_new_id_shows_nothing_and_the_session_goes_on
         [first.as_str(), second.as_str()],
         "one message each, no notice for the replays: {r:#}"
     );
-    let delivered = stanza_log(bed)
+    let delivered = bed
+        .stanza_log_text()
         .lines()
         .filter(|l| l.contains("SEND: <message") && l.contains("id='replayed-copy'"))
         .filter(|l| l.contains(&format!("to='{a}")))
@@ -623,7 +592,7 @@ fn keys_published_for_contacts_only_cannot_be_fetched_by_a_stranger() {
 /// Prosody's stanza log lines that mention `id` (the original's origin-id) carry no correction
 /// or retraction marker: an edit of it travelled only inside OMEMO 2.
 fn assert_edits_of_never_in_clear(bed: &Bed, id: &str) {
-    for line in stanza_log(bed).lines().filter(|l| l.contains(id)) {
+    for line in bed.stanza_log_text().lines().filter(|l| l.contains(id)) {
         assert!(
             !line.contains("urn:xmpp:message-correct")
                 && !line.contains("urn:xmpp:message-retract"),
@@ -756,7 +725,8 @@ fn a_key_exchange_read_from_the_archive_is_answered_with_a_heartbeat_after_the_c
                           "msg_id": id}),
     );
     talpa.wait_event_for(|e| is_message(e, &two), LONG);
-    let line = stanza_log(bed)
+    let line = bed
+        .stanza_log_text()
         .lines()
         .find(|l| l.contains(&id))
         .map(str::to_owned)

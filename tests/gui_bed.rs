@@ -15,12 +15,11 @@ use std::time::Duration;
 
 use gtk4::prelude::*;
 use libadwaita as adw;
-use talpa::core::commands::{NewAccount, Secret};
-use talpa::core::{Command, CoreHandle};
+use talpa::core::CoreHandle;
 use talpa::ui::conversation_settings_dialog::ConversationSettingsDialog;
 use talpa::ui::window::Window;
 
-use gui_bed_support::{bed_options, call};
+use gui_bed_support::bed_options;
 use gui_support::{find_widget, pump, pump_until, visible_texts};
 use support::{Peer, bed};
 
@@ -51,30 +50,13 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     window.present();
     pump(Duration::from_millis(300));
 
-    call(
+    let session = gui_bed_support::unlock_with_bed_account(
+        &window,
         &core,
-        Command::CreateProfile {
-            passphrase: Secret::new("gui bed passphrase"),
-        },
+        "gui bed passphrase",
+        &me,
+        &my_password,
     );
-    let ca = std::fs::read_to_string(&bed.ca_cert).expect("the bed's CA");
-    call(
-        &core,
-        Command::AddAccount(NewAccount {
-            jid: me.clone(),
-            password: Secret::new(my_password),
-            host: Some(bed.prosody.host.clone()),
-            port: Some(bed.prosody.c2s_port),
-            direct_tls: false,
-            trust_anchor_pem: Some(ca),
-            local_only_contacts: false,
-            dot_resolver: None,
-            retention: None,
-        }),
-    );
-    pump_until("the session view", || window.is_unlocked());
-    let session = window.session().expect("session view");
-    window.reload_accounts();
     // An OMEMO peer: the answer typed in the window travels encrypted (on by default).
     let mut peer = Peer::spawn_with(
         bed,

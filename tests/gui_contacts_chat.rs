@@ -23,7 +23,6 @@ use gtk4::prelude::*;
 use libadwaita as adw;
 use libadwaita::prelude::{ComboRowExt, PreferencesRowExt};
 use serde_json::Value;
-use talpa::core::commands::{NewAccount, Secret};
 use talpa::core::{Command, CoreHandle, Reply};
 use talpa::ui::account_window::AccountWindow;
 use talpa::ui::chat::MessageRow;
@@ -63,30 +62,13 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     window.set_default_size(1100, 700);
     window.present();
     pump(Duration::from_millis(300));
-    call(
+    let session = gui_bed_support::unlock_with_bed_account(
+        &window,
         &core,
-        Command::CreateProfile {
-            passphrase: Secret::new("gui contacts passphrase"),
-        },
+        "gui contacts passphrase",
+        &me,
+        &my_password,
     );
-    let ca = std::fs::read_to_string(&bed.ca_cert).expect("the bed's CA");
-    call(
-        &core,
-        Command::AddAccount(NewAccount {
-            jid: me.clone(),
-            password: Secret::new(my_password),
-            host: Some(bed.prosody.host.clone()),
-            port: Some(bed.prosody.c2s_port),
-            direct_tls: false,
-            trust_anchor_pem: Some(ca),
-            local_only_contacts: false,
-            dot_resolver: None,
-            retention: None,
-        }),
-    );
-    pump_until("the session view", || window.is_unlocked());
-    let session = window.session().expect("session view");
-    window.reload_accounts();
     let mut friend = Peer::spawn(bed, &friend_jid, &friend_password);
     let mut stranger = Peer::spawn(bed, &stranger_jid, &stranger_password);
     let deadline = std::time::Instant::now() + LONG;

@@ -14,7 +14,6 @@ use std::time::Duration;
 use gtk4::prelude::*;
 use libadwaita as adw;
 use serde_json::json;
-use talpa::core::commands::{NewAccount, Secret};
 use talpa::core::events::StoredMessage;
 use talpa::core::{Command, CoreHandle, Event, Reply};
 use talpa::ui::chat::MessageRow;
@@ -23,7 +22,7 @@ use talpa::ui::window::Window;
 
 use gui_bed_support::{LONG, bed_options, call};
 use gui_support::{find_widget, pump, pump_until, visible_texts};
-use support::{Peer, PeerOptions, bed};
+use support::{Peer, PeerOptions, bed, secret};
 
 #[test]
 fn held_and_partly_readable_messages_say_so_on_their_rows() {
@@ -71,6 +70,7 @@ fn note_checks(app: &adw::Application, core: CoreHandle) {
         account: ME.into(),
         with: PEER.into(),
         origin_id: "oid-held".into(),
+        cause: talpa::core::events::HeldCause::NoKeys,
         reason: format!(
             "nobody in the conversation with {PEER} has usable OMEMO keys: the message was not sent"
         ),
@@ -103,11 +103,6 @@ fn note_checks(app: &adw::Application, core: CoreHandle) {
     assert!(!shown.contains("Waiting"), "{shown}");
 }
 
-/// A unique message text, so a search of the logs for it cannot hit anything else.
-fn secret(label: &str) -> String {
-    format!("{label} {}", support::random_hex(12))
-}
-
 fn send(core: &CoreHandle, account: &str, to: &str, body: &str) -> String {
     match call(
         core,
@@ -131,15 +126,6 @@ fn row_text(session: &SessionView, origin_id: &str) -> String {
     .unwrap_or_default()
 }
 
-fn stanza_log() -> String {
-    let path = bed()
-        .prosody
-        .stanza_log
-        .as_ref()
-        .expect("the bed logs every stanza (stanza_log in bed.json)");
-    std::fs::read_to_string(path).expect("read Prosody's stanza log")
-}
-
 #[allow(clippy::needless_pass_by_value)] // the signature run_app_checks_with expects
 fn checks(app: &adw::Application, core: CoreHandle) {
     let display = std::env::var("DISPLAY").expect("DISPLAY set by the parent");
@@ -149,30 +135,13 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     let window = Window::new(app, core.clone());
     window.set_default_size(1000, 700);
     window.present();
-    call(
+    let session = gui_bed_support::unlock_with_bed_account(
+        &window,
         &core,
-        Command::CreateProfile {
-            passphrase: Secret::new("gui held passphrase"),
-        },
+        "gui held passphrase",
+        &me,
+        &my_password,
     );
-    let ca = std::fs::read_to_string(&bed.ca_cert).expect("the bed's CA");
-    call(
-        &core,
-        Command::AddAccount(NewAccount {
-            jid: me.clone(),
-            password: Secret::new(my_password),
-            host: Some(bed.prosody.host.clone()),
-            port: Some(bed.prosody.c2s_port),
-            direct_tls: false,
-            trust_anchor_pem: Some(ca),
-            local_only_contacts: false,
-            dot_resolver: None,
-            retention: None,
-        }),
-    );
-    pump_until("the session view", || window.is_unlocked());
-    let session = window.session().expect("session view");
-    window.reload_accounts();
     let deadline = std::time::Instant::now() + LONG;
     while session.account_state(&me).as_deref() != Some("online") {
         assert!(
@@ -208,7 +177,7 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     pump(Duration::from_millis(300));
     gui_support::screenshot(&display, "held_1_contact_without_keys");
     assert!(
-        !stanza_log().contains(&text),
+        !bed.stanza_log_text().contains(&text),
         "the held message's text went over the wire"
     );
 
@@ -281,7 +250,7 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     pump(Duration::from_millis(300));
     gui_support::screenshot(&display, "held_2_room_not_readable_by");
     assert!(
-        !stanza_log().contains(&text),
+        !bed.stanza_log_text().contains(&text),
         "the room message went over the wire in clear"
     );
 }

@@ -13,11 +13,10 @@ use std::time::Duration;
 use gtk4::prelude::*;
 use libadwaita as adw;
 use libadwaita::prelude::*;
-use talpa::core::commands::{NewAccount, Secret};
-use talpa::core::{Command, CoreHandle};
+use talpa::core::CoreHandle;
 use talpa::ui::window::Window;
 
-use gui_bed_support::{LONG, bed_options, call, pump_until_peer};
+use gui_bed_support::{LONG, bed_options, pump_until_peer};
 use gui_support::{find_widget, pump, pump_until, unlabelled};
 use support::{Peer, bed};
 
@@ -41,30 +40,13 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     let window = Window::new(app, core.clone());
     window.set_default_size(1100, 700);
     window.present();
-    call(
+    let session = gui_bed_support::unlock_with_bed_account(
+        &window,
         &core,
-        Command::CreateProfile {
-            passphrase: Secret::new("gui invitations passphrase"),
-        },
+        "gui invitations passphrase",
+        &me,
+        &my_password,
     );
-    let ca = std::fs::read_to_string(&bed.ca_cert).expect("the bed's CA");
-    call(
-        &core,
-        Command::AddAccount(NewAccount {
-            jid: me.clone(),
-            password: Secret::new(my_password),
-            host: Some(bed.prosody.host.clone()),
-            port: Some(bed.prosody.c2s_port),
-            direct_tls: false,
-            trust_anchor_pem: Some(ca),
-            local_only_contacts: false,
-            dot_resolver: None,
-            retention: None,
-        }),
-    );
-    pump_until("the session view", || window.is_unlocked());
-    let session = window.session().expect("session view");
-    window.reload_accounts();
     let mut host = Peer::spawn(bed, &host_jid, &host_password);
     host.send_cmd(&serde_json::json!({"cmd": "join", "room": room, "nick": "badger"}));
     host.wait_event(|e| e["event"] == "joined", LONG);

@@ -41,38 +41,12 @@ fn gnome_shell_receives_the_notification_and_its_click_opens_the_conversation() 
     );
 }
 
-/// Runs `checks` inside Talpa's own application object, unique on the private bus, with a core
-/// on a temporary profile; then quits. Panics if `checks` panicked.
 fn run_unique_app_checks(checks: fn(&adw::Application, CoreHandle)) {
-    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let _guard = runtime.enter();
-    let profile = tempfile::tempdir().expect("profile dir");
-    let core = CoreHandle::spawn(talpa::core::CoreOptions::new(profile.path().join("p")));
-    let app = talpa::ui::application(true);
-    let verdict: Rc<RefCell<Option<String>>> = Rc::default();
-    let v = verdict.clone();
-    app.connect_startup(talpa::ui::install);
-    app.connect_activate(move |app| {
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            checks(app, core.clone());
-        }));
-        *v.borrow_mut() = Some(match result {
-            Ok(()) => "ok".to_owned(),
-            Err(e) => e
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| e.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                .unwrap_or_else(|| "panic".to_owned()),
-        });
-        for w in app.windows() {
-            w.destroy();
-        }
-        app.quit();
-    });
-    app.run_with_args::<&str>(&[]);
-    let verdict = verdict.borrow().clone();
-    assert_eq!(verdict.as_deref(), Some("ok"), "GUI checks failed");
-    println!("GUI-CHILD-DONE");
+    gui_support::run_checks_in_app(
+        || talpa::ui::application(true),
+        talpa::core::CoreOptions::new,
+        checks,
+    );
 }
 
 const GTK_NOTIFICATIONS: &str = r#"<node>

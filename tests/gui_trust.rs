@@ -16,7 +16,6 @@ use gtk4::prelude::*;
 use libadwaita as adw;
 use libadwaita::prelude::*;
 use serde_json::json;
-use talpa::core::commands::{NewAccount, Secret};
 use talpa::core::events::DeviceInfo;
 use talpa::core::{Command, CoreHandle, Event, Reply};
 use talpa::ui::chat::room_audit_window::RoomAuditWindow;
@@ -84,30 +83,13 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     let window = Window::new(app, core.clone());
     window.set_default_size(1100, 700);
     window.present();
-    call(
+    let session = gui_bed_support::unlock_with_bed_account(
+        &window,
         &core,
-        Command::CreateProfile {
-            passphrase: Secret::new("gui trust passphrase"),
-        },
+        "gui trust passphrase",
+        &me,
+        &my_password,
     );
-    let ca = std::fs::read_to_string(&bed.ca_cert).expect("the bed's CA");
-    call(
-        &core,
-        Command::AddAccount(NewAccount {
-            jid: me.clone(),
-            password: Secret::new(my_password),
-            host: Some(bed.prosody.host.clone()),
-            port: Some(bed.prosody.c2s_port),
-            direct_tls: false,
-            trust_anchor_pem: Some(ca),
-            local_only_contacts: false,
-            dot_resolver: None,
-            retention: None,
-        }),
-    );
-    pump_until("the session view", || window.is_unlocked());
-    let session = window.session().expect("session view");
-    window.reload_accounts();
     let mut peer = Peer::spawn_with(
         bed,
         &peer_jid,

@@ -19,7 +19,7 @@ use xmpp_parsers::jid::{BareJid, Jid};
 use xmpp_parsers::message::{Id as MessageId, MessageType};
 
 use crate::core::error::CoreError;
-use crate::core::events::{Event, StoredMessage};
+use crate::core::events::{Event, HeldCause, StoredMessage};
 use crate::core::omemo::{self, OmemoRef, Opened};
 use crate::core::pipeline::{self, Action, Classified, Source};
 use crate::core::room_session::{Ctx, Rooms};
@@ -1114,6 +1114,7 @@ async fn flush(
                     held,
                     &full.to_bare(),
                     &entry.origin_id,
+                    HeldCause::OccupantMessage,
                     "a private message to a room occupant cannot be end-to-end encrypted; \
                      turn encryption off for this conversation to send it in plaintext"
                         .into(),
@@ -1148,6 +1149,7 @@ async fn flush(
                     held,
                     &to,
                     &entry.origin_id,
+                    HeldCause::NoRoomMembers,
                     "no member of the room is known yet (join it first)".into(),
                 );
                 continue;
@@ -1206,8 +1208,8 @@ async fn flush(
                         sealed.payloads,
                     )
                 }
-                Err(reason) => {
-                    hold(shared, account, held, &to, &entry.origin_id, reason);
+                Err((cause, reason)) => {
+                    hold(shared, account, held, &to, &entry.origin_id, cause, reason);
                     continue;
                 }
             }
@@ -1261,6 +1263,7 @@ fn hold(
     held: &mut HashSet<String>,
     to: &BareJid,
     origin_id: &str,
+    cause: HeldCause,
     reason: String,
 ) {
     if held.insert(origin_id.to_owned()) {
@@ -1268,6 +1271,7 @@ fn hold(
             account: account.jid.clone(),
             with: to.to_string(),
             origin_id: origin_id.to_owned(),
+            cause,
             reason,
         });
     }
@@ -1985,7 +1989,7 @@ async fn send_sealed_edit(
     )
     .await;
     omemo::save(shared, account.id, st).await;
-    let sealed = sealed.map_err(CoreError::Omemo)?;
+    let sealed = sealed.map_err(|(_, reason)| CoreError::Omemo(reason))?;
     if in_room && !sealed.missing.is_empty() {
         shared.emit(Event::KeysMissing {
             account: account.jid.clone(),

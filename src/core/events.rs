@@ -2,6 +2,20 @@
 
 use serde::Serialize;
 
+/// Why a queued message is held rather than sent (the `cause` of `message_held`).
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum HeldCause {
+    /// Nobody in the conversation has usable OMEMO keys.
+    NoKeys,
+    /// No member of the room is known yet (not joined).
+    NoRoomMembers,
+    /// A private message to a room occupant, which cannot be end-to-end encrypted.
+    OccupantMessage,
+    /// Encrypting failed.
+    EncryptionFailed,
+}
+
 /// What Tor is doing, as shown in the header bar and the headless `tor_status` event.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct TorStatusInfo {
@@ -304,7 +318,9 @@ pub enum Event {
         with: String,
         /// The message's origin-id.
         origin_id: String,
-        /// Why.
+        /// Why, for a front end to act on.
+        cause: HeldCause,
+        /// Why, in words (for logs and headless users).
         reason: String,
     },
     /// The profile was unlocked.

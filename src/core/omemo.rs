@@ -25,7 +25,7 @@ use xmpp_parsers::jid::BareJid;
 use xmpp_parsers::minidom::Element;
 
 use crate::core::error::CoreError;
-use crate::core::events::{DeviceInfo, Event};
+use crate::core::events::{DeviceInfo, Event, HeldCause};
 use crate::core::shared::{SharedRef, lock};
 use crate::omemo::devices::{DeviceRegistry, own_list_to_publish};
 use crate::omemo::message::DecryptedMessage;
@@ -821,7 +821,7 @@ pub(crate) async fn seal(
     members: &[String],
     content: &MessageContent,
     choice: EncryptionChoice,
-) -> Result<Sealed, String> {
+) -> Result<Sealed, (HeldCause, String)> {
     let own = session.own_jid().to_string();
     let mut jids: Vec<String> = members.to_vec();
     jids.retain(|j| *j != own);
@@ -869,7 +869,12 @@ pub(crate) async fn seal(
             );
             let encrypted = match encrypted {
                 Ok(e) => e,
-                Err(e) => return Err(format!("encryption failed: {e}")),
+                Err(e) => {
+                    return Err((
+                        HeldCause::EncryptionFailed,
+                        format!("encryption failed: {e}"),
+                    ));
+                }
             };
             let reached: HashSet<&str> = encrypted
                 .element
@@ -896,7 +901,12 @@ pub(crate) async fn seal(
                 .collect();
             let element = match encrypted_element(v, &encrypted.element) {
                 Ok(e) => e,
-                Err(e) => return Err(format!("encryption failed: {e}")),
+                Err(e) => {
+                    return Err((
+                        HeldCause::EncryptionFailed,
+                        format!("encryption failed: {e}"),
+                    ));
+                }
             };
             let mut payloads = vec![
                 element,
@@ -917,8 +927,11 @@ pub(crate) async fn seal(
             });
         }
     }
-    Err(format!(
-        "nobody in the conversation with {to} has usable OMEMO keys: the message was not sent"
+    Err((
+        HeldCause::NoKeys,
+        format!(
+            "nobody in the conversation with {to} has usable OMEMO keys: the message was not sent"
+        ),
     ))
 }
 

@@ -2,6 +2,7 @@
 //! The core's own English strings are never shown raw except as a detail of a clear sentence.
 
 use crate::core::CoreError;
+use crate::core::events::HeldCause;
 use crate::core::tor_settings::NetworkFileError;
 
 /// A sentence the user can act on, for a failed command.
@@ -75,16 +76,15 @@ pub fn encryption_badge(encryption: &str) -> (&'static str, &'static str, &'stat
 }
 
 /// Why an outgoing message waits in the outbox, for its row: `with` is the conversation and
-/// `reason` the core's reason from its `message_held` event.
-pub fn held_text(with: &str, reason: &str) -> String {
-    let why = if reason.contains("usable OMEMO keys") {
-        format!("{with} has no OMEMO keys yet")
-    } else if reason.contains("no member of the room is known") {
-        "no member of this room is known yet (join the room)".to_owned()
-    } else if reason.starts_with("encryption failed") {
-        "encrypting it failed".to_owned()
-    } else {
-        "it could not be encrypted yet".to_owned()
+/// `cause` the core's cause from its `message_held` event.
+pub fn held_text(with: &str, cause: HeldCause) -> String {
+    let why = match cause {
+        HeldCause::NoKeys => format!("{with} has no OMEMO keys yet"),
+        HeldCause::NoRoomMembers => {
+            "no member of this room is known yet (join the room)".to_owned()
+        }
+        HeldCause::EncryptionFailed => "encrypting it failed".to_owned(),
+        HeldCause::OccupantMessage => "it could not be encrypted yet".to_owned(),
     };
     format!("Held: {why}. It will be sent encrypted when keys appear, never in plaintext.")
 }
@@ -205,11 +205,7 @@ mod tests {
 
     #[test]
     fn held_text_names_the_contact_without_keys() {
-        let t = held_text(
-            "alice@talpa.test",
-            "nobody in the conversation with alice@talpa.test has usable OMEMO keys: the \
-             message was not sent",
-        );
+        let t = held_text("alice@talpa.test", HeldCause::NoKeys);
         assert!(
             t.starts_with("Held: alice@talpa.test has no OMEMO keys yet."),
             "{t}"
@@ -219,12 +215,9 @@ mod tests {
 
     #[test]
     fn held_text_explains_an_unknown_room_and_hides_raw_core_errors() {
-        let room = held_text(
-            "r@rooms.talpa.test",
-            "no member of the room is known yet (join it first)",
-        );
+        let room = held_text("r@rooms.talpa.test", HeldCause::NoRoomMembers);
         assert!(room.contains("join the room"), "{room}");
-        let failed = held_text("a@talpa.test", "encryption failed: bad point 0xdeadbeef");
+        let failed = held_text("a@talpa.test", HeldCause::EncryptionFailed);
         assert!(failed.contains("encrypting it failed"));
         assert!(!failed.contains("deadbeef"));
     }

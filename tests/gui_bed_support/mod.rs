@@ -1,14 +1,17 @@
 //! What the GUI tests that run against the real bed share: the core's options for the bed's
-//! private Tor network, a blocking core call, and waiting for a Python peer's event while the
+//! private Tor network, a blocking core call, a window unlocked with one bed account, and waiting for a Python peer's event while the
 //! GTK main loop keeps running. A test includes it next to `gui_support` and `support`.
 #![allow(dead_code)] // each test binary uses only some of these
 
 use std::time::Duration;
 
 use serde_json::Value;
+use talpa::core::commands::{NewAccount, Secret};
 use talpa::core::{Command, CoreHandle, CoreOptions, Reply};
+use talpa::ui::session_view::SessionView;
+use talpa::ui::window::Window;
 
-use crate::gui_support::pump;
+use crate::gui_support::{pump, pump_until};
 use crate::support::{Peer, bed};
 
 /// How long a bed round trip (login, peer event) may take on a loaded machine.
@@ -42,4 +45,42 @@ pub fn pump_until_peer(peer: &mut Peer, what: &str, pred: impl Fn(&Value) -> boo
         pump(Duration::from_millis(50));
     }
     peer.wait_event(pred, Duration::from_secs(1))
+}
+
+/// Creates the profile (with `passphrase`) and adds `jid` as an account on the bed's Prosody
+/// (its host and port, the bed's CA as the trust anchor); waits for the window to unlock and
+/// lists the account. Returns the window's session view.
+pub fn unlock_with_bed_account(
+    window: &Window,
+    core: &CoreHandle,
+    passphrase: &str,
+    jid: &str,
+    password: &str,
+) -> SessionView {
+    let bed = bed();
+    call(
+        core,
+        Command::CreateProfile {
+            passphrase: Secret::new(passphrase),
+        },
+    );
+    let ca = std::fs::read_to_string(&bed.ca_cert).expect("the bed's CA");
+    call(
+        core,
+        Command::AddAccount(NewAccount {
+            jid: jid.to_owned(),
+            password: Secret::new(password),
+            host: Some(bed.prosody.host.clone()),
+            port: Some(bed.prosody.c2s_port),
+            direct_tls: false,
+            trust_anchor_pem: Some(ca),
+            local_only_contacts: false,
+            dot_resolver: None,
+            retention: None,
+        }),
+    );
+    pump_until("the session view", || window.is_unlocked());
+    let session = window.session().expect("session view");
+    window.reload_accounts();
+    session
 }

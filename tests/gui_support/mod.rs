@@ -185,15 +185,31 @@ pub fn run_app_checks_with(
     options: fn(PathBuf) -> talpa::core::CoreOptions,
     checks: fn(&libadwaita::Application, talpa::core::CoreHandle),
 ) {
+    run_checks_in_app(
+        || {
+            libadwaita::Application::builder()
+                .application_id("org.talpa.TalpaTest")
+                .flags(gtk4::gio::ApplicationFlags::NON_UNIQUE)
+                .build()
+        },
+        options,
+        checks,
+    );
+}
+
+/// [`run_app_checks_with`] in the application `make_app` builds (e.g. Talpa's own, unique one):
+/// runs `checks` once it is activated, then quits. Panics if `checks` panicked.
+pub fn run_checks_in_app(
+    make_app: impl FnOnce() -> libadwaita::Application,
+    options: fn(PathBuf) -> talpa::core::CoreOptions,
+    checks: fn(&libadwaita::Application, talpa::core::CoreHandle),
+) {
     use gtk4::prelude::*;
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let _guard = runtime.enter();
     let profile = tempfile::tempdir().expect("profile dir");
     let core = talpa::core::CoreHandle::spawn(options(profile.path().to_path_buf()));
-    let app = libadwaita::Application::builder()
-        .application_id("org.talpa.TalpaTest")
-        .flags(gtk4::gio::ApplicationFlags::NON_UNIQUE)
-        .build();
+    let app = make_app();
     let verdict: Rc<RefCell<Option<String>>> = Rc::new(RefCell::new(None));
     let v = verdict.clone();
     app.connect_startup(talpa::ui::install);

@@ -231,3 +231,10 @@ pub fn bodies(history: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// Sends `body` from `account` to `to`; returns the queued message's origin-id.
+pub fn send(t: &mut Headless, account: &str, to: &str, body: &str) -> String {
+    let (r, _) = t.call(json!({"cmd": "send", "account": account, "to": to, "body": body}));
+    assert_eq!(r["ok"], true, "{r}");
+    r["origin_id"].as_str().expect("origin id").to_owned()
+}

@@ -229,7 +229,35 @@ pub fn random_hex(n: usize) -> String {
     hex::encode((0..n).map(|_| rand::random::<u8>()).collect::<Vec<u8>>())
 }
 
+/// A unique message text, so a search of the logs for it cannot hit anything else.
+pub fn secret(label: &str) -> String {
+    format!("{label} {}", random_hex(12))
+}
+
+/// A Python peer with OMEMO (python-omemo, both versions) for `jid`.
+pub fn omemo_peer(bed: &Bed, jid: &str, password: &str) -> Peer {
+    Peer::spawn_with(
+        bed,
+        jid,
+        password,
+        &PeerOptions {
+            omemo: true,
+            ..PeerOptions::default()
+        },
+    )
+}
+
 impl Bed {
+    /// Everything Prosody's stanza log holds so far (every stanza it received or sent).
+    pub fn stanza_log_text(&self) -> String {
+        let path = self
+            .prosody
+            .stanza_log
+            .as_ref()
+            .expect("the bed logs every stanza (stanza_log in bed.json)");
+        std::fs::read_to_string(path).expect("read Prosody's stanza log")
+    }
+
     /// Registers a new account `prefix-<random>@talpa.test`; returns `(bare jid, password)`.
     pub fn new_account(&self, prefix: &str) -> (String, String) {
         let user = format!("{}-{}", prefix.to_lowercase(), random_hex(6));

@@ -51,11 +51,11 @@ pub fn handle(event: &Event, view: Option<&ConversationView>) {
         Event::MessageHeld {
             with,
             origin_id,
-            reason,
+            cause,
             ..
         } => (
             origin_id.clone(),
-            Note::Held(user_text::held_text(with, reason)),
+            Note::Held(user_text::held_text(with, *cause)),
         ),
         Event::KeysMissing {
             jids,
