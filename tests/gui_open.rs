@@ -384,4 +384,105 @@ fn checks(app: &adw::Application, core: CoreHandle) {
         &late_sent,
         &window,
     );
+
+    // The keyboard focus on a message's text never outlives the message's row: GTK 4.8 drops
+    // the row widget of a removed item but can leave the window's focus on the row's label, and
+    // the next focus move then walks freed widgets (a critical, fatal here). Neither when
+    // another conversation's history replaces the rows, nor when new messages slide the window
+    // past the focused row.
+    focus_row_text(&window, &view, "bob's first row in the window");
+    assert_on_newest(
+        "dave's short conversation, opened with the focus on a message of bob's",
+        &view,
+        DAVE,
+        &body(DAVE, 1),
+        &window,
+    );
+    assert_focus_attached(&window, "after dave's history replaced bob's rows");
+    assert_on_newest(
+        "carol's long conversation, after dave's",
+        &view,
+        CAROL,
+        &body(CAROL, LONG),
+        &window,
+    );
+    focus_row_text(&window, &view, "carol's first row in the window");
+    for n in 1..=3 {
+        call(
+            &core,
+            Command::Send {
+                account: ALICE.into(),
+                to: CAROL.into(),
+                body: body(CAROL, LONG + n),
+            },
+        );
+    }
+    pump_until("carol's new messages", || {
+        frame(&view, &body(CAROL, LONG + 3)).newest_visible
+    });
+    pump(Duration::from_millis(300));
+    assert_focus_attached(
+        &window,
+        "after new messages slid the window past the focused row",
+    );
+}
+
+/// Puts the keyboard focus on the selectable text of the row showing the first message of the
+/// list's window (the row that leaves first when the window slides on).
+fn focus_row_text(window: &Window, view: &ConversationView, what: &str) {
+    let first = view
+        .messages()
+        .and_then(|m| m.item(view.window_range().0))
+        .and_downcast::<MessageObject>()
+        .expect("a message in the window");
+    let mut all = Vec::new();
+    rows(view.list_view().upcast_ref(), &mut all);
+    let row = all
+        .iter()
+        .find(|r| r.message().is_some_and(|m| m.id() == first.id()))
+        .unwrap_or_else(|| panic!("{what}: no row widget for the window's first message"));
+    let label = selectable_label(row.upcast_ref())
+        .unwrap_or_else(|| panic!("{what}: the row has no selectable text"));
+    assert!(
+        label.grab_focus(),
+        "{what}: the text did not take the focus"
+    );
+    assert_eq!(
+        gtk4::prelude::GtkWindowExt::focus(window).as_ref(),
+        Some(label.upcast_ref::<gtk4::Widget>()),
+        "{what}: the focus is not on the row's text"
+    );
+}
+
+/// The first selectable label under `widget`.
+fn selectable_label(widget: &gtk4::Widget) -> Option<gtk4::Label> {
+    if let Some(label) = widget.downcast_ref::<gtk4::Label>()
+        && label.is_selectable()
+    {
+        return Some(label.clone());
+    }
+    let mut child = widget.first_child();
+    while let Some(c) = child {
+        if let Some(found) = selectable_label(&c) {
+            return Some(found);
+        }
+        child = c.next_sibling();
+    }
+    None
+}
+
+/// The window's focus, if any, is on a widget inside the window, and moving it around (as Tab
+/// does) walks only live widgets.
+fn assert_focus_attached(window: &Window, what: &str) {
+    for step in 0..4 {
+        if let Some(focus) = gtk4::prelude::GtkWindowExt::focus(window) {
+            assert!(
+                focus.root().is_some(),
+                "{what}: the window's focus is on a {} that is no longer in the window (step \
+                 {step})",
+                focus.type_().name()
+            );
+        }
+        window.child_focus(gtk4::DirectionType::TabForward);
+    }
 }

@@ -277,6 +277,7 @@ impl ConversationView {
         }
         imp.opening.set(false);
         imp.on_shown.replace(None);
+        self.release_focus_from_rows(|_| false);
         if let Some(store) = imp.messages.get() {
             for obj in store.iter::<MessageObject>().flatten() {
                 obj.forget();
@@ -424,6 +425,8 @@ impl ConversationView {
             } else if let Some(slot) = added.iter_mut().find(|m| m.id() == message.id) {
                 *slot = obj;
             } else if let Some(pos) = position_from_end(store, message.id) {
+                // A new object: GTK makes a new row widget for it and drops the old one.
+                self.release_focus_from_rows(|p| p != pos);
                 store.splice(pos, 1, &[obj]);
             }
         }
@@ -462,6 +465,7 @@ impl ConversationView {
                 .collect()
         };
         // Live messages that arrived while the history loaded are newer: keep them last.
+        self.release_focus_from_rows(|p| p >= replaced);
         store.splice(0, replaced, &objects);
         for obj in old {
             obj.forget();
@@ -528,6 +532,43 @@ impl ConversationView {
             .map_or((0, 0), |w| (w.offset(), w.size()))
     }
 
+    /// Moves the keyboard focus out of the message list if it is on a row whose message is not
+    /// to stay (`stays` is asked with the message's position in the model), before the model or
+    /// the window changes.
+    ///
+    /// GTK 4.8 drops the row widget of a removed item without moving the window's focus out of
+    /// it when the list view's own focus child is not that row (e.g. after a focus move that
+    /// landed in a row's selectable text): the window then keeps focusing a label whose row was
+    /// freed, and the next focus move (a Tab, or GTK moving the focus off a widget that became
+    /// insensitive) walks freed widgets (`gtk_widget_is_ancestor: assertion 'GTK_IS_WIDGET
+    /// (widget)'`). The focus goes to the composer, or nowhere if it cannot take it.
+    fn release_focus_from_rows(&self, stays: impl Fn(u32) -> bool) {
+        let imp = self.imp();
+        let Some(root) = self.root() else {
+            return;
+        };
+        let Some(focus) = root.focus() else {
+            return;
+        };
+        if !focus.is_ancestor(&*imp.list_view) {
+            return;
+        }
+        // The focus is in a row, or on a list item itself (its child is the row).
+        let position = focus
+            .ancestor(MessageRow::static_type())
+            .or_else(|| focus.first_child())
+            .and_downcast::<MessageRow>()
+            .and_then(|row| row.message())
+            .zip(imp.messages.get())
+            .and_then(|(message, store)| position_from_end(store, message.id()));
+        if position.is_some_and(stays) {
+            return;
+        }
+        if !(imp.composer.is_sensitive() && imp.composer.is_mapped() && imp.composer.grab_focus()) {
+            root.set_focus(None::<&gtk4::Widget>);
+        }
+    }
+
     /// Keeps the window on the newest messages while following them, and inside the model.
     fn keep_window_placed(&self) {
         let imp = self.imp();
@@ -547,6 +588,8 @@ impl ConversationView {
         };
         let len = window_len(page);
         if len != window.size() {
+            let offset = window.offset();
+            self.release_focus_from_rows(|p| p >= offset && p - offset < len);
             window.set_size(len);
             self.keep_window_placed();
         }
@@ -557,6 +600,8 @@ impl ConversationView {
         if let Some(window) = imp.window.get()
             && window.offset() != offset
         {
+            let len = window.size();
+            self.release_focus_from_rows(|p| p >= offset && p - offset < len);
             imp.sliding.set(true);
             window.set_offset(offset);
             imp.sliding.set(false);
@@ -683,7 +728,9 @@ impl ConversationView {
         };
         let added = objects.len() as u32;
         imp.following.set(false);
-        let offset = window.offset();
+        let (offset, len) = (window.offset(), window.size());
+        // Until the slide below, the window shows `added` rows less of what it showed.
+        self.release_focus_from_rows(|p| p >= offset && p + added < offset + len);
         imp.sliding.set(true);
         store.splice(0, 0, &objects);
         imp.sliding.set(false);
