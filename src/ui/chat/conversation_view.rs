@@ -14,6 +14,7 @@
 
 use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashSet;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use gtk4::prelude::*;
@@ -40,6 +41,9 @@ const MIN_ROW_HEIGHT: f64 = 52.0;
 /// Extra layout passes per frame `hold_end` may ask for while putting the list at its bottom
 /// (GTK runs at most four passes a frame).
 const EXTRA_PASSES: u32 = 2;
+
+/// The most unused row widgets kept for the next rows (see `imp::ConversationView::spare_rows`).
+const SPARE_ROWS: usize = 64;
 
 /// The window's length for a viewport of `page` pixels: one and a half screens of the
 /// smallest rows (so it always fills the viewport and never holds two screens), at least 8.
@@ -114,6 +118,13 @@ mod imp {
         /// The frame in which `hold_end` last acted, how many extra layout passes it asked for
         /// in it, and the list's height it saw.
         pub held: Cell<(i64, u32, f64)>,
+        /// Row widgets whose list items GTK dropped (unbound: no text in them), given to the
+        /// next list items instead of building new rows from the template. Opening a
+        /// conversation replaces every row (GTK 4.8 makes a new list item per new item), so
+        /// this saves building and destroying a screenful of rows per open. Rows are only
+        /// made when none is spare, so the rows in the list and here together never outnumber
+        /// the most the list held at once.
+        pub spare_rows: Rc<RefCell<Vec<MessageRow>>>,
     }
 
     #[glib::object_subclass]
@@ -137,10 +148,30 @@ mod imp {
             let obj = self.obj();
             let store = gio::ListStore::new::<MessageObject>();
             let factory = gtk4::SignalListItemFactory::new();
-            factory.connect_setup(|_, item| {
+            let spare = self.spare_rows.clone();
+            factory.connect_setup(move |_, item| {
                 if let Some(item) = item.downcast_ref::<gtk4::ListItem>() {
-                    item.set_child(Some(&MessageRow::default()));
+                    let row = spare
+                        .borrow_mut()
+                        .pop()
+                        .filter(|row| row.parent().is_none())
+                        .unwrap_or_default();
+                    item.set_child(Some(&row));
                     item.set_activatable(false);
+                }
+            });
+            let spare = self.spare_rows.clone();
+            factory.connect_teardown(move |_, item| {
+                let Some(item) = item.downcast_ref::<gtk4::ListItem>() else {
+                    return;
+                };
+                let row = item.child().and_downcast::<MessageRow>();
+                item.set_child(None::<&gtk4::Widget>);
+                let mut spare = spare.borrow_mut();
+                if let Some(row) = row
+                    && spare.len() < SPARE_ROWS
+                {
+                    spare.push(row);
                 }
             });
             factory.connect_bind(|_, item| {
@@ -466,6 +497,15 @@ impl ConversationView {
         };
         // Live messages that arrived while the history loaded are newer: keep them last.
         self.release_focus_from_rows(|p| p >= replaced);
+        // The window moves to where the newest messages will be before the splice: at its old
+        // place, the splice would first show the oldest loaded messages and the slide to the
+        // newest (`keep_window_placed`) then replace every row again.
+        if let Some(window) = imp.window.get()
+            && imp.following.get()
+        {
+            let n = store.n_items() - replaced + objects.len() as u32;
+            self.slide_to(n.saturating_sub(window.size()));
+        }
         store.splice(0, replaced, &objects);
         for obj in old {
             obj.forget();
@@ -602,9 +642,9 @@ impl ConversationView {
         {
             let len = window.size();
             self.release_focus_from_rows(|p| p >= offset && p - offset < len);
-            imp.sliding.set(true);
+            let was_sliding = imp.sliding.replace(true);
             window.set_offset(offset);
-            imp.sliding.set(false);
+            imp.sliding.set(was_sliding);
         }
     }
 
