@@ -263,6 +263,15 @@ mod imp {
         fn realize(&self) {
             self.parent_realize();
             self.obj().watch_layout();
+            // Once idle, rows for a window's worth of messages are made ahead of the first
+            // open that needs them (see `spare_rows`).
+            let view = self.obj().downgrade();
+            glib::idle_add_local_full(glib::Priority::LOW, move || {
+                if let Some(view) = view.upgrade() {
+                    view.make_spare_rows();
+                }
+                glib::ControlFlow::Break
+            });
         }
 
         fn unrealize(&self) {
@@ -570,6 +579,24 @@ impl ConversationView {
             .window
             .get()
             .map_or((0, 0), |w| (w.offset(), w.size()))
+    }
+
+    /// Makes row widgets (unbound, empty) until the rows in the list and the spare ones
+    /// together fill the list's window, so the first open of a long conversation does not
+    /// build them from the template either.
+    fn make_spare_rows(&self) {
+        let imp = self.imp();
+        let (Some(store), Some(window)) = (imp.messages.get(), imp.window.get()) else {
+            return;
+        };
+        let in_list = store.n_items().min(window.size()) as usize;
+        let want = (window.size() as usize)
+            .saturating_sub(in_list)
+            .min(SPARE_ROWS);
+        let mut spare = imp.spare_rows.borrow_mut();
+        while spare.len() < want {
+            spare.push(MessageRow::default());
+        }
     }
 
     /// Moves the keyboard focus out of the message list if it is on a row whose message is not
