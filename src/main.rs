@@ -22,7 +22,8 @@ struct Cli {
     /// the one kept in the profile's Tor settings; default 120).
     #[arg(long, global = true, value_name = "SECONDS")]
     startup_jitter: Option<u64>,
-    /// Lock the profile after this many seconds without use (default 15 minutes).
+    /// Lock the profile after this many seconds without use (default 15 minutes; the idle lock
+    /// set in Preferences wins once the profile is unlocked).
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 900,
           value_parser = clap::value_parser!(u64).range(1..))]
     idle_lock: u64,
@@ -115,6 +116,26 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+
+    // A mistyped or malformed `--tor-network` file is named now, before a profile is created
+    // or unlocked (later it would only leave Tor failed with the profile already open).
+    if let Some(path) = &cli.tor_network
+        && let Err(e) = talpa::tor::PrivateNetwork::from_file(path)
+    {
+        let message = format!("--tor-network {}: {e}", path.display());
+        if cli.mode.is_some() {
+            println!(
+                "{}",
+                talpa::headless::protocol::encode_event(&Event::Error {
+                    kind: "invalid_input".to_owned(),
+                    message: message.clone(),
+                    account: None,
+                })
+            );
+        }
+        eprintln!("talpa: {message}");
+        return ExitCode::FAILURE;
+    }
 
     let default_dir = default_profile_dir();
     let Some(profile_dir) = cli.profile.or_else(|| default_dir.clone()) else {

@@ -81,6 +81,7 @@ fn message(id: i64, with: &str, direction: &str, body: &str) -> StoredMessage {
         corrected: false,
         retracted: false,
         origin_id: Some(format!("origin-{id}")),
+        notes: talpa::core::events::MessageNotes::default(),
     }
 }
 

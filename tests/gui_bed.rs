@@ -67,17 +67,7 @@ fn checks(app: &adw::Application, core: CoreHandle) {
             ..support::PeerOptions::default()
         },
     );
-    let online = || session.account_state(&me).as_deref() == Some("online");
-    let deadline = std::time::Instant::now() + LONG;
-    while !online() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the account did not go online through Tor (state {:?})\n{}",
-            session.account_state(&me),
-            bed.prosody_log_tail(40)
-        );
-        pump(Duration::from_millis(100));
-    }
+    gui_bed_support::wait_until_online(&session, &me);
     // As in support::headless::talpa_online: let the server take in our presence first.
     pump(Duration::from_secs(2));
     gui_support::screenshot(&display, "bed_1_account_online");

@@ -28,7 +28,7 @@ use talpa::ui::account_window::AccountWindow;
 use talpa::ui::chat::MessageRow;
 use talpa::ui::window::Window;
 
-use gui_bed_support::{LONG, bed_options, call, pump_until_peer};
+use gui_bed_support::{bed_options, call, pump_until_peer};
 use gui_support::{find_widget, pump, pump_until, visible_texts};
 use support::{Peer, bed};
 
@@ -71,16 +71,7 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     );
     let mut friend = Peer::spawn(bed, &friend_jid, &friend_password);
     let mut stranger = Peer::spawn(bed, &stranger_jid, &stranger_password);
-    let deadline = std::time::Instant::now() + LONG;
-    while session.account_state(&me).as_deref() != Some("online") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the account did not go online through Tor (state {:?})\n{}",
-            session.account_state(&me),
-            bed.prosody_log_tail(40)
-        );
-        pump(Duration::from_millis(100));
-    }
+    gui_bed_support::wait_until_online(&session, &me);
     pump(Duration::from_secs(2));
     let sidebar = session
         .contact_requests_view()

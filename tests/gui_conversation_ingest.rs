@@ -59,6 +59,7 @@ fn message(id: i64, with: &str, body: &str) -> StoredMessage {
         corrected: false,
         retracted: false,
         origin_id: None,
+        notes: talpa::core::events::MessageNotes::default(),
     }
 }
 

@@ -3,7 +3,9 @@
 //! (never with the plaintext badge) with the reason it is held, and nothing of it reaches
 //! Prosody in clear; in a private room with one member who has keys (the OMEMO peer) and one
 //! without, the sent message is encrypted for the first and its row names the second as unable
-//! to read it.
+//! to read it. Both notes come back when the conversation is opened again and after a lock and
+//! unlock (they are kept with the message), and memory-only messages get them too. "Check
+//! again" on the held note, once the contact has published keys, sends the message encrypted.
 
 mod gui_bed_support;
 mod gui_support;
@@ -64,6 +66,7 @@ fn note_checks(app: &adw::Application, core: CoreHandle) {
         corrected: false,
         retracted: false,
         origin_id: Some("oid-held".into()),
+        notes: talpa::core::events::MessageNotes::default(),
     };
     window.on_event(&Event::Message(message.clone()));
     window.on_event(&Event::MessageHeld {
@@ -101,6 +104,57 @@ fn note_checks(app: &adw::Application, core: CoreHandle) {
         "the held note stays after sending:\n{shown}"
     );
     assert!(!shown.contains("Waiting"), "{shown}");
+
+    // A memory-only ("don't store") message has no origin-id: its notes come with it.
+    let mut memory = StoredMessage {
+        id: -1,
+        body: "kept in memory only".into(),
+        origin_id: None,
+        ..message_pending(ME, PEER)
+    };
+    memory.notes.held = Some(talpa::core::events::HeldCause::NoKeys);
+    window.on_event(&Event::Message(memory.clone()));
+    pump_until("the memory-only held note", || {
+        body_row_text(&session, "kept in memory only")
+            .contains("Held: carol@talpa.test has no OMEMO keys yet")
+    });
+    memory.encryption = "omemo2".into();
+    memory.notes = talpa::core::events::MessageNotes {
+        held: None,
+        not_readable_by: vec!["dave@talpa.test".into()],
+    };
+    window.on_event(&Event::MessageUpdated(memory));
+    pump_until("the memory-only not-readable note", || {
+        body_row_text(&session, "kept in memory only").contains("Not readable by: dave@talpa.test")
+    });
+    let shown = body_row_text(&session, "kept in memory only");
+    assert!(!shown.contains("Held:"), "{shown}");
+}
+
+fn message_pending(me: &str, peer: &str) -> StoredMessage {
+    StoredMessage {
+        id: 0,
+        account: me.into(),
+        with: peer.into(),
+        direction: "out".into(),
+        from: me.into(),
+        body: String::new(),
+        timestamp_ms: 1_700_000_000_001,
+        encryption: "pending".into(),
+        corrected: false,
+        retracted: false,
+        origin_id: None,
+        notes: talpa::core::events::MessageNotes::default(),
+    }
+}
+
+/// The visible text of the shown row whose body is `body` (empty if not shown).
+fn body_row_text(session: &SessionView, body: &str) -> String {
+    find_widget::<MessageRow>(session.upcast_ref(), &|r| {
+        r.message().is_some_and(|m| m.body() == body)
+    })
+    .map(|r| visible_texts(r.upcast_ref()))
+    .unwrap_or_default()
 }
 
 fn send(core: &CoreHandle, account: &str, to: &str, body: &str) -> String {
@@ -131,7 +185,7 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     let display = std::env::var("DISPLAY").expect("DISPLAY set by the parent");
     let bed = bed();
     let (me, my_password) = bed.new_account("guiheld");
-    let (keyless, _) = bed.new_account("guiheldnokeys");
+    let (keyless, keyless_pw) = bed.new_account("guiheldnokeys");
     let window = Window::new(app, core.clone());
     window.set_default_size(1000, 700);
     window.present();
@@ -142,21 +196,14 @@ fn checks(app: &adw::Application, core: CoreHandle) {
         &me,
         &my_password,
     );
-    let deadline = std::time::Instant::now() + LONG;
-    while session.account_state(&me).as_deref() != Some("online") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the account did not go online (state {:?})\n{}",
-            session.account_state(&me),
-            bed.prosody_log_tail(40)
-        );
-        pump(Duration::from_millis(100));
-    }
+    gui_bed_support::wait_until_online(&session, &me);
 
     // (a) A contact without keys: the message waits, encrypted-only, and says why.
     session.open_conversation(&me, &keyless);
-    let text = secret("held for a contact without keys");
+    let held_text = secret("held for a contact without keys");
+    let text = held_text.clone();
     let oid = send(&core, &me, &keyless, &text);
+    let held_oid = oid.clone();
     let held = format!("Held: {keyless} has no OMEMO keys yet");
     let deadline = std::time::Instant::now() + LONG;
     while !row_text(&session, &oid).contains(&held) {
@@ -253,4 +300,124 @@ fn checks(app: &adw::Application, core: CoreHandle) {
         !bed.stanza_log_text().contains(&text),
         "the room message went over the wire in clear"
     );
+
+    // (c) Opened again, and after a lock and unlock: both notes are still there.
+    session.open_conversation(&me, &keyless);
+    pump_until("the held note, reopened", || {
+        row_text(&session, &held_oid).contains(&held)
+    });
+    session.open_conversation(&me, &room);
+    pump_until("the not-readable note, reopened", || {
+        row_text(&session, &oid).contains(&note)
+    });
+    drop(session);
+    call(&core, Command::Lock);
+    pump_until("the lock", || !window.is_unlocked());
+    call(
+        &core,
+        Command::Unlock {
+            passphrase: talpa::core::commands::Secret::new("gui held passphrase"),
+        },
+    );
+    pump_until("the unlock", || window.is_unlocked());
+    let session = window.session().expect("session view");
+    window.reload_accounts();
+    pump_until("the not-readable note after unlocking", || {
+        session.open_conversation(&me, &room);
+        row_text(&session, &oid).contains(&note)
+    });
+    pump_until("the held note after unlocking", || {
+        session.open_conversation(&me, &keyless);
+        row_text(&session, &held_oid).contains(&held)
+    });
+    pump(Duration::from_millis(300));
+    gui_support::screenshot(&display, "held_3_after_unlock");
+
+    // (d) The contact publishes keys (not a contact: nothing tells Talpa); "Check again".
+    let mut later = Peer::spawn_with(
+        bed,
+        &keyless,
+        &keyless_pw,
+        &PeerOptions {
+            omemo: true,
+            ..PeerOptions::default()
+        },
+    );
+    pump_until("the account online again", || {
+        session.account_state(&me).as_deref() == Some("online")
+    });
+    check_again(&session, &held_oid);
+    let got = gui_bed_support::pump_until_peer(&mut later, "the held message", |e| {
+        e["event"] == "message" && e["body"] == held_text.as_str()
+    });
+    assert!(
+        got["encrypted"] == "twomemo" || got["encrypted"] == "oldmemo",
+        "{got}"
+    );
+    pump_until("the sent badge", || {
+        let shown = row_text(&session, &held_oid);
+        shown.contains("OMEMO") && !shown.contains("Held:")
+    });
+    assert!(
+        !bed.stanza_log_text().contains(&held_text),
+        "the held message went over the wire in clear"
+    );
+
+    // (e) The room member without keys publishes some from another client; "Check again" on
+    // the room message's note finds them: the next message is readable by everybody.
+    let _publisher = Peer::spawn_with(
+        bed,
+        &bare_jid,
+        &bare_pw,
+        &PeerOptions {
+            omemo: true,
+            ..PeerOptions::default()
+        },
+    );
+    session.open_conversation(&me, &room);
+    pump_until("the room note", || row_text(&session, &oid).contains(&note));
+    check_again(&session, &oid);
+    pump_until("keys found", || {
+        window
+            .toast_titles()
+            .iter()
+            .any(|t| t.contains("OMEMO keys found"))
+    });
+    let next = secret("to the room after checking again");
+    let next_oid = send(&core, &me, &room, &next);
+    gui_bed_support::pump_until_peer(&mut keyed, "the next room message", |e| {
+        e["event"] == "message" && e["type"] == "groupchat" && e["body"] == next.as_str()
+    });
+    pump_until("the next message sent", || {
+        row_text(&session, &next_oid).contains("OMEMO")
+    });
+    let shown = row_text(&session, &next_oid);
+    assert!(!shown.contains("Not readable by"), "{shown}");
+    assert!(
+        row_text(&session, &oid).contains(&note),
+        "the earlier message still cannot be read by the member"
+    );
+    assert!(
+        !bed.stanza_log_text().contains(&next),
+        "the room message went over the wire in clear"
+    );
+}
+
+/// Follows the "Check again" link of the note under the message `origin_id`, as a click does.
+fn check_again(session: &SessionView, origin_id: &str) {
+    let row = find_widget::<MessageRow>(session.upcast_ref(), &|r| {
+        r.message().is_some_and(|m| m.origin_id() == origin_id)
+    })
+    .expect("the message's row");
+    let link = find_widget::<gtk4::Label>(row.upcast_ref(), &|l| l.label().contains("Check again"))
+        .expect("the note's Check again link");
+    let markup = link.label().to_string();
+    let uri = markup
+        .split("href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a link target")
+        .to_owned();
+    let handled: bool = link.emit_by_name("activate-link", &[&uri]);
+    assert!(handled, "the note's link is Talpa's own: {uri}");
 }

@@ -50,16 +50,7 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     let mut host = Peer::spawn(bed, &host_jid, &host_password);
     host.send_cmd(&serde_json::json!({"cmd": "join", "room": room, "nick": "badger"}));
     host.wait_event(|e| e["event"] == "joined", LONG);
-    let deadline = std::time::Instant::now() + LONG;
-    while session.account_state(&me).as_deref() != Some("online") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the account did not go online through Tor (state {:?})\n{}",
-            session.account_state(&me),
-            bed.prosody_log_tail(40)
-        );
-        pump(Duration::from_millis(100));
-    }
+    gui_bed_support::wait_until_online(&session, &me);
 
     // A direct (XEP-0249) invitation from the peer.
     host.send_cmd(&serde_json::json!({

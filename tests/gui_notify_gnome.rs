@@ -172,6 +172,7 @@ fn incoming(id: i64, with: &str, body: &str) -> Event {
         corrected: false,
         retracted: false,
         origin_id: None,
+        notes: talpa::core::events::MessageNotes::default(),
     })
 }
 

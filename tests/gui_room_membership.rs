@@ -95,16 +95,7 @@ fn checks(app: &adw::Application, core: CoreHandle) {
             "<message to='{room}' type='groupchat'><subject>Plans for friday</subject></message>"
         ),
     }));
-    let deadline = std::time::Instant::now() + LONG;
-    while session.account_state(&me).as_deref() != Some("online") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the account did not go online through Tor (state {:?})\n{}",
-            session.account_state(&me),
-            bed.prosody_log_tail(40)
-        );
-        pump(Duration::from_millis(100));
-    }
+    gui_bed_support::wait_until_online(&session, &me);
 
     // Joined: the subject the room sends on entry shows under the title.
     join(&core, &me, &room);

@@ -118,6 +118,7 @@ fn checks(app: &adw::Application, core: CoreHandle) {
         corrected: false,
         retracted: false,
         origin_id: None,
+        notes: talpa::core::events::MessageNotes::default(),
     }));
     let room_button = find_toggle(window.upcast_ref()).expect("the room panel button exists");
     assert!(room_button.is_visible(), "an open room offers its panel");
@@ -155,6 +156,7 @@ fn checks(app: &adw::Application, core: CoreHandle) {
         corrected: false,
         retracted: true,
         origin_id: None,
+        notes: talpa::core::events::MessageNotes::default(),
     }));
     pump(Duration::from_millis(300));
     let shown = all_texts(&window);

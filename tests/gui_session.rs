@@ -68,6 +68,7 @@ fn message(id: i64, with: &str, direction: &str, body: &str, encryption: &str) -
         corrected: false,
         retracted: false,
         origin_id: None,
+        notes: talpa::core::events::MessageNotes::default(),
     }
 }
 

@@ -107,16 +107,7 @@ fn checks(app: &adw::Application, core: CoreHandle) {
             .expect("peer device id"),
     )
     .expect("device ids are 31-bit");
-    let deadline = std::time::Instant::now() + LONG;
-    while session.account_state(&me).as_deref() != Some("online") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the account did not go online (state {:?})\n{}",
-            session.account_state(&me),
-            bed.prosody_log_tail(40)
-        );
-        pump(Duration::from_millis(100));
-    }
+    gui_bed_support::wait_until_online(&session, &me);
     pump(Duration::from_secs(2));
 
     // Writing to the peer fetches its devices: a banner tells about the new one.

@@ -96,6 +96,7 @@ fn checks(app: &adw::Application, core: CoreHandle) {
             corrected: false,
             retracted: false,
             origin_id: None,
+            notes: talpa::core::events::MessageNotes::default(),
         })
         .collect();
     let started = Instant::now();

@@ -161,3 +161,45 @@ fn the_stored_start_up_delay_applies_when_the_command_line_gives_none() {
     assert_eq!(waiting["detail"], "connecting in 0 s", "{waiting}");
     t.quit();
 }
+
+#[test]
+fn adding_an_account_refuses_bad_values_as_editing_does_and_stores_nothing() {
+    // No server needed: each refused account must leave the profile without accounts.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut t = Headless::start_with(&dir.path().join("p"), &["--startup-jitter", "3600"]);
+    let (r, _) = t.call(json!({"cmd": "create_profile", "passphrase": "add"}));
+    assert_eq!(r["ok"], true, "{r}");
+    for bad in [
+        json!({"trust_anchor_pem": "junk"}),
+        json!({"trust_anchor_pem": "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n"}),
+        json!({"port": 0}),
+        json!({"host": "two words"}),
+        json!({"dot_resolver": "not a resolver"}),
+        json!({"password": ""}),
+    ] {
+        let mut cmd = json!({"cmd": "add_account", "jid": "mole@talpa.test", "password": "pw"});
+        cmd.as_object_mut()
+            .expect("object")
+            .extend(bad.as_object().expect("object").clone());
+        let (r, _) = t.call(cmd);
+        assert_eq!(
+            error_kind(&r),
+            "invalid_input",
+            "{bad} must be refused: {r}"
+        );
+        if bad.get("trust_anchor_pem").is_some() {
+            let message = r["error"]["message"].as_str().unwrap_or_default();
+            assert!(
+                message.contains("trust anchor"),
+                "the error names the field: {r}"
+            );
+        }
+    }
+    let (r, _) = t.call(json!({"cmd": "list_accounts"}));
+    assert_eq!(
+        r["accounts"],
+        json!([]),
+        "a refused account was stored: {r}"
+    );
+    t.quit();
+}

@@ -99,3 +99,75 @@ fn text_xml_cannot_carry_is_refused_before_anything_is_stored_and_names_the_char
     }
     t.quit();
 }
+
+#[test]
+fn a_missing_or_malformed_tor_network_file_is_named_at_start_and_no_profile_is_created() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let malformed = dir.path().join("malformed.json");
+    std::fs::write(&malformed, "{\"authorities\": []").expect("write");
+    let missing = dir.path().join("missing.json");
+    for (i, file) in [missing, malformed].iter().enumerate() {
+        let profile = dir.path().join(format!("p{i}"));
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_talpa"))
+            .args(["headless", "--profile"])
+            .arg(&profile)
+            .arg("--tor-network")
+            .arg(file)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run talpa");
+        assert!(!out.status.success(), "a bad network file must stop talpa");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let event: serde_json::Value =
+            serde_json::from_str(stdout.lines().next().unwrap_or_default()).expect("one event");
+        assert_eq!(event["event"], "error", "{stdout}");
+        assert_eq!(event["kind"], "invalid_input", "{stdout}");
+        let named = file.display().to_string();
+        assert!(
+            event["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(&named),
+            "the error names the file: {stdout}"
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(&named),
+            "stderr names the file too"
+        );
+        assert!(
+            !profile.join("talpa.db").exists(),
+            "no profile may be created with a bad network file"
+        );
+    }
+}
+
+#[test]
+fn a_message_too_long_for_other_clients_is_refused_and_one_that_fits_is_queued() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut t = Headless::start_with(&dir.path().join("p"), &["--startup-jitter", "3600"]);
+    let (r, _) = t.call(json!({"cmd": "create_profile", "passphrase": "input"}));
+    assert_eq!(r["ok"], true, "{r}");
+    let (r, _) = t.call(json!({"cmd": "add_account", "jid": ACCOUNT, "password": "pw"}));
+    assert_eq!(r["ok"], true, "{r}");
+
+    // 64 KiB fit (a multi-byte character counts by its UTF-8 bytes); one byte more does not.
+    let fits = "é".repeat(32 * 1024);
+    let too_long = format!("{fits}!");
+    let (r, _) = t.call(json!({"cmd": "send", "account": ACCOUNT, "to": PEER, "body": too_long}));
+    assert_eq!(error_kind(&r), "invalid_input", "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("too long"),
+        "{r}"
+    );
+    assert!(
+        history_bodies(&mut t).is_empty(),
+        "a refused message was stored"
+    );
+    let (r, _) = t.call(json!({"cmd": "send", "account": ACCOUNT, "to": PEER, "body": fits}));
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(history_bodies(&mut t), vec![fits]);
+    t.quit();
+}

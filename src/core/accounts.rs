@@ -399,10 +399,17 @@ pub(crate) fn check_changes(c: &crate::core::commands::AccountChanges) -> Result
             .map_err(|e| CoreError::InvalidInput(e.to_string()))?;
     }
     if let Some(Some(pem)) = &c.trust_anchor_pem {
-        crate::xmpp::tls::client_config(&TrustAnchor::ExtraCaPem(pem.clone()), false)
-            .map_err(|e| CoreError::InvalidInput(format!("the trust anchor: {e}")))?;
+        check_trust_anchor(pem)?;
     }
     Ok(())
+}
+
+/// Refuses a trust anchor that is not a usable PEM certificate (checked when an account is
+/// added or edited, so a bad file is named at once instead of failing every login).
+pub(crate) fn check_trust_anchor(pem: &str) -> Result<(), CoreError> {
+    crate::xmpp::tls::client_config(&TrustAnchor::ExtraCaPem(pem.to_owned()), false)
+        .map(drop)
+        .map_err(|e| CoreError::InvalidInput(format!("the trust anchor: {e}")))
 }
 
 /// Writes checked changes into the stored account.
@@ -1112,13 +1119,14 @@ async fn flush(
                     shared,
                     account,
                     held,
-                    &full.to_bare(),
+                    (entry.conversation, &full.to_bare()),
                     &entry.origin_id,
                     HeldCause::OccupantMessage,
                     "a private message to a room occupant cannot be end-to-end encrypted; \
                      turn encryption off for this conversation to send it in plaintext"
                         .into(),
-                );
+                )
+                .await;
                 continue;
             }
             Err(bare) => bare.to_bare(),
@@ -1147,11 +1155,12 @@ async fn flush(
                     shared,
                     account,
                     held,
-                    &to,
+                    (entry.conversation, &to),
                     &entry.origin_id,
                     HeldCause::NoRoomMembers,
                     "no member of the room is known yet (join it first)".into(),
-                );
+                )
+                .await;
                 continue;
             }
             let content = crate::omemo::sce::MessageContent {
@@ -1195,10 +1204,10 @@ async fn flush(
                     mark_encrypted(
                         shared,
                         account,
-                        entry.conversation,
-                        &to,
+                        (entry.conversation, &to),
                         &entry.origin_id,
                         sealed.version,
+                        &sealed.missing,
                     )
                     .await;
                     build_chat(
@@ -1209,7 +1218,16 @@ async fn flush(
                     )
                 }
                 Err((cause, reason)) => {
-                    hold(shared, account, held, &to, &entry.origin_id, cause, reason);
+                    hold(
+                        shared,
+                        account,
+                        held,
+                        (entry.conversation, &to),
+                        &entry.origin_id,
+                        cause,
+                        reason,
+                    )
+                    .await;
                     continue;
                 }
             }
@@ -1256,37 +1274,66 @@ async fn send_tracked(
     }
 }
 
-/// Tells the front ends (once per stream) that a message stays queued, and why.
-fn hold(
+/// Tells the front ends (once per stream) that a message stays queued, and why; the cause is
+/// kept with the message (store, or memory for "don't store") so it is shown again after a
+/// restart or when the conversation is opened again.
+async fn hold(
     shared: &SharedRef,
     account: &store::Account,
     held: &mut HashSet<String>,
-    to: &BareJid,
+    (conv, to): (store::ConversationId, &BareJid),
     origin_id: &str,
     cause: HeldCause,
     reason: String,
 ) {
-    if held.insert(origin_id.to_owned()) {
-        shared.emit(Event::MessageHeld {
-            account: account.jid.clone(),
-            with: to.to_string(),
-            origin_id: origin_id.to_owned(),
-            cause,
-            reason,
-        });
+    if !held.insert(origin_id.to_owned()) {
+        return;
+    }
+    shared.emit(Event::MessageHeld {
+        account: account.jid.clone(),
+        with: to.to_string(),
+        origin_id: origin_id.to_owned(),
+        cause,
+        reason,
+    });
+    let (oid, acc) = (origin_id.to_owned(), account.jid.clone());
+    let updated = shared
+        .store
+        .with(move |s| {
+            let Some(mid) = s.find_by_origin_id(conv, &oid)? else {
+                return Ok(None);
+            };
+            s.set_message_held(mid, Some(cause.as_str()))?;
+            // The conversation's own peer: a room occupant's (`room/nick`) for a private
+            // message, where `to` is the room.
+            let Some(with) = s.conversation(conv)?.map(|c| c.peer_jid) else {
+                return Ok(None);
+            };
+            Ok(s.message(mid)?
+                .map(|m| crate::core::actor::to_event_message(&acc, &with, &m)))
+        })
+        .await;
+    let updated = match updated {
+        Ok(Some(m)) => Some(m),
+        _ => lock(&shared.ephemeral).hold(origin_id, cause),
+    };
+    if let Some(m) = updated {
+        shared.emit(Event::MessageUpdated(m));
     }
 }
 
-/// Records the version an outgoing message was encrypted with and tells the front ends.
+/// Records the version an outgoing message was encrypted with and the room members who had no
+/// keys (`missing`), and tells the front ends.
 async fn mark_encrypted(
     shared: &SharedRef,
     account: &store::Account,
-    conv: store::ConversationId,
-    to: &BareJid,
+    (conv, to): (store::ConversationId, &BareJid),
     origin_id: &str,
     version: crate::omemo::OmemoVersion,
+    missing: &[String],
 ) {
     let (oid, acc, with) = (origin_id.to_owned(), account.jid.clone(), to.to_string());
+    let unreadable = missing.to_vec();
     let updated = shared
         .store
         .with(move |s| {
@@ -1294,10 +1341,12 @@ async fn mark_encrypted(
                 return Ok(None);
             };
             let enc = omemo::stored_encryption(version);
-            if s.message(mid)?.is_some_and(|m| m.encryption == enc) {
+            if s.message(mid)?.is_some_and(|m| {
+                m.encryption == enc && m.held_cause.is_none() && m.unreadable_by == unreadable
+            }) {
                 return Ok(None);
             }
-            s.set_message_encryption(mid, enc)?;
+            s.record_sent(mid, enc, &unreadable)?;
             Ok(s.message(mid)?
                 .map(|m| crate::core::actor::to_event_message(&acc, &with, &m)))
         })
@@ -1305,7 +1354,7 @@ async fn mark_encrypted(
     // A "don't store" conversation's message lives in memory only.
     let updated = match updated {
         Ok(Some(m)) => Some(m),
-        _ => lock(&shared.ephemeral).mark_encrypted(origin_id, stored_label(version)),
+        _ => lock(&shared.ephemeral).mark_encrypted(origin_id, stored_label(version), missing),
     };
     if let Some(m) = updated {
         shared.emit(Event::MessageUpdated(m));
@@ -1752,6 +1801,7 @@ fn apply(
                     corrected: false,
                     retracted: false,
                     origin_id: None,
+                    notes: crate::core::events::MessageNotes::default(),
                 }),
             })
         }

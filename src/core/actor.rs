@@ -325,6 +325,15 @@ pub(crate) fn to_event_message(
             store::Direction::Outgoing => m.origin_id.clone(),
             store::Direction::Incoming => None,
         },
+        notes: crate::core::events::MessageNotes {
+            // Shown only while it waits: a sent message is not held, whatever a stale row says.
+            held: m
+                .held_cause
+                .as_deref()
+                .filter(|_| m.encryption == store::MessageEncryption::Pending)
+                .and_then(crate::core::events::HeldCause::parse),
+            not_readable_by: m.unreadable_by.clone(),
+        },
     }
 }
 
@@ -437,6 +446,14 @@ impl Actor {
         // Text XML cannot carry would make the stanza writer fail (or worse) much later, after
         // the message was stored and queued: refuse it now, with the text left to the caller.
         for (what, text) in command.stanza_texts() {
+            if text.len() > crate::core::commands::MAX_TEXT_BYTES {
+                return Err(CoreError::InvalidInput(format!(
+                    "the {what} is too long ({} bytes; at most {} bytes fit in a message other \
+                     clients accept); split it and try again",
+                    text.len(),
+                    crate::core::commands::MAX_TEXT_BYTES
+                )));
+            }
             if let Some(c) = crate::xmpp::xml_text::first_invalid(text) {
                 return Err(CoreError::InvalidInput(format!(
                     "the {what} contains {}, a control character or non-character that XMPP \
@@ -818,6 +835,11 @@ impl Actor {
                 message,
             } => self.edit_own(&account, &with, message, None).await,
             Command::Devices { account, jid } => self.devices(&account, jid).await,
+            Command::CheckKeys {
+                account,
+                with,
+                jids,
+            } => self.check_keys(&account, &with, jids).await,
             Command::Trust {
                 account,
                 jid,
@@ -1041,6 +1063,9 @@ impl Actor {
                 .parse::<crate::xmpp::srv::DotResolver>()
                 .map_err(|e| CoreError::InvalidInput(e.to_string()))?;
         }
+        if let Some(pem) = &new.trust_anchor_pem {
+            crate::core::accounts::check_trust_anchor(pem)?;
+        }
         let retention = new
             .retention
             .as_deref()
@@ -1145,6 +1170,23 @@ impl Actor {
             .find(|j| j != account && self.shared.rooms.joined_rooms(j).iter().any(|x| x == room)))
     }
 
+    /// The password the encrypted store keeps for `room` (the one it was last joined with),
+    /// so joining again without one (the window's *Rejoin*) neither fails nor forgets it.
+    async fn stored_room_password(&self, account: &str, room: &str) -> Option<String> {
+        let (acc, r) = (account.to_owned(), room.to_owned());
+        self.store
+            .with(move |s| {
+                let a = find_account(s, &acc)?;
+                Ok(s.list_rooms(a.id)?
+                    .into_iter()
+                    .find(|b| b.jid == r)
+                    .and_then(|b| b.password))
+            })
+            .await
+            .ok()
+            .flatten()
+    }
+
     async fn join_room(
         &mut self,
         account: &str,
@@ -1164,6 +1206,10 @@ impl Actor {
                  times). Repeat with force: true to join anyway."
             )));
         }
+        let password = match password {
+            Some(p) => Some(p),
+            None => self.stored_room_password(&account, room.as_str()).await,
+        };
         let (acc, r, n, pw) = (
             account.clone(),
             room.to_string(),
@@ -1481,6 +1527,7 @@ impl Actor {
                     corrected: false,
                     retracted: false,
                     origin_id: None,
+                    notes: crate::core::events::MessageNotes::default(),
                 });
                 if !plaintext {
                     ephemeral.await_encryption(&origin_id, &m);
@@ -1522,6 +1569,71 @@ impl Actor {
         Ok(Reply::Devices {
             devices: crate::core::omemo::devices(&st, &account, jid.as_deref()),
         })
+    }
+
+    /// `check_keys`: the cached "no list" answers about `jids` are forgotten and their lists
+    /// fetched now (`RefreshDevices`), then the outbox is flushed.
+    async fn check_keys(
+        &mut self,
+        account: &str,
+        with: &str,
+        jids: Vec<String>,
+    ) -> Result<Reply, CoreError> {
+        let account = bare_jid(account, "account")?;
+        let with = bare_jid(with, "conversation")?;
+        let mut jids = jids
+            .iter()
+            .map(|j| bare_jid(j, "contact"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let members = self.shared.rooms.recipients(&account, &with);
+        if jids.is_empty() {
+            jids.clone_from(&members);
+        }
+        if jids.is_empty() {
+            jids.push(with.clone());
+        }
+        let (_, st) = self.omemo_of(&account).await?;
+        for jid in &jids {
+            self.supervisors
+                .session_op(&account, SessionOp::RefreshDevices(jid.clone()))
+                .await?;
+        }
+        self.supervisors.flush(&account);
+        let (with_keys, without_keys) = crate::core::omemo::who_has_keys(&st, jids);
+        if !members.is_empty() {
+            self.room_keys_checked(&account, &with, &members, &with_keys, &without_keys);
+        }
+        Ok(Reply::KeysChecked {
+            with_keys,
+            without_keys,
+        })
+    }
+
+    /// The room audit's members without keys follow what `check_keys` found about `members`.
+    fn room_keys_checked(
+        &self,
+        account: &str,
+        room: &str,
+        members: &[String],
+        with_keys: &[String],
+        without_keys: &[String],
+    ) {
+        let rooms = &self.shared.rooms;
+        let before = rooms.keys_missing(account, room);
+        let mut after: Vec<String> = before
+            .iter()
+            .filter(|j| !with_keys.contains(j))
+            .chain(without_keys.iter().filter(|j| members.contains(j)))
+            .cloned()
+            .collect();
+        after.sort();
+        after.dedup();
+        if after == before {
+            return;
+        }
+        if let Some(audit) = rooms.set_keys_missing(account, room, after) {
+            self.emit(Event::RoomAudit(audit));
+        }
     }
 
     async fn set_encryption(

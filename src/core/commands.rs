@@ -439,6 +439,19 @@ pub enum Command {
         #[serde(default)]
         jid: Option<String>,
     },
+    /// Looks again, now, for the OMEMO keys of `jids` (default: the conversation's peer, or in
+    /// a room every known member): forgets any cached "no device list" answer, fetches their
+    /// device lists and bundles, then retries the account's held messages, which go out
+    /// encrypted if keys appeared (never in plaintext). Needs the account online.
+    CheckKeys {
+        /// The account.
+        account: String,
+        /// The conversation (contact or room).
+        with: String,
+        /// Whose keys to look for; empty: the conversation's peer or the room's members.
+        #[serde(default)]
+        jids: Vec<String>,
+    },
     /// The user's trust decision for one device: `verified`, `untrusted` or `blind`.
     Trust {
         /// The account.
@@ -527,6 +540,12 @@ pub enum Command {
     Quit,
 }
 
+/// The longest free text (a message body, a subject…) a command may carry, in UTF-8 bytes.
+/// Receivers drop larger stanzas: Talpa itself above 256 KiB (`xmpp::origin::MAX_STANZA_BYTES`),
+/// Prosody's default c2s limit is the same; OMEMO's base64 and envelope grow 64 KiB of text to
+/// about 90 KiB, well within.
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+
 impl Command {
     /// The command's free text that goes into stanzas, named for an error message: message
     /// bodies, a subject, nicknames, reasons and a room password. (JIDs are checked when parsed.)
@@ -605,6 +624,7 @@ impl Command {
             Command::Correct { .. } => "correct",
             Command::Retract { .. } => "retract",
             Command::Devices { .. } => "devices",
+            Command::CheckKeys { .. } => "check_keys",
             Command::Trust { .. } => "trust",
             Command::SetEncryption { .. } => "set_encryption",
             Command::OmemoSettings { .. } => "omemo_settings",
@@ -706,6 +726,13 @@ pub enum Reply {
     Devices {
         /// The devices.
         devices: Vec<DeviceInfo>,
+    },
+    /// What `check_keys` found: who has published OMEMO keys, who still has none.
+    KeysChecked {
+        /// Those with at least one device.
+        with_keys: Vec<String>,
+        /// Those without any.
+        without_keys: Vec<String>,
     },
     /// Done, with something the user must know (e.g. encryption turned off).
     Warning {

@@ -16,6 +16,30 @@ pub enum HeldCause {
     EncryptionFailed,
 }
 
+impl HeldCause {
+    /// Its name, as serialized and stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NoKeys => "no_keys",
+            Self::NoRoomMembers => "no_room_members",
+            Self::OccupantMessage => "occupant_message",
+            Self::EncryptionFailed => "encryption_failed",
+        }
+    }
+
+    /// The cause named `name` (as [`Self::as_str`] wrote it).
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            Self::NoKeys,
+            Self::NoRoomMembers,
+            Self::OccupantMessage,
+            Self::EncryptionFailed,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == name)
+    }
+}
+
 /// What Tor is doing, as shown in the header bar and the headless `tor_status` event.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct TorStatusInfo {
@@ -85,6 +109,23 @@ pub struct StoredMessage {
     /// absent for incoming and memory-only messages.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub origin_id: Option<String>,
+    /// What the core knows about who cannot read an outgoing message (`held`,
+    /// `not_readable_by`), kept with it in the store.
+    #[serde(flatten)]
+    pub notes: MessageNotes,
+}
+
+/// Why an outgoing message is not (yet) readable by everybody in its conversation: kept with
+/// the message (in the store, or in memory for "don't store"), so it outlives the
+/// `message_held` and `keys_missing` events.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct MessageNotes {
+    /// Why it waits in the outbox, while it is `pending`; cleared once it is sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held: Option<HeldCause>,
+    /// In a room: the members who had no OMEMO keys when it was encrypted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_readable_by: Vec<String>,
 }
 
 /// One OMEMO device as `devices` shows it.
@@ -254,9 +295,16 @@ pub enum Event {
         account: String,
         /// The room's bare JID.
         room: String,
-        /// `left`, `kicked`, `banned`, `membership_revoked`, `shutdown` or
+        /// `left`, `kicked`, `banned`, `membership_revoked`, `shutdown`, `destroyed` or
         /// `join_refused: <condition>` (wrong password, not a member ...).
         reason: String,
+        /// The room's own words: the owner's reason for a destroyed room (one line, at most
+        /// 300 characters, controls removed).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
+        /// The room a destroyed room's owner suggests instead (a bare JID).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        alternate: Option<String>,
     },
     /// A room's subject was set.
     RoomSubject {

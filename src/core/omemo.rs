@@ -145,8 +145,9 @@ pub(crate) struct AccountOmemo {
 
 /// How long a definitive "no device list" answer is believed: within it, neither the audit,
 /// nor a message that reaches nobody, nor the same client of a member arriving in a room again
-/// asks again. A device-list PEP event for the JID, the user's `devices` refresh, a new stream
-/// and locking forget it sooner; a client of that JID not seen before is asked once.
+/// asks again. A device-list PEP event for the JID, the user's `devices` refresh or
+/// `check_keys`, a new stream and locking forget it sooner; a client of that JID not seen
+/// before is asked once.
 pub(crate) const NO_LIST_TTL: Duration = Duration::from_secs(10 * 60);
 
 /// With this many answers noted, expired ones are swept out before noting another.
@@ -164,8 +165,9 @@ struct NoList {
 
 /// Definitive "this JID has no device list of this version" answers (item-not-found, an empty
 /// list, access denied), each believed for [`NO_LIST_TTL`]. Kept in memory only, like
-/// Conversations and Dino do: who lacks keys is never written to the store. Transient failures
-/// (timeouts, stream errors, remote-server errors) are never noted here.
+/// Conversations and Dino do (only a sent room message keeps, with itself, whom it could not
+/// be encrypted for). Transient failures (timeouts, stream errors, remote-server errors) are
+/// never noted here.
 #[derive(Default)]
 pub(crate) struct NoLists(HashMap<(OmemoVersion, String), NoList>);
 
@@ -1211,6 +1213,17 @@ pub(crate) async fn without_keys(
         })
         .cloned()
         .collect()
+}
+
+/// Splits `jids` into those with at least one device in either version's known list and those
+/// without any.
+pub(crate) fn who_has_keys(st: &OmemoRef, jids: Vec<String>) -> (Vec<String>, Vec<String>) {
+    let g = lock(st);
+    jids.into_iter().partition(|j| {
+        VERSIONS
+            .iter()
+            .any(|v| !g.registry.devices(*v, j).is_empty())
+    })
 }
 
 /// Applies the user's trust decision for a device; `fingerprint`, when given, must be the one

@@ -140,12 +140,37 @@ impl Ctx<'_> {
     }
 
     fn gone(&self, room: &BareJid, reason: &str) {
+        self.gone_because(room, reason, None);
+    }
+
+    fn gone_because(&self, room: &BareJid, reason: &str, destroyed: Option<&muc::RoomDestroyed>) {
         self.shared.rooms.left(&self.account.jid, room.as_str());
         self.shared.emit(Event::RoomLeft {
             account: self.acc(),
             room: room.to_string(),
             reason: reason.to_owned(),
+            detail: destroyed.and_then(|d| d.reason.clone()),
+            alternate: destroyed.and_then(|d| d.alternate.as_ref().map(ToString::to_string)),
         });
+    }
+
+    /// The room was destroyed: it is no longer joined on login (store and server bookmark),
+    /// the conversation stays, and the owner's reason and alternate venue are told.
+    async fn destroyed(&self, rooms: &mut Rooms, room: &BareJid, how: &muc::RoomDestroyed) {
+        rooms.remove(room);
+        let (id, rj) = (self.account.id, room.to_string());
+        if let Err(e) = self
+            .shared
+            .store
+            .with(move |s| Ok(s.remove_room(id, &rj)?))
+            .await
+        {
+            tracing::debug!(error = %e, "could not forget a destroyed room");
+        }
+        if let Err(e) = self.session.bookmark_remove(room).await {
+            tracing::debug!(error = %e, "no bookmark to remove");
+        }
+        self.gone_because(room, "destroyed", Some(how));
     }
 
     /// After login: the rooms remembered in the encrypted store and the server's bookmarks
@@ -327,6 +352,13 @@ impl Ctx<'_> {
             return;
         };
         if !rooms.contains_key(&p.room) {
+            return;
+        }
+        // A destroy ends everyone's stay, so any occupant's presence carrying it counts.
+        if p.unavailable
+            && let Some(how) = &p.destroyed
+        {
+            self.destroyed(rooms, &p.room, how).await;
             return;
         }
         if p.unavailable && p.is_self && p.leave_reason() != "nick_change" {

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::broadcast;
 
-use crate::core::events::{Event, StoredMessage};
+use crate::core::events::{Event, HeldCause, MessageNotes, StoredMessage};
 use crate::core::store_cell::StoreCell;
 use crate::tor::{AccountIsolation, TorClient};
 
@@ -41,11 +41,13 @@ impl Ephemeral {
     }
 
     /// Records the encryption (`omemo2`, `omemo`) of the pending memory-only message
-    /// `origin_id`; the updated message, if it is one.
+    /// `origin_id`, and the room members who cannot read it: it is no longer held. The
+    /// updated message, if it is one.
     pub(crate) fn mark_encrypted(
         &mut self,
         origin_id: &str,
         encryption: &str,
+        not_readable_by: &[String],
     ) -> Option<StoredMessage> {
         let (key, id) = self.pending.remove(origin_id)?;
         let m = self
@@ -54,6 +56,26 @@ impl Ephemeral {
             .iter_mut()
             .find(|m| m.id == id)?;
         encryption.clone_into(&mut m.encryption);
+        m.notes = MessageNotes {
+            held: None,
+            not_readable_by: not_readable_by.to_vec(),
+        };
+        Some(m.clone())
+    }
+
+    /// Records why the pending memory-only message `origin_id` is held; the updated message,
+    /// if it is one and the cause is new.
+    pub(crate) fn hold(&mut self, origin_id: &str, cause: HeldCause) -> Option<StoredMessage> {
+        let (key, id) = self.pending.get(origin_id)?;
+        let m = self
+            .by_conversation
+            .get_mut(key)?
+            .iter_mut()
+            .find(|m| m.id == *id)?;
+        if m.notes.held == Some(cause) {
+            return None;
+        }
+        m.notes.held = Some(cause);
         Some(m.clone())
     }
 
@@ -155,6 +177,7 @@ mod tests {
             corrected: false,
             retracted: false,
             origin_id: None,
+            notes: MessageNotes::default(),
         }
     }
 
@@ -163,11 +186,11 @@ mod tests {
         let mut e = Ephemeral::default();
         let m = e.remember(outgoing("pending"));
         e.await_encryption("oid-1", &m);
-        let updated = e.mark_encrypted("oid-1", "omemo2").expect("updated");
+        let updated = e.mark_encrypted("oid-1", "omemo2", &[]).expect("updated");
         assert_eq!((updated.id, updated.encryption.as_str()), (m.id, "omemo2"));
         assert_eq!(e.of("a@talpa.test", "b@talpa.test")[0].encryption, "omemo2");
-        assert!(e.mark_encrypted("oid-1", "omemo").is_none());
-        assert!(e.mark_encrypted("unknown", "omemo").is_none());
+        assert!(e.mark_encrypted("oid-1", "omemo", &[]).is_none());
+        assert!(e.mark_encrypted("unknown", "omemo", &[]).is_none());
     }
 
     #[test]
@@ -177,6 +200,35 @@ mod tests {
         e.await_encryption("oid-2", &m);
         e.forget(|_, w| w == "b@talpa.test");
         assert!(e.pending.is_empty());
-        assert!(e.mark_encrypted("oid-2", "omemo2").is_none());
+        assert!(e.mark_encrypted("oid-2", "omemo2", &[]).is_none());
+    }
+
+    #[test]
+    fn a_memory_only_message_keeps_why_it_was_held_until_sent_and_who_cannot_read_it() {
+        let mut e = Ephemeral::default();
+        let m = e.remember(outgoing("pending"));
+        e.await_encryption("oid-3", &m);
+        let held = e.hold("oid-3", HeldCause::NoKeys).expect("held");
+        assert_eq!(held.notes.held, Some(HeldCause::NoKeys));
+        assert!(e.hold("oid-3", HeldCause::NoKeys).is_none(), "told once");
+        assert_eq!(
+            e.of("a@talpa.test", "b@talpa.test")[0].notes.held,
+            Some(HeldCause::NoKeys),
+            "what history shows"
+        );
+        let sent = e
+            .mark_encrypted("oid-3", "omemo2", &["vole@talpa.test".to_owned()])
+            .expect("sent");
+        assert_eq!(sent.notes.held, None);
+        assert_eq!(sent.notes.not_readable_by, ["vole@talpa.test"]);
+        assert_eq!(
+            e.of("a@talpa.test", "b@talpa.test")[0].notes,
+            sent.notes,
+            "what history shows"
+        );
+        assert!(
+            e.hold("oid-3", HeldCause::NoKeys).is_none(),
+            "sent: not held"
+        );
     }
 }

@@ -179,6 +179,10 @@ pub struct StoredMessage {
     pub retracted: bool,
     /// Attachments (metadata).
     pub attachments: Vec<AttachmentInfo>,
+    /// Why an outgoing message is held (the core's cause name), until it is sent.
+    pub held_cause: Option<String>,
+    /// In a room: the members who had no OMEMO keys when it was encrypted.
+    pub unreadable_by: Vec<String>,
 }
 
 /// What `insert_message` did.
@@ -213,7 +217,7 @@ fn ms(t: Option<i64>) -> Option<DateTime<Utc>> {
 
 const MSG_COLS: &str = "id, conversation_id, origin_id, stanza_id, stanza_id_by, server_ts, \
                         local_ts, direction, sender, occupant_id, encryption, body, edited, \
-                        retracted";
+                        retracted, held_cause, unreadable_by";
 
 fn message_from_row(r: &Row<'_>) -> rusqlite::Result<StoredMessage> {
     let direction: String = r.get(7)?;
@@ -237,6 +241,12 @@ fn message_from_row(r: &Row<'_>) -> rusqlite::Result<StoredMessage> {
         edited: r.get(12)?,
         retracted: r.get(13)?,
         attachments: Vec::new(),
+        held_cause: r.get(14)?,
+        unreadable_by: match r.get::<_, Option<String>>(15)? {
+            // Written only by `record_sent`; an unreadable value is shown as nobody.
+            Some(json) => serde_json::from_str(&json).unwrap_or_default(),
+            None => Vec::new(),
+        },
     })
 }
 
@@ -481,6 +491,39 @@ impl Store {
         Ok(())
     }
 
+    /// Records why an outgoing message is held (`None`: it is not).
+    pub fn set_message_held(&mut self, id: MessageId, cause: Option<&str>) -> Result<()> {
+        self.conn.execute(
+            "UPDATE messages SET held_cause = ?2 WHERE id = ?1",
+            params![id.0, cause],
+        )?;
+        Ok(())
+    }
+
+    /// Records that an outgoing message was sent with `encryption`, readable by everybody but
+    /// `unreadable_by` (room members without keys): it is no longer held.
+    pub fn record_sent(
+        &mut self,
+        id: MessageId,
+        encryption: MessageEncryption,
+        unreadable_by: &[String],
+    ) -> Result<()> {
+        let unreadable = if unreadable_by.is_empty() {
+            None
+        } else {
+            Some(
+                serde_json::to_string(unreadable_by)
+                    .map_err(|e| StoreError::Invalid(e.to_string()))?,
+            )
+        };
+        self.conn.execute(
+            "UPDATE messages SET encryption = ?2, held_cause = NULL, unreadable_by = ?3
+             WHERE id = ?1",
+            params![id.0, encryption.as_str(), unreadable],
+        )?;
+        Ok(())
+    }
+
     /// The local id of the message with this origin-id in a conversation.
     pub fn find_by_origin_id(
         &self,
@@ -603,5 +646,60 @@ impl Store {
         tx.commit()?;
         self.checkpoint()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{ConversationKind, NewAccount, Passphrase, Profile};
+
+    fn pending_message() -> (tempfile::TempDir, Store, MessageId) {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut s =
+            Profile::create(&tmp.path().join("p"), &Passphrase::from("notes")).expect("profile");
+        let now = Utc::now();
+        let acc = s
+            .add_account(&NewAccount::new("me@s", "pw".to_owned().into()), now)
+            .expect("account");
+        let conv = s
+            .upsert_conversation(acc, "room@rooms.s", ConversationKind::GroupChat, now)
+            .expect("conversation");
+        let mut m = NewMessage::new(conv, Direction::Outgoing, "me@s", Some("x".into()), now);
+        m.origin_id = Some("oid".into());
+        m.encryption = MessageEncryption::Pending;
+        let InsertOutcome::Stored(id) = s.insert_message(&m, now).expect("insert") else {
+            panic!("not stored")
+        };
+        (tmp, s, id)
+    }
+
+    #[test]
+    fn a_held_message_keeps_its_cause_until_it_is_sent_with_who_could_not_read_it() {
+        let (_tmp, mut s, id) = pending_message();
+        s.set_message_held(id, Some("no_keys")).expect("held");
+        let m = s.message(id).expect("get").expect("exists");
+        assert_eq!(m.held_cause.as_deref(), Some("no_keys"));
+        assert!(m.unreadable_by.is_empty());
+
+        let missing = vec!["vole@s".to_owned(), "shrew@s".to_owned()];
+        s.record_sent(id, MessageEncryption::Omemo2, &missing)
+            .expect("sent");
+        let m = s.message(id).expect("get").expect("exists");
+        assert_eq!(m.held_cause, None, "sent: no longer held");
+        assert_eq!(m.encryption, MessageEncryption::Omemo2);
+        assert_eq!(m.unreadable_by, missing);
+        let page = s.history(m.conversation, None, 10).expect("history");
+        assert_eq!(page[0].unreadable_by, missing, "history carries it");
+    }
+
+    #[test]
+    fn a_message_sent_to_everybody_has_nobody_who_cannot_read_it() {
+        let (_tmp, mut s, id) = pending_message();
+        s.record_sent(id, MessageEncryption::OmemoLegacy, &[])
+            .expect("sent");
+        let m = s.message(id).expect("get").expect("exists");
+        assert!(m.unreadable_by.is_empty());
+        assert_eq!(m.held_cause, None);
     }
 }

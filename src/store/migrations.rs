@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use super::error::{Result, StoreError};
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1];
+pub const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -129,6 +129,14 @@ CREATE TABLE settings (
 );
 ";
 
+/// What the core learned about an outgoing message's readers: why it is held (`held_cause`,
+/// cleared once it is sent) and, in a room, who had no keys when it was encrypted
+/// (`unreadable_by`, a JSON array of bare JIDs).
+const V2: &str = r"
+ALTER TABLE messages ADD COLUMN held_cause TEXT;
+ALTER TABLE messages ADD COLUMN unreadable_by TEXT;
+";
+
 /// Brings the database to [`SCHEMA_VERSION`].
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -145,4 +153,38 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
         tx.commit()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_1_database_keeps_its_messages_and_gains_empty_reader_notes() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        conn.execute_batch(V1).expect("v1");
+        conn.pragma_update(None, "user_version", 1)
+            .expect("version");
+        conn.execute_batch(
+            "INSERT INTO accounts (jid, password, created) VALUES ('a@s', 'pw', 0);
+             INSERT INTO conversations (account_id, peer_jid, kind, created)
+                 VALUES (1, 'b@s', 'chat', 0);
+             INSERT INTO messages (conversation_id, local_ts, ts, direction, sender, encryption,
+                 body) VALUES (1, 0, 0, 'out', 'a@s', 'pending', 'kept');",
+        )
+        .expect("v1 rows");
+        migrate(&mut conn).expect("migrate");
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, SCHEMA_VERSION);
+        let row: (String, Option<String>, Option<String>) = conn
+            .query_row(
+                "SELECT body, held_cause, unreadable_by FROM messages",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .expect("row");
+        assert_eq!(row, ("kept".to_owned(), None, None));
+    }
 }

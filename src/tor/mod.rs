@@ -40,8 +40,8 @@ pub enum TorError {
     /// `launch` was called outside a tokio runtime.
     #[error("the tor layer needs a running tokio runtime")]
     NoRuntime,
-    /// Arti reported an error.
-    #[error("tor: {0}")]
+    /// Arti reported an error (its text already starts with "tor: ").
+    #[error("{0}")]
     Arti(#[from] arti_client::Error),
     /// Tor did not become ready within the caller's deadline.
     #[error("tor is not ready: {0}")]

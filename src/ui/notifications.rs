@@ -622,6 +622,7 @@ mod tests {
             corrected: false,
             retracted: false,
             origin_id: None,
+            notes: crate::core::events::MessageNotes::default(),
         }
     }
 
@@ -686,6 +687,7 @@ mod coalescing_tests {
             corrected: false,
             retracted: false,
             origin_id: None,
+            notes: crate::core::events::MessageNotes::default(),
         }
     }
 

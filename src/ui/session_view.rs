@@ -267,6 +267,12 @@ fn account_row(item: &glib::Object) -> gtk4::Widget {
         .transform_to(|_, state: String| Some(user_text::account_state_text(&state).to_owned()))
         .sync_create()
         .build();
+    // Why the account is in its state (an error's reason) is one hover away.
+    account
+        .bind_property("detail", &row, "tooltip-text")
+        .transform_to(|_, detail: String| Some((!detail.is_empty()).then_some(detail)))
+        .sync_create()
+        .build();
     let switch = gtk4::Switch::builder()
         .valign(gtk4::Align::Center)
         .tooltip_text(format!("Connect {} through Tor", account.jid()))
@@ -429,10 +435,8 @@ impl SessionView {
                     obj.set_state(state.clone());
                     obj.set_detail(detail.clone().unwrap_or_default());
                     if state == "error" {
-                        toast(
-                            self,
-                            &format!("{account} could not connect; Talpa will retry through Tor."),
-                        );
+                        let why = detail.as_deref().unwrap_or_default();
+                        toast(self, &user_text::connect_failure_text(account, why));
                     }
                 }
                 self.update_circuits();
@@ -471,7 +475,15 @@ impl SessionView {
                 account,
                 room,
                 occupants,
-            } => self.set_occupants(account, room, occupants),
+            } => {
+                crate::ui::chat::sender_lookalike::note_occupants(
+                    account,
+                    room,
+                    occupants,
+                    self.imp().conversation_view.get(),
+                );
+                self.set_occupants(account, room, occupants);
+            }
             Event::SubscriptionRequest { .. } | Event::Blocklist { .. } => {
                 if let Some(sidebar) = self.imp().contacts.get() {
                     sidebar.handle_event(event);
@@ -511,7 +523,16 @@ impl SessionView {
                 account,
                 room,
                 reason,
-            } => room_state::left(self, account, room, reason),
+                detail,
+                alternate,
+            } => room_state::left(
+                self,
+                account,
+                room,
+                reason,
+                detail.as_deref(),
+                alternate.as_deref(),
+            ),
             Event::RoomSubject {
                 account,
                 room,
@@ -530,6 +551,8 @@ impl SessionView {
             view.clear();
         }
         crate::ui::chat::message_notes::clear();
+        room_state::clear();
+        crate::ui::chat::sender_lookalike::clear();
         if let Some(panel) = imp.room_panel.get() {
             panel.clear();
         }
@@ -774,6 +797,7 @@ impl SessionView {
         imp.pending_unread
             .borrow_mut()
             .retain(|(c, _)| c != conversation);
+        crate::ui::chat::sender_lookalike::opened(&conversation.account(), &conversation.peer());
         if let Some(view) = imp.conversation_view.get() {
             // The header (title, subtitle, composer state) changes with the rows, in one frame
             // (see `ConversationView::open_with`).
@@ -1025,7 +1049,9 @@ impl SessionView {
     }
 
     fn start_chat(&self, entry: &gtk4::Entry) {
-        let peer = entry.text().trim().to_owned();
+        // Addresses are case-insensitive and the core stores them lower-cased: "Carol@Example.org"
+        // must open the same conversation its messages arrive in.
+        let peer = entry.text().trim().to_lowercase();
         if peer.is_empty() {
             return;
         }

@@ -150,8 +150,17 @@ pub fn room_left_text(reason: &str) -> String {
         "banned" => "Banned: you were banned from this room".to_owned(),
         "membership_revoked" => "Your membership was revoked".to_owned(),
         "shutdown" => "The room's server shut down".to_owned(),
-        "destroyed" => "The room was destroyed".to_owned(),
+        "destroyed" => "This room was destroyed".to_owned(),
         _ => "You are not in this room".to_owned(),
+    }
+}
+
+/// [`room_left_text`] with the room's own words (`detail`, e.g. a destroyed room's reason).
+pub fn room_left_detail_text(reason: &str, detail: Option<&str>) -> String {
+    let text = room_left_text(reason);
+    match detail.map(str::trim).filter(|d| !d.is_empty()) {
+        Some(detail) => format!("{text}: {detail}"),
+        None => text,
     }
 }
 
@@ -174,11 +183,36 @@ pub fn lookalike_warning(imitated: &str) -> String {
     format!("Looks like {imitated}: may be someone else")
 }
 
+/// Why `account` could not connect, as the notice and the account row's tooltip say it: the
+/// core's reason (wrong password, certificate, unreachable server…) as the detail.
+pub fn connect_failure_text(account: &str, detail: &str) -> String {
+    let detail = detail.trim().trim_end_matches('.');
+    if detail.is_empty() {
+        format!("{account} could not connect; Talpa will retry through Tor.")
+    } else {
+        format!("{account} could not connect ({detail}); Talpa will retry through Tor.")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[allow(clippy::wildcard_imports)]
     // gtk-rs subclass idiom: imp shares its wrapper's imports
     use super::*;
+
+    #[test]
+    fn a_failed_connection_says_why() {
+        let text = connect_failure_text("mole@talpa.test", "authentication failed: not-authorized");
+        assert!(text.contains("mole@talpa.test could not connect"), "{text}");
+        assert!(
+            text.contains("(authentication failed: not-authorized)"),
+            "{text}"
+        );
+        assert_eq!(
+            connect_failure_text("mole@talpa.test", ""),
+            "mole@talpa.test could not connect; Talpa will retry through Tor."
+        );
+    }
 
     #[test]
     fn short_passphrase_is_rejected_and_long_words_are_strong() {
@@ -252,7 +286,15 @@ mod tests {
             room_left_text("membership_revoked"),
             "Your membership was revoked"
         );
-        assert_eq!(room_left_text("destroyed"), "The room was destroyed");
+        assert_eq!(room_left_text("destroyed"), "This room was destroyed");
+        assert_eq!(
+            room_left_detail_text("destroyed", Some("Moved on")),
+            "This room was destroyed: Moved on"
+        );
+        assert_eq!(
+            room_left_detail_text("kicked", None),
+            room_left_text("kicked")
+        );
         assert!(room_left_text("shutdown").contains("shut down"));
         assert_eq!(room_left_text("left"), "You are not in this room");
     }

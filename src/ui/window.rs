@@ -323,6 +323,10 @@ impl Window {
         self.update_actions();
         self.reload_accounts();
         self.reload_preferences();
+        // The stored conversations are listed at once, not only as new messages arrive.
+        if let Some(session) = self.session() {
+            session.resync();
+        }
     }
 
     /// Asks the core for the stored preferences and applies them to the session.

@@ -96,12 +96,66 @@ pub struct MucPresence {
     pub occupant_id: Option<String>,
     /// The new nickname when the occupant is changing nick (status 303).
     pub new_nick: Option<String>,
+    /// Set when the room was destroyed (XEP-0045 `<destroy>` in the unavailable presence).
+    pub destroyed: Option<RoomDestroyed>,
+}
+
+/// A room's destruction as its occupants are told (XEP-0045 §10.9): the owner's reason and
+/// an alternate venue, both optional and both untrusted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomDestroyed {
+    /// The reason, made one line of at most [`DESTROY_REASON_MAX_CHARS`] characters with
+    /// control and bidi-override characters removed; `None` when empty.
+    pub reason: Option<String>,
+    /// The room suggested instead, when it is a valid bare JID.
+    pub alternate: Option<BareJid>,
+}
+
+/// The longest destroy reason kept (longer ones are cut and end in `…`).
+pub const DESTROY_REASON_MAX_CHARS: usize = 300;
+
+/// Reads the `<destroy>` of a muc#user payload.
+fn parse_destroy(x: &Element) -> Option<RoomDestroyed> {
+    let d = x.get_child("destroy", NS_MUC_USER)?;
+    let reason = d
+        .get_child("reason", NS_MUC_USER)
+        .map(|r| one_line_bounded(&r.text(), DESTROY_REASON_MAX_CHARS))
+        .filter(|r| !r.is_empty());
+    let alternate = d
+        .attr("jid")
+        .and_then(|j| BareJid::new(j).ok())
+        .filter(|j| j.node().is_some());
+    Some(RoomDestroyed { reason, alternate })
+}
+
+/// Untrusted text a room sends, made safe to show on one line: characters XML cannot carry
+/// (see [`super::xml_text`]), controls (C0, DEL, C1) and bidi marks, overrides and isolates
+/// are dropped, runs of whitespace (line breaks included) become one space; cut to `max`
+/// characters, the last being `…`.
+pub fn one_line_bounded(text: &str, max: usize) -> String {
+    let hidden = |c: char| {
+        c.is_control()
+            || !super::xml_text::is_xml_char(c)
+            || matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    };
+    let words: Vec<String> = text
+        .split(char::is_whitespace)
+        .map(|w| w.chars().filter(|&c| !hidden(c)).collect::<String>())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let line = words.join(" ");
+    if line.chars().count() <= max {
+        return line;
+    }
+    let mut cut: String = line.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
 }
 
 impl MucPresence {
     /// Why an unavailable presence ended the occupant's stay, in one word: `kicked` (307),
-    /// `banned` (301), `membership_revoked` (321, 322), `shutdown` (332), `nick_change`
-    /// (303) or `left`.
+    /// `banned` (301), `membership_revoked` (321, 322), `shutdown` (332), `destroyed` (a
+    /// `<destroy>` element), `nick_change` (303) or `left`.
     pub fn leave_reason(&self) -> &'static str {
         let has = |c: u16| self.codes.contains(&c);
         if has(303) {
@@ -114,6 +168,8 @@ impl MucPresence {
             "membership_revoked"
         } else if has(332) {
             "shutdown"
+        } else if self.destroyed.is_some() {
+            "destroyed"
         } else {
             "left"
         }
@@ -185,6 +241,7 @@ pub fn parse_muc_presence(p: &Presence) -> Option<MucPresence> {
             .map(str::to_owned),
         codes,
         occupant_id: occupant_id_of(&p.payloads),
+        destroyed: parse_destroy(x),
     })
 }
 
@@ -732,6 +789,61 @@ mod tests {
 
     fn message(xml: &str) -> Message {
         Message::try_from(xml.parse::<Element>().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_destroyed_room_gives_its_reason_and_alternate_venue() {
+        let p = presence(
+            "<presence xmlns='jabber:client' type='unavailable' from='r@rooms.talpa.test/mole'>\
+             <x xmlns='http://jabber.org/protocol/muc#user'><item affiliation='none' role='none'/>\
+             <destroy jid='new@rooms.talpa.test'><reason>Moved on</reason></destroy>\
+             <status code='110'/></x></presence>",
+        );
+        let m = parse_muc_presence(&p).unwrap();
+        assert_eq!(m.leave_reason(), "destroyed");
+        let d = m.destroyed.unwrap();
+        assert_eq!(d.reason.as_deref(), Some("Moved on"));
+        assert_eq!(d.alternate.unwrap().as_str(), "new@rooms.talpa.test");
+        let bare = parse_muc_presence(&presence(
+            "<presence xmlns='jabber:client' type='unavailable' from='r@rooms.talpa.test/mole'>\
+             <x xmlns='http://jabber.org/protocol/muc#user'><destroy/><status code='110'/></x>\
+             </presence>",
+        ))
+        .unwrap();
+        assert_eq!(bare.leave_reason(), "destroyed");
+        assert_eq!(
+            bare.destroyed,
+            Some(RoomDestroyed {
+                reason: None,
+                alternate: None
+            })
+        );
+    }
+
+    #[test]
+    fn a_hostile_destroy_reason_is_one_bounded_line_and_a_bad_venue_is_dropped() {
+        let huge = format!(
+            "evil\u{202E}txt.exe\n\n\u{7F}\u{85}\u{9B}line\ttwo {}",
+            "x".repeat(200_000)
+        );
+        let xml = format!(
+            "<presence xmlns='jabber:client' type='unavailable' from='r@rooms.talpa.test/mole'>\
+             <x xmlns='http://jabber.org/protocol/muc#user'><destroy jid='not a jid@@'>\
+             <reason>{huge}</reason></destroy><status code='110'/></x></presence>"
+        );
+        let d = parse_muc_presence(&presence(&xml))
+            .unwrap()
+            .destroyed
+            .unwrap();
+        let reason = d.reason.unwrap();
+        assert_eq!(reason.chars().count(), DESTROY_REASON_MAX_CHARS);
+        assert!(reason.starts_with("eviltxt.exe line two xxx"), "{reason}");
+        assert!(reason.ends_with('…'));
+        assert!(d.alternate.is_none());
+        assert_eq!(one_line_bounded(" \u{7}\u{2066} ", 10), "");
+        assert_eq!(one_line_bounded("short", 10), "short");
+        assert_eq!(one_line_bounded("exactly10!", 10), "exactly10!");
+        assert_eq!(one_line_bounded("eleven 11!!", 10), "eleven 11…");
     }
 
     #[test]

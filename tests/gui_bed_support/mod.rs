@@ -84,3 +84,19 @@ pub fn unlock_with_bed_account(
     window.reload_accounts();
     session
 }
+
+/// Pumps the GTK main loop until the window shows `jid` online (its login went through the
+/// bed's Tor network); fails with Prosody's log if it does not within [`LONG`].
+pub fn wait_until_online(session: &SessionView, jid: &str) {
+    let bed = bed();
+    let deadline = std::time::Instant::now() + LONG;
+    while session.account_state(jid).as_deref() != Some("online") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the account did not go online through Tor (state {:?})\n{}",
+            session.account_state(jid),
+            bed.prosody_log_tail(40)
+        );
+        pump(Duration::from_millis(100));
+    }
+}

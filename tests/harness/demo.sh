@@ -31,24 +31,41 @@ network=$(field '["tor"]["network_file"]')
 cargo build --bin talpa
 talpa="$CARGO_TARGET_DIR/debug/talpa"
 
+# The bed is new on every run (bed.py starts it afresh once the last demo stopped it): new
+# ports, a new certificate authority, an empty server. So the accounts are registered again and
+# an existing demo profile is pointed at this run's server; its messages and keys are kept.
+for u in alice bob echo; do
+  python3 tests/harness/bed.py adduser --dir "$bed_dir" "$u" "demo-$u" >/dev/null
+done
+ca_json=$(python3 -c 'import json,sys; print(json.dumps(open(sys.argv[1]).read()))' "$ca")
 if [ ! -e "$profile/talpa.db" ]; then
   echo "== creating the demo profile (passphrase: demo)"
-  for u in alice bob echo; do
-    python3 tests/harness/bed.py adduser --dir "$bed_dir" "$u" "demo-$u" 2>/dev/null || true
+  open='{"id":1,"cmd":"create_profile","passphrase":"demo"}'
+  verb=add_account
+  account_fields() { echo "\"jid\":\"$1@talpa.test\",\"password\":\"demo-$1\""; }
+else
+  echo "== pointing the demo profile's accounts at this run's server"
+  open='{"id":1,"cmd":"unlock","passphrase":"demo"}'
+  verb=update_account
+  account_fields() { echo "\"account\":\"$1@talpa.test\",\"password\":\"demo-$1\""; }
+fi
+setup_out=$({
+  echo "$open"
+  for u in alice bob; do
+    echo "{\"id\":\"$u\",\"cmd\":\"$verb\",$(account_fields "$u"),\"host\":\"127.0.0.1\",\"port\":$port,\"trust_anchor_pem\":$ca_json}"
   done
-  ca_json=$(python3 -c 'import json,sys; print(json.dumps(open(sys.argv[1]).read()))' "$ca")
-  {
-    echo '{"id":1,"cmd":"create_profile","passphrase":"demo"}'
-    for u in alice bob; do
-      echo "{\"id\":\"$u\",\"cmd\":\"add_account\",\"jid\":\"$u@talpa.test\",\"password\":\"demo-$u\",\"host\":\"127.0.0.1\",\"port\":$port,\"trust_anchor_pem\":$ca_json}"
-    done
-    echo '{"id":9,"cmd":"quit"}'
-  } | "$talpa" headless --profile "$profile" --tor-network "$network" --startup-jitter 3600 \
-    | grep -E '"ok":false' && { echo "demo profile setup failed" >&2; exit 1; } || true
+  echo '{"id":9,"cmd":"quit"}'
+} | "$talpa" headless --profile "$profile" --tor-network "$network" --startup-jitter 3600) || true
+if ! grep -q '"id":9,"ok":true' <<<"$setup_out" || grep -q '"ok":false' <<<"$setup_out"; then
+  echo "demo profile setup failed:" >&2
+  grep -E '"ok":false|"event":"error"' <<<"$setup_out" >&2 || true
+  echo "(passphrase changed? remove $profile to start over)" >&2
+  exit 1
 fi
 
 echo "== echo@talpa.test answers every message you send it (OMEMO, as Talpa encrypts by default)"
-( echo '{"cmd":"echo","on":true}'; sleep infinity ) | \
+# The feeder keeps the bot's input open while this script runs, and ends with it.
+( echo '{"cmd":"echo","on":true}'; while kill -0 $$ 2>/dev/null; do sleep 2; done ) | \
   "$TALPA_VENV/bin/python" tests/harness/peer.py --jid echo@talpa.test --password demo-echo \
     --host 127.0.0.1 --port "$port" --ca "$ca" --omemo-storage "$demo/echo-omemo.json" \
     >/dev/null 2>"$demo/peer.log" &

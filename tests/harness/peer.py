@@ -105,6 +105,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 import threading
 
@@ -525,8 +526,12 @@ def main():
     def reader():
         for line in sys.stdin:
             loop.call_soon_threadsafe(on_line, line)
-        # stdin closed: the test is gone; quit.
-        loop.call_soon_threadsafe(on_line, '{"cmd": "quit"}')
+        # stdin closed: the test is gone. If it was killed (an aborted test runs no Drop), its
+        # end of stdout is gone too, so the "quit" command's ack would fail before it
+        # disconnects: disconnect directly, and exit for sure a moment later.
+        loop.call_soon_threadsafe(xmpp.disconnect)
+        threading.Event().wait(2.0)
+        os._exit(0)
 
     threading.Thread(target=reader, daemon=True).start()
     xmpp.connect(a.host, a.port)

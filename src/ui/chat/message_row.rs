@@ -55,6 +55,7 @@ mod imp {
         fn constructed(&self) {
             self.parent_constructed();
             let obj = self.obj();
+            crate::ui::chat::message_notes::set_up(&self.note_label);
             // Secondary click, and a long press on touch screens, open the message's menu.
             let click = gtk4::GestureClick::new();
             click.set_button(gdk::BUTTON_SECONDARY);
@@ -114,6 +115,7 @@ impl MessageRow {
             message.sender()
         };
         imp.sender_label.set_label(&sender);
+        crate::ui::chat::sender_lookalike::show(&imp.sender_label, message, &sender);
         imp.time_label
             .set_label(&format_time(message.timestamp_ms()));
         let (badge, class, tooltip) = user_text::encryption_badge(&message.encryption());

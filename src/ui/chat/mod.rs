@@ -7,6 +7,7 @@ pub mod message_notes;
 pub mod message_row;
 pub mod room_audit_window;
 pub mod room_panel;
+pub mod sender_lookalike;
 
 pub use conversation_view::ConversationView;
 pub use message_row::MessageRow;

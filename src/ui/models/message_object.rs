@@ -44,8 +44,8 @@ mod imp {
         /// `correct` and `retract` name it by.
         #[property(get, set)]
         pub(super) origin_id: RefCell<String>,
-        /// A note under an outgoing message (why it is held, who cannot read it); empty if
-        /// none.
+        /// A note under an outgoing message (why it is held, who cannot read it), as Pango
+        /// markup with a "Check again" link; empty if none.
         #[property(get, set)]
         pub(super) note: RefCell<String>,
     }
@@ -84,11 +84,9 @@ impl MessageObject {
         imp.retracted.set(m.retracted);
         if let Some(origin_id) = &m.origin_id {
             imp.origin_id.replace(origin_id.clone());
-            imp.note.replace(crate::ui::chat::message_notes::note_for(
-                origin_id,
-                &m.encryption,
-            ));
         }
+        imp.note
+            .replace(crate::ui::chat::message_notes::note_for(m));
         obj
     }
 
@@ -122,6 +120,7 @@ mod tests {
             corrected: true,
             retracted,
             origin_id: Some("origin-1".into()),
+            notes: crate::core::events::MessageNotes::default(),
         }
     }
 

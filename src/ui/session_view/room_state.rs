@@ -2,7 +2,12 @@
 //! in the sidebar says why we are no longer there (kicked, banned, membership revoked, a
 //! refused join …) and offers *Rejoin* where that can work; the open room's header shows the
 //! subject (or the reason) and its composer is disabled while we are not in the room. A join
-//! the room refuses is also told in a toast.
+//! the room refuses is also told in a toast. A destroyed room says so with its owner's reason
+//! and offers the room they suggest instead; *Rejoin* of a password-protected room uses the
+//! stored password (the core's), and asks for it when the room refuses that.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 
 use gtk4::prelude::*;
 use gtk4::subclass::prelude::*;
@@ -10,8 +15,30 @@ use gtk4::{gio, glib};
 
 use super::SessionView;
 use crate::core::Command;
+use crate::core::commands::Secret;
 use crate::ui::models::ConversationObject;
-use crate::ui::{toast, user_text};
+use crate::ui::{room_moved_dialog, room_password_dialog, toast, user_text};
+
+/// The reason a room gives for refusing a wrong (or missing) password.
+const WRONG_PASSWORD: &str = "join_refused: not-authorized";
+
+thread_local! {
+    /// Rooms (account, room) the window is joining again, and whether with a password typed
+    /// into the password question: a refusal for the password then asks (again).
+    static REJOINING: RefCell<HashMap<(String, String), bool>> = RefCell::default();
+    /// Rooms whose last refusal was for the password: *Rejoin* asks for it first.
+    static NEED_PASSWORD: RefCell<HashSet<(String, String)>> = RefCell::default();
+}
+
+/// Forgets the rooms being joined again (on lock).
+pub(super) fn clear() {
+    REJOINING.with_borrow_mut(HashMap::clear);
+    NEED_PASSWORD.with_borrow_mut(HashSet::clear);
+}
+
+fn key(account: &str, room: &str) -> (String, String) {
+    (account.to_owned(), room.to_owned())
+}
 
 /// The conversation of `account` with `room` if the sidebar has it (never adds one).
 fn known(view: &SessionView, account: &str, room: &str) -> Option<ConversationObject> {
@@ -40,35 +67,68 @@ pub(super) fn install(view: &SessionView) {
     view.insert_action_group("rooms", Some(&group));
 }
 
-/// Joins a room we were removed from again, with the nickname we had.
+/// Joins a room we were removed from again, with the nickname we had: with the stored
+/// password (the core uses it when none is given), or asking for it when the room refused
+/// the password last time.
 fn rejoin_room(view: &SessionView, account: &str, room: &str) {
+    if NEED_PASSWORD.with_borrow(|n| n.contains(&key(account, room))) {
+        ask_password(view, account, room, false);
+        return;
+    }
+    join_again(view, account, room, None);
+}
+
+/// Asks for the password of `room` and joins it with what is typed.
+fn ask_password(view: &SessionView, account: &str, room: &str, wrong: bool) {
+    let Some(parent) = view.root().and_downcast::<gtk4::Window>() else {
+        return;
+    };
+    let weak = view.downgrade();
+    let (account, room_jid) = (account.to_owned(), room.to_owned());
+    room_password_dialog::ask_password(&parent, room, wrong, move |password| {
+        if let Some(view) = weak.upgrade() {
+            join_again(&view, &account, &room_jid, Some(Secret::new(password)));
+        }
+    });
+}
+
+/// Sends the join of a room the window had, remembering that the window asked for it.
+fn join_again(view: &SessionView, account: &str, room: &str, password: Option<Secret>) {
     let Some(conversation) = known(view, account, room) else {
         return;
     };
     let Some(core) = view.imp().core.get().cloned() else {
         return;
     };
+    REJOINING.with_borrow_mut(|r| r.insert(key(account, room), password.is_some()));
     let command = Command::JoinRoom {
         account: account.to_owned(),
         room: room.to_owned(),
         nick: conversation.nick(),
-        password: None,
+        password,
         force: false,
     };
     let view = view.downgrade();
+    let asked = key(account, room);
     glib::MainContext::default().spawn_local(async move {
         let result = core.call(command).await;
-        if let (Err(e), Some(view)) = (result, view.upgrade()) {
-            toast(
-                &view,
-                &format!("Could not rejoin. {}", user_text::error_text(&e)),
-            );
+        if let Err(e) = result {
+            // Refused before reaching the room: no refusal from it will follow.
+            REJOINING.with_borrow_mut(|r| r.remove(&asked));
+            if let Some(view) = view.upgrade() {
+                toast(
+                    &view,
+                    &format!("Could not rejoin. {}", user_text::error_text(&e)),
+                );
+            }
         }
     });
 }
 
 /// `RoomJoined`: we are in the room (again).
 pub(super) fn joined(view: &SessionView, account: &str, room: &str, nick: &str) {
+    REJOINING.with_borrow_mut(|r| r.remove(&key(account, room)));
+    NEED_PASSWORD.with_borrow_mut(|n| n.remove(&key(account, room)));
     if let Some(c) = known(view, account, room) {
         c.set_nick(nick);
         c.set_left_reason("");
@@ -77,20 +137,69 @@ pub(super) fn joined(view: &SessionView, account: &str, room: &str, nick: &str) 
     }
 }
 
-/// `RoomLeft`: we are no longer in the room, and why.
-pub(super) fn left(view: &SessionView, account: &str, room: &str, reason: &str) {
-    let text = user_text::room_left_text(reason);
+/// `RoomLeft`: we are no longer in the room, and why (`detail`: the room's own words, e.g. a
+/// destroyed room's reason; `alternate`: the room a destroyed room's owner suggests).
+pub(super) fn left(
+    view: &SessionView,
+    account: &str,
+    room: &str,
+    reason: &str,
+    detail: Option<&str>,
+    alternate: Option<&str>,
+) {
+    let text = user_text::room_left_detail_text(reason, detail);
     if reason.starts_with("join_refused") {
         toast(view, &format!("Could not join {room}: {text}."));
     } else if reason != "left" {
         toast(view, &format!("{room}: {text}."));
     }
+    let asked = REJOINING.with_borrow_mut(|r| r.remove(&key(account, room)));
+    if reason == WRONG_PASSWORD {
+        NEED_PASSWORD.with_borrow_mut(|n| n.insert(key(account, room)));
+        if let Some(typed) = asked {
+            ask_password(view, account, room, typed);
+        }
+    }
     let Some(c) = known(view, account, room) else {
         return;
     };
-    c.set_left_reason(text);
-    c.set_rejoinable(user_text::room_rejoinable(reason) && !c.nick().is_empty());
+    c.set_left_reason(text.as_str());
+    c.set_rejoinable(
+        (user_text::room_rejoinable(reason) || reason == WRONG_PASSWORD) && !c.nick().is_empty(),
+    );
     refresh_open(view, &c);
+    if let Some(alternate) = alternate {
+        suggest_alternate(view, account, &c.nick(), &text, alternate);
+    }
+}
+
+/// Offers to join the room a destroyed room's owner suggests, with the same nickname.
+fn suggest_alternate(view: &SessionView, account: &str, nick: &str, text: &str, alternate: &str) {
+    let (Some(parent), Some(core)) = (
+        view.root().and_downcast::<gtk4::Window>(),
+        view.imp().core.get().cloned(),
+    ) else {
+        return;
+    };
+    let command = Command::JoinRoom {
+        account: account.to_owned(),
+        room: alternate.to_owned(),
+        nick: nick.to_owned(),
+        password: None,
+        force: false,
+    };
+    let weak = view.downgrade();
+    room_moved_dialog::suggest_alternate(&parent, text, alternate, move || {
+        let (core, command, weak) = (core.clone(), command.clone(), weak.clone());
+        glib::MainContext::default().spawn_local(async move {
+            if let (Err(e), Some(view)) = (core.call(command).await, weak.upgrade()) {
+                toast(
+                    &view,
+                    &format!("Could not join. {}", user_text::error_text(&e)),
+                );
+            }
+        });
+    });
 }
 
 /// `RoomSubject`: the room's subject changed (empty when cleared).
