@@ -340,6 +340,7 @@ fn checks(app: &adw::Application, core: CoreHandle) {
         corrected: false,
         retracted: false,
         origin_id: None,
+        notes: talpa::core::events::MessageNotes::default(),
     }));
     let late_sent = body(BOB, LONG + 2);
     let (sender, send) = (
