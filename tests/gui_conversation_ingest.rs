@@ -173,7 +173,8 @@ fn burst_checks(app: &adw::Application, core: CoreHandle) {
     }
     pump(Duration::from_secs(1));
     assert_eq!(ids(&view), (1..=410).collect::<Vec<_>>());
-    assert!(gui_support::visible_texts(view.upcast_ref()).contains("message number 410\n"));
+    let shown = gui_support::visible_texts(view.upcast_ref());
+    assert!(shown.contains("message number 410\n"), "{shown}");
 }
 
 fn older_checks(app: &adw::Application, core: CoreHandle) {

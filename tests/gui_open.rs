@@ -1,7 +1,10 @@
 //! In-process GUI test: opening a long conversation shows its newest message on the very first
 //! frame that shows the conversation (not a frame laid out at the top followed by a jump), and
 //! it stays there once the window is idle — whether another conversation was on screen before,
-//! and when switching back and forth between two long conversations. The histories are stored
+//! and when switching back and forth between two long conversations. A switch paints no frame
+//! with an empty list (the previous rows stay until the new history replaces them), and a
+//! message for the conversation being left that arrives during the switch stays in that
+//! conversation and never enters the new one. The histories are stored
 //! through the real core (sent while the account is offline, so they wait in the outbox) and
 //! loaded by the view from the encrypted store, as in the app.
 //!
@@ -16,7 +19,8 @@ use std::time::Duration;
 use gtk4::prelude::*;
 use libadwaita as adw;
 use talpa::core::commands::{NewAccount, Secret};
-use talpa::core::{Command, CoreHandle, Reply};
+use talpa::core::events::StoredMessage;
+use talpa::core::{Command, CoreHandle, Event, Reply};
 use talpa::ui::chat::{ConversationView, MessageRow};
 use talpa::ui::models::MessageObject;
 use talpa::ui::window::Window;
@@ -113,20 +117,25 @@ fn frame(view: &ConversationView, newest: &str) -> Frame {
 }
 
 /// Opens `peer`'s conversation as a click in the sidebar does and returns the first painted
-/// frame that shows it (its messages in the model), then the state after the window is idle.
+/// frame that shows it (its messages in the model), then the state after the window is idle,
+/// and how many frames were painted with an empty list between the click and that first frame.
 fn open_and_watch(
     window: &Window,
     view: &ConversationView,
     peer: &str,
     newest: &str,
-) -> (Frame, Frame) {
+) -> (Frame, Frame, u32) {
     let clock = window.frame_clock().expect("a realized window");
     let first: Rc<RefCell<Option<Frame>>> = Rc::default();
-    let slot = first.clone();
+    let empty_frames: Rc<std::cell::Cell<u32>> = Rc::default();
+    let (slot, empties) = (first.clone(), empty_frames.clone());
     let (v, peer_owned, newest_owned) = (view.clone(), peer.to_owned(), newest.to_owned());
     let handler = clock.connect_after_paint(move |_| {
         if slot.borrow().is_some() || !v.is_showing(ALICE, &peer_owned) {
             return;
+        }
+        if v.messages().is_some_and(|m| m.n_items() == 0) {
+            empties.set(empties.get() + 1);
         }
         let shown = v.messages().is_some_and(|m| {
             m.iter::<MessageObject>()
@@ -147,7 +156,7 @@ fn open_and_watch(
     clock.disconnect(handler);
     pump(Duration::from_millis(600));
     let first = first.borrow().clone().expect("checked above");
-    (first, frame(view, newest))
+    (first, frame(view, newest), empty_frames.get())
 }
 
 fn assert_on_newest(
@@ -157,8 +166,15 @@ fn assert_on_newest(
     newest: &str,
     window: &Window,
 ) {
-    let (first, idle) = open_and_watch(window, view, peer, newest);
-    println!("{what}: first frame {first:?}; idle {idle:?}");
+    let (first, idle, empty_frames) = open_and_watch(window, view, peer, newest);
+    println!("{what}: first frame {first:?}; idle {idle:?}; {empty_frames} empty frames");
+    // Switching from a conversation on screen keeps its rows until the new ones replace them.
+    let from_empty = what.starts_with("dave");
+    assert!(
+        from_empty || empty_frames == 0,
+        "{what}: {empty_frames} frames with an empty list were painted between the click and \
+         the conversation's first frame"
+    );
     assert!(
         first.newest_visible && first.at_bottom,
         "{what}: the first frame showing the conversation is not on its newest message: {}",
@@ -305,4 +321,169 @@ fn checks(app: &adw::Application, core: CoreHandle) {
         &body(BOB, LONG + 1),
         &window,
     );
+
+    // A message for the conversation being left, arriving during the switch (between the click
+    // and the new history), stays in the old conversation and never enters the new one: one
+    // delivered as an event right after the click (before any reply can arrive), one sent
+    // through the core.
+    let late_event = "late for bob, as an event";
+    session.open_conversation(ALICE, CAROL);
+    session.handle_event(&Event::Message(StoredMessage {
+        id: i64::from(u32::MAX),
+        account: ALICE.into(),
+        with: BOB.into(),
+        direction: "out".into(),
+        from: ALICE.into(),
+        body: late_event.into(),
+        timestamp_ms: 1,
+        encryption: "none".into(),
+        corrected: false,
+        retracted: false,
+        origin_id: None,
+        notes: talpa::core::events::MessageNotes::default(),
+    }));
+    let late_sent = body(BOB, LONG + 2);
+    let (sender, send) = (
+        core.clone(),
+        Command::Send {
+            account: ALICE.into(),
+            to: BOB.into(),
+            body: late_sent.clone(),
+        },
+    );
+    gtk4::glib::MainContext::default().spawn_local(async move {
+        sender
+            .call(send)
+            .await
+            .expect("the late message to bob is stored");
+    });
+    let carol_newest = body(CAROL, LONG);
+    pump_until("carol's history", || {
+        view.messages().is_some_and(|m| {
+            m.iter::<MessageObject>()
+                .flatten()
+                .any(|o| o.body() == carol_newest)
+        })
+    });
+    pump(Duration::from_millis(600));
+    let strays: Vec<String> = view
+        .messages()
+        .expect("the model")
+        .iter::<MessageObject>()
+        .flatten()
+        .map(|o| o.body())
+        .filter(|b| !b.starts_with("to carol"))
+        .collect();
+    assert!(
+        strays.is_empty(),
+        "messages of the conversation being left entered the new one: {strays:?}"
+    );
+    assert_on_newest(
+        "bob's long conversation, with the message sent while switching away",
+        &view,
+        BOB,
+        &late_sent,
+        &window,
+    );
+
+    // The keyboard focus on a message's text never outlives the message's row: GTK 4.8 drops
+    // the row widget of a removed item but can leave the window's focus on the row's label, and
+    // the next focus move then walks freed widgets (a critical, fatal here). Neither when
+    // another conversation's history replaces the rows, nor when new messages slide the window
+    // past the focused row.
+    focus_row_text(&window, &view, "bob's first row in the window");
+    assert_on_newest(
+        "dave's short conversation, opened with the focus on a message of bob's",
+        &view,
+        DAVE,
+        &body(DAVE, 1),
+        &window,
+    );
+    assert_focus_attached(&window, "after dave's history replaced bob's rows");
+    assert_on_newest(
+        "carol's long conversation, after dave's",
+        &view,
+        CAROL,
+        &body(CAROL, LONG),
+        &window,
+    );
+    focus_row_text(&window, &view, "carol's first row in the window");
+    for n in 1..=3 {
+        call(
+            &core,
+            Command::Send {
+                account: ALICE.into(),
+                to: CAROL.into(),
+                body: body(CAROL, LONG + n),
+            },
+        );
+    }
+    pump_until("carol's new messages", || {
+        frame(&view, &body(CAROL, LONG + 3)).newest_visible
+    });
+    pump(Duration::from_millis(300));
+    assert_focus_attached(
+        &window,
+        "after new messages slid the window past the focused row",
+    );
+}
+
+/// Puts the keyboard focus on the selectable text of the row showing the first message of the
+/// list's window (the row that leaves first when the window slides on).
+fn focus_row_text(window: &Window, view: &ConversationView, what: &str) {
+    let first = view
+        .messages()
+        .and_then(|m| m.item(view.window_range().0))
+        .and_downcast::<MessageObject>()
+        .expect("a message in the window");
+    let mut all = Vec::new();
+    rows(view.list_view().upcast_ref(), &mut all);
+    let row = all
+        .iter()
+        .find(|r| r.message().is_some_and(|m| m.id() == first.id()))
+        .unwrap_or_else(|| panic!("{what}: no row widget for the window's first message"));
+    let label = selectable_label(row.upcast_ref())
+        .unwrap_or_else(|| panic!("{what}: the row has no selectable text"));
+    assert!(
+        label.grab_focus(),
+        "{what}: the text did not take the focus"
+    );
+    assert_eq!(
+        gtk4::prelude::GtkWindowExt::focus(window).as_ref(),
+        Some(label.upcast_ref::<gtk4::Widget>()),
+        "{what}: the focus is not on the row's text"
+    );
+}
+
+/// The first selectable label under `widget`.
+fn selectable_label(widget: &gtk4::Widget) -> Option<gtk4::Label> {
+    if let Some(label) = widget.downcast_ref::<gtk4::Label>()
+        && label.is_selectable()
+    {
+        return Some(label.clone());
+    }
+    let mut child = widget.first_child();
+    while let Some(c) = child {
+        if let Some(found) = selectable_label(&c) {
+            return Some(found);
+        }
+        child = c.next_sibling();
+    }
+    None
+}
+
+/// The window's focus, if any, is on a widget inside the window, and moving it around (as Tab
+/// does) walks only live widgets.
+fn assert_focus_attached(window: &Window, what: &str) {
+    for step in 0..4 {
+        if let Some(focus) = gtk4::prelude::GtkWindowExt::focus(window) {
+            assert!(
+                focus.root().is_some(),
+                "{what}: the window's focus is on a {} that is no longer in the window (step \
+                 {step})",
+                focus.type_().name()
+            );
+        }
+        window.child_focus(gtk4::DirectionType::TabForward);
+    }
 }

@@ -251,10 +251,12 @@ fn open(window: &Window, account: &str, peer: &str) {
     let slot = handler.clone();
     let id = clock.connect_after_paint(move |clock: &gdk::FrameClock| {
         let Some(window) = weak.upgrade() else { return };
+        // While opening, the list still shows the previous conversation's rows.
         let items = window
             .session()
             .and_then(|s| {
                 s.conversation_view()
+                    .filter(|v| !v.is_opening())
                     .and_then(|v| v.messages().map(gtk4::gio::prelude::ListModelExt::n_items))
             })
             .unwrap_or(0);

@@ -803,14 +803,24 @@ impl SessionView {
         imp.pending_unread
             .borrow_mut()
             .retain(|(c, _)| c != conversation);
-        imp.content_title.set_title(&conversation.peer());
         crate::ui::chat::sender_lookalike::opened(&conversation.account(), &conversation.peer());
         if let Some(view) = imp.conversation_view.get() {
-            view.open(&conversation.account(), &conversation.peer());
+            // The header (title, subtitle, composer state) changes with the rows, in one frame
+            // (see `ConversationView::open_with`).
+            let (session, title, c) = (
+                self.downgrade(),
+                imp.content_title.clone(),
+                conversation.clone(),
+            );
+            view.open_with(&conversation.account(), &conversation.peer(), move || {
+                title.set_title(&c.peer());
+                if let Some(session) = session.upgrade() {
+                    room_state::refresh_open(&session, &c);
+                }
+            });
             imp.content_stack.set_visible_child(view);
             view.grab_focus();
         }
-        room_state::refresh_open(self, conversation);
         let is_room = conversation.is_room();
         if let Some(security) = imp.security.get() {
             security.opened(&conversation.account(), &conversation.peer(), is_room);

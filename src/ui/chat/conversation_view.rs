@@ -14,6 +14,7 @@
 
 use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashSet;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use gtk4::prelude::*;
@@ -40,6 +41,9 @@ const MIN_ROW_HEIGHT: f64 = 52.0;
 /// Extra layout passes per frame `hold_end` may ask for while putting the list at its bottom
 /// (GTK runs at most four passes a frame).
 const EXTRA_PASSES: u32 = 2;
+
+/// The most unused row widgets kept for the next rows (see `imp::ConversationView::spare_rows`).
+const SPARE_ROWS: usize = 64;
 
 /// The window's length for a viewport of `page` pixels: one and a half screens of the
 /// smallest rows (so it always fills the viewport and never holds two screens), at least 8.
@@ -90,8 +94,14 @@ mod imp {
         pub loading_older: Cell<bool>,
         pub history_complete: Cell<bool>,
         pub core: OnceCell<CoreHandle>,
-        /// `(account, peer)` shown now.
+        /// `(account, peer)` shown now (or being opened, see `opening`).
         pub conversation: RefCell<Option<(String, String)>>,
+        /// Set from `open` until the opened conversation's history arrives: the model still
+        /// holds the previous conversation's rows (so no empty frame is painted in between),
+        /// which the history replaces in one splice.
+        pub opening: Cell<bool>,
+        /// Run in the same main-loop turn as that splice (the window's header), see `open_with`.
+        pub on_shown: RefCell<Option<Box<dyn FnOnce()>>>,
         pub history_task: RefCell<Option<glib::JoinHandle<()>>>,
         /// Local ids of the messages in the model, so a live message is placed without scanning.
         pub shown_ids: RefCell<HashSet<i64>>,
@@ -108,6 +118,13 @@ mod imp {
         /// The frame in which `hold_end` last acted, how many extra layout passes it asked for
         /// in it, and the list's height it saw.
         pub held: Cell<(i64, u32, f64)>,
+        /// Row widgets whose list items GTK dropped (unbound: no text in them), given to the
+        /// next list items instead of building new rows from the template. Opening a
+        /// conversation replaces every row (GTK 4.8 makes a new list item per new item), so
+        /// this saves building and destroying a screenful of rows per open. Rows are only
+        /// made when none is spare, so the rows in the list and here together never outnumber
+        /// the most the list held at once.
+        pub spare_rows: Rc<RefCell<Vec<MessageRow>>>,
     }
 
     #[glib::object_subclass]
@@ -131,10 +148,30 @@ mod imp {
             let obj = self.obj();
             let store = gio::ListStore::new::<MessageObject>();
             let factory = gtk4::SignalListItemFactory::new();
-            factory.connect_setup(|_, item| {
+            let spare = self.spare_rows.clone();
+            factory.connect_setup(move |_, item| {
                 if let Some(item) = item.downcast_ref::<gtk4::ListItem>() {
-                    item.set_child(Some(&MessageRow::default()));
+                    let row = spare
+                        .borrow_mut()
+                        .pop()
+                        .filter(|row| row.parent().is_none())
+                        .unwrap_or_default();
+                    item.set_child(Some(&row));
                     item.set_activatable(false);
+                }
+            });
+            let spare = self.spare_rows.clone();
+            factory.connect_teardown(move |_, item| {
+                let Some(item) = item.downcast_ref::<gtk4::ListItem>() else {
+                    return;
+                };
+                let row = item.child().and_downcast::<MessageRow>();
+                item.set_child(None::<&gtk4::Widget>);
+                let mut spare = spare.borrow_mut();
+                if let Some(row) = row
+                    && spare.len() < SPARE_ROWS
+                {
+                    spare.push(row);
                 }
             });
             factory.connect_bind(|_, item| {
@@ -226,6 +263,15 @@ mod imp {
         fn realize(&self) {
             self.parent_realize();
             self.obj().watch_layout();
+            // Once idle, rows for a window's worth of messages are made ahead of the first
+            // open that needs them (see `spare_rows`).
+            let view = self.obj().downgrade();
+            glib::idle_add_local_full(glib::Priority::LOW, move || {
+                if let Some(view) = view.upgrade() {
+                    view.make_spare_rows();
+                }
+                glib::ControlFlow::Break
+            });
         }
 
         fn unrealize(&self) {
@@ -262,9 +308,16 @@ impl ConversationView {
         self.imp().messages.get()
     }
 
-    /// Empties the list and overwrites every message's text (on lock and on switch).
+    /// Empties the list at once and overwrites every message's text (on lock, and when the
+    /// conversation is closed or its history cleared).
     pub fn clear(&self) {
         let imp = self.imp();
+        if let Some(task) = imp.history_task.take() {
+            task.abort();
+        }
+        imp.opening.set(false);
+        imp.on_shown.replace(None);
+        self.release_focus_from_rows(|_| false);
         if let Some(store) = imp.messages.get() {
             for obj in store.iter::<MessageObject>().flatten() {
                 obj.forget();
@@ -286,11 +339,37 @@ impl ConversationView {
 
     /// Opens the conversation of `account` with `peer` and loads its stored history.
     pub fn open(&self, account: &str, peer: &str) {
+        self.open_with(account, peer, || {});
+    }
+
+    /// Opens the conversation of `account` with `peer` and loads its last page of history.
+    /// Until that page arrives the list keeps the previous conversation's rows (no empty
+    /// frame); the page then replaces them in one splice, and `shown` (e.g. the header's new
+    /// title) runs right after it, so both appear in the same frame. Live messages of the new
+    /// conversation that arrive meanwhile wait in `pending`; those of the previous one are no
+    /// longer this view's (`is_showing` is already false for it).
+    pub fn open_with(&self, account: &str, peer: &str, shown: impl FnOnce() + 'static) {
         let imp = self.imp();
-        if imp.conversation.borrow().as_ref() == Some(&(account.to_owned(), peer.to_owned())) {
+        if self.is_showing(account, peer) {
+            if imp.opening.get() {
+                imp.on_shown.replace(Some(Box::new(shown)));
+            } else {
+                shown();
+            }
             return;
         }
-        self.clear();
+        if let Some(source) = imp.flush_source.take() {
+            source.remove();
+        }
+        imp.pending.borrow_mut().clear();
+        imp.shown_ids.borrow_mut().clear();
+        imp.following.set(true);
+        imp.loading_older.set(false);
+        imp.history_complete.set(false);
+        self.cancel_correction();
+        imp.composer.set_text("");
+        imp.opening.set(true);
+        imp.on_shown.replace(Some(Box::new(shown)));
         imp.conversation
             .replace(Some((account.to_owned(), peer.to_owned())));
         imp.composer
@@ -318,11 +397,15 @@ impl ConversationView {
                         .set(messages.len() < HISTORY_PAGE as usize);
                     view.show_history(&messages);
                 }
-                Ok(_) => {}
-                Err(e) => toast(
-                    &view,
-                    &format!("Could not load history. {}", user_text::error_text(&e)),
-                ),
+                Ok(_) => view.show_history(&[]),
+                Err(e) => {
+                    // The error, over an empty list: not the previous conversation.
+                    view.show_history(&[]);
+                    toast(
+                        &view,
+                        &format!("Could not load history. {}", user_text::error_text(&e)),
+                    );
+                }
             }
         });
         imp.history_task.replace(Some(task));
@@ -365,6 +448,10 @@ impl ConversationView {
     /// new ones in one splice at the end, then one slide and one scroll to the newest.
     pub fn flush(&self) {
         let imp = self.imp();
+        if imp.opening.get() {
+            // The model holds the previous conversation: these wait for the history.
+            return;
+        }
         imp.last_flush.set(Some(Instant::now()));
         let batch = imp.pending.take();
         let Some(store) = imp.messages.get() else {
@@ -378,6 +465,8 @@ impl ConversationView {
             } else if let Some(slot) = added.iter_mut().find(|m| m.id() == message.id) {
                 *slot = obj;
             } else if let Some(pos) = position_from_end(store, message.id) {
+                // A new object: GTK makes a new row widget for it and drops the old one.
+                self.release_focus_from_rows(|p| p != pos);
                 store.splice(pos, 1, &[obj]);
             }
         }
@@ -391,12 +480,22 @@ impl ConversationView {
     }
 
     /// Shows stored history (oldest first) of the open conversation in one model change,
-    /// followed by whatever live messages were already shown.
+    /// followed by whatever live messages were already shown. While opening, that change
+    /// replaces the previous conversation's rows; the live messages that waited follow at once
+    /// (before the next frame).
     pub fn show_history(&self, messages: &[StoredMessage]) {
         let imp = self.imp();
         let Some(store) = imp.messages.get() else {
             return;
         };
+        let replaced = if imp.opening.replace(false) {
+            store.n_items()
+        } else {
+            0
+        };
+        let old: Vec<MessageObject> = (0..replaced)
+            .filter_map(|i| store.item(i).and_downcast::<MessageObject>())
+            .collect();
         let objects: Vec<MessageObject> = {
             let mut shown = imp.shown_ids.borrow_mut();
             messages
@@ -406,7 +505,26 @@ impl ConversationView {
                 .collect()
         };
         // Live messages that arrived while the history loaded are newer: keep them last.
-        store.splice(0, 0, &objects);
+        self.release_focus_from_rows(|p| p >= replaced);
+        // The window moves to where the newest messages will be before the splice: at its old
+        // place, the splice would first show the oldest loaded messages and the slide to the
+        // newest (`keep_window_placed`) then replace every row again.
+        if let Some(window) = imp.window.get()
+            && imp.following.get()
+        {
+            let n = store.n_items() - replaced + objects.len() as u32;
+            self.slide_to(n.saturating_sub(window.size()));
+        }
+        store.splice(0, replaced, &objects);
+        for obj in old {
+            obj.forget();
+        }
+        if let Some(shown) = imp.on_shown.take() {
+            shown();
+        }
+        if !imp.pending.borrow().is_empty() {
+            self.flush();
+        }
         self.scroll_to_end();
     }
 
@@ -427,6 +545,14 @@ impl ConversationView {
         };
         self.clear();
         self.open(&account, &peer);
+        // The list is already empty: live messages go in at once, the history before them.
+        self.imp().opening.set(false);
+    }
+
+    /// Whether a conversation is being opened: its history has not arrived yet, so the list
+    /// still holds the previous conversation's rows.
+    pub fn is_opening(&self) -> bool {
+        self.imp().opening.get()
     }
 
     /// Lets the user write here, or not (a room we are no longer in) with `why_not` shown.
@@ -455,6 +581,61 @@ impl ConversationView {
             .map_or((0, 0), |w| (w.offset(), w.size()))
     }
 
+    /// Makes row widgets (unbound, empty) until the rows in the list and the spare ones
+    /// together fill the list's window, so the first open of a long conversation does not
+    /// build them from the template either.
+    fn make_spare_rows(&self) {
+        let imp = self.imp();
+        let (Some(store), Some(window)) = (imp.messages.get(), imp.window.get()) else {
+            return;
+        };
+        let in_list = store.n_items().min(window.size()) as usize;
+        let want = (window.size() as usize)
+            .saturating_sub(in_list)
+            .min(SPARE_ROWS);
+        let mut spare = imp.spare_rows.borrow_mut();
+        while spare.len() < want {
+            spare.push(MessageRow::default());
+        }
+    }
+
+    /// Moves the keyboard focus out of the message list if it is on a row whose message is not
+    /// to stay (`stays` is asked with the message's position in the model), before the model or
+    /// the window changes.
+    ///
+    /// GTK 4.8 drops the row widget of a removed item without moving the window's focus out of
+    /// it when the list view's own focus child is not that row (e.g. after a focus move that
+    /// landed in a row's selectable text): the window then keeps focusing a label whose row was
+    /// freed, and the next focus move (a Tab, or GTK moving the focus off a widget that became
+    /// insensitive) walks freed widgets (`gtk_widget_is_ancestor: assertion 'GTK_IS_WIDGET
+    /// (widget)'`). The focus goes to the composer, or nowhere if it cannot take it.
+    fn release_focus_from_rows(&self, stays: impl Fn(u32) -> bool) {
+        let imp = self.imp();
+        let Some(root) = self.root() else {
+            return;
+        };
+        let Some(focus) = root.focus() else {
+            return;
+        };
+        if !focus.is_ancestor(&*imp.list_view) {
+            return;
+        }
+        // The focus is in a row, or on a list item itself (its child is the row).
+        let position = focus
+            .ancestor(MessageRow::static_type())
+            .or_else(|| focus.first_child())
+            .and_downcast::<MessageRow>()
+            .and_then(|row| row.message())
+            .zip(imp.messages.get())
+            .and_then(|(message, store)| position_from_end(store, message.id()));
+        if position.is_some_and(stays) {
+            return;
+        }
+        if !(imp.composer.is_sensitive() && imp.composer.is_mapped() && imp.composer.grab_focus()) {
+            root.set_focus(None::<&gtk4::Widget>);
+        }
+    }
+
     /// Keeps the window on the newest messages while following them, and inside the model.
     fn keep_window_placed(&self) {
         let imp = self.imp();
@@ -474,6 +655,8 @@ impl ConversationView {
         };
         let len = window_len(page);
         if len != window.size() {
+            let offset = window.offset();
+            self.release_focus_from_rows(|p| p >= offset && p - offset < len);
             window.set_size(len);
             self.keep_window_placed();
         }
@@ -484,9 +667,11 @@ impl ConversationView {
         if let Some(window) = imp.window.get()
             && window.offset() != offset
         {
-            imp.sliding.set(true);
+            let len = window.size();
+            self.release_focus_from_rows(|p| p >= offset && p - offset < len);
+            let was_sliding = imp.sliding.replace(true);
             window.set_offset(offset);
-            imp.sliding.set(false);
+            imp.sliding.set(was_sliding);
         }
     }
 
@@ -550,7 +735,7 @@ impl ConversationView {
     /// Fetches the page of stored history before the oldest message shown.
     fn load_older(&self) {
         let imp = self.imp();
-        if imp.loading_older.get() || imp.history_complete.get() {
+        if imp.loading_older.get() || imp.history_complete.get() || imp.opening.get() {
             return;
         }
         let (Some(core), Some((account, with)), Some(store)) = (
@@ -583,7 +768,7 @@ impl ConversationView {
             let Some(view) = view.upgrade() else { return };
             let imp = view.imp();
             imp.loading_older.set(false);
-            if !view.is_showing(&account, &with) {
+            if !view.is_showing(&account, &with) || imp.opening.get() {
                 return;
             }
             if let Ok(Reply::History { messages }) = result {
@@ -610,7 +795,9 @@ impl ConversationView {
         };
         let added = objects.len() as u32;
         imp.following.set(false);
-        let offset = window.offset();
+        let (offset, len) = (window.offset(), window.size());
+        // Until the slide below, the window shows `added` rows less of what it showed.
+        self.release_focus_from_rows(|p| p >= offset && p + added < offset + len);
         imp.sliding.set(true);
         store.splice(0, 0, &objects);
         imp.sliding.set(false);
