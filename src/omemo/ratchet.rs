@@ -19,8 +19,25 @@ pub const MAX_SKIP: u32 = 1000;
 /// Most skipped message keys kept per session; the oldest are forgotten first.
 pub const MAX_SKIPPED_KEYS: usize = 2000;
 
-#[derive(Clone, Zeroize, ZeroizeOnDrop, Serialize, Deserialize)]
+/// A 32-byte ratchet secret. Wiped through `zeroize`'s slice path (one fill and one
+/// optimisation barrier; the derived array wipe writes each byte volatilely, and several keys
+/// are dropped per decrypted message).
+#[derive(Clone, Serialize, Deserialize)]
 struct Key32([u8; 32]);
+
+impl Zeroize for Key32 {
+    fn zeroize(&mut self) {
+        self.0.as_mut_slice().zeroize();
+    }
+}
+
+impl Drop for Key32 {
+    fn drop(&mut self) {
+        self.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for Key32 {}
 
 #[derive(Clone, Zeroize, ZeroizeOnDrop, Serialize, Deserialize)]
 struct Chain {
