@@ -103,6 +103,37 @@ fn prefer_cairo_without_gpu() {
     eprintln!("talpa: could not restart with the cairo renderer: {error}");
 }
 
+/// Stops Talpa at start on a bad option, naming it on stderr and, headless, as an
+/// `invalid_input` error event (a script reading the protocol sees why).
+fn refuse_at_start(headless: bool, message: &str) -> ExitCode {
+    if headless {
+        println!(
+            "{}",
+            talpa::headless::protocol::encode_event(&Event::Error {
+                kind: "invalid_input".to_owned(),
+                message: message.to_owned(),
+                account: None,
+            })
+        );
+    }
+    eprintln!("talpa: {message}");
+    ExitCode::FAILURE
+}
+
+/// Why `dir` cannot hold a profile, when that is plain before anything is opened: it, or the
+/// nearest part of its path that exists, is not a directory (the store would only say "Not a
+/// directory", without naming the path).
+fn profile_dir_problem(dir: &std::path::Path) -> Option<String> {
+    let existing = dir.ancestors().find(|p| p.exists())?;
+    (!existing.is_dir()).then(|| {
+        format!(
+            "--profile {}: {} is not a directory",
+            dir.display(),
+            existing.display()
+        )
+    })
+}
+
 fn main() -> ExitCode {
     talpa::ui::probe::mark("main");
     let cli = Cli::parse();
@@ -122,19 +153,10 @@ fn main() -> ExitCode {
     if let Some(path) = &cli.tor_network
         && let Err(e) = talpa::tor::PrivateNetwork::from_file(path)
     {
-        let message = format!("--tor-network {}: {e}", path.display());
-        if cli.mode.is_some() {
-            println!(
-                "{}",
-                talpa::headless::protocol::encode_event(&Event::Error {
-                    kind: "invalid_input".to_owned(),
-                    message: message.clone(),
-                    account: None,
-                })
-            );
-        }
-        eprintln!("talpa: {message}");
-        return ExitCode::FAILURE;
+        return refuse_at_start(
+            cli.mode.is_some(),
+            &format!("--tor-network {}: {e}", path.display()),
+        );
     }
 
     let default_dir = default_profile_dir();
@@ -142,6 +164,9 @@ fn main() -> ExitCode {
         eprintln!("talpa: cannot determine a profile directory; pass --profile DIR");
         return ExitCode::FAILURE;
     };
+    if let Some(problem) = profile_dir_problem(&profile_dir) {
+        return refuse_at_start(cli.mode.is_some(), &problem);
+    }
     let default_profile = default_dir.is_some_and(|d| same_dir(&d, &profile_dir));
     let mut options = CoreOptions::new(profile_dir);
     options.tor_network = cli.tor_network;

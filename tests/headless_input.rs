@@ -101,6 +101,38 @@ fn text_xml_cannot_carry_is_refused_before_anything_is_stored_and_names_the_char
 }
 
 #[test]
+fn a_profile_path_that_is_a_file_is_named_at_start_and_the_file_is_untouched() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("notes.txt");
+    std::fs::write(&file, "keep me").expect("write");
+    for profile in [file.clone(), file.join("profile")] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_talpa"))
+            .args(["headless", "--profile"])
+            .arg(&profile)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run talpa");
+        assert!(!out.status.success(), "a file as profile must stop talpa");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let event: serde_json::Value =
+            serde_json::from_str(stdout.lines().next().unwrap_or_default()).expect("one event");
+        assert_eq!(event["event"], "error", "{stdout}");
+        assert_eq!(event["kind"], "invalid_input", "{stdout}");
+        let message = event["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(&profile.display().to_string())
+                && message.contains("is not a directory"),
+            "the error names the path: {stdout}"
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("is not a directory"),
+            "stderr says it too"
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&file).expect("read"), "keep me");
+}
+
+#[test]
 fn a_missing_or_malformed_tor_network_file_is_named_at_start_and_no_profile_is_created() {
     let dir = tempfile::tempdir().expect("tempdir");
     let malformed = dir.path().join("malformed.json");

@@ -13,6 +13,13 @@ demo=${TALPA_DEMO_DIR:-$HOME/.cache/talpa/demo}
 bed_dir="$demo/bed"
 profile="$demo/profile"
 mkdir -p "$demo"
+# One demo per demo directory: a second one would share the first's bed and stop it on exit.
+exec 9>"$demo/demo.lock"
+if ! flock -n 9; then
+  echo "make demo: another demo is running with $demo; close its window first," \
+       "or give this one its own directory with TALPA_DEMO_DIR" >&2
+  exit 1
+fi
 peer_pid=""
 cleanup() {
   [ -n "$peer_pid" ] && kill "$peer_pid" 2>/dev/null || true
