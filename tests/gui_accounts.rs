@@ -128,7 +128,7 @@ fn checks(app: &adw::Application, core: CoreHandle) {
         while let Ok(event) = events.borrow_mut().try_recv() {
             if let Event::AccountState { account, state, .. } = event
                 && account == me
-                && (state == "error" || state == "reconnecting")
+                && state == "login_refused"
             {
                 failed.set(true);
             }
