@@ -11,7 +11,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::headless::{Headless, send, talpa_online};
+use support::headless::{Headless, room_with, send, talpa_online};
 use support::{Bed, Peer, bed, omemo_peer, secret};
 
 const LONG: Duration = Duration::from_secs(90);
@@ -34,35 +34,6 @@ fn in_memory(t: &mut Headless, account: &str, with: &str, body: &str) -> Value {
         .as_array()
         .and_then(|ms| ms.iter().find(|m| m["body"] == body).cloned())
         .unwrap_or_else(|| panic!("the message is not in the history of {with}: {r}"))
-}
-
-/// A room created by Talpa (`owner`) with `members` invited and joined as their nicks.
-fn room_with(
-    talpa: &mut Headless,
-    owner: &str,
-    room: &str,
-    members: &mut [(&mut Peer, &str, &str)],
-) {
-    let (r, _) =
-        talpa.call(json!({"cmd": "create_room", "account": owner, "room": room, "nick": "mole"}));
-    assert_eq!(r["ok"], true, "{r}");
-    talpa.wait_event_for(|e| e["event"] == "room_joined" && e["room"] == room, LONG);
-    for (peer, jid, nick) in members.iter_mut() {
-        let (r, _) =
-            talpa.call(json!({"cmd": "invite", "account": owner, "room": room, "jid": jid}));
-        assert_eq!(r["ok"], true, "{r}");
-        peer.send_cmd(&json!({"cmd": "join", "room": room, "nick": nick}));
-        peer.wait_event(|e| e["event"] == "joined", LONG);
-    }
-    let n = members.len() + 1;
-    talpa.wait_event_for(
-        |e| {
-            e["event"] == "occupants"
-                && e["room"] == room
-                && e["occupants"].as_array().is_some_and(|o| o.len() == n)
-        },
-        LONG,
-    );
 }
 
 /// A Talpa on the same profile again, unlocked (its account connects in the background).

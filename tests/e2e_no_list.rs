@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::headless::{Headless, send, talpa_online};
+use support::headless::{Headless, room_with, send, talpa_online};
 use support::{Peer, bed, omemo_peer, secret};
 
 const LONG: Duration = Duration::from_secs(90);
@@ -70,27 +70,6 @@ fn keys_missing_count(events: &[Value], room: &str) -> usize {
         .iter()
         .filter(|e| e["event"] == "keys_missing" && e["room"] == room)
         .count()
-}
-
-/// A room created by Talpa (`owner`) with `members` invited and joined as their nicks.
-fn room_with(
-    talpa: &mut Headless,
-    owner: &str,
-    room: &str,
-    members: &mut [(&mut Peer, &str, &str)],
-) {
-    let (r, _) =
-        talpa.call(json!({"cmd": "create_room", "account": owner, "room": room, "nick": "mole"}));
-    assert_eq!(r["ok"], true, "{r}");
-    talpa.wait_event_for(|e| e["event"] == "room_joined" && e["room"] == room, LONG);
-    for (peer, jid, nick) in members.iter_mut() {
-        let (r, _) =
-            talpa.call(json!({"cmd": "invite", "account": owner, "room": room, "jid": jid}));
-        assert_eq!(r["ok"], true, "{r}");
-        peer.send_cmd(&json!({"cmd": "join", "room": room, "nick": nick}));
-        peer.wait_event(|e| e["event"] == "joined", LONG);
-    }
-    talpa.wait_event_for(occupants(room, members.len() + 1), LONG);
 }
 
 /// The keyless member leaves and comes back: an occupant arrival, on which Talpa used to ask

@@ -238,3 +238,34 @@ pub fn send(t: &mut Headless, account: &str, to: &str, body: &str) -> String {
     assert_eq!(r["ok"], true, "{r}");
     r["origin_id"].as_str().expect("origin id").to_owned()
 }
+
+/// A room created by Talpa (`owner`, as "mole") with `members` (a peer, its JID, its nick)
+/// invited and joined; returns once Talpa sees every one of them in the room.
+pub fn room_with(
+    talpa: &mut Headless,
+    owner: &str,
+    room: &str,
+    members: &mut [(&mut super::Peer, &str, &str)],
+) {
+    const LONG: Duration = Duration::from_secs(90);
+    let (r, _) =
+        talpa.call(json!({"cmd": "create_room", "account": owner, "room": room, "nick": "mole"}));
+    assert_eq!(r["ok"], true, "{r}");
+    talpa.wait_event_for(|e| e["event"] == "room_joined" && e["room"] == room, LONG);
+    for (peer, jid, nick) in members.iter_mut() {
+        let (r, _) =
+            talpa.call(json!({"cmd": "invite", "account": owner, "room": room, "jid": jid}));
+        assert_eq!(r["ok"], true, "{r}");
+        peer.send_cmd(&json!({"cmd": "join", "room": room, "nick": nick}));
+        peer.wait_event(|e| e["event"] == "joined", LONG);
+    }
+    let n = members.len() + 1;
+    talpa.wait_event_for(
+        |e| {
+            e["event"] == "occupants"
+                && e["room"] == room
+                && e["occupants"].as_array().is_some_and(|o| o.len() == n)
+        },
+        LONG,
+    );
+}
