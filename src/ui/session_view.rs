@@ -399,6 +399,18 @@ impl SessionView {
         resync::resync(self);
     }
 
+    /// Lists the accounts' stored conversations in the sidebar (after unlock: not only those
+    /// a new message arrives in).
+    pub fn list_stored_conversations(&self, accounts: Vec<AccountSummary>) {
+        let Some(core) = self.imp().core.get().cloned() else {
+            return;
+        };
+        let view = self.downgrade();
+        glib::MainContext::default().spawn_local(async move {
+            resync::list_conversations(&view, &core, &accounts).await;
+        });
+    }
+
     /// Replaces the account list.
     pub fn set_accounts(&self, accounts: &[AccountSummary]) {
         let Some(store) = self.imp().accounts.get() else {

@@ -321,12 +321,9 @@ impl Window {
         imp.stack.set_visible_child(&session);
         imp.session.replace(Some(session));
         self.update_actions();
-        self.reload_accounts();
-        self.reload_preferences();
         // The stored conversations are listed at once, not only as new messages arrive.
-        if let Some(session) = self.session() {
-            session.resync();
-        }
+        self.load_accounts(true);
+        self.reload_preferences();
     }
 
     /// Asks the core for the stored preferences and applies them to the session.
@@ -348,6 +345,12 @@ impl Window {
 
     /// Asks the core for the account list and shows it.
     pub fn reload_accounts(&self) {
+        self.load_accounts(false);
+    }
+
+    /// Asks the core for the account list and shows it, and with `conversations` each
+    /// account's stored conversations too (one account listing for both).
+    fn load_accounts(&self, conversations: bool) {
         let Some(core) = self.core() else { return };
         let window = self.downgrade();
         glib::MainContext::default().spawn_local(async move {
@@ -359,6 +362,9 @@ impl Window {
                 Ok(Reply::Accounts { accounts } | Reply::Unlocked { accounts }) => {
                     if let Some(session) = window.imp().session.borrow().as_ref() {
                         session.set_accounts(&accounts);
+                        if conversations {
+                            session.list_stored_conversations(accounts);
+                        }
                     }
                 }
                 Ok(_) => {}

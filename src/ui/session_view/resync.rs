@@ -7,7 +7,8 @@ use gtk4::prelude::*;
 use gtk4::subclass::prelude::*;
 
 use super::SessionView;
-use crate::core::{Command, Reply};
+use crate::core::events::AccountSummary;
+use crate::core::{Command, CoreHandle, Reply};
 
 /// Reads again what the view shows from the core (see the module comment).
 pub(super) fn resync(view: &SessionView) {
@@ -25,23 +26,32 @@ pub(super) fn resync(view: &SessionView) {
         if let Some(view) = view.upgrade() {
             view.set_accounts(&accounts);
         }
-        for account in accounts {
-            let command = Command::Conversations {
-                account: account.jid.clone(),
-            };
-            let Ok(Reply::Conversations { conversations }) = core.call(command).await else {
-                continue;
-            };
-            let Some(view) = view.upgrade() else {
-                return;
-            };
-            for c in conversations {
-                if let Some((_, obj)) = view.conversation(&account.jid, &c.with)
-                    && c.is_room
-                {
-                    obj.set_is_room(true);
-                }
+        list_conversations(&view, &core, &accounts).await;
+    });
+}
+
+/// Lists the accounts' stored conversations in the sidebar (rooms marked as rooms).
+pub(super) async fn list_conversations(
+    view: &glib::WeakRef<SessionView>,
+    core: &CoreHandle,
+    accounts: &[AccountSummary],
+) {
+    for account in accounts {
+        let command = Command::Conversations {
+            account: account.jid.clone(),
+        };
+        let Ok(Reply::Conversations { conversations }) = core.call(command).await else {
+            continue;
+        };
+        let Some(view) = view.upgrade() else {
+            return;
+        };
+        for c in conversations {
+            if let Some((_, obj)) = view.conversation(&account.jid, &c.with)
+                && c.is_room
+            {
+                obj.set_is_room(true);
             }
         }
-    });
+    }
 }
