@@ -39,6 +39,8 @@
 //!   before, limit)` (oldest first), `message`, `find_by_origin_id`, `find_by_stanza_id`,
 //!   `attachment_data`, `apply_correction`, `apply_retraction` (both check the author).
 //! - Retention: [`RetentionPolicy`], `expire(now)`, `clear_history(HistoryScope)`.
+//! - Search: `search(SearchScope, &SearchQuery, before, limit, now)` — a local scan of the
+//!   decrypted bodies, no index (see [`search`]).
 //! - Outbox: `outbox_enqueue`, `outbox_list`, `outbox_remove`.
 //! - Settings: `setting`, `set_setting` (keys in [`keys`], Tor settings included).
 //! - OMEMO: `omemo_get`/`omemo_set`/`omemo_remove` (blobs per account),
@@ -56,6 +58,7 @@ pub mod migrations;
 mod outbox;
 pub mod profile;
 mod retention;
+pub mod search;
 
 use std::path::PathBuf;
 
@@ -71,6 +74,7 @@ pub use messages::{
 pub use outbox::OutboxEntry;
 pub use profile::{Passphrase, Profile, SecurityReport, Unlocked};
 pub use retention::RetentionPolicy;
+pub use search::{SearchHit, SearchPage, SearchQuery, SearchQueryError, SearchScope};
 
 macro_rules! id_type {
     ($(#[$m:meta])* $name:ident) => {
