@@ -251,3 +251,47 @@ fn a_hostile_body_comes_back_verbatim_for_the_front_end_to_escape() {
     assert_eq!(hit.snippet, "<b>bold</b> &amp; \u{202e}evil\u{0} next");
     assert_eq!(&hit.snippet[hit.matches[0].0..hit.matches[0].1], "bold");
 }
+
+#[test]
+fn wildcards_typed_are_literal_and_mixed_scripts_are_checked_exactly() {
+    let (_tmp, _dir, mut store) = new_profile("pw");
+    let acct = add_account(&mut store, "a@talpa.test");
+    let c = chat(&mut store, acct, "bob@talpa.test");
+    let sure = insert(&mut store, c, "100% SURE about a_b", t0());
+    insert(&mut store, c, "1000 sure about axb", t0());
+    let cafe = insert(&mut store, c, "Le CAFÉ est fermé", t0());
+    insert(&mut store, c, "le cafe est ferme", t0());
+    let scope = SearchScope::Account(acct);
+    assert_eq!(ids(&search(&store, scope, "100%")), vec![sure]);
+    assert_eq!(ids(&search(&store, scope, "A_B")), vec![sure]);
+    assert_eq!(ids(&search(&store, scope, "café FERMÉ")), vec![cafe]);
+}
+
+#[test]
+fn a_common_word_pages_through_many_conversations_in_time_order() {
+    let (_tmp, _dir, mut store) = new_profile("pw");
+    let acct = add_account(&mut store, "a@talpa.test");
+    let convs: Vec<ConversationId> = (0..3)
+        .map(|i| chat(&mut store, acct, &format!("peer{i}@talpa.test")))
+        .collect();
+    let mut all = Vec::new();
+    for i in 0..30 {
+        let at = t0() - Duration::seconds(100 - i);
+        all.push(insert(&mut store, convs[(i % 3) as usize], "the mole", at));
+    }
+    all.reverse();
+    let q = SearchQuery::parse("mole").expect("query");
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store
+            .search(SearchScope::Account(acct), &q, before, 7, t0())
+            .expect("page");
+        seen.extend(ids(&page));
+        before = page.hits.last().map(|h| h.id);
+        if !page.more {
+            break;
+        }
+    }
+    assert_eq!(seen, all, "every hit once, newest first");
+}
