@@ -138,6 +138,11 @@ fn checks(app: &adw::Application, core: CoreHandle) {
         .next()
         .expect("one highlight");
     assert_eq!((first.start_index(), first.end_index()), (2, 6), "'vole'");
+    assert_eq!(
+        gui_support::unlabelled(dialog.upcast_ref()),
+        Vec::<String>::new(),
+        "every control of the search has an accessible name"
+    );
     let display = std::env::var("DISPLAY").expect("DISPLAY set by the parent");
     gui_support::screenshot(&display, "search_dialog");
 
