@@ -1,7 +1,7 @@
 //! Message search in the window: Ctrl+F opens it, words typed in its search entry list the
 //! stored messages that contain them (newest first, matches highlighted, the hostile text
 //! shown as text), it can be narrowed to the open conversation, and activating a result opens
-//! that conversation. In-process, with the real core on a temporary profile (no server
+//! that conversation scrolled back to the message. In-process, with the real core on a temporary profile (no server
 //! needed: the messages wait in the outbox, stored).
 //!
 //! Runs as a child of itself on a private Xvfb (see `gui_support::run_as_gui_child`).
@@ -14,6 +14,7 @@ use gtk4::prelude::*;
 
 use talpa::core::commands::{NewAccount, Secret};
 use talpa::core::{Command, CoreHandle, CoreOptions};
+use talpa::ui::models::MessageObject;
 use talpa::ui::search_dialog::SearchDialog;
 
 use gui_support::pump_until;
@@ -87,6 +88,10 @@ fn checks(app: &adw::Application, core: CoreHandle) {
         }),
     );
     send(&core, CAROL, "the Vole digs <b>deep</b> & wide");
+    // Enough newer messages that the found one is not on the page a conversation opens with.
+    for i in 0..120 {
+        send(&core, CAROL, &format!("filler {i}"));
+    }
     send(&core, DAVE, "a vole in the garden");
     send(&core, DAVE, "nothing here");
     call(&core, Command::Lock);
@@ -166,6 +171,26 @@ fn checks(app: &adw::Application, core: CoreHandle) {
             .is_some_and(|v| v.is_showing(ACCOUNT, CAROL))
     });
     pump_until("the search closed", || find_dialog(app).is_none());
+    // ... scrolled back to the message found, 120 messages up.
+    let view = session.conversation_view().expect("conversation view");
+    pump_until("the message found shown in the conversation", || {
+        let Some(store) = view.messages() else {
+            return false;
+        };
+        let index = store
+            .iter::<MessageObject>()
+            .flatten()
+            .position(|m| m.body().starts_with("the Vole digs"));
+        let (offset, len) = view.window_range();
+        // The oldest message: the list shows it at the very top.
+        index == Some(0) && offset == 0 && len > 0 && view.scroller().vadjustment().value() < 1.0
+    });
+    gui_support::pump(Duration::from_millis(500));
+    assert!(
+        view.window_range().0 == 0 && view.scroller().vadjustment().value() < 1.0,
+        "the list stays on the message found"
+    );
+    gui_support::screenshot(&display, "search_result_revealed");
 
     // Narrowed to the open conversation (Carol's), Dave's message is not listed.
     window.search_messages();

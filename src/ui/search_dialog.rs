@@ -2,7 +2,8 @@
 //! every account's conversations, or only the open one — through the core's `search`
 //! command, which reads the local encrypted store only (never the server's archive). Each
 //! result shows the conversation, the sender, the time and a one-line snippet with the words
-//! highlighted; activating it opens that conversation.
+//! highlighted; activating it opens that conversation with the message at the top of the
+//! list (older pages are loaded until it is there).
 //!
 //! The snippet is hostile text: it is shown with `set_text` and Pango attributes, never parsed
 //! as markup, and control and bidirectional-formatting characters are dropped first so a
@@ -350,17 +351,112 @@ pub fn open(
             .find(|c| view.is_showing(&c.account(), &c.peer()))
             .map(|c| (c.account(), c.peer()))
     });
-    let dialog = SearchDialog::new(window, core, session.account_jids(), open);
+    let dialog = SearchDialog::new(window, core.clone(), session.account_jids(), open);
     let session = session.downgrade();
-    dialog.connect_chosen(move |_, account, peer, _id| {
-        // The conversation view has no way to scroll to a message yet: the conversation
-        // opens at its newest messages.
+    dialog.connect_chosen(move |_, account, peer, id| {
         if let Some(session) = session.upgrade() {
-            session.open_conversation(account, peer);
+            reveal(&session, core.clone(), account, peer, id);
         }
     });
     dialog.present();
     dialog
+}
+
+/// How many older pages of a conversation are loaded at most to reach a message.
+const REVEAL_PAGES: usize = 20;
+
+/// Messages per older page loaded to reach a message.
+const REVEAL_PAGE: u32 = 500;
+
+/// Opens `account`'s conversation with `peer` and shows message `id` at the top of the list,
+/// loading older pages until it is among the loaded messages (at most
+/// `REVEAL_PAGES` × `REVEAL_PAGE` messages back; older ones open at the newest messages).
+pub fn reveal(
+    session: &crate::ui::session_view::SessionView,
+    core: CoreHandle,
+    account: &str,
+    peer: &str,
+    id: i64,
+) {
+    session.open_conversation(account, peer);
+    let Some(view) = session.conversation_view() else {
+        return;
+    };
+    let view = view.downgrade();
+    let (account, peer) = (account.to_owned(), peer.to_owned());
+    glib::MainContext::default().spawn_local(async move {
+        // The newest page first (the view loads it when the conversation opens).
+        for _ in 0..200 {
+            let Some(v) = view.upgrade() else { return };
+            if v.is_showing(&account, &peer) && !v.is_opening() {
+                break;
+            }
+            glib::timeout_future(std::time::Duration::from_millis(50)).await;
+        }
+        for _ in 0..=REVEAL_PAGES {
+            let Some(v) = view.upgrade() else { return };
+            // The user went elsewhere meanwhile: nothing to show here any more.
+            if !v.is_showing(&account, &peer) || v.is_opening() {
+                return;
+            }
+            let Some(store) = v.messages() else { return };
+            let position = store
+                .iter::<crate::ui::models::MessageObject>()
+                .flatten()
+                .position(|m| m.id() == id);
+            if let Some(index) = position.and_then(|p| u32::try_from(p).ok()) {
+                drop(v);
+                show_settled(&view, index).await;
+                return;
+            }
+            let Some(oldest) = store
+                .item(0)
+                .and_downcast::<crate::ui::models::MessageObject>()
+                .map(|m| m.id())
+            else {
+                return;
+            };
+            drop(v);
+            let result = core
+                .call(Command::History {
+                    account: account.clone(),
+                    with: peer.clone(),
+                    before: Some(oldest),
+                    limit: Some(REVEAL_PAGE),
+                })
+                .await;
+            let Some(v) = view.upgrade() else { return };
+            match result {
+                Ok(Reply::History { messages })
+                    if !messages.is_empty() && v.is_showing(&account, &peer) =>
+                {
+                    v.prepend_older(&messages);
+                }
+                _ => return,
+            }
+            drop(v);
+            // Let the list lay out what was put before its rows before looking again.
+            glib::timeout_future(std::time::Duration::from_millis(100)).await;
+        }
+    });
+}
+
+/// Shows the list from `index` on, again until it stays there: a list still settling after
+/// older messages were put before its rows can move its window once more.
+async fn show_settled(
+    view: &glib::WeakRef<crate::ui::chat::conversation_view::ConversationView>,
+    index: u32,
+) {
+    for _ in 0..20 {
+        let Some(v) = view.upgrade() else { return };
+        let (offset, len) = v.window_range();
+        if (offset..offset + len).contains(&index) {
+            return;
+        }
+        v.show_from(index);
+        drop(v);
+        glib::timeout_future(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 /// Who wrote a hit, as the result list names them.
