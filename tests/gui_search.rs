@@ -151,6 +151,23 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     let display = std::env::var("DISPLAY").expect("DISPLAY set by the parent");
     gui_support::screenshot(&display, "search_dialog");
 
+    // 120 hits come in pages of 50, newest first, with "Show Older Results" for the rest.
+    dialog.search_entry().set_text("filler");
+    pump_until("the first page", || dialog.n_results() == 50);
+    assert_eq!(dialog.snippets()[0], "filler 119");
+    let more = gui_support::find_widget::<gtk4::Button>(dialog.upcast_ref(), &|b| {
+        b.label().is_some_and(|l| l == "Show Older Results")
+    })
+    .expect("the more button");
+    assert!(more.is_visible());
+    more.emit_clicked();
+    pump_until("the second page", || dialog.n_results() == 100);
+    more.emit_clicked();
+    pump_until("every hit", || dialog.n_results() == 120);
+    assert!(!more.is_visible(), "nothing older");
+    let expected: Vec<String> = (0..120).rev().map(|i| format!("filler {i}")).collect();
+    assert_eq!(dialog.snippets(), expected, "each once, newest first");
+
     dialog.search_entry().set_text("vole garden");
     pump_until("one result for both words", || dialog.n_results() == 1);
     dialog.search_entry().set_text("badger");

@@ -57,9 +57,11 @@ mod imp {
         pub generation: Cell<u64>,
         /// The hits listed, in list order.
         pub hits: RefCell<Vec<SearchHit>>,
-        /// Where each search (account, conversation) with older hits goes on: the id to
-        /// search before.
-        pub cursors: RefCell<Vec<(String, Option<String>, i64)>>,
+        /// Where each search (account, conversation) with older hits goes on.
+        pub cursors: RefCell<Vec<Cursor>>,
+        /// Hits fetched but not listed yet: older than some search's unfetched hits, so
+        /// listing them now could put them before hits still to come.
+        pub held: RefCell<Vec<SearchHit>>,
     }
 
     #[glib::object_subclass]
@@ -218,6 +220,7 @@ impl SearchDialog {
         imp.generation.set(imp.generation.get() + 1);
         imp.hits.borrow_mut().clear();
         imp.cursors.borrow_mut().clear();
+        imp.held.borrow_mut().clear();
         // ListBox::remove_all is GTK 4.12.
         while let Some(row) = imp.results_list.first_child() {
             imp.results_list.remove(&row);
@@ -252,10 +255,15 @@ impl SearchDialog {
             .cursors
             .take()
             .into_iter()
-            .map(|(a, w, before)| (a, w, Some(before)))
-            .collect();
+            .map(|c| (c.account, c.with, Some(c.last.1)))
+            .collect::<Vec<_>>();
         self.imp().more_button.set_visible(false);
-        self.fetch(scopes);
+        if scopes.is_empty() {
+            // Only held hits are left.
+            self.show(Vec::new(), Vec::new(), None);
+        } else {
+            self.fetch(scopes);
+        }
     }
 
     fn fetch(&self, scopes: Vec<(String, Option<String>, Option<i64>)>) {
@@ -282,7 +290,11 @@ impl SearchDialog {
                 match result {
                     Ok(Reply::SearchResults { hits, more }) => {
                         if let (true, Some(last)) = (more, hits.last()) {
-                            cursors.push((account, with, last.id));
+                            cursors.push(Cursor {
+                                account,
+                                with,
+                                last: (last.timestamp_ms, last.id),
+                            });
                         }
                         batch.extend(hits);
                     }
@@ -296,24 +308,22 @@ impl SearchDialog {
             if dialog.imp().generation.get() != generation {
                 return;
             }
-            batch.sort_by(|a, b| b.timestamp_ms.cmp(&a.timestamp_ms).then(b.id.cmp(&a.id)));
             dialog.show(batch, cursors, failure);
         });
     }
 
-    fn show(
-        &self,
-        batch: Vec<SearchHit>,
-        cursors: Vec<(String, Option<String>, i64)>,
-        failure: Option<String>,
-    ) {
+    fn show(&self, mut batch: Vec<SearchHit>, cursors: Vec<Cursor>, failure: Option<String>) {
         let imp = self.imp();
         let several_accounts = imp.accounts.borrow().len() > 1;
-        for hit in &batch {
+        batch.append(&mut imp.held.borrow_mut());
+        let (listed, held) = split_at_frontier(batch, &cursors);
+        for hit in &listed {
             imp.results_list.append(&result_row(hit, several_accounts));
         }
-        imp.hits.borrow_mut().extend(batch);
-        imp.more_button.set_visible(!cursors.is_empty());
+        imp.hits.borrow_mut().extend(listed);
+        imp.more_button
+            .set_visible(!cursors.is_empty() || !held.is_empty());
+        imp.held.replace(held);
         imp.cursors.replace(cursors);
         let n = imp.hits.borrow().len();
         let status = match (failure, n) {
@@ -459,6 +469,36 @@ async fn show_settled(
     }
 }
 
+/// Where a search with older hits goes on.
+#[derive(Debug, Clone)]
+pub struct Cursor {
+    /// The account searched.
+    account: String,
+    /// The conversation searched, or all of the account's.
+    with: Option<String>,
+    /// (time, id) of its last hit fetched.
+    last: (i64, i64),
+}
+
+/// Sorts `hits` newest first and splits them into those that can be listed now and those to
+/// hold back: every search with older hits may still bring hits newer than anything older
+/// than its last one, so only hits at or above the newest of those last ones are listed.
+fn split_at_frontier(
+    mut hits: Vec<SearchHit>,
+    cursors: &[Cursor],
+) -> (Vec<SearchHit>, Vec<SearchHit>) {
+    hits.sort_by_key(|h| std::cmp::Reverse((h.timestamp_ms, h.id)));
+    let Some(frontier) = cursors.iter().map(|c| c.last).max() else {
+        return (hits, Vec::new());
+    };
+    let cut = hits
+        .iter()
+        .position(|h| (h.timestamp_ms, h.id) < frontier)
+        .unwrap_or(hits.len());
+    let held = hits.split_off(cut);
+    (hits, held)
+}
+
 /// Who wrote a hit, as the result list names them.
 fn sender_text(hit: &SearchHit) -> String {
     if hit.direction == "out" {
@@ -602,6 +642,46 @@ mod tests {
         let (text, ranges) = display_snippet("abc", &[(2, 9), (1, 1)]);
         assert_eq!(text, "abc");
         assert!(ranges.is_empty());
+    }
+
+    fn hit(account: &str, ts: i64, id: i64) -> SearchHit {
+        SearchHit {
+            id,
+            account: account.into(),
+            with: "b@s".into(),
+            is_room: false,
+            direction: "in".into(),
+            from: "b@s".into(),
+            timestamp_ms: ts,
+            snippet: String::new(),
+            matches: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn hits_older_than_another_accounts_unfetched_ones_are_held_back() {
+        // Account a fetched down to time 50 and has more; b fetched everything.
+        let hits = vec![
+            hit("b", 40, 4),
+            hit("a", 90, 1),
+            hit("a", 50, 2),
+            hit("b", 70, 3),
+        ];
+        let cursors = [Cursor {
+            account: "a".into(),
+            with: None,
+            last: (50, 2),
+        }];
+        let (listed, held) = split_at_frontier(hits, &cursors);
+        let ids = |v: &[SearchHit]| v.iter().map(|h| h.id).collect::<Vec<_>>();
+        assert_eq!(ids(&listed), [1, 3, 2]);
+        assert_eq!(
+            ids(&held),
+            [4],
+            "a's next page may hold hits between 50 and 40"
+        );
+        let (listed, held) = split_at_frontier(held, &[]);
+        assert_eq!((ids(&listed), held.len()), (vec![4], 0));
     }
 
     #[test]
