@@ -1,6 +1,7 @@
 //! Search in the local history, end to end: the real `talpa` binary finds messages a slixmpp
 //! peer sent it over Tor, finds its own corrected message by its new text only, never its
-//! retracted one, and refuses empty and oversized queries with `invalid_input`.
+//! retracted one, refuses empty and oversized queries with `invalid_input`, and never sends
+//! the words searched for to the server (Prosody's stanza log checked).
 
 mod support;
 
@@ -71,6 +72,20 @@ fn messages_received_over_tor_are_found_locally_by_their_current_text() {
         json!({"cmd": "search", "account": a, "query": "tunnel", "with": "nobody@talpa.test"}),
     );
     assert_eq!(snippets(&r), Vec::<String>::new(), "{r:#}");
+
+    // The search words never reach the server: after a search, a message sent on the same
+    // stream and received by the peer proves the log holds everything sent before it.
+    let secret_word = format!("zq{}", support::random_hex(8));
+    let (r, _) = talpa.call(json!({"cmd": "search", "account": a, "query": secret_word}));
+    assert_eq!(r["hits"], json!([]), "{r}");
+    send(&mut talpa, &a, &b, "after the search");
+    peer.wait_message("after the search", LONG);
+    let log = bed.stanza_log_text();
+    assert!(log.contains("after the search"), "the stanza log is live");
+    assert!(
+        !log.contains(&secret_word),
+        "a search word went to the server"
+    );
 
     let (r, _) = talpa.call(json!({"cmd": "search", "account": a, "query": "  "}));
     assert_eq!(error_kind(&r), "invalid_input", "{r}");
