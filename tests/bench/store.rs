@@ -9,7 +9,9 @@
 //! - unlock: Argon2id + SQLCipher keying + full HMAC check, against opening a plain file;
 //! - search all N messages of the account (`talpa::store::search`, a scan of the decrypted
 //!   bodies, no index) for a rare word pair (a few dozen hits) and for a word every message
-//!   has (all N match: the page of 50 is picked from N hits).
+//!   has (all N match: the page of 50 is picked from N hits), and for a non-ASCII word no body
+//!   has (SQLite's ASCII `LIKE` cannot filter it: every body is case-folded in Talpa's code,
+//!   the worst case).
 //!
 //! The "raw" rows run identical SQL on a keyed SQLCipher connection and on an unkeyed one
 //! (the store's own connection settings, `talpa::store::profile::apply_pragmas`, and schema,
@@ -213,6 +215,7 @@ fn raw_setup(conn: &mut Connection) {
 /// The rare query (a few dozen of the bench bodies) and the one every body matches.
 const RARE: &str = "NUMBER 4242";
 const EVERY: &str = "typical";
+const NON_ASCII: &str = "ПРИВЕТ";
 
 /// Searches the bench account's messages for `text`; the number of hits on the first page.
 fn raw_search(conn: &Connection, text: &str, now: chrono::DateTime<Utc>) -> usize {
@@ -236,6 +239,7 @@ struct Figures {
     expire: Cost,
     search_rare: Cost,
     search_every: Cost,
+    search_non_ascii: Cost,
 }
 
 fn raw_run(path: &Path, key: Option<&[u8; 32]>, n: usize, t0: i64, repeat: usize) -> Figures {
@@ -248,6 +252,7 @@ fn raw_run(path: &Path, key: Option<&[u8; 32]>, n: usize, t0: i64, repeat: usize
     let mut expiries = Vec::new();
     let mut rare = Vec::new();
     let mut every = Vec::new();
+    let mut non_ascii = Vec::new();
     let now = Utc.timestamp_millis_opt(t0).single().expect("t0") + chrono::Duration::days(1);
     for i in 0..repeat {
         // A fresh copy each round: every expiry deletes the same N rows from the same pages.
@@ -265,6 +270,9 @@ fn raw_run(path: &Path, key: Option<&[u8; 32]>, n: usize, t0: i64, repeat: usize
         let (hits, c) = measure(|| raw_search(&conn, EVERY, now));
         assert_eq!(hits, 50);
         every.push(c);
+        let (hits, c) = measure(|| raw_search(&conn, NON_ASCII, now));
+        assert_eq!(hits, 0);
+        non_ascii.push(c);
         drop(conn);
         let mut conn = open_raw(&copy, key);
         let (removed, expire) = measure(|| raw_expire(&mut conn, i64::MAX));
@@ -279,6 +287,7 @@ fn raw_run(path: &Path, key: Option<&[u8; 32]>, n: usize, t0: i64, repeat: usize
         expire: median(expiries),
         search_rare: median(rare),
         search_every: median(every),
+        search_non_ascii: median(non_ascii),
     }
 }
 
@@ -411,6 +420,11 @@ fn main() {
         &format!("search {n} msgs, all match"),
         cipher.search_every,
         plain.search_every,
+    );
+    row(
+        &format!("search {n} msgs, non-ASCII"),
+        cipher.search_non_ascii,
+        plain.search_non_ascii,
     );
 
     let (store, unlock) = measure(|| Profile::unlock(&dir, &pass).expect("unlock").into_store());
