@@ -1,7 +1,7 @@
 //! Message search in the window: Ctrl+F opens it, words typed in its search entry list the
 //! stored messages that contain them (newest first, matches highlighted, the hostile text
 //! shown as text), it can be narrowed to the open conversation, and activating a result opens
-//! that conversation scrolled back to the message. In-process, with the real core on a temporary profile (no server
+//! that conversation scrolled back to the message; locking closes it. In-process, with the real core on a temporary profile (no server
 //! needed: the messages wait in the outbox, stored).
 //!
 //! Runs as a child of itself on a private Xvfb (see `gui_support::run_as_gui_child`).
@@ -205,7 +205,9 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     gui_support::pump(Duration::from_millis(500));
     assert!(
         view.window_range().0 == 0 && view.scroller().vadjustment().value() < 1.0,
-        "the list stays on the message found"
+        "the list stays on the message found: window {:?}, scrolled to {}",
+        view.window_range(),
+        view.scroller().vadjustment().value()
     );
     gui_support::screenshot(&display, "search_result_revealed");
 
@@ -218,5 +220,8 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     pump_until("only Carol's message", || {
         dialog.snippets() == ["the Vole digs <b>deep</b> & wide"]
     });
-    dialog.close();
+
+    // Locking takes the results (message text) off the screen with the rest.
+    window.lock();
+    pump_until("the search gone at lock", || find_dialog(app).is_none());
 }

@@ -451,19 +451,26 @@ pub fn reveal(
     });
 }
 
-/// Shows the list from `index` on, again until it stays there: a list still settling after
-/// older messages were put before its rows can move its window once more.
+/// Shows the list from `index` on, again until it stays there (half a second in a row): a
+/// list still settling after older messages were put before its rows, or loading more of
+/// them itself once it is at the top, can move its window once more.
 async fn show_settled(
     view: &glib::WeakRef<crate::ui::chat::conversation_view::ConversationView>,
     index: u32,
 ) {
-    for _ in 0..20 {
+    let mut steady = 0;
+    for _ in 0..40 {
         let Some(v) = view.upgrade() else { return };
         let (offset, len) = v.window_range();
         if (offset..offset + len).contains(&index) {
-            return;
+            steady += 1;
+            if steady >= 5 {
+                return;
+            }
+        } else {
+            steady = 0;
+            v.show_from(index);
         }
-        v.show_from(index);
         drop(v);
         glib::timeout_future(std::time::Duration::from_millis(100)).await;
     }
