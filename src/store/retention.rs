@@ -235,6 +235,19 @@ impl Store {
             )?,
             HistoryScope::All => self.conn.execute("DELETE FROM messages", [])?,
         };
+        // A destroyed room's note is part of what the room told: it goes with the history.
+        let forget = "UPDATE conversations SET room_destroyed = 0, destroyed_reason = NULL,
+                          destroyed_alternate = NULL, destroyed_nick = NULL
+                      WHERE room_destroyed = 1";
+        match scope {
+            HistoryScope::Conversation(c) => {
+                self.conn.execute(&format!("{forget} AND id = ?1"), [c.0])?
+            }
+            HistoryScope::Account(a) => self
+                .conn
+                .execute(&format!("{forget} AND account_id = ?1"), [a.0])?,
+            HistoryScope::All => self.conn.execute(forget, [])?,
+        };
         self.checkpoint()?;
         Ok(n)
     }

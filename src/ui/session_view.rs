@@ -68,6 +68,8 @@ mod imp {
         pub people: OnceCell<gtk4::FilterListModel>,
         pub rooms: OnceCell<gtk4::FilterListModel>,
         pub room_panel: OnceCell<RoomPanel>,
+        /// The offer of a destroyed room's alternate, above the open conversation.
+        pub room_moved_banner: OnceCell<crate::ui::chat::room_moved_banner::RoomMovedBanner>,
         /// Occupants of each joined room, keyed by (account, room).
         pub occupants: RefCell<HashMap<(String, String), gio::ListStore>>,
         /// The conversation shown now.
@@ -370,6 +372,10 @@ impl SessionView {
         ));
         let _ = view.imp().room_panel.set(panel);
         room_state::install(&view);
+        let banner = room_state::new_banner();
+        let content = &view.imp().content;
+        content.insert_child_after(&banner, content.first_child().as_ref());
+        let _ = view.imp().room_moved_banner.set(banner);
         view.imp().tor_indicator.connect_opened(glib::clone!(
             #[weak]
             view,
@@ -570,6 +576,9 @@ impl SessionView {
         }
         crate::ui::chat::message_notes::clear();
         room_state::clear();
+        if let Some(banner) = imp.room_moved_banner.get() {
+            banner.withdraw();
+        }
         crate::ui::chat::sender_lookalike::clear();
         if let Some(panel) = imp.room_panel.get() {
             panel.clear();
