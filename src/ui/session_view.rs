@@ -448,9 +448,18 @@ impl SessionView {
                 account,
                 state,
                 detail,
+                unreachable,
             } => {
                 if let Some(obj) = self.account(account) {
                     obj.set_state(state.clone());
+                    if let Some(cause) = unreachable {
+                        // Tor works; the server did not answer: said plainly, not as Tor's fault.
+                        let text = user_text::unreachable_text(*cause);
+                        obj.set_detail(text.as_str());
+                        toast(self, &user_text::unreachable_notice(account, *cause));
+                        self.update_circuits();
+                        return;
+                    }
                     obj.set_detail(detail.clone().unwrap_or_default());
                     let why = detail.as_deref().unwrap_or_default();
                     if state == "error" {

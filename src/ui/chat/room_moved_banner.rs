@@ -52,13 +52,11 @@ mod imp {
                 .build();
             let join = gtk4::Button::builder()
                 .valign(gtk4::Align::Center)
-                .action_name("rooms.join-alternate")
                 .css_classes(["suggested-action"])
                 .build();
             let dismiss = gtk4::Button::builder()
                 .label("Dismiss")
                 .valign(gtk4::Align::Center)
-                .action_name("rooms.dismiss-alternate")
                 .tooltip_text("Hide this suggestion")
                 .build();
             banner.append(&label);
@@ -104,10 +102,13 @@ impl RoomMovedBanner {
         if let Some(join) = imp.join.get() {
             join.set_label(&format!("Join {alternate}"));
             join.set_tooltip_text(Some(&format!("Join {alternate} with the same nickname")));
+            // The target first: an action name without its (account, room) target warns.
             join.set_action_target_value(Some(&target));
+            join.set_action_name(Some("rooms.join-alternate"));
         }
         if let Some(dismiss) = imp.dismiss.get() {
             dismiss.set_action_target_value(Some(&target));
+            dismiss.set_action_name(Some("rooms.dismiss-alternate"));
         }
         self.set_visible(true);
     }
