@@ -23,6 +23,7 @@ use crate::ui::session_security::SecurityState;
 use crate::ui::tor_indicator::{TorIndicator, circuit_text};
 use crate::ui::{toast, user_text};
 
+mod jid_row;
 mod resync;
 mod room_state;
 
@@ -263,6 +264,7 @@ fn account_row(item: &glib::Object) -> gtk4::Widget {
         return gtk4::Label::new(None).upcast();
     };
     let row = adw::ActionRow::builder().title(account.jid()).build();
+    jid_row::fit(&row, &account.jid());
     row.add_prefix(&colour_dot(account.colour()));
     account
         .bind_property("state", &row, "subtitle")
@@ -329,6 +331,7 @@ fn conversation_row(item: &glib::Object) -> gtk4::Widget {
         .subtitle(conversation.account())
         .activatable(true)
         .build();
+    jid_row::fit(&row, &conversation.peer());
     row.add_prefix(&colour_dot(conversation.colour()));
     if conversation.is_room() {
         room_state::decorate_row(&row, conversation);
