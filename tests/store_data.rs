@@ -556,7 +556,8 @@ fn an_outgoing_message_stays_pending_until_its_encryption_is_recorded() {
 }
 
 #[test]
-fn a_destroyed_rooms_note_survives_a_restart_and_goes_with_the_history_or_a_rejoin() {
+fn a_destroyed_rooms_note_survives_a_restart_goes_with_the_history_or_a_rejoin_and_its_words_expire()
+ {
     let (_tmp, dir, mut store) = new_profile("pw");
     let a = add_account(&mut store, "a@talpa.test");
     let room = "old@rooms.talpa.test";
@@ -568,10 +569,14 @@ fn a_destroyed_rooms_note_survives_a_restart_and_goes_with_the_history_or_a_rejo
         alternate: Some("new@rooms.talpa.test".to_owned()),
         nick: Some("mole".to_owned()),
     };
-    assert!(store.set_room_destroyed(a, room, Some(&note)).expect("set"));
+    assert!(
+        store
+            .set_room_destroyed(a, room, Some(&note), t0())
+            .expect("set")
+    );
     assert!(
         !store
-            .set_room_destroyed(a, "never@rooms.talpa.test", Some(&note))
+            .set_room_destroyed(a, "never@rooms.talpa.test", Some(&note), t0())
             .expect("set"),
         "a note made a conversation"
     );
@@ -584,7 +589,11 @@ fn a_destroyed_rooms_note_survives_a_restart_and_goes_with_the_history_or_a_rejo
     assert_eq!(listed[0].destroyed.as_ref(), Some(&note));
 
     // Joined again: forgotten.
-    assert!(store.set_room_destroyed(a, room, None).expect("clear"));
+    assert!(
+        store
+            .set_room_destroyed(a, room, None, t0())
+            .expect("clear")
+    );
     assert_eq!(
         store.conversation(c).expect("get").expect("c").destroyed,
         None
@@ -592,7 +601,9 @@ fn a_destroyed_rooms_note_survives_a_restart_and_goes_with_the_history_or_a_rejo
 
     // Cleared with the conversation's history, and with the account's.
     let bare = RoomDestroyedNote::default();
-    store.set_room_destroyed(a, room, Some(&bare)).expect("set");
+    store
+        .set_room_destroyed(a, room, Some(&bare), t0())
+        .expect("set");
     assert_eq!(
         store.conversation(c).expect("get").expect("c").destroyed,
         Some(bare.clone())
@@ -604,12 +615,48 @@ fn a_destroyed_rooms_note_survives_a_restart_and_goes_with_the_history_or_a_rejo
         store.conversation(c).expect("get").expect("c").destroyed,
         None
     );
-    store.set_room_destroyed(a, room, Some(&note)).expect("set");
+    store
+        .set_room_destroyed(a, room, Some(&note), t0())
+        .expect("set");
     store
         .clear_history(talpa::store::HistoryScope::Account(a))
         .expect("clear");
     assert_eq!(
         store.conversation(c).expect("get").expect("c").destroyed,
         None
+    );
+
+    // The owner's words expire with the conversation's retention (here the account's week);
+    // that the room is gone, and where it went, stays.
+    store
+        .set_room_destroyed(a, room, Some(&note), t0())
+        .expect("set");
+    store.expire(t0() + Duration::days(6)).expect("expire");
+    assert_eq!(
+        store.conversation(c).expect("get").expect("c").destroyed,
+        Some(note.clone())
+    );
+    store.expire(t0() + Duration::days(8)).expect("expire");
+    assert_eq!(
+        store.conversation(c).expect("get").expect("c").destroyed,
+        Some(RoomDestroyedNote {
+            reason: None,
+            ..note.clone()
+        })
+    );
+
+    // Under "don't store" the owner's words are not written, only where the room went.
+    store
+        .set_conversation_retention(c, Some(talpa::store::RetentionPolicy::DontStore), t0())
+        .expect("don't store");
+    store
+        .set_room_destroyed(a, room, Some(&note), t0())
+        .expect("set");
+    assert_eq!(
+        store.conversation(c).expect("get").expect("c").destroyed,
+        Some(RoomDestroyedNote {
+            reason: None,
+            ..note
+        })
     );
 }

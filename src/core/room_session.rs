@@ -183,7 +183,7 @@ impl Ctx<'_> {
             .shared
             .store
             .with(move |s| {
-                s.set_room_destroyed(id, &rj, Some(&note))?;
+                s.set_room_destroyed(id, &rj, Some(&note), Utc::now())?;
                 Ok(s.remove_room(id, &rj)?)
             })
             .await
@@ -520,7 +520,7 @@ impl Ctx<'_> {
         if let Err(e) = self
             .shared
             .store
-            .with(move |s| Ok(s.set_room_destroyed(id, &r, None)?))
+            .with(move |s| Ok(s.set_room_destroyed(id, &r, None, Utc::now())?))
             .await
         {
             tracing::debug!(error = %e, "could not forget a destroyed room's note");

@@ -194,24 +194,38 @@ impl Store {
     }
 
     /// Keeps what a destroyed room told with `account`'s conversation with `room` (`None`
-    /// forgets it: the room was joined again). Returns whether there was such a conversation
-    /// (none is created).
+    /// forgets it: the room was joined again). The owner's words are a message of sorts: under
+    /// "don't store" only that the room was destroyed (and where it went) is kept, not its
+    /// reason, which otherwise expires like a message received `now` ([`Store::expire`]).
+    /// Returns whether there was such a conversation (none is created).
     pub fn set_room_destroyed(
         &mut self,
         account: AccountId,
         room: &str,
         note: Option<&RoomDestroyedNote>,
+        now: DateTime<Utc>,
     ) -> Result<bool> {
         let n = match note {
             Some(note) => self.conn.execute(
-                "UPDATE conversations SET room_destroyed = 1, destroyed_reason = ?3,
-                     destroyed_alternate = ?4, destroyed_nick = ?5
+                "UPDATE conversations SET room_destroyed = 1,
+                     destroyed_reason = CASE WHEN COALESCE(retention,
+                         (SELECT a.retention FROM accounts a WHERE a.id = account_id)) = ?6
+                         THEN NULL ELSE ?3 END,
+                     destroyed_alternate = ?4, destroyed_nick = ?5, destroyed_ts = ?7
                  WHERE account_id = ?1 AND peer_jid = ?2",
-                params![account.0, room, note.reason, note.alternate, note.nick],
+                params![
+                    account.0,
+                    room,
+                    note.reason,
+                    note.alternate,
+                    note.nick,
+                    RetentionPolicy::DontStore.as_str(),
+                    now.timestamp_millis()
+                ],
             )?,
             None => self.conn.execute(
                 "UPDATE conversations SET room_destroyed = 0, destroyed_reason = NULL,
-                     destroyed_alternate = NULL, destroyed_nick = NULL
+                     destroyed_alternate = NULL, destroyed_nick = NULL, destroyed_ts = NULL
                  WHERE account_id = ?1 AND peer_jid = ?2 AND room_destroyed = 1",
                 params![account.0, room],
             )?,

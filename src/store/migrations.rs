@@ -141,12 +141,14 @@ ALTER TABLE messages ADD COLUMN unreadable_by TEXT;
 /// conversation so the window can say it again after a restart: `room_destroyed` (1 once the
 /// room was destroyed, back to 0 when it is joined again), the owner's reason (one line, at most
 /// 300 characters), the alternate room they suggested (a bare JID) and our nickname there (the
-/// room's bookmark, which held it, is removed), to join the alternate with.
+/// room's bookmark, which held it, is removed), to join the alternate with; `destroyed_ts`
+/// (ms) lets the reason expire with the conversation's retention.
 const V3: &str = r"
 ALTER TABLE conversations ADD COLUMN room_destroyed INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE conversations ADD COLUMN destroyed_reason TEXT;
 ALTER TABLE conversations ADD COLUMN destroyed_alternate TEXT;
 ALTER TABLE conversations ADD COLUMN destroyed_nick TEXT;
+ALTER TABLE conversations ADD COLUMN destroyed_ts INTEGER;
 ";
 
 /// Brings the database to [`SCHEMA_VERSION`].

@@ -155,9 +155,17 @@ impl Store {
                      SELECT c.id FROM conversations c JOIN accounts a ON a.id = c.account_id
                      WHERE COALESCE(c.retention, a.retention) = ?2)",
             )?;
+            // A destroyed room's reason (its owner's words) expires like a message.
+            let mut reasons = tx.prepare_cached(
+                "UPDATE conversations SET destroyed_reason = NULL
+                 WHERE destroyed_reason IS NOT NULL AND destroyed_ts < ?1
+                     AND COALESCE(retention, (SELECT a.retention FROM accounts a
+                                              WHERE a.id = account_id)) = ?2",
+            )?;
             for policy in RetentionPolicy::ALL {
                 if let Some(cutoff) = policy.cutoff_ms(now) {
                     removed += stmt.execute(params![cutoff, policy.as_str()])?;
+                    reasons.execute(params![cutoff, policy.as_str()])?;
                 }
             }
         }
@@ -237,7 +245,8 @@ impl Store {
         };
         // A destroyed room's note is part of what the room told: it goes with the history.
         let forget = "UPDATE conversations SET room_destroyed = 0, destroyed_reason = NULL,
-                          destroyed_alternate = NULL, destroyed_nick = NULL
+                          destroyed_alternate = NULL, destroyed_nick = NULL,
+                          destroyed_ts = NULL
                       WHERE room_destroyed = 1";
         match scope {
             HistoryScope::Conversation(c) => {
