@@ -23,9 +23,10 @@ use crate::ui::session_security::SecurityState;
 use crate::ui::tor_indicator::{TorIndicator, circuit_text};
 use crate::ui::{toast, user_text};
 
-mod jid_row;
 mod resync;
 mod room_state;
+
+mod jid_row;
 
 mod imp {
     #[allow(clippy::wildcard_imports)]
