@@ -383,6 +383,30 @@ fn lookalike_and_destroy(app: &adw::Application, core: CoreHandle) {
     pump_until("the suggestion withdrawn once joined", || {
         banner(&window).is_none()
     });
+
+    // Once in the new room, the old one still says why it is gone but offers nothing more.
+    call(&core, Command::Lock);
+    pump_until("the lock page", || !window.is_unlocked());
+    call(
+        &core,
+        Command::Unlock {
+            passphrase: Secret::new("gui extras passphrase"),
+        },
+    );
+    pump_until("the session view again", || window.is_unlocked());
+    let session = window.session().expect("session view");
+    pump_until("both rooms listed again", || {
+        session.lists_as_room(&me, &room) && session.lists_as_room(&me, &elsewhere)
+    });
+    session.open_conversation(&me, &room);
+    pump_until("the reason after the second unlock", || {
+        header_subtitle(&window, &room).as_deref() == Some(told.as_str())
+    });
+    pump(Duration::from_millis(300));
+    assert!(
+        banner(&window).is_none(),
+        "the room already joined is offered again"
+    );
 }
 
 /// The destroyed room's offer bar, if it is shown.

@@ -309,6 +309,14 @@ fn refresh_banner(view: &SessionView) {
                 .map(|(text, alt)| (c.account(), c.peer(), text.clone(), alt.clone()))
         })
     });
+    // Already there (joined now or before a restart): nothing to offer.
+    let offer = offer.filter(|(account, room, _, alternate)| {
+        let joined = known(view, account, alternate).is_some_and(|c| c.is_room());
+        if joined {
+            ALTERNATES.with_borrow_mut(|a| a.remove(&key(account, room)));
+        }
+        !joined
+    });
     match offer {
         Some((account, room, text, alternate)) => banner.offer(&account, &room, &text, &alternate),
         None => banner.withdraw(),
