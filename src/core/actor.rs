@@ -538,6 +538,13 @@ impl Actor {
                             .map(|c| crate::core::commands::ConversationSummary {
                                 is_room: c.kind == store::ConversationKind::GroupChat,
                                 with: c.peer_jid,
+                                destroyed: c.destroyed.map(|d| {
+                                    crate::core::commands::RoomDestroyedSummary {
+                                        reason: d.reason,
+                                        alternate: d.alternate,
+                                        nick: d.nick,
+                                    }
+                                }),
                             })
                             .collect())
                     })

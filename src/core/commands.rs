@@ -795,4 +795,22 @@ pub struct ConversationSummary {
     pub with: String,
     /// Whether the peer is a room.
     pub is_room: bool,
+    /// For a room its owner destroyed (until it is joined again): what it told.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destroyed: Option<RoomDestroyedSummary>,
+}
+
+/// What a destroyed room told, as [`ConversationSummary`] lists it (the same words as the
+/// `RoomLeft` event's `detail` and `alternate`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RoomDestroyedSummary {
+    /// The owner's reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The room the owner suggests instead (a bare JID).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alternate: Option<String>,
+    /// Our nickname in the destroyed room (to join the alternate with).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nick: Option<String>,
 }

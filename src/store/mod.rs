@@ -33,7 +33,8 @@
 //!   `upsert_room`/`list_rooms`/`remove_room`.
 //! - Conversations: `upsert_conversation`, `conversation`, `list_conversations`,
 //!   `set_conversation_encryption`, `set_conversation_signals`, `set_conversation_retention`,
-//!   `effective_retention`.
+//!   `effective_retention`, `set_room_destroyed` (a destroyed room's reason and alternate,
+//!   erased with the conversation's history).
 //! - Messages: `insert_message` / `insert_messages` (dedupe on origin-id and on
 //!   (stanza-id, by); [`InsertOutcome::NotStored`] under "don't store"), `history(conv,
 //!   before, limit)` (oldest first), `message`, `find_by_origin_id`, `find_by_stanza_id`,
@@ -63,7 +64,9 @@ pub mod search;
 use std::path::PathBuf;
 
 pub use accounts::{Account, Contact, NewAccount, RoomBookmark};
-pub use conversations::{Conversation, ConversationKind, EncryptionChoice, SignalOptIns};
+pub use conversations::{
+    Conversation, ConversationKind, EncryptionChoice, RoomDestroyedNote, SignalOptIns,
+};
 pub use error::{Result, StoreError};
 pub use kv::{OmemoIdentity, TrustLevel, keys};
 pub use lock::ProfileLock;

@@ -22,7 +22,6 @@ pub mod pem_file;
 pub mod preferences_window;
 pub mod probe;
 pub mod room_dialog;
-pub mod room_moved_dialog;
 pub mod room_password_dialog;
 pub mod search_dialog;
 pub mod session_security;
