@@ -534,6 +534,47 @@ pub enum Command {
         /// The conversation's peer.
         with: String,
     },
+    /// Share delivery receipts, read markers and typing notifications with one 1:1
+    /// conversation (`with`), or set the account default (no `with`; off unless changed, and
+    /// for roster contacts only). Rooms are refused: they never share activity. See
+    /// docs/HEADLESS.md "Activity sharing".
+    SetConversationPrivacy {
+        /// The account's bare JID.
+        account: String,
+        /// The conversation's peer; absent for the account default.
+        #[serde(default)]
+        with: Option<String>,
+        /// Share (true) or not (false, the default).
+        share_activity: bool,
+    },
+    /// Whether a conversation shares activity now, and the account default.
+    ConversationPrivacy {
+        /// The account's bare JID.
+        account: String,
+        /// The conversation's peer.
+        with: String,
+    },
+    /// Tell a conversation's partner our chat state (`active`, `composing`, `paused`,
+    /// `inactive`, `gone`) — only if the conversation shares activity, and only when it
+    /// differs from the last one sent; otherwise nothing is sent.
+    ChatState {
+        /// The account's bare JID.
+        account: String,
+        /// The conversation's peer.
+        with: String,
+        /// The state.
+        state: String,
+    },
+    /// Tell a conversation's partner that their messages up to `message` (the id of their
+    /// message: its origin-id) were displayed — only if the conversation shares activity.
+    MarkDisplayed {
+        /// The account's bare JID.
+        account: String,
+        /// The conversation's peer.
+        with: String,
+        /// The peer's message id.
+        message: String,
+    },
     /// Destroy the profile: key material first, then every file. Works while locked.
     Wipe,
     /// Stop the core (disconnects, locks) and end the front end.
@@ -553,6 +594,7 @@ impl Command {
         match self {
             Command::Send { body, .. } | Command::Correct { body, .. } => vec![("message", body)],
             Command::SetSubject { subject, .. } => vec![("subject", subject)],
+            Command::MarkDisplayed { message, .. } => vec![("message id", message)],
             Command::JoinRoom {
                 nick, password: p, ..
             }
@@ -638,6 +680,10 @@ impl Command {
             Command::SetPreference { .. } => "set_preference",
             Command::Preferences => "preferences",
             Command::ConversationRetention { .. } => "conversation_retention",
+            Command::SetConversationPrivacy { .. } => "set_conversation_privacy",
+            Command::ConversationPrivacy { .. } => "conversation_privacy",
+            Command::ChatState { .. } => "chat_state",
+            Command::MarkDisplayed { .. } => "mark_displayed",
             Command::Wipe => "wipe",
             Command::Quit => "quit",
         }
@@ -760,6 +806,13 @@ pub enum Reply {
         retention_override: Option<String>,
         /// The policy in force.
         effective: String,
+    },
+    /// Whether a conversation shares activity (`conversation_privacy`).
+    ConversationPrivacy {
+        /// Receipts, read markers and typing are shared with this conversation now.
+        share_activity: bool,
+        /// The account default (for roster contacts without a choice of their own).
+        account_default: bool,
     },
 }
 

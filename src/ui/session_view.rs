@@ -23,6 +23,7 @@ use crate::ui::session_security::SecurityState;
 use crate::ui::tor_indicator::{TorIndicator, circuit_text};
 use crate::ui::{toast, user_text};
 
+mod activity;
 mod resync;
 mod room_state;
 
@@ -360,6 +361,7 @@ impl SessionView {
         let view: Self = glib::Object::new();
         let chat = ConversationView::new(core.clone());
         view.imp().content_stack.add_named(&chat, Some("chat"));
+        crate::ui::chat::activity_marks::install_composer(&chat, core.clone());
         let _ = view.imp().conversation_view.set(chat);
         let panel = RoomPanel::new(core.clone());
         view.imp().room_revealer.set_child(Some(&panel));
@@ -558,6 +560,9 @@ impl SessionView {
                 ..
             } => room_state::subject(self, account, room, subject),
             Event::Unlocked | Event::Locked | Event::Error { .. } => {}
+            Event::Delivered { .. } | Event::Displayed { .. } | Event::Typing { .. } => {
+                activity::handle(self, event);
+            }
             Event::KeysMissing { .. } | Event::MessageHeld { .. } => self.on_message_note(event),
         }
     }
@@ -569,6 +574,8 @@ impl SessionView {
             view.clear();
         }
         crate::ui::chat::message_notes::clear();
+        crate::ui::chat::activity_marks::clear();
+        activity::clear();
         room_state::clear();
         crate::ui::chat::sender_lookalike::clear();
         if let Some(panel) = imp.room_panel.get() {
@@ -761,6 +768,7 @@ impl SessionView {
             return;
         };
         let shown = view.is_showing(&message.account, &message.with);
+        activity::on_message(self, message, new);
         if shown {
             view.push(message);
         } else if new && message.direction == "in" {
@@ -806,6 +814,7 @@ impl SessionView {
     }
 
     fn open_object(&self, conversation: &ConversationObject) {
+        activity::clear();
         let imp = self.imp();
         imp.open.replace(Some(conversation.clone()));
         imp.notifier

@@ -1,0 +1,131 @@
+//! The partner's activity in the open conversation (only where it shares activity, see
+//! `core::activity`): "typing…" in the header while they compose (cleared on `paused`,
+//! `active`, a message, or after 30 s without news), delivery and read marks on own messages
+//! (`chat::activity_marks`), and the `displayed` marker for a message that arrives while the
+//! conversation is on screen, the window focused and the list at its newest message.
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use gtk4::glib;
+use gtk4::prelude::*;
+use gtk4::subclass::prelude::*;
+
+use crate::core::Event;
+use crate::core::events::StoredMessage;
+use crate::ui::chat::activity_marks;
+
+use super::SessionView;
+use super::room_state::header_subtitle;
+
+/// "typing…" goes away after this long without a new chat state (XEP-0085 §5.2).
+const TYPING_SHOWN_AT_MOST: Duration = Duration::from_secs(30);
+
+/// The header text while the partner types.
+pub(super) const TYPING: &str = "typing…";
+
+thread_local! {
+    /// The conversation shown as typing and its 30 s clearing.
+    static TYPING_IN: RefCell<Option<((String, String), glib::SourceId)>> =
+        const { RefCell::new(None) };
+}
+
+/// Shows a `typing`, `delivered` or `displayed` event.
+pub(super) fn handle(view: &SessionView, event: &Event) {
+    match event {
+        Event::Typing {
+            account,
+            with,
+            state,
+        } => {
+            if state == "composing" {
+                show_typing(view, account, with);
+            } else {
+                stop_typing(view, account, with);
+            }
+        }
+        _ => activity_marks::handle(event, view.imp().conversation_view.get()),
+    }
+}
+
+fn show_typing(view: &SessionView, account: &str, with: &str) {
+    let imp = view.imp();
+    if !imp
+        .open
+        .borrow()
+        .as_ref()
+        .is_some_and(|c| c.is(account, with))
+    {
+        return;
+    }
+    imp.content_title.set_subtitle(TYPING);
+    let key = (account.to_owned(), with.to_owned());
+    let weak = view.downgrade();
+    let (a, w) = key.clone();
+    let id = glib::timeout_add_local_once(TYPING_SHOWN_AT_MOST, move || {
+        TYPING_IN.with(|t| t.borrow_mut().take());
+        if let Some(view) = weak.upgrade() {
+            restore_header(&view, &a, &w);
+        }
+    });
+    if let Some((_, old)) = TYPING_IN.with(|t| t.borrow_mut().replace((key, id))) {
+        old.remove();
+    }
+}
+
+/// Ends "typing…" for (account, with), if it was shown.
+pub(super) fn stop_typing(view: &SessionView, account: &str, with: &str) {
+    let was = TYPING_IN.with(|t| {
+        let mut t = t.borrow_mut();
+        match t.as_ref() {
+            Some(((a, w), _)) if a == account && w == with => t.take(),
+            _ => None,
+        }
+    });
+    if let Some((_, id)) = was {
+        id.remove();
+        restore_header(view, account, with);
+    }
+}
+
+/// Forgets "typing…" (on lock, or when another conversation opens).
+pub(super) fn clear() {
+    if let Some((_, id)) = TYPING_IN.with(|t| t.borrow_mut().take()) {
+        id.remove();
+    }
+}
+
+fn restore_header(view: &SessionView, account: &str, with: &str) {
+    let imp = view.imp();
+    if let Some(c) = imp.open.borrow().as_ref().filter(|c| c.is(account, with))
+        && imp.content_title.subtitle().as_str() == TYPING
+    {
+        imp.content_title.set_subtitle(&header_subtitle(c));
+    }
+}
+
+/// A message arrived in (or was sent to) a conversation: it ends the partner's "typing…",
+/// and a new incoming one shown at the newest end of a focused window is marked displayed.
+pub(super) fn on_message(view: &SessionView, message: &StoredMessage, new: bool) {
+    if message.direction != "in" {
+        return;
+    }
+    stop_typing(view, &message.account, &message.with);
+    let imp = view.imp();
+    let (Some(chat), Some(core), Some(origin_id)) = (
+        imp.conversation_view.get(),
+        imp.core.get(),
+        message.origin_id.as_deref(),
+    ) else {
+        return;
+    };
+    let focused = view
+        .root()
+        .and_downcast::<gtk4::Window>()
+        .is_some_and(|w| w.is_active());
+    let adj = chat.scroller().vadjustment();
+    let at_newest = adj.value() + adj.page_size() >= adj.upper() - adj.page_size() / 4.0;
+    if new && focused && at_newest && chat.is_showing(&message.account, &message.with) {
+        activity_marks::mark_displayed(core, &message.account, &message.with, origin_id);
+    }
+}
