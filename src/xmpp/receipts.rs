@@ -79,6 +79,17 @@ mod tests {
     }
 
     #[test]
+    fn receipts_markers_and_chat_states_are_not_advertised_so_the_caps_hash_is_unchanged() {
+        for ns in [
+            NS_RECEIPTS,
+            crate::xmpp::chat_markers::NS_MARKERS,
+            crate::xmpp::chat_states::NS_CHATSTATES,
+        ] {
+            assert!(!crate::privacy::disco::FEATURES.contains(&ns), "{ns}");
+        }
+    }
+
+    #[test]
     fn the_answer_is_a_bodyless_chat_message_to_the_asking_device() {
         let to = Jid::new("bob@talpa.test/phone").unwrap();
         let m = answer(to.clone(), "m1");
