@@ -206,6 +206,27 @@ pub(crate) async fn set(
     Ok(())
 }
 
+/// Forgets a removed account's choices (store and cache), so an account added again with
+/// the same address starts with everything off.
+pub(crate) async fn forget_account(shared: &SharedRef, account: &str) -> Result<(), CoreError> {
+    let (exact, prefix) = (account_key(account), format!("{}:", account_key(account)));
+    shared
+        .store
+        .with(move |s| {
+            let keys: Vec<String> = s.settings_with_prefix(&prefix)?.into_keys().collect();
+            for key in keys.iter().chain(std::iter::once(&exact)) {
+                s.set_setting(key, None)?;
+            }
+            Ok(())
+        })
+        .await?;
+    let mut inner = lock(&shared.activity.inner);
+    inner.shares.retain(|(a, _), _| a != account);
+    inner.last_state.retain(|(a, _), _| a != account);
+    inner.rosters.remove(account);
+    Ok(())
+}
+
 /// `conversation_privacy`: whether the conversation shares activity now, and the account
 /// default.
 pub(crate) async fn get(
@@ -278,7 +299,10 @@ pub(crate) async fn inbound(
         return;
     }
     let payloads = &m.raw.payloads;
-    if receipts::requested(payloads)
+    // XEP-0184 §5.4: only a message with content is confirmed (not a bare state or receipt).
+    let content = m.body.is_some() || payloads.iter().any(|p| p.name() == "encrypted");
+    if content
+        && receipts::requested(payloads)
         && let Some(id) = m.id.as_deref().or(m.origin_id.as_deref())
         && let Err(e) = session
             .send_message(receipts::answer(from.clone(), id))

@@ -505,6 +505,11 @@ impl Actor {
                     })
                     .await?;
                 lock(&self.shared.omemo).remove(removed);
+                crate::core::activity::forget_account(
+                    &self.shared,
+                    &bare_jid(&account, "account")?,
+                )
+                .await?;
                 Ok(Reply::Done {})
             }
             Command::SetAccountEnabled { account, enabled } => {
