@@ -267,7 +267,8 @@ fn a_conversation_that_shares_activity_requests_answers_and_shows_it_and_ignores
         &mut peer,
         &format!(
             "<message to='{alice}' type='chat' id='{ask_id}'><body>{asked}</body>\
-             <request xmlns='urn:xmpp:receipts'/></message>"
+             <request xmlns='urn:xmpp:receipts'/><markable xmlns='urn:xmpp:chat-markers:0'/>\
+             </message>"
         ),
     );
     stanza_at(&mut peer, |x| {
@@ -280,10 +281,13 @@ fn a_conversation_that_shares_activity_requests_answers_and_shows_it_and_ignores
             json!({"cmd": "chat_state", "account": alice, "with": bob, "state": state}),
         );
     }
-    ok(
-        &mut talpa,
-        json!({"cmd": "mark_displayed", "account": alice, "with": bob, "message": ask_id}),
-    );
+    // Without an id: their newest markable message; a second time: not again.
+    for _ in 0..2 {
+        ok(
+            &mut talpa,
+            json!({"cmd": "mark_displayed", "account": alice, "with": bob}),
+        );
+    }
     stanza_at(&mut peer, |x| {
         x.contains("<displayed") && x.contains(&ask_id)
     });
@@ -291,11 +295,7 @@ fn a_conversation_that_shares_activity_requests_answers_and_shows_it_and_ignores
     let count = |state: &str| {
         to_bob
             .iter()
-            .filter(|s| {
-                s.contains(&format!(
-                    "<{state} xmlns='http://jabber.org/protocol/chatstates'"
-                ))
-            })
+            .filter(|s| s.contains(&format!("<{state} xmlns=")))
             .count()
     };
     assert_eq!(
@@ -326,6 +326,14 @@ fn a_conversation_that_shares_activity_requests_answers_and_shows_it_and_ignores
             .count(),
         1,
         "no composing after turning it off"
+    );
+    assert_eq!(
+        received_by_server_for(&bob)
+            .iter()
+            .filter(|s| s.contains("<displayed"))
+            .count(),
+        1,
+        "displayed once for the same message"
     );
 }
 

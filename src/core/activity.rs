@@ -56,6 +56,11 @@ struct Inner {
     sent_order: VecDeque<String>,
     /// The last chat state sent to (account, peer), so repeats are not sent again.
     last_state: HashMap<Key, ChatState>,
+    /// The newest markable message the peer sent in this run (its id), for `mark_displayed`
+    /// without an id.
+    last_markable: HashMap<Key, String>,
+    /// The last message marked displayed per conversation, so it is not marked twice.
+    last_displayed: HashMap<Key, String>,
 }
 
 impl ActivityRegistry {
@@ -223,6 +228,8 @@ pub(crate) async fn forget_account(shared: &SharedRef, account: &str) -> Result<
     let mut inner = lock(&shared.activity.inner);
     inner.shares.retain(|(a, _), _| a != account);
     inner.last_state.retain(|(a, _), _| a != account);
+    inner.last_markable.retain(|(a, _), _| a != account);
+    inner.last_displayed.retain(|(a, _), _| a != account);
     inner.rosters.remove(account);
     Ok(())
 }
@@ -299,6 +306,13 @@ pub(crate) async fn inbound(
         return;
     }
     let payloads = &m.raw.payloads;
+    if payloads.iter().any(|p| p.is("markable", NS_MARKERS))
+        && let Some(id) = m.id.as_deref().or(m.origin_id.as_deref())
+    {
+        lock(&shared.activity.inner)
+            .last_markable
+            .insert((account.to_owned(), peer.clone()), id.to_owned());
+    }
     // XEP-0184 §5.4: only a message with content is confirmed (not a bare state or receipt).
     let content = m.body.is_some() || payloads.iter().any(|p| p.name() == "encrypted");
     if content
@@ -350,8 +364,9 @@ pub(crate) async fn inbound(
 pub(crate) enum Outgoing {
     /// A chat state (sent only when it differs from the last one sent).
     State(ChatState),
-    /// A `displayed` marker for the peer's message with this id.
-    Displayed(String),
+    /// A `displayed` marker for the peer's message with this id, or (none) for the newest
+    /// markable message they sent in this run; never twice for the same message.
+    Displayed(Option<String>),
 }
 
 /// Sends `what` to `peer` if the conversation shares activity (nothing otherwise). Whether
@@ -377,7 +392,19 @@ pub(crate) async fn send(
             }
             chat_states::notification(Jid::from(peer.clone()), state)
         }
-        Outgoing::Displayed(id) => chat_markers::displayed(Jid::from(peer.clone()), &id),
+        Outgoing::Displayed(id) => {
+            let key = (account.to_owned(), p);
+            let mut inner = lock(&shared.activity.inner);
+            let Some(id) = id.or_else(|| inner.last_markable.get(&key).cloned()) else {
+                return Ok(false);
+            };
+            if inner.last_displayed.get(&key) == Some(&id) {
+                return Ok(false);
+            }
+            inner.last_displayed.insert(key, id.clone());
+            drop(inner);
+            chat_markers::displayed(Jid::from(peer.clone()), &id)
+        }
     };
     session
         .send_message(msg)

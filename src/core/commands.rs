@@ -566,14 +566,16 @@ pub enum Command {
         state: String,
     },
     /// Tell a conversation's partner that their messages up to `message` (the id of their
-    /// message: its origin-id) were displayed — only if the conversation shares activity.
+    /// message), or without it up to the newest markable message they sent, were displayed —
+    /// only if the conversation shares activity, and once per message.
     MarkDisplayed {
         /// The account's bare JID.
         account: String,
         /// The conversation's peer.
         with: String,
-        /// The peer's message id.
-        message: String,
+        /// The peer's message id; absent for their newest markable message.
+        #[serde(default)]
+        message: Option<String>,
     },
     /// Destroy the profile: key material first, then every file. Works while locked.
     Wipe,
@@ -594,7 +596,10 @@ impl Command {
         match self {
             Command::Send { body, .. } | Command::Correct { body, .. } => vec![("message", body)],
             Command::SetSubject { subject, .. } => vec![("subject", subject)],
-            Command::MarkDisplayed { message, .. } => vec![("message id", message)],
+            Command::MarkDisplayed {
+                message: Some(message),
+                ..
+            } => vec![("message id", message)],
             Command::JoinRoom {
                 nick, password: p, ..
             }

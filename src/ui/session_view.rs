@@ -837,6 +837,7 @@ impl SessionView {
                 title.set_title(&c.peer());
                 if let Some(session) = session.upgrade() {
                     room_state::refresh_open(&session, &c);
+                    activity::opened(&session, &c.account(), &c.peer());
                 }
             });
             imp.content_stack.set_visible_child(view);

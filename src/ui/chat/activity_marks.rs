@@ -270,13 +270,13 @@ fn chat_state(core: &CoreHandle, (account, with): (String, String), state: &str)
     });
 }
 
-/// Tells the partner that the newest message `origin_id` was displayed (the core sends it
-/// only when the conversation shares activity).
-pub fn mark_displayed(core: &CoreHandle, account: &str, with: &str, origin_id: &str) {
+/// Tells the partner that their newest message was displayed (the core sends it only when
+/// the conversation shares activity, once per message).
+pub fn mark_displayed(core: &CoreHandle, account: &str, with: &str) {
     let command = Command::MarkDisplayed {
         account: account.to_owned(),
         with: with.to_owned(),
-        message: origin_id.to_owned(),
+        message: None,
     };
     let core = core.clone();
     glib::MainContext::default().spawn_local(async move {

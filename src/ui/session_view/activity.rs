@@ -5,6 +5,7 @@
 //! conversation is on screen, the window focused and the list at its newest message.
 
 use std::cell::RefCell;
+use std::collections::HashSet;
 use std::time::Duration;
 
 use gtk4::glib;
@@ -21,10 +22,15 @@ use super::room_state::header_subtitle;
 /// "typing…" goes away after this long without a new chat state (XEP-0085 §5.2).
 const TYPING_SHOWN_AT_MOST: Duration = Duration::from_secs(30);
 
+/// A burst of arrivals is marked displayed once, this long after its first message.
+const MARK_AFTER: Duration = Duration::from_millis(500);
+
 /// The header text while the partner types.
 pub(super) const TYPING: &str = "typing…";
 
 thread_local! {
+    /// Conversations with a `displayed` marker scheduled.
+    static MARK_PENDING: RefCell<HashSet<(String, String)>> = RefCell::new(HashSet::new());
     /// The conversation shown as typing and its 30 s clearing.
     static TYPING_IN: RefCell<Option<((String, String), glib::SourceId)>> =
         const { RefCell::new(None) };
@@ -95,6 +101,18 @@ pub(super) fn clear() {
     }
 }
 
+/// The conversation (account, with) was opened and its newest rows are on screen: the
+/// partner's newest message is marked displayed if the window is focused.
+pub(super) fn opened(view: &SessionView, account: &str, with: &str) {
+    let focused = view
+        .root()
+        .and_downcast::<gtk4::Window>()
+        .is_some_and(|w| w.is_active());
+    if let (true, Some(core)) = (focused, view.imp().core.get()) {
+        activity_marks::mark_displayed(core, account, with);
+    }
+}
+
 fn restore_header(view: &SessionView, account: &str, with: &str) {
     let imp = view.imp();
     if let Some(c) = imp.open.borrow().as_ref().filter(|c| c.is(account, with))
@@ -112,11 +130,7 @@ pub(super) fn on_message(view: &SessionView, message: &StoredMessage, new: bool)
     }
     stop_typing(view, &message.account, &message.with);
     let imp = view.imp();
-    let (Some(chat), Some(core), Some(origin_id)) = (
-        imp.conversation_view.get(),
-        imp.core.get(),
-        message.origin_id.as_deref(),
-    ) else {
+    let (Some(chat), Some(core)) = (imp.conversation_view.get(), imp.core.get()) else {
         return;
     };
     let focused = view
@@ -125,7 +139,24 @@ pub(super) fn on_message(view: &SessionView, message: &StoredMessage, new: bool)
         .is_some_and(|w| w.is_active());
     let adj = chat.scroller().vadjustment();
     let at_newest = adj.value() + adj.page_size() >= adj.upper() - adj.page_size() / 4.0;
-    if new && focused && at_newest && chat.is_showing(&message.account, &message.with) {
-        activity_marks::mark_displayed(core, &message.account, &message.with, origin_id);
+    let is_room = view
+        .conversation(&message.account, &message.with)
+        .is_some_and(|(_, c)| c.is_room());
+    if new && !is_room && focused && at_newest && chat.is_showing(&message.account, &message.with) {
+        mark_soon(core, &message.account, &message.with);
     }
+}
+
+/// Marks the partner's newest message displayed after [`MARK_AFTER`], once for a burst.
+fn mark_soon(core: &crate::core::CoreHandle, account: &str, with: &str) {
+    let key = (account.to_owned(), with.to_owned());
+    let scheduled = MARK_PENDING.with(|p| p.borrow_mut().insert(key.clone()));
+    if !scheduled {
+        return;
+    }
+    let core = core.clone();
+    glib::timeout_add_local_once(MARK_AFTER, move || {
+        MARK_PENDING.with(|p| p.borrow_mut().remove(&key));
+        activity_marks::mark_displayed(&core, &key.0, &key.1);
+    });
 }
