@@ -3,7 +3,8 @@
 //! off, nothing is sent and no receipt request is answered (read in Prosody's stanza log); on,
 //! requests go out with messages, requests are answered, and the partner's receipts, markers
 //! and chat states become `delivered`, `displayed` and `typing` events — but a receipt or
-//! marker from anyone else is ignored, and rooms never share activity. The real `talpa`
+//! marker from anyone else is ignored, and rooms never share activity; with OMEMO the request
+//! and marker travel in clear beside the ciphertext (as docs/THREAT_MODEL.md says). The real `talpa`
 //! binary, Prosody through the private Tor network, slixmpp peers writing raw stanzas.
 
 mod support;
@@ -441,4 +442,46 @@ fn rooms_never_share_activity_and_the_account_default_covers_only_roster_contact
             assert!(!s.contains(ns), "{ns} sent to a stranger or a room: {s}");
         }
     }
+}
+
+#[test]
+fn with_omemo_the_shared_activity_travels_outside_the_encryption_as_the_docs_say() {
+    let bed = bed();
+    let (alice, apw) = bed.new_account("actomemo");
+    let (bob, bpw) = bed.new_account("actomemob");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut talpa = talpa_online(bed, &dir.path().join("p"), &alice, &apw);
+    let mut peer = support::omemo_peer(bed, &bob, &bpw);
+    peer.send_cmd(&json!({"cmd": "raw_events", "on": true}));
+    ok(
+        &mut talpa,
+        json!({"cmd": "set_conversation_privacy", "account": alice, "with": bob,
+               "share_activity": true}),
+    );
+    let text = secret("encrypted, with a receipt request beside it");
+    let oid = send(&mut talpa, &alice, &bob, &text);
+    let got = peer.wait_message(&text, LONG);
+    assert_eq!(got["encrypted"], "twomemo", "{got}");
+    // What the server saw: the ciphertext, and the request and marker in clear beside it.
+    let seen = received_by_server_for(&bob)
+        .into_iter()
+        .find(|s| s.contains(&oid) && s.contains("<encrypted"))
+        .expect("the encrypted message in the server's log");
+    assert!(
+        seen.contains("urn:xmpp:receipts") && seen.contains("urn:xmpp:chat-markers:0"),
+        "{seen}"
+    );
+    assert!(!seen.contains(&text), "the body went in clear: {seen}");
+    raw(
+        &mut peer,
+        &format!(
+            "<message to='{alice}' type='chat'><received xmlns='urn:xmpp:receipts' id='{oid}'/></message>"
+        ),
+    );
+    let d = talpa.wait_event_for(|e| e["event"] == "delivered", LONG);
+    assert_eq!(
+        (&d["with"], &d["message"]),
+        (&json!(bob), &json!(oid)),
+        "{d}"
+    );
 }
