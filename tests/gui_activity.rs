@@ -1,6 +1,6 @@
 //! In-process GUI test over a real (offline) profile: the conversation settings' *Share
-//! delivery, read and typing status* switch is off by default, turning it on is kept by the
-//! core, and rooms have no such switch; own messages show no mark until a `delivered` event
+//! delivery, read and typing status* switch is off by default and turning it on is kept by the
+//! core, and so is the account default in the account's settings; own messages show no mark until a `delivered` event
 //! (then *Delivered*) and a `displayed` event marks the message and the earlier own ones
 //! *Read*; the partner's `typing` shows "typing…" in the header until `paused` or a message.
 
@@ -15,6 +15,7 @@ use libadwaita::prelude::*;
 use talpa::core::commands::{NewAccount, Secret};
 use talpa::core::events::StoredMessage;
 use talpa::core::{Command, CoreHandle, Event, Reply};
+use talpa::ui::account_settings_dialog::AccountSettingsDialog;
 use talpa::ui::chat::MessageRow;
 use talpa::ui::conversation_settings_dialog::ConversationSettingsDialog;
 use talpa::ui::session_view::SessionView;
@@ -157,7 +158,7 @@ fn checks(app: &adw::Application, core: CoreHandle) {
                 core,
                 Command::ConversationPrivacy {
                     account: ALICE.into(),
-                    with: CAROL.into(),
+                    with: Some(CAROL.into()),
                 }
             ),
             Reply::ConversationPrivacy {
@@ -167,6 +168,39 @@ fn checks(app: &adw::Application, core: CoreHandle) {
         )
     });
     dialog.close();
+    pump(Duration::from_millis(200));
+
+    // The account default, in the account's settings: off, and kept when turned on.
+    let settings = AccountSettingsDialog::new(core.clone(), &window, ALICE);
+    settings.present();
+    let default_row = find_widget::<adw::ActionRow>(settings.upcast_ref(), &|r| {
+        r.title() == "Share delivery, read and typing status"
+    })
+    .expect("the account default row");
+    pump_until("the stored default", || default_row.is_sensitive());
+    let default_switch =
+        find_widget::<gtk4::Switch>(default_row.upcast_ref(), &|_| true).expect("the switch");
+    assert!(
+        !default_switch.is_active(),
+        "the account default must be off"
+    );
+    default_switch.set_active(true);
+    pump_until("the core keeps the default", || {
+        matches!(
+            call(
+                core,
+                Command::ConversationPrivacy {
+                    account: ALICE.into(),
+                    with: None,
+                }
+            ),
+            Reply::ConversationPrivacy {
+                share_activity: true,
+                account_default: true,
+            }
+        )
+    });
+    settings.close();
     pump(Duration::from_millis(200));
 
     // Marks.

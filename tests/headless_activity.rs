@@ -83,6 +83,12 @@ fn sharing_is_off_until_chosen_kept_across_a_restart_and_forgotten_with_the_acco
         privacy(&mut t, "erin@talpa.test"),
         (json!(false), json!(true))
     );
+    let (r, _) = t.call(json!({"cmd": "conversation_privacy", "account": MOLE}));
+    assert_eq!(
+        (&r["share_activity"], &r["account_default"]),
+        (&json!(true), &json!(true)),
+        "without `with`: the account default: {r}"
+    );
 
     ok(&mut t, json!({"cmd": "remove_account", "account": MOLE}));
     ok(

@@ -234,15 +234,27 @@ pub(crate) async fn forget_account(shared: &SharedRef, account: &str) -> Result<
     Ok(())
 }
 
-/// `conversation_privacy`: whether the conversation shares activity now, and the account
-/// default.
+/// `conversation_privacy`: whether the conversation (`peer`; without it, the account
+/// default) shares activity now, and the account default. An unknown account is refused.
 pub(crate) async fn get(
     shared: &SharedRef,
     account: &str,
-    peer: &str,
+    peer: Option<&str>,
 ) -> Result<(bool, bool), CoreError> {
-    let (_, default, _) = stored(shared, account, peer).await?;
-    Ok((shares(shared, account, peer).await, default))
+    let acc = account.to_owned();
+    let default = shared
+        .store
+        .with(move |s| {
+            if !s.list_accounts()?.iter().any(|a| a.jid == acc) {
+                return Err(CoreError::NotFound(format!("account {acc}")));
+            }
+            Ok(s.setting(&account_key(&acc))?.is_some_and(|v| v == "on"))
+        })
+        .await?;
+    match peer {
+        Some(p) => Ok((shares(shared, account, p).await, default)),
+        None => Ok((default, default)),
+    }
 }
 
 /// Adds a receipt request, `markable` and `active` to an outgoing 1:1 message (with a body,

@@ -921,9 +921,9 @@ impl Actor {
             }
             Command::ConversationPrivacy { account, with } => {
                 let account = bare_jid(&account, "account")?;
-                let with = bare_jid(&with, "conversation")?;
+                let with = with.map(|w| bare_jid(&w, "conversation")).transpose()?;
                 let (share_activity, account_default) =
-                    crate::core::activity::get(&self.shared, &account, &with).await?;
+                    crate::core::activity::get(&self.shared, &account, with.as_deref()).await?;
                 Ok(Reply::ConversationPrivacy {
                     share_activity,
                     account_default,

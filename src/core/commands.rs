@@ -547,12 +547,14 @@ pub enum Command {
         /// Share (true) or not (false, the default).
         share_activity: bool,
     },
-    /// Whether a conversation shares activity now, and the account default.
+    /// Whether a conversation shares activity now, and the account default (without `with`:
+    /// `share_activity` is the account default).
     ConversationPrivacy {
         /// The account's bare JID.
         account: String,
-        /// The conversation's peer.
-        with: String,
+        /// The conversation's peer; absent for the account default.
+        #[serde(default)]
+        with: Option<String>,
     },
     /// Tell a conversation's partner our chat state (`active`, `composing`, `paused`,
     /// `inactive`, `gone`) — only if the conversation shares activity, and only when it

@@ -156,7 +156,7 @@ pub fn load_switch(
         let result = core
             .call(Command::ConversationPrivacy {
                 account: account.clone(),
-                with: with.clone(),
+                with: Some(with.clone()),
             })
             .await;
         let (Some(dialog), Some(switch), Some(row)) =
@@ -195,6 +195,58 @@ pub fn load_switch(
                         }
                         Err(e) => user_text::error_text(&e),
                     });
+                }
+            });
+        });
+    });
+}
+
+/// The account settings' row for the account default ("Share with contacts by default", off
+/// unless changed), added to `group`.
+pub fn add_default_row(group: &libadwaita::PreferencesGroup, core: CoreHandle, account: &str) {
+    use libadwaita::prelude::*;
+    let switch = gtk4::Switch::builder().valign(gtk4::Align::Center).build();
+    crate::ui::a11y::set_label(
+        &switch,
+        "Share delivery, read and typing status with contacts by default",
+    );
+    let row = libadwaita::ActionRow::builder()
+        .title("Share delivery, read and typing status")
+        .subtitle(
+            "The default for contacts in your contact list (never rooms or strangers); each \
+             conversation can choose otherwise. Sent outside end-to-end encryption.",
+        )
+        .activatable_widget(&switch)
+        .sensitive(false)
+        .build();
+    row.add_suffix(&switch);
+    group.add(&row);
+    let account = account.to_owned();
+    let (switch, row) = (switch.downgrade(), row.downgrade());
+    glib::MainContext::default().spawn_local(async move {
+        let result = core
+            .call(Command::ConversationPrivacy {
+                account: account.clone(),
+                with: None,
+            })
+            .await;
+        let (Some(switch), Some(row), Ok(Reply::ConversationPrivacy { share_activity, .. })) =
+            (switch.upgrade(), row.upgrade(), result)
+        else {
+            return;
+        };
+        switch.set_active(share_activity);
+        row.set_sensitive(true);
+        switch.connect_active_notify(move |switch| {
+            let command = Command::SetConversationPrivacy {
+                account: account.clone(),
+                with: None,
+                share_activity: switch.is_active(),
+            };
+            let core = core.clone();
+            glib::MainContext::default().spawn_local(async move {
+                if let Err(e) = core.call(command).await {
+                    tracing::debug!(error = %e, "account default not changed");
                 }
             });
         });
