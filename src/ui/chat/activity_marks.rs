@@ -282,9 +282,23 @@ pub fn install_composer(view: &ConversationView, core: CoreHandle) {
         }
         let typing_to = state.to.borrow().clone();
         if entry.text().is_empty() {
-            if let Some(to) = typing_to {
-                state.to.replace(None);
-                chat_state(&core, to, "active");
+            // Replacing the text empties it for a moment (a selection typed over, or
+            // `set_text`): stopped typing only if it is still empty once the main loop idles.
+            if typing_to.is_some() {
+                let (core, state, entry) = (core.clone(), Rc::downgrade(&state), entry.downgrade());
+                glib::idle_add_local_once(move || {
+                    let (Some(state), Some(entry)) = (state.upgrade(), entry.upgrade()) else {
+                        return;
+                    };
+                    if entry.text().is_empty()
+                        && let Some(to) = state.to.take()
+                    {
+                        if let Some(id) = state.idle.take() {
+                            id.remove();
+                        }
+                        chat_state(&core, to, "active");
+                    }
+                });
             }
             return;
         }
