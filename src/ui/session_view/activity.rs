@@ -130,19 +130,23 @@ pub(super) fn on_message(view: &SessionView, message: &StoredMessage, new: bool)
     }
     stop_typing(view, &message.account, &message.with);
     let imp = view.imp();
-    let (Some(chat), Some(core)) = (imp.conversation_view.get(), imp.core.get()) else {
+    let (true, Some(chat), Some(core)) = (new, imp.conversation_view.get(), imp.core.get()) else {
         return;
     };
-    let focused = view
-        .root()
-        .and_downcast::<gtk4::Window>()
-        .is_some_and(|w| w.is_active());
+    if !chat.is_showing(&message.account, &message.with)
+        || !view
+            .root()
+            .and_downcast::<gtk4::Window>()
+            .is_some_and(|w| w.is_active())
+    {
+        return;
+    }
     let adj = chat.scroller().vadjustment();
     let at_newest = adj.value() + adj.page_size() >= adj.upper() - adj.page_size() / 4.0;
     let is_room = view
         .conversation(&message.account, &message.with)
         .is_some_and(|(_, c)| c.is_room());
-    if new && !is_room && focused && at_newest && chat.is_showing(&message.account, &message.with) {
+    if at_newest && !is_room {
         mark_soon(core, &message.account, &message.with);
     }
 }
