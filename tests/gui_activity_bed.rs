@@ -130,4 +130,24 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     });
     pump(Duration::from_millis(300));
     gui_support::screenshot(&display, "activity_delivered_and_typing");
+
+    // Their markable message arrives while the conversation is on screen in the focused
+    // window, at its newest end: marked displayed, once.
+    assert!(window.is_active(), "the window has the focus under Xvfb");
+    let theirs = support::random_hex(8);
+    peer.send_cmd(&json!({"cmd": "raw", "xml": format!(
+        "<message to='{me}' type='chat' id='{theirs}'><body>{}</body>\
+         <markable xmlns='urn:xmpp:chat-markers:0'/><active xmlns='http://jabber.org/protocol/chatstates'/></message>",
+        secret("read on screen")
+    )}));
+    pump_until("typing… ends with their message", || {
+        find_widget::<adw::WindowTitle>(session.upcast_ref(), &|t| t.title() == peer_jid.as_str())
+            .is_some_and(|t| t.subtitle() != "typing…")
+    });
+    pump_until_peer(&mut peer, "the displayed marker", |e| {
+        e["event"] == "stanza"
+            && e["xml"]
+                .as_str()
+                .is_some_and(|x| x.contains("<displayed") && x.contains(&theirs))
+    });
 }
