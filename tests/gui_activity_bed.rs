@@ -1,8 +1,9 @@
 //! The window against the real bed, in a conversation that shares activity: typing in the
 //! composer sends `composing` once for the burst and `paused` after 5 s without a keystroke;
 //! the sent message asks for a receipt, and the partner's receipt shows *Delivered* under it;
-//! the partner's `composing` shows "typing…" in the header. What the peer received is read
-//! from its raw stanzas.
+//! the partner's `composing` shows "typing…" in the header; their message is marked displayed
+//! when it arrives in the focused window, or when the window gets the focus back. What the peer
+//! received is read from its raw stanzas.
 
 mod gui_bed_support;
 mod gui_support;
@@ -150,4 +151,39 @@ fn checks(app: &adw::Application, core: CoreHandle) {
                 .as_str()
                 .is_some_and(|x| x.contains("<displayed") && x.contains(&theirs))
     });
+
+    // One arriving while the window is not focused is marked when the focus comes back.
+    let other = gtk4::Window::builder().title("Another program").build();
+    other.present();
+    pump_until("the window to be inactive", || !window.is_active());
+    let unseen = support::random_hex(8);
+    let unseen_text = secret("arrived while away");
+    peer.send_cmd(&json!({"cmd": "raw", "xml": format!(
+        "<message to='{me}' type='chat' id='{unseen}'><body>{unseen_text}</body>\
+         <markable xmlns='urn:xmpp:chat-markers:0'/></message>"
+    )}));
+    pump_until("their message in the conversation", || {
+        visible_texts(view.upcast_ref()).contains(&unseen_text)
+    });
+    pump(Duration::from_secs(1));
+    assert!(
+        !peer.pending_events().iter().any(|e| e["event"] == "stanza"
+            && e["xml"]
+                .as_str()
+                .is_some_and(|x| x.contains("<displayed") && x.contains(&unseen))),
+        "marked displayed while the window was not focused"
+    );
+    other.close();
+    window.present();
+    pump_until("the window to be active", || window.is_active());
+    pump_until_peer(
+        &mut peer,
+        "the displayed marker after the focus came back",
+        |e| {
+            e["event"] == "stanza"
+                && e["xml"]
+                    .as_str()
+                    .is_some_and(|x| x.contains("<displayed") && x.contains(&unseen))
+        },
+    );
 }

@@ -362,6 +362,7 @@ impl SessionView {
         let chat = ConversationView::new(core.clone());
         view.imp().content_stack.add_named(&chat, Some("chat"));
         crate::ui::chat::activity_marks::install_composer(&chat, core.clone());
+        activity::watch_focus(&view);
         let _ = view.imp().conversation_view.set(chat);
         let panel = RoomPanel::new(core.clone());
         view.imp().room_revealer.set_child(Some(&panel));

@@ -101,6 +101,38 @@ pub(super) fn clear() {
     }
 }
 
+/// Once `view` is in a window: when the window gets the focus back, the open 1:1
+/// conversation's newest message from the partner is marked displayed (if the list shows its
+/// newest end; the core sends it only where activity is shared, once per message).
+pub(super) fn watch_focus(view: &SessionView) {
+    // The view lives in one window: it is watched once, whatever the number of maps.
+    let watched = std::rc::Rc::new(std::cell::Cell::new(false));
+    view.connect_map(move |view| {
+        let Some(window) = view.root().and_downcast::<gtk4::Window>() else {
+            return;
+        };
+        if watched.replace(true) {
+            return;
+        }
+        let weak = view.downgrade();
+        window.connect_is_active_notify(move |w| {
+            let Some(view) = weak.upgrade() else { return };
+            if !w.is_active() {
+                return;
+            }
+            let open = view.imp().open.borrow().clone();
+            let (Some(c), Some(chat)) = (open, view.imp().conversation_view.get()) else {
+                return;
+            };
+            let adj = chat.scroller().vadjustment();
+            if !c.is_room() && adj.value() + adj.page_size() >= adj.upper() - adj.page_size() / 4.0
+            {
+                opened(&view, &c.account(), &c.peer());
+            }
+        });
+    });
+}
+
 /// The conversation (account, with) was opened and its newest rows are on screen: the
 /// partner's newest message is marked displayed if the window is focused.
 pub(super) fn opened(view: &SessionView, account: &str, with: &str) {
