@@ -152,8 +152,10 @@ impl ConversationSettingsDialog {
         dialog.show_contact_state(conversation.in_roster());
         imp.conversation.replace(Some(conversation.clone()));
         dialog.load_retention();
-        imp.activity_group.set_visible(!conversation.is_room());
-        if !conversation.is_room() {
+        // Rooms and private messages to room occupants (`room/nick`) never share activity.
+        let one_to_one = !conversation.is_room() && !conversation.peer().contains('/');
+        imp.activity_group.set_visible(one_to_one);
+        if one_to_one {
             crate::ui::chat::activity_marks::load_switch(
                 &dialog,
                 &imp.activity_switch,
