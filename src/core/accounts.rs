@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use xmpp_parsers::jid::{BareJid, Jid};
 use xmpp_parsers::message::{Id as MessageId, MessageType};
 
+use crate::core::activity;
 use crate::core::commands::Secret;
 use crate::core::error::CoreError;
 use crate::core::events::{Event, HeldCause, StoredMessage};
@@ -151,6 +152,9 @@ pub(crate) enum SessionOp {
     RefreshDevices(String),
     /// Publish the OMEMO keys again (after a change of who may read them).
     RepublishKeys,
+    /// Tell a 1:1 partner a chat state or a `displayed` marker, if the conversation shares
+    /// activity (`core::activity`).
+    Activity(BareJid, crate::core::activity::Outgoing),
 }
 
 /// What an online account answers to a [`SessionOp`].
@@ -724,6 +728,7 @@ async fn run_session(
             account: Some(account.jid.clone()),
         });
     }
+    shared.activity.set_roster(&account.jid, &roster);
     shared.emit(Event::Roster {
         account: account.jid.clone(),
         contacts: roster.clone(),
@@ -844,6 +849,7 @@ async fn run_session(
                             roster.push(jid);
                         }
                     }
+                    shared.activity.set_roster(&account.jid, &roster);
                     shared.emit(Event::Roster {
                         account: account.jid.clone(),
                         contacts: roster.clone(),
@@ -1305,6 +1311,8 @@ async fn send_tracked(
     in_flight: &mut InFlight,
     acks: &mut FuturesUnordered<AckFuture>,
 ) -> Result<(), ()> {
+    let mut msg = msg;
+    activity::decorate(ctx.shared, &ctx.account.jid, &mut msg).await;
     match ctx.session.send_message(msg).await {
         Ok(mut sent) => {
             in_flight.insert(origin_id.to_owned());
@@ -1621,6 +1629,7 @@ async fn gather(
             if pipeline::from_blocked(&m, blocked) || ctx.direct_message(rooms, &m).await {
                 return;
             }
+            activity::inbound(ctx.session, ctx.shared, &ctx.account.jid, rooms, &m).await;
             (m, Source::Live)
         }
         SessionEvent::Carbon { direction, message } => {
@@ -2031,6 +2040,14 @@ async fn session_op(
             omemo::refresh(session, shared, account, st, &jid).await;
         }
         SessionOp::RepublishKeys => omemo::publish_own(session, shared, account.id, st).await?,
+        SessionOp::Activity(peer, what) => {
+            if rooms.contains_key(&peer) {
+                return Err(CoreError::InvalidInput(format!(
+                    "{peer} is a room: rooms never get read markers or typing notifications"
+                )));
+            }
+            activity::send(session, shared, &account.jid, &peer, what).await?;
+        }
         SessionOp::Retract {
             to,
             original,

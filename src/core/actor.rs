@@ -130,6 +130,7 @@ impl CoreHandle {
             rooms: crate::core::rooms::RoomRegistry::default(),
             omemo: Mutex::new(crate::core::omemo::OmemoStates::default()),
             isolations: Mutex::new(std::collections::HashMap::new()),
+            activity: crate::core::activity::ActivityRegistry::default(),
         });
         let schedule = ConnectSchedule::with_startup_max(options.startup_jitter);
         let actor = Actor {
@@ -407,6 +408,7 @@ impl Actor {
         self.shared.rooms.clear();
         lock(&self.shared.omemo).clear();
         lock(&self.shared.isolations).clear();
+        self.shared.activity.clear();
         let was_open = self
             .store
             .with_slot(|slot| {
@@ -503,6 +505,11 @@ impl Actor {
                     })
                     .await?;
                 lock(&self.shared.omemo).remove(removed);
+                crate::core::activity::forget_account(
+                    &self.shared,
+                    &bare_jid(&account, "account")?,
+                )
+                .await?;
                 Ok(Reply::Done {})
             }
             Command::SetAccountEnabled { account, enabled } => {
@@ -925,6 +932,58 @@ impl Actor {
             Command::Preferences => self.preferences().await,
             Command::ConversationRetention { account, with } => {
                 self.conversation_retention(&account, &with).await
+            }
+            Command::SetConversationPrivacy {
+                account,
+                with,
+                share_activity,
+            } => {
+                let account = bare_jid(&account, "account")?;
+                let with = with.map(|w| bare_jid(&w, "conversation")).transpose()?;
+                crate::core::activity::set(&self.shared, &account, with.as_deref(), share_activity)
+                    .await?;
+                Ok(Reply::Done {})
+            }
+            Command::ConversationPrivacy { account, with } => {
+                let account = bare_jid(&account, "account")?;
+                let with = with.map(|w| bare_jid(&w, "conversation")).transpose()?;
+                let (share_activity, account_default) =
+                    crate::core::activity::get(&self.shared, &account, with.as_deref()).await?;
+                Ok(Reply::ConversationPrivacy {
+                    share_activity,
+                    account_default,
+                })
+            }
+            Command::ChatState {
+                account,
+                with,
+                state,
+            } => {
+                let state =
+                    crate::xmpp::chat_states::ChatState::from_name(&state).ok_or_else(|| {
+                        CoreError::InvalidInput(format!(
+                            "unknown chat state {state:?} (active, composing, paused, inactive \
+                             or gone)"
+                        ))
+                    })?;
+                self.activity_op(
+                    &account,
+                    &with,
+                    crate::core::activity::Outgoing::State(state),
+                )
+                .await
+            }
+            Command::MarkDisplayed {
+                account,
+                with,
+                message,
+            } => {
+                self.activity_op(
+                    &account,
+                    &with,
+                    crate::core::activity::Outgoing::Displayed(message),
+                )
+                .await
             }
             Command::Wipe => {
                 self.lock_now().await;
@@ -1659,6 +1718,27 @@ impl Actor {
         if let Some(audit) = rooms.set_keys_missing(account, room, after) {
             self.emit(Event::RoomAudit(audit));
         }
+    }
+
+    /// Sends a chat state or marker through the account's session when the conversation
+    /// shares activity; nothing (and no error, not even offline) when it does not.
+    async fn activity_op(
+        &mut self,
+        account: &str,
+        with: &str,
+        what: crate::core::activity::Outgoing,
+    ) -> Result<Reply, CoreError> {
+        let account = bare_jid(account, "account")?;
+        let with = bare_jid(with, "conversation")?;
+        if !crate::core::activity::shares(&self.shared, &account, &with).await {
+            return Ok(Reply::Done {});
+        }
+        let peer = xmpp_parsers::jid::BareJid::new(&with)
+            .map_err(|e| CoreError::InvalidInput(format!("conversation: {e}")))?;
+        self.supervisors
+            .session_op(&account, SessionOp::Activity(peer, what))
+            .await?;
+        Ok(Reply::Done {})
     }
 
     async fn set_encryption(

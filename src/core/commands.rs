@@ -551,6 +551,51 @@ pub enum Command {
         /// The conversation's peer.
         with: String,
     },
+    /// Share delivery receipts, read markers and typing notifications with one 1:1
+    /// conversation (`with`), or set the account default (no `with`; off unless changed, and
+    /// for roster contacts only). Rooms are refused: they never share activity. See
+    /// docs/HEADLESS.md "Activity sharing".
+    SetConversationPrivacy {
+        /// The account's bare JID.
+        account: String,
+        /// The conversation's peer; absent for the account default.
+        #[serde(default)]
+        with: Option<String>,
+        /// Share (true) or not (false, the default).
+        share_activity: bool,
+    },
+    /// Whether a conversation shares activity now, and the account default (without `with`:
+    /// `share_activity` is the account default).
+    ConversationPrivacy {
+        /// The account's bare JID.
+        account: String,
+        /// The conversation's peer; absent for the account default.
+        #[serde(default)]
+        with: Option<String>,
+    },
+    /// Tell a conversation's partner our chat state (`active`, `composing`, `paused`,
+    /// `inactive`, `gone`) — only if the conversation shares activity, and only when it
+    /// differs from the last one sent; otherwise nothing is sent.
+    ChatState {
+        /// The account's bare JID.
+        account: String,
+        /// The conversation's peer.
+        with: String,
+        /// The state.
+        state: String,
+    },
+    /// Tell a conversation's partner that their messages up to `message` (the id of their
+    /// message), or without it up to the newest markable message they sent, were displayed —
+    /// only if the conversation shares activity, and once per message.
+    MarkDisplayed {
+        /// The account's bare JID.
+        account: String,
+        /// The conversation's peer.
+        with: String,
+        /// The peer's message id; absent for their newest markable message.
+        #[serde(default)]
+        message: Option<String>,
+    },
     /// Destroy the profile: key material first, then every file. Works while locked.
     Wipe,
     /// Stop the core (disconnects, locks) and end the front end.
@@ -570,6 +615,10 @@ impl Command {
         match self {
             Command::Send { body, .. } | Command::Correct { body, .. } => vec![("message", body)],
             Command::SetSubject { subject, .. } => vec![("subject", subject)],
+            Command::MarkDisplayed {
+                message: Some(message),
+                ..
+            } => vec![("message id", message)],
             Command::JoinRoom {
                 nick, password: p, ..
             }
@@ -656,6 +705,10 @@ impl Command {
             Command::SetPreference { .. } => "set_preference",
             Command::Preferences => "preferences",
             Command::ConversationRetention { .. } => "conversation_retention",
+            Command::SetConversationPrivacy { .. } => "set_conversation_privacy",
+            Command::ConversationPrivacy { .. } => "conversation_privacy",
+            Command::ChatState { .. } => "chat_state",
+            Command::MarkDisplayed { .. } => "mark_displayed",
             Command::Wipe => "wipe",
             Command::Quit => "quit",
         }
@@ -785,6 +838,13 @@ pub enum Reply {
         retention_override: Option<String>,
         /// The policy in force.
         effective: String,
+    },
+    /// Whether a conversation shares activity (`conversation_privacy`).
+    ConversationPrivacy {
+        /// Receipts, read markers and typing are shared with this conversation now.
+        share_activity: bool,
+        /// The account default (for roster contacts without a choice of their own).
+        account_default: bool,
     },
 }
 

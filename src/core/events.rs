@@ -383,6 +383,37 @@ pub enum Event {
         /// Why, in words (for logs and headless users).
         reason: String,
     },
+    /// The partner's device got our message (XEP-0184 receipt; only in conversations that
+    /// share activity).
+    Delivered {
+        /// Our account.
+        account: String,
+        /// The conversation.
+        with: String,
+        /// Our message's origin-id.
+        message: String,
+    },
+    /// The partner displayed our messages up to this one (XEP-0333; only in conversations
+    /// that share activity).
+    Displayed {
+        /// Our account.
+        account: String,
+        /// The conversation.
+        with: String,
+        /// Our message's origin-id (the newest one read).
+        message: String,
+    },
+    /// The partner's chat state (XEP-0085; only in conversations that share activity):
+    /// `composing` shows "typing…" until `paused`, `active`, `inactive`, `gone`, a message, or
+    /// 30 s without news.
+    Typing {
+        /// Our account.
+        account: String,
+        /// The conversation.
+        with: String,
+        /// `active`, `composing`, `paused`, `inactive` or `gone`.
+        state: String,
+    },
     /// The profile was unlocked.
     Unlocked,
     /// The profile was locked (by command or idle timer); front ends drop everything they show.

@@ -6,6 +6,7 @@
 //! off the GTK thread; nothing in here knows GTK exists.
 
 mod accounts;
+mod activity;
 pub mod actor;
 pub mod commands;
 pub mod error;

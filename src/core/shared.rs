@@ -114,6 +114,8 @@ pub(crate) struct Shared {
     pub(crate) omemo: Mutex<crate::core::omemo::OmemoStates>,
     /// Each running account's Tor isolation, so front ends can ask for its circuit.
     pub(crate) isolations: Mutex<HashMap<String, AccountIsolation>>,
+    /// Which conversations share receipts, markers and typing (cached), and what was sent.
+    pub(crate) activity: crate::core::activity::ActivityRegistry,
 }
 
 impl Shared {

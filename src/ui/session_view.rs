@@ -23,6 +23,7 @@ use crate::ui::session_security::SecurityState;
 use crate::ui::tor_indicator::{TorIndicator, circuit_text};
 use crate::ui::{toast, user_text};
 
+mod activity;
 mod resync;
 mod room_state;
 
@@ -366,6 +367,8 @@ impl SessionView {
         let view: Self = glib::Object::new();
         let chat = ConversationView::new(core.clone());
         view.imp().content_stack.add_named(&chat, Some("chat"));
+        crate::ui::chat::activity_marks::install_composer(&chat, core.clone());
+        activity::watch_focus(&view);
         let _ = view.imp().conversation_view.set(chat);
         let panel = RoomPanel::new(core.clone());
         view.imp().room_revealer.set_child(Some(&panel));
@@ -577,6 +580,9 @@ impl SessionView {
                 ..
             } => room_state::subject(self, account, room, subject),
             Event::Unlocked | Event::Locked | Event::Error { .. } => {}
+            Event::Delivered { .. } | Event::Displayed { .. } | Event::Typing { .. } => {
+                activity::handle(self, event);
+            }
             Event::KeysMissing { .. } | Event::MessageHeld { .. } => self.on_message_note(event),
         }
     }
@@ -588,6 +594,8 @@ impl SessionView {
             view.clear();
         }
         crate::ui::chat::message_notes::clear();
+        crate::ui::chat::activity_marks::clear();
+        activity::clear();
         room_state::clear();
         if let Some(banner) = imp.room_moved_banner.get() {
             banner.withdraw();
@@ -783,6 +791,7 @@ impl SessionView {
             return;
         };
         let shown = view.is_showing(&message.account, &message.with);
+        activity::on_message(self, message, new);
         if shown {
             view.push(message);
         } else if new && message.direction == "in" {
@@ -828,6 +837,7 @@ impl SessionView {
     }
 
     fn open_object(&self, conversation: &ConversationObject) {
+        activity::clear();
         let imp = self.imp();
         imp.open.replace(Some(conversation.clone()));
         imp.notifier
@@ -850,6 +860,7 @@ impl SessionView {
                 title.set_title(&c.peer());
                 if let Some(session) = session.upgrade() {
                     room_state::refresh_open(&session, &c);
+                    activity::opened(&session, &c.account(), &c.peer());
                 }
             });
             imp.content_stack.set_visible_child(view);

@@ -1,5 +1,6 @@
 //! The conversation view and its rows.
 
+pub mod activity_marks;
 pub mod conversation_view;
 pub mod invite_popover;
 pub mod message_editing;
