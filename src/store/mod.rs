@@ -56,6 +56,7 @@ pub mod migrations;
 mod outbox;
 pub mod profile;
 mod retention;
+mod wal_check;
 
 use std::path::PathBuf;
 

@@ -355,6 +355,8 @@ impl Profile {
             return Err(StoreError::WrongPassphrase);
         }
 
+        // Before SQLite replays (and later folds away) a log a crash left behind.
+        super::wal_check::check(&dir.join("talpa.db-wal"))?;
         let conn = match open_keyed(&db_path, &key, false) {
             Ok(c) => c,
             // The key check matched but SQLCipher cannot read page 1: a damaged or altered
