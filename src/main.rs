@@ -140,13 +140,23 @@ fn main() -> ExitCode {
     if cli.mode.is_none() {
         prefer_cairo_without_gpu();
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TALPA_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,tor_netdir=error")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    {
+        use tracing_subscriber::prelude::*;
+        let asked = tracing_subscriber::EnvFilter::try_from_env("TALPA_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,tor_netdir=error"));
+        // Whatever TALPA_LOG asks for, never the stanza dumps (bodies, room passwords).
+        let never = tracing_subscriber::filter::filter_fn(|meta| {
+            talpa::privacy::log_filter::may_log(meta.target(), *meta.level())
+        });
+        tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_filter(asked)
+                    .with_filter(never),
+            )
+            .init();
+    }
 
     // A mistyped or malformed `--tor-network` file is named now, before a profile is created
     // or unlocked (later it would only leave Tor failed with the profile already open).

@@ -493,13 +493,16 @@ pub const DEFAULT_CACHE_KIB: i64 = 2000;
 /// changed page once (a rollback journal writes, and SQLCipher encrypts, every changed page
 /// twice), and [`Store::expire`] checkpoints it with TRUNCATE after every run, so no old page
 /// version outlives an expiry in `talpa.db-wal`. The page cache keeps SQLite's default size
-/// (about 2 MiB) except during an expiry (see [`EXPIRY_CACHE_KIB`]).
+/// (about 2 MiB) except during an expiry (see [`EXPIRY_CACHE_KIB`]). `synchronous = FULL`
+/// (SQLite's default, stated because the crash check of `wal_check` relies on it) syncs the
+/// WAL at every commit.
 pub fn apply_pragmas(conn: &Connection) -> Result<()> {
     conn.execute_batch(
         "PRAGMA secure_delete = ON;
          PRAGMA temp_store = MEMORY;
          PRAGMA foreign_keys = ON;
-         PRAGMA journal_mode = WAL;",
+         PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;",
     )?;
     Ok(())
 }
