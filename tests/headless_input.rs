@@ -203,3 +203,57 @@ fn a_message_too_long_for_other_clients_is_refused_and_one_that_fits_is_queued()
     assert_eq!(history_bodies(&mut t), vec![fits]);
     t.quit();
 }
+
+#[test]
+fn hostile_account_input_is_refused_and_nothing_is_reported_about_unknown_accounts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut t = Headless::start(&dir.path().join("p"));
+    let (r, _) = t.call(json!({"cmd": "create_profile", "passphrase": "input"}));
+    assert_eq!(r["ok"], true, "{r}");
+    // A host with a control character could never be connected to (and would be shown to the
+    // user as is): refused like one with a space, nothing stored.
+    for host in ["h\u{0}st", "ho\u{7}st", "host\u{1b}[31m"] {
+        let (r, _) = t.call(
+            json!({"cmd": "add_account", "jid": ACCOUNT, "password": "pw",
+                                   "host": host}),
+        );
+        assert_eq!(
+            error_kind(&r),
+            "invalid_input",
+            "add_account host {host:?}: {r}"
+        );
+    }
+    let (r, _) = t.call(json!({"cmd": "list_accounts"}));
+    assert_eq!(r["accounts"], json!([]), "{r}");
+    let (r, _) = t.call(
+        json!({"cmd": "add_account", "jid": ACCOUNT, "password": "pw",
+                               "host": "127.0.0.1", "port": 1}),
+    );
+    assert_eq!(r["ok"], true, "{r}");
+    for host in ["h\u{0}st", "ho\u{7}st"] {
+        let (r, _) = t.call(json!({"cmd": "update_account", "account": ACCOUNT, "host": host}));
+        assert_eq!(
+            error_kind(&r),
+            "invalid_input",
+            "update_account host {host:?}: {r}"
+        );
+    }
+    let (r, _) = t.call(json!({"cmd": "account_settings", "account": ACCOUNT}));
+    assert_eq!(r["host"], "127.0.0.1", "unchanged: {r}");
+
+    // Removing an account that does not exist answers not_found, and no event speaks of it.
+    let (r, _) = t.call(json!({"cmd": "remove_account", "account": "ghost@talpa.test"}));
+    assert_eq!(error_kind(&r), "not_found", "{r}");
+    let (r, _) = t.call(json!({"cmd": "list_accounts"}));
+    assert_eq!(r["accounts"].as_array().map(Vec::len), Some(1), "{r}");
+    let ghost: Vec<_> = t
+        .events
+        .iter()
+        .filter(|e| e["account"] == "ghost@talpa.test")
+        .collect();
+    assert!(
+        ghost.is_empty(),
+        "events about an unknown account: {ghost:?}"
+    );
+    t.quit();
+}

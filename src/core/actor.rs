@@ -491,6 +491,11 @@ impl Actor {
             Command::AddAccount(new) => self.add_account(new).await,
             Command::RemoveAccount { account } => {
                 let jid = bare_jid(&account, "account")?;
+                // An unknown account is named in no event (stopping it would report it).
+                let known = jid.clone();
+                self.store
+                    .with(move |s| find_account(s, &known).map(|_| ()))
+                    .await?;
                 self.supervisors.stop(&jid).await;
                 lock(&self.shared.ephemeral).forget(|a, _| a == jid);
                 lock(&self.shared.isolations).remove(&jid);
@@ -1046,7 +1051,7 @@ impl Actor {
             return Err(CoreError::InvalidInput("the password is empty".into()));
         }
         if let Some(host) = &new.host
-            && (host.trim().is_empty() || host.contains(char::is_whitespace))
+            && !crate::core::accounts::is_host_name_shaped(host)
         {
             return Err(CoreError::InvalidInput(format!(
                 "{host:?} is not a host name"
