@@ -19,8 +19,10 @@ struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     tor_network: Option<PathBuf>,
     /// Upper bound, in seconds, of the random delay before each account connects (overrides
-    /// the one kept in the profile's Tor settings; default 120).
-    #[arg(long, global = true, value_name = "SECONDS")]
+    /// the one kept in the profile's Tor settings; default 120; at most 3600, as there).
+    #[arg(long, global = true, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64)
+              .range(0..=talpa::core::tor_settings::MAX_STARTUP_JITTER_SECS))]
     startup_jitter: Option<u64>,
     /// Lock the profile after this many seconds without use (default 15 minutes; the idle lock
     /// set in Preferences wins once the profile is unlocked).

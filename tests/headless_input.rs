@@ -257,3 +257,37 @@ fn hostile_account_input_is_refused_and_nothing_is_reported_about_unknown_accoun
     );
     t.quit();
 }
+
+#[test]
+fn a_startup_jitter_over_the_stored_settings_bound_is_refused_at_start() {
+    // set_tor_settings refuses more than 3600 s; the command line took any number (a typo of
+    // 36000 kept every account offline for up to ten hours, 2^64 s for ever).
+    let dir = tempfile::tempdir().expect("tempdir");
+    for jitter in ["3601", "18446744073709551615"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_talpa"))
+            .args(["headless", "--profile"])
+            .arg(dir.path().join("p"))
+            .args(["--startup-jitter", jitter])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run talpa");
+        assert!(
+            !out.status.success(),
+            "--startup-jitter {jitter} must stop talpa"
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("--startup-jitter") && stderr.contains("3600"),
+            "the error names the option and its bound: {stderr}"
+        );
+        assert!(!dir.path().join("p").exists(), "no profile was created");
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_talpa"))
+        .args(["headless", "--profile"])
+        .arg(dir.path().join("p"))
+        .args(["--startup-jitter", "3600"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run talpa");
+    assert!(out.status.success(), "3600 s is allowed: {out:?}");
+}
