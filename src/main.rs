@@ -180,6 +180,13 @@ fn main() -> ExitCode {
         return refuse_at_start(cli.mode.is_some(), &problem);
     }
     let default_profile = default_dir.is_some_and(|d| same_dir(&d, &profile_dir));
+    let named = profile_dir.clone();
+    // The store's I/O errors at start (the directory or its lock file cannot be made) do not
+    // say which path: name it, as for the other bad options.
+    let name_profile = move |e: CoreError| match e {
+        CoreError::Store(m) => CoreError::Store(format!("--profile {}: {m}", named.display())),
+        other => other,
+    };
     let mut options = CoreOptions::new(profile_dir);
     options.tor_network = cli.tor_network;
     if let Some(secs) = cli.startup_jitter {
@@ -210,7 +217,7 @@ fn main() -> ExitCode {
             let result = runtime.block_on(async move {
                 match CoreHandle::try_spawn(options) {
                     Ok(core) => Ok(talpa::headless::run(core).await),
-                    Err(e) => Err(e),
+                    Err(e) => Err(name_profile(e)),
                 }
             });
             match result {
@@ -247,7 +254,7 @@ fn main() -> ExitCode {
             // (the application is unique there) without ever using this result.
             let core = {
                 let _guard = runtime.enter();
-                CoreHandle::try_spawn(options)
+                CoreHandle::try_spawn(options).map_err(name_profile)
             };
             talpa::ui::preinit();
             let probe = cli

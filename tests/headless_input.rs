@@ -291,3 +291,33 @@ fn a_startup_jitter_over_the_stored_settings_bound_is_refused_at_start() {
         .expect("run talpa");
     assert!(out.status.success(), "3600 s is allowed: {out:?}");
 }
+
+#[test]
+fn a_profile_directory_that_cannot_be_made_is_named_at_start() {
+    // The store only said "I/O error: No such file or directory": which file, the user could
+    // not tell. (/proc refuses new directories even to root, which the tests run as.)
+    let profile = std::path::Path::new("/proc/self/talpa-profile");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_talpa"))
+        .args(["headless", "--profile"])
+        .arg(profile)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run talpa");
+    assert!(
+        !out.status.success(),
+        "an unusable profile directory must stop talpa"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let event: serde_json::Value =
+        serde_json::from_str(stdout.lines().next().unwrap_or_default()).expect("one event");
+    assert_eq!(event["event"], "error", "{stdout}");
+    let message = event["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("--profile /proc/self/talpa-profile"),
+        "the error names the path: {stdout}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--profile /proc/self/talpa-profile"),
+        "stderr says it too"
+    );
+}
