@@ -292,3 +292,25 @@ fn a_duress_unlock_also_erases_tors_state() {
         );
     }
 }
+
+#[test]
+fn unlocking_an_unlocked_profile_still_checks_the_passphrase() {
+    // A script checking a passphrase with `unlock` while the profile is open was told `ok`
+    // whatever it typed.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut t = Headless::start(&dir.path().join("p"));
+    let (r, _) = t.call(json!({"cmd": "create_profile", "passphrase": "right one"}));
+    assert_eq!(r["ok"], true, "{r}");
+    let (r, _) = t.call(json!({"cmd": "unlock", "passphrase": "wrong one"}));
+    assert_eq!(error_kind(&r), "wrong_passphrase", "{r}");
+    let (r, _) = t.call(json!({"cmd": "list_accounts"}));
+    assert_eq!(r["ok"], true, "still unlocked: {r}");
+    let (r, events) = t.call(json!({"cmd": "unlock", "passphrase": "right one"}));
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(r["accounts"], json!([]), "{r}");
+    assert!(
+        !events.iter().any(|e| e["event"] == "unlocked"),
+        "nothing was unlocked again: {events:?}"
+    );
+    t.quit();
+}

@@ -1022,7 +1022,9 @@ impl Actor {
         let opened = self
             .store
             .with_slot(move |slot| {
-                if slot.is_some() {
+                if let Some(open) = slot {
+                    // Already open: still an answer about this passphrase, not a blanket ok.
+                    open.check_passphrase(&pass)?;
                     return Ok(None);
                 }
                 if !Profile::exists(&dir) {

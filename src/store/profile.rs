@@ -601,6 +601,17 @@ impl Store {
         &self.dir
     }
 
+    /// Checks `passphrase` against the open profile's (one key derivation, as at unlock):
+    /// [`StoreError::WrongPassphrase`] when it is not the profile passphrase.
+    pub fn check_passphrase(&self, passphrase: &Passphrase) -> Result<()> {
+        let key = derive_key(passphrase, &self.header.salt)?;
+        if ct_eq(&key.key_check(), &self.header.key_check) {
+            Ok(())
+        } else {
+            Err(StoreError::WrongPassphrase)
+        }
+    }
+
     /// Closes the database. SQLCipher wipes its key copies as the connection closes
     /// (`cipher_memory_security`); the store never keeps the key itself.
     pub fn lock(self) -> Result<()> {
