@@ -27,7 +27,7 @@ use crate::core::room_session::{Ctx, Rooms};
 use crate::core::shared::{SharedRef, lock};
 use crate::privacy::jitter::ConnectSchedule;
 use crate::store::{self, AccountId, Store};
-use crate::tor::{AccountIsolation, TorClient};
+use crate::tor::{AccountIsolation, TorClient, TorError, Unreachable};
 use crate::xmpp::muc::Affiliation;
 use crate::xmpp::session::{CarbonDirection, PresenceKind, build_chat};
 use crate::xmpp::srv::{self, DotResolver, SrvAnswer};
@@ -291,6 +291,8 @@ async fn or_stop<T>(
 enum Ended {
     Stopped,
     Failed(String),
+    /// Tor works but the server did not answer through it (the exit told why).
+    Unreachable(Unreachable),
     /// The server or Talpa's policy refused the login: trying again with the same settings
     /// cannot succeed (a wrong password) or must not happen silently (a downgrade).
     Refused(String),
@@ -372,6 +374,10 @@ async fn supervise(
             Ended::Failed(why) => {
                 attempt = attempt.saturating_add(1);
                 shared.account_state(&jid, "error", Some(why));
+            }
+            Ended::Unreachable(cause) => {
+                attempt = attempt.saturating_add(1);
+                shared.account_unreachable(&jid, cause);
             }
             Ended::Refused(why) => {
                 // No retry until the account is edited (which restarts its supervisor) or
@@ -604,17 +610,33 @@ async fn targets(account: &store::Account, tor: &TorClient, iso: &AccountIsolati
     }
 }
 
-/// Opens a Tor stream to the first of `hosts` that answers.
-fn opener(tor: TorClient, isolation: AccountIsolation, hosts: Vec<(String, u16)>) -> StreamOpener {
+/// Opens a Tor stream to the first of `hosts` that answers. When none does and the last
+/// failure was the server's side (not Tor's), `unreachable` says why.
+fn opener(
+    tor: TorClient,
+    isolation: AccountIsolation,
+    hosts: Vec<(String, u16)>,
+    unreachable: Arc<std::sync::Mutex<Option<Unreachable>>>,
+) -> StreamOpener {
     let hosts = Arc::new(hosts);
     Arc::new(move || {
         let (tor, isolation, hosts) = (tor.clone(), isolation.clone(), hosts.clone());
+        let unreachable = unreachable.clone();
         Box::pin(async move {
             let mut last = String::from("no host to connect to");
             for (host, port) in hosts.iter() {
                 match tor.connect(&isolation, host, *port).await {
-                    Ok(s) => return Ok(Box::new(s) as BoxedStream),
-                    Err(e) => last = e.to_string(),
+                    Ok(s) => {
+                        *lock(&unreachable) = None;
+                        return Ok(Box::new(s) as BoxedStream);
+                    }
+                    Err(e) => {
+                        *lock(&unreachable) = match &e {
+                            TorError::Unreachable(cause) => Some(*cause),
+                            _ => None,
+                        };
+                        last = e.to_string();
+                    }
                 }
             }
             Err(XmppError::Open(last))
@@ -641,9 +663,15 @@ async fn run_session(
         Ok(c) => c,
         Err(e) => return Ended::Failed(e),
     };
-    let connect = Session::connect(config, opener(tor, isolation.clone(), found.hosts));
+    let unreachable = Arc::new(std::sync::Mutex::new(None));
+    let opener = opener(tor, isolation.clone(), found.hosts, unreachable.clone());
+    let connect = Session::connect(config, opener);
     let (session, mut events, report) = match Box::pin(or_stop(connect, control)).await {
         None => return Ended::Stopped,
+        Some(Err(e @ XmppError::Open(_))) => {
+            let cause = *lock(&unreachable);
+            return cause.map_or_else(|| Ended::Failed(e.to_string()), Ended::Unreachable);
+        }
         Some(Err(e)) if login_refused(&e) => return Ended::Refused(e.to_string()),
         Some(Err(e)) => return Ended::Failed(e.to_string()),
         Some(Ok(s)) => s,

@@ -543,6 +543,13 @@ impl Actor {
                             .map(|c| crate::core::commands::ConversationSummary {
                                 is_room: c.kind == store::ConversationKind::GroupChat,
                                 with: c.peer_jid,
+                                destroyed: c.destroyed.map(|d| {
+                                    crate::core::commands::RoomDestroyedSummary {
+                                        reason: d.reason,
+                                        alternate: d.alternate,
+                                        nick: d.nick,
+                                    }
+                                }),
                             })
                             .collect())
                     })
@@ -562,6 +569,24 @@ impl Actor {
                 before,
                 limit,
             } => self.history(&account, &with, before, limit).await,
+            Command::Search {
+                account,
+                query,
+                with,
+                before,
+                limit,
+            } => {
+                let req = crate::core::search::SearchRequest {
+                    account: bare_jid(&account, "account")?,
+                    with: with.map(|w| bare_jid(&w, "conversation")).transpose()?,
+                    before,
+                    limit,
+                };
+                let query = crate::core::search::parse_query(&query)?;
+                self.store
+                    .with(move |s| crate::core::search::run(s, &req, &query, Utc::now()))
+                    .await
+            }
             Command::SetRetention {
                 account,
                 with,

@@ -187,6 +187,23 @@ pub enum Command {
         #[serde(default)]
         limit: Option<u32>,
     },
+    /// Search the account's stored history (all conversations, or the one `with`), on this
+    /// device only: never asked of the server.
+    Search {
+        /// The account's bare JID.
+        account: String,
+        /// The words to find (every one, case-insensitive, anywhere in the text).
+        query: String,
+        /// Only this conversation's peer.
+        #[serde(default)]
+        with: Option<String>,
+        /// Only hits older than this local message id (the last hit of the previous page).
+        #[serde(default)]
+        before: Option<i64>,
+        /// At most this many hits (default 50, at most 500).
+        #[serde(default)]
+        limit: Option<u32>,
+    },
     /// Set the retention of an account (no `with`) or of one conversation.
     SetRetention {
         /// The account's bare JID.
@@ -597,6 +614,7 @@ impl Command {
             Command::AccountSettings { .. } => "account_settings",
             Command::Send { .. } => "send",
             Command::History { .. } => "history",
+            Command::Search { .. } => "search",
             Command::SetRetention { .. } => "set_retention",
             Command::ClearHistory { .. } => "clear_history",
             Command::JoinRoom { .. } => "join_room",
@@ -670,6 +688,13 @@ pub enum Reply {
     History {
         /// The messages.
         messages: Vec<StoredMessage>,
+    },
+    /// Stored messages found by `search`, newest first.
+    SearchResults {
+        /// The hits.
+        hits: Vec<crate::core::search::SearchHit>,
+        /// Whether older hits exist (ask again with `before` = the last hit's id).
+        more: bool,
     },
     /// How many messages were erased.
     Erased {
@@ -770,4 +795,22 @@ pub struct ConversationSummary {
     pub with: String,
     /// Whether the peer is a room.
     pub is_room: bool,
+    /// For a room its owner destroyed (until it is joined again): what it told.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destroyed: Option<RoomDestroyedSummary>,
+}
+
+/// What a destroyed room told, as [`ConversationSummary`] lists it (the same words as the
+/// `RoomLeft` event's `detail` and `alternate`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RoomDestroyedSummary {
+    /// The owner's reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The room the owner suggests instead (a bare JID).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alternate: Option<String>,
+    /// Our nickname in the destroyed room (to join the alternate with).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nick: Option<String>,
 }

@@ -1,5 +1,7 @@
 //! Events the core pushes to every front end.
 
+/// Why a server did not answer through Tor (see [`Event::AccountState`]).
+pub use crate::tor::Unreachable;
 use serde::Serialize;
 
 /// Why a queued message is held rather than sent (the `cause` of `message_held`).
@@ -226,6 +228,10 @@ pub enum Event {
         /// Extra detail (error text, seconds until the jittered attempt …).
         #[serde(skip_serializing_if = "Option::is_none")]
         detail: Option<String>,
+        /// With `error`: Tor works, but the server did not answer through it, and why
+        /// (`refused`, `host_not_found`, `timed_out`, `exit_policy`, `network_failed`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        unreachable: Option<Unreachable>,
     },
     /// A message arrived, was sent, or was caught up from the archive.
     Message(StoredMessage),

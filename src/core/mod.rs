@@ -14,6 +14,7 @@ mod omemo;
 pub mod pipeline;
 mod room_session;
 pub mod rooms;
+pub mod search;
 mod shared;
 mod store_cell;
 pub mod tor_settings;

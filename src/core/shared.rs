@@ -139,6 +139,18 @@ impl Shared {
             account: account.to_owned(),
             state: state.to_owned(),
             detail,
+            unreachable: None,
+        });
+    }
+
+    /// Reports that `account`'s server did not answer through Tor (state `error`).
+    pub(crate) fn account_unreachable(&self, account: &str, cause: crate::tor::Unreachable) {
+        lock(&self.states).insert(account.to_owned(), "error".to_owned());
+        self.emit(Event::AccountState {
+            account: account.to_owned(),
+            state: "error".to_owned(),
+            detail: Some(crate::tor::TorError::Unreachable(cause).to_string()),
+            unreachable: Some(cause),
         });
     }
 

@@ -22,8 +22,8 @@ pub mod pem_file;
 pub mod preferences_window;
 pub mod probe;
 pub mod room_dialog;
-pub mod room_moved_dialog;
 pub mod room_password_dialog;
+pub mod search_dialog;
 pub mod session_security;
 pub mod session_view;
 pub mod shortcuts_window;
@@ -252,6 +252,7 @@ fn setup_app_actions(app: &adw::Application) {
     app.set_accels_for_action("win.lock", &["<Control>l"]);
     app.set_accels_for_action("win.add-account", &["<Control>n"]);
     app.set_accels_for_action("win.switch-conversation", &["<Control>k"]);
+    app.set_accels_for_action("win.search", &["<Control>f"]);
     app.set_accels_for_action("win.show-help-overlay", &["<Control>question"]);
 }
 

@@ -26,6 +26,8 @@ use crate::ui::{toast, user_text};
 mod resync;
 mod room_state;
 
+mod jid_row;
+
 mod imp {
     #[allow(clippy::wildcard_imports)]
     // gtk-rs subclass idiom: imp shares its wrapper's imports
@@ -68,6 +70,8 @@ mod imp {
         pub people: OnceCell<gtk4::FilterListModel>,
         pub rooms: OnceCell<gtk4::FilterListModel>,
         pub room_panel: OnceCell<RoomPanel>,
+        /// The offer of a destroyed room's alternate, above the open conversation.
+        pub room_moved_banner: OnceCell<crate::ui::chat::room_moved_banner::RoomMovedBanner>,
         /// Occupants of each joined room, keyed by (account, room).
         pub occupants: RefCell<HashMap<(String, String), gio::ListStore>>,
         /// The conversation shown now.
@@ -261,6 +265,7 @@ fn account_row(item: &glib::Object) -> gtk4::Widget {
         return gtk4::Label::new(None).upcast();
     };
     let row = adw::ActionRow::builder().title(account.jid()).build();
+    jid_row::fit(&row, &account.jid());
     row.add_prefix(&colour_dot(account.colour()));
     account
         .bind_property("state", &row, "subtitle")
@@ -327,6 +332,7 @@ fn conversation_row(item: &glib::Object) -> gtk4::Widget {
         .subtitle(conversation.account())
         .activatable(true)
         .build();
+    jid_row::fit(&row, &conversation.peer());
     row.add_prefix(&colour_dot(conversation.colour()));
     if conversation.is_room() {
         room_state::decorate_row(&row, conversation);
@@ -370,6 +376,10 @@ impl SessionView {
         ));
         let _ = view.imp().room_panel.set(panel);
         room_state::install(&view);
+        let banner = room_state::new_banner();
+        let content = &view.imp().content;
+        content.insert_child_after(&banner, content.first_child().as_ref());
+        let _ = view.imp().room_moved_banner.set(banner);
         view.imp().tor_indicator.connect_opened(glib::clone!(
             #[weak]
             view,
@@ -442,9 +452,18 @@ impl SessionView {
                 account,
                 state,
                 detail,
+                unreachable,
             } => {
                 if let Some(obj) = self.account(account) {
                     obj.set_state(state.clone());
+                    if let Some(cause) = unreachable {
+                        // Tor works; the server did not answer: said plainly, not as Tor's fault.
+                        let text = user_text::unreachable_text(*cause);
+                        obj.set_detail(text.as_str());
+                        toast(self, &user_text::unreachable_notice(account, *cause));
+                        self.update_circuits();
+                        return;
+                    }
                     obj.set_detail(detail.clone().unwrap_or_default());
                     let why = detail.as_deref().unwrap_or_default();
                     if state == "error" {
@@ -570,6 +589,9 @@ impl SessionView {
         }
         crate::ui::chat::message_notes::clear();
         room_state::clear();
+        if let Some(banner) = imp.room_moved_banner.get() {
+            banner.withdraw();
+        }
         crate::ui::chat::sender_lookalike::clear();
         if let Some(panel) = imp.room_panel.get() {
             panel.clear();

@@ -6,6 +6,7 @@ pub mod message_editing;
 pub mod message_notes;
 pub mod message_row;
 pub mod room_audit_window;
+pub mod room_moved_banner;
 pub mod room_panel;
 pub mod sender_lookalike;
 
