@@ -410,6 +410,12 @@ fn session_config(account: &store::Account, tls_mode: TlsMode) -> Result<Session
     })
 }
 
+/// Whether `host` could name a server at all: not empty, no white space, no control character
+/// (a host is shown to the user and handed to Tor as is).
+pub(crate) fn is_host_name_shaped(host: &str) -> bool {
+    !host.trim().is_empty() && !host.contains(|c: char| c.is_whitespace() || c.is_control())
+}
+
 /// Refuses account changes that could not work, before anything is stored.
 pub(crate) fn check_changes(c: &crate::core::commands::AccountChanges) -> Result<(), CoreError> {
     let bad = |m: String| Err(CoreError::InvalidInput(m));
@@ -420,7 +426,7 @@ pub(crate) fn check_changes(c: &crate::core::commands::AccountChanges) -> Result
         return bad("the password is empty".into());
     }
     if let Some(Some(host)) = &c.host
-        && (host.trim().is_empty() || host.contains(char::is_whitespace))
+        && !is_host_name_shaped(host)
     {
         return bad(format!("{host:?} is not a host name"));
     }

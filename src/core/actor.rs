@@ -493,6 +493,11 @@ impl Actor {
             Command::AddAccount(new) => self.add_account(new).await,
             Command::RemoveAccount { account } => {
                 let jid = bare_jid(&account, "account")?;
+                // An unknown account is named in no event (stopping it would report it).
+                let known = jid.clone();
+                self.store
+                    .with(move |s| find_account(s, &known).map(|_| ()))
+                    .await?;
                 self.supervisors.stop(&jid).await;
                 lock(&self.shared.ephemeral).forget(|a, _| a == jid);
                 lock(&self.shared.isolations).remove(&jid);
@@ -1101,19 +1106,33 @@ impl Actor {
         let opened = self
             .store
             .with_slot(move |slot| {
-                if slot.is_some() {
-                    return Ok(false);
+                if let Some(open) = slot {
+                    // Already open: still an answer about this passphrase, not a blanket ok.
+                    open.check_passphrase(&pass)?;
+                    return Ok(None);
                 }
                 if !Profile::exists(&dir) {
                     return Err(CoreError::NoProfile);
                 }
-                let mut store = Profile::unlock(&dir, &pass)?.into_store();
+                let unlocked = Profile::unlock(&dir, &pass)?;
+                if unlocked.is_duress() {
+                    // Arti's state (guards sampled long ago) would betray that this "fresh"
+                    // profile is not: it goes with the wiped one, as in a panic wipe. Best
+                    // effort and silent: the unlock must look like any other.
+                    let _ = erase_tree(&dir.join("tor"));
+                }
+                let duress = unlocked.is_duress();
+                let mut store = unlocked.into_store();
                 store.expire(Utc::now())?;
                 *slot = Some(store);
-                Ok(true)
+                Ok(Some(duress))
             })
             .await?;
-        if opened {
+        if opened == Some(true) {
+            self.tor_runner.reset();
+            *lock(&self.shared.tor) = None;
+        }
+        if opened.is_some() {
             self.apply_stored_idle_lock().await;
             self.emit(Event::Unlocked);
             self.start_tor().await;
@@ -1130,7 +1149,7 @@ impl Actor {
             return Err(CoreError::InvalidInput("the password is empty".into()));
         }
         if let Some(host) = &new.host
-            && (host.trim().is_empty() || host.contains(char::is_whitespace))
+            && !crate::core::accounts::is_host_name_shaped(host)
         {
             return Err(CoreError::InvalidInput(format!(
                 "{host:?} is not a host name"

@@ -60,6 +60,7 @@ mod outbox;
 pub mod profile;
 mod retention;
 pub mod search;
+mod wal_check;
 
 use std::path::PathBuf;
 

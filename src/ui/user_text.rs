@@ -21,6 +21,14 @@ pub fn error_text(e: &CoreError) -> String {
         }
         CoreError::InvalidInput(what) => format!("Please check what you entered: {what}."),
         CoreError::NotFound(what) => format!("Not found: {what}."),
+        // SQLite's SQLITE_FULL and the kernel's ENOSPC: the one store failure the user can fix.
+        CoreError::Store(detail)
+            if detail.contains("disk is full") || detail.contains("No space left") =>
+        {
+            "The disk is full: the encrypted store could not be written. Free some space and \
+             try again."
+                .to_owned()
+        }
         CoreError::Store(_) => "The encrypted store could not be read or written.".to_owned(),
         CoreError::Tor(_) => {
             "Tor is not usable right now. Talpa never connects without it.".to_owned()
@@ -334,6 +342,19 @@ mod tests {
             not_readable_text(&jids),
             "Not readable by: badger@talpa.test, otter@talpa.test"
         );
+    }
+
+    #[test]
+    fn a_full_disk_is_said_plainly() {
+        for detail in [
+            "storage error: database error: database or disk is full",
+            "storage error: I/O error: No space left on device (os error 28)",
+        ] {
+            let t = error_text(&CoreError::Store(detail.into()));
+            assert!(t.contains("The disk is full"), "{t}");
+        }
+        let other = error_text(&CoreError::Store("database error: locked".into()));
+        assert!(!other.contains("disk is full"), "{other}");
     }
 
     #[test]
