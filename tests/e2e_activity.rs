@@ -485,3 +485,130 @@ fn with_omemo_the_shared_activity_travels_outside_the_encryption_as_the_docs_say
         "{d}"
     );
 }
+
+/// A Talpa on the same profile again, unlocked; with `online`, once its account is online
+/// (and the server had a moment to route to the new resource).
+fn restart(talpa: Headless, profile: &std::path::Path, account: &str, online: bool) -> Headless {
+    talpa.quit();
+    let network = bed().tor.network_file.to_string_lossy().into_owned();
+    let mut talpa = Headless::start_with(
+        profile,
+        &["--tor-network", &network, "--startup-jitter", "1"],
+    );
+    ok(&mut talpa, json!({"cmd": "unlock", "passphrase": "e2e"}));
+    if online {
+        talpa.wait_event_for(
+            |e| e["event"] == "account_state" && e["account"] == account && e["state"] == "online",
+            Duration::from_secs(120),
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    talpa
+}
+
+/// The `delivery` mark of each of `oids` in `with`'s history (null: none).
+fn marks(talpa: &mut Headless, account: &str, with: &str, oids: &[&str]) -> Vec<Value> {
+    let r = ok(
+        talpa,
+        json!({"cmd": "history", "account": account, "with": with}),
+    );
+    oids.iter()
+        .map(|oid| {
+            r["messages"]
+                .as_array()
+                .and_then(|ms| ms.iter().find(|m| m["origin_id"] == *oid))
+                .unwrap_or_else(|| panic!("{oid} not in the history: {r}"))["delivery"]
+                .clone()
+        })
+        .collect()
+}
+
+#[test]
+fn receipts_and_read_markers_for_messages_sent_before_a_restart_count_and_stay_in_history() {
+    let (dir, mut talpa, alice, mut peer, bob) = setup("actkeep");
+    let profile = dir.path().join("p");
+    let (mallory, mpw) = bed().new_account("actkeepm");
+    let mut forger = Peer::spawn(bed(), &mallory, &mpw);
+    for with in [&bob, &mallory] {
+        ok(
+            &mut talpa,
+            json!({"cmd": "set_conversation_privacy", "account": alice, "with": with,
+                   "share_activity": true}),
+        );
+    }
+    let mut oids = Vec::new();
+    for n in 1..=3 {
+        let text = secret(&format!("before the restart {n}"));
+        oids.push(send(&mut talpa, &alice, &bob, &text));
+        peer.wait_message(&text, LONG);
+    }
+    let oids: Vec<&str> = oids.iter().map(String::as_str).collect();
+    assert_eq!(
+        marks(&mut talpa, &alice, &bob, &oids),
+        [Value::Null, Value::Null, Value::Null]
+    );
+
+    let mut talpa = restart(talpa, &profile, &alice, true);
+    // Someone else confirms and marks our messages to bob: still ignored after the restart.
+    raw(
+        &mut forger,
+        &format!(
+            "<message to='{alice}' type='chat'><received xmlns='urn:xmpp:receipts' id='{}'/>\
+             <displayed xmlns='urn:xmpp:chat-markers:0' id='{}'/></message>",
+            oids[2], oids[2]
+        ),
+    );
+    let forged_done = secret("forger's barrier");
+    forger.send_message(&alice, &forged_done);
+    talpa.wait_event_for(
+        |e| e["event"] == "message" && e["body"] == forged_done.as_str(),
+        LONG,
+    );
+    assert!(
+        activity_events(&talpa).is_empty(),
+        "{:?}",
+        activity_events(&talpa)
+    );
+    assert_eq!(
+        marks(&mut talpa, &alice, &bob, &oids),
+        [Value::Null, Value::Null, Value::Null],
+        "a forged receipt marks nothing"
+    );
+
+    // Bob confirms the newest and reads up to the second.
+    raw(
+        &mut peer,
+        &format!(
+            "<message to='{alice}' type='chat'><received xmlns='urn:xmpp:receipts' id='{}'/></message>",
+            oids[2]
+        ),
+    );
+    let d = talpa.wait_event_for(|e| e["event"] == "delivered", LONG);
+    assert_eq!(
+        (&d["with"], &d["message"]),
+        (&json!(bob), &json!(oids[2])),
+        "{d}"
+    );
+    raw(
+        &mut peer,
+        &format!(
+            "<message to='{alice}' type='chat'><displayed xmlns='urn:xmpp:chat-markers:0' id='{}'/></message>",
+            oids[1]
+        ),
+    );
+    let d = talpa.wait_event_for(|e| e["event"] == "displayed", LONG);
+    assert_eq!(
+        (&d["with"], &d["message"]),
+        (&json!(bob), &json!(oids[1])),
+        "{d}"
+    );
+    let expected = [json!("read"), json!("read"), json!("delivered")];
+    assert_eq!(
+        marks(&mut talpa, &alice, &bob, &oids),
+        expected,
+        "read up to the second (the first too), the third delivered"
+    );
+    // Kept in the store: the same after another restart (offline is enough).
+    let mut talpa = restart(talpa, &profile, &alice, false);
+    assert_eq!(marks(&mut talpa, &alice, &bob, &oids), expected);
+}

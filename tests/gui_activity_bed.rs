@@ -2,8 +2,10 @@
 //! composer sends `composing` once for the burst and `paused` after 5 s without a keystroke;
 //! the sent message asks for a receipt, and the partner's receipt shows *Delivered* under it;
 //! the partner's `composing` shows "typing…" in the header; their message is marked displayed
-//! when it arrives in the focused window, or when the window gets the focus back. What the peer
-//! received is read from its raw stanzas.
+//! when it arrives in the focused window, or when the window gets the focus back; the partner's
+//! `displayed` shows *Read*, and the mark is still there after a lock and unlock (kept with
+//! the stored message, not only in this session's memory). What the peer received is read
+//! from its raw stanzas.
 
 mod gui_bed_support;
 mod gui_support;
@@ -186,4 +188,36 @@ fn checks(app: &adw::Application, core: CoreHandle) {
                     .is_some_and(|x| x.contains("<displayed") && x.contains(&unseen))
         },
     );
+
+    // The partner reads our message: *Read*, and still after a lock and unlock (the window's
+    // session memory is cleared at lock: the mark comes from the store).
+    peer.send_cmd(&json!({"cmd": "raw", "xml": format!(
+        "<message to='{me}' type='chat'><displayed xmlns='urn:xmpp:chat-markers:0' id='{id}'/></message>"
+    )}));
+    let read_row = |session: &talpa::ui::session_view::SessionView| {
+        find_widget::<MessageRow>(session.upcast_ref(), &|r| {
+            r.message().is_some_and(|m| m.origin_id() == id)
+        })
+        .is_some_and(|r| visible_texts(r.upcast_ref()).contains("Read"))
+    };
+    pump_until("the read mark", || read_row(&session));
+    drop(view);
+    drop(session);
+    call(&core, Command::Lock);
+    pump_until("the lock", || !window.is_unlocked());
+    call(
+        &core,
+        Command::Unlock {
+            passphrase: talpa::core::commands::Secret::new("gui activity passphrase"),
+        },
+    );
+    pump_until("the unlock", || window.is_unlocked());
+    let session = window.session().expect("session view");
+    window.reload_accounts();
+    pump_until("the read mark after unlocking", || {
+        session.open_conversation(&me, &peer_jid);
+        read_row(&session)
+    });
+    pump(Duration::from_millis(300));
+    gui_support::screenshot(&display, "activity_read_after_unlock");
 }

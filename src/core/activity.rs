@@ -12,8 +12,10 @@
 //! `markable` and `active`; incoming receipt requests are answered; `displayed` markers and
 //! chat states are sent on the front end's request; incoming receipts, markers and chat
 //! states become `delivered`, `displayed` and `typing` events. A receipt or marker counts only
-//! for a message we sent, with a request, to the sender's bare JID in this run (forged ones
-//! from anyone else are ignored). When it does not share activity, nothing is sent or
+//! for a message we sent to the sender's bare JID: with a request in this run, or found in
+//! the store in the 1:1 conversation with that JID (sent before a restart); forged ones from
+//! anyone else are ignored. The mark is kept with the stored message (`delivery`), so history
+//! shows it after a restart. When it does not share activity, nothing is sent or
 //! answered, and incoming activity is not shown (as Signal does with read receipts).
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -26,6 +28,7 @@ use crate::core::error::CoreError;
 use crate::core::events::Event;
 use crate::core::room_session::Rooms;
 use crate::core::shared::{SharedRef, lock};
+use crate::store::Delivery;
 use crate::xmpp::chat_markers::{self, NS_MARKERS};
 use crate::xmpp::chat_states::{self, ChatState, NS_CHATSTATES};
 use crate::xmpp::receipts::{self, NS_RECEIPTS};
@@ -337,7 +340,7 @@ pub(crate) async fn inbound(
         tracing::debug!(error = %e, "receipt not sent");
     }
     if let Some(id) = receipts::received_id(payloads) {
-        if shared.activity.was_sent_to(id, account, &peer) {
+        if accepted(shared, account, &peer, id, Delivery::Delivered).await {
             shared.emit(Event::Delivered {
                 account: account.to_owned(),
                 with: peer.clone(),
@@ -348,7 +351,7 @@ pub(crate) async fn inbound(
         }
     }
     if let Some(id) = chat_markers::displayed_id(payloads) {
-        if shared.activity.was_sent_to(id, account, &peer) {
+        if accepted(shared, account, &peer, id, Delivery::Read).await {
             shared.emit(Event::Displayed {
                 account: account.to_owned(),
                 with: peer.clone(),
@@ -369,6 +372,25 @@ pub(crate) async fn inbound(
             state: state.name().to_owned(),
         });
     }
+}
+
+/// Whether a receipt (`Delivered`) or `displayed` marker (`Read`) from `peer` names an own
+/// message that went to `peer` from `account`: one sent with a request in this run, or one
+/// stored in their 1:1 conversation (sent before a restart). The mark is kept with the stored
+/// message (a `Read` also on the earlier own ones); nothing is written for a message that is
+/// not stored ("don't store": its marks stay in memory, in the front end).
+async fn accepted(shared: &SharedRef, account: &str, peer: &str, id: &str, mark: Delivery) -> bool {
+    let sent_now = shared.activity.was_sent_to(id, account, peer);
+    let (a, p, i) = (account.to_owned(), peer.to_owned(), id.to_owned());
+    let stored = shared
+        .store
+        .with(move |s| Ok(s.mark_delivery(&a, &p, &i, mark)?))
+        .await
+        .unwrap_or_else(|e: CoreError| {
+            tracing::debug!(error = %e, "delivery mark not kept");
+            false
+        });
+    sent_now || stored
 }
 
 /// Something the front end asks to tell a conversation's partner.

@@ -334,6 +334,11 @@ pub(crate) fn to_event_message(
                 .filter(|_| m.encryption == store::MessageEncryption::Pending)
                 .and_then(crate::core::events::HeldCause::parse),
             not_readable_by: m.unreadable_by.clone(),
+            delivery: match m.delivery {
+                store::Delivery::None => None,
+                store::Delivery::Delivered => Some(crate::core::events::DeliveryMark::Delivered),
+                store::Delivery::Read => Some(crate::core::events::DeliveryMark::Read),
+            },
         },
     }
 }

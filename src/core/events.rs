@@ -128,6 +128,21 @@ pub struct MessageNotes {
     /// In a room: the members who had no OMEMO keys when it was encrypted.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub not_readable_by: Vec<String>,
+    /// In a 1:1 conversation that shares activity: `delivered` once the partner's receipt
+    /// came, `read` once their `displayed` marker named it or a later own message (kept in
+    /// the store; absent before, and for "don't store" conversations).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliveryMark>,
+}
+
+/// What the partner told about an own message, as `history` gives it.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryMark {
+    /// Their device got it (XEP-0184).
+    Delivered,
+    /// They displayed it (XEP-0333).
+    Read,
 }
 
 /// One OMEMO device as `devices` shows it.

@@ -59,6 +59,7 @@ impl Ephemeral {
         m.notes = MessageNotes {
             held: None,
             not_readable_by: not_readable_by.to_vec(),
+            delivery: None,
         };
         Some(m.clone())
     }

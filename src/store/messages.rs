@@ -60,6 +60,36 @@ impl MessageEncryption {
     }
 }
 
+/// What the partner told about an own message (XEP-0184 receipt, XEP-0333 `displayed`),
+/// ordered: a mark only ever goes up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Delivery {
+    /// Nothing came (or the conversation does not share activity).
+    #[default]
+    None,
+    /// A delivery receipt came.
+    Delivered,
+    /// A `displayed` marker came for it or a later own message.
+    Read,
+}
+
+impl Delivery {
+    fn as_int(self) -> i64 {
+        match self {
+            Self::None => 0,
+            Self::Delivered => 1,
+            Self::Read => 2,
+        }
+    }
+    fn from_int(v: i64) -> Self {
+        match v {
+            1 => Self::Delivered,
+            2 => Self::Read,
+            _ => Self::None,
+        }
+    }
+}
+
 /// A file attached to a message, stored inside the encrypted database.
 #[derive(Clone)]
 pub struct NewAttachment {
@@ -183,6 +213,8 @@ pub struct StoredMessage {
     pub held_cause: Option<String>,
     /// In a room: the members who had no OMEMO keys when it was encrypted.
     pub unreadable_by: Vec<String>,
+    /// What the partner told about an own message (receipt, read marker).
+    pub delivery: Delivery,
 }
 
 /// What `insert_message` did.
@@ -217,7 +249,7 @@ fn ms(t: Option<i64>) -> Option<DateTime<Utc>> {
 
 const MSG_COLS: &str = "id, conversation_id, origin_id, stanza_id, stanza_id_by, server_ts, \
                         local_ts, direction, sender, occupant_id, encryption, body, edited, \
-                        retracted, held_cause, unreadable_by";
+                        retracted, held_cause, unreadable_by, delivery";
 
 fn message_from_row(r: &Row<'_>) -> rusqlite::Result<StoredMessage> {
     let direction: String = r.get(7)?;
@@ -247,6 +279,7 @@ fn message_from_row(r: &Row<'_>) -> rusqlite::Result<StoredMessage> {
             Some(json) => serde_json::from_str(&json).unwrap_or_default(),
             None => Vec::new(),
         },
+        delivery: Delivery::from_int(r.get(16)?),
     })
 }
 
@@ -562,6 +595,56 @@ impl Store {
             .optional()?)
     }
 
+    /// Records a receipt (`Delivered`) or a `displayed` marker (`Read`) for the own message
+    /// with `origin_id` in `account`'s 1:1 conversation with `peer` (both bare JIDs): the mark
+    /// only goes up, and `Read` marks every earlier own message of the conversation read too
+    /// (XEP-0333: displayed up to here). Whether that own message is stored (false: not
+    /// ours, another conversation's, or not stored at all — nothing is written then).
+    pub fn mark_delivery(
+        &mut self,
+        account: &str,
+        peer: &str,
+        origin_id: &str,
+        mark: Delivery,
+    ) -> Result<bool> {
+        let tx = self.conn.savepoint()?;
+        let target: Option<(i64, i64, i64)> = tx
+            .prepare_cached(
+                "SELECT m.id, m.conversation_id, m.ts FROM messages m
+                 JOIN conversations c ON c.id = m.conversation_id
+                 JOIN accounts a ON a.id = c.account_id
+                 WHERE a.jid = ?1 AND c.peer_jid = ?2 AND c.kind = 'chat'
+                   AND m.origin_id = ?3 AND m.direction = 'out' AND m.corrects IS NULL",
+            )?
+            .query_row(params![account, peer, origin_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()?;
+        let Some((id, conversation, ts)) = target else {
+            return Ok(false);
+        };
+        match mark {
+            Delivery::None => {}
+            Delivery::Delivered => {
+                tx.execute(
+                    "UPDATE messages SET delivery = ?2
+                     WHERE id = ?1 AND delivery < ?2 AND retracted = 0",
+                    params![id, mark.as_int()],
+                )?;
+            }
+            Delivery::Read => {
+                tx.execute(
+                    "UPDATE messages SET delivery = ?4
+                     WHERE conversation_id = ?1 AND direction = 'out' AND corrects IS NULL
+                       AND (ts, id) <= (?2, ?3) AND delivery < ?4 AND retracted = 0",
+                    params![conversation, ts, id, mark.as_int()],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(true)
+    }
+
     /// The bytes of an attachment.
     pub fn attachment_data(&self, id: AttachmentId) -> Result<Option<Vec<u8>>> {
         Ok(self
@@ -621,8 +704,8 @@ impl Store {
         Ok(out)
     }
 
-    /// Retracts a message (XEP-0424/0425): its text, attachments and corrections are
-    /// deleted; a `retracted` tombstone row stays until it expires.
+    /// Retracts a message (XEP-0424/0425): its text, attachments, corrections and delivery
+    /// mark are deleted; a `retracted` tombstone row stays until it expires.
     pub fn apply_retraction(&mut self, target: MessageId, by: &Retractor) -> Result<()> {
         let tx = self.conn.savepoint()?;
         let orig = original(&tx, target)?;
@@ -639,7 +722,7 @@ impl Store {
             }
         }
         tx.execute(
-            "UPDATE messages SET body = NULL, retracted = 1 WHERE id = ?1",
+            "UPDATE messages SET body = NULL, retracted = 1, delivery = 0 WHERE id = ?1",
             [orig.id.0],
         )?;
         tx.execute("DELETE FROM attachments WHERE message_id = ?1", [orig.id.0])?;
@@ -695,6 +778,102 @@ mod tests {
         assert_eq!(m.unreadable_by, missing);
         let page = s.history(m.conversation, None, 10).expect("history");
         assert_eq!(page[0].unreadable_by, missing, "history carries it");
+    }
+
+    #[test]
+    fn a_delivery_mark_is_kept_only_goes_up_and_read_covers_earlier_own_messages() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut s =
+            Profile::create(&tmp.path().join("p"), &Passphrase::from("marks")).expect("profile");
+        let now = Utc::now();
+        let acc = s
+            .add_account(&NewAccount::new("me@s", "pw".to_owned().into()), now)
+            .expect("account");
+        let conv = s
+            .upsert_conversation(acc, "bob@s", ConversationKind::Chat, now)
+            .expect("conversation");
+        let mut ids = Vec::new();
+        for (i, (dir, oid)) in [
+            (Direction::Outgoing, "o1"),
+            (Direction::Incoming, "i1"),
+            (Direction::Outgoing, "o2"),
+            (Direction::Outgoing, "o3"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let at = now + chrono::Duration::milliseconds(i as i64);
+            let mut m = NewMessage::new(conv, dir, "x@s", Some("t".into()), at);
+            m.origin_id = Some(oid.into());
+            let InsertOutcome::Stored(id) = s.insert_message(&m, at).expect("insert") else {
+                panic!("not stored")
+            };
+            ids.push(id);
+        }
+        let mark = |s: &Store, i: usize| s.message(ids[i]).expect("get").expect("row").delivery;
+        assert_eq!(mark(&s, 0), Delivery::None, "nothing until a receipt");
+        // Only the account's conversation with that peer, only own messages.
+        assert!(
+            !s.mark_delivery("me@s", "mallory@s", "o1", Delivery::Delivered)
+                .expect("m")
+        );
+        assert!(
+            !s.mark_delivery("other@s", "bob@s", "o1", Delivery::Delivered)
+                .expect("m")
+        );
+        assert!(
+            !s.mark_delivery("me@s", "bob@s", "i1", Delivery::Delivered)
+                .expect("m")
+        );
+        assert!(
+            !s.mark_delivery("me@s", "bob@s", "nope", Delivery::Read)
+                .expect("m")
+        );
+        assert_eq!(mark(&s, 0), Delivery::None);
+        assert!(
+            s.mark_delivery("me@s", "bob@s", "o1", Delivery::Delivered)
+                .expect("m")
+        );
+        assert!(
+            s.mark_delivery("me@s", "bob@s", "o3", Delivery::Delivered)
+                .expect("m")
+        );
+        assert_eq!(mark(&s, 0), Delivery::Delivered);
+        assert!(
+            s.mark_delivery("me@s", "bob@s", "o2", Delivery::Read)
+                .expect("m")
+        );
+        assert_eq!(
+            (mark(&s, 0), mark(&s, 1), mark(&s, 2), mark(&s, 3)),
+            (
+                Delivery::Read,
+                Delivery::None,
+                Delivery::Read,
+                Delivery::Delivered
+            ),
+            "read up to o2: earlier own messages too, not the partner's, not later ones"
+        );
+        assert!(
+            s.mark_delivery("me@s", "bob@s", "o2", Delivery::Delivered)
+                .expect("m")
+        );
+        assert_eq!(
+            mark(&s, 2),
+            Delivery::Read,
+            "a late receipt does not undo read"
+        );
+        let page = s.history(conv, None, 10).expect("history");
+        assert_eq!(page[2].delivery, Delivery::Read, "history carries it");
+        let by = Retractor::Sender {
+            sender: "x@s".into(),
+            occupant_id: None,
+        };
+        s.apply_retraction(ids[0], &by).expect("retract");
+        assert_eq!(
+            mark(&s, 0),
+            Delivery::None,
+            "erased with the retracted text"
+        );
     }
 
     #[test]

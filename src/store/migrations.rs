@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use super::error::{Result, StoreError};
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -151,6 +151,14 @@ ALTER TABLE conversations ADD COLUMN destroyed_nick TEXT;
 ALTER TABLE conversations ADD COLUMN destroyed_ts INTEGER;
 ";
 
+/// What the partner told about an outgoing message (XEP-0184 receipt, XEP-0333 `displayed`
+/// marker), kept with it so the marks survive a restart: `delivery` 0 (nothing), 1
+/// (delivered) or 2 (read). Erased with the message; never written for a message that is not
+/// stored ("don't store" conversations keep marks in memory only).
+const V4: &str = r"
+ALTER TABLE messages ADD COLUMN delivery INTEGER NOT NULL DEFAULT 0;
+";
+
 /// Brings the database to [`SCHEMA_VERSION`].
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -242,5 +250,40 @@ mod tests {
         assert_eq!(message, ("kept".to_owned(), Some("no_keys".to_owned())));
         // Forward only: running the migrations again changes nothing.
         migrate(&mut conn).expect("again");
+    }
+
+    #[test]
+    fn a_version_3_database_keeps_its_messages_with_no_delivery_mark() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        for sql in [V1, V2, V3] {
+            conn.execute_batch(sql).expect("v1..v3");
+        }
+        conn.pragma_update(None, "user_version", 3)
+            .expect("version");
+        conn.execute_batch(
+            "INSERT INTO accounts (jid, password, created) VALUES ('a@s', 'pw', 0);
+             INSERT INTO conversations (account_id, peer_jid, kind, created, room_destroyed)
+                 VALUES (1, 'b@s', 'chat', 0, 0);
+             INSERT INTO messages (conversation_id, origin_id, local_ts, ts, direction, sender,
+                 encryption, body) VALUES (1, 'o1', 0, 0, 'out', 'a@s', 'omemo2', 'kept');",
+        )
+        .expect("v3 rows");
+        migrate(&mut conn).expect("migrate");
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, SCHEMA_VERSION);
+        let row: (String, String, i64) = conn
+            .query_row("SELECT origin_id, body, delivery FROM messages", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .expect("row");
+        assert_eq!(row, ("o1".to_owned(), "kept".to_owned(), 0));
+        // Forward only: running the migrations again changes nothing.
+        migrate(&mut conn).expect("again");
+        let count: i64 = conn
+            .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(count, 1);
     }
 }

@@ -38,7 +38,8 @@
 //! - Messages: `insert_message` / `insert_messages` (dedupe on origin-id and on
 //!   (stanza-id, by); [`InsertOutcome::NotStored`] under "don't store"), `history(conv,
 //!   before, limit)` (oldest first), `message`, `find_by_origin_id`, `find_by_stanza_id`,
-//!   `attachment_data`, `apply_correction`, `apply_retraction` (both check the author).
+//!   `attachment_data`, `apply_correction`, `apply_retraction` (both check the author),
+//!   `mark_delivery` (an own message's receipt or read marker, kept with it).
 //! - Retention: [`RetentionPolicy`], `expire(now)`, `clear_history(HistoryScope)`.
 //! - Search: `search(SearchScope, &SearchQuery, before, limit, now)` — a local scan of the
 //!   decrypted bodies, no index (see [`search`]).
@@ -72,8 +73,8 @@ pub use error::{Result, StoreError};
 pub use kv::{OmemoIdentity, TrustLevel, keys};
 pub use lock::ProfileLock;
 pub use messages::{
-    AttachmentInfo, Direction, InsertOutcome, MessageEncryption, NewAttachment, NewMessage,
-    Retractor, StoredMessage,
+    AttachmentInfo, Delivery, Direction, InsertOutcome, MessageEncryption, NewAttachment,
+    NewMessage, Retractor, StoredMessage,
 };
 pub use outbox::OutboxEntry;
 pub use profile::{Passphrase, Profile, SecurityReport, Unlocked};

@@ -6,7 +6,10 @@
 //! Marks are notes under the message ("Delivered", "Read"), through the row's existing note
 //! label (`message_notes::note_for` asks [`note`] last): nothing is added to row building, and
 //! while no `delivered`/`displayed` event arrived (always, when the feature is off) [`note`]
-//! is one check of an empty set. Marks are remembered for this session only (bounded).
+//! is one check of an empty set. Events are remembered here for this session (bounded); the
+//! core also keeps each mark with the stored message (`notes.delivery` of its
+//! `StoredMessage`), so history rows show it again after a restart, a lock or reopening —
+//! one look at a field the row already has.
 
 use std::cell::RefCell;
 use std::collections::{HashSet, VecDeque};
@@ -17,6 +20,7 @@ use gtk4::prelude::*;
 use gtk4::subclass::prelude::*;
 use gtk4::{gio, glib};
 
+use crate::core::events::DeliveryMark;
 use crate::core::{Command, CoreHandle, Event, Reply};
 use crate::ui::chat::ConversationView;
 use crate::ui::conversation_settings_dialog::ConversationSettingsDialog;
@@ -80,6 +84,18 @@ pub fn note(origin_id: &str) -> Option<&'static str> {
     })
 }
 
+/// The mark of the own message `origin_id`: this session's events, or what the core kept
+/// with the stored message (`stored`, after a restart or lock), whichever says more.
+pub fn note_with(origin_id: &str, stored: Option<DeliveryMark>) -> Option<&'static str> {
+    let session = note(origin_id);
+    match stored {
+        None => session,
+        Some(DeliveryMark::Read) => Some(READ),
+        Some(DeliveryMark::Delivered) if session == Some(READ) => session,
+        Some(DeliveryMark::Delivered) => Some(DELIVERED),
+    }
+}
+
 /// Forgets every mark (on lock).
 pub fn clear() {
     MARKS.with(|m| *m.borrow_mut() = Marks::default());
@@ -127,7 +143,8 @@ fn refresh(store: &gio::ListStore, origin_id: &str, read: bool) {
             return;
         } else if !obj.outgoing() || obj.origin_id().is_empty() {
             continue;
-        } else if note(&obj.origin_id()) == Some(READ) {
+        } else if note(&obj.origin_id()) == Some(READ) || obj.note() == READ {
+            // Read already (this session, or kept in the store): so are the earlier ones.
             return;
         } else {
             MARKS.with(|m| m.borrow_mut().remember(&obj.origin_id(), true));
@@ -367,5 +384,21 @@ mod tests {
         assert_eq!(note("m2"), None);
         clear();
         assert_eq!(note("m1"), None);
+    }
+
+    #[test]
+    fn a_stored_mark_shows_without_an_event_and_the_stronger_mark_wins() {
+        clear();
+        assert_eq!(note_with("m1", None), None);
+        assert_eq!(
+            note_with("m1", Some(DeliveryMark::Delivered)),
+            Some(DELIVERED)
+        );
+        assert_eq!(note_with("m1", Some(DeliveryMark::Read)), Some(READ));
+        MARKS.with(|m| m.borrow_mut().remember("m1", true));
+        assert_eq!(note_with("m1", Some(DeliveryMark::Delivered)), Some(READ));
+        MARKS.with(|m| m.borrow_mut().remember("m2", false));
+        assert_eq!(note_with("m2", Some(DeliveryMark::Read)), Some(READ));
+        clear();
     }
 }

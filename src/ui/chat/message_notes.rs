@@ -86,7 +86,7 @@ pub fn note_for(m: &StoredMessage) -> String {
             .as_deref()
             .map(|o| {
                 let note = remembered(o, &m.encryption);
-                match crate::ui::chat::activity_marks::note(o) {
+                match crate::ui::chat::activity_marks::note_with(o, m.notes.delivery) {
                     Some(mark) if note.is_empty() => mark.to_owned(),
                     _ => note,
                 }
