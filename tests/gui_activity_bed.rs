@@ -201,7 +201,6 @@ fn checks(app: &adw::Application, core: CoreHandle) {
         .is_some_and(|r| visible_texts(r.upcast_ref()).contains("Read"))
     };
     pump_until("the read mark", || read_row(&session));
-    drop(view);
     drop(session);
     call(&core, Command::Lock);
     pump_until("the lock", || !window.is_unlocked());
