@@ -19,8 +19,10 @@ struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     tor_network: Option<PathBuf>,
     /// Upper bound, in seconds, of the random delay before each account connects (overrides
-    /// the one kept in the profile's Tor settings; default 120).
-    #[arg(long, global = true, value_name = "SECONDS")]
+    /// the one kept in the profile's Tor settings; default 120; at most 3600, as there).
+    #[arg(long, global = true, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64)
+              .range(0..=talpa::core::tor_settings::MAX_STARTUP_JITTER_SECS))]
     startup_jitter: Option<u64>,
     /// Lock the profile after this many seconds without use (default 15 minutes; the idle lock
     /// set in Preferences wins once the profile is unlocked).
@@ -140,13 +142,23 @@ fn main() -> ExitCode {
     if cli.mode.is_none() {
         prefer_cairo_without_gpu();
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TALPA_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,tor_netdir=error")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    {
+        use tracing_subscriber::prelude::*;
+        let asked = tracing_subscriber::EnvFilter::try_from_env("TALPA_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,tor_netdir=error"));
+        // Whatever TALPA_LOG asks for, never the stanza dumps (bodies, room passwords).
+        let never = tracing_subscriber::filter::filter_fn(|meta| {
+            talpa::privacy::log_filter::may_log(meta.target(), *meta.level())
+        });
+        tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_filter(asked)
+                    .with_filter(never),
+            )
+            .init();
+    }
 
     // A mistyped or malformed `--tor-network` file is named now, before a profile is created
     // or unlocked (later it would only leave Tor failed with the profile already open).
@@ -168,6 +180,13 @@ fn main() -> ExitCode {
         return refuse_at_start(cli.mode.is_some(), &problem);
     }
     let default_profile = default_dir.is_some_and(|d| same_dir(&d, &profile_dir));
+    let named = profile_dir.clone();
+    // The store's I/O errors at start (the directory or its lock file cannot be made) do not
+    // say which path: name it, as for the other bad options.
+    let name_profile = move |e: CoreError| match e {
+        CoreError::Store(m) => CoreError::Store(format!("--profile {}: {m}", named.display())),
+        other => other,
+    };
     let mut options = CoreOptions::new(profile_dir);
     options.tor_network = cli.tor_network;
     if let Some(secs) = cli.startup_jitter {
@@ -198,7 +217,7 @@ fn main() -> ExitCode {
             let result = runtime.block_on(async move {
                 match CoreHandle::try_spawn(options) {
                     Ok(core) => Ok(talpa::headless::run(core).await),
-                    Err(e) => Err(e),
+                    Err(e) => Err(name_profile(e)),
                 }
             });
             match result {
@@ -235,7 +254,7 @@ fn main() -> ExitCode {
             // (the application is unique there) without ever using this result.
             let core = {
                 let _guard = runtime.enter();
-                CoreHandle::try_spawn(options)
+                CoreHandle::try_spawn(options).map_err(name_profile)
             };
             talpa::ui::preinit();
             let probe = cli

@@ -4,8 +4,9 @@
 //! - a kick: `room_left` `kicked` names who kicked (the owner's nick in the room, from the
 //!   XEP-0045 `<actor/>`) and why (the `<reason/>`); Talpa can join again;
 //! - a destruction (XEP-0045 §10.9): `room_left` `destroyed` with the owner's reason and the
-//!   suggested room; the room is dropped from the account's server bookmarks, and Talpa goes
-//!   on working (it joins the suggested room).
+//!   suggested room; the room is dropped from the account's server bookmarks, its conversation
+//!   keeps the reason, the alternate and our nickname (listed by `conversations`, also after a
+//!   restart), and Talpa goes on working (it joins the suggested room).
 
 mod support;
 
@@ -125,7 +126,7 @@ fn a_destroyed_room_is_left_with_a_bounded_clean_reason_and_forgotten() {
         mut owner,
         me,
         room,
-        _dir,
+        _dir: dir,
     } = both_in_room("destroy", "owner");
     let elsewhere = bed().new_room("destroyalt");
     let hostile = format!(
@@ -160,7 +161,41 @@ fn a_destroyed_room_is_left_with_a_bounded_clean_reason_and_forgotten() {
         "the destroyed room is still bookmarked: {bookmarks}"
     );
 
+    // The conversation keeps what the room told.
+    let kept = destroyed_note(&mut talpa, &me.0, &room);
+    assert_eq!(kept["reason"], left["detail"], "{kept}");
+    assert_eq!(kept["alternate"], elsewhere.as_str(), "{kept}");
+    assert_eq!(kept["nick"], "mole", "{kept}");
+
     // Talpa goes on working: it joins the room the owner suggested.
     join(&mut talpa, &me.0, &elsewhere);
     talpa.quit();
+
+    // After a restart the destroyed room still says why (kept in the encrypted store).
+    let network = bed().tor.network_file.to_string_lossy().into_owned();
+    let mut again = Headless::start_with(&dir.path().join("me"), &["--tor-network", &network]);
+    let (r, _) = again.call(json!({"cmd": "unlock", "passphrase": "e2e"}));
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(destroyed_note(&mut again, &me.0, &room), kept);
+    let (r, _) = again.call(json!({"cmd": "conversations", "account": me.0}));
+    let listed = &r["conversations"];
+    assert!(
+        listed.as_array().is_some_and(|l| l
+            .iter()
+            .any(|c| c["with"] == elsewhere.as_str() && c.get("destroyed").is_none())),
+        "the joined alternate is listed as destroyed: {r}"
+    );
+    again.quit();
+}
+
+/// The `destroyed` note the `conversations` reply gives for `room`.
+fn destroyed_note(talpa: &mut Headless, me: &str, room: &str) -> Value {
+    let (r, _) = talpa.call(json!({"cmd": "conversations", "account": me}));
+    assert_eq!(r["ok"], true, "{r}");
+    r["conversations"]
+        .as_array()
+        .and_then(|l| l.iter().find(|c| c["with"] == room))
+        .map(|c| c["destroyed"].clone())
+        .filter(Value::is_object)
+        .unwrap_or_else(|| panic!("{room} is not listed as destroyed: {r}"))
 }

@@ -35,6 +35,7 @@ fn checks(app: &adw::Application, core: CoreHandle) {
         account: ACCOUNT.to_owned(),
         state: "error".to_owned(),
         detail: Some(WHY.to_owned()),
+        unreachable: None,
     });
     pump(Duration::from_millis(300));
     assert!(

@@ -1,7 +1,9 @@
 //! Group-chat odds and ends in the window, against the real bed through Tor with Python peers:
 //! a message from an occupant whose nick imitates another's ("аlice" with a Cyrillic а next to
 //! "alice") carries the look-alike warning on its sender line (and in its accessible label);
-//! a room its owner destroys says so with the owner's reason and offers the room they suggest;
+//! a room its owner destroys says so with the owner's reason and offers the room they suggest
+//! in a bar above the conversation, again after lock and unlock (the reason is kept in the
+//! encrypted store);
 //! *Rejoin* of a password-protected room uses the stored password, and when that no longer
 //! works asks for it, telling a wrong one. Screenshots kept.
 
@@ -18,6 +20,7 @@ use talpa::core::commands::Secret;
 use talpa::core::events::{Occupant, StoredMessage};
 use talpa::core::{Command, CoreHandle, Event};
 use talpa::ui::chat::MessageRow;
+use talpa::ui::chat::room_moved_banner::RoomMovedBanner;
 use talpa::ui::window::Window;
 
 use gui_bed_support::{LONG, bed_options, call, pump_until_peer};
@@ -319,23 +322,96 @@ fn lookalike_and_destroy(app: &adw::Application, core: CoreHandle) {
         rejoin_button(&window).is_none(),
         "Rejoin is offered for a destroyed room"
     );
+    // The alternate is offered in a bar above the conversation, not in a dialog.
+    let offer = format!("{told}. Its owner suggests {elsewhere} instead.");
     pump_until("the suggestion of the new room", || {
-        dialog(app, "Room destroyed", &elsewhere).is_some()
+        banner(&window).is_some_and(|b| b.text() == offer)
     });
+    assert!(
+        dialog(app, "Room destroyed", "").is_none(),
+        "the suggestion is still a dialog"
+    );
     pump(Duration::from_millis(300));
     gui_support::screenshot(&display, "room_extras_2_destroyed");
-    let suggestion = dialog(app, "Room destroyed", &elsewhere).expect("the suggestion");
+    banner(&window)
+        .and_then(|b| b.dismiss_button())
+        .expect("Dismiss")
+        .emit_clicked();
+    pump_until("the suggestion dismissed", || banner(&window).is_none());
+
+    // After lock and unlock the room still says why it is gone, and offers the new room again.
+    call(&core, Command::Lock);
+    pump_until("the lock page", || !window.is_unlocked());
+    call(
+        &core,
+        Command::Unlock {
+            passphrase: Secret::new("gui extras passphrase"),
+        },
+    );
+    pump_until("the session view again", || window.is_unlocked());
+    let session = window.session().expect("session view");
+    gui_bed_support::wait_until_online(&session, &me);
+    pump_until("the destroyed room listed again", || {
+        session.lists_as_room(&me, &room)
+    });
+    session.open_conversation(&me, &room);
+    pump_until("the reason after unlock", || {
+        header_subtitle(&window, &room).as_deref() == Some(told.as_str())
+    });
     assert!(
-        suggestion.body().contains(&told),
-        "the suggestion does not say why: {}",
-        suggestion.body()
+        rejoin_button(&window).is_none(),
+        "Rejoin is offered for a destroyed room after unlock"
+    );
+    pump_until("the suggestion after unlock", || {
+        banner(&window).is_some_and(|b| b.text() == offer)
+    });
+    pump(Duration::from_millis(300));
+    gui_support::screenshot(&display, "room_extras_3_destroyed_after_unlock");
+    let join = banner(&window)
+        .and_then(|b| b.join_button())
+        .expect("the Join button");
+    assert_eq!(
+        join.label().as_deref(),
+        Some(format!("Join {elsewhere}").as_str())
     );
     host.take_pending();
-    suggestion.response("join");
+    join.emit_clicked();
     mole_in(&mut host, &elsewhere, true);
     pump_until("the new room under Rooms", || {
         session.lists_as_room(&me, &elsewhere)
     });
+    pump_until("the suggestion withdrawn once joined", || {
+        banner(&window).is_none()
+    });
+
+    // Once in the new room, the old one still says why it is gone but offers nothing more.
+    call(&core, Command::Lock);
+    pump_until("the lock page", || !window.is_unlocked());
+    call(
+        &core,
+        Command::Unlock {
+            passphrase: Secret::new("gui extras passphrase"),
+        },
+    );
+    pump_until("the session view again", || window.is_unlocked());
+    let session = window.session().expect("session view");
+    pump_until("both rooms listed again", || {
+        session.lists_as_room(&me, &room) && session.lists_as_room(&me, &elsewhere)
+    });
+    session.open_conversation(&me, &room);
+    pump_until("the reason after the second unlock", || {
+        header_subtitle(&window, &room).as_deref() == Some(told.as_str())
+    });
+    pump(Duration::from_millis(300));
+    assert!(
+        banner(&window).is_none(),
+        "the room already joined is offered again"
+    );
+}
+
+/// The destroyed room's offer bar, if it is shown.
+fn banner(window: &Window) -> Option<RoomMovedBanner> {
+    find_widget::<RoomMovedBanner>(window.upcast_ref(), &|b| b.is_visible() && b.is_mapped())
 }
 
 #[allow(clippy::needless_pass_by_value, clippy::too_many_lines)] // run_app_checks_with's signature; one story

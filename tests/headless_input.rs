@@ -203,3 +203,121 @@ fn a_message_too_long_for_other_clients_is_refused_and_one_that_fits_is_queued()
     assert_eq!(history_bodies(&mut t), vec![fits]);
     t.quit();
 }
+
+#[test]
+fn hostile_account_input_is_refused_and_nothing_is_reported_about_unknown_accounts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut t = Headless::start(&dir.path().join("p"));
+    let (r, _) = t.call(json!({"cmd": "create_profile", "passphrase": "input"}));
+    assert_eq!(r["ok"], true, "{r}");
+    // A host with a control character could never be connected to (and would be shown to the
+    // user as is): refused like one with a space, nothing stored.
+    for host in ["h\u{0}st", "ho\u{7}st", "host\u{1b}[31m"] {
+        let (r, _) = t.call(
+            json!({"cmd": "add_account", "jid": ACCOUNT, "password": "pw",
+                                   "host": host}),
+        );
+        assert_eq!(
+            error_kind(&r),
+            "invalid_input",
+            "add_account host {host:?}: {r}"
+        );
+    }
+    let (r, _) = t.call(json!({"cmd": "list_accounts"}));
+    assert_eq!(r["accounts"], json!([]), "{r}");
+    let (r, _) = t.call(
+        json!({"cmd": "add_account", "jid": ACCOUNT, "password": "pw",
+                               "host": "127.0.0.1", "port": 1}),
+    );
+    assert_eq!(r["ok"], true, "{r}");
+    for host in ["h\u{0}st", "ho\u{7}st"] {
+        let (r, _) = t.call(json!({"cmd": "update_account", "account": ACCOUNT, "host": host}));
+        assert_eq!(
+            error_kind(&r),
+            "invalid_input",
+            "update_account host {host:?}: {r}"
+        );
+    }
+    let (r, _) = t.call(json!({"cmd": "account_settings", "account": ACCOUNT}));
+    assert_eq!(r["host"], "127.0.0.1", "unchanged: {r}");
+
+    // Removing an account that does not exist answers not_found, and no event speaks of it.
+    let (r, _) = t.call(json!({"cmd": "remove_account", "account": "ghost@talpa.test"}));
+    assert_eq!(error_kind(&r), "not_found", "{r}");
+    let (r, _) = t.call(json!({"cmd": "list_accounts"}));
+    assert_eq!(r["accounts"].as_array().map(Vec::len), Some(1), "{r}");
+    let ghost: Vec<_> = t
+        .events
+        .iter()
+        .filter(|e| e["account"] == "ghost@talpa.test")
+        .collect();
+    assert!(
+        ghost.is_empty(),
+        "events about an unknown account: {ghost:?}"
+    );
+    t.quit();
+}
+
+#[test]
+fn a_startup_jitter_over_the_stored_settings_bound_is_refused_at_start() {
+    // set_tor_settings refuses more than 3600 s; the command line took any number (a typo of
+    // 36000 kept every account offline for up to ten hours, 2^64 s for ever).
+    let dir = tempfile::tempdir().expect("tempdir");
+    for jitter in ["3601", "18446744073709551615"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_talpa"))
+            .args(["headless", "--profile"])
+            .arg(dir.path().join("p"))
+            .args(["--startup-jitter", jitter])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run talpa");
+        assert!(
+            !out.status.success(),
+            "--startup-jitter {jitter} must stop talpa"
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("--startup-jitter") && stderr.contains("3600"),
+            "the error names the option and its bound: {stderr}"
+        );
+        assert!(!dir.path().join("p").exists(), "no profile was created");
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_talpa"))
+        .args(["headless", "--profile"])
+        .arg(dir.path().join("p"))
+        .args(["--startup-jitter", "3600"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run talpa");
+    assert!(out.status.success(), "3600 s is allowed: {out:?}");
+}
+
+#[test]
+fn a_profile_directory_that_cannot_be_made_is_named_at_start() {
+    // The store only said "I/O error: No such file or directory": which file, the user could
+    // not tell. (/proc refuses new directories even to root, which the tests run as.)
+    let profile = std::path::Path::new("/proc/self/talpa-profile");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_talpa"))
+        .args(["headless", "--profile"])
+        .arg(profile)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run talpa");
+    assert!(
+        !out.status.success(),
+        "an unusable profile directory must stop talpa"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let event: serde_json::Value =
+        serde_json::from_str(stdout.lines().next().unwrap_or_default()).expect("one event");
+    assert_eq!(event["event"], "error", "{stdout}");
+    let message = event["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("--profile /proc/self/talpa-profile"),
+        "the error names the path: {stdout}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--profile /proc/self/talpa-profile"),
+        "stderr says it too"
+    );
+}

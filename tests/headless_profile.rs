@@ -251,3 +251,66 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn a_duress_unlock_also_erases_tors_state() {
+    // Arti's state (its guards, sampled weeks ago) beside a profile created a second ago would
+    // show that the profile is not the fresh one it pretends to be: the duress wipe erases it,
+    // as the panic wipe does.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile = dir.path().join("p");
+    let mut t = Headless::start(&profile);
+    let (r, _) = t.call(json!({"cmd": "create_profile", "passphrase": "real one"}));
+    assert_eq!(r["ok"], true, "{r}");
+    let (r, _) = t.call(json!({"cmd": "set_duress_passphrase", "passphrase": "under duress"}));
+    assert_eq!(r["ok"], true, "{r}");
+    t.quit();
+    // What an earlier session's Arti left (written while Talpa is not running).
+    let old_state = profile.join("tor").join("state").join("old-guards.json");
+    std::fs::create_dir_all(old_state.parent().expect("parent")).expect("tor state dir");
+    std::fs::write(&old_state, "guards sampled long ago").expect("old tor state");
+
+    let mut t = Headless::start(&profile);
+    let (r, _) = t.call(json!({"cmd": "unlock", "passphrase": "under duress"}));
+    assert_eq!(r["ok"], true, "{r}");
+    assert!(
+        !old_state.exists(),
+        "the old Tor state survived the duress wipe"
+    );
+    let (r, _) = t.call(json!({"cmd": "tor_status"}));
+    assert_eq!(
+        r["ok"], true,
+        "Tor still answers after the duress wipe: {r}"
+    );
+    t.quit();
+    for entry in walk(&profile) {
+        let bytes = std::fs::read(&entry).unwrap_or_default();
+        assert!(
+            !bytes.windows(11).any(|w| w == b"sampled lon"),
+            "old Tor state found in {}",
+            entry.display()
+        );
+    }
+}
+
+#[test]
+fn unlocking_an_unlocked_profile_still_checks_the_passphrase() {
+    // A script checking a passphrase with `unlock` while the profile is open was told `ok`
+    // whatever it typed.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut t = Headless::start(&dir.path().join("p"));
+    let (r, _) = t.call(json!({"cmd": "create_profile", "passphrase": "right one"}));
+    assert_eq!(r["ok"], true, "{r}");
+    let (r, _) = t.call(json!({"cmd": "unlock", "passphrase": "wrong one"}));
+    assert_eq!(error_kind(&r), "wrong_passphrase", "{r}");
+    let (r, _) = t.call(json!({"cmd": "list_accounts"}));
+    assert_eq!(r["ok"], true, "still unlocked: {r}");
+    let (r, events) = t.call(json!({"cmd": "unlock", "passphrase": "right one"}));
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(r["accounts"], json!([]), "{r}");
+    assert!(
+        !events.iter().any(|e| e["event"] == "unlocked"),
+        "nothing was unlocked again: {events:?}"
+    );
+    t.quit();
+}

@@ -8,7 +8,8 @@ use serde_json::json;
 use store_util::{add_account, chat, new_profile, t0};
 use talpa::store::{
     Contact, ConversationKind, Direction, EncryptionChoice, InsertOutcome, MessageEncryption,
-    NewMessage, OmemoIdentity, Retractor, RoomBookmark, SignalOptIns, StoreError, TrustLevel, keys,
+    NewMessage, OmemoIdentity, Retractor, RoomBookmark, RoomDestroyedNote, SignalOptIns,
+    StoreError, TrustLevel, keys,
 };
 
 #[test]
@@ -552,4 +553,110 @@ fn an_outgoing_message_stays_pending_until_its_encryption_is_recorded() {
         .set_message_encryption(id, MessageEncryption::OmemoLegacy)
         .expect("set");
     assert_eq!(encryption(&store), MessageEncryption::OmemoLegacy);
+}
+
+#[test]
+fn a_destroyed_rooms_note_survives_a_restart_goes_with_the_history_or_a_rejoin_and_its_words_expire()
+ {
+    let (_tmp, dir, mut store) = new_profile("pw");
+    let a = add_account(&mut store, "a@talpa.test");
+    let room = "old@rooms.talpa.test";
+    let c = store
+        .upsert_conversation(a, room, ConversationKind::GroupChat, t0())
+        .expect("room conversation");
+    let note = RoomDestroyedNote {
+        reason: Some("Moving to a new home".to_owned()),
+        alternate: Some("new@rooms.talpa.test".to_owned()),
+        nick: Some("mole".to_owned()),
+    };
+    assert!(
+        store
+            .set_room_destroyed(a, room, Some(&note), t0())
+            .expect("set")
+    );
+    assert!(
+        !store
+            .set_room_destroyed(a, "never@rooms.talpa.test", Some(&note), t0())
+            .expect("set"),
+        "a note made a conversation"
+    );
+    store.lock().expect("lock");
+    let mut store = talpa::store::Profile::unlock(&dir, &store_util::pass("pw"))
+        .expect("unlock")
+        .into_store();
+    let listed = store.list_conversations(a).expect("list");
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].destroyed.as_ref(), Some(&note));
+
+    // Joined again: forgotten.
+    assert!(
+        store
+            .set_room_destroyed(a, room, None, t0())
+            .expect("clear")
+    );
+    assert_eq!(
+        store.conversation(c).expect("get").expect("c").destroyed,
+        None
+    );
+
+    // Cleared with the conversation's history, and with the account's.
+    let bare = RoomDestroyedNote::default();
+    store
+        .set_room_destroyed(a, room, Some(&bare), t0())
+        .expect("set");
+    assert_eq!(
+        store.conversation(c).expect("get").expect("c").destroyed,
+        Some(bare.clone())
+    );
+    store
+        .clear_history(talpa::store::HistoryScope::Conversation(c))
+        .expect("clear");
+    assert_eq!(
+        store.conversation(c).expect("get").expect("c").destroyed,
+        None
+    );
+    store
+        .set_room_destroyed(a, room, Some(&note), t0())
+        .expect("set");
+    store
+        .clear_history(talpa::store::HistoryScope::Account(a))
+        .expect("clear");
+    assert_eq!(
+        store.conversation(c).expect("get").expect("c").destroyed,
+        None
+    );
+
+    // The owner's words expire with the conversation's retention (here the account's week);
+    // that the room is gone, and where it went, stays.
+    store
+        .set_room_destroyed(a, room, Some(&note), t0())
+        .expect("set");
+    store.expire(t0() + Duration::days(6)).expect("expire");
+    assert_eq!(
+        store.conversation(c).expect("get").expect("c").destroyed,
+        Some(note.clone())
+    );
+    store.expire(t0() + Duration::days(8)).expect("expire");
+    assert_eq!(
+        store.conversation(c).expect("get").expect("c").destroyed,
+        Some(RoomDestroyedNote {
+            reason: None,
+            ..note.clone()
+        })
+    );
+
+    // Under "don't store" the owner's words are not written, only where the room went.
+    store
+        .set_conversation_retention(c, Some(talpa::store::RetentionPolicy::DontStore), t0())
+        .expect("don't store");
+    store
+        .set_room_destroyed(a, room, Some(&note), t0())
+        .expect("set");
+    assert_eq!(
+        store.conversation(c).expect("get").expect("c").destroyed,
+        Some(RoomDestroyedNote {
+            reason: None,
+            ..note
+        })
+    );
 }

@@ -411,3 +411,104 @@ fn passphrase_change_interrupted_before_rekey_still_opens_with_the_old_passphras
         StoreError::WrongPassphrase
     ));
 }
+
+/// The profile's files as a crash or a power cut leaves them, copied to `to`: the write-ahead
+/// log still holds the committed transactions (no lock folded it into the database).
+fn crashed_copy(dir: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir(to).expect("copy dir");
+    for f in ["talpa.db", "talpa.db-wal", "talpa.hdr"] {
+        std::fs::copy(dir.join(f), to.join(f)).expect("copy profile file");
+    }
+}
+
+/// A profile with three accounts, each added in its own transaction, left "crashed" in a copy:
+/// the WAL holds several committed transactions.
+fn crashed_profile_with_three_accounts() -> (tempfile::TempDir, std::path::PathBuf) {
+    let (tmp, dir, mut store) = new_profile("pw");
+    for jid in ["a@talpa.test", "b@talpa.test", "c@talpa.test"] {
+        add_account(&mut store, jid);
+    }
+    let copy = tmp.path().join("crashed");
+    crashed_copy(&dir, &copy);
+    drop(store);
+    (tmp, copy)
+}
+
+/// The offset of WAL frame `n` (from 0): a 32-byte header, then frames of a 24-byte header
+/// and one page each.
+fn wal_frame_offset(wal: &[u8], n: usize) -> usize {
+    let page = u32::from_be_bytes(wal[8..12].try_into().expect("4 bytes")) as usize;
+    32 + n * (24 + page)
+}
+
+#[test]
+fn a_crashed_profile_reopens_with_every_committed_write() {
+    let (_tmp, copy) = crashed_profile_with_three_accounts();
+    assert!(
+        std::fs::metadata(copy.join("talpa.db-wal"))
+            .expect("wal")
+            .len()
+            > 32,
+        "the crash left committed frames in the WAL"
+    );
+    let store = Profile::unlock(&copy, &pass("pw"))
+        .expect("unlock")
+        .into_store();
+    assert_eq!(store.list_accounts().expect("accounts").len(), 3);
+}
+
+#[test]
+fn a_write_torn_by_a_crash_loses_only_that_write() {
+    let (_tmp, copy) = crashed_profile_with_three_accounts();
+    let wal_path = copy.join("talpa.db-wal");
+    let len = std::fs::metadata(&wal_path).expect("wal").len();
+    // Half of the last frame made it to disk: SQLite drops that transaction, as after any crash.
+    OpenOptions::new()
+        .write(true)
+        .open(&wal_path)
+        .expect("open")
+        .set_len(len - 2000)
+        .expect("truncate");
+    let store = Profile::unlock(&copy, &pass("pw"))
+        .expect("a torn last write is an ordinary crash, not damage")
+        .into_store();
+    let jids: Vec<_> = store
+        .list_accounts()
+        .expect("accounts")
+        .into_iter()
+        .map(|a| a.jid)
+        .collect();
+    assert_eq!(jids, ["a@talpa.test", "b@talpa.test"]);
+}
+
+#[test]
+fn a_damaged_frame_before_committed_ones_in_the_wal_is_tampering_and_changes_no_file() {
+    // SQLite stops reading a WAL at its first bad frame and silently opens the older state; at
+    // lock the WAL (with every later transaction in it) would be folded away for good. A bad
+    // frame followed by intact committed frames is damage, not a torn write: refuse it.
+    for (what, at) in [("page data", 24 + 100), ("frame header", 2)] {
+        let (_tmp, copy) = crashed_profile_with_three_accounts();
+        let wal_path = copy.join("talpa.db-wal");
+        let wal = std::fs::read(&wal_path).expect("wal");
+        flip_byte(&wal_path, (wal_frame_offset(&wal, 0) + at) as u64);
+        let before = snapshot(&copy);
+        let err = unlock_err(&copy, "pw");
+        assert!(
+            matches!(err, StoreError::Tampered),
+            "a flipped byte in the first frame's {what}: got {err:?}"
+        );
+        assert_eq!(snapshot(&copy), before, "{what}: no file changed");
+    }
+}
+
+#[test]
+fn a_damaged_wal_header_before_committed_frames_is_tampering_and_changes_no_file() {
+    let (_tmp, copy) = crashed_profile_with_three_accounts();
+    let wal_path = copy.join("talpa.db-wal");
+    // The checkpoint sequence number: SQLite would ignore the whole log.
+    flip_byte(&wal_path, 13);
+    let before = snapshot(&copy);
+    let err = unlock_err(&copy, "pw");
+    assert!(matches!(err, StoreError::Tampered), "got {err:?}");
+    assert_eq!(snapshot(&copy), before);
+}

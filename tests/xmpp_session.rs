@@ -346,6 +346,17 @@ async fn corrections_and_retractions_reach_the_peer() {
     })
     .await;
     assert_eq!(r.retracts.as_deref(), Some(orig_id.as_str()));
+    // XEP-0428: the fallback body is marked as one, for clients without XEP-0424; XEP-0334:
+    // the server archives it all the same.
+    let payload = |name: &str, ns: &str| r.raw.payloads.iter().find(|p| p.is(name, ns)).cloned();
+    let fallback = payload("fallback", talpa::xmpp::stanza::NS_FALLBACK)
+        .expect("the retraction carries a fallback indication");
+    assert_eq!(fallback.attr("for"), Some(talpa::xmpp::stanza::NS_RETRACT));
+    assert!(r.body.is_some(), "with the fallback body");
+    assert!(
+        payload("store", talpa::xmpp::stanza::NS_HINTS).is_some(),
+        "and a store hint"
+    );
     alice.close().await;
     bob.close().await;
 }

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use xmpp_parsers::jid::{BareJid, Jid};
 use xmpp_parsers::message::{Id as MessageId, MessageType};
 
+use crate::core::activity;
 use crate::core::commands::Secret;
 use crate::core::error::CoreError;
 use crate::core::events::{Event, HeldCause, StoredMessage};
@@ -27,7 +28,7 @@ use crate::core::room_session::{Ctx, Rooms};
 use crate::core::shared::{SharedRef, lock};
 use crate::privacy::jitter::ConnectSchedule;
 use crate::store::{self, AccountId, Store};
-use crate::tor::{AccountIsolation, TorClient};
+use crate::tor::{AccountIsolation, TorClient, TorError, Unreachable};
 use crate::xmpp::muc::Affiliation;
 use crate::xmpp::session::{CarbonDirection, PresenceKind, build_chat};
 use crate::xmpp::srv::{self, DotResolver, SrvAnswer};
@@ -151,6 +152,9 @@ pub(crate) enum SessionOp {
     RefreshDevices(String),
     /// Publish the OMEMO keys again (after a change of who may read them).
     RepublishKeys,
+    /// Tell a 1:1 partner a chat state or a `displayed` marker, if the conversation shares
+    /// activity (`core::activity`).
+    Activity(BareJid, crate::core::activity::Outgoing),
 }
 
 /// What an online account answers to a [`SessionOp`].
@@ -291,6 +295,8 @@ async fn or_stop<T>(
 enum Ended {
     Stopped,
     Failed(String),
+    /// Tor works but the server did not answer through it (the exit told why).
+    Unreachable(Unreachable),
     /// The server or Talpa's policy refused the login: trying again with the same settings
     /// cannot succeed (a wrong password) or must not happen silently (a downgrade).
     Refused(String),
@@ -373,6 +379,10 @@ async fn supervise(
                 attempt = attempt.saturating_add(1);
                 shared.account_state(&jid, "error", Some(why));
             }
+            Ended::Unreachable(cause) => {
+                attempt = attempt.saturating_add(1);
+                shared.account_unreachable(&jid, cause);
+            }
             Ended::Refused(why) => {
                 // No retry until the account is edited (which restarts its supervisor) or
                 // disabled and enabled again.
@@ -400,6 +410,12 @@ fn session_config(account: &store::Account, tls_mode: TlsMode) -> Result<Session
     })
 }
 
+/// Whether `host` could name a server at all: not empty, no white space, no control character
+/// (a host is shown to the user and handed to Tor as is).
+pub(crate) fn is_host_name_shaped(host: &str) -> bool {
+    !host.trim().is_empty() && !host.contains(|c: char| c.is_whitespace() || c.is_control())
+}
+
 /// Refuses account changes that could not work, before anything is stored.
 pub(crate) fn check_changes(c: &crate::core::commands::AccountChanges) -> Result<(), CoreError> {
     let bad = |m: String| Err(CoreError::InvalidInput(m));
@@ -410,7 +426,7 @@ pub(crate) fn check_changes(c: &crate::core::commands::AccountChanges) -> Result
         return bad("the password is empty".into());
     }
     if let Some(Some(host)) = &c.host
-        && (host.trim().is_empty() || host.contains(char::is_whitespace))
+        && !is_host_name_shaped(host)
     {
         return bad(format!("{host:?} is not a host name"));
     }
@@ -598,17 +614,33 @@ async fn targets(account: &store::Account, tor: &TorClient, iso: &AccountIsolati
     }
 }
 
-/// Opens a Tor stream to the first of `hosts` that answers.
-fn opener(tor: TorClient, isolation: AccountIsolation, hosts: Vec<(String, u16)>) -> StreamOpener {
+/// Opens a Tor stream to the first of `hosts` that answers. When none does and the last
+/// failure was the server's side (not Tor's), `unreachable` says why.
+fn opener(
+    tor: TorClient,
+    isolation: AccountIsolation,
+    hosts: Vec<(String, u16)>,
+    unreachable: Arc<std::sync::Mutex<Option<Unreachable>>>,
+) -> StreamOpener {
     let hosts = Arc::new(hosts);
     Arc::new(move || {
         let (tor, isolation, hosts) = (tor.clone(), isolation.clone(), hosts.clone());
+        let unreachable = unreachable.clone();
         Box::pin(async move {
             let mut last = String::from("no host to connect to");
             for (host, port) in hosts.iter() {
                 match tor.connect(&isolation, host, *port).await {
-                    Ok(s) => return Ok(Box::new(s) as BoxedStream),
-                    Err(e) => last = e.to_string(),
+                    Ok(s) => {
+                        *lock(&unreachable) = None;
+                        return Ok(Box::new(s) as BoxedStream);
+                    }
+                    Err(e) => {
+                        *lock(&unreachable) = match &e {
+                            TorError::Unreachable(cause) => Some(*cause),
+                            _ => None,
+                        };
+                        last = e.to_string();
+                    }
                 }
             }
             Err(XmppError::Open(last))
@@ -635,9 +667,15 @@ async fn run_session(
         Ok(c) => c,
         Err(e) => return Ended::Failed(e),
     };
-    let connect = Session::connect(config, opener(tor, isolation.clone(), found.hosts));
+    let unreachable = Arc::new(std::sync::Mutex::new(None));
+    let opener = opener(tor, isolation.clone(), found.hosts, unreachable.clone());
+    let connect = Session::connect(config, opener);
     let (session, mut events, report) = match Box::pin(or_stop(connect, control)).await {
         None => return Ended::Stopped,
+        Some(Err(e @ XmppError::Open(_))) => {
+            let cause = *lock(&unreachable);
+            return cause.map_or_else(|| Ended::Failed(e.to_string()), Ended::Unreachable);
+        }
         Some(Err(e)) if login_refused(&e) => return Ended::Refused(e.to_string()),
         Some(Err(e)) => return Ended::Failed(e.to_string()),
         Some(Ok(s)) => s,
@@ -696,6 +734,7 @@ async fn run_session(
             account: Some(account.jid.clone()),
         });
     }
+    shared.activity.set_roster(&account.jid, &roster);
     shared.emit(Event::Roster {
         account: account.jid.clone(),
         contacts: roster.clone(),
@@ -816,6 +855,7 @@ async fn run_session(
                             roster.push(jid);
                         }
                     }
+                    shared.activity.set_roster(&account.jid, &roster);
                     shared.emit(Event::Roster {
                         account: account.jid.clone(),
                         contacts: roster.clone(),
@@ -1277,6 +1317,8 @@ async fn send_tracked(
     in_flight: &mut InFlight,
     acks: &mut FuturesUnordered<AckFuture>,
 ) -> Result<(), ()> {
+    let mut msg = msg;
+    activity::decorate(ctx.shared, &ctx.account.jid, &mut msg).await;
     match ctx.session.send_message(msg).await {
         Ok(mut sent) => {
             in_flight.insert(origin_id.to_owned());
@@ -1593,6 +1635,7 @@ async fn gather(
             if pipeline::from_blocked(&m, blocked) || ctx.direct_message(rooms, &m).await {
                 return;
             }
+            activity::inbound(ctx.session, ctx.shared, &ctx.account.jid, rooms, &m).await;
             (m, Source::Live)
         }
         SessionEvent::Carbon { direction, message } => {
@@ -2003,6 +2046,14 @@ async fn session_op(
             omemo::refresh(session, shared, account, st, &jid).await;
         }
         SessionOp::RepublishKeys => omemo::publish_own(session, shared, account.id, st).await?,
+        SessionOp::Activity(peer, what) => {
+            if rooms.contains_key(&peer) {
+                return Err(CoreError::InvalidInput(format!(
+                    "{peer} is a room: rooms never get read markers or typing notifications"
+                )));
+            }
+            activity::send(session, shared, &account.jid, &peer, what).await?;
+        }
         SessionOp::Retract {
             to,
             original,

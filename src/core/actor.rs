@@ -130,6 +130,7 @@ impl CoreHandle {
             rooms: crate::core::rooms::RoomRegistry::default(),
             omemo: Mutex::new(crate::core::omemo::OmemoStates::default()),
             isolations: Mutex::new(std::collections::HashMap::new()),
+            activity: crate::core::activity::ActivityRegistry::default(),
         });
         let schedule = ConnectSchedule::with_startup_max(options.startup_jitter);
         let actor = Actor {
@@ -407,6 +408,7 @@ impl Actor {
         self.shared.rooms.clear();
         lock(&self.shared.omemo).clear();
         lock(&self.shared.isolations).clear();
+        self.shared.activity.clear();
         let was_open = self
             .store
             .with_slot(|slot| {
@@ -491,6 +493,11 @@ impl Actor {
             Command::AddAccount(new) => self.add_account(new).await,
             Command::RemoveAccount { account } => {
                 let jid = bare_jid(&account, "account")?;
+                // An unknown account is named in no event (stopping it would report it).
+                let known = jid.clone();
+                self.store
+                    .with(move |s| find_account(s, &known).map(|_| ()))
+                    .await?;
                 self.supervisors.stop(&jid).await;
                 lock(&self.shared.ephemeral).forget(|a, _| a == jid);
                 lock(&self.shared.isolations).remove(&jid);
@@ -503,6 +510,11 @@ impl Actor {
                     })
                     .await?;
                 lock(&self.shared.omemo).remove(removed);
+                crate::core::activity::forget_account(
+                    &self.shared,
+                    &bare_jid(&account, "account")?,
+                )
+                .await?;
                 Ok(Reply::Done {})
             }
             Command::SetAccountEnabled { account, enabled } => {
@@ -538,6 +550,13 @@ impl Actor {
                             .map(|c| crate::core::commands::ConversationSummary {
                                 is_room: c.kind == store::ConversationKind::GroupChat,
                                 with: c.peer_jid,
+                                destroyed: c.destroyed.map(|d| {
+                                    crate::core::commands::RoomDestroyedSummary {
+                                        reason: d.reason,
+                                        alternate: d.alternate,
+                                        nick: d.nick,
+                                    }
+                                }),
                             })
                             .collect())
                     })
@@ -557,6 +576,24 @@ impl Actor {
                 before,
                 limit,
             } => self.history(&account, &with, before, limit).await,
+            Command::Search {
+                account,
+                query,
+                with,
+                before,
+                limit,
+            } => {
+                let req = crate::core::search::SearchRequest {
+                    account: bare_jid(&account, "account")?,
+                    with: with.map(|w| bare_jid(&w, "conversation")).transpose()?,
+                    before,
+                    limit,
+                };
+                let query = crate::core::search::parse_query(&query)?;
+                self.store
+                    .with(move |s| crate::core::search::run(s, &req, &query, Utc::now()))
+                    .await
+            }
             Command::SetRetention {
                 account,
                 with,
@@ -901,6 +938,58 @@ impl Actor {
             Command::ConversationRetention { account, with } => {
                 self.conversation_retention(&account, &with).await
             }
+            Command::SetConversationPrivacy {
+                account,
+                with,
+                share_activity,
+            } => {
+                let account = bare_jid(&account, "account")?;
+                let with = with.map(|w| bare_jid(&w, "conversation")).transpose()?;
+                crate::core::activity::set(&self.shared, &account, with.as_deref(), share_activity)
+                    .await?;
+                Ok(Reply::Done {})
+            }
+            Command::ConversationPrivacy { account, with } => {
+                let account = bare_jid(&account, "account")?;
+                let with = with.map(|w| bare_jid(&w, "conversation")).transpose()?;
+                let (share_activity, account_default) =
+                    crate::core::activity::get(&self.shared, &account, with.as_deref()).await?;
+                Ok(Reply::ConversationPrivacy {
+                    share_activity,
+                    account_default,
+                })
+            }
+            Command::ChatState {
+                account,
+                with,
+                state,
+            } => {
+                let state =
+                    crate::xmpp::chat_states::ChatState::from_name(&state).ok_or_else(|| {
+                        CoreError::InvalidInput(format!(
+                            "unknown chat state {state:?} (active, composing, paused, inactive \
+                             or gone)"
+                        ))
+                    })?;
+                self.activity_op(
+                    &account,
+                    &with,
+                    crate::core::activity::Outgoing::State(state),
+                )
+                .await
+            }
+            Command::MarkDisplayed {
+                account,
+                with,
+                message,
+            } => {
+                self.activity_op(
+                    &account,
+                    &with,
+                    crate::core::activity::Outgoing::Displayed(message),
+                )
+                .await
+            }
             Command::Wipe => {
                 self.lock_now().await;
                 let dir = self.options.profile_dir.clone();
@@ -1017,19 +1106,33 @@ impl Actor {
         let opened = self
             .store
             .with_slot(move |slot| {
-                if slot.is_some() {
-                    return Ok(false);
+                if let Some(open) = slot {
+                    // Already open: still an answer about this passphrase, not a blanket ok.
+                    open.check_passphrase(&pass)?;
+                    return Ok(None);
                 }
                 if !Profile::exists(&dir) {
                     return Err(CoreError::NoProfile);
                 }
-                let mut store = Profile::unlock(&dir, &pass)?.into_store();
+                let unlocked = Profile::unlock(&dir, &pass)?;
+                if unlocked.is_duress() {
+                    // Arti's state (guards sampled long ago) would betray that this "fresh"
+                    // profile is not: it goes with the wiped one, as in a panic wipe. Best
+                    // effort and silent: the unlock must look like any other.
+                    let _ = erase_tree(&dir.join("tor"));
+                }
+                let duress = unlocked.is_duress();
+                let mut store = unlocked.into_store();
                 store.expire(Utc::now())?;
                 *slot = Some(store);
-                Ok(true)
+                Ok(Some(duress))
             })
             .await?;
-        if opened {
+        if opened == Some(true) {
+            self.tor_runner.reset();
+            *lock(&self.shared.tor) = None;
+        }
+        if opened.is_some() {
             self.apply_stored_idle_lock().await;
             self.emit(Event::Unlocked);
             self.start_tor().await;
@@ -1046,7 +1149,7 @@ impl Actor {
             return Err(CoreError::InvalidInput("the password is empty".into()));
         }
         if let Some(host) = &new.host
-            && (host.trim().is_empty() || host.contains(char::is_whitespace))
+            && !crate::core::accounts::is_host_name_shaped(host)
         {
             return Err(CoreError::InvalidInput(format!(
                 "{host:?} is not a host name"
@@ -1634,6 +1737,27 @@ impl Actor {
         if let Some(audit) = rooms.set_keys_missing(account, room, after) {
             self.emit(Event::RoomAudit(audit));
         }
+    }
+
+    /// Sends a chat state or marker through the account's session when the conversation
+    /// shares activity; nothing (and no error, not even offline) when it does not.
+    async fn activity_op(
+        &mut self,
+        account: &str,
+        with: &str,
+        what: crate::core::activity::Outgoing,
+    ) -> Result<Reply, CoreError> {
+        let account = bare_jid(account, "account")?;
+        let with = bare_jid(with, "conversation")?;
+        if !crate::core::activity::shares(&self.shared, &account, &with).await {
+            return Ok(Reply::Done {});
+        }
+        let peer = xmpp_parsers::jid::BareJid::new(&with)
+            .map_err(|e| CoreError::InvalidInput(format!("conversation: {e}")))?;
+        self.supervisors
+            .session_op(&account, SessionOp::Activity(peer, what))
+            .await?;
+        Ok(Reply::Done {})
     }
 
     async fn set_encryption(

@@ -187,6 +187,23 @@ pub enum Command {
         #[serde(default)]
         limit: Option<u32>,
     },
+    /// Search the account's stored history (all conversations, or the one `with`), on this
+    /// device only: never asked of the server.
+    Search {
+        /// The account's bare JID.
+        account: String,
+        /// The words to find (every one, case-insensitive, anywhere in the text).
+        query: String,
+        /// Only this conversation's peer.
+        #[serde(default)]
+        with: Option<String>,
+        /// Only hits older than this local message id (the last hit of the previous page).
+        #[serde(default)]
+        before: Option<i64>,
+        /// At most this many hits (default 50, at most 500).
+        #[serde(default)]
+        limit: Option<u32>,
+    },
     /// Set the retention of an account (no `with`) or of one conversation.
     SetRetention {
         /// The account's bare JID.
@@ -534,6 +551,51 @@ pub enum Command {
         /// The conversation's peer.
         with: String,
     },
+    /// Share delivery receipts, read markers and typing notifications with one 1:1
+    /// conversation (`with`), or set the account default (no `with`; off unless changed, and
+    /// for roster contacts only). Rooms are refused: they never share activity. See
+    /// docs/HEADLESS.md "Activity sharing".
+    SetConversationPrivacy {
+        /// The account's bare JID.
+        account: String,
+        /// The conversation's peer; absent for the account default.
+        #[serde(default)]
+        with: Option<String>,
+        /// Share (true) or not (false, the default).
+        share_activity: bool,
+    },
+    /// Whether a conversation shares activity now, and the account default (without `with`:
+    /// `share_activity` is the account default).
+    ConversationPrivacy {
+        /// The account's bare JID.
+        account: String,
+        /// The conversation's peer; absent for the account default.
+        #[serde(default)]
+        with: Option<String>,
+    },
+    /// Tell a conversation's partner our chat state (`active`, `composing`, `paused`,
+    /// `inactive`, `gone`) — only if the conversation shares activity, and only when it
+    /// differs from the last one sent; otherwise nothing is sent.
+    ChatState {
+        /// The account's bare JID.
+        account: String,
+        /// The conversation's peer.
+        with: String,
+        /// The state.
+        state: String,
+    },
+    /// Tell a conversation's partner that their messages up to `message` (the id of their
+    /// message), or without it up to the newest markable message they sent, were displayed —
+    /// only if the conversation shares activity, and once per message.
+    MarkDisplayed {
+        /// The account's bare JID.
+        account: String,
+        /// The conversation's peer.
+        with: String,
+        /// The peer's message id; absent for their newest markable message.
+        #[serde(default)]
+        message: Option<String>,
+    },
     /// Destroy the profile: key material first, then every file. Works while locked.
     Wipe,
     /// Stop the core (disconnects, locks) and end the front end.
@@ -553,6 +615,10 @@ impl Command {
         match self {
             Command::Send { body, .. } | Command::Correct { body, .. } => vec![("message", body)],
             Command::SetSubject { subject, .. } => vec![("subject", subject)],
+            Command::MarkDisplayed {
+                message: Some(message),
+                ..
+            } => vec![("message id", message)],
             Command::JoinRoom {
                 nick, password: p, ..
             }
@@ -597,6 +663,7 @@ impl Command {
             Command::AccountSettings { .. } => "account_settings",
             Command::Send { .. } => "send",
             Command::History { .. } => "history",
+            Command::Search { .. } => "search",
             Command::SetRetention { .. } => "set_retention",
             Command::ClearHistory { .. } => "clear_history",
             Command::JoinRoom { .. } => "join_room",
@@ -638,6 +705,10 @@ impl Command {
             Command::SetPreference { .. } => "set_preference",
             Command::Preferences => "preferences",
             Command::ConversationRetention { .. } => "conversation_retention",
+            Command::SetConversationPrivacy { .. } => "set_conversation_privacy",
+            Command::ConversationPrivacy { .. } => "conversation_privacy",
+            Command::ChatState { .. } => "chat_state",
+            Command::MarkDisplayed { .. } => "mark_displayed",
             Command::Wipe => "wipe",
             Command::Quit => "quit",
         }
@@ -670,6 +741,13 @@ pub enum Reply {
     History {
         /// The messages.
         messages: Vec<StoredMessage>,
+    },
+    /// Stored messages found by `search`, newest first.
+    SearchResults {
+        /// The hits.
+        hits: Vec<crate::core::search::SearchHit>,
+        /// Whether older hits exist (ask again with `before` = the last hit's id).
+        more: bool,
     },
     /// How many messages were erased.
     Erased {
@@ -761,6 +839,13 @@ pub enum Reply {
         /// The policy in force.
         effective: String,
     },
+    /// Whether a conversation shares activity (`conversation_privacy`).
+    ConversationPrivacy {
+        /// Receipts, read markers and typing are shared with this conversation now.
+        share_activity: bool,
+        /// The account default (for roster contacts without a choice of their own).
+        account_default: bool,
+    },
 }
 
 /// One stored conversation of an account, as `Command::Conversations` lists it.
@@ -770,4 +855,22 @@ pub struct ConversationSummary {
     pub with: String,
     /// Whether the peer is a room.
     pub is_room: bool,
+    /// For a room its owner destroyed (until it is joined again): what it told.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destroyed: Option<RoomDestroyedSummary>,
+}
+
+/// What a destroyed room told, as [`ConversationSummary`] lists it (the same words as the
+/// `RoomLeft` event's `detail` and `alternate`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RoomDestroyedSummary {
+    /// The owner's reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The room the owner suggests instead (a bare JID).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alternate: Option<String>,
+    /// Our nickname in the destroyed room (to join the alternate with).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nick: Option<String>,
 }

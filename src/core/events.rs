@@ -1,5 +1,7 @@
 //! Events the core pushes to every front end.
 
+/// Why a server did not answer through Tor (see [`Event::AccountState`]).
+pub use crate::tor::Unreachable;
 use serde::Serialize;
 
 /// Why a queued message is held rather than sent (the `cause` of `message_held`).
@@ -226,6 +228,10 @@ pub enum Event {
         /// Extra detail (error text, seconds until the jittered attempt …).
         #[serde(skip_serializing_if = "Option::is_none")]
         detail: Option<String>,
+        /// With `error`: Tor works, but the server did not answer through it, and why
+        /// (`refused`, `host_not_found`, `timed_out`, `exit_policy`, `network_failed`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        unreachable: Option<Unreachable>,
     },
     /// A message arrived, was sent, or was caught up from the archive.
     Message(StoredMessage),
@@ -376,6 +382,37 @@ pub enum Event {
         cause: HeldCause,
         /// Why, in words (for logs and headless users).
         reason: String,
+    },
+    /// The partner's device got our message (XEP-0184 receipt; only in conversations that
+    /// share activity).
+    Delivered {
+        /// Our account.
+        account: String,
+        /// The conversation.
+        with: String,
+        /// Our message's origin-id.
+        message: String,
+    },
+    /// The partner displayed our messages up to this one (XEP-0333; only in conversations
+    /// that share activity).
+    Displayed {
+        /// Our account.
+        account: String,
+        /// The conversation.
+        with: String,
+        /// Our message's origin-id (the newest one read).
+        message: String,
+    },
+    /// The partner's chat state (XEP-0085; only in conversations that share activity):
+    /// `composing` shows "typing…" until `paused`, `active`, `inactive`, `gone`, a message, or
+    /// 30 s without news.
+    Typing {
+        /// Our account.
+        account: String,
+        /// The conversation.
+        with: String,
+        /// `active`, `composing`, `paused`, `inactive` or `gone`.
+        state: String,
     },
     /// The profile was unlocked.
     Unlocked,

@@ -6,6 +6,7 @@
 //! off the GTK thread; nothing in here knows GTK exists.
 
 mod accounts;
+mod activity;
 pub mod actor;
 pub mod commands;
 pub mod error;
@@ -14,6 +15,7 @@ mod omemo;
 pub mod pipeline;
 mod room_session;
 pub mod rooms;
+pub mod search;
 mod shared;
 mod store_cell;
 pub mod tor_settings;

@@ -169,14 +169,23 @@ impl Ctx<'_> {
     }
 
     /// The room was destroyed: it is no longer joined on login (store and server bookmark),
-    /// the conversation stays, and the owner's reason and alternate venue are told.
+    /// the conversation stays and keeps the owner's reason and alternate venue (so they are
+    /// listed again after a restart), and both are told.
     async fn destroyed(&self, rooms: &mut Rooms, room: &BareJid, how: &muc::RoomDestroyed) {
-        rooms.remove(room);
+        let nick = rooms.remove(room).map(|r| r.nick);
         let (id, rj) = (self.account.id, room.to_string());
+        let note = store::RoomDestroyedNote {
+            reason: how.reason.clone(),
+            alternate: how.alternate.as_ref().map(ToString::to_string),
+            nick,
+        };
         if let Err(e) = self
             .shared
             .store
-            .with(move |s| Ok(s.remove_room(id, &rj)?))
+            .with(move |s| {
+                s.set_room_destroyed(id, &rj, Some(&note), Utc::now())?;
+                Ok(s.remove_room(id, &rj)?)
+            })
             .await
         {
             tracing::debug!(error = %e, "could not forget a destroyed room");
@@ -506,6 +515,16 @@ impl Ctx<'_> {
 
     /// Once in: learn the room's affiliation lists, audit it, catch up its archive.
     async fn after_join(&self, rooms: &mut Rooms, room_jid: &BareJid) {
+        // A room of that name destroyed earlier exists again: its old note no longer holds.
+        let (id, r) = (self.account.id, room_jid.to_string());
+        if let Err(e) = self
+            .shared
+            .store
+            .with(move |s| Ok(s.set_room_destroyed(id, &r, None, Utc::now())?))
+            .await
+        {
+            tracing::debug!(error = %e, "could not forget a destroyed room's note");
+        }
         for aff in [Affiliation::Owner, Affiliation::Admin, Affiliation::Member] {
             // Owners and admins may read these lists, and so may members of members-only
             // non-anonymous rooms (Prosody); elsewhere the room refuses and occupants' presences

@@ -114,6 +114,8 @@ pub(crate) struct Shared {
     pub(crate) omemo: Mutex<crate::core::omemo::OmemoStates>,
     /// Each running account's Tor isolation, so front ends can ask for its circuit.
     pub(crate) isolations: Mutex<HashMap<String, AccountIsolation>>,
+    /// Which conversations share receipts, markers and typing (cached), and what was sent.
+    pub(crate) activity: crate::core::activity::ActivityRegistry,
 }
 
 impl Shared {
@@ -139,6 +141,18 @@ impl Shared {
             account: account.to_owned(),
             state: state.to_owned(),
             detail,
+            unreachable: None,
+        });
+    }
+
+    /// Reports that `account`'s server did not answer through Tor (state `error`).
+    pub(crate) fn account_unreachable(&self, account: &str, cause: crate::tor::Unreachable) {
+        lock(&self.states).insert(account.to_owned(), "error".to_owned());
+        self.emit(Event::AccountState {
+            account: account.to_owned(),
+            state: "error".to_owned(),
+            detail: Some(crate::tor::TorError::Unreachable(cause).to_string()),
+            unreachable: Some(cause),
         });
     }
 

@@ -3,4 +3,5 @@
 pub mod disco;
 pub mod ids;
 pub mod jitter;
+pub mod log_filter;
 pub mod resource;

@@ -95,6 +95,20 @@ pub struct Conversation {
     pub encryption: EncryptionChoice,
     /// Signal opt-ins.
     pub signals: SignalOptIns,
+    /// For a room destroyed by its owner: what it told (kept until it is joined again, its
+    /// history is cleared or its account removed).
+    pub destroyed: Option<RoomDestroyedNote>,
+}
+
+/// What a destroyed room's owner told (XEP-0045 §10.9), as the conversation keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoomDestroyedNote {
+    /// The owner's reason (one line, bounded by the xmpp layer).
+    pub reason: Option<String>,
+    /// The room the owner suggests instead (a bare JID).
+    pub alternate: Option<String>,
+    /// Our nickname in the destroyed room (to join the alternate with).
+    pub nick: Option<String>,
 }
 
 pub(crate) fn bad_text(s: &str) -> rusqlite::Error {
@@ -106,7 +120,8 @@ pub(crate) fn bad_text(s: &str) -> rusqlite::Error {
 }
 
 const CONV_COLS: &str = "id, account_id, peer_jid, kind, retention, encryption, \
-                         send_chat_states, send_receipts, send_markers";
+                         send_chat_states, send_receipts, send_markers, room_destroyed, \
+                         destroyed_reason, destroyed_alternate, destroyed_nick";
 
 fn conversation_from_row(r: &Row<'_>) -> rusqlite::Result<Conversation> {
     let retention: Option<String> = r.get(4)?;
@@ -121,6 +136,15 @@ fn conversation_from_row(r: &Row<'_>) -> rusqlite::Result<Conversation> {
             chat_states: r.get(6)?,
             receipts: r.get(7)?,
             markers: r.get(8)?,
+        },
+        destroyed: if r.get(9)? {
+            Some(RoomDestroyedNote {
+                reason: r.get(10)?,
+                alternate: r.get(11)?,
+                nick: r.get(12)?,
+            })
+        } else {
+            None
         },
     })
 }
@@ -167,6 +191,46 @@ impl Store {
         ))?;
         let rows = stmt.query_map([account.0], conversation_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Keeps what a destroyed room told with `account`'s conversation with `room` (`None`
+    /// forgets it: the room was joined again). The owner's words are a message of sorts: under
+    /// "don't store" only that the room was destroyed (and where it went) is kept, not its
+    /// reason, which otherwise expires like a message received `now` ([`Store::expire`]).
+    /// Returns whether there was such a conversation (none is created).
+    pub fn set_room_destroyed(
+        &mut self,
+        account: AccountId,
+        room: &str,
+        note: Option<&RoomDestroyedNote>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let n = match note {
+            Some(note) => self.conn.execute(
+                "UPDATE conversations SET room_destroyed = 1,
+                     destroyed_reason = CASE WHEN COALESCE(retention,
+                         (SELECT a.retention FROM accounts a WHERE a.id = account_id)) = ?6
+                         THEN NULL ELSE ?3 END,
+                     destroyed_alternate = ?4, destroyed_nick = ?5, destroyed_ts = ?7
+                 WHERE account_id = ?1 AND peer_jid = ?2",
+                params![
+                    account.0,
+                    room,
+                    note.reason,
+                    note.alternate,
+                    note.nick,
+                    RetentionPolicy::DontStore.as_str(),
+                    now.timestamp_millis()
+                ],
+            )?,
+            None => self.conn.execute(
+                "UPDATE conversations SET room_destroyed = 0, destroyed_reason = NULL,
+                     destroyed_alternate = NULL, destroyed_nick = NULL, destroyed_ts = NULL
+                 WHERE account_id = ?1 AND peer_jid = ?2 AND room_destroyed = 1",
+                params![account.0, room],
+            )?,
+        };
+        Ok(n > 0)
     }
 
     /// Sets a conversation's encryption choice.

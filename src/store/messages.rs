@@ -250,6 +250,17 @@ fn message_from_row(r: &Row<'_>) -> rusqlite::Result<StoredMessage> {
     })
 }
 
+/// One message by local id, on any connection with the store's schema.
+pub(super) fn message_by_id(conn: &Connection, id: MessageId) -> Result<Option<StoredMessage>> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {MSG_COLS} FROM messages WHERE id = ?1"),
+            [id.0],
+            message_from_row,
+        )
+        .optional()?)
+}
+
 fn find_duplicate(conn: &Connection, m: &NewMessage) -> Result<Option<MessageId>> {
     if let Some(origin) = &m.origin_id {
         let hit = conn
@@ -468,14 +479,7 @@ impl Store {
 
     /// One message by local id (correction rows included).
     pub fn message(&self, id: MessageId) -> Result<Option<StoredMessage>> {
-        Ok(self
-            .conn
-            .query_row(
-                &format!("SELECT {MSG_COLS} FROM messages WHERE id = ?1"),
-                [id.0],
-                message_from_row,
-            )
-            .optional()?)
+        message_by_id(&self.conn, id)
     }
 
     /// Records how an (outgoing) message was actually encrypted once it was sent.

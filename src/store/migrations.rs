@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use super::error::{Result, StoreError};
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -137,6 +137,20 @@ ALTER TABLE messages ADD COLUMN held_cause TEXT;
 ALTER TABLE messages ADD COLUMN unreadable_by TEXT;
 ";
 
+/// What a destroyed room (XEP-0045 §10.9) told when it ended our stay, kept with its
+/// conversation so the window can say it again after a restart: `room_destroyed` (1 once the
+/// room was destroyed, back to 0 when it is joined again), the owner's reason (one line, at most
+/// 300 characters), the alternate room they suggested (a bare JID) and our nickname there (the
+/// room's bookmark, which held it, is removed), to join the alternate with; `destroyed_ts`
+/// (ms) lets the reason expire with the conversation's retention.
+const V3: &str = r"
+ALTER TABLE conversations ADD COLUMN room_destroyed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE conversations ADD COLUMN destroyed_reason TEXT;
+ALTER TABLE conversations ADD COLUMN destroyed_alternate TEXT;
+ALTER TABLE conversations ADD COLUMN destroyed_nick TEXT;
+ALTER TABLE conversations ADD COLUMN destroyed_ts INTEGER;
+";
+
 /// Brings the database to [`SCHEMA_VERSION`].
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -186,5 +200,47 @@ mod tests {
             )
             .expect("row");
         assert_eq!(row, ("kept".to_owned(), None, None));
+    }
+
+    #[test]
+    fn a_version_2_database_keeps_its_conversations_and_gains_no_destroyed_note() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        conn.execute_batch(V1).expect("v1");
+        conn.execute_batch(V2).expect("v2");
+        conn.pragma_update(None, "user_version", 2)
+            .expect("version");
+        conn.execute_batch(
+            "INSERT INTO accounts (jid, password, created) VALUES ('a@s', 'pw', 0);
+             INSERT INTO conversations (account_id, peer_jid, kind, created)
+                 VALUES (1, 'room@rooms.s', 'groupchat', 0);
+             INSERT INTO messages (conversation_id, local_ts, ts, direction, sender, encryption,
+                 body, held_cause) VALUES (1, 0, 0, 'out', 'a@s', 'pending', 'kept', 'no_keys');",
+        )
+        .expect("v2 rows");
+        migrate(&mut conn).expect("migrate");
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, SCHEMA_VERSION);
+        let conversation: (String, bool, Option<String>, Option<String>, Option<String>) = conn
+            .query_row(
+                "SELECT peer_jid, room_destroyed, destroyed_reason, destroyed_alternate,
+                     destroyed_nick FROM conversations",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .expect("conversation");
+        assert_eq!(
+            conversation,
+            ("room@rooms.s".to_owned(), false, None, None, None)
+        );
+        let message: (String, Option<String>) = conn
+            .query_row("SELECT body, held_cause FROM messages", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .expect("message");
+        assert_eq!(message, ("kept".to_owned(), Some("no_keys".to_owned())));
+        // Forward only: running the migrations again changes nothing.
+        migrate(&mut conn).expect("again");
     }
 }

@@ -33,12 +33,15 @@
 //!   `upsert_room`/`list_rooms`/`remove_room`.
 //! - Conversations: `upsert_conversation`, `conversation`, `list_conversations`,
 //!   `set_conversation_encryption`, `set_conversation_signals`, `set_conversation_retention`,
-//!   `effective_retention`.
+//!   `effective_retention`, `set_room_destroyed` (a destroyed room's reason and alternate,
+//!   erased with the conversation's history).
 //! - Messages: `insert_message` / `insert_messages` (dedupe on origin-id and on
 //!   (stanza-id, by); [`InsertOutcome::NotStored`] under "don't store"), `history(conv,
 //!   before, limit)` (oldest first), `message`, `find_by_origin_id`, `find_by_stanza_id`,
 //!   `attachment_data`, `apply_correction`, `apply_retraction` (both check the author).
 //! - Retention: [`RetentionPolicy`], `expire(now)`, `clear_history(HistoryScope)`.
+//! - Search: `search(SearchScope, &SearchQuery, before, limit, now)` — a local scan of the
+//!   decrypted bodies, no index (see [`search`]).
 //! - Outbox: `outbox_enqueue`, `outbox_list`, `outbox_remove`.
 //! - Settings: `setting`, `set_setting` (keys in [`keys`], Tor settings included).
 //! - OMEMO: `omemo_get`/`omemo_set`/`omemo_remove` (blobs per account),
@@ -56,11 +59,15 @@ pub mod migrations;
 mod outbox;
 pub mod profile;
 mod retention;
+pub mod search;
+mod wal_check;
 
 use std::path::PathBuf;
 
 pub use accounts::{Account, Contact, NewAccount, RoomBookmark};
-pub use conversations::{Conversation, ConversationKind, EncryptionChoice, SignalOptIns};
+pub use conversations::{
+    Conversation, ConversationKind, EncryptionChoice, RoomDestroyedNote, SignalOptIns,
+};
 pub use error::{Result, StoreError};
 pub use kv::{OmemoIdentity, TrustLevel, keys};
 pub use lock::ProfileLock;
@@ -71,6 +78,7 @@ pub use messages::{
 pub use outbox::OutboxEntry;
 pub use profile::{Passphrase, Profile, SecurityReport, Unlocked};
 pub use retention::RetentionPolicy;
+pub use search::{SearchHit, SearchPage, SearchQuery, SearchQueryError, SearchScope};
 
 macro_rules! id_type {
     ($(#[$m:meta])* $name:ident) => {

@@ -355,6 +355,8 @@ impl Profile {
             return Err(StoreError::WrongPassphrase);
         }
 
+        // Before SQLite replays (and later folds away) a log a crash left behind.
+        super::wal_check::check(&dir.join("talpa.db-wal"))?;
         let conn = match open_keyed(&db_path, &key, false) {
             Ok(c) => c,
             // The key check matched but SQLCipher cannot read page 1: a damaged or altered
@@ -491,13 +493,16 @@ pub const DEFAULT_CACHE_KIB: i64 = 2000;
 /// changed page once (a rollback journal writes, and SQLCipher encrypts, every changed page
 /// twice), and [`Store::expire`] checkpoints it with TRUNCATE after every run, so no old page
 /// version outlives an expiry in `talpa.db-wal`. The page cache keeps SQLite's default size
-/// (about 2 MiB) except during an expiry (see [`EXPIRY_CACHE_KIB`]).
+/// (about 2 MiB) except during an expiry (see [`EXPIRY_CACHE_KIB`]). `synchronous = FULL`
+/// (SQLite's default, stated because the crash check of `wal_check` relies on it) syncs the
+/// WAL at every commit.
 pub fn apply_pragmas(conn: &Connection) -> Result<()> {
     conn.execute_batch(
         "PRAGMA secure_delete = ON;
          PRAGMA temp_store = MEMORY;
          PRAGMA foreign_keys = ON;
-         PRAGMA journal_mode = WAL;",
+         PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;",
     )?;
     Ok(())
 }
@@ -594,6 +599,17 @@ impl Store {
     /// The profile directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Checks `passphrase` against the open profile's (one key derivation, as at unlock):
+    /// [`StoreError::WrongPassphrase`] when it is not the profile passphrase.
+    pub fn check_passphrase(&self, passphrase: &Passphrase) -> Result<()> {
+        let key = derive_key(passphrase, &self.header.salt)?;
+        if ct_eq(&key.key_check(), &self.header.key_check) {
+            Ok(())
+        } else {
+            Err(StoreError::WrongPassphrase)
+        }
     }
 
     /// Closes the database. SQLCipher wipes its key copies as the connection closes

@@ -155,9 +155,17 @@ impl Store {
                      SELECT c.id FROM conversations c JOIN accounts a ON a.id = c.account_id
                      WHERE COALESCE(c.retention, a.retention) = ?2)",
             )?;
+            // A destroyed room's reason (its owner's words) expires like a message.
+            let mut reasons = tx.prepare_cached(
+                "UPDATE conversations SET destroyed_reason = NULL
+                 WHERE destroyed_reason IS NOT NULL AND destroyed_ts < ?1
+                     AND COALESCE(retention, (SELECT a.retention FROM accounts a
+                                              WHERE a.id = account_id)) = ?2",
+            )?;
             for policy in RetentionPolicy::ALL {
                 if let Some(cutoff) = policy.cutoff_ms(now) {
                     removed += stmt.execute(params![cutoff, policy.as_str()])?;
+                    reasons.execute(params![cutoff, policy.as_str()])?;
                 }
             }
         }
@@ -234,6 +242,20 @@ impl Store {
                 [a.0],
             )?,
             HistoryScope::All => self.conn.execute("DELETE FROM messages", [])?,
+        };
+        // A destroyed room's note is part of what the room told: it goes with the history.
+        let forget = "UPDATE conversations SET room_destroyed = 0, destroyed_reason = NULL,
+                          destroyed_alternate = NULL, destroyed_nick = NULL,
+                          destroyed_ts = NULL
+                      WHERE room_destroyed = 1";
+        match scope {
+            HistoryScope::Conversation(c) => {
+                self.conn.execute(&format!("{forget} AND id = ?1"), [c.0])?
+            }
+            HistoryScope::Account(a) => self
+                .conn
+                .execute(&format!("{forget} AND account_id = ?1"), [a.0])?,
+            HistoryScope::All => self.conn.execute(forget, [])?,
         };
         self.checkpoint()?;
         Ok(n)

@@ -10,6 +10,9 @@ use serde_json::json;
 
 use super::TorError;
 
+/// The largest `--tor-network` file read (real ones are a few hundred bytes per relay).
+pub const MAX_NETWORK_FILE: u64 = 1 << 20;
+
 /// Where `obfs4` bridges find their pluggable-transport binary unless told otherwise.
 pub const DEFAULT_OBFS4PROXY: &str = "/usr/bin/obfs4proxy";
 
@@ -198,10 +201,23 @@ impl PrivateNetwork {
         hex::encode(&hash.finalize()[..8])
     }
 
-    /// Read and check a `tor-network.json` file.
+    /// Read and check a `tor-network.json` file (at most [`MAX_NETWORK_FILE`] bytes: a
+    /// mistaken path to a huge file, or `/dev/zero`, is refused instead of read into memory).
     pub fn from_file(path: &Path) -> Result<Self, TorError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| TorError::Config(format!("{}: {e}", path.display())))?;
+        use std::io::Read as _;
+        let unreadable = |e: std::io::Error| TorError::Config(format!("{}: {e}", path.display()));
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .map_err(unreadable)?
+            .take(MAX_NETWORK_FILE + 1)
+            .read_to_string(&mut text)
+            .map_err(unreadable)?;
+        if text.len() as u64 > MAX_NETWORK_FILE {
+            return Err(TorError::Config(format!(
+                "{}: too large for a network description (over {MAX_NETWORK_FILE} bytes)",
+                path.display()
+            )));
+        }
         Self::from_json(&text)
     }
 
@@ -279,6 +295,21 @@ pub(crate) mod tests {
                      "orports": ["127.0.0.1:9"]}],
       "local_network": true
     }"#;
+
+    #[test]
+    fn an_oversized_network_file_is_refused_without_reading_it_all() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let big = dir.path().join("tor-network.json");
+        // Valid JSON (whitespace may follow), but no network file is a megabyte long.
+        std::fs::write(&big, format!("{NETWORK}{}", " ".repeat(2 << 20))).expect("write");
+        for path in [big.as_path(), Path::new("/dev/zero")] {
+            let e = PrivateNetwork::from_file(path).expect_err("refused");
+            assert!(e.to_string().contains("too large"), "{path:?}: {e}");
+        }
+        let fits = dir.path().join("fits.json");
+        std::fs::write(&fits, NETWORK).expect("write");
+        assert!(PrivateNetwork::from_file(&fits).is_ok());
+    }
 
     #[test]
     fn network_file_is_parsed_and_builds_an_arti_config() {

@@ -10,6 +10,7 @@ mod isolation;
 mod socks;
 mod status;
 mod stream;
+mod unreachable;
 
 use std::collections::HashMap;
 use std::fs::DirBuilder;
@@ -30,6 +31,7 @@ pub use config::{Authority, DEFAULT_OBFS4PROXY, Fallback, PrivateNetwork, TorCon
 pub use isolation::AccountIsolation;
 pub use status::{TorState, TorStatus};
 pub use stream::TorStream;
+pub use unreachable::Unreachable;
 
 /// Errors of the tor layer.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +45,10 @@ pub enum TorError {
     /// Arti reported an error (its text already starts with "tor: ").
     #[error("{0}")]
     Arti(#[from] arti_client::Error),
+    /// Tor works, but the server did not answer through it: the exit relay told why (refused,
+    /// host not found, exit policy …) or no answer came in time.
+    #[error("the server did not answer through Tor ({0})")]
+    Unreachable(Unreachable),
     /// Tor did not become ready within the caller's deadline.
     #[error("tor is not ready: {0}")]
     NotReady(String),
@@ -221,7 +227,16 @@ impl TorClient {
                 prefs
                     .set_isolation(iso.token())
                     .connect_to_onion_services(BoolOrAuto::Explicit(true));
-                let stream = arti.connect_with_prefs((host, port), &prefs).await?;
+                let stream = arti
+                    .connect_with_prefs((host, port), &prefs)
+                    .await
+                    .map_err(|e| match Unreachable::of_arti(&e) {
+                        Some(cause) => {
+                            debug!(account = iso.id(), error = %e, "tor: the exit could not reach the server");
+                            TorError::Unreachable(cause)
+                        }
+                        None => TorError::Arti(e),
+                    })?;
                 let circuit = circuit::of_stream(&stream);
                 if let Some(info) = &circuit
                     && let Ok(mut map) = self.inner.circuits.lock()

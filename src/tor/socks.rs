@@ -67,7 +67,10 @@ pub(crate) async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
         ));
     }
     if head[1] != 0 {
-        return Err(TorError::Socks(reply_text(head[1]).into()));
+        return Err(match super::Unreachable::of_socks_reply(head[1]) {
+            Some(cause) => TorError::Unreachable(cause),
+            None => TorError::Socks(reply_text(head[1]).into()),
+        });
     }
     let bound_len = match head[3] {
         ATYP_V4 => 4,
@@ -200,7 +203,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn refused_connect_is_an_error() {
+    async fn a_refused_connect_is_the_servers_refusal_not_a_socks_failure() {
         let (mut client, mut server) = tokio::io::duplex(1024);
         tokio::spawn(async move {
             let mut buf = [0u8; 64];
@@ -216,6 +219,12 @@ mod tests {
         let err = handshake(&mut client, "u", "p", "x.test", 1)
             .await
             .expect_err("refused");
-        assert!(matches!(err, TorError::Socks(_)));
+        assert!(
+            matches!(
+                err,
+                TorError::Unreachable(super::super::Unreachable::Refused)
+            ),
+            "{err:?}"
+        );
     }
 }

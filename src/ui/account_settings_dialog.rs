@@ -140,6 +140,9 @@ impl AccountSettingsDialog {
             "Forever",
         ])));
         account.add(&imp.retention_row);
+        if let Some(core) = imp.core.get().cloned() {
+            crate::ui::chat::activity_marks::add_default_row(&account, core, &jid);
+        }
         let devices = gtk4::Button::builder()
             .label("Devices, Keys and Trust…")
             .halign(gtk4::Align::Start)

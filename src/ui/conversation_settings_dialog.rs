@@ -1,4 +1,5 @@
-//! Settings of one conversation: its retention override, whether it notifies, and clearing its
+//! Settings of one conversation: its retention override, whether it notifies, whether it
+//! shares delivery, read and typing status (1:1 only, off by default), and clearing its
 //! history (confirmed first). Retention and clearing go to the core; the mute flag is a `ui.*`
 //! preference kept in the encrypted store.
 
@@ -43,6 +44,12 @@ mod imp {
         pub contact_row: TemplateChild<adw::ActionRow>,
         #[template_child]
         pub contact_button: TemplateChild<gtk4::Button>,
+        #[template_child]
+        pub activity_group: TemplateChild<adw::PreferencesGroup>,
+        #[template_child]
+        pub activity_row: TemplateChild<adw::ActionRow>,
+        #[template_child]
+        pub activity_switch: TemplateChild<gtk4::Switch>,
         pub core: OnceCell<CoreHandle>,
         pub conversation: RefCell<Option<ConversationObject>>,
         /// Set while the dialog itself moves the retention row, so only the user's choice
@@ -145,7 +152,27 @@ impl ConversationSettingsDialog {
         dialog.show_contact_state(conversation.in_roster());
         imp.conversation.replace(Some(conversation.clone()));
         dialog.load_retention();
+        // Rooms and private messages to room occupants (`room/nick`) never share activity.
+        let one_to_one = !conversation.is_room() && !conversation.peer().contains('/');
+        imp.activity_group.set_visible(one_to_one);
+        if one_to_one {
+            crate::ui::chat::activity_marks::load_switch(
+                &dialog,
+                &imp.activity_switch,
+                &imp.activity_row,
+            );
+        }
         dialog
+    }
+
+    /// The conversation's (account, peer), for the activity switch.
+    pub(crate) fn account_and_peer(&self) -> Option<(String, String)> {
+        self.peer()
+    }
+
+    /// Shows a short message at the bottom of the dialog.
+    pub(crate) fn show_toast(&self, text: &str) {
+        self.toast(text);
     }
 
     /// Calls `f` after the conversation's history was erased.

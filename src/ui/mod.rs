@@ -22,8 +22,8 @@ pub mod pem_file;
 pub mod preferences_window;
 pub mod probe;
 pub mod room_dialog;
-pub mod room_moved_dialog;
 pub mod room_password_dialog;
+pub mod search_dialog;
 pub mod session_security;
 pub mod session_view;
 pub mod shortcuts_window;
@@ -150,16 +150,19 @@ pub fn application(unique: bool) -> adw::Application {
 fn show_profile_in_use(app: &adw::Application, error: &CoreError) {
     // Also for whoever started Talpa from a terminal.
     eprintln!("talpa: {error}");
-    let text = user_text::error_text(error);
-    let title = if matches!(error, CoreError::ProfileInUse) {
-        "Talpa Is Already Open"
+    let (title, text) = if matches!(error, CoreError::ProfileInUse) {
+        ("Talpa Is Already Open", user_text::error_text(error))
     } else {
-        "Cannot Open the Profile"
+        // The details name the profile directory and what the system said about it.
+        (
+            "Cannot Open the Profile",
+            format!("{}\n\n{error}", user_text::error_text(error)),
+        )
     };
     let status = adw::StatusPage::builder()
         .icon_name("dialog-warning-symbolic")
         .title(title)
-        .description(text)
+        .description(glib::markup_escape_text(&text).as_str())
         .build();
     let close = gtk4::Button::builder()
         .label("Close")
@@ -249,6 +252,7 @@ fn setup_app_actions(app: &adw::Application) {
     app.set_accels_for_action("win.lock", &["<Control>l"]);
     app.set_accels_for_action("win.add-account", &["<Control>n"]);
     app.set_accels_for_action("win.switch-conversation", &["<Control>k"]);
+    app.set_accels_for_action("win.search", &["<Control>f"]);
     app.set_accels_for_action("win.show-help-overlay", &["<Control>question"]);
 }
 

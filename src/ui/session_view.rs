@@ -23,8 +23,11 @@ use crate::ui::session_security::SecurityState;
 use crate::ui::tor_indicator::{TorIndicator, circuit_text};
 use crate::ui::{toast, user_text};
 
+mod activity;
 mod resync;
 mod room_state;
+
+mod jid_row;
 
 mod imp {
     #[allow(clippy::wildcard_imports)]
@@ -68,6 +71,8 @@ mod imp {
         pub people: OnceCell<gtk4::FilterListModel>,
         pub rooms: OnceCell<gtk4::FilterListModel>,
         pub room_panel: OnceCell<RoomPanel>,
+        /// The offer of a destroyed room's alternate, above the open conversation.
+        pub room_moved_banner: OnceCell<crate::ui::chat::room_moved_banner::RoomMovedBanner>,
         /// Occupants of each joined room, keyed by (account, room).
         pub occupants: RefCell<HashMap<(String, String), gio::ListStore>>,
         /// The conversation shown now.
@@ -261,6 +266,7 @@ fn account_row(item: &glib::Object) -> gtk4::Widget {
         return gtk4::Label::new(None).upcast();
     };
     let row = adw::ActionRow::builder().title(account.jid()).build();
+    jid_row::fit(&row, &account.jid());
     row.add_prefix(&colour_dot(account.colour()));
     account
         .bind_property("state", &row, "subtitle")
@@ -327,6 +333,7 @@ fn conversation_row(item: &glib::Object) -> gtk4::Widget {
         .subtitle(conversation.account())
         .activatable(true)
         .build();
+    jid_row::fit(&row, &conversation.peer());
     row.add_prefix(&colour_dot(conversation.colour()));
     if conversation.is_room() {
         room_state::decorate_row(&row, conversation);
@@ -360,6 +367,8 @@ impl SessionView {
         let view: Self = glib::Object::new();
         let chat = ConversationView::new(core.clone());
         view.imp().content_stack.add_named(&chat, Some("chat"));
+        crate::ui::chat::activity_marks::install_composer(&chat, core.clone());
+        activity::watch_focus(&view);
         let _ = view.imp().conversation_view.set(chat);
         let panel = RoomPanel::new(core.clone());
         view.imp().room_revealer.set_child(Some(&panel));
@@ -370,6 +379,10 @@ impl SessionView {
         ));
         let _ = view.imp().room_panel.set(panel);
         room_state::install(&view);
+        let banner = room_state::new_banner();
+        let content = &view.imp().content;
+        content.insert_child_after(&banner, content.first_child().as_ref());
+        let _ = view.imp().room_moved_banner.set(banner);
         view.imp().tor_indicator.connect_opened(glib::clone!(
             #[weak]
             view,
@@ -442,9 +455,18 @@ impl SessionView {
                 account,
                 state,
                 detail,
+                unreachable,
             } => {
                 if let Some(obj) = self.account(account) {
                     obj.set_state(state.clone());
+                    if let Some(cause) = unreachable {
+                        // Tor works; the server did not answer: said plainly, not as Tor's fault.
+                        let text = user_text::unreachable_text(*cause);
+                        obj.set_detail(text.as_str());
+                        toast(self, &user_text::unreachable_notice(account, *cause));
+                        self.update_circuits();
+                        return;
+                    }
                     obj.set_detail(detail.clone().unwrap_or_default());
                     let why = detail.as_deref().unwrap_or_default();
                     if state == "error" {
@@ -558,6 +580,9 @@ impl SessionView {
                 ..
             } => room_state::subject(self, account, room, subject),
             Event::Unlocked | Event::Locked | Event::Error { .. } => {}
+            Event::Delivered { .. } | Event::Displayed { .. } | Event::Typing { .. } => {
+                activity::handle(self, event);
+            }
             Event::KeysMissing { .. } | Event::MessageHeld { .. } => self.on_message_note(event),
         }
     }
@@ -569,7 +594,12 @@ impl SessionView {
             view.clear();
         }
         crate::ui::chat::message_notes::clear();
+        crate::ui::chat::activity_marks::clear();
+        activity::clear();
         room_state::clear();
+        if let Some(banner) = imp.room_moved_banner.get() {
+            banner.withdraw();
+        }
         crate::ui::chat::sender_lookalike::clear();
         if let Some(panel) = imp.room_panel.get() {
             panel.clear();
@@ -761,6 +791,7 @@ impl SessionView {
             return;
         };
         let shown = view.is_showing(&message.account, &message.with);
+        activity::on_message(self, message, new);
         if shown {
             view.push(message);
         } else if new && message.direction == "in" {
@@ -806,6 +837,7 @@ impl SessionView {
     }
 
     fn open_object(&self, conversation: &ConversationObject) {
+        activity::clear();
         let imp = self.imp();
         imp.open.replace(Some(conversation.clone()));
         imp.notifier
@@ -828,6 +860,7 @@ impl SessionView {
                 title.set_title(&c.peer());
                 if let Some(session) = session.upgrade() {
                     room_state::refresh_open(&session, &c);
+                    activity::opened(&session, &c.account(), &c.peer());
                 }
             });
             imp.content_stack.set_visible_child(view);

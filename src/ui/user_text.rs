@@ -2,7 +2,7 @@
 //! The core's own English strings are never shown raw except as a detail of a clear sentence.
 
 use crate::core::CoreError;
-use crate::core::events::HeldCause;
+use crate::core::events::{HeldCause, Unreachable};
 use crate::core::tor_settings::NetworkFileError;
 
 /// A sentence the user can act on, for a failed command.
@@ -21,6 +21,14 @@ pub fn error_text(e: &CoreError) -> String {
         }
         CoreError::InvalidInput(what) => format!("Please check what you entered: {what}."),
         CoreError::NotFound(what) => format!("Not found: {what}."),
+        // SQLite's SQLITE_FULL and the kernel's ENOSPC: the one store failure the user can fix.
+        CoreError::Store(detail)
+            if detail.contains("disk is full") || detail.contains("No space left") =>
+        {
+            "The disk is full: the encrypted store could not be written. Free some space and \
+             try again."
+                .to_owned()
+        }
         CoreError::Store(_) => "The encrypted store could not be read or written.".to_owned(),
         CoreError::Tor(_) => {
             "Tor is not usable right now. Talpa never connects without it.".to_owned()
@@ -201,6 +209,29 @@ pub fn connect_failure_text(account: &str, detail: &str) -> String {
     }
 }
 
+/// Why the server did not answer through Tor, for the account row (its tooltip) and the
+/// notice: Tor itself works, the exit relay could not reach the server.
+pub fn unreachable_text(cause: Unreachable) -> String {
+    let why = match cause {
+        Unreachable::Refused => {
+            "connection refused by the exit: nothing answers at that address and port"
+        }
+        Unreachable::HostNotFound => "host not found: check the server's name",
+        Unreachable::TimedOut => "timed out",
+        Unreachable::ExitPolicy => "no Tor exit relay allows that port",
+        Unreachable::NetworkFailed => "network failure at the exit relay",
+    };
+    format!("The server did not answer through Tor ({why}).")
+}
+
+/// The notice for [`unreachable_text`]: whose server, and that Talpa tries again.
+pub fn unreachable_notice(account: &str, cause: Unreachable) -> String {
+    format!(
+        "{account}: {} Talpa will retry through Tor.",
+        unreachable_text(cause)
+    )
+}
+
 /// Why `account` stopped trying to log in (`login_refused`): the server refused its
 /// credentials, or no longer offers what Talpa requires; Talpa waits for the user to fix it.
 pub fn login_refused_text(account: &str, detail: &str) -> String {
@@ -229,6 +260,23 @@ mod tests {
             connect_failure_text("mole@talpa.test", ""),
             "mole@talpa.test could not connect; Talpa will retry through Tor."
         );
+    }
+
+    #[test]
+    fn an_unreachable_server_is_said_plainly_not_as_a_tor_error() {
+        assert_eq!(
+            unreachable_text(Unreachable::Refused),
+            "The server did not answer through Tor (connection refused by the exit: nothing \
+             answers at that address and port)."
+        );
+        assert!(unreachable_text(Unreachable::HostNotFound).contains("(host not found"));
+        assert!(unreachable_text(Unreachable::TimedOut).contains("(timed out)"));
+        let notice = unreachable_notice("mole@talpa.test", Unreachable::TimedOut);
+        assert!(
+            notice.starts_with("mole@talpa.test: The server did not answer through Tor"),
+            "{notice}"
+        );
+        assert!(!notice.to_lowercase().contains("protocol"), "{notice}");
     }
 
     #[test]
@@ -294,6 +342,19 @@ mod tests {
             not_readable_text(&jids),
             "Not readable by: badger@talpa.test, otter@talpa.test"
         );
+    }
+
+    #[test]
+    fn a_full_disk_is_said_plainly() {
+        for detail in [
+            "storage error: database error: database or disk is full",
+            "storage error: I/O error: No space left on device (os error 28)",
+        ] {
+            let t = error_text(&CoreError::Store(detail.into()));
+            assert!(t.contains("The disk is full"), "{t}");
+        }
+        let other = error_text(&CoreError::Store("database error: locked".into()));
+        assert!(!other.contains("disk is full"), "{other}");
     }
 
     #[test]

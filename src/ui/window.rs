@@ -195,6 +195,9 @@ impl Window {
         let switch_conversation = gio::ActionEntry::builder("switch-conversation")
             .activate(|window: &Self, _, _| window.switch_conversation())
             .build();
+        let search = gio::ActionEntry::builder("search")
+            .activate(|window: &Self, _, _| window.search_messages())
+            .build();
         self.add_action_entries([
             lock,
             add_account,
@@ -203,6 +206,7 @@ impl Window {
             remove_account,
             account_settings,
             switch_conversation,
+            search,
         ]);
         self.update_actions();
     }
@@ -217,6 +221,7 @@ impl Window {
             "remove-account",
             "account-settings",
             "switch-conversation",
+            "search",
         ] {
             if let Some(action) = self.lookup_action(name).and_downcast::<gio::SimpleAction>() {
                 action.set_enabled(unlocked);
@@ -456,6 +461,14 @@ impl Window {
             }
         ));
         dialog.present();
+    }
+
+    /// Opens the message search (Ctrl+F) over this computer's stored messages.
+    pub fn search_messages(&self) {
+        let (Some(core), Some(session)) = (self.core(), self.session()) else {
+            return;
+        };
+        crate::ui::search_dialog::open(self, core, &session);
     }
 
     /// Asks before removing an account with all of its data, then asks the core.

@@ -22,10 +22,14 @@
 //!   subscriptions, blocking, corrections, retractions, fingerprint-safe answers).
 //! - [`mam`]: the MAM catch-up planner (parallel time ranges on servers with extended MAM).
 //! - [`muc`], [`pep`]: group chats, PEP and bookmarks.
+//! - [`receipts`], [`chat_markers`], [`chat_states`]: delivery receipts, read markers and
+//!   typing notifications (used only where the user opted in, see `core::activity`).
 //! - [`origin`]: pure inbound origin checks; [`stanza`]: namespaces, builders, parsing;
 //!   [`xml_text`]: which characters a stanza can carry.
 
 pub mod bind_id;
+pub mod chat_markers;
+pub mod chat_states;
 pub mod connector;
 pub mod error;
 pub mod login;
@@ -33,6 +37,7 @@ pub mod mam;
 pub mod muc;
 pub mod origin;
 pub mod pep;
+pub mod receipts;
 pub mod session;
 pub mod srv;
 pub mod stanza;

@@ -374,7 +374,8 @@ pub struct Invitation {
     pub room: BareJid,
     /// Who invites (bare JID as stated by the room or the sender).
     pub from: Option<BareJid>,
-    /// The reason given.
+    /// The reason given, made one line of at most [`INVITE_REASON_MAX_CHARS`] characters as
+    /// [`one_line_bounded`] does (the inviter is anybody who knows the account's JID).
     pub reason: Option<String>,
     /// The room password, if the invitation carries one.
     pub password: Option<String>,
@@ -404,7 +405,7 @@ pub fn parse_invitation(msg: &Message) -> Option<Invitation> {
                     .map(|j| j.to_bare()),
                 reason: inv
                     .get_child("reason", NS_MUC_USER)
-                    .map(Element::text)
+                    .map(|r| one_line_bounded(&r.text(), INVITE_REASON_MAX_CHARS))
                     .filter(|r| !r.is_empty()),
                 password: x
                     .get_child("password", NS_MUC_USER)
@@ -421,8 +422,8 @@ pub fn parse_invitation(msg: &Message) -> Option<Invitation> {
                 from: Some(from.to_bare()),
                 reason: x
                     .attr("reason")
-                    .filter(|r| !r.is_empty())
-                    .map(str::to_owned),
+                    .map(|r| one_line_bounded(r, INVITE_REASON_MAX_CHARS))
+                    .filter(|r| !r.is_empty()),
                 password: x
                     .attr("password")
                     .filter(|p| !p.is_empty())
@@ -445,7 +446,15 @@ pub fn room_status_codes(msg: &Message) -> Vec<u16> {
         .collect()
 }
 
-/// The subject a room message sets, if it sets one (`Some("")` clears it).
+/// The longest room subject kept (longer ones are cut and end in `…`).
+pub const SUBJECT_MAX_CHARS: usize = 1000;
+
+/// The longest invitation reason kept (longer ones are cut and end in `…`).
+pub const INVITE_REASON_MAX_CHARS: usize = 300;
+
+/// The subject a room message sets, if it sets one (`Some("")` clears it): any occupant the
+/// room lets change it writes it, so it is made one line of at most [`SUBJECT_MAX_CHARS`]
+/// characters as [`one_line_bounded`] does.
 pub fn subject_of(msg: &Message) -> Option<String> {
     if msg.type_ != MessageType::Groupchat {
         return None;
@@ -453,7 +462,8 @@ pub fn subject_of(msg: &Message) -> Option<String> {
     if msg.subjects.is_empty() {
         return None;
     }
-    Some(msg.subjects.values().next().cloned().unwrap_or_default())
+    let subject = msg.subjects.values().next().cloned().unwrap_or_default();
+    Some(one_line_bounded(&subject, SUBJECT_MAX_CHARS))
 }
 
 /// Whether a self-ping (XEP-0410) answer means we are still in the room.
@@ -976,6 +986,43 @@ mod tests {
         assert_eq!(
             info.field("muc#roominfo_logs"),
             Some("https://logs.example/r")
+        );
+    }
+
+    #[test]
+    fn a_hostile_invitation_reason_and_room_subject_are_one_bounded_clean_line() {
+        let huge = "x ".repeat(2_000);
+        let m = message(&format!(
+            "<message xmlns='jabber:client' from='bob@talpa.test/x' to='me@talpa.test'>\
+             <x xmlns='jabber:x:conference' jid='r@rooms.talpa.test' \
+             reason='pay at \u{202E}moc.evil&#10;now {huge}'/></message>"
+        ));
+        let reason = parse_invitation(&m).unwrap().reason.unwrap();
+        assert!(reason.starts_with("pay at moc.evil now x x"), "{reason}");
+        assert_eq!(reason.chars().count(), INVITE_REASON_MAX_CHARS);
+        let m = message(&format!(
+            "<message xmlns='jabber:client' from='r@rooms.talpa.test' to='me@talpa.test'>\
+             <x xmlns='http://jabber.org/protocol/muc#user'><invite from='bob@talpa.test/x'>\
+             <reason>a\u{2067}b&#10;c{huge}</reason></invite></x></message>"
+        ));
+        let reason = parse_invitation(&m).unwrap().reason.unwrap();
+        assert!(reason.starts_with("ab cx x"), "{reason}");
+        assert_eq!(reason.chars().count(), INVITE_REASON_MAX_CHARS);
+        let m = message(&format!(
+            "<message xmlns='jabber:client' from='r@rooms.talpa.test/eve' to='me@talpa.test' \
+             type='groupchat'><subject>Welcome\u{202E}gpj.exe&#10;&#10;{huge}</subject></message>"
+        ));
+        let subject = subject_of(&m).unwrap();
+        assert!(subject.starts_with("Welcomegpj.exe x x"), "{subject}");
+        assert_eq!(subject.chars().count(), SUBJECT_MAX_CHARS);
+        let m = message(
+            "<message xmlns='jabber:client' from='r@rooms.talpa.test' type='groupchat'>\
+             <subject></subject></message>",
+        );
+        assert_eq!(
+            subject_of(&m).as_deref(),
+            Some(""),
+            "an empty subject still clears it"
         );
     }
 

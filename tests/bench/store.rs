@@ -6,7 +6,12 @@
 //! - open the database and load the last 50 messages of that N-message conversation;
 //! - expire all N messages (secure_delete on, a 32 MiB page cache for the run, then the WAL
 //!   checkpointed with TRUNCATE, as the store's expiry does);
-//! - unlock: Argon2id + SQLCipher keying + full HMAC check, against opening a plain file.
+//! - unlock: Argon2id + SQLCipher keying + full HMAC check, against opening a plain file;
+//! - search all N messages of the account (`talpa::store::search`, a scan of the decrypted
+//!   bodies, no index) for a rare word pair (a few dozen hits) and for a word every message
+//!   has (all N match: the page of 50 is picked from N hits), and for a non-ASCII word no body
+//!   has (SQLite's ASCII `LIKE` cannot filter it: every body is case-folded in Talpa's code,
+//!   the worst case).
 //!
 //! The "raw" rows run identical SQL on a keyed SQLCipher connection and on an unkeyed one
 //! (the store's own connection settings, `talpa::store::profile::apply_pragmas`, and schema,
@@ -25,8 +30,8 @@ use std::time::{Duration, Instant};
 use chrono::{TimeZone, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use talpa::store::{
-    ConversationKind, Direction, NewAccount, NewMessage, Passphrase, Profile, RetentionPolicy,
-    migrations, profile,
+    AccountId, ConversationKind, Direction, NewAccount, NewMessage, Passphrase, Profile,
+    RetentionPolicy, SearchQuery, SearchScope, migrations, profile, search,
 };
 
 const BATCH: usize = 1_000;
@@ -207,10 +212,34 @@ fn raw_setup(conn: &mut Connection) {
     .expect("seed");
 }
 
+/// The rare query (a few dozen of the bench bodies) and the one every body matches.
+const RARE: &str = "NUMBER 4242";
+const EVERY: &str = "typical";
+const NON_ASCII: &str = "ПРИВЕТ";
+
+/// Searches the bench account's messages for `text`; the number of hits on the first page.
+fn raw_search(conn: &Connection, text: &str, now: chrono::DateTime<Utc>) -> usize {
+    let query = SearchQuery::parse(text).expect("query");
+    search::search_connection(
+        conn,
+        SearchScope::Account(AccountId(1)),
+        &query,
+        None,
+        50,
+        now,
+    )
+    .expect("search")
+    .hits
+    .len()
+}
+
 struct Figures {
     insert: Cost,
     open_last_50: Cost,
     expire: Cost,
+    search_rare: Cost,
+    search_every: Cost,
+    search_non_ascii: Cost,
 }
 
 fn raw_run(path: &Path, key: Option<&[u8; 32]>, n: usize, t0: i64, repeat: usize) -> Figures {
@@ -221,6 +250,10 @@ fn raw_run(path: &Path, key: Option<&[u8; 32]>, n: usize, t0: i64, repeat: usize
 
     let mut opens = Vec::new();
     let mut expiries = Vec::new();
+    let mut rare = Vec::new();
+    let mut every = Vec::new();
+    let mut non_ascii = Vec::new();
+    let now = Utc.timestamp_millis_opt(t0).single().expect("t0") + chrono::Duration::days(1);
     for i in 0..repeat {
         // A fresh copy each round: every expiry deletes the same N rows from the same pages.
         let copy = path.with_extension(format!("copy{i}"));
@@ -230,8 +263,17 @@ fn raw_run(path: &Path, key: Option<&[u8; 32]>, n: usize, t0: i64, repeat: usize
             assert_eq!(raw_last_50(&conn), 50);
             conn
         });
-        drop(conn);
         opens.push(open);
+        let (hits, c) = measure(|| raw_search(&conn, RARE, now));
+        assert!(hits > 0 && hits < 50, "{hits} rare hits");
+        rare.push(c);
+        let (hits, c) = measure(|| raw_search(&conn, EVERY, now));
+        assert_eq!(hits, 50);
+        every.push(c);
+        let (hits, c) = measure(|| raw_search(&conn, NON_ASCII, now));
+        assert_eq!(hits, 0);
+        non_ascii.push(c);
+        drop(conn);
         let mut conn = open_raw(&copy, key);
         let (removed, expire) = measure(|| raw_expire(&mut conn, i64::MAX));
         assert_eq!(removed, n);
@@ -243,6 +285,9 @@ fn raw_run(path: &Path, key: Option<&[u8; 32]>, n: usize, t0: i64, repeat: usize
         insert,
         open_last_50: median(opens),
         expire: median(expiries),
+        search_rare: median(rare),
+        search_every: median(every),
+        search_non_ascii: median(non_ascii),
     }
 }
 
@@ -298,6 +343,21 @@ fn main() {
     let ((), api_last_50) = measure(|| {
         assert_eq!(store.history(conv, None, 50).expect("history").len(), 50);
     });
+    let search_now = t0 + chrono::Duration::days(1);
+    let ((), api_search_rare) = measure(|| {
+        let q = SearchQuery::parse(RARE).expect("query");
+        let page = store
+            .search(SearchScope::Account(acct), &q, None, 50, search_now)
+            .expect("search");
+        assert!(!page.hits.is_empty());
+    });
+    let ((), api_search_every) = measure(|| {
+        let q = SearchQuery::parse(EVERY).expect("query");
+        let page = store
+            .search(SearchScope::Account(acct), &q, None, 50, search_now)
+            .expect("search");
+        assert!(page.more);
+    });
     let (removed, api_expire) = measure(|| {
         store
             .set_account_retention(
@@ -324,6 +384,8 @@ fn main() {
         api_unlock,
     );
     api(format!("last 50 of {n}"), api_last_50);
+    api(format!("search {n} messages, few hits"), api_search_rare);
+    api(format!("search {n} messages, all match"), api_search_every);
     api(format!("expire {n} messages"), api_expire);
 
     // --- Same SQL, keyed vs unkeyed --------------------------------------------------
@@ -349,6 +411,21 @@ fn main() {
         plain.open_last_50,
     );
     row(&format!("expire {n} messages"), cipher.expire, plain.expire);
+    row(
+        &format!("search {n} msgs, few hits"),
+        cipher.search_rare,
+        plain.search_rare,
+    );
+    row(
+        &format!("search {n} msgs, all match"),
+        cipher.search_every,
+        plain.search_every,
+    );
+    row(
+        &format!("search {n} msgs, non-ASCII"),
+        cipher.search_non_ascii,
+        plain.search_non_ascii,
+    );
 
     let (store, unlock) = measure(|| Profile::unlock(&dir, &pass).expect("unlock").into_store());
     store.lock().expect("lock");

@@ -84,7 +84,13 @@ pub fn note_for(m: &StoredMessage) -> String {
         _ => m
             .origin_id
             .as_deref()
-            .map(|o| remembered(o, &m.encryption))
+            .map(|o| {
+                let note = remembered(o, &m.encryption);
+                match crate::ui::chat::activity_marks::note(o) {
+                    Some(mark) if note.is_empty() => mark.to_owned(),
+                    _ => note,
+                }
+            })
             .unwrap_or_default(),
     }
 }

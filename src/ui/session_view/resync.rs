@@ -51,6 +51,7 @@ pub(super) async fn list_conversations(
                 && c.is_room
             {
                 obj.set_is_room(true);
+                super::room_state::restore(&view, &account.jid, &c);
             }
         }
     }

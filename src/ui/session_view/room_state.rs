@@ -3,8 +3,10 @@
 //! refused join …) and offers *Rejoin* where that can work; the open room's header shows the
 //! subject (or the reason) and its composer is disabled while we are not in the room. A join
 //! the room refuses is also told in a toast. A destroyed room says so with its owner's reason
-//! and offers the room they suggest instead; *Rejoin* of a password-protected room uses the
-//! stored password (the core's), and asks for it when the room refuses that.
+//! (also after a restart: the core keeps it with the conversation) and offers the room they
+//! suggest instead in a bar above the conversation ([`RoomMovedBanner`]); *Rejoin* of a
+//! password-protected room uses the stored password (the core's), and asks for it when the
+//! room refuses that.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -15,9 +17,10 @@ use gtk4::{gio, glib};
 
 use super::SessionView;
 use crate::core::Command;
-use crate::core::commands::Secret;
+use crate::core::commands::{ConversationSummary, Secret};
+use crate::ui::chat::room_moved_banner::RoomMovedBanner;
 use crate::ui::models::ConversationObject;
-use crate::ui::{room_moved_dialog, room_password_dialog, toast, user_text};
+use crate::ui::{room_password_dialog, toast, user_text};
 
 /// The reason a room gives for refusing a wrong (or missing) password.
 const WRONG_PASSWORD: &str = "join_refused: not-authorized";
@@ -28,12 +31,16 @@ thread_local! {
     static REJOINING: RefCell<HashMap<(String, String), bool>> = RefCell::default();
     /// Rooms whose last refusal was for the password: *Rejoin* asks for it first.
     static NEED_PASSWORD: RefCell<HashSet<(String, String)>> = RefCell::default();
+    /// Destroyed rooms whose suggested alternate is offered (not joined, not dismissed): what
+    /// the room told ("This room was destroyed: …") and the alternate's JID.
+    static ALTERNATES: RefCell<HashMap<(String, String), (String, String)>> = RefCell::default();
 }
 
-/// Forgets the rooms being joined again (on lock).
+/// Forgets the rooms being joined again and the offered alternates (on lock).
 pub(super) fn clear() {
     REJOINING.with_borrow_mut(HashMap::clear);
     NEED_PASSWORD.with_borrow_mut(HashSet::clear);
+    ALTERNATES.with_borrow_mut(HashMap::clear);
 }
 
 fn key(account: &str, room: &str) -> (String, String) {
@@ -64,6 +71,30 @@ pub(super) fn install(view: &SessionView) {
         }
     ));
     group.add_action(&rejoin);
+    let pair = <(String, String)>::static_variant_type();
+    let join_alternate = gio::SimpleAction::new("join-alternate", Some(&pair));
+    join_alternate.connect_activate(glib::clone!(
+        #[weak]
+        view,
+        move |_, target| {
+            if let Some((account, room)) = target.and_then(<(String, String)>::from_variant) {
+                join_alternate_of(&view, &account, &room);
+            }
+        }
+    ));
+    group.add_action(&join_alternate);
+    let dismiss = gio::SimpleAction::new("dismiss-alternate", Some(&pair));
+    dismiss.connect_activate(glib::clone!(
+        #[weak]
+        view,
+        move |_, target| {
+            if let Some((account, room)) = target.and_then(<(String, String)>::from_variant) {
+                ALTERNATES.with_borrow_mut(|a| a.remove(&key(&account, &room)));
+                refresh_banner(&view);
+            }
+        }
+    ));
+    group.add_action(&dismiss);
     view.insert_action_group("rooms", Some(&group));
 }
 
@@ -129,6 +160,7 @@ fn join_again(view: &SessionView, account: &str, room: &str, password: Option<Se
 pub(super) fn joined(view: &SessionView, account: &str, room: &str, nick: &str) {
     REJOINING.with_borrow_mut(|r| r.remove(&key(account, room)));
     NEED_PASSWORD.with_borrow_mut(|n| n.remove(&key(account, room)));
+    ALTERNATES.with_borrow_mut(|a| a.remove(&key(account, room)));
     if let Some(c) = known(view, account, room) {
         c.set_nick(nick);
         c.set_left_reason("");
@@ -181,39 +213,119 @@ pub(super) fn left(view: &SessionView, account: &str, room: &str, reason: &str, 
     c.set_rejoinable(
         (user_text::room_rejoinable(reason) || reason == WRONG_PASSWORD) && !c.nick().is_empty(),
     );
-    refresh_open(view, &c);
     if let Some(alternate) = alternate {
-        suggest_alternate(view, account, &c.nick(), &text, alternate);
+        ALTERNATES.with_borrow_mut(|a| {
+            a.insert(key(account, room), (text.clone(), alternate.to_owned()))
+        });
     }
+    refresh_open(view, &c);
 }
 
-/// Offers to join the room a destroyed room's owner suggests, with the same nickname.
-fn suggest_alternate(view: &SessionView, account: &str, nick: &str, text: &str, alternate: &str) {
-    let (Some(parent), Some(core)) = (
-        view.root().and_downcast::<gtk4::Window>(),
-        view.imp().core.get().cloned(),
-    ) else {
+/// A stored conversation listed again (after unlock or a resync): a room destroyed while we
+/// were in it says so again, and its alternate is offered again.
+pub(super) fn restore(view: &SessionView, account: &str, listed: &ConversationSummary) {
+    let Some(destroyed) = &listed.destroyed else {
+        return;
+    };
+    let Some(c) = known(view, account, &listed.with) else {
+        return;
+    };
+    let text = user_text::room_left_detail_text("destroyed", destroyed.reason.as_deref(), None);
+    c.set_left_reason(text.as_str());
+    c.set_rejoinable(false);
+    if c.nick().is_empty()
+        && let Some(nick) = &destroyed.nick
+    {
+        c.set_nick(nick.as_str());
+    }
+    if let Some(alternate) = &destroyed.alternate {
+        ALTERNATES.with_borrow_mut(|a| {
+            a.entry(key(account, &listed.with))
+                .or_insert_with(|| (text.clone(), alternate.clone()));
+        });
+    }
+    refresh_open(view, &c);
+}
+
+/// Joins the room `room`'s owner suggested with our nickname there, and withdraws the offer
+/// once the join is sent. Without a nickname (never suggested for the user) the room dialog
+/// is not guessed at: the offer says to join from the menu.
+fn join_alternate_of(view: &SessionView, account: &str, room: &str) {
+    let Some(alternate) = ALTERNATES.with_borrow(|a| a.get(&key(account, room)).cloned()) else {
+        return;
+    };
+    let Some(core) = view.imp().core.get().cloned() else {
+        return;
+    };
+    let Some(nick) = known(view, account, room)
+        .map(|c| c.nick())
+        .filter(|n| !n.is_empty())
+    else {
+        toast(
+            view,
+            &format!(
+                "Your nickname in {room} is not known: join {} with Join Room… in the menu.",
+                alternate.1
+            ),
+        );
         return;
     };
     let command = Command::JoinRoom {
         account: account.to_owned(),
-        room: alternate.to_owned(),
-        nick: nick.to_owned(),
+        room: alternate.1,
+        nick,
         password: None,
         force: false,
     };
-    let weak = view.downgrade();
-    room_moved_dialog::suggest_alternate(&parent, text, alternate, move || {
-        let (core, command, weak) = (core.clone(), command.clone(), weak.clone());
-        glib::MainContext::default().spawn_local(async move {
-            if let (Err(e), Some(view)) = (core.call(command).await, weak.upgrade()) {
-                toast(
-                    &view,
-                    &format!("Could not join. {}", user_text::error_text(&e)),
-                );
+    let (weak, asked) = (view.downgrade(), key(account, room));
+    glib::MainContext::default().spawn_local(async move {
+        let result = core.call(command).await;
+        let Some(view) = weak.upgrade() else {
+            return;
+        };
+        match result {
+            Ok(_) => {
+                ALTERNATES.with_borrow_mut(|a| a.remove(&asked));
+                refresh_banner(&view);
             }
-        });
+            Err(e) => toast(
+                &view,
+                &format!("Could not join. {}", user_text::error_text(&e)),
+            ),
+        }
     });
+}
+
+/// Shows the open conversation's alternate offer, or hides the bar.
+fn refresh_banner(view: &SessionView) {
+    let imp = view.imp();
+    let Some(banner) = imp.room_moved_banner.get() else {
+        return;
+    };
+    let open = imp.open.borrow().clone();
+    let offer = open.as_ref().and_then(|c| {
+        ALTERNATES.with_borrow(|a| {
+            a.get(&key(&c.account(), &c.peer()))
+                .map(|(text, alt)| (c.account(), c.peer(), text.clone(), alt.clone()))
+        })
+    });
+    // Already there (joined now or before a restart): nothing to offer.
+    let offer = offer.filter(|(account, room, _, alternate)| {
+        let joined = known(view, account, alternate).is_some_and(|c| c.is_room());
+        if joined {
+            ALTERNATES.with_borrow_mut(|a| a.remove(&key(account, room)));
+        }
+        !joined
+    });
+    match offer {
+        Some((account, room, text, alternate)) => banner.offer(&account, &room, &text, &alternate),
+        None => banner.withdraw(),
+    }
+}
+
+/// The bar offering a destroyed room's alternate, hidden, for the session view to place.
+pub(super) fn new_banner() -> RoomMovedBanner {
+    RoomMovedBanner::new()
 }
 
 /// `RoomSubject`: the room's subject changed (empty when cleared).
@@ -250,6 +362,7 @@ pub(super) fn refresh_open(view: &SessionView, c: &ConversationObject) {
         let reason = c.left_reason();
         chat.set_can_send((!reason.is_empty()).then_some(reason.as_str()));
     }
+    refresh_banner(view);
 }
 
 /// The sidebar row's parts for a room: the subtitle says why we are not in it, and a

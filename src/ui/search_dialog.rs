@@ -1,0 +1,711 @@
+//! Message search (Ctrl+F): words typed are looked for in this computer's stored messages —
+//! every account's conversations, or only the open one — through the core's `search`
+//! command, which reads the local encrypted store only (never the server's archive). Each
+//! result shows the conversation, the sender, the time and a one-line snippet with the words
+//! highlighted; activating it opens that conversation with the message at the top of the
+//! list (older pages are loaded until it is there).
+//!
+//! The snippet is hostile text: it is shown with `set_text` and Pango attributes, never parsed
+//! as markup, and control and bidirectional-formatting characters are dropped first so a
+//! message cannot reorder or hide the rest of its line.
+
+use std::cell::{Cell, OnceCell, RefCell};
+use std::sync::OnceLock;
+
+use gtk4::glib::subclass::Signal;
+use gtk4::prelude::*;
+use gtk4::subclass::prelude::*;
+use gtk4::{CompositeTemplate, glib, pango};
+use libadwaita as adw;
+use libadwaita::subclass::prelude::*;
+
+use crate::core::search::SearchHit;
+use crate::core::{Command, CoreHandle, Reply};
+use crate::ui::user_text;
+
+/// Hits asked for per account and page.
+const PAGE: u32 = 50;
+
+const HINT: &str = "Type words to find in this computer's stored messages.";
+
+mod imp {
+    #[allow(clippy::wildcard_imports)]
+    // gtk-rs subclass idiom: imp shares its wrapper's imports
+    use super::*;
+
+    #[derive(Default, CompositeTemplate)]
+    #[template(file = "../../ui/search_dialog.ui")]
+    pub struct SearchDialog {
+        #[template_child]
+        pub search_entry: TemplateChild<gtk4::SearchEntry>,
+        #[template_child]
+        pub scope_check: TemplateChild<gtk4::CheckButton>,
+        #[template_child]
+        pub status_label: TemplateChild<gtk4::Label>,
+        #[template_child]
+        pub results_list: TemplateChild<gtk4::ListBox>,
+        #[template_child]
+        pub more_button: TemplateChild<gtk4::Button>,
+        pub core: OnceCell<CoreHandle>,
+        /// The accounts searched.
+        pub accounts: RefCell<Vec<String>>,
+        /// The conversation open in the window, which "only the open conversation" searches.
+        pub open: RefCell<Option<(String, String)>>,
+        /// What is searched now.
+        pub query: RefCell<String>,
+        /// Bumped by every new search, so a late answer to an older one is dropped.
+        pub generation: Cell<u64>,
+        /// The hits listed, in list order.
+        pub hits: RefCell<Vec<SearchHit>>,
+        /// Where each search (account, conversation) with older hits goes on.
+        pub cursors: RefCell<Vec<Cursor>>,
+        /// Hits fetched but not listed yet: older than some search's unfetched hits, so
+        /// listing them now could put them before hits still to come.
+        pub held: RefCell<Vec<SearchHit>>,
+    }
+
+    #[glib::object_subclass]
+    impl ObjectSubclass for SearchDialog {
+        const NAME: &'static str = "TalpaSearchDialog";
+        type Type = super::SearchDialog;
+        type ParentType = adw::Window;
+
+        fn class_init(klass: &mut Self::Class) {
+            klass.bind_template();
+            klass.add_binding_action(
+                gtk4::gdk::Key::Escape,
+                gtk4::gdk::ModifierType::empty(),
+                "window.close",
+            );
+        }
+
+        fn instance_init(obj: &glib::subclass::InitializingObject<Self>) {
+            obj.init_template();
+        }
+    }
+
+    impl ObjectImpl for SearchDialog {
+        fn signals() -> &'static [Signal] {
+            static SIGNALS: OnceLock<Vec<Signal>> = OnceLock::new();
+            SIGNALS.get_or_init(|| {
+                vec![
+                    Signal::builder("chosen")
+                        .param_types([
+                            String::static_type(),
+                            String::static_type(),
+                            i64::static_type(),
+                        ])
+                        .build(),
+                ]
+            })
+        }
+    }
+
+    impl WidgetImpl for SearchDialog {}
+    impl WindowImpl for SearchDialog {}
+    impl AdwWindowImpl for SearchDialog {}
+}
+
+glib::wrapper! {
+    /// Finds stored messages by the words in them.
+    pub struct SearchDialog(ObjectSubclass<imp::SearchDialog>)
+        @extends adw::Window, gtk4::Window, gtk4::Widget,
+        @implements gtk4::Buildable, gtk4::ConstraintTarget, gtk4::Native,
+            gtk4::Root, gtk4::ShortcutManager;
+}
+
+impl SearchDialog {
+    /// A search over `accounts`' stored messages, above `parent`; `open` is the conversation
+    /// (account, peer) shown in the window, which the search can be narrowed to.
+    pub fn new(
+        parent: &impl IsA<gtk4::Window>,
+        core: CoreHandle,
+        accounts: Vec<String>,
+        open: Option<(String, String)>,
+    ) -> Self {
+        let dialog: Self = glib::Object::builder()
+            .property("transient-for", parent)
+            .build();
+        // Registered with the application so that locking finds and destroys it.
+        dialog.set_application(parent.as_ref().application().as_ref());
+        let imp = dialog.imp();
+        let _ = imp.core.set(core);
+        imp.accounts.replace(accounts);
+        if let Some((_, peer)) = &open {
+            imp.scope_check
+                .set_label(Some(&format!("Only the conversation with {peer}")));
+            imp.scope_check.set_visible(true);
+        }
+        imp.open.replace(open);
+        imp.search_entry.connect_search_changed(glib::clone!(
+            #[weak]
+            dialog,
+            move |entry| dialog.search(&entry.text())
+        ));
+        imp.search_entry.connect_activate(glib::clone!(
+            #[weak]
+            dialog,
+            move |_| dialog.choose(0)
+        ));
+        imp.scope_check.connect_toggled(glib::clone!(
+            #[weak]
+            dialog,
+            move |_| {
+                let query = dialog.imp().query.borrow().clone();
+                dialog.search(&query);
+            }
+        ));
+        imp.results_list.connect_row_activated(glib::clone!(
+            #[weak]
+            dialog,
+            move |_, row| dialog.choose(row.index() as u32)
+        ));
+        imp.more_button.connect_clicked(glib::clone!(
+            #[weak]
+            dialog,
+            move |_| dialog.more()
+        ));
+        dialog
+    }
+
+    /// Calls `f(account, peer, message id)` when a result is chosen (the dialog then closes).
+    pub fn connect_chosen<F: Fn(&Self, &str, &str, i64) + 'static>(
+        &self,
+        f: F,
+    ) -> glib::SignalHandlerId {
+        self.connect_local("chosen", false, move |values| {
+            let dialog = values.first()?.get::<Self>().ok()?;
+            let account = values.get(1)?.get::<String>().ok()?;
+            let peer = values.get(2)?.get::<String>().ok()?;
+            let id = values.get(3)?.get::<i64>().ok()?;
+            f(&dialog, &account, &peer, id);
+            None
+        })
+    }
+
+    /// The search entry (for tests and focus).
+    pub fn search_entry(&self) -> &gtk4::SearchEntry {
+        &self.imp().search_entry
+    }
+
+    /// Narrows the search to the open conversation, or widens it to every conversation.
+    pub fn set_only_open_conversation(&self, only: bool) {
+        self.imp().scope_check.set_active(only);
+    }
+
+    /// How many results are listed.
+    pub fn n_results(&self) -> usize {
+        self.imp().hits.borrow().len()
+    }
+
+    /// The snippets listed, in order (for tests).
+    pub fn snippets(&self) -> Vec<String> {
+        self.imp()
+            .hits
+            .borrow()
+            .iter()
+            .map(|h| h.snippet.clone())
+            .collect()
+    }
+
+    /// What the status line says now.
+    pub fn status(&self) -> String {
+        self.imp().status_label.text().to_string()
+    }
+
+    /// Searches for `text` (what the search entry does), replacing the results.
+    pub fn search(&self, text: &str) {
+        let imp = self.imp();
+        imp.query.replace(text.to_owned());
+        imp.generation.set(imp.generation.get() + 1);
+        imp.hits.borrow_mut().clear();
+        imp.cursors.borrow_mut().clear();
+        imp.held.borrow_mut().clear();
+        // ListBox::remove_all is GTK 4.12.
+        while let Some(row) = imp.results_list.first_child() {
+            imp.results_list.remove(&row);
+        }
+        imp.more_button.set_visible(false);
+        if text.trim().is_empty() {
+            imp.status_label.set_text(HINT);
+            return;
+        }
+        imp.status_label.set_text("Searching…");
+        let only = imp
+            .open
+            .borrow()
+            .clone()
+            .filter(|_| imp.scope_check.is_active());
+        let scopes: Vec<(String, Option<String>, Option<i64>)> = match only {
+            Some((account, peer)) => vec![(account, Some(peer), None)],
+            None => imp
+                .accounts
+                .borrow()
+                .iter()
+                .map(|a| (a.clone(), None, None))
+                .collect(),
+        };
+        self.fetch(scopes);
+    }
+
+    /// Lists the next page of every search that has older hits.
+    fn more(&self) {
+        let scopes = self
+            .imp()
+            .cursors
+            .take()
+            .into_iter()
+            .map(|c| (c.account, c.with, Some(c.last.1)))
+            .collect::<Vec<_>>();
+        self.imp().more_button.set_visible(false);
+        if scopes.is_empty() {
+            // Only held hits are left.
+            self.show(Vec::new(), Vec::new(), None);
+        } else {
+            self.fetch(scopes);
+        }
+    }
+
+    fn fetch(&self, scopes: Vec<(String, Option<String>, Option<i64>)>) {
+        let Some(core) = self.imp().core.get().cloned() else {
+            return;
+        };
+        let generation = self.imp().generation.get();
+        let query = self.imp().query.borrow().clone();
+        let dialog = self.downgrade();
+        glib::MainContext::default().spawn_local(async move {
+            let mut batch = Vec::new();
+            let mut cursors = Vec::new();
+            let mut failure = None;
+            for (account, with, before) in scopes {
+                let result = core
+                    .call(Command::Search {
+                        account: account.clone(),
+                        query: query.clone(),
+                        with: with.clone(),
+                        before,
+                        limit: Some(PAGE),
+                    })
+                    .await;
+                match result {
+                    Ok(Reply::SearchResults { hits, more }) => {
+                        if let (true, Some(last)) = (more, hits.last()) {
+                            cursors.push(Cursor {
+                                account,
+                                with,
+                                last: (last.timestamp_ms, last.id),
+                            });
+                        }
+                        batch.extend(hits);
+                    }
+                    Ok(_) => {}
+                    Err(e) => failure = Some(user_text::error_text(&e)),
+                }
+            }
+            let Some(dialog) = dialog.upgrade() else {
+                return;
+            };
+            if dialog.imp().generation.get() != generation {
+                return;
+            }
+            dialog.show(batch, cursors, failure);
+        });
+    }
+
+    fn show(&self, mut batch: Vec<SearchHit>, cursors: Vec<Cursor>, failure: Option<String>) {
+        let imp = self.imp();
+        let several_accounts = imp.accounts.borrow().len() > 1;
+        batch.append(&mut imp.held.borrow_mut());
+        let (listed, held) = split_at_frontier(batch, &cursors);
+        for hit in &listed {
+            imp.results_list.append(&result_row(hit, several_accounts));
+        }
+        imp.hits.borrow_mut().extend(listed);
+        imp.more_button
+            .set_visible(!cursors.is_empty() || !held.is_empty());
+        imp.held.replace(held);
+        imp.cursors.replace(cursors);
+        let n = imp.hits.borrow().len();
+        let status = match (failure, n) {
+            (Some(e), _) => e,
+            (None, 0) => "No stored message contains these words.".to_owned(),
+            (None, 1) => "1 message".to_owned(),
+            (None, n) if imp.more_button.is_visible() => format!("{n} messages, and older ones"),
+            (None, n) => format!("{n} messages"),
+        };
+        imp.status_label.set_text(&status);
+    }
+
+    /// Opens the `index`-th result's conversation (Enter opens the first).
+    pub fn choose(&self, index: u32) {
+        let Some(hit) = self.imp().hits.borrow().get(index as usize).cloned() else {
+            return;
+        };
+        self.emit_by_name::<()>("chosen", &[&hit.account, &hit.with, &hit.id]);
+        self.close();
+    }
+}
+
+/// Opens the search above `window`, over `session`'s accounts; a chosen result opens its
+/// conversation in `session`.
+pub fn open(
+    window: &impl IsA<gtk4::Window>,
+    core: CoreHandle,
+    session: &crate::ui::session_view::SessionView,
+) -> SearchDialog {
+    let open = session.conversation_view().and_then(|view| {
+        let model = session.conversations_model()?;
+        model
+            .iter::<crate::ui::models::ConversationObject>()
+            .flatten()
+            .find(|c| view.is_showing(&c.account(), &c.peer()))
+            .map(|c| (c.account(), c.peer()))
+    });
+    let dialog = SearchDialog::new(window, core.clone(), session.account_jids(), open);
+    let session = session.downgrade();
+    dialog.connect_chosen(move |_, account, peer, id| {
+        if let Some(session) = session.upgrade() {
+            reveal(&session, core.clone(), account, peer, id);
+        }
+    });
+    dialog.present();
+    dialog
+}
+
+/// How many older pages of a conversation are loaded at most to reach a message.
+const REVEAL_PAGES: usize = 20;
+
+/// Messages per older page loaded to reach a message.
+const REVEAL_PAGE: u32 = 500;
+
+/// Opens `account`'s conversation with `peer` and shows message `id` at the top of the list,
+/// loading older pages until it is among the loaded messages (at most
+/// `REVEAL_PAGES` × `REVEAL_PAGE` messages back; older ones open at the newest messages).
+pub fn reveal(
+    session: &crate::ui::session_view::SessionView,
+    core: CoreHandle,
+    account: &str,
+    peer: &str,
+    id: i64,
+) {
+    session.open_conversation(account, peer);
+    let Some(view) = session.conversation_view() else {
+        return;
+    };
+    let view = view.downgrade();
+    let (account, peer) = (account.to_owned(), peer.to_owned());
+    glib::MainContext::default().spawn_local(async move {
+        // The newest page first (the view loads it when the conversation opens).
+        for _ in 0..200 {
+            let Some(v) = view.upgrade() else { return };
+            if v.is_showing(&account, &peer) && !v.is_opening() {
+                break;
+            }
+            glib::timeout_future(std::time::Duration::from_millis(50)).await;
+        }
+        for _ in 0..=REVEAL_PAGES {
+            let Some(v) = view.upgrade() else { return };
+            // The user went elsewhere meanwhile: nothing to show here any more.
+            if !v.is_showing(&account, &peer) || v.is_opening() {
+                return;
+            }
+            let Some(store) = v.messages() else { return };
+            let position = store
+                .iter::<crate::ui::models::MessageObject>()
+                .flatten()
+                .position(|m| m.id() == id);
+            if let Some(index) = position.and_then(|p| u32::try_from(p).ok()) {
+                drop(v);
+                show_settled(&view, index).await;
+                return;
+            }
+            let Some(oldest) = store
+                .item(0)
+                .and_downcast::<crate::ui::models::MessageObject>()
+                .map(|m| m.id())
+            else {
+                return;
+            };
+            drop(v);
+            let result = core
+                .call(Command::History {
+                    account: account.clone(),
+                    with: peer.clone(),
+                    before: Some(oldest),
+                    limit: Some(REVEAL_PAGE),
+                })
+                .await;
+            let Some(v) = view.upgrade() else { return };
+            match result {
+                Ok(Reply::History { messages })
+                    if !messages.is_empty() && v.is_showing(&account, &peer) =>
+                {
+                    v.prepend_older(&messages);
+                }
+                _ => return,
+            }
+            drop(v);
+            // Let the list lay out what was put before its rows before looking again.
+            glib::timeout_future(std::time::Duration::from_millis(100)).await;
+        }
+    });
+}
+
+/// Shows the list from `index` on, again until it stays there (half a second in a row): a
+/// list still settling after older messages were put before its rows, or loading more of
+/// them itself once it is at the top, can move its window once more.
+async fn show_settled(
+    view: &glib::WeakRef<crate::ui::chat::conversation_view::ConversationView>,
+    index: u32,
+) {
+    let mut steady = 0;
+    for _ in 0..40 {
+        let Some(v) = view.upgrade() else { return };
+        let (offset, len) = v.window_range();
+        if (offset..offset + len).contains(&index) {
+            steady += 1;
+            if steady >= 5 {
+                return;
+            }
+        } else {
+            steady = 0;
+            v.show_from(index);
+        }
+        drop(v);
+        glib::timeout_future(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Where a search with older hits goes on.
+#[derive(Debug, Clone)]
+pub struct Cursor {
+    /// The account searched.
+    account: String,
+    /// The conversation searched, or all of the account's.
+    with: Option<String>,
+    /// (time, id) of its last hit fetched.
+    last: (i64, i64),
+}
+
+/// Sorts `hits` newest first and splits them into those that can be listed now and those to
+/// hold back: every search with older hits may still bring hits newer than anything older
+/// than its last one, so only hits at or above the newest of those last ones are listed.
+fn split_at_frontier(
+    mut hits: Vec<SearchHit>,
+    cursors: &[Cursor],
+) -> (Vec<SearchHit>, Vec<SearchHit>) {
+    hits.sort_by_key(|h| std::cmp::Reverse((h.timestamp_ms, h.id)));
+    let Some(frontier) = cursors.iter().map(|c| c.last).max() else {
+        return (hits, Vec::new());
+    };
+    let cut = hits
+        .iter()
+        .position(|h| (h.timestamp_ms, h.id) < frontier)
+        .unwrap_or(hits.len());
+    let held = hits.split_off(cut);
+    (hits, held)
+}
+
+/// Who wrote a hit, as the result list names them.
+fn sender_text(hit: &SearchHit) -> String {
+    if hit.direction == "out" {
+        return "You".to_owned();
+    }
+    if hit.is_room {
+        // The occupant's nickname: the resource of the occupant JID.
+        return hit
+            .from
+            .split_once('/')
+            .map_or(hit.from.as_str(), |(_, nick)| nick)
+            .to_owned();
+    }
+    hit.from.clone()
+}
+
+/// Whether a character must not reach the screen from untrusted text: controls, and
+/// bidirectional formatting that could reorder or hide the rest of the line.
+fn is_hidden_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// The snippet with hidden characters dropped, and the match byte ranges moved to match.
+pub fn display_snippet(snippet: &str, matches: &[(usize, usize)]) -> (String, Vec<(u32, u32)>) {
+    let mut out = String::with_capacity(snippet.len());
+    // new_offset[i]: where byte i of the snippet lands in `out`.
+    let mut new_offset = vec![0usize; snippet.len() + 1];
+    for (i, c) in snippet.char_indices() {
+        for b in 0..c.len_utf8() {
+            new_offset[i + b] = out.len();
+        }
+        if !is_hidden_char(c) {
+            out.push(c);
+        }
+    }
+    new_offset[snippet.len()] = out.len();
+    let ranges = matches
+        .iter()
+        .filter(|&&(s, e)| s < e && e <= snippet.len())
+        .map(|&(s, e)| (new_offset[s], new_offset[e]))
+        .filter(|(s, e)| s < e)
+        .filter_map(|(s, e)| Some((u32::try_from(s).ok()?, u32::try_from(e).ok()?)))
+        .collect();
+    (out, ranges)
+}
+
+fn highlighted(ranges: &[(u32, u32)]) -> pango::AttrList {
+    let attrs = pango::AttrList::new();
+    for &(s, e) in ranges {
+        let mut weight = pango::AttrInt::new_weight(pango::Weight::Bold);
+        weight.set_start_index(s);
+        weight.set_end_index(e);
+        attrs.insert(weight);
+        let mut underline = pango::AttrInt::new_underline(pango::Underline::Single);
+        underline.set_start_index(s);
+        underline.set_end_index(e);
+        attrs.insert(underline);
+    }
+    attrs
+}
+
+fn line_label(text: &str) -> gtk4::Label {
+    let label = gtk4::Label::new(None);
+    label.set_text(text);
+    label.set_xalign(0.0);
+    label.set_ellipsize(pango::EllipsizeMode::End);
+    label.set_single_line_mode(true);
+    label
+}
+
+fn result_row(hit: &SearchHit, several_accounts: bool) -> gtk4::ListBoxRow {
+    let title = if several_accounts {
+        format!("{} — {}", hit.with, hit.account)
+    } else {
+        hit.with.clone()
+    };
+    let peer = line_label(&title);
+    peer.set_hexpand(true);
+    peer.add_css_class("heading");
+    let time = line_label(&format_time(hit.timestamp_ms));
+    time.add_css_class("dim-label");
+    let top = gtk4::Box::new(gtk4::Orientation::Horizontal, 6);
+    top.append(&peer);
+    top.append(&time);
+    let sender = line_label(&sender_text(hit));
+    sender.add_css_class("dim-label");
+    sender.add_css_class("caption");
+    let (text, ranges) = display_snippet(&hit.snippet, &hit.matches);
+    let snippet = line_label(&text);
+    snippet.set_attributes(Some(&highlighted(&ranges)));
+    let column = gtk4::Box::new(gtk4::Orientation::Vertical, 2);
+    column.set_margin_top(6);
+    column.set_margin_bottom(6);
+    column.set_margin_start(6);
+    column.set_margin_end(6);
+    column.append(&top);
+    column.append(&sender);
+    column.append(&snippet);
+    let row = gtk4::ListBoxRow::new();
+    row.set_child(Some(&column));
+    crate::ui::a11y::set_label(
+        &row,
+        &format!("{title}, {}, {}: {text}", sender_text(hit), time.text()),
+    );
+    row
+}
+
+/// Local wall-clock time of a hit, `HH:MM` today or `YYYY-MM-DD HH:MM` otherwise.
+fn format_time(timestamp_ms: i64) -> String {
+    let Ok(utc) = glib::DateTime::from_unix_utc(timestamp_ms.div_euclid(1000)) else {
+        return String::new();
+    };
+    let Ok(local) = utc.to_local() else {
+        return String::new();
+    };
+    let today = glib::DateTime::now_local().is_ok_and(|now| now.ymd() == local.ymd());
+    let format = if today { "%H:%M" } else { "%Y-%m-%d %H:%M" };
+    local
+        .format(format)
+        .map(|s| s.to_string())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_characters_are_dropped_and_highlights_stay_on_the_words() {
+        let snippet = "a\u{202e}b <b>vole</b>\u{0}!";
+        let start = snippet.find("vole").expect("word");
+        let (text, ranges) = display_snippet(snippet, &[(start, start + 4)]);
+        assert_eq!(text, "ab <b>vole</b>!");
+        let (s, e) = ranges[0];
+        assert_eq!(&text[s as usize..e as usize], "vole");
+    }
+
+    #[test]
+    fn ranges_outside_the_snippet_are_ignored() {
+        let (text, ranges) = display_snippet("abc", &[(2, 9), (1, 1)]);
+        assert_eq!(text, "abc");
+        assert!(ranges.is_empty());
+    }
+
+    fn hit(account: &str, ts: i64, id: i64) -> SearchHit {
+        SearchHit {
+            id,
+            account: account.into(),
+            with: "b@s".into(),
+            is_room: false,
+            direction: "in".into(),
+            from: "b@s".into(),
+            timestamp_ms: ts,
+            snippet: String::new(),
+            matches: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn hits_older_than_another_accounts_unfetched_ones_are_held_back() {
+        // Account a fetched down to time 50 and has more; b fetched everything.
+        let hits = vec![
+            hit("b", 40, 4),
+            hit("a", 90, 1),
+            hit("a", 50, 2),
+            hit("b", 70, 3),
+        ];
+        let cursors = [Cursor {
+            account: "a".into(),
+            with: None,
+            last: (50, 2),
+        }];
+        let (listed, held) = split_at_frontier(hits, &cursors);
+        let ids = |v: &[SearchHit]| v.iter().map(|h| h.id).collect::<Vec<_>>();
+        assert_eq!(ids(&listed), [1, 3, 2]);
+        assert_eq!(
+            ids(&held),
+            [4],
+            "a's next page may hold hits between 50 and 40"
+        );
+        let (listed, held) = split_at_frontier(held, &[]);
+        assert_eq!((ids(&listed), held.len()), (vec![4], 0));
+    }
+
+    #[test]
+    fn a_room_hit_is_signed_with_the_nickname_and_an_own_one_with_you() {
+        let mut hit = SearchHit {
+            id: 1,
+            account: "a@s".into(),
+            with: "room@rooms.s".into(),
+            is_room: true,
+            direction: "in".into(),
+            from: "room@rooms.s/Vole".into(),
+            timestamp_ms: 0,
+            snippet: String::new(),
+            matches: Vec::new(),
+        };
+        assert_eq!(sender_text(&hit), "Vole");
+        hit.direction = "out".into();
+        assert_eq!(sender_text(&hit), "You");
+    }
+}
