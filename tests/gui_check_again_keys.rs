@@ -101,6 +101,7 @@ fn checks(app: &adw::Application, core: CoreHandle) {
         notes: MessageNotes {
             held: Some(HeldCause::NoKeys),
             not_readable_by: Vec::new(),
+            delivery: None,
         },
     }));
     let row = || {

@@ -122,6 +122,7 @@ fn note_checks(app: &adw::Application, core: CoreHandle) {
     memory.notes = talpa::core::events::MessageNotes {
         held: None,
         not_readable_by: vec!["dave@talpa.test".into()],
+        delivery: None,
     };
     window.on_event(&Event::MessageUpdated(memory));
     pump_until("the memory-only not-readable note", || {
