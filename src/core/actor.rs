@@ -1818,7 +1818,12 @@ impl Actor {
     ) -> Result<Reply, CoreError> {
         let account = bare_jid(account, "account")?;
         let with = bare_jid(with, "conversation")?;
-        let limit = limit.unwrap_or(50).clamp(1, 10_000) as usize;
+        let limit = limit.unwrap_or(50).min(10_000) as usize;
+        if limit == 0 {
+            return Ok(Reply::History {
+                messages: Vec::new(),
+            });
+        }
         let (acc, w) = (account.clone(), with.clone());
         let mut messages = self
             .store
@@ -1883,6 +1888,31 @@ impl Actor {
 /// Front ends' preferences live under this prefix in the store's settings.
 const UI_PREFERENCE_PREFIX: &str = "ui.";
 
+/// Refuses a preference key that is not `ui.` followed by a name (at most 512 bytes in all) or
+/// that holds a control character, and a value holding a control character (tab and newline
+/// included: preferences are single-line values) or a non-character.
+fn check_preference(key: &str, value: Option<&str>) -> Result<(), CoreError> {
+    let name = key.strip_prefix(UI_PREFERENCE_PREFIX).unwrap_or_default();
+    if name.is_empty() || key.len() > 512 {
+        return Err(CoreError::InvalidInput(format!(
+            "preference keys are {UI_PREFERENCE_PREFIX:?} followed by a name, at most 512 bytes"
+        )));
+    }
+    let bad = |t: &str| {
+        t.chars()
+            .find(|&c| c.is_control() || !crate::xmpp::xml_text::is_xml_char(c))
+    };
+    for (what, text) in [("key", Some(key)), ("value", value)] {
+        if let Some(c) = text.and_then(bad) {
+            return Err(CoreError::InvalidInput(format!(
+                "the preference {what} contains {}, a control character or non-character; remove it and try again",
+                crate::xmpp::xml_text::describe(c)
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Preferences a front end may read, and the commands that set them.
 impl Actor {
     fn circuit(&self, account: &str) -> Reply {
@@ -1938,11 +1968,7 @@ impl Actor {
         key: String,
         value: Option<String>,
     ) -> Result<Reply, CoreError> {
-        if !key.starts_with(UI_PREFERENCE_PREFIX) || key.len() > 512 {
-            return Err(CoreError::InvalidInput(format!(
-                "preference keys start with {UI_PREFERENCE_PREFIX:?}"
-            )));
-        }
+        check_preference(&key, value.as_deref())?;
         self.store
             .with(move |s| Ok(s.set_setting(&key, value.as_deref())?))
             .await?;
