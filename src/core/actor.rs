@@ -362,7 +362,7 @@ impl Actor {
                 _ = housekeeping.tick() => self.housekeeping().await,
             }
         }
-        self.lock_now().await;
+        self.lock_now_reporting().await;
     }
 
     fn emit(&self, event: Event) {
@@ -390,7 +390,7 @@ impl Actor {
             return;
         }
         if self.last_activity.elapsed() >= self.options.idle_lock {
-            self.lock_now().await;
+            self.lock_now_reporting().await;
             return;
         }
         if let Err(e) = self.store.with(|s| Ok(s.expire(Utc::now())?)).await {
@@ -402,33 +402,46 @@ impl Actor {
         }
     }
 
-    async fn lock_now(&mut self) {
+    /// Closes the store (wiping its keys) and forgets everything held in memory; emits
+    /// `locked` when a store was open.
+    ///
+    /// # Errors
+    /// [`CoreError::WalKept`] when the store was locked but its write-ahead log could not be
+    /// folded in; other store errors when closing failed (the store is dropped all the same).
+    async fn lock_now(&mut self) -> Result<(), CoreError> {
         self.supervisors.stop_all().await;
         lock(&self.shared.ephemeral).forget(|_, _| true);
         self.shared.rooms.clear();
         lock(&self.shared.omemo).clear();
         lock(&self.shared.isolations).clear();
         self.shared.activity.clear();
-        let was_open = self
+        let closed = self
             .store
             .with_slot(|slot| {
-                Ok(match slot.take() {
-                    Some(store) => {
-                        store.lock()?;
-                        true
-                    }
-                    None => false,
-                })
+                Ok(slot
+                    .take()
+                    .map(|store| store.lock().map_err(CoreError::from)))
             })
-            .await;
-        match was_open {
-            Ok(true) => self.emit(Event::Locked),
-            Ok(false) => {}
-            Err(e) => self.emit(Event::Error {
+            .await?;
+        match closed {
+            Some(result) => {
+                // The store is gone either way: its keys are wiped.
+                self.emit(Event::Locked);
+                result
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// [`Actor::lock_now`] where no command waits for the answer: a failure becomes an `error`
+    /// event.
+    async fn lock_now_reporting(&mut self) {
+        if let Err(e) = self.lock_now().await {
+            self.emit(Event::Error {
                 kind: e.kind().into(),
                 message: e.to_string(),
                 account: None,
-            }),
+            });
         }
     }
 
@@ -468,7 +481,7 @@ impl Actor {
             Command::CreateProfile { passphrase: p } => self.create_profile(&p).await,
             Command::Unlock { passphrase: p } => self.unlock(&p).await,
             Command::Lock | Command::Quit => {
-                self.lock_now().await;
+                self.lock_now().await?;
                 Ok(Reply::Done {})
             }
             Command::ChangePassphrase { old, new } => {
@@ -991,7 +1004,8 @@ impl Actor {
                 .await
             }
             Command::Wipe => {
-                self.lock_now().await;
+                // The profile is erased next: a write-ahead log that could not be folded goes too.
+                let _ = self.lock_now().await;
                 let dir = self.options.profile_dir.clone();
                 tokio::task::spawn_blocking(move || {
                     Profile::wipe(&dir)?;
