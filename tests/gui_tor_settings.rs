@@ -185,6 +185,14 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     let error = page.error_text().unwrap_or_default();
     assert!(error.contains("Nothing was changed"), "{error}");
     assert_eq!(page.settings(), now, "the unreadable file changed nothing");
+    // An endless file is refused after 1 MiB, not read into memory.
+    page.load_network_file(std::path::Path::new("/dev/zero"));
+    let error = page.error_text().unwrap_or_default();
+    assert!(
+        error.contains("larger than 1024 KiB") && error.contains("Nothing was changed"),
+        "{error}"
+    );
+    assert_eq!(page.settings(), now, "/dev/zero changed something");
     preferences.close();
 
     // Kept in the encrypted profile across lock and unlock, and shown again.

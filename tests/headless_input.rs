@@ -321,3 +321,62 @@ fn a_profile_directory_that_cannot_be_made_is_named_at_start() {
         "stderr says it too"
     );
 }
+
+#[test]
+fn history_with_limit_zero_answers_no_messages() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut t = Headless::start(&dir.path().join("p"));
+    let (r, _) = t.call(json!({"cmd": "create_profile", "passphrase": "input"}));
+    assert_eq!(r["ok"], true, "{r}");
+    let (r, _) = t.call(json!({"cmd": "add_account", "jid": ACCOUNT, "password": "pw"}));
+    assert_eq!(r["ok"], true, "{r}");
+    for body in ["one", "two"] {
+        let (r, _) = t.call(json!({"cmd": "send", "account": ACCOUNT, "to": PEER, "body": body}));
+        assert_eq!(r["ok"], true, "{r}");
+    }
+    let (r, _) = t.call(json!({"cmd": "history", "account": ACCOUNT, "with": PEER, "limit": 0}));
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(r["messages"], json!([]), "limit 0 answered messages: {r}");
+    let (r, _) = t.call(json!({"cmd": "history", "account": ACCOUNT, "with": PEER, "limit": 1}));
+    assert_eq!(r["messages"].as_array().map(Vec::len), Some(1), "{r}");
+    t.quit();
+}
+
+#[test]
+fn preference_keys_without_a_name_and_control_characters_are_refused_and_nothing_is_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut t = Headless::start(&dir.path().join("p"));
+    let (r, _) = t.call(json!({"cmd": "create_profile", "passphrase": "input"}));
+    assert_eq!(r["ok"], true, "{r}");
+    for (key, value, named) in [
+        ("ui.", json!("x"), "name"),
+        ("ui", json!("x"), "name"),
+        ("ui.bell\u{7}", json!("x"), "U+0007"),
+        ("ui.theme", json!("dark\u{1b}[31m"), "U+001B"),
+        ("ui.theme", json!("two\nlines"), "U+000A"),
+        ("ui.theme", json!("nul\u{0}"), "U+0000"),
+        ("ui.theme", json!("not a character \u{ffff}"), "U+FFFF"),
+    ] {
+        let (r, _) = t.call(json!({"cmd": "set_preference", "key": key, "value": value}));
+        assert_eq!(error_kind(&r), "invalid_input", "{key:?} {value}: {r}");
+        let message = r["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(named),
+            "the error does not say {named}: {r}"
+        );
+    }
+    let (r, _) = t.call(json!({"cmd": "preferences"}));
+    let keys: Vec<&String> = r["preferences"]
+        .as_object()
+        .expect("preferences")
+        .keys()
+        .collect();
+    assert_eq!(
+        keys,
+        vec!["lock.idle_minutes"],
+        "a refused preference was kept: {r}"
+    );
+    let (r, _) = t.call(json!({"cmd": "set_preference", "key": "ui.theme", "value": "dark"}));
+    assert_eq!(r["ok"], true, "{r}");
+    t.quit();
+}

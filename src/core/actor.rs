@@ -367,7 +367,7 @@ impl Actor {
                 _ = housekeeping.tick() => self.housekeeping().await,
             }
         }
-        self.lock_now().await;
+        self.lock_now_reporting().await;
     }
 
     fn emit(&self, event: Event) {
@@ -395,7 +395,7 @@ impl Actor {
             return;
         }
         if self.last_activity.elapsed() >= self.options.idle_lock {
-            self.lock_now().await;
+            self.lock_now_reporting().await;
             return;
         }
         if let Err(e) = self.store.with(|s| Ok(s.expire(Utc::now())?)).await {
@@ -407,33 +407,46 @@ impl Actor {
         }
     }
 
-    async fn lock_now(&mut self) {
+    /// Closes the store (wiping its keys) and forgets everything held in memory; emits
+    /// `locked` when a store was open.
+    ///
+    /// # Errors
+    /// [`CoreError::WalKept`] when the store was locked but its write-ahead log could not be
+    /// folded in; other store errors when closing failed (the store is dropped all the same).
+    async fn lock_now(&mut self) -> Result<(), CoreError> {
         self.supervisors.stop_all().await;
         lock(&self.shared.ephemeral).forget(|_, _| true);
         self.shared.rooms.clear();
         lock(&self.shared.omemo).clear();
         lock(&self.shared.isolations).clear();
         self.shared.activity.clear();
-        let was_open = self
+        let closed = self
             .store
             .with_slot(|slot| {
-                Ok(match slot.take() {
-                    Some(store) => {
-                        store.lock()?;
-                        true
-                    }
-                    None => false,
-                })
+                Ok(slot
+                    .take()
+                    .map(|store| store.lock().map_err(CoreError::from)))
             })
-            .await;
-        match was_open {
-            Ok(true) => self.emit(Event::Locked),
-            Ok(false) => {}
-            Err(e) => self.emit(Event::Error {
+            .await?;
+        match closed {
+            Some(result) => {
+                // The store is gone either way: its keys are wiped.
+                self.emit(Event::Locked);
+                result
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// [`Actor::lock_now`] where no command waits for the answer: a failure becomes an `error`
+    /// event.
+    async fn lock_now_reporting(&mut self) {
+        if let Err(e) = self.lock_now().await {
+            self.emit(Event::Error {
                 kind: e.kind().into(),
                 message: e.to_string(),
                 account: None,
-            }),
+            });
         }
     }
 
@@ -473,7 +486,7 @@ impl Actor {
             Command::CreateProfile { passphrase: p } => self.create_profile(&p).await,
             Command::Unlock { passphrase: p } => self.unlock(&p).await,
             Command::Lock | Command::Quit => {
-                self.lock_now().await;
+                self.lock_now().await?;
                 Ok(Reply::Done {})
             }
             Command::ChangePassphrase { old, new } => {
@@ -996,7 +1009,8 @@ impl Actor {
                 .await
             }
             Command::Wipe => {
-                self.lock_now().await;
+                // The profile is erased next: a write-ahead log that could not be folded goes too.
+                let _ = self.lock_now().await;
                 let dir = self.options.profile_dir.clone();
                 tokio::task::spawn_blocking(move || {
                     Profile::wipe(&dir)?;
@@ -1823,7 +1837,12 @@ impl Actor {
     ) -> Result<Reply, CoreError> {
         let account = bare_jid(account, "account")?;
         let with = bare_jid(with, "conversation")?;
-        let limit = limit.unwrap_or(50).clamp(1, 10_000) as usize;
+        let limit = limit.unwrap_or(50).min(10_000) as usize;
+        if limit == 0 {
+            return Ok(Reply::History {
+                messages: Vec::new(),
+            });
+        }
         let (acc, w) = (account.clone(), with.clone());
         let mut messages = self
             .store
@@ -1888,6 +1907,31 @@ impl Actor {
 /// Front ends' preferences live under this prefix in the store's settings.
 const UI_PREFERENCE_PREFIX: &str = "ui.";
 
+/// Refuses a preference key that is not `ui.` followed by a name (at most 512 bytes in all) or
+/// that holds a control character, and a value holding a control character (tab and newline
+/// included: preferences are single-line values) or a non-character.
+fn check_preference(key: &str, value: Option<&str>) -> Result<(), CoreError> {
+    let name = key.strip_prefix(UI_PREFERENCE_PREFIX).unwrap_or_default();
+    if name.is_empty() || key.len() > 512 {
+        return Err(CoreError::InvalidInput(format!(
+            "preference keys are {UI_PREFERENCE_PREFIX:?} followed by a name, at most 512 bytes"
+        )));
+    }
+    let bad = |t: &str| {
+        t.chars()
+            .find(|&c| c.is_control() || !crate::xmpp::xml_text::is_xml_char(c))
+    };
+    for (what, text) in [("key", Some(key)), ("value", value)] {
+        if let Some(c) = text.and_then(bad) {
+            return Err(CoreError::InvalidInput(format!(
+                "the preference {what} contains {}, a control character or non-character; remove it and try again",
+                crate::xmpp::xml_text::describe(c)
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Preferences a front end may read, and the commands that set them.
 impl Actor {
     fn circuit(&self, account: &str) -> Reply {
@@ -1943,11 +1987,7 @@ impl Actor {
         key: String,
         value: Option<String>,
     ) -> Result<Reply, CoreError> {
-        if !key.starts_with(UI_PREFERENCE_PREFIX) || key.len() > 512 {
-            return Err(CoreError::InvalidInput(format!(
-                "preference keys start with {UI_PREFERENCE_PREFIX:?}"
-            )));
-        }
+        check_preference(&key, value.as_deref())?;
         self.store
             .with(move |s| Ok(s.set_setting(&key, value.as_deref())?))
             .await?;

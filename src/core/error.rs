@@ -50,6 +50,11 @@ pub enum CoreError {
     /// touches nothing in the profile.
     #[error("this profile is open in another Talpa process")]
     ProfileInUse,
+
+    /// The profile is locked (keys wiped), but its write-ahead log could not be folded into the
+    /// database and stays on disk, encrypted, until the next unlock (a full disk, typically).
+    #[error("{0}")]
+    WalKept(String),
 }
 
 impl CoreError {
@@ -70,6 +75,7 @@ impl CoreError {
             CoreError::Stopped => "stopped",
             CoreError::Omemo(_) => "omemo",
             CoreError::ProfileInUse => "profile_in_use",
+            CoreError::WalKept(_) => "wal_kept",
         }
     }
 }
@@ -106,6 +112,7 @@ impl From<crate::store::StoreError> for CoreError {
                 CoreError::InvalidInput(e.to_string())
             }
             S::ProfileInUse => CoreError::ProfileInUse,
+            S::LockedWalKept(_) => CoreError::WalKept(e.to_string()),
             S::NotFound(what) => CoreError::NotFound(what.to_owned()),
             S::Kdf | S::Io(_) | S::Sqlite(_) | S::CheckpointBlocked => {
                 CoreError::Store(e.to_string())

@@ -8,9 +8,23 @@
 pub mod protocol;
 
 use tokio::io::{AsyncBufReadExt, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
-use crate::core::{Command, CoreHandle};
+use crate::core::{Command, CoreHandle, Event};
+
+/// How many lines may wait for stdout. When a reader stops reading, a reply waits here for room
+/// (and the next command is not read until it has some: stdin pushes back, nothing is dropped);
+/// events may only take a place while more than [`REPLY_RESERVE`] are free, otherwise they are
+/// dropped and counted, and the reader gets one `lagged` error event with the count as soon as
+/// there is room again. Memory stays bounded by this many lines.
+pub const OUTPUT_QUEUE: usize = 64;
+
+/// Places in the output queue that events leave to replies, so a flood of events never makes a
+/// reply wait behind them.
+pub const REPLY_RESERVE: usize = 8;
+
+/// How often a pending `lagged` notice is retried when no event comes to carry it.
+const LAGGED_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Runs the headless front end over stdin/stdout until `quit` or end of input.
 pub async fn run(core: CoreHandle) -> std::io::Result<()> {
@@ -23,26 +37,9 @@ where
     R: tokio::io::AsyncRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let (out_tx, out_rx) = mpsc::unbounded_channel::<String>();
+    let (out_tx, out_rx) = mpsc::channel::<String>(OUTPUT_QUEUE);
     let writer = tokio::spawn(write_lines(output, out_rx));
-
-    let mut events = core.subscribe();
-    let event_out = out_tx.clone();
-    let event_task = tokio::spawn(async move {
-        loop {
-            match events.recv().await {
-                Ok(event) => {
-                    if event_out.send(protocol::encode_event(&event)).is_err() {
-                        break;
-                    }
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    let _ = event_out.send(protocol::encode_lagged(n));
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-            }
-        }
-    });
+    let event_task = tokio::spawn(forward_events(core.subscribe(), out_tx.clone()));
 
     let mut lines = BufReader::new(input);
     let mut line = String::new();
@@ -55,13 +52,21 @@ where
         let request = match protocol::decode_request(&line) {
             Ok(request) => request,
             Err(reply) => {
-                let _ = out_tx.send(reply);
+                if out_tx.send(reply).await.is_err() {
+                    break;
+                }
                 continue;
             }
         };
         let quit = matches!(request.command, Command::Quit);
         let result = core.call(request.command).await;
-        let _ = out_tx.send(protocol::encode_reply(&request.id, &result));
+        if out_tx
+            .send(protocol::encode_reply(&request.id, &result))
+            .await
+            .is_err()
+        {
+            break;
+        }
         if quit {
             break;
         }
@@ -106,9 +111,57 @@ async fn read_bounded_line<R: tokio::io::AsyncBufRead + Unpin>(
     Ok(total)
 }
 
+/// Forwards core events to the output queue without ever waiting for it: an event that finds
+/// fewer than [`REPLY_RESERVE`] free places is dropped and counted (as are events the core's
+/// broadcast dropped for us), and the count goes out as one `lagged` event once there is room.
+async fn forward_events(mut events: broadcast::Receiver<Event>, out: mpsc::Sender<String>) {
+    let mut missed: u64 = 0;
+    loop {
+        let received = if missed == 0 {
+            events.recv().await
+        } else {
+            tokio::select! {
+                received = events.recv() => received,
+                () = tokio::time::sleep(LAGGED_RETRY) => {
+                    missed = flush_lagged(&out, missed);
+                    continue;
+                }
+            }
+        };
+        match received {
+            Ok(event) => {
+                missed = flush_lagged(&out, missed);
+                if missed > 0 || out.capacity() <= REPLY_RESERVE {
+                    missed += 1;
+                    continue;
+                }
+                match out.try_send(protocol::encode_event(&event)) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => missed += 1,
+                    Err(mpsc::error::TrySendError::Closed(_)) => break,
+                }
+            }
+            Err(broadcast::error::RecvError::Lagged(n)) => missed += n,
+            Err(broadcast::error::RecvError::Closed) => break,
+        }
+    }
+}
+
+/// Sends the `lagged` notice for `missed` events if there is room for events; returns how many
+/// are still to be reported.
+fn flush_lagged(out: &mpsc::Sender<String>, missed: u64) -> u64 {
+    if missed == 0 || out.capacity() <= REPLY_RESERVE {
+        return missed;
+    }
+    match out.try_send(protocol::encode_lagged(missed)) {
+        Ok(()) => 0,
+        Err(_) => missed,
+    }
+}
+
 async fn write_lines<W: AsyncWrite + Unpin>(
     mut output: W,
-    mut rx: mpsc::UnboundedReceiver<String>,
+    mut rx: mpsc::Receiver<String>,
 ) -> std::io::Result<()> {
     while let Some(line) = rx.recv().await {
         output.write_all(line.as_bytes()).await?;
@@ -116,4 +169,49 @@ async fn write_lines<W: AsyncWrite + Unpin>(
         output.flush().await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn events_that_find_the_queue_nearly_full_are_counted_and_reported_once_as_lagged() {
+        let (events_tx, events_rx) = broadcast::channel(16);
+        let (out, mut rx) = mpsc::channel::<String>(OUTPUT_QUEUE);
+        for i in 0..OUTPUT_QUEUE - REPLY_RESERVE {
+            out.try_send(format!("line {i}")).expect("room");
+        }
+        let task = tokio::spawn(forward_events(events_rx, out.clone()));
+        for _ in 0..5 {
+            events_tx.send(Event::Locked).expect("subscribed");
+        }
+        while !events_tx.is_empty() {
+            tokio::task::yield_now().await;
+        }
+        // Replies still find the reserved places while events are dropped.
+        for i in 0..REPLY_RESERVE {
+            out.send(format!("reply {i}"))
+                .await
+                .expect("room for replies");
+        }
+        let mut lines = Vec::new();
+        while lines.len() < OUTPUT_QUEUE {
+            lines.push(rx.recv().await.expect("line"));
+        }
+        let notice = rx.recv().await.expect("the lagged notice");
+        assert_eq!(notice, protocol::encode_lagged(5));
+        events_tx.send(Event::Unlocked).expect("subscribed");
+        assert_eq!(
+            rx.recv().await.expect("event"),
+            protocol::encode_event(&Event::Unlocked)
+        );
+        assert!(
+            lines
+                .iter()
+                .all(|l| l.starts_with("line ") || l.starts_with("reply ")),
+            "a dropped event got through: {lines:?}"
+        );
+        task.abort();
+    }
 }

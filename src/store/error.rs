@@ -52,6 +52,14 @@ pub enum StoreError {
     /// may still be in `talpa.db-wal` until the next checkpoint.
     #[error("the write-ahead log could not be emptied into the database")]
     CheckpointBlocked,
+    /// The store was closed (its key copies wiped: the profile is locked), but its write-ahead
+    /// log could not be folded into the database first (typically a full disk): `talpa.db-wal`
+    /// stays on disk, encrypted, with the page versions it holds, until the next unlock folds it.
+    #[error(
+        "the profile is locked, but its write-ahead log (talpa.db-wal, encrypted) could not be \
+         folded into the database ({0}); it stays on disk until the next unlock folds it"
+    )]
+    LockedWalKept(String),
     /// Argon2id failed (only on impossible parameters or allocation failure).
     #[error("key derivation failed")]
     Kdf,

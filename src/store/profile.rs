@@ -612,10 +612,18 @@ impl Store {
         }
     }
 
-    /// Closes the database. SQLCipher wipes its key copies as the connection closes
+    /// Folds the write-ahead log into the database (`wal_checkpoint(TRUNCATE)`), then closes
+    /// the database. SQLCipher wipes its key copies as the connection closes
     /// (`cipher_memory_security`); the store never keeps the key itself.
-    pub fn lock(self) -> Result<()> {
-        self.conn.close().map_err(|(_, e)| StoreError::Sqlite(e))
+    ///
+    /// # Errors
+    /// [`StoreError::LockedWalKept`] when the checkpoint failed (a full disk, typically): the
+    /// database is closed and its keys wiped all the same, but `talpa.db-wal` stays on disk
+    /// (encrypted) until the next unlock folds it. [`StoreError::Sqlite`] when closing failed.
+    pub fn lock(mut self) -> Result<()> {
+        let folded = self.checkpoint();
+        self.conn.close().map_err(|(_, e)| StoreError::Sqlite(e))?;
+        folded.map_err(|e| StoreError::LockedWalKept(e.to_string()))
     }
 
     /// Locks and wipes the profile (panic button).

@@ -10,6 +10,7 @@ pub mod a11y;
 pub mod account_settings_dialog;
 pub mod account_window;
 pub mod add_account_dialog;
+pub mod bounded_file;
 pub mod chat;
 pub mod contact_requests_view;
 pub mod conversation_settings_dialog;

@@ -4,6 +4,8 @@
 use gtk4::gio;
 use gtk4::prelude::*;
 
+use crate::ui::bounded_file;
+
 /// A file chooser for PEM certificates, transient for `parent`.
 pub fn chooser(parent: &impl IsA<gtk4::Window>) -> gtk4::FileChooserNative {
     let chooser = gtk4::FileChooserNative::new(
@@ -21,20 +23,21 @@ pub fn chooser(parent: &impl IsA<gtk4::Window>) -> gtk4::FileChooserNative {
     chooser
 }
 
-/// Reads `file` as a PEM certificate: its text and its file name, or the sentence to show.
+/// Reads `file` as a PEM certificate (at most [`bounded_file::MAX_CHOSEN_FILE`] bytes of it):
+/// its text and its file name, or the sentence to show.
 pub async fn load(file: &gio::File) -> Result<(String, String), String> {
-    let result = file.load_contents_future().await;
+    let result = bounded_file::read_file(file, bounded_file::MAX_CHOSEN_FILE).await;
     let name = file
         .basename()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
     match result {
-        Ok((bytes, _)) => match std::str::from_utf8(&bytes) {
+        Ok(bytes) => match std::str::from_utf8(&bytes) {
             Ok(text) if text.contains("-----BEGIN CERTIFICATE-----") => Ok((text.to_owned(), name)),
             _ => Err(format!(
                 "{name} is not a PEM certificate (it must contain \"BEGIN CERTIFICATE\")."
             )),
         },
-        Err(_) => Err(format!("{name} could not be read.")),
+        Err(e) => Err(format!("{name} was not used: {e}.")),
     }
 }

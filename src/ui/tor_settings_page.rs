@@ -318,13 +318,22 @@ impl TorSettingsPage {
     /// Takes the private network description from `path` (applied with the rest); an
     /// unreadable file is reported and changes nothing.
     pub fn load_network_file(&self, path: &std::path::Path) {
-        match std::fs::read_to_string(path) {
+        let read =
+            crate::ui::bounded_file::read_path(path, crate::ui::bounded_file::MAX_CHOSEN_FILE)
+                .and_then(|bytes| {
+                    String::from_utf8(bytes).map_err(|_| {
+                        crate::ui::bounded_file::ChosenFileError::Unreadable(
+                            "it is not text".into(),
+                        )
+                    })
+                });
+        match read {
             Ok(text) => {
                 self.imp().private_network.replace(Some(text));
                 self.show_network();
             }
             Err(e) => self.show_error(Some(&format!(
-                "Could not read {}: {e}. Nothing was changed.",
+                "Could not use {}: {e}. Nothing was changed.",
                 path.display()
             ))),
         }

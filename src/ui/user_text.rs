@@ -40,6 +40,10 @@ pub fn error_text(e: &CoreError) -> String {
         CoreError::ProfileInUse => "This profile is open in another Talpa process. Switch to \
                                     that window, or quit Talpa there first."
             .to_owned(),
+        CoreError::WalKept(_) => "Locked. The disk is full, so the database's write-ahead log \
+                                  could not be folded in: it stays on disk, encrypted, until \
+                                  the next unlock. Free some space."
+            .to_owned(),
     }
 }
 
