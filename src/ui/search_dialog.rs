@@ -586,7 +586,7 @@ fn result_row(hit: &SearchHit, several_accounts: bool) -> gtk4::ListBoxRow {
     let peer = line_label(&title);
     peer.set_hexpand(true);
     peer.add_css_class("heading");
-    let time = line_label(&format_time(hit.timestamp_ms));
+    let time = line_label(&crate::ui::chat::message_row::format_time(hit.timestamp_ms));
     time.add_css_class("dim-label");
     let top = gtk4::Box::new(gtk4::Orientation::Horizontal, 6);
     top.append(&peer);
@@ -612,22 +612,6 @@ fn result_row(hit: &SearchHit, several_accounts: bool) -> gtk4::ListBoxRow {
         &format!("{title}, {}, {}: {text}", sender_text(hit), time.text()),
     );
     row
-}
-
-/// Local wall-clock time of a hit, `HH:MM` today or `YYYY-MM-DD HH:MM` otherwise.
-fn format_time(timestamp_ms: i64) -> String {
-    let Ok(utc) = glib::DateTime::from_unix_utc(timestamp_ms.div_euclid(1000)) else {
-        return String::new();
-    };
-    let Ok(local) = utc.to_local() else {
-        return String::new();
-    };
-    let today = glib::DateTime::now_local().is_ok_and(|now| now.ymd() == local.ymd());
-    let format = if today { "%H:%M" } else { "%Y-%m-%d %H:%M" };
-    local
-        .format(format)
-        .map(|s| s.to_string())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -185,7 +185,7 @@ impl MessageRow {
 }
 
 /// Local wall-clock time of a message, `HH:MM` today or `YYYY-MM-DD HH:MM` otherwise.
-fn format_time(timestamp_ms: i64) -> String {
+pub(crate) fn format_time(timestamp_ms: i64) -> String {
     let Ok(utc) = glib::DateTime::from_unix_utc(timestamp_ms.div_euclid(1000)) else {
         return String::new();
     };
