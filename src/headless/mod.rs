@@ -14,14 +14,23 @@ use crate::core::{Command, CoreHandle, Event};
 
 /// How many lines may wait for stdout. When a reader stops reading, a reply waits here for room
 /// (and the next command is not read until it has some: stdin pushes back, nothing is dropped);
-/// events may only take a place while more than [`REPLY_RESERVE`] are free, otherwise they are
-/// dropped and counted, and the reader gets one `lagged` error event with the count as soon as
-/// there is room again. Memory stays bounded by this many lines.
+/// events may only take a place while more than [`REPLY_RESERVE`] are free. An event waits up to
+/// [`EVENT_STALL`] for one (a reader that reads gets every event of a burst); after that the
+/// reader is taken as stalled: events are dropped and counted until there is room again, and
+/// the reader then gets one `lagged` error event with the count. Memory stays bounded by this
+/// many lines (and the core's event channel).
 pub const OUTPUT_QUEUE: usize = 64;
 
 /// Places in the output queue that events leave to replies, so a flood of events never makes a
 /// reply wait behind them.
 pub const REPLY_RESERVE: usize = 8;
+
+/// How long an event waits for a place in the output queue before the reader is taken as
+/// stalled and events are dropped (see [`OUTPUT_QUEUE`]).
+pub const EVENT_STALL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How often a waiting event looks for a place again.
+const EVENT_POLL: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// How often a pending `lagged` notice is retried when no event comes to carry it.
 const LAGGED_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
@@ -111,9 +120,10 @@ async fn read_bounded_line<R: tokio::io::AsyncBufRead + Unpin>(
     Ok(total)
 }
 
-/// Forwards core events to the output queue without ever waiting for it: an event that finds
-/// fewer than [`REPLY_RESERVE`] free places is dropped and counted (as are events the core's
-/// broadcast dropped for us), and the count goes out as one `lagged` event once there is room.
+/// Forwards core events to the output queue: an event that finds fewer than [`REPLY_RESERVE`]
+/// free places waits up to [`EVENT_STALL`] for one; then it is dropped and counted, as is every
+/// later event until there is room again (and events the core's broadcast dropped for us), and
+/// the count goes out as one `lagged` event once there is room.
 async fn forward_events(mut events: broadcast::Receiver<Event>, out: mpsc::Sender<String>) {
     let mut missed: u64 = 0;
     loop {
@@ -131,14 +141,29 @@ async fn forward_events(mut events: broadcast::Receiver<Event>, out: mpsc::Sende
         match received {
             Ok(event) => {
                 missed = flush_lagged(&out, missed);
-                if missed > 0 || out.capacity() <= REPLY_RESERVE {
+                if missed > 0 {
+                    // The reader is stalled: drop until there is room for the notice.
                     missed += 1;
                     continue;
                 }
-                match out.try_send(protocol::encode_event(&event)) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => missed += 1,
-                    Err(mpsc::error::TrySendError::Closed(_)) => break,
+                let mut line = protocol::encode_event(&event);
+                let deadline = tokio::time::Instant::now() + EVENT_STALL;
+                loop {
+                    if out.capacity() > REPLY_RESERVE {
+                        match out.try_send(line) {
+                            Ok(()) => break,
+                            Err(mpsc::error::TrySendError::Full(back)) => line = back,
+                            Err(mpsc::error::TrySendError::Closed(_)) => return,
+                        }
+                    }
+                    if out.is_closed() {
+                        return;
+                    }
+                    if tokio::time::Instant::now() >= deadline {
+                        missed += 1;
+                        break;
+                    }
+                    tokio::time::sleep(EVENT_POLL).await;
                 }
             }
             Err(broadcast::error::RecvError::Lagged(n)) => missed += n,
