@@ -40,6 +40,19 @@ fn ok(t: &mut Headless, cmd: Value) -> Value {
 }
 
 /// A raw chat message from a peer to `to`.
+/// Asks `conversation_privacy` for `with` and checks its `share_activity` and `account_default`.
+fn assert_privacy(t: &mut Headless, account: &str, with: &str, share: bool, default: bool) {
+    let r = ok(
+        t,
+        json!({"cmd": "conversation_privacy", "account": account, "with": with}),
+    );
+    assert_eq!(
+        (&r["share_activity"], &r["account_default"]),
+        (&json!(share), &json!(default)),
+        "{r}"
+    );
+}
+
 fn raw(peer: &mut Peer, xml: &str) {
     peer.send_cmd(&json!({"cmd": "raw", "xml": xml}));
 }
@@ -100,15 +113,7 @@ fn activity_events(talpa: &Headless) -> Vec<&Value> {
 #[test]
 fn off_by_default_nothing_is_sent_no_request_is_answered_and_nothing_is_shown() {
     let (_dir, mut talpa, alice, mut peer, bob) = setup("actoff");
-    let r = ok(
-        &mut talpa,
-        json!({"cmd": "conversation_privacy", "account": alice, "with": bob}),
-    );
-    assert_eq!(
-        (&r["share_activity"], &r["account_default"]),
-        (&json!(false), &json!(false)),
-        "{r}"
-    );
+    assert_privacy(&mut talpa, &alice, &bob, false, false);
     let text = secret("plain, no receipt request");
     let oid = send(&mut talpa, &alice, &bob, &text);
     peer.wait_message(&text, LONG);
@@ -183,15 +188,7 @@ fn a_conversation_that_shares_activity_requests_answers_and_shows_it_and_ignores
                    "share_activity": true}),
         );
     }
-    let r = ok(
-        &mut talpa,
-        json!({"cmd": "conversation_privacy", "account": alice, "with": bob}),
-    );
-    assert_eq!(
-        (&r["share_activity"], &r["account_default"]),
-        (&json!(true), &json!(false)),
-        "{r}"
-    );
+    assert_privacy(&mut talpa, &alice, &bob, true, false);
 
     // Outgoing messages ask for a receipt and are markable.
     let text = secret("shared");
@@ -386,15 +383,7 @@ fn rooms_never_share_activity_and_the_account_default_covers_only_roster_contact
         },
         LONG,
     );
-    let r = ok(
-        &mut talpa,
-        json!({"cmd": "conversation_privacy", "account": alice, "with": stranger}),
-    );
-    assert_eq!(
-        (&r["share_activity"], &r["account_default"]),
-        (&json!(false), &json!(true)),
-        "{r}"
-    );
+    assert_privacy(&mut talpa, &alice, &stranger, false, true);
 
     let in_room = secret("to the room");
     let room_oid = send(&mut talpa, &alice, &room, &in_room);
