@@ -33,6 +33,7 @@ use tokio_xmpp::xmlstream::{
 
 use super::bind_id::BindIdRewrite;
 use super::error::{ConnectorError, XmppError};
+use super::stanza_guard::StanzaGuard;
 use super::tls::{TrustAnchor, client_config, handshake};
 
 /// Any byte stream the xmpp layer can run over.
@@ -67,8 +68,9 @@ where
     })
 }
 
-/// The TLS-secured transport below the XML stream (with the bind-id rewrite of `bind_id`).
-pub type SecureStream = BufStream<BindIdRewrite<TlsStream<BoxedStream>>>;
+/// The TLS-secured transport below the XML stream (with the bind-id rewrite of `bind_id` and
+/// the depth and size bounds of `stanza_guard`).
+pub type SecureStream = BufStream<BindIdRewrite<StanzaGuard<TlsStream<BoxedStream>>>>;
 
 /// How TLS is started on the stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -162,9 +164,10 @@ impl TalpaConnector {
                 handshake(raw, domain, self.tls.clone()).await?
             }
         };
-        // The bind id rewrite lives under the XML stream, above TLS (see `bind_id`).
+        // The bind id rewrite and the stanza bounds live under the XML stream, above TLS (see
+        // `bind_id`, `stanza_guard`).
         let pending = initiate_stream(
-            BufStream::new(BindIdRewrite::new(tls)),
+            BufStream::new(BindIdRewrite::new(StanzaGuard::new(tls))),
             ns,
             header(domain),
             timeouts,

@@ -41,6 +41,7 @@ pub mod receipts;
 pub mod session;
 pub mod srv;
 pub mod stanza;
+pub mod stanza_guard;
 pub mod tls;
 pub mod xml_text;
 

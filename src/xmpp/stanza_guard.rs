@@ -1,0 +1,537 @@
+//! Bounds on what the server may make Talpa parse: nesting depth and stanza size.
+//!
+//! tokio-xmpp reads a whole stanza into a tree before Talpa sees it, without any bound: a
+//! stanza of a few hundred kilobytes nesting 20,000 elements overflowed the stack of the tokio
+//! worker that dropped it (the process aborted: any contact could end every Talpa it wrote
+//! to with one headline message, which Prosody relays as is), and an endless stanza would fill
+//! the memory. This adapter sits under the XML stream, above TLS, and scans the bytes the
+//! server sends with a small state machine (tags, attribute values, CDATA, comments,
+//! processing instructions). Each element directly under the stream — a stanza, or a nonza
+//! such as `<stream:features/>` — is held back until it ends and then handed over whole.
+//! One nested deeper than [`MAX_DEPTH`] or longer than [`MAX_ELEMENT_BYTES`] is never handed
+//! over: its bytes are skipped as they arrive (only the depth counter is kept, no tree) and a
+//! `<message/>` without anything in it takes its place, so XEP-0198's stanza count stays
+//! the server's (an empty message is ignored by the session). An oversized nonza, which has no
+//! harmless stand-in, ends the connection with an error instead.
+//!
+//! The scanner only needs to agree with rxml on well-formed XML: anything malformed is refused
+//! by rxml after it, whatever the scanner made of it.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// The deepest element accepted, counting `<stream:stream>` as depth 1 (a stanza is at 2).
+/// Real stanzas stay under 15 (an archived OMEMO key is at 9).
+pub const MAX_DEPTH: usize = 64;
+/// The longest element directly under the stream, in bytes as sent (messages over 256 KiB are
+/// dropped later anyway, `origin::MAX_STANZA_BYTES`; a large roster may be longer).
+pub const MAX_ELEMENT_BYTES: usize = 1024 * 1024;
+/// What replaces a dropped stanza (counted by stream management, ignored by the session).
+const PLACEHOLDER: &[u8] = b"<message xmlns='jabber:client'/>";
+/// Tag names longer than this are not kept (only `stream`, `message`, `iq`, `presence` matter).
+const NAME_CAP: usize = 32;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Text,
+    /// Just after `<`.
+    Lt,
+    /// In a start tag's name.
+    Name,
+    /// In a start tag after its name; `slash` when the last byte was `/`.
+    Tag {
+        slash: bool,
+    },
+    /// In an attribute value delimited by this quote.
+    Quote(u8),
+    /// In an end tag.
+    EndTag,
+    /// In a processing instruction; `question` when the last byte was `?`.
+    Pi {
+        question: bool,
+    },
+    /// After `<!`, this many bytes read (to tell `[CDATA[` and `--` apart).
+    Bang(u8),
+    /// In a CDATA section; how many `]` were just seen.
+    Cdata(u8),
+    /// In a comment; how many `-` were just seen.
+    Comment(u8),
+    /// In another `<!…>` declaration (rxml refuses those).
+    Decl,
+}
+
+/// What the scanner holds of the element directly under the stream that is arriving.
+#[derive(Debug, PartialEq, Eq)]
+enum Top {
+    /// Between elements: bytes go straight to the reader.
+    None,
+    /// Held back until the element ends.
+    Held,
+    /// Over a bound: skipped until the element ends.
+    Skipping,
+}
+
+/// The byte scanner (see the module documentation).
+#[derive(Debug)]
+struct Scanner {
+    state: State,
+    depth: usize,
+    top: Top,
+    /// The element held back.
+    held: Vec<u8>,
+    /// The current start tag's name (up to [`NAME_CAP`] bytes).
+    name: Vec<u8>,
+    /// The name of the element directly under the stream that is arriving.
+    top_name: Vec<u8>,
+    /// How many bytes the arriving top element has had.
+    top_len: usize,
+    /// How many elements were dropped (for the log).
+    dropped: u64,
+}
+
+/// Why the connection is refused.
+fn refused(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("the server sent {what}; the connection was closed"),
+    )
+}
+
+impl Scanner {
+    fn new() -> Self {
+        Scanner {
+            state: State::Text,
+            depth: 0,
+            top: Top::None,
+            held: Vec::new(),
+            name: Vec::new(),
+            top_name: Vec::new(),
+            top_len: 0,
+            dropped: 0,
+        }
+    }
+
+    /// Scans `input`, appending what may go to the reader to `out`.
+    fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+        for &b in input {
+            // Route the byte first, so the byte that ends an element is part of it.
+            if self.top == Top::None && self.depth == 1 && self.state == State::Text && b == b'<' {
+                self.top = Top::Held;
+                self.held.clear();
+                self.top_name.clear();
+                self.top_len = 0;
+            }
+            match self.top {
+                Top::None => out.push(b),
+                Top::Held => {
+                    self.top_len += 1;
+                    self.held.push(b);
+                    if self.top_len > MAX_ELEMENT_BYTES {
+                        self.skip();
+                    }
+                }
+                Top::Skipping => self.top_len = self.top_len.saturating_add(1),
+            }
+            self.step(b, out)?;
+        }
+        Ok(())
+    }
+
+    /// Drops the held element; the rest of it is skipped.
+    fn skip(&mut self) {
+        self.top = Top::Skipping;
+        self.held = Vec::new();
+    }
+
+    /// Hands the held bytes over and stops holding (the `<` at depth 1 was not a child).
+    fn release(&mut self, out: &mut Vec<u8>) {
+        if self.top == Top::Held {
+            out.append(&mut self.held);
+        }
+        self.top = Top::None;
+    }
+
+    /// The element directly under the stream ended.
+    fn top_done(&mut self, out: &mut Vec<u8>) -> io::Result<()> {
+        match self.top {
+            Top::None => {}
+            Top::Held => out.append(&mut self.held),
+            Top::Skipping => {
+                self.dropped += 1;
+                let stanza = matches!(self.top_name.as_slice(), b"message" | b"iq" | b"presence");
+                tracing::warn!(
+                    bytes = self.top_len,
+                    stanza,
+                    "dropped an element nested deeper than {MAX_DEPTH} or longer than \
+                     {MAX_ELEMENT_BYTES} bytes"
+                );
+                if !stanza {
+                    return Err(refused(
+                        "an element nested too deeply or too long (not a stanza)",
+                    ));
+                }
+                out.extend_from_slice(PLACEHOLDER);
+            }
+        }
+        self.top = Top::None;
+        self.held = Vec::new();
+        Ok(())
+    }
+
+    fn open(&mut self, out: &mut Vec<u8>) {
+        let local = self.name.rsplit(|&c| c == b':').next().unwrap_or_default();
+        if local == b"stream" {
+            // A stream header (again after SASL): the new stream starts at depth 1.
+            self.release(out);
+            self.depth = 1;
+            return;
+        }
+        self.depth += 1;
+        if self.depth > MAX_DEPTH && self.top == Top::Held {
+            self.skip();
+        }
+    }
+
+    fn step(&mut self, b: u8, out: &mut Vec<u8>) -> io::Result<()> {
+        self.state = match self.state {
+            State::Text => {
+                if b == b'<' {
+                    State::Lt
+                } else {
+                    State::Text
+                }
+            }
+            State::Lt => match b {
+                b'/' => {
+                    if self.depth <= 1 {
+                        // The stream's footer, not a child.
+                        self.release(out);
+                    }
+                    State::EndTag
+                }
+                b'?' => {
+                    if self.depth <= 1 {
+                        self.release(out);
+                    }
+                    State::Pi { question: false }
+                }
+                b'!' => {
+                    if self.depth <= 1 {
+                        self.release(out);
+                    }
+                    State::Bang(0)
+                }
+                _ => {
+                    self.name.clear();
+                    self.name.push(b);
+                    State::Name
+                }
+            },
+            State::Name => match b {
+                b'>' => {
+                    self.name_done();
+                    self.open(out);
+                    State::Text
+                }
+                b'/' => {
+                    self.name_done();
+                    State::Tag { slash: true }
+                }
+                b' ' | b'\t' | b'\r' | b'\n' => {
+                    self.name_done();
+                    State::Tag { slash: false }
+                }
+                _ => {
+                    if self.name.len() < NAME_CAP {
+                        self.name.push(b);
+                    }
+                    State::Name
+                }
+            },
+            State::Tag { slash } => match b {
+                b'\'' | b'"' => State::Quote(b),
+                b'/' => State::Tag { slash: true },
+                b'>' if slash => {
+                    // An empty element: no deeper. One directly under the stream ends here.
+                    if self.depth <= 1 {
+                        self.top_done(out)?;
+                    }
+                    State::Text
+                }
+                b'>' => {
+                    self.open(out);
+                    State::Text
+                }
+                _ => State::Tag { slash: false },
+            },
+            State::Quote(q) => {
+                if b == q {
+                    State::Tag { slash: false }
+                } else {
+                    State::Quote(q)
+                }
+            }
+            State::EndTag => {
+                if b == b'>' {
+                    self.depth = self.depth.saturating_sub(1);
+                    if self.depth == 1 {
+                        self.top_done(out)?;
+                    }
+                    State::Text
+                } else {
+                    State::EndTag
+                }
+            }
+            State::Pi { question } => match b {
+                b'>' if question => State::Text,
+                b'?' => State::Pi { question: true },
+                _ => State::Pi { question: false },
+            },
+            State::Bang(n) => {
+                const CDATA: &[u8] = b"[CDATA[";
+                let n = usize::from(n);
+                if n < CDATA.len() && b == CDATA[n] {
+                    if n + 1 == CDATA.len() {
+                        State::Cdata(0)
+                    } else {
+                        State::Bang(u8::try_from(n + 1).unwrap_or(u8::MAX))
+                    }
+                } else if n == 0 && b == b'-' {
+                    State::Bang(100)
+                } else if n == 100 && b == b'-' {
+                    State::Comment(0)
+                } else if b == b'>' {
+                    State::Text
+                } else {
+                    State::Decl
+                }
+            }
+            State::Cdata(brackets) => match b {
+                b']' => State::Cdata((brackets + 1).min(2)),
+                b'>' if brackets == 2 => State::Text,
+                _ => State::Cdata(0),
+            },
+            State::Comment(dashes) => match b {
+                b'-' => State::Comment((dashes + 1).min(2)),
+                b'>' if dashes == 2 => State::Text,
+                _ => State::Comment(0),
+            },
+            State::Decl => {
+                if b == b'>' {
+                    State::Text
+                } else {
+                    State::Decl
+                }
+            }
+        };
+        Ok(())
+    }
+
+    /// A start tag's name is complete: remember the top element's.
+    fn name_done(&mut self) {
+        if self.depth == 1 && self.top_name.is_empty() {
+            self.top_name.clone_from(&self.name);
+        }
+    }
+}
+
+/// The adapter (see the module documentation). Writes pass through untouched.
+#[derive(Debug)]
+pub struct StanzaGuard<S> {
+    inner: S,
+    scanner: Scanner,
+    /// Scanned bytes not yet handed to the reader, from `read_pos` on.
+    to_read: Vec<u8>,
+    read_pos: usize,
+}
+
+impl<S> StanzaGuard<S> {
+    /// Wraps a fresh (TLS-secured) connection.
+    pub fn new(inner: S) -> Self {
+        StanzaGuard {
+            inner,
+            scanner: Scanner::new(),
+            to_read: Vec::new(),
+            read_pos: 0,
+        }
+    }
+
+    /// The wrapped stream.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for StanzaGuard<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            if this.read_pos < this.to_read.len() {
+                let n = buf.remaining().min(this.to_read.len() - this.read_pos);
+                buf.put_slice(&this.to_read[this.read_pos..this.read_pos + n]);
+                this.read_pos += n;
+                if this.read_pos == this.to_read.len() {
+                    this.to_read.clear();
+                    this.read_pos = 0;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            let mut chunk = [0u8; 8192];
+            let mut rb = ReadBuf::new(&mut chunk);
+            ready!(Pin::new(&mut this.inner).poll_read(cx, &mut rb))?;
+            let filled = rb.filled();
+            if filled.is_empty() {
+                // End of stream (an element cut short is rxml's to refuse: nothing is held
+                // back beyond it).
+                return Poll::Ready(Ok(()));
+            }
+            this.scanner.feed(filled, &mut this.to_read)?;
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for StanzaGuard<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly on unexpected errors")]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+                          xmlns:stream='http://etherx.jabber.org/streams' id='x' from='s'>";
+
+    /// Everything `input` lets through, fed whole and byte by byte (both must agree).
+    fn scan(input: &str) -> io::Result<String> {
+        let mut whole = Vec::new();
+        Scanner::new().feed(input.as_bytes(), &mut whole)?;
+        let mut bytewise = Vec::new();
+        let mut s = Scanner::new();
+        for b in input.as_bytes() {
+            s.feed(std::slice::from_ref(b), &mut bytewise)?;
+        }
+        assert_eq!(whole, bytewise, "chunking changed the output");
+        Ok(String::from_utf8(whole).unwrap())
+    }
+
+    #[test]
+    fn ordinary_stanzas_pass_unchanged() {
+        let input = format!(
+            "{HEADER}<stream:features><mechanisms xmlns='m'><mechanism>SCRAM-SHA-1</mechanism>\
+             </mechanisms></stream:features> \n<message from='a@b/c' to='d@e' type='chat'>\
+             <body>1 &lt; 2 &amp; a > b, 'quoted' \"too\"/&gt;</body><x a='>' b=\"/>\" c='&apos;'/>\
+             <![CDATA[ <not><a><tag> ]] ]]><!-- <a> --></message><r xmlns='urn:xmpp:sm:3'/>\
+             <?xml version='1.0'?><stream:stream xmlns='jabber:client' \
+             xmlns:stream='http://etherx.jabber.org/streams'><iq type='result' id='1'/>\
+             </stream:stream>"
+        );
+        assert_eq!(scan(&input).unwrap(), input);
+    }
+
+    #[test]
+    fn a_stanza_nested_too_deeply_becomes_an_empty_message_and_the_next_one_arrives() {
+        let deep = format!(
+            "<message type='headline' from='x@y'>{}{}</message>",
+            "<a>".repeat(20_000),
+            "</a>".repeat(20_000)
+        );
+        let next = "<message from='x@y'><body>after</body></message>";
+        let out = scan(&format!("{HEADER}{deep}{next}")).unwrap();
+        assert_eq!(
+            out,
+            format!("{HEADER}<message xmlns='jabber:client'/>{next}")
+        );
+        // At the bound itself it passes.
+        let fits = format!(
+            "<iq type='result' id='1'>{}{}</iq>",
+            "<a>".repeat(MAX_DEPTH - 2),
+            "</a>".repeat(MAX_DEPTH - 2)
+        );
+        assert_eq!(
+            scan(&format!("{HEADER}{fits}")).unwrap(),
+            format!("{HEADER}{fits}")
+        );
+    }
+
+    #[test]
+    fn a_stanza_too_long_becomes_an_empty_message_and_nothing_of_it_is_kept() {
+        let long = format!(
+            "<presence from='x@y'><status>{}</status></presence>",
+            "z".repeat(MAX_ELEMENT_BYTES)
+        );
+        let next = "<iq type='get' id='p' from='y'><ping xmlns='urn:xmpp:ping'/></iq>";
+        let mut s = Scanner::new();
+        let mut out = Vec::new();
+        s.feed(HEADER.as_bytes(), &mut out).unwrap();
+        for chunk in long.as_bytes().chunks(4096) {
+            s.feed(chunk, &mut out).unwrap();
+            assert!(s.held.len() <= MAX_ELEMENT_BYTES, "held without bound");
+        }
+        s.feed(next.as_bytes(), &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!("{HEADER}<message xmlns='jabber:client'/>{next}")
+        );
+        assert_eq!(s.dropped, 1);
+    }
+
+    #[test]
+    fn an_oversized_element_that_is_not_a_stanza_ends_the_connection() {
+        let features = format!(
+            "<stream:features>{}{}</stream:features>",
+            "<a>".repeat(100),
+            "</a>".repeat(100)
+        );
+        let e = scan(&format!("{HEADER}{features}")).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+    }
+
+    #[tokio::test]
+    async fn the_adapter_reads_through_the_scanner() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (client, mut server) = tokio::io::duplex(1 << 16);
+        let mut guard = StanzaGuard::new(client);
+        let deep = format!(
+            "<message>{}{}</message>",
+            "<a>".repeat(70),
+            "</a>".repeat(70)
+        );
+        let sent = format!("{HEADER}{deep}<message><body>ok</body></message></stream:stream>");
+        let writer = tokio::spawn(async move {
+            server.write_all(sent.as_bytes()).await.unwrap();
+            server.shutdown().await.unwrap();
+        });
+        let mut got = String::new();
+        guard.read_to_string(&mut got).await.unwrap();
+        writer.await.unwrap();
+        assert_eq!(
+            got,
+            format!(
+                "{HEADER}<message xmlns='jabber:client'/><message><body>ok</body></message>\
+                 </stream:stream>"
+            )
+        );
+    }
+}
