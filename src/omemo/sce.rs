@@ -256,7 +256,73 @@ pub fn parse_minidom(bytes: &[u8]) -> Result<Envelope, OmemoError> {
     parse_text(text)
 }
 
+/// The deepest envelope minidom is given (counting the `<envelope>` itself as 1; a real one
+/// nests 3 or 4 deep). minidom builds and drops its tree recursively: a peer's envelope
+/// nesting 20,000 elements (140 KB, within a message) overflowed the stack.
+pub const MAX_ENVELOPE_DEPTH: usize = 32;
+
+/// Whether well-formed XML `text` nests elements deeper than `limit`. Tags, attribute values,
+/// CDATA sections, comments and processing instructions are told apart, so well-formed XML is
+/// never counted shallower than it is (malformed XML is minidom's to refuse).
+pub fn nests_deeper_than(text: &str, limit: usize) -> bool {
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    let mut pos = 0;
+    let skip_to = |from: usize, end: &[u8]| {
+        bytes[from..]
+            .windows(end.len())
+            .position(|w| w == end)
+            .map_or(bytes.len(), |p| from + p + end.len())
+    };
+    while pos < bytes.len() {
+        if bytes[pos] != b'<' {
+            pos += 1;
+            continue;
+        }
+        let rest = &bytes[pos..];
+        if rest.starts_with(b"<![CDATA[") {
+            pos = skip_to(pos + 9, b"]]>");
+        } else if rest.starts_with(b"<!--") {
+            pos = skip_to(pos + 4, b"-->");
+        } else if rest.starts_with(b"<?") {
+            pos = skip_to(pos + 2, b"?>");
+        } else if rest.starts_with(b"</") {
+            depth = depth.saturating_sub(1);
+            pos = skip_to(pos + 2, b">");
+        } else {
+            // A start tag: to its `>`, past quoted attribute values.
+            let mut end = pos + 1;
+            let mut quote = None;
+            let mut empty = false;
+            while end < bytes.len() {
+                let byte = bytes[end];
+                match quote {
+                    Some(q) if byte == q => quote = None,
+                    None if byte == b'\'' || byte == b'"' => quote = Some(byte),
+                    None if byte == b'>' => {
+                        empty = bytes[end - 1] == b'/';
+                        break;
+                    }
+                    _ => {}
+                }
+                end += 1;
+            }
+            if !empty {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            pos = end + 1;
+        }
+    }
+    false
+}
+
 fn parse_text(text: &str) -> Result<Envelope, OmemoError> {
+    if nests_deeper_than(text, MAX_ENVELOPE_DEPTH) {
+        return Err(OmemoError::MalformedXml("envelope nested too deeply"));
+    }
     let mut e: Element = text
         .parse()
         .map_err(|_| OmemoError::MalformedXml("envelope"))?;
@@ -325,5 +391,50 @@ fn check_affix_values(
     match to {
         Some(t) if !matches(t, stanza_to) => Err(OmemoError::EnvelopeMismatch("to")),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod depth_tests {
+    use super::*;
+
+    #[test]
+    fn an_envelope_nested_twenty_thousand_deep_is_refused_without_building_it() {
+        let n = 20_000;
+        let deep = format!(
+            "<envelope xmlns='{NS}'><content><x xmlns='urn:example'>{}{}</x></content>\
+             <from jid='a@b'/></envelope>",
+            "<a>".repeat(n),
+            "</a>".repeat(n)
+        );
+        // Before the bound, minidom's recursive drop overflowed this thread's stack.
+        assert!(matches!(
+            parse(deep.as_bytes()),
+            Err(OmemoError::MalformedXml(_))
+        ));
+        assert!(open(deep.as_bytes(), "a@b/c", "d@e").is_err());
+    }
+
+    #[test]
+    fn depth_is_never_counted_short_of_the_real_one() {
+        // Markup-looking text in attribute values, CDATA, comments and PIs counts for nothing…
+        let tricky = format!(
+            "<envelope a='/>' b=\"</x>\"><!-- </a></a> --><![CDATA[</a></a>]]><?p </a>?>{}{}\
+             </envelope>",
+            "<a>".repeat(40),
+            "</a>".repeat(40)
+        );
+        assert!(nests_deeper_than(&tricky, 40));
+        assert!(!nests_deeper_than(&tricky, 41));
+        // …and empty elements add no depth.
+        assert!(!nests_deeper_than(&"<a/>".repeat(1000), 1));
+        // A real envelope of another client's shape passes and parses.
+        let real = format!(
+            "<envelope xmlns='{NS}'><content><body xmlns='jabber:client'>hi &lt;3</body>\
+             <reply xmlns='urn:xmpp:reply:0' id='x'/></content><rpad>abc</rpad>\
+             <from jid='a@b'/></envelope>"
+        );
+        assert!(!nests_deeper_than(&real, MAX_ENVELOPE_DEPTH));
+        assert!(parse(real.as_bytes()).is_ok());
     }
 }
