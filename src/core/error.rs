@@ -21,6 +21,10 @@ pub enum CoreError {
     /// The profile's files are damaged or were tampered with.
     #[error("the profile is damaged: {0}")]
     Corrupt(String),
+    /// The profile was written by a newer Talpa (its schema is newer than this one reads);
+    /// nothing in it was changed.
+    #[error("this profile was written by a newer version of Talpa ({0}); nothing was changed")]
+    ProfileTooNew(String),
     /// A command argument is malformed (bad JID, unknown option, empty field …).
     #[error("invalid input: {0}")]
     InvalidInput(String),
@@ -66,6 +70,7 @@ impl CoreError {
             CoreError::ProfileExists => "profile_exists",
             CoreError::WrongPassphrase => "wrong_passphrase",
             CoreError::Corrupt(_) => "corrupt",
+            CoreError::ProfileTooNew(_) => "profile_too_new",
             CoreError::InvalidInput(_) => "invalid_input",
             CoreError::NotFound(_) => "not_found",
             CoreError::Store(_) => "store",
@@ -105,9 +110,8 @@ impl From<crate::store::StoreError> for CoreError {
             S::WrongPassphrase => CoreError::WrongPassphrase,
             S::NotAProfile => CoreError::NoProfile,
             S::AlreadyExists => CoreError::ProfileExists,
-            S::Corrupt | S::Tampered | S::MissingSalt | S::SchemaTooNew { .. } => {
-                CoreError::Corrupt(e.to_string())
-            }
+            S::Corrupt | S::Tampered | S::MissingSalt => CoreError::Corrupt(e.to_string()),
+            S::SchemaTooNew { .. } => CoreError::ProfileTooNew(e.to_string()),
             S::DuressConflict | S::Invalid(_) | S::NotPermitted(_) | S::Duplicate(_) => {
                 CoreError::InvalidInput(e.to_string())
             }

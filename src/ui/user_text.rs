@@ -19,6 +19,10 @@ pub fn error_text(e: &CoreError) -> String {
         CoreError::Corrupt(_) => {
             "The profile's files are damaged or were tampered with.".to_owned()
         }
+        CoreError::ProfileTooNew(_) => "This profile was written by a newer version of Talpa, \
+                                         which this one cannot read. Open it with that version \
+                                         again; nothing in it was changed."
+            .to_owned(),
         CoreError::InvalidInput(what) => format!("Please check what you entered: {what}."),
         CoreError::NotFound(what) => format!("Not found: {what}."),
         // SQLite's SQLITE_FULL and the kernel's ENOSPC: the one store failure the user can fix.
