@@ -8,6 +8,13 @@ use serde::{Deserialize, Serialize};
 use super::OmemoVersion;
 use super::session::{DeviceAddress, SessionManager};
 
+/// The most devices kept for one JID and version. Each listed device without a session costs
+/// a bundle query through Tor when a message is sealed, so a contact (or a server) listing
+/// 10,000 ids — 220 KB, within one stanza — made sealing a message to them 10,000 queries one
+/// after the other (read from the code, not measured). Real lists have a handful, a few dozen
+/// after many reinstalls.
+pub const MAX_DEVICES_PER_LIST: usize = 64;
+
 /// The latest device list of every known JID, per version.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DeviceRegistry {
@@ -34,9 +41,26 @@ impl DeviceRegistry {
 
     /// Records a device list received for `jid` (a PEP notification replaces the previous one).
     /// Duplicates and the invalid id 0 are dropped. An empty list removes `jid`: the registry
-    /// (which is persisted) never records who has no keys.
+    /// (which is persisted) never records who has no keys. A list longer than
+    /// [`MAX_DEVICES_PER_LIST`] keeps its last entries (clients add their own id at the end).
     pub fn update(&mut self, version: OmemoVersion, jid: &str, mut ids: Vec<u32>) {
         ids.retain(|&id| id != 0);
+        if ids.len() > MAX_DEVICES_PER_LIST {
+            let mut seen = std::collections::BTreeSet::new();
+            let mut kept: Vec<u32> = ids
+                .iter()
+                .rev()
+                .copied()
+                .filter(|&id| seen.insert(id))
+                .take(MAX_DEVICES_PER_LIST)
+                .collect();
+            tracing::warn!(
+                listed = ids.len(),
+                kept = kept.len(),
+                "a device list of more than {MAX_DEVICES_PER_LIST} entries was cut"
+            );
+            std::mem::swap(&mut ids, &mut kept);
+        }
         ids.sort_unstable();
         ids.dedup();
         let map = match version {
@@ -110,4 +134,22 @@ pub fn own_list_to_publish(published: &[u32], own: &SessionManager) -> Option<Ve
     let mut list = published.to_vec();
     list.push(own.device_id());
     Some(list)
+}
+
+#[cfg(test)]
+mod list_bound_tests {
+    use super::*;
+
+    #[test]
+    fn a_list_of_ten_thousand_devices_keeps_its_last_sixty_four() {
+        let mut r = DeviceRegistry::default();
+        let ids: Vec<u32> = (1..=10_000).chain([0, 10_000, u32::MAX]).collect();
+        r.update(OmemoVersion::V2, "many@example.org", ids);
+        let kept = r.devices(OmemoVersion::V2, "many@example.org");
+        assert_eq!(kept.len(), MAX_DEVICES_PER_LIST);
+        assert!(kept.contains(&u32::MAX) && kept.contains(&10_000) && !kept.contains(&1));
+        // A list within the bound is kept whole.
+        r.update(OmemoVersion::V2, "few@example.org", vec![3, 1, 2, 2]);
+        assert_eq!(r.devices(OmemoVersion::V2, "few@example.org"), [1, 2, 3]);
+    }
 }
