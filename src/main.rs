@@ -24,10 +24,10 @@ struct Cli {
           value_parser = clap::value_parser!(u64)
               .range(0..=talpa::core::tor_settings::MAX_STARTUP_JITTER_SECS))]
     startup_jitter: Option<u64>,
-    /// Lock the profile after this many seconds without use (default 15 minutes; the idle lock
-    /// set in Preferences wins once the profile is unlocked).
+    /// Lock the profile after this many seconds without use (1 to 86400, a day; default 15
+    /// minutes; the idle lock set in Preferences wins once the profile is unlocked).
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 900,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
     idle_lock: u64,
     /// Benchmark instrumentation: read the passphrase (first line) and probe commands from this
     /// file descriptor and log timings (src/ui/probe.rs; used by `make bench`).

@@ -1,5 +1,6 @@
 //! Odd local situations, through the real binary: a profile written by a newer Talpa (a
-//! downgrade) is named as such — not as damage or tampering — and left untouched.
+//! downgrade) is named as such — not as damage or tampering — and left untouched; an idle lock
+//! outside what Preferences allow is refused at start with its bound.
 
 mod support;
 
@@ -63,4 +64,35 @@ fn a_profile_written_by_a_newer_talpa_is_named_as_such_and_left_untouched() {
     assert_eq!(error_kind(&r), "wrong_passphrase", "{r}");
     t.quit();
     assert_eq!(snapshot(&dir), before, "a file of the profile changed");
+}
+
+#[test]
+fn an_idle_lock_outside_one_second_to_a_day_is_refused_at_start_naming_the_bound() {
+    // Preferences allow 1 minute to a day; the command line said "0 is not in
+    // 1..18446744073709551615" and took 2^64 - 1 s (never locking).
+    let dir = tempfile::tempdir().expect("tempdir");
+    for value in ["0", "86401", "18446744073709551615"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_talpa"))
+            .args(["headless", "--profile"])
+            .arg(dir.path().join("p"))
+            .args(["--idle-lock", value])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run talpa");
+        assert!(!out.status.success(), "--idle-lock {value} must stop talpa");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("--idle-lock") && stderr.contains("1..=86400"),
+            "the error names the option and its bound: {stderr}"
+        );
+        assert!(!dir.path().join("p").exists(), "no profile was created");
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_talpa"))
+        .args(["headless", "--profile"])
+        .arg(dir.path().join("p"))
+        .args(["--idle-lock", "86400"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run talpa");
+    assert!(out.status.success(), "a day is allowed: {out:?}");
 }
