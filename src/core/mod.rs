@@ -20,6 +20,9 @@ mod shared;
 mod store_cell;
 pub mod tor_settings;
 
+/// Untrusted text made safe to show on one line (controls and bidi marks dropped, bounded);
+/// the front ends use it for what others wrote that lands outside a message row.
+pub use crate::xmpp::muc::one_line_bounded;
 pub use actor::{CoreHandle, CoreOptions};
 pub use commands::{Command, Reply};
 pub use error::CoreError;

@@ -113,7 +113,7 @@ impl NotificationPolicy {
             "Talpa".to_owned()
         };
         let body = if self.show_body {
-            body.to_owned()
+            shown_body(body)
         } else {
             "New message".to_owned()
         };
@@ -121,13 +121,27 @@ impl NotificationPolicy {
     }
 }
 
-/// Who wrote, as a notification names them: the contact, or "nick in room".
+/// The longest sender line of a notification, in characters.
+const SENDER_MAX_CHARS: usize = 100;
+/// The longest message text a notification shows, in characters (a message may be 256 KiB).
+const BODY_MAX_CHARS: usize = 200;
+
+/// Who wrote, as a notification names them: the contact, or "nick in room" — on one clean,
+/// bounded line (a nick is anyone's choice: line breaks or a right-to-left override in it
+/// must not rewrite the notification).
 fn sender_label(from: &str, with: &str, is_room: bool) -> String {
-    if is_room {
+    let label = if is_room {
         format!("{from} in {with}")
     } else {
         from.to_owned()
-    }
+    };
+    crate::core::one_line_bounded(&label, SENDER_MAX_CHARS)
+}
+
+/// A message's text as a notification shows it: one clean line of at most
+/// [`BODY_MAX_CHARS`] (the whole text is in the conversation).
+fn shown_body(body: &str) -> String {
+    crate::core::one_line_bounded(body, BODY_MAX_CHARS)
 }
 
 /// "1 new message" / "5 new messages in 2 conversations".
@@ -406,10 +420,10 @@ impl Coalescer {
                     format!(
                         "{}: {}",
                         sender_label(&newest.from, &newest.peer, newest.is_room),
-                        newest.body
+                        shown_body(&newest.body)
                     )
                 } else {
-                    newest.body.clone()
+                    shown_body(&newest.body)
                 });
             }
             (title, lines.join("\n"))
@@ -689,6 +703,43 @@ mod coalescing_tests {
             origin_id: None,
             notes: crate::core::events::MessageNotes::default(),
         }
+    }
+
+    #[test]
+    fn what_others_wrote_is_shown_on_one_clean_bounded_line() {
+        let hostile = format!(
+            "Pay\u{202E}gnp.exe\n\nline two\u{7}\t{}",
+            "x".repeat(10_000)
+        );
+        let mut m = from("room@rooms.talpa.test", 1);
+        m.from = "boss\u{202E}\nadmin".into();
+        m.body.clone_from(&hostile);
+        let mut c = Coalescer::new(Duration::from_secs(2));
+        let now = Instant::now();
+        let step = c.message(now, opted_in(true, true), &m, false, true);
+        let (title, body) = shown(&step);
+        for text in [title, body] {
+            assert!(
+                !text
+                    .chars()
+                    .any(|c| c.is_control() || ('\u{202A}'..='\u{202E}').contains(&c)),
+                "control or bidi character kept: {text:?}"
+            );
+        }
+        assert_eq!(title, "boss admin in room@rooms.talpa.test");
+        assert!(body.starts_with("Paygnp.exe line two x"), "{body:?}");
+        assert_eq!(body.chars().count(), BODY_MAX_CHARS);
+        // The update after a burst says the same.
+        m.id = 2;
+        c.message(now, opted_in(true, true), &m, false, true);
+        let step = c.flush(now + Duration::from_secs(3), opted_in(true, true));
+        let (_, body) = shown(&step);
+        let last = body.lines().last().expect("the newest text");
+        assert!(
+            last.chars().count() <= SENDER_MAX_CHARS + BODY_MAX_CHARS + 2,
+            "{last:?}"
+        );
+        assert!(!last.contains('\u{202E}'), "{last:?}");
     }
 
     fn opted_in(show_sender: bool, show_body: bool) -> NotificationPolicy {
