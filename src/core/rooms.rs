@@ -484,35 +484,41 @@ fn imitation_score(nick: &str) -> u8 {
 /// the rest (`Alice` and `alice`, two mixed-script nicks), each of the plainest is marked
 /// too, naming another of them. A genuine nick is never the only one marked.
 pub fn flag_lookalikes(occupants: &mut [Occupant]) {
-    use std::collections::HashMap;
-    let mut groups: HashMap<String, Vec<(u8, String)>> = HashMap::new();
-    for o in occupants.iter() {
-        let group = groups.entry(nick_skeleton(&o.nick)).or_default();
-        if !group.iter().any(|(_, n)| *n == o.nick) {
-            group.push((imitation_score(&o.nick), o.nick.clone()));
-        }
+    use std::collections::{BTreeSet, HashMap};
+    // Each nick's skeleton once, each group kept ordered (lowest score first, then by nick:
+    // the same answer in any arrival order) and its plainest nicks found once, so a room is
+    // linear in its occupants: a pairwise search took 0.4 s for 4,096 look-alike nicks (a
+    // debug build), on every presence of a join flood.
+    let skeletons: Vec<String> = occupants.iter().map(|o| nick_skeleton(&o.nick)).collect();
+    let mut groups: HashMap<&str, BTreeSet<(u8, &str)>> = HashMap::new();
+    for (o, skeleton) in occupants.iter().zip(&skeletons) {
+        groups
+            .entry(skeleton.as_str())
+            .or_default()
+            .insert((imitation_score(&o.nick), o.nick.as_str()));
     }
-    for group in groups.values_mut() {
-        // Lowest score first, then by nick: the same answer in any arrival order.
-        group.sort();
-    }
-    for o in occupants.iter_mut() {
-        o.lookalike_of = groups
-            .get(&nick_skeleton(&o.nick))
-            .filter(|g| g.len() > 1)
-            .and_then(|group| {
-                let lowest = group[0].0;
-                let plainest: Vec<&String> = group
-                    .iter()
-                    .filter(|(s, _)| *s == lowest)
-                    .map(|(_, n)| n)
-                    .collect();
-                if plainest.len() == 1 && *plainest[0] == o.nick {
-                    None
-                } else {
-                    plainest.into_iter().find(|n| **n != o.nick).cloned()
-                }
-            });
+    // Per group with more than one nick: its plainest nicks (the lowest score), in order.
+    let plainest: HashMap<&str, Vec<String>> = groups
+        .iter()
+        .filter(|(_, group)| group.len() > 1)
+        .filter_map(|(skeleton, group)| {
+            let lowest = group.first()?.0;
+            let nicks = group
+                .iter()
+                .take_while(|(score, _)| *score == lowest)
+                .map(|(_, n)| (*n).to_owned())
+                .collect();
+            Some((*skeleton, nicks))
+        })
+        .collect();
+    for (o, skeleton) in occupants.iter_mut().zip(&skeletons) {
+        o.lookalike_of = plainest.get(skeleton.as_str()).and_then(|plainest| {
+            if plainest.len() == 1 && plainest[0] == o.nick {
+                None
+            } else {
+                plainest.iter().find(|n| **n != o.nick).cloned()
+            }
+        });
     }
 }
 
@@ -524,6 +530,34 @@ mod tests {
         RoomInfo {
             features: features.iter().map(|f| (*f).to_owned()).collect(),
             fields: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn four_thousand_look_alike_nicks_all_name_the_plain_one() {
+        // Every mix of Latin `a` and Cyrillic `а` over 12 letters: one skeleton, 4,096 nicks.
+        let mut occupants: Vec<Occupant> = (0..4096_u32)
+            .map(|i| {
+                let nick: String = (0..12)
+                    .map(|b| if (i >> b) & 1 == 1 { 'а' } else { 'a' })
+                    .collect();
+                occupant(&nick)
+            })
+            .collect();
+        occupants.reverse();
+        flag_lookalikes(&mut occupants);
+        let plain = "a".repeat(12);
+        for o in &occupants {
+            if o.nick == plain {
+                assert_eq!(o.lookalike_of, None);
+            } else {
+                assert_eq!(
+                    o.lookalike_of.as_deref(),
+                    Some(plain.as_str()),
+                    "{}",
+                    o.nick
+                );
+            }
         }
     }
 
