@@ -579,7 +579,13 @@ impl SessionView {
                 subject,
                 ..
             } => room_state::subject(self, account, room, subject),
-            Event::Unlocked | Event::Locked | Event::Error { .. } => {}
+            // File transfers are not shown in the window yet (headless only).
+            Event::Unlocked
+            | Event::Locked
+            | Event::Error { .. }
+            | Event::TransferProgress { .. }
+            | Event::TransferDone { .. }
+            | Event::TransferFailed { .. } => {}
             Event::Delivered { .. } | Event::Displayed { .. } | Event::Typing { .. } => {
                 activity::handle(self, event);
             }

@@ -225,7 +225,10 @@ pub async fn put<S: Io + 'static>(
         content_type
     );
     for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
+        head.push_str(name);
+        head.push_str(": ");
+        head.push_str(value);
+        head.push_str("\r\n");
     }
     head.push_str("Connection: close\r\n\r\n");
     write_all(&mut io, head.as_bytes()).await?;
@@ -265,6 +268,10 @@ pub async fn get<S: Io + 'static>(
         target.path, target.host_header
     );
     write_all(&mut io, head.as_bytes()).await?;
+    // Tor streams buffer writes until flushed.
+    tokio::time::timeout(IDLE_TIMEOUT, io.flush())
+        .await
+        .map_err(|_| HttpError::Timeout)??;
     let head = read_head(&mut io).await?;
     if head.status != 200 {
         return Err(HttpError::Status(head.status));
@@ -287,10 +294,7 @@ pub async fn get<S: Io + 'static>(
         if body.len() as u64 > limit {
             return Err(HttpError::TooBig { limit });
         }
-        if head
-            .content_length
-            .is_some_and(|l| body.len() as u64 >= l)
-        {
+        if head.content_length.is_some_and(|l| body.len() as u64 >= l) {
             break;
         }
         let n = read_some(&mut io, &mut buf).await?;
@@ -403,12 +407,18 @@ mod tests {
     #[tokio::test]
     async fn redirects_errors_and_garbage_are_errors() {
         for (answer, status) in [
-            (&b"HTTP/1.1 302 Found\r\nLocation: http://evil/\r\n\r\n"[..], 302),
+            (
+                &b"HTTP/1.1 302 Found\r\nLocation: http://evil/\r\n\r\n"[..],
+                302,
+            ),
             (b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", 404),
         ] {
             exchange(answer.to_vec(), async |s| {
                 let r = get(s, &target("http://h/f"), None, 10, &mut |_, _| {}).await;
-                assert!(matches!(r, Err(HttpError::Status(c)) if c == status), "{r:?}");
+                assert!(
+                    matches!(r, Err(HttpError::Status(c)) if c == status),
+                    "{r:?}"
+                );
             })
             .await;
         }
