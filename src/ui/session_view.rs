@@ -579,7 +579,8 @@ impl SessionView {
                 subject,
                 ..
             } => room_state::subject(self, account, room, subject),
-            // File transfers are not shown in the window yet (headless only).
+            // Transfer progress is not shown in the window yet; a finished transfer arrives as
+            // `message` / `message_updated`, a failed one is logged by the core.
             Event::Unlocked
             | Event::Locked
             | Event::Error { .. }
