@@ -81,6 +81,7 @@ pub fn send(
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        let events = core.subscribe();
         let result = core
             .call(Command::SendFile {
                 account,
@@ -89,8 +90,13 @@ pub fn send(
             })
             .await;
         match result {
-            Ok(Reply::Transfer { .. }) => {
+            Ok(Reply::Transfer { transfer }) => {
                 crate::ui::toast(&view, &format!("Uploading {name} through Tor…"));
+                if let Some(text) =
+                    crate::ui::chat::attachment_row::transfer_failure(events, &transfer).await
+                {
+                    crate::ui::toast(&view, &text);
+                }
             }
             Ok(_) => {}
             Err(e) => crate::ui::toast(&view, &crate::ui::user_text::error_text(&e)),

@@ -10,8 +10,8 @@ use gtk4::glib;
 use gtk4::prelude::*;
 use gtk4::subclass::prelude::ObjectSubclassIsExt;
 
-use crate::core::Command;
 use crate::core::events::FileAttachment;
+use crate::core::{Command, Event, Reply};
 use crate::ui::chat::{ConversationView, MessageRow};
 use crate::ui::models::MessageObject;
 
@@ -105,6 +105,28 @@ fn describe(file: &FileAttachment) -> String {
     }
 }
 
+/// Waits for the end of `transfer`: `None` when it is done, the sentence to show when it failed
+/// (or when the core stopped telling).
+pub async fn transfer_failure(
+    mut events: tokio::sync::broadcast::Receiver<Event>,
+    transfer: &str,
+) -> Option<String> {
+    loop {
+        match events.recv().await {
+            Ok(Event::TransferDone { transfer: t, .. }) if t == transfer => return None,
+            Ok(Event::TransferFailed {
+                transfer: t, error, ..
+            }) if t == transfer => {
+                return Some(format!("The file transfer failed: {error}."));
+            }
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                return Some("The file transfer was interrupted.".into());
+            }
+        }
+    }
+}
+
 fn clicked(row: &MessageRow, button: &gtk4::Button) {
     let Some(message) = row.message() else {
         return;
@@ -125,11 +147,20 @@ fn clicked(row: &MessageRow, button: &gtk4::Button) {
         button.set_label("Downloading…");
         let (button, row) = (button.clone(), row.clone());
         glib::MainContext::default().spawn_local(async move {
-            let result = core.call(Command::DownloadAttachment { message: id }).await;
-            if let Err(e) = result {
-                crate::ui::toast(&row, &crate::ui::user_text::error_text(&e));
-                button.set_sensitive(true);
-                button.set_label("Download");
+            // Subscribed before asking, so a quick failure is not missed.
+            let events = core.subscribe();
+            let failure = match core.call(Command::DownloadAttachment { message: id }).await {
+                Ok(Reply::Transfer { transfer }) => transfer_failure(events, &transfer).await,
+                Ok(_) => None,
+                Err(e) => Some(crate::ui::user_text::error_text(&e)),
+            };
+            if let Some(text) = failure {
+                crate::ui::toast(&row, &text);
+                // The row may show another message by now (rows are recycled).
+                if row.message().is_some_and(|m| m.id() == id) {
+                    button.set_sensitive(true);
+                    button.set_label("Download");
+                }
             }
         });
         return;
