@@ -516,6 +516,22 @@ def main():
                 self.raw_events = bool(c.get("on", True))
             elif cmd == "upload":
                 ack["get_url"] = await self.upload(c)
+            elif cmd == "serve_slot":
+                # Act as an XEP-0363 upload service answering every slot request with `xml`
+                # (a test's hostile <slot/>).
+                from slixmpp.xmlstream import ET as SET
+                from slixmpp.xmlstream.handler import Callback
+                from slixmpp.xmlstream.matcher import MatchXPath
+                slot_xml = c["xml"]
+
+                def answer(iq):
+                    reply = iq.reply(clear=True)
+                    reply.append(SET.fromstring(slot_xml))
+                    reply.send()
+
+                self.register_handler(Callback(
+                    "hostile upload slot",
+                    MatchXPath("{jabber:client}iq/{urn:xmpp:http:upload:0}request"), answer))
             elif cmd == "share_file":
                 ack["url"], ack["msg_id"] = await self.share_file(c)
             elif cmd == "fetch_file":
