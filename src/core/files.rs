@@ -548,6 +548,19 @@ pub(crate) async fn send_file(
 }
 
 async fn upload(shared: &SharedRef, mut up: Upload) -> Result<(), CoreError> {
+    // The shared link must be fetchable the way Talpa fetches: refuse, before uploading, a
+    // plain-http GET URL that would be refused later.
+    let get = url::Url::parse(&up.slot.get_url).map_err(|e| CoreError::Transfer(e.to_string()))?;
+    if get.scheme() == "http"
+        && !plain_http_allowed(
+            get.host_str().unwrap_or_default(),
+            up.account.host.as_deref(),
+        )
+    {
+        return Err(CoreError::Transfer(
+            "the server shares uploads over plain http".into(),
+        ));
+    }
     let key = (!up.plaintext).then(MediaKey::random);
     let wire = match &key {
         Some(k) => Zeroizing::new(k.encrypt(&up.data)?),
@@ -574,17 +587,6 @@ async fn upload(shared: &SharedRef, mut up: Upload) -> Result<(), CoreError> {
     .await
     .map_err(|e| CoreError::Transfer(format!("the upload failed: {e}")))?;
     drop(wire);
-    // The shared link must be fetchable the same way: refuse a GET URL we would refuse later.
-    let get = url::Url::parse(&up.slot.get_url).map_err(|e| CoreError::Transfer(e.to_string()))?;
-    let get_host = get.host_str().unwrap_or_default();
-    if get.scheme() == "http"
-        && key.is_none()
-        && !plain_http_allowed(get_host, up.account.host.as_deref())
-    {
-        return Err(CoreError::Transfer(
-            "the server shares uploads over plain http".into(),
-        ));
-    }
     let (body, oob) = match &key {
         Some(k) => (aesgcm_body(&up.slot.get_url, k)?, None),
         None => (
