@@ -30,6 +30,10 @@ use crate::ui::{toast, user_text};
 /// How many stored messages are loaded when a conversation opens, and per older page.
 const HISTORY_PAGE: u32 = 50;
 
+/// How long a click on a conversation waits on the GTK thread for its history (see
+/// `open_with`).
+const HISTORY_WAIT: Duration = Duration::from_millis(30);
+
 /// The shortest time between two flushes of live messages into the model: the first message
 /// after a quiet spell is shown at once, a flood is drawn a few times a second.
 const FLUSH_INTERVAL: Duration = Duration::from_millis(150);
@@ -337,7 +341,18 @@ impl ConversationView {
     /// title) runs right after it, so both appear in the same frame. Live messages of the new
     /// conversation that arrive meanwhile wait in `pending`; those of the previous one are no
     /// longer this view's (`is_showing` is already false for it).
+    ///
+    /// The store usually answers within a few milliseconds, so the GTK thread waits for the
+    /// page (at most `HISTORY_WAIT`): the page then lands in the same frame as everything else
+    /// the click changed (the sidebar's selection, the header, the composer) instead of a frame
+    /// later. A slower answer is awaited in a task.
     pub fn open_with(&self, account: &str, peer: &str, shown: impl FnOnce() + 'static) {
+        self.start_open(account, peer, Box::new(shown), true);
+    }
+
+    /// Opens a conversation (see `open_with`); `wait` says whether the GTK thread may wait
+    /// briefly for the history.
+    fn start_open(&self, account: &str, peer: &str, shown: Box<dyn FnOnce()>, wait: bool) {
         let imp = self.imp();
         if self.is_showing(account, peer) {
             if imp.opening.get() {
@@ -358,7 +373,7 @@ impl ConversationView {
         self.cancel_correction();
         imp.composer.set_text("");
         imp.opening.set(true);
-        imp.on_shown.replace(Some(Box::new(shown)));
+        imp.on_shown.replace(Some(shown));
         imp.conversation
             .replace(Some((account.to_owned(), peer.to_owned())));
         imp.composer
@@ -375,13 +390,20 @@ impl ConversationView {
             before: None,
             limit: Some(HISTORY_PAGE),
         };
-        // The history is awaited in a task. (Session 7 tried a bounded wait for it on the GTK
-        // thread, so the click painted one frame instead of two; the history then landed ahead
-        // of the lag resync's other work and tests/gui_event_lag.rs ended without the newest
-        // message, so the wait was taken out until that interplay is understood.)
+        let mut call = Box::pin(async move { core.call(command).await });
+        // The wait's answer is used in a task all the same: it runs in the next main-loop turn,
+        // before GTK's frame (which runs at a lower priority).
+        let early = if wait {
+            wait_briefly(&mut call, HISTORY_WAIT)
+        } else {
+            None
+        };
         let view = self.downgrade();
         let task = glib::MainContext::default().spawn_local(async move {
-            let result = core.call(command).await;
+            let result = match early {
+                Some(result) => result,
+                None => call.await,
+            };
             let Some(view) = view.upgrade() else { return };
             match result {
                 Ok(Reply::History { messages }) => {
@@ -537,7 +559,10 @@ impl ConversationView {
             return;
         };
         self.clear();
-        self.open(&account, &peer);
+        // No wait for the history here: after a lagged event stream, the live messages still
+        // queued behind the gap are older than the page the store has now, and they must reach
+        // the list before that page (which goes before them), not after it.
+        self.start_open(&account, &peer, Box::new(|| {}), false);
         // The list is already empty: live messages go in at once, the history before them.
         self.imp().opening.set(false);
     }
@@ -973,4 +998,30 @@ fn free_row(rows: &RefCell<Vec<MessageRow>>) -> MessageRow {
         rows.push(row.clone());
     }
     row
+}
+
+/// Polls `future` on this thread until it is ready or `limit` has passed (then it can still be
+/// awaited elsewhere: it keeps its state). The thread sleeps between polls until the future's
+/// waker is called.
+fn wait_briefly<F: Future + Unpin>(future: &mut F, limit: Duration) -> Option<F::Output> {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut context = std::task::Context::from_waker(&waker);
+    let deadline = Instant::now() + limit;
+    loop {
+        if let std::task::Poll::Ready(output) = std::pin::Pin::new(&mut *future).poll(&mut context)
+        {
+            return Some(output);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        std::thread::park_timeout(left);
+    }
 }
