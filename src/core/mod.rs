@@ -11,6 +11,7 @@ pub mod actor;
 pub mod commands;
 pub mod error;
 pub mod events;
+pub mod files;
 mod omemo;
 pub mod pipeline;
 mod room_session;

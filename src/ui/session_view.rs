@@ -579,7 +579,14 @@ impl SessionView {
                 subject,
                 ..
             } => room_state::subject(self, account, room, subject),
-            Event::Unlocked | Event::Locked | Event::Error { .. } => {}
+            // Transfer progress is not shown in the window yet; a finished transfer arrives as
+            // `message` / `message_updated`, a failed one is logged by the core.
+            Event::Unlocked
+            | Event::Locked
+            | Event::Error { .. }
+            | Event::TransferProgress { .. }
+            | Event::TransferDone { .. }
+            | Event::TransferFailed { .. } => {}
             Event::Delivered { .. } | Event::Displayed { .. } | Event::Typing { .. } => {
                 activity::handle(self, event);
             }
