@@ -150,6 +150,12 @@ def cpu_ns(pid):
     return total
 
 
+def thread_cpu_ns(pid, tid):
+    """CPU time of one thread of `pid` in nanoseconds (the main thread: `tid` = `pid`)."""
+    with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+        return int(f.read().split()[0])
+
+
 # An open takes tens of milliseconds: `wait_quiet`'s 50 ms polls of tick-rounded (10 ms) CPU
 # time cannot tell 20 ms from 50 ms, so the opens are timed with 5 ms polls of schedstat.
 FINE_POLL = 0.005
@@ -648,12 +654,13 @@ def measure_start(client, runs, stages=None):
 
 
 def perf_start(client, label):
-    """`BENCH_PERF=LABEL` records a perf profile of that phase (off, on, big, open)."""
+    """`BENCH_PERF=LABEL` records a perf profile of that phase (off, on, big, open, loop: the
+    `--open-loop` opens), at `BENCH_PERF_HZ` samples a second (999)."""
     if os.environ.get("BENCH_PERF") != label:
         return None
     out = os.path.join(client.s.work, f"perf-{client.name}-{label}.data")
     log(f"bench: perf profile in {out}")
-    return subprocess.Popen(["perf", "record", "-F", "999", "-g", "-p", str(client.pid),
+    return subprocess.Popen(["perf", "record", "-F", os.environ.get("BENCH_PERF_HZ", "999"), "-g", "-p", str(client.pid),
                              "-o", out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -843,18 +850,23 @@ def main():
 
 def open_loop(client, account, flooded, other, rounds):
     """`rounds` opens of the flooded conversation, each after opening `other` (Talpa only):
-    until CPU quiet, CPU and first frame per open, and their min / median / max."""
+    until CPU quiet, CPU (all threads, and the GTK thread's) and first frame per open, and
+    their min / median / max."""
     runs = []
+    perf = perf_start(client, "loop")
     for _ in range(rounds):
         client.open(account, other, 0)
         client.first_frame()
         wait_quiet_fine(client.pid, time.monotonic())
+        gtk_before = thread_cpu_ns(client.pid, client.pid)
         t0 = time.monotonic()
         client.open(account, flooded, 0)
         wall, cpu = wait_quiet_fine(client.pid, t0)
-        runs.append({"quiet_s": wall, "cpu_s": cpu, **client.first_frame()})
+        gtk = (thread_cpu_ns(client.pid, client.pid) - gtk_before) / 1e9
+        runs.append({"quiet_s": wall, "cpu_s": cpu, "gtk_cpu_s": gtk, **client.first_frame()})
+    perf_stop(perf)
     summary = {}
-    for key in ("quiet_s", "cpu_s", "first_frame_s"):
+    for key in ("quiet_s", "cpu_s", "gtk_cpu_s", "first_frame_s"):
         values = sorted(r[key] for r in runs)
         summary[key] = (values[0], values[len(values) // 2], values[-1])
         log(f"bench: open loop ({rounds}): {key} min/median/max " +

@@ -120,10 +120,13 @@ impl MessageRow {
         imp.time_label
             .set_label(&format_time(message.timestamp_ms()));
         let (badge, class, tooltip) = user_text::encryption_badge(&message.encryption());
-        for c in BADGE_CLASSES {
-            imp.badge_label.remove_css_class(c);
+        // Each class change restyles the label: a recycled row usually keeps its badge.
+        if !imp.badge_label.has_css_class(class) {
+            for c in BADGE_CLASSES {
+                imp.badge_label.remove_css_class(c);
+            }
+            imp.badge_label.add_css_class(class);
         }
-        imp.badge_label.add_css_class(class);
         imp.badge_label.set_label(badge);
         // The tooltip is also what screen readers announce for the badge. GTK 4.8 looks for the
         // pointer (X round trips) whenever a shown widget's tooltip changes, which for every
