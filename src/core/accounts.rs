@@ -138,6 +138,9 @@ pub(crate) enum SessionOp {
         body: String,
         /// Plaintext only if the conversation and the original were.
         encryption: store::EncryptionChoice,
+        /// The correction's own id (stanza id and origin-id, also stored with it), so a
+        /// receipt or marker naming it finds the message it corrected.
+        id: String,
     },
     /// Retract one of our messages (XEP-0424).
     Retract {
@@ -2019,16 +2022,25 @@ async fn session_op(
             original,
             body,
             encryption,
+            id,
         } if encryption != store::EncryptionChoice::Plaintext => {
             let content = crate::omemo::sce::MessageContent {
                 body: Some(body),
                 replace_id: Some(original),
                 ..crate::omemo::sce::MessageContent::default()
             };
-            send_sealed_edit(ctx, rooms, to, &content, encryption, "correcting").await?;
+            let edit = SealedEdit {
+                what: "correcting",
+                id: Some(id),
+            };
+            send_sealed_edit(ctx, rooms, to, &content, encryption, edit).await?;
         }
         SessionOp::Correct {
-            to, original, body, ..
+            to,
+            original,
+            body,
+            id,
+            ..
         } => {
             if rooms.contains_key(&to) {
                 session
@@ -2036,10 +2048,10 @@ async fn session_op(
                     .await
                     .map_err(xmpp)?;
             } else {
-                session
-                    .send_correction(Jid::from(to), &original, &body)
-                    .await
-                    .map_err(xmpp)?;
+                let mut msg = crate::xmpp::session::correction(Jid::from(to), &original, &body);
+                msg.id = Some(MessageId(id));
+                activity::decorate(ctx.shared, &ctx.account.jid, &mut msg).await;
+                session.send_message(msg).await.map_err(xmpp)?;
             }
         }
         SessionOp::RefreshDevices(jid) => {
@@ -2063,7 +2075,11 @@ async fn session_op(
                 retract_id: Some(original),
                 ..crate::omemo::sce::MessageContent::default()
             };
-            send_sealed_edit(ctx, rooms, to, &content, encryption, "retracting").await?;
+            let edit = SealedEdit {
+                what: "retracting",
+                id: None,
+            };
+            send_sealed_edit(ctx, rooms, to, &content, encryption, edit).await?;
         }
         SessionOp::Retract { to, original, .. } => {
             if rooms.contains_key(&to) {
@@ -2082,14 +2098,22 @@ async fn session_op(
 /// Sends an edit (correction or retraction) of our own message inside OMEMO, never in clear:
 /// to the contact's devices, or in a room to every member with keys (as the message itself
 /// went; `keys_missing` names the others).
+/// What [`send_sealed_edit`] sends: its verb for errors, and the stanza's id when it must be
+/// known (a 1:1 correction: receipts and markers may name it, see `core::activity`).
+struct SealedEdit {
+    what: &'static str,
+    id: Option<String>,
+}
+
 async fn send_sealed_edit(
     ctx: &Ctx<'_>,
     rooms: &Rooms,
     to: BareJid,
     content: &crate::omemo::sce::MessageContent,
     encryption: store::EncryptionChoice,
-    what: &str,
+    edit: SealedEdit,
 ) -> Result<(), CoreError> {
+    let SealedEdit { what, id } = edit;
     let (shared, account, st) = (ctx.shared, ctx.account, ctx.st);
     let in_room = rooms.contains_key(&to);
     let members = if in_room {
@@ -2129,7 +2153,13 @@ async fn send_sealed_edit(
     } else {
         MessageType::Chat
     };
-    let msg = build_chat(Jid::from(to), omemo::HINT_BODY, kind, sealed.payloads);
+    let mut msg = build_chat(Jid::from(to), omemo::HINT_BODY, kind, sealed.payloads);
+    if let Some(id) = id
+        && !in_room
+    {
+        msg.id = Some(MessageId(id));
+        activity::decorate(shared, &account.jid, &mut msg).await;
+    }
     ctx.session
         .send_message(msg)
         .await

@@ -1505,12 +1505,14 @@ impl Actor {
             .await?;
         let to = xmpp_parsers::jid::BareJid::new(&with)
             .map_err(|e| CoreError::InvalidInput(e.to_string()))?;
+        let correction_id = crate::privacy::ids::random_id();
         let op = match &body {
             Some(b) => SessionOp::Correct {
                 to,
                 original: origin_id,
                 body: b.clone(),
                 encryption,
+                id: correction_id.clone(),
             },
             None => SessionOp::Retract {
                 to,
@@ -1533,7 +1535,7 @@ impl Actor {
                         Some(text),
                         now,
                     );
-                    m.origin_id = Some(crate::privacy::ids::random_id());
+                    m.origin_id = Some(correction_id);
                     s.apply_correction(id, &m, now)?;
                 } else {
                     let by = store::Retractor::Sender {
