@@ -533,6 +533,10 @@ impl Actor {
                     &bare_jid(&account, "account")?,
                 )
                 .await?;
+                let gone = bare_jid(&account, "account")?;
+                self.store
+                    .with(move |s| Ok(s.forget_contact_names(&gone)?))
+                    .await?;
                 Ok(Reply::Done {})
             }
             Command::SetAccountEnabled { account, enabled } => {
@@ -594,6 +598,15 @@ impl Actor {
                 before,
                 limit,
             } => self.history(&account, &with, before, limit).await,
+            Command::SetContactName { account, jid, name } => {
+                let account = bare_jid(&account, "account")?;
+                let jid = bare_jid(&jid, "contact")?;
+                crate::core::contact_names::set(&self.shared, account, jid, name).await
+            }
+            Command::ContactNames { account } => {
+                let account = bare_jid(&account, "account")?;
+                crate::core::contact_names::get(&self.shared, account).await
+            }
             Command::Search {
                 account,
                 query,
