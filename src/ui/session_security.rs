@@ -268,7 +268,11 @@ impl SecurityState {
         let text = self.text_for_open();
         self.banner_label
             .set_label(text.as_deref().unwrap_or_default());
-        self.banner_label.set_tooltip_text(text.as_deref());
+        // GTK 4.8 asks the X server where the pointer is whenever a shown widget's tooltip is
+        // set, even to the same text: every open paid a round trip for an unchanged tooltip.
+        if self.banner_label.tooltip_text().as_deref() != text.as_deref() {
+            self.banner_label.set_tooltip_text(text.as_deref());
+        }
         self.banner.set_visible(text.is_some());
         self.banner.set_reveal_child(text.is_some());
         let open = self.open.borrow();

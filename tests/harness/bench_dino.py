@@ -705,6 +705,10 @@ def main():
     ap.add_argument("--ingest-open", action="store_true",
                     help="only the ingest and open figures (no start runs, no idle memory, no "
                          "3-account phase): a quick loop for that work")
+    ap.add_argument("--open-loop", type=int, default=0, metavar="K",
+                    help="Talpa only: after the open, K more opens of the flooded conversation "
+                         "(each after opening another one), printed as min/median/max: a "
+                         "quick loop for work on the open")
     ap.add_argument("--startmem", action="store_true",
                     help="only start-up and the 1-account idle memory (to iterate on those)")
     ap.add_argument("--runs", type=int, help="warm start-up runs (default 5, 2 with --quick)")
@@ -790,6 +794,9 @@ def main():
             f["open"] = {"quiet_s": wall, "cpu_s": cpu}
             if which == "talpa":
                 f["open"].update(client.first_frame())
+                if args.open_loop:
+                    f["open_loop"] = open_loop(client, accounts[0][0], flooder[0], decoy[0],
+                                               args.open_loop)
             if args.explore and which == "dino":
                 subprocess.run(["import", "-window", "root", os.path.join(work, "dino2.png")],
                                env={**os.environ, "DISPLAY": session.display})
@@ -832,6 +839,27 @@ def main():
         save(args.json, figures)
         report(figures, n, big)
         sys.stdout.flush()
+
+
+def open_loop(client, account, flooded, other, rounds):
+    """`rounds` opens of the flooded conversation, each after opening `other` (Talpa only):
+    until CPU quiet, CPU and first frame per open, and their min / median / max."""
+    runs = []
+    for _ in range(rounds):
+        client.open(account, other, 0)
+        client.first_frame()
+        wait_quiet_fine(client.pid, time.monotonic())
+        t0 = time.monotonic()
+        client.open(account, flooded, 0)
+        wall, cpu = wait_quiet_fine(client.pid, t0)
+        runs.append({"quiet_s": wall, "cpu_s": cpu, **client.first_frame()})
+    summary = {}
+    for key in ("quiet_s", "cpu_s", "first_frame_s"):
+        values = sorted(r[key] for r in runs)
+        summary[key] = (values[0], values[len(values) // 2], values[-1])
+        log(f"bench: open loop ({rounds}): {key} min/median/max " +
+            " / ".join(f"{v * 1000:.1f} ms" for v in summary[key]))
+    return {"runs": runs, "summary": summary}
 
 
 def save(path, figures):

@@ -30,6 +30,10 @@ use crate::ui::{toast, user_text};
 /// How many stored messages are loaded when a conversation opens, and per older page.
 const HISTORY_PAGE: u32 = 50;
 
+/// How long a click on a conversation waits on the GTK thread for its history (see
+/// `open_with`).
+const HISTORY_WAIT: Duration = Duration::from_millis(30);
+
 /// The shortest time between two flushes of live messages into the model: the first message
 /// after a quiet spell is shown at once, a flood is drawn a few times a second.
 const FLUSH_INTERVAL: Duration = Duration::from_millis(150);
@@ -42,8 +46,8 @@ const MIN_ROW_HEIGHT: f64 = 52.0;
 /// (GTK runs at most four passes a frame).
 const EXTRA_PASSES: u32 = 2;
 
-/// The most unused row widgets kept for the next rows (see `imp::ConversationView::spare_rows`).
-const SPARE_ROWS: usize = 64;
+/// The most row widgets kept for reuse (see `imp::ConversationView::rows`).
+const ROWS_KEPT: usize = 64;
 
 /// The window's length for a viewport of `page` pixels: one and a half screens of the
 /// smallest rows (so it always fills the viewport and never holds two screens), at least 8.
@@ -118,13 +122,15 @@ mod imp {
         /// The frame in which `hold_end` last acted, how many extra layout passes it asked for
         /// in it, and the list's height it saw.
         pub held: Cell<(i64, u32, f64)>,
-        /// Row widgets whose list items GTK dropped (unbound: no text in them), given to the
-        /// next list items instead of building new rows from the template. Opening a
-        /// conversation replaces every row (GTK 4.8 makes a new list item per new item), so
-        /// this saves building and destroying a screenful of rows per open. Rows are only
-        /// made when none is spare, so the rows in the list and here together never outnumber
-        /// the most the list held at once.
-        pub spare_rows: Rc<RefCell<Vec<MessageRow>>>,
+        /// Every row widget made (up to `ROWS_KEPT`), in the list or not. Opening a
+        /// conversation replaces every row (GTK 4.8 makes a new list item per new item); a new
+        /// list item gets a row no list item holds any more (GTK unparented it when it dropped
+        /// the old list item) instead of one built from the template, which saves building and
+        /// destroying a screenful of rows per open. GTK 4.8 takes the row out of a list item
+        /// before the factory's `teardown` runs, so the rows are held here, not collected
+        /// there. Rows are only made when none is free, so this never holds more rows than
+        /// the most the list held at once (plus one window's worth made ahead once idle).
+        pub rows: Rc<RefCell<Vec<MessageRow>>>,
     }
 
     #[glib::object_subclass]
@@ -148,30 +154,17 @@ mod imp {
             let obj = self.obj();
             let store = gio::ListStore::new::<MessageObject>();
             let factory = gtk4::SignalListItemFactory::new();
-            let spare = self.spare_rows.clone();
+            let rows = self.rows.clone();
             factory.connect_setup(move |_, item| {
                 if let Some(item) = item.downcast_ref::<gtk4::ListItem>() {
-                    let row = spare
-                        .borrow_mut()
-                        .pop()
-                        .filter(|row| row.parent().is_none())
-                        .unwrap_or_default();
+                    let row = free_row(&rows);
                     item.set_child(Some(&row));
                     item.set_activatable(false);
                 }
             });
-            let spare = self.spare_rows.clone();
             factory.connect_teardown(move |_, item| {
-                let Some(item) = item.downcast_ref::<gtk4::ListItem>() else {
-                    return;
-                };
-                let row = item.child().and_downcast::<MessageRow>();
-                item.set_child(None::<&gtk4::Widget>);
-                let mut spare = spare.borrow_mut();
-                if let Some(row) = row
-                    && spare.len() < SPARE_ROWS
-                {
-                    spare.push(row);
+                if let Some(item) = item.downcast_ref::<gtk4::ListItem>() {
+                    item.set_child(None::<&gtk4::Widget>);
                 }
             });
             factory.connect_bind(|_, item| {
@@ -264,11 +257,11 @@ mod imp {
             self.parent_realize();
             self.obj().watch_layout();
             // Once idle, rows for a window's worth of messages are made ahead of the first
-            // open that needs them (see `spare_rows`).
+            // open that needs them (see `rows`).
             let view = self.obj().downgrade();
             glib::idle_add_local_full(glib::Priority::LOW, move || {
                 if let Some(view) = view.upgrade() {
-                    view.make_spare_rows();
+                    view.make_rows_ahead();
                 }
                 glib::ControlFlow::Break
             });
@@ -348,7 +341,18 @@ impl ConversationView {
     /// title) runs right after it, so both appear in the same frame. Live messages of the new
     /// conversation that arrive meanwhile wait in `pending`; those of the previous one are no
     /// longer this view's (`is_showing` is already false for it).
+    ///
+    /// The store usually answers within a few milliseconds, so the GTK thread waits for the
+    /// page (at most `HISTORY_WAIT`): the page then lands in the same frame as everything else
+    /// the click changed (the sidebar's selection, the header, the composer) instead of a frame
+    /// later. A slower answer is awaited in a task.
     pub fn open_with(&self, account: &str, peer: &str, shown: impl FnOnce() + 'static) {
+        self.start_open(account, peer, Box::new(shown), true);
+    }
+
+    /// Opens a conversation (see `open_with`); `wait` says whether the GTK thread may wait
+    /// briefly for the history.
+    fn start_open(&self, account: &str, peer: &str, shown: Box<dyn FnOnce()>, wait: bool) {
         let imp = self.imp();
         if self.is_showing(account, peer) {
             if imp.opening.get() {
@@ -369,7 +373,7 @@ impl ConversationView {
         self.cancel_correction();
         imp.composer.set_text("");
         imp.opening.set(true);
-        imp.on_shown.replace(Some(Box::new(shown)));
+        imp.on_shown.replace(Some(shown));
         imp.conversation
             .replace(Some((account.to_owned(), peer.to_owned())));
         imp.composer
@@ -386,9 +390,20 @@ impl ConversationView {
             before: None,
             limit: Some(HISTORY_PAGE),
         };
+        let mut call = Box::pin(async move { core.call(command).await });
+        // The wait's answer is used in a task all the same: it runs in the next main-loop turn,
+        // before GTK's frame (which runs at a lower priority).
+        let early = if wait {
+            wait_briefly(&mut call, HISTORY_WAIT)
+        } else {
+            None
+        };
         let view = self.downgrade();
         let task = glib::MainContext::default().spawn_local(async move {
-            let result = core.call(command).await;
+            let result = match early {
+                Some(result) => result,
+                None => call.await,
+            };
             let Some(view) = view.upgrade() else { return };
             match result {
                 Ok(Reply::History { messages }) => {
@@ -544,7 +559,10 @@ impl ConversationView {
             return;
         };
         self.clear();
-        self.open(&account, &peer);
+        // No wait for the history here: after a lagged event stream, the live messages still
+        // queued behind the gap are older than the page the store has now, and they must reach
+        // the list before that page (which goes before them), not after it.
+        self.start_open(&account, &peer, Box::new(|| {}), false);
         // The list is already empty: live messages go in at once, the history before them.
         self.imp().opening.set(false);
     }
@@ -581,21 +599,17 @@ impl ConversationView {
             .map_or((0, 0), |w| (w.offset(), w.size()))
     }
 
-    /// Makes row widgets (unbound, empty) until the rows in the list and the spare ones
-    /// together fill the list's window, so the first open of a long conversation does not
-    /// build them from the template either.
-    fn make_spare_rows(&self) {
+    /// Makes row widgets (unbound, empty) until there are as many as the list's window holds,
+    /// so the first open of a long conversation does not build them from the template either.
+    fn make_rows_ahead(&self) {
         let imp = self.imp();
-        let (Some(store), Some(window)) = (imp.messages.get(), imp.window.get()) else {
+        let Some(window) = imp.window.get() else {
             return;
         };
-        let in_list = store.n_items().min(window.size()) as usize;
-        let want = (window.size() as usize)
-            .saturating_sub(in_list)
-            .min(SPARE_ROWS);
-        let mut spare = imp.spare_rows.borrow_mut();
-        while spare.len() < want {
-            spare.push(MessageRow::default());
+        let want = (window.size() as usize).min(ROWS_KEPT);
+        let mut rows = imp.rows.borrow_mut();
+        while rows.len() < want {
+            rows.push(MessageRow::default());
         }
     }
 
@@ -970,4 +984,44 @@ fn position_from_end(store: &gio::ListStore, id: i64) -> Option<u32> {
             .and_downcast::<MessageObject>()
             .is_some_and(|m| m.id() == id)
     })
+}
+
+/// A row widget for a new list item: one of `rows` that no list item holds, or a new one (kept
+/// in `rows` while there are fewer than `ROWS_KEPT`).
+fn free_row(rows: &RefCell<Vec<MessageRow>>) -> MessageRow {
+    let mut rows = rows.borrow_mut();
+    if let Some(row) = rows.iter().find(|row| row.parent().is_none()) {
+        return row.clone();
+    }
+    let row = MessageRow::default();
+    if rows.len() < ROWS_KEPT {
+        rows.push(row.clone());
+    }
+    row
+}
+
+/// Polls `future` on this thread until it is ready or `limit` has passed (then it can still be
+/// awaited elsewhere: it keeps its state). The thread sleeps between polls until the future's
+/// waker is called.
+fn wait_briefly<F: Future + Unpin>(future: &mut F, limit: Duration) -> Option<F::Output> {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut context = std::task::Context::from_waker(&waker);
+    let deadline = Instant::now() + limit;
+    loop {
+        if let std::task::Poll::Ready(output) = std::pin::Pin::new(&mut *future).poll(&mut context)
+        {
+            return Some(output);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        std::thread::park_timeout(left);
+    }
 }
