@@ -18,6 +18,7 @@ use talpa::core::commands::{NewAccount, Secret};
 use talpa::core::{Command, CoreHandle, Reply};
 use talpa::ui::contact_name_row;
 use talpa::ui::conversation_settings_dialog::ConversationSettingsDialog;
+use talpa::ui::conversation_switcher_dialog::ConversationSwitcherDialog;
 use talpa::ui::session_view::SessionView;
 use talpa::ui::window::Window;
 
@@ -164,6 +165,21 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     let display = std::env::var("DISPLAY").expect("DISPLAY set by the parent");
     pump(Duration::from_millis(500));
     gui_support::screenshot(&display, "contact_named");
+
+    // The conversation switcher finds Carol by her name too.
+    window.switch_conversation();
+    pump_until("the switcher", || {
+        find::<ConversationSwitcherDialog>(app).is_some()
+    });
+    let switcher = find::<ConversationSwitcherDialog>(app).expect("switcher");
+    switcher.search("FROM WO");
+    pump_until("Carol found by name", || switcher.n_results() == 1);
+    switcher.search("nobody");
+    pump_until("no one else", || switcher.n_results() == 0);
+    switcher.close();
+    pump_until("the switcher closed", || {
+        find::<ConversationSwitcherDialog>(app).is_none()
+    });
 
     // Kept in the encrypted store: named again after lock and unlock.
     window.lock();
