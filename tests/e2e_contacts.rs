@@ -173,7 +173,7 @@ fn archiving_preference_is_set_and_read_back_from_the_server() {
 }
 
 #[test]
-fn a_contact_name_is_kept_in_the_encrypted_store_only_cleaned_and_never_sent() {
+fn a_contact_name_is_kept_in_the_encrypted_store_only_cleaned_never_sent_and_goes_with_its_account() {
     let bed = bed();
     let (a, apw) = bed.new_account("namer");
     let (b, _) = bed.new_account("named");
@@ -249,5 +249,17 @@ fn a_contact_name_is_kept_in_the_encrypted_store_only_cleaned_and_never_sent() {
     assert_eq!(r["names"], json!({}), "{r}");
     let (r, _) = talpa.call(json!({"cmd": "contact_names", "account": a}));
     assert_eq!(r["names"], json!({}), "{r}");
+
+    // Removing the account forgets its names with it.
+    let (r, _) = talpa.call(json!({"cmd": "set_contact_name", "account": a, "jid": b,
+                                   "name": "Until removed"}));
+    assert_eq!(r["names"][&b], "Until removed", "{r}");
+    let (r, _) = talpa.call(json!({"cmd": "remove_account", "account": a}));
+    assert_eq!(r["ok"], true, "{r}");
+    let (r, _) = talpa.call(json!({"cmd": "contact_names", "account": a}));
+    assert_eq!(r["names"], json!({}), "{r}");
+    let (r, _) = talpa.call(json!({"cmd": "set_contact_name", "account": a, "jid": b,
+                                   "name": "x"}));
+    assert_eq!(error_kind(&r), "not_found", "{r}");
     talpa.quit();
 }
