@@ -173,7 +173,7 @@ fn archiving_preference_is_set_and_read_back_from_the_server() {
 }
 
 #[test]
-fn a_contact_name_is_kept_in_the_encrypted_store_only_cleaned_never_sent_and_goes_with_its_account() {
+fn a_contact_name_stays_in_the_encrypted_store_cleaned_and_goes_with_its_account() {
     let bed = bed();
     let (a, apw) = bed.new_account("namer");
     let (b, _) = bed.new_account("named");
