@@ -296,6 +296,11 @@ fn long_history(dir: std::path::PathBuf) -> CoreOptions {
     let mut all = vec![message(0, "the needle in the haystack".to_owned())];
     all.extend((1..=NEWER).map(|i| message(i, format!("hay {i}"))));
     store.insert_messages(&all, now).expect("insert");
+    let dave = store
+        .upsert_conversation(account, DAVE, ConversationKind::Chat, now)
+        .expect("conversation");
+    let hello = NewMessage::new(dave, Direction::Incoming, DAVE, Some("hello".into()), now);
+    store.insert_message(&hello, now).expect("insert");
     store.lock().expect("lock");
     options(dir)
 }
@@ -350,4 +355,30 @@ fn far_back_checks(app: &adw::Application, core: CoreHandle) {
     );
     let display = std::env::var("DISPLAY").expect("DISPLAY set by the parent");
     gui_support::screenshot(&display, "search_result_far_back");
+
+    // A result erased between the search and the choice: said so.
+    window.search_messages();
+    pump_until("the search dialog again", || find_dialog(app).is_some());
+    let dialog = find_dialog(app).expect("search dialog");
+    dialog.search_entry().set_text("needle");
+    pump_until("the needle found again", || dialog.n_results() == 1);
+    call(
+        &handle,
+        Command::ClearHistory {
+            account: Some(ACCOUNT.to_owned()),
+            with: Some(CAROL.to_owned()),
+        },
+    );
+    // Opened from the store again (not from the rows still on screen).
+    session.open_conversation(ACCOUNT, DAVE);
+    pump_until("Dave's conversation open", || {
+        view.is_showing(ACCOUNT, DAVE) && !view.is_opening()
+    });
+    dialog.choose(0);
+    pump_until("the user told the message cannot be shown", || {
+        window
+            .toast_titles()
+            .iter()
+            .any(|t| t.starts_with("The message found cannot be shown"))
+    });
 }
