@@ -202,7 +202,9 @@ fn a_contact_name_stays_in_the_encrypted_store_cleaned_and_goes_with_its_account
         !kept.contains('\u{202e}') && !kept.contains('\n'),
         "{kept:?}"
     );
-    let e = talpa.wait_event(|e| e["event"] == "contact_names" && e["account"] == a);
+    let e = talpa.wait_event(|e| {
+        e["event"] == "contact_names" && e["account"] == a && e["names"].get(&b).is_some()
+    });
     assert_eq!(e["names"][&b], json!(kept), "{e}");
     let (r, _) = talpa.call(json!({"cmd": "set_contact_name", "account": a, "jid": b,
                                    "name": "x".repeat(500)}));
@@ -261,5 +263,33 @@ fn a_contact_name_stays_in_the_encrypted_store_cleaned_and_goes_with_its_account
     let (r, _) = talpa.call(json!({"cmd": "set_contact_name", "account": a, "jid": b,
                                    "name": "x"}));
     assert_eq!(error_kind(&r), "not_found", "{r}");
+    talpa.quit();
+}
+
+#[test]
+fn a_name_another_client_put_in_the_server_roster_is_reported_cleaned_and_a_local_one_wins() {
+    let bed = bed();
+    let (a, apw) = bed.new_account("rostered");
+    let (c, _) = bed.new_account("rostername");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut talpa = talpa_online(bed, &dir.path().join("p"), &a, &apw);
+    // Another client of the same account names the contact in the server roster.
+    let mut other_client = Peer::spawn(bed, &a, &apw);
+    other_client.send_cmd(&json!({"cmd": "roster_add", "jid": c, "name": "Server\u{202e} Name"}));
+    let e = talpa.wait_event_for(
+        |e| e["event"] == "contact_names" && e["roster_names"].get(&c).is_some(),
+        LONG,
+    );
+    assert_eq!(e["roster_names"][&c], "Server Name", "cleaned: {e}");
+    assert_eq!(e["names"], json!({}), "{e}");
+    let (r, _) = talpa.call(json!({"cmd": "contact_names", "account": a}));
+    assert_eq!(r["roster_names"][&c], "Server Name", "{r}");
+    let (r, _) = talpa.call(json!({"cmd": "set_contact_name", "account": a, "jid": c,
+                                   "name": "Mine"}));
+    assert_eq!(
+        (&r["names"][&c], &r["roster_names"][&c]),
+        (&json!("Mine"), &json!("Server Name")),
+        "both reported, the front end shows the local one: {r}"
+    );
     talpa.quit();
 }

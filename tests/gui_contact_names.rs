@@ -15,7 +15,7 @@ use gtk4::prelude::*;
 use libadwaita as adw;
 use libadwaita::prelude::*;
 use talpa::core::commands::{NewAccount, Secret};
-use talpa::core::{Command, CoreHandle, Reply};
+use talpa::core::{Command, CoreHandle, Event, Reply};
 use talpa::ui::contact_name_row;
 use talpa::ui::conversation_settings_dialog::ConversationSettingsDialog;
 use talpa::ui::conversation_switcher_dialog::ConversationSwitcherDialog;
@@ -147,6 +147,25 @@ fn checks(app: &adw::Application, core: CoreHandle) {
         sidebar_row(&session).is_some_and(|(title, ..)| title == CAROL)
     });
 
+    // A name another client put in the server roster shows; one given here wins over it.
+    let roster = std::collections::BTreeMap::from([(CAROL.to_owned(), "Roster Carol".to_owned())]);
+    window.on_event(&Event::ContactNames {
+        account: ALICE.into(),
+        names: std::collections::BTreeMap::new(),
+        roster_names: roster.clone(),
+    });
+    pump_until("the roster's name shown", || {
+        sidebar_row(&session).is_some_and(|(title, ..)| title == "Roster Carol")
+    });
+    window.on_event(&Event::ContactNames {
+        account: ALICE.into(),
+        names: std::collections::BTreeMap::from([(CAROL.to_owned(), "Mine".to_owned())]),
+        roster_names: roster,
+    });
+    pump_until("the local name wins", || {
+        sidebar_row(&session).is_some_and(|(title, ..)| title == "Mine")
+    });
+
     // Named in the settings: a right-to-left override and a line break do not survive.
     rename(app, &session, "Carol \u{202e}from\nwork");
     pump_until("the row named", || {
@@ -203,7 +222,7 @@ fn checks(app: &adw::Application, core: CoreHandle) {
         sidebar_row(&session)
             .is_some_and(|(title, subtitle, _)| title == CAROL && subtitle == ALICE)
     });
-    let Reply::ContactNames { names } = call(
+    let Reply::ContactNames { names, .. } = call(
         core,
         Command::ContactNames {
             account: ALICE.into(),

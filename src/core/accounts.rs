@@ -742,6 +742,16 @@ async fn run_session(
         account: account.jid.clone(),
         contacts: roster.clone(),
     });
+    if !local_only {
+        shared.roster_names.replace(
+            &account.jid,
+            startup
+                .roster
+                .iter()
+                .map(|i| (i.jid.to_string(), i.name.as_deref())),
+        );
+        crate::core::contact_names::announce(shared, &account.jid).await;
+    }
     shared.account_state(
         &account.jid,
         "online",
@@ -854,6 +864,8 @@ async fn run_session(
                         let removed = item.subscription
                             == xmpp_parsers::roster::Subscription::Remove;
                         roster.retain(|j| *j != jid);
+                        let name = if removed { None } else { item.name.as_deref() };
+                        shared.roster_names.update(&account.jid, jid.clone(), name);
                         if !removed {
                             roster.push(jid);
                         }
@@ -863,6 +875,7 @@ async fn run_session(
                         account: account.jid.clone(),
                         contacts: roster.clone(),
                     });
+                    crate::core::contact_names::announce(shared, &account.jid).await;
                 }
                 Some(SessionEvent::Rejected(r)) => {
                     tracing::info!(account = %account.jid, rejection = ?r, "dropped hostile or invalid input");

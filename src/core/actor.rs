@@ -131,6 +131,7 @@ impl CoreHandle {
             omemo: Mutex::new(crate::core::omemo::OmemoStates::default()),
             isolations: Mutex::new(std::collections::HashMap::new()),
             activity: crate::core::activity::ActivityRegistry::default(),
+            roster_names: crate::core::contact_names::RosterNames::default(),
         });
         let schedule = ConnectSchedule::with_startup_max(options.startup_jitter);
         let actor = Actor {
@@ -420,6 +421,7 @@ impl Actor {
         lock(&self.shared.omemo).clear();
         lock(&self.shared.isolations).clear();
         self.shared.activity.clear();
+        self.shared.roster_names.clear();
         let closed = self
             .store
             .with_slot(|slot| {

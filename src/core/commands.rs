@@ -766,6 +766,8 @@ pub enum Reply {
     ContactNames {
         /// Name by contact.
         names: std::collections::BTreeMap<String, String>,
+        /// Names other clients wrote into the server roster (cleaned), while online.
+        roster_names: std::collections::BTreeMap<String, String>,
     },
     /// Stored messages found by `search`, newest first.
     SearchResults {

@@ -4,12 +4,69 @@
 //! controls, no bidi overrides or isolates, which could make a name pose as another or
 //! reorder the text around it) and bounded.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 
 use crate::core::commands::Reply;
 use crate::core::error::CoreError;
 use crate::core::events::Event;
-use crate::core::shared::SharedRef;
+use crate::core::shared::{SharedRef, lock};
+
+/// Names other clients wrote into each online account's server roster (cleaned like ours),
+/// in memory only (cleared at lock). Shown where the user gave no name here.
+#[derive(Default)]
+pub(crate) struct RosterNames {
+    inner: Mutex<HashMap<String, BTreeMap<String, String>>>,
+}
+
+impl RosterNames {
+    /// Forgets everything (at lock).
+    pub(crate) fn clear(&self) {
+        lock(&self.inner).clear();
+    }
+
+    fn of(&self, account: &str) -> BTreeMap<String, String> {
+        lock(&self.inner).get(account).cloned().unwrap_or_default()
+    }
+
+    /// The account's whole roster at login: (contact, roster name) pairs.
+    pub(crate) fn replace<'a>(
+        &self,
+        account: &str,
+        items: impl IntoIterator<Item = (String, Option<&'a str>)>,
+    ) {
+        let names = items
+            .into_iter()
+            .filter_map(|(jid, name)| Some((jid, clean(name?)?)))
+            .collect();
+        lock(&self.inner).insert(account.to_owned(), names);
+    }
+
+    /// One roster push: the contact's roster name now (`None`: none, or removed).
+    pub(crate) fn update(&self, account: &str, jid: String, name: Option<&str>) {
+        let mut inner = lock(&self.inner);
+        let names = inner.entry(account.to_owned()).or_default();
+        match name.and_then(clean) {
+            Some(n) => names.insert(jid, n),
+            None => names.remove(&jid),
+        };
+    }
+}
+
+/// Tells the front ends the account's names (after a roster change).
+pub(crate) async fn announce(shared: &SharedRef, account: &str) {
+    let a = account.to_owned();
+    let names = shared
+        .store
+        .with(move |s| Ok(s.contact_names(&a)?))
+        .await
+        .unwrap_or_default();
+    shared.emit(Event::ContactNames {
+        account: account.to_owned(),
+        names,
+        roster_names: shared.roster_names.of(account),
+    });
+}
 
 /// The longest name kept, in characters (longer ones are cut and end in `…`).
 pub const MAX_CHARS: usize = 64;
@@ -44,20 +101,27 @@ pub(crate) async fn set(
             Ok(s.contact_names(&a)?)
         })
         .await?;
+    let roster_names = shared.roster_names.of(&account);
     shared.emit(Event::ContactNames {
         account,
         names: names.clone(),
+        roster_names: roster_names.clone(),
     });
-    Ok(Reply::ContactNames { names })
+    Ok(Reply::ContactNames {
+        names,
+        roster_names,
+    })
 }
 
 /// The names `account` gave its contacts.
 pub(crate) async fn get(shared: &SharedRef, account: String) -> Result<Reply, CoreError> {
-    let names: BTreeMap<String, String> = shared
-        .store
-        .with(move |s| Ok(s.contact_names(&account)?))
-        .await?;
-    Ok(Reply::ContactNames { names })
+    let a = account.clone();
+    let names: BTreeMap<String, String> =
+        shared.store.with(move |s| Ok(s.contact_names(&a)?)).await?;
+    Ok(Reply::ContactNames {
+        names,
+        roster_names: shared.roster_names.of(&account),
+    })
 }
 
 #[cfg(test)]

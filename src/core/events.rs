@@ -265,6 +265,9 @@ pub enum Event {
         account: String,
         /// Name by contact bare JID.
         names: std::collections::BTreeMap<String, String>,
+        /// Names other clients wrote into the server roster (cleaned), by contact bare JID:
+        /// for display where `names` has none.
+        roster_names: std::collections::BTreeMap<String, String>,
     },
     /// Someone asks to see the account's presence (answer with `approve_contact` or
     /// `deny_contact`).

@@ -24,7 +24,6 @@ pub fn add(
 ) -> adw::EntryRow {
     let row = adw::EntryRow::builder()
         .title(TITLE)
-        .text(conversation.display_name())
         .show_apply_button(true)
         .tooltip_text(
             "Shown instead of the address. Kept only in the encrypted profile: your server \
@@ -32,6 +31,21 @@ pub fn add(
         )
         .build();
     let (account, peer) = (conversation.account(), conversation.peer());
+    // The name given here (not one another client put in the server roster).
+    {
+        let command = Command::ContactNames {
+            account: account.clone(),
+        };
+        let (core, row, peer) = (core.clone(), row.downgrade(), peer.clone());
+        glib::MainContext::default().spawn_local(async move {
+            if let Ok(Reply::ContactNames { names, .. }) = core.call(command).await
+                && let (Some(row), Some(name)) = (row.upgrade(), names.get(&peer))
+                && row.text().is_empty()
+            {
+                row.set_text(name);
+            }
+        });
+    }
     let dialog = dialog.downgrade();
     row.connect_apply(move |row| {
         let text = row.text().to_string();
@@ -48,7 +62,7 @@ pub fn add(
                 return;
             };
             match result {
-                Ok(Reply::ContactNames { names }) => {
+                Ok(Reply::ContactNames { names, .. }) => {
                     // Show the name as it was kept (cleaned, bounded).
                     if let Some(row) = row.upgrade() {
                         row.set_text(names.get(&peer).map_or("", String::as_str));

@@ -583,7 +583,11 @@ impl SessionView {
                 subject,
                 ..
             } => room_state::subject(self, account, room, subject),
-            Event::ContactNames { account, names } => contact_names::apply(self, account, names),
+            Event::ContactNames {
+                account,
+                names,
+                roster_names,
+            } => contact_names::apply(self, account, names, roster_names),
             Event::Unlocked | Event::Locked | Event::Error { .. } => {}
             Event::Delivered { .. } | Event::Displayed { .. } | Event::Typing { .. } => {
                 activity::handle(self, event);

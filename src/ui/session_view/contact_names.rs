@@ -1,6 +1,7 @@
-//! Contact names given on this device (`set_contact_name`; kept only in the encrypted store):
-//! the sidebar row and the header show the name instead of the address, which stays visible
-//! as the row's subtitle and tooltip and the header's subtitle.
+//! Contact names given on this device (`set_contact_name`; kept only in the encrypted store),
+//! else the names other clients wrote into the server roster: the sidebar row and the header
+//! show the name instead of the address, which stays visible as the row's subtitle and
+//! tooltip and the header's subtitle.
 //!
 //! The names are remembered here per account while the profile is unlocked (forgotten at
 //! lock, with the rest of the session), so a conversation that appears later is named too.
@@ -46,8 +47,17 @@ pub(super) fn subtitle(c: &ConversationObject) -> String {
     }
 }
 
-/// Takes `account`'s names (all of them, as the core reports them) and shows them.
-pub(super) fn apply(view: &SessionView, account: &str, names: &BTreeMap<String, String>) {
+/// Takes `account`'s names (all of them, as the core reports them) and shows them: the one
+/// given here, else the one another client wrote into the server roster.
+pub(super) fn apply(
+    view: &SessionView,
+    account: &str,
+    names: &BTreeMap<String, String>,
+    roster_names: &BTreeMap<String, String>,
+) {
+    let mut merged = roster_names.clone();
+    merged.extend(names.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let names = &merged;
     NAMES.with(|n| {
         let mut n = n.borrow_mut();
         n.retain(|(a, _), _| a != account);
@@ -82,10 +92,13 @@ pub(super) async fn load(view: &glib::WeakRef<SessionView>, core: &CoreHandle, a
     let command = Command::ContactNames {
         account: account.to_owned(),
     };
-    if let Ok(Reply::ContactNames { names }) = core.call(command).await
+    if let Ok(Reply::ContactNames {
+        names,
+        roster_names,
+    }) = core.call(command).await
         && let Some(view) = view.upgrade()
     {
-        apply(&view, account, &names);
+        apply(&view, account, &names, &roster_names);
     }
 }
 
