@@ -102,6 +102,7 @@ fn checks(app: &adw::Application, core: CoreHandle) {
             held: Some(HeldCause::NoKeys),
             not_readable_by: Vec::new(),
             delivery: None,
+            attachment: None,
         },
     }));
     let row = || {

@@ -123,6 +123,7 @@ fn note_checks(app: &adw::Application, core: CoreHandle) {
         held: None,
         not_readable_by: vec!["dave@talpa.test".into()],
         delivery: None,
+        attachment: None,
     };
     window.on_event(&Event::MessageUpdated(memory));
     pump_until("the memory-only not-readable note", || {

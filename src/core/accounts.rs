@@ -158,6 +158,15 @@ pub(crate) enum SessionOp {
     /// Tell a 1:1 partner a chat state or a `displayed` marker, if the conversation shares
     /// activity (`core::activity`).
     Activity(BareJid, crate::core::activity::Outgoing),
+    /// Ask the server's upload service for a slot (XEP-0363; `core::files`).
+    UploadSlot {
+        /// The random name the server is told.
+        filename: String,
+        /// The size to upload.
+        size: u64,
+        /// The content type to announce.
+        content_type: String,
+    },
 }
 
 /// What an online account answers to a [`SessionOp`].
@@ -167,6 +176,20 @@ pub(crate) enum OpOutcome {
     Done,
     /// The server's archiving preference after the operation.
     Archiving(String),
+    /// An upload slot (`SessionOp::UploadSlot`).
+    UploadSlot(Box<crate::xmpp::http_upload::UploadSlot>),
+}
+
+/// Asks one account's supervisor to flush its outbox, from a task that outlives the call
+/// (a finished upload queues its message).
+#[derive(Clone)]
+pub(crate) struct Flusher(mpsc::UnboundedSender<Control>);
+
+impl Flusher {
+    /// Asks for a flush (a supervisor that ended flushes at its next start anyway).
+    pub(crate) fn flush(&self) {
+        let _ = self.0.send(Control::Flush);
+    }
 }
 
 /// What the actor tells a supervisor.
@@ -226,6 +249,11 @@ impl Supervisors {
         if let Some(r) = self.running.get(jid) {
             let _ = r.control.send(Control::Flush);
         }
+    }
+
+    /// A [`Flusher`] for `jid`'s supervisor, if it runs.
+    pub(crate) fn flusher(&self, jid: &str) -> Option<Flusher> {
+        self.running.get(jid).map(|r| Flusher(r.control.clone()))
     }
 
     /// Asks an online account to do a room operation.
@@ -1224,7 +1252,14 @@ async fn flush(
             choice
         };
         let mut msg = if plaintext {
-            build_chat(Jid::from(to.clone()), body, kind, Vec::new())
+            // A shared file's URL also goes as XEP-0066 out-of-band data (`core::files`).
+            let oob = payload
+                .get("oob")
+                .and_then(|u| u.as_str())
+                .map(crate::xmpp::stanza::oob_element)
+                .into_iter()
+                .collect();
+            build_chat(Jid::from(to.clone()), body, kind, oob)
         } else {
             let members = if kind == MessageType::Groupchat {
                 room_members(session, shared, account, &to).await
@@ -1885,7 +1920,10 @@ fn apply(
                     corrected: false,
                     retracted: false,
                     origin_id: None,
-                    notes: crate::core::events::MessageNotes::default(),
+                    notes: crate::core::events::MessageNotes {
+                        attachment: crate::core::files::attachment_of(c.body.as_deref(), &[]),
+                        ..crate::core::events::MessageNotes::default()
+                    },
                 }),
             })
         }
@@ -2071,6 +2109,15 @@ async fn session_op(
             omemo::refresh(session, shared, account, st, &jid).await;
         }
         SessionOp::RepublishKeys => omemo::publish_own(session, shared, account.id, st).await?,
+        SessionOp::UploadSlot {
+            filename,
+            size,
+            content_type,
+        } => {
+            let slot =
+                crate::core::files::request_slot(session, &filename, size, &content_type).await?;
+            return Ok(OpOutcome::UploadSlot(Box::new(slot)));
+        }
         SessionOp::Activity(peer, what) => {
             if rooms.contains_key(&peer) {
                 return Err(CoreError::InvalidInput(format!(

@@ -340,6 +340,7 @@ pub(crate) fn to_event_message(
                 store::Delivery::Delivered => Some(crate::core::events::DeliveryMark::Delivered),
                 store::Delivery::Read => Some(crate::core::events::DeliveryMark::Read),
             },
+            attachment: crate::core::files::attachment_of(m.body.as_deref(), &m.attachments),
         },
     }
 }
@@ -1023,6 +1024,28 @@ impl Actor {
                 )
                 .await
             }
+            Command::SendFile { account, to, path } => {
+                let account = bare_jid(&account, "account")?;
+                let transfer = crate::core::files::send_file(
+                    &self.shared,
+                    &self.supervisors,
+                    account,
+                    to,
+                    path,
+                )
+                .await?;
+                Ok(Reply::Transfer { transfer })
+            }
+            Command::DownloadAttachment { message } => Ok(
+                match crate::core::files::download(&self.shared, message).await? {
+                    Some(transfer) => Reply::Transfer { transfer },
+                    None => Reply::Done {},
+                },
+            ),
+            Command::SaveAttachment { message, path } => {
+                crate::core::files::save(&self.shared, message, path).await?;
+                Ok(Reply::Done {})
+            }
             Command::Wipe => {
                 // The profile is erased next: a write-ahead log that could not be folded goes too.
                 let _ = self.lock_now().await;
@@ -1469,7 +1492,7 @@ impl Actor {
         };
         match self.supervisors.session_op(&account, op).await? {
             OpOutcome::Archiving(archiving) => Ok(Reply::Archiving { archiving }),
-            OpOutcome::Done => Err(CoreError::Xmpp(
+            OpOutcome::Done | OpOutcome::UploadSlot(_) => Err(CoreError::Xmpp(
                 "the server did not report its archiving preference".into(),
             )),
         }

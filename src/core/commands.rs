@@ -614,6 +614,30 @@ pub enum Command {
         #[serde(default)]
         message: Option<String>,
     },
+    /// Share a file (XEP-0363 upload through Tor; encrypted with XEP-0454 unless the
+    /// conversation is plaintext). Answered with the transfer's id; `transfer_done` names the
+    /// message that shares it.
+    SendFile {
+        /// The account's bare JID.
+        account: String,
+        /// The contact or room (bare JID).
+        to: String,
+        /// The file to read (bounded by the server's limit and 100 MiB).
+        path: String,
+    },
+    /// Fetch the file a message shares (through Tor, the account's isolation) and keep it in
+    /// the encrypted store with the message. Never done automatically.
+    DownloadAttachment {
+        /// The message's local id.
+        message: i64,
+    },
+    /// Write a downloaded (or sent) file to a path the user chose.
+    SaveAttachment {
+        /// The message's local id.
+        message: i64,
+        /// Where to write (created or replaced, owner-only permissions).
+        path: String,
+    },
     /// Destroy the profile: key material first, then every file. Works while locked.
     Wipe,
     /// Stop the core (disconnects, locks) and end the front end.
@@ -729,6 +753,9 @@ impl Command {
             Command::ConversationPrivacy { .. } => "conversation_privacy",
             Command::ChatState { .. } => "chat_state",
             Command::MarkDisplayed { .. } => "mark_displayed",
+            Command::SendFile { .. } => "send_file",
+            Command::DownloadAttachment { .. } => "download_attachment",
+            Command::SaveAttachment { .. } => "save_attachment",
             Command::Wipe => "wipe",
             Command::Quit => "quit",
         }
@@ -756,6 +783,11 @@ pub enum Reply {
     Queued {
         /// The XEP-0359 origin-id given to the message.
         origin_id: String,
+    },
+    /// A file transfer started; its events carry this id.
+    Transfer {
+        /// The transfer's id.
+        transfer: String,
     },
     /// Stored messages, oldest first.
     History {

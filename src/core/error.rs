@@ -55,6 +55,10 @@ pub enum CoreError {
     /// database and stays on disk, encrypted, until the next unlock (a full disk, typically).
     #[error("{0}")]
     WalKept(String),
+    /// A file upload or download failed (no upload service, file too big, refused slot or
+    /// URL, HTTP error, a download that does not decrypt).
+    #[error("file transfer: {0}")]
+    Transfer(String),
 }
 
 impl CoreError {
@@ -76,6 +80,7 @@ impl CoreError {
             CoreError::Omemo(_) => "omemo",
             CoreError::ProfileInUse => "profile_in_use",
             CoreError::WalKept(_) => "wal_kept",
+            CoreError::Transfer(_) => "transfer",
         }
     }
 }

@@ -117,6 +117,23 @@ pub struct StoredMessage {
     pub notes: MessageNotes,
 }
 
+/// A file shared by a message (`core::files`).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FileAttachment {
+    /// The name to show (from the URL, cleaned; or the sender's own file name).
+    pub name: String,
+    /// Its size in bytes, once kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Its type, once kept (guessed from the name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mime: Option<String>,
+    /// Whether it is end-to-end encrypted (an `aesgcm://` link).
+    pub encrypted: bool,
+    /// Whether its bytes are in the store (`save_attachment` works).
+    pub downloaded: bool,
+}
+
 /// Why an outgoing message is not (yet) readable by everybody in its conversation: kept with
 /// the message (in the store, or in memory for "don't store"), so it outlives the
 /// `message_held` and `keys_missing` events.
@@ -133,6 +150,10 @@ pub struct MessageNotes {
     /// the store; absent before, and for "don't store" conversations).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivery: Option<DeliveryMark>,
+    /// The file the message shares (its whole body is one `aesgcm://` link, or an own file
+    /// shared in plaintext), if any (`core::files`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<FileAttachment>,
 }
 
 /// What the partner told about an own message, as `history` gives it.
@@ -438,6 +459,46 @@ pub enum Event {
         with: String,
         /// `active`, `composing`, `paused`, `inactive` or `gone`.
         state: String,
+    },
+    /// A file upload or download progressed.
+    TransferProgress {
+        /// The transfer's id (from `send_file` / `download_attachment`).
+        transfer: String,
+        /// The account.
+        account: String,
+        /// `upload` or `download`.
+        direction: String,
+        /// Bytes done.
+        done: u64,
+        /// Bytes in all (0 when the server did not say).
+        total: u64,
+    },
+    /// A file transfer finished: the upload's message was queued, or the download is kept.
+    TransferDone {
+        /// The transfer's id.
+        transfer: String,
+        /// The account.
+        account: String,
+        /// `upload` or `download`.
+        direction: String,
+        /// The message that shares the file (local id).
+        message: i64,
+    },
+    /// A file transfer failed; nothing was sent or kept.
+    TransferFailed {
+        /// The transfer's id.
+        transfer: String,
+        /// The account.
+        account: String,
+        /// `upload` or `download`.
+        direction: String,
+        /// The message, for a download.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message: Option<i64>,
+        /// The error's kind (`transfer`, `tor`, ...).
+        kind: String,
+        /// Why, in words.
+        error: String,
     },
     /// The profile was unlocked.
     Unlocked,

@@ -12,6 +12,7 @@ pub mod commands;
 pub mod contact_names;
 pub mod error;
 pub mod events;
+pub mod files;
 mod omemo;
 pub mod pipeline;
 mod room_session;

@@ -60,6 +60,7 @@ impl Ephemeral {
             held: None,
             not_readable_by: not_readable_by.to_vec(),
             delivery: None,
+            attachment: m.notes.attachment.take(),
         };
         Some(m.clone())
     }

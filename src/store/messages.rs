@@ -285,13 +285,18 @@ fn message_from_row(r: &Row<'_>) -> rusqlite::Result<StoredMessage> {
 
 /// One message by local id, on any connection with the store's schema.
 pub(super) fn message_by_id(conn: &Connection, id: MessageId) -> Result<Option<StoredMessage>> {
-    Ok(conn
+    let Some(mut m) = conn
         .query_row(
             &format!("SELECT {MSG_COLS} FROM messages WHERE id = ?1"),
             [id.0],
             message_from_row,
         )
-        .optional()?)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    m.attachments = super::attachments::of_message(conn, id)?;
+    Ok(Some(m))
 }
 
 fn find_duplicate(conn: &Connection, m: &NewMessage) -> Result<Option<MessageId>> {

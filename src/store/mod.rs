@@ -51,6 +51,7 @@
 //! The store is synchronous; `Store` is `Send`, so the core owns it on a blocking thread.
 
 mod accounts;
+mod attachments;
 mod contact_names;
 mod conversations;
 mod error;

@@ -588,7 +588,14 @@ impl SessionView {
                 names,
                 roster_names,
             } => contact_names::apply(self, account, names, roster_names),
-            Event::Unlocked | Event::Locked | Event::Error { .. } => {}
+            // Transfer progress is not shown in the window yet; a finished transfer arrives as
+            // `message` / `message_updated`, a failed one is logged by the core.
+            Event::Unlocked
+            | Event::Locked
+            | Event::Error { .. }
+            | Event::TransferProgress { .. }
+            | Event::TransferDone { .. }
+            | Event::TransferFailed { .. } => {}
             Event::Delivered { .. } | Event::Displayed { .. } | Event::Typing { .. } => {
                 activity::handle(self, event);
             }

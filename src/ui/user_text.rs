@@ -44,6 +44,7 @@ pub fn error_text(e: &CoreError) -> String {
                                   could not be folded in: it stays on disk, encrypted, until \
                                   the next unlock. Free some space."
             .to_owned(),
+        CoreError::Transfer(detail) => format!("The file could not be shared: {detail}."),
     }
 }
 

@@ -22,6 +22,8 @@
 //!   subscriptions, blocking, corrections, retractions, fingerprint-safe answers).
 //! - [`mam`]: the MAM catch-up planner (parallel time ranges on servers with extended MAM).
 //! - [`muc`], [`pep`]: group chats, PEP and bookmarks.
+//! - [`http_upload`], [`http_transfer`]: XEP-0363 upload slots and the small HTTP/1.1 client
+//!   that PUTs and GETs files over a stream the core opens through Tor.
 //! - [`receipts`], [`chat_markers`], [`chat_states`]: delivery receipts, read markers and
 //!   typing notifications (used only where the user opted in, see `core::activity`).
 //! - [`origin`]: pure inbound origin checks; [`stanza`]: namespaces, builders, parsing;
@@ -32,6 +34,8 @@ pub mod chat_markers;
 pub mod chat_states;
 pub mod connector;
 pub mod error;
+pub mod http_transfer;
+pub mod http_upload;
 pub mod login;
 pub mod mam;
 pub mod muc;

@@ -55,6 +55,16 @@ pub fn elem(name: &str, ns: &str, attrs: &[(&str, &str)]) -> Element {
     b.build()
 }
 
+/// XEP-0066 out-of-band data.
+pub const NS_OOB: &str = "jabber:x:oob";
+
+/// `<x xmlns='jabber:x:oob'><url>url</url></x>` (XEP-0066), sent with a shared file's URL.
+pub fn oob_element(url: &str) -> Element {
+    Element::builder("x", NS_OOB)
+        .append(text_elem("url", NS_OOB, url))
+        .build()
+}
+
 /// Builds `<name xmlns=ns>text</name>`.
 pub fn text_elem(name: &str, ns: &str, text: &str) -> Element {
     Element::builder(name, ns).append(text.to_owned()).build()

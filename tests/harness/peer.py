@@ -400,6 +400,44 @@ def main():
                 raise RuntimeError(f"PUT returned {status}")
             return get.get("url")
 
+        async def share_file(self, c):
+            """XEP-0454 as Conversations/Dino/slixmpp do it: AES-256-GCM with a random 12-byte
+            IV and key (tag appended), upload the ciphertext, send `aesgcm://...#<iv><key>`
+            (over OMEMO when `encrypt` is given)."""
+            import base64
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+            iv, key = os.urandom(12), os.urandom(32)
+            cipher = AESGCM(key).encrypt(iv, base64.b64decode(c["data_b64"]), None)
+            get = await self.upload({"data_b64": base64.b64encode(cipher).decode(),
+                                     "filename": c.get("filename", "file.bin")})
+            url = "aesgcm://" + get.split("://", 1)[1] + "#" + iv.hex() + key.hex()
+            msg_id = await self.do_send(c["to"], url, None, c.get("encrypt"))
+            return url, msg_id
+
+        async def fetch_file(self, c):
+            """Downloads a shared file (an `aesgcm://` link is fetched over the bed's plain
+            http and decrypted); returns its bytes as base64."""
+            import base64
+            import urllib.request
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+            url, key = c["url"], None
+            if url.startswith("aesgcm://"):
+                rest, frag = url[len("aesgcm://"):].split("#", 1)
+                url, key = "http://" + rest, frag
+            oob = c.get("oob")
+            if oob is not None and oob != url:
+                raise RuntimeError(f"the OOB URL {oob!r} differs from the body {url!r}")
+
+            def do_get():
+                with urllib.request.urlopen(url, timeout=30) as r:
+                    return r.read()
+
+            data = await asyncio.get_running_loop().run_in_executor(None, do_get)
+            if key is not None:
+                data = AESGCM(bytes.fromhex(key[24:])).decrypt(bytes.fromhex(key[:24]), data,
+                                                               None)
+            return base64.b64encode(data).decode()
+
         def need_omemo(self):
             if self.omemo is None:
                 raise RuntimeError("OMEMO is not enabled (start with --omemo-storage)")
@@ -478,6 +516,26 @@ def main():
                 self.raw_events = bool(c.get("on", True))
             elif cmd == "upload":
                 ack["get_url"] = await self.upload(c)
+            elif cmd == "serve_slot":
+                # Act as an XEP-0363 upload service answering every slot request with `xml`
+                # (a test's hostile <slot/>).
+                from slixmpp.xmlstream import ET as SET
+                from slixmpp.xmlstream.handler import Callback
+                from slixmpp.xmlstream.matcher import MatchXPath
+                slot_xml = c["xml"]
+
+                def answer(iq):
+                    reply = iq.reply(clear=True)
+                    reply.append(SET.fromstring(slot_xml))
+                    reply.send()
+
+                self.register_handler(Callback(
+                    "hostile upload slot",
+                    MatchXPath("{jabber:client}iq/{urn:xmpp:http:upload:0}request"), answer))
+            elif cmd == "share_file":
+                ack["url"], ack["msg_id"] = await self.share_file(c)
+            elif cmd == "fetch_file":
+                ack["data_b64"] = await self.fetch_file(c)
             elif cmd == "omemo_info":
                 self.need_omemo()
                 ack["info"] = await omemo_mod.own_info(self)

@@ -235,6 +235,7 @@ mod imp {
                 move |_| obj.cancel_correction()
             ));
             message_editing::install(&obj, &self.composer);
+            crate::ui::chat::attach_button::install(&obj);
             message_editing::install_list_keys(&obj, &self.list_view);
         }
 

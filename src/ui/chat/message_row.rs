@@ -56,6 +56,7 @@ mod imp {
             self.parent_constructed();
             let obj = self.obj();
             crate::ui::chat::message_notes::set_up(&self.note_label);
+            crate::ui::chat::attachment_row::install(&obj);
             // Secondary click, and a long press on touch screens, open the message's menu.
             let click = gtk4::GestureClick::new();
             click.set_button(gdk::BUTTON_SECONDARY);
@@ -145,6 +146,7 @@ impl MessageRow {
         imp.note_label.set_visible(!note.is_empty());
         imp.note_label.set_label(&note);
         imp.message.replace(Some(message.clone()));
+        crate::ui::chat::attachment_row::show(self, message);
         if message.retracted() {
             imp.body_label.add_css_class("dim-label");
         } else {

@@ -1,6 +1,8 @@
 //! The conversation view and its rows.
 
 pub mod activity_marks;
+pub mod attach_button;
+pub mod attachment_row;
 pub mod conversation_view;
 pub mod found_message;
 pub mod invite_popover;

@@ -48,6 +48,8 @@ mod imp {
         /// markup with a "Check again" link; empty if none.
         #[property(get, set)]
         pub(super) note: RefCell<String>,
+        /// The file it shares, if any (`core::files`).
+        pub(super) attachment: RefCell<Option<crate::core::events::FileAttachment>>,
     }
 
     #[glib::object_subclass]
@@ -87,7 +89,13 @@ impl MessageObject {
         }
         imp.note
             .replace(crate::ui::chat::message_notes::note_for(m));
+        imp.attachment.replace(m.notes.attachment.clone());
         obj
+    }
+
+    /// The file it shares, if any.
+    pub fn attachment(&self) -> Option<crate::core::events::FileAttachment> {
+        self.imp().attachment.borrow().clone()
     }
 
     /// Whether the user may correct or retract it: an own, stored, not retracted message.

@@ -1,0 +1,317 @@
+//! File sharing end to end (XEP-0363 upload, XEP-0454 OMEMO media sharing): the real `talpa`
+//! binary uploads to Prosody's `http_file_share` through the private Tor network and shares the
+//! file with the independent Python peer (slixmpp + python-omemo, decrypting with Python's
+//! `cryptography`), and downloads what the peer shares — only when asked — keeping it in the
+//! encrypted store until the conversation's retention erases it.
+
+mod support;
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde_json::{Value, json};
+use support::headless::{Headless, error_kind, talpa_online};
+use support::{bed, omemo_peer, random_hex};
+
+const LONG: Duration = Duration::from_secs(120);
+
+fn ok(t: &mut Headless, cmd: Value) -> Value {
+    let (r, _) = t.call(cmd);
+    assert_eq!(r["ok"], true, "{r}");
+    r
+}
+
+/// Bytes that are not all alike (so a wrong offset or key shows).
+fn file_bytes(len: usize) -> Vec<u8> {
+    let seed = random_hex(16);
+    (0..len)
+        .map(|i| seed.as_bytes()[i % 16].wrapping_mul(i as u8 | 1))
+        .collect()
+}
+
+/// What follows the last dot of `s`.
+fn extension(s: &str) -> &str {
+    s.rsplit_once('.').map_or("", |(_, e)| e)
+}
+
+/// Waits for `transfer_done` of `transfer` (panics with the reason on `transfer_failed`).
+fn wait_done(t: &mut Headless, transfer: &str) -> Value {
+    let e = t.wait_event_for(
+        |e| {
+            (e["event"] == "transfer_done" || e["event"] == "transfer_failed")
+                && e["transfer"] == transfer
+        },
+        LONG,
+    );
+    assert_eq!(e["event"], "transfer_done", "{e}");
+    e
+}
+
+#[test]
+fn a_file_sent_over_omemo_reaches_the_python_peer_with_the_same_bytes_and_no_name_or_key_leaks() {
+    let bed = bed();
+    let (a, apw) = bed.new_account("fsend");
+    let (b, bpw) = bed.new_account("fsendpeer");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut talpa = talpa_online(bed, &dir.path().join("p"), &a, &apw);
+    let mut peer = omemo_peer(bed, &b, &bpw);
+    let data = file_bytes(300_000);
+    let secret_name = format!("minutes-{}.PDF", random_hex(6));
+    let path = dir.path().join(&secret_name);
+    std::fs::write(&path, &data).expect("write file");
+
+    let r = ok(
+        &mut talpa,
+        json!({"cmd": "send_file", "account": a, "to": b, "path": path}),
+    );
+    let transfer = r["transfer"].as_str().expect("transfer id").to_owned();
+    let done = wait_done(&mut talpa, &transfer);
+    assert!(
+        talpa
+            .events
+            .iter()
+            .any(|e| e["event"] == "transfer_progress" && e["transfer"] == transfer.as_str()),
+        "no progress was reported"
+    );
+    let id = done["message"].as_i64().expect("message id");
+    let mine = talpa.wait_event_for(|e| e["event"] == "message" && e["id"] == id, LONG);
+    assert_eq!(mine["attachment"]["name"], secret_name.as_str(), "{mine}");
+    assert_eq!(mine["attachment"]["downloaded"], true, "{mine}");
+    assert_eq!(mine["attachment"]["size"], data.len());
+    let link = mine["body"].as_str().expect("body").to_owned();
+    assert!(link.starts_with("aesgcm://"), "{link}");
+    let (location, key) = link.split_once('#').expect("key fragment");
+    assert_eq!(key.len(), 88);
+    assert!(
+        extension(location) == "pdf" && !location.contains("minutes"),
+        "the server must learn a random name with only the extension: {location}"
+    );
+
+    // The peer gets the link over OMEMO, fetches and decrypts it: the same bytes.
+    let got = peer.wait_message(&link, LONG);
+    assert!(got["encrypted"].is_string(), "{got}");
+    peer.send_cmd(&json!({"cmd": "fetch_file", "url": link, "id": "fetch"}));
+    let fetched = peer.wait_event(|e| e["event"] == "ack" && e["id"] == "fetch", LONG);
+    let bytes = B64
+        .decode(fetched["data_b64"].as_str().expect("data"))
+        .expect("base64");
+    assert!(bytes == data, "the peer decrypted other bytes");
+
+    // The key never crossed the server in clear.
+    let log = bed.stanza_log_text();
+    assert!(
+        log.contains(&b),
+        "the stanza log shows nothing of this test"
+    );
+    assert!(!log.contains(key), "Prosody saw the file's key in clear");
+    assert!(!log.contains(&secret_name), "Prosody saw the file name");
+
+    // The sender keeps the file with the message and can save it again.
+    let out = dir.path().join("saved.bin");
+    ok(
+        &mut talpa,
+        json!({"cmd": "save_attachment", "message": id, "path": out}),
+    );
+    assert!(std::fs::read(&out).expect("saved") == data);
+}
+
+#[test]
+fn a_file_from_the_python_peer_is_fetched_only_on_request_kept_encrypted_and_erased_by_retention() {
+    let bed = bed();
+    let (a, apw) = bed.new_account("frecv");
+    let (b, bpw) = bed.new_account("frecvpeer");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut talpa = talpa_online(bed, &dir.path().join("p"), &a, &apw);
+    let mut peer = omemo_peer(bed, &b, &bpw);
+    let data = file_bytes(150_000);
+    peer.send_cmd(
+        &json!({"cmd": "share_file", "to": a, "encrypt": "twomemo", "id": "share",
+                          "filename": "holiday.jpg", "data_b64": B64.encode(&data)}),
+    );
+    let shared = peer.wait_event(|e| e["event"] == "ack" && e["id"] == "share", LONG);
+    let link = shared["url"].as_str().expect("url").to_owned();
+
+    let m = talpa.wait_event_for(
+        |e| e["event"] == "message" && e["body"] == link.as_str(),
+        LONG,
+    );
+    assert_eq!(m["encryption"], "omemo2", "{m}");
+    assert_eq!(m["attachment"]["encrypted"], true, "{m}");
+    assert_eq!(m["attachment"]["downloaded"], false, "{m}");
+    assert!(
+        m["attachment"]["name"]
+            .as_str()
+            .is_some_and(|n| extension(n) == "jpg"),
+        "{m}"
+    );
+    let id = m["id"].as_i64().expect("id");
+    // Not fetched by itself: nothing to save yet.
+    let (r, _) = talpa.call(json!({"cmd": "save_attachment", "message": id,
+                                   "path": dir.path().join("early.jpg")}));
+    assert_eq!(error_kind(&r), "invalid_input", "{r}");
+    assert!(
+        !talpa.events.iter().any(|e| e["event"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("transfer_"))),
+        "a transfer started without being asked"
+    );
+
+    let r = ok(
+        &mut talpa,
+        json!({"cmd": "download_attachment", "message": id}),
+    );
+    wait_done(&mut talpa, r["transfer"].as_str().expect("transfer"));
+    let updated = talpa.wait_event_for(
+        |e| {
+            e["event"] == "message_updated"
+                && e["id"] == id
+                && e["attachment"]["downloaded"] == true
+        },
+        LONG,
+    );
+    assert_eq!(updated["attachment"]["size"], data.len());
+    assert_eq!(updated["attachment"]["mime"], "image/jpeg");
+    let out = dir.path().join("holiday.jpg");
+    ok(
+        &mut talpa,
+        json!({"cmd": "save_attachment", "message": id, "path": out}),
+    );
+    assert!(std::fs::read(&out).expect("saved") == data, "other bytes");
+    // Asking again downloads nothing more.
+    let r = ok(
+        &mut talpa,
+        json!({"cmd": "download_attachment", "message": id}),
+    );
+    assert!(r.get("transfer").is_none(), "{r}");
+
+    // "Don't store" erases the conversation's messages now, and the file with them.
+    ok(
+        &mut talpa,
+        json!({"cmd": "set_retention", "account": a, "with": b, "policy": "dont_store"}),
+    );
+    let (r, _) = talpa.call(json!({"cmd": "save_attachment", "message": id,
+                                   "path": dir.path().join("after.jpg")}));
+    assert_eq!(error_kind(&r), "not_found", "{r}");
+}
+
+#[test]
+fn a_tampered_download_or_a_too_big_file_gives_a_clear_error_and_loses_nothing() {
+    let bed = bed();
+    let (alice, apw) = bed.new_account("fbad");
+    let (bob, bpw) = bed.new_account("fbadpeer");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut talpa = talpa_online(bed, &dir.path().join("p"), &alice, &apw);
+    let mut peer = omemo_peer(bed, &bob, &bpw);
+
+    // A link whose file does not decrypt under its key (bytes uploaded in clear).
+    peer.send_cmd(&json!({"cmd": "upload", "id": "up", "text": "not what the key sealed"}));
+    let up = peer.wait_event(|e| e["event"] == "ack" && e["id"] == "up", LONG);
+    let get = up["get_url"].as_str().expect("get url");
+    let link = format!(
+        "aesgcm://{}#{}",
+        get.split_once("://").expect("url").1,
+        "ab".repeat(44)
+    );
+    peer.send_cmd(&json!({"cmd": "send", "to": alice, "body": link, "encrypt": "twomemo"}));
+    let m = talpa.wait_event_for(
+        |e| e["event"] == "message" && e["body"] == link.as_str(),
+        LONG,
+    );
+    let id = m["id"].as_i64().expect("id");
+    let r = ok(
+        &mut talpa,
+        json!({"cmd": "download_attachment", "message": id}),
+    );
+    let transfer = r["transfer"].as_str().expect("transfer").to_owned();
+    let failed = talpa.wait_event_for(
+        |e| e["event"] == "transfer_failed" && e["transfer"] == transfer.as_str(),
+        LONG,
+    );
+    assert_eq!(failed["kind"], "transfer", "{failed}");
+    assert!(
+        failed["error"]
+            .as_str()
+            .is_some_and(|t| t.contains("decrypt")),
+        "{failed}"
+    );
+    let (h, _) = talpa.call(json!({"cmd": "history", "account": alice, "with": bob}));
+    let kept = h["messages"]
+        .as_array()
+        .and_then(|ms| ms.iter().find(|m| m["id"] == id).cloned())
+        .expect("the message is still there");
+    assert_eq!(kept["attachment"]["downloaded"], false, "{kept}");
+
+    // A file over the server's limit (16 MiB in the bed) is refused before anything is read
+    // or uploaded; a missing file and a directory are clear input errors.
+    let big = dir.path().join("big.bin");
+    std::fs::File::create(&big)
+        .and_then(|f| f.set_len(17 * 1024 * 1024))
+        .expect("sparse file");
+    let (r, _) = talpa.call(json!({"cmd": "send_file", "account": alice, "to": bob, "path": big}));
+    assert_eq!(error_kind(&r), "transfer", "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .is_some_and(|t| t.contains("too big")),
+        "{r}"
+    );
+    for path in [dir.path().join("missing.bin"), dir.path().to_path_buf()] {
+        let (r, _) =
+            talpa.call(json!({"cmd": "send_file", "account": alice, "to": bob, "path": path}));
+        assert_eq!(error_kind(&r), "invalid_input", "{r}");
+    }
+    // A message that shares no file cannot be downloaded.
+    let (r, _) = talpa.call(json!({"cmd": "download_attachment", "message": id + 1000}));
+    assert_eq!(error_kind(&r), "not_found", "{r}");
+}
+
+#[test]
+fn in_a_plaintext_conversation_the_url_goes_in_the_body_and_as_out_of_band_data() {
+    let bed = bed();
+    let (a, apw) = bed.new_account("fplain");
+    let (b, bpw) = bed.new_account("fplainpeer");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut talpa = talpa_online(bed, &dir.path().join("p"), &a, &apw);
+    let mut peer = support::Peer::spawn(bed, &b, &bpw);
+    peer.send_cmd(&json!({"cmd": "raw_events", "on": true}));
+    ok(
+        &mut talpa,
+        json!({"cmd": "set_encryption", "account": a, "conversation": b, "enabled": false}),
+    );
+    let data = file_bytes(20_000);
+    let path = dir.path().join("notes.txt");
+    std::fs::write(&path, &data).expect("write");
+    let r = ok(
+        &mut talpa,
+        json!({"cmd": "send_file", "account": a, "to": b, "path": path}),
+    );
+    wait_done(&mut talpa, r["transfer"].as_str().expect("transfer"));
+    let stanza = peer.wait_event(
+        |e| {
+            e["event"] == "stanza"
+                && e["xml"]
+                    .as_str()
+                    .is_some_and(|x| x.contains("jabber:x:oob"))
+        },
+        LONG,
+    );
+    let xml = stanza["xml"].as_str().unwrap_or_default();
+    let url = xml
+        .split("<url>")
+        .nth(1)
+        .and_then(|s| s.split("</url>").next())
+        .expect("oob url")
+        .replace("&amp;", "&");
+    assert!(
+        url.starts_with("http://") && extension(&url) == "txt",
+        "{url}"
+    );
+    assert!(xml.contains(&format!("<body>{url}</body>")), "{xml}");
+    peer.send_cmd(&json!({"cmd": "fetch_file", "url": url, "oob": url, "id": "f"}));
+    let fetched = peer.wait_event(|e| e["event"] == "ack" && e["id"] == "f", LONG);
+    let bytes = B64
+        .decode(fetched["data_b64"].as_str().expect("data"))
+        .expect("base64");
+    assert!(bytes == data, "other bytes");
+}
