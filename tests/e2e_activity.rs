@@ -601,3 +601,96 @@ fn receipts_and_read_markers_for_messages_sent_before_a_restart_count_and_stay_i
     let mut talpa = restart(talpa, &profile, &alice, false);
     assert_eq!(marks(&mut talpa, &alice, &bob, &oids), expected);
 }
+
+/// The `id` attribute of the outermost element of `xml`.
+fn outer_id(xml: &str) -> String {
+    let head = &xml[..xml.find('>').unwrap_or(xml.len())];
+    for quote in ['\'', '"'] {
+        if let Some((_, rest)) = head.split_once(&format!(" id={quote}")) {
+            return rest.split(quote).next().unwrap_or_default().to_owned();
+        }
+    }
+    panic!("no id in {xml}")
+}
+
+#[test]
+fn a_receipt_or_marker_of_a_correction_marks_the_corrected_message_and_an_earlier_mark_stands() {
+    let (_dir, mut talpa, alice, mut peer, bob) = setup("actfix");
+    ok(
+        &mut talpa,
+        json!({"cmd": "set_conversation_privacy", "account": alice, "with": bob,
+               "share_activity": true}),
+    );
+    let text = secret("with a typo");
+    let oid = send(&mut talpa, &alice, &bob, &text);
+    peer.wait_message(&text, LONG);
+    raw(
+        &mut peer,
+        &format!(
+            "<message to='{alice}' type='chat'><received xmlns='urn:xmpp:receipts' id='{oid}'/></message>"
+        ),
+    );
+    let d = talpa.wait_event_for(|e| e["event"] == "delivered", LONG);
+    assert_eq!(d["message"], json!(oid), "{d}");
+
+    // The correction: the original's receipt still stands.
+    let fixed = secret("without the typo");
+    ok(
+        &mut talpa,
+        json!({"cmd": "correct", "account": alice, "with": bob, "message": oid, "body": fixed}),
+    );
+    let correction = stanza_at(&mut peer, |x| {
+        x.contains(fixed.as_str()) && x.contains("urn:xmpp:message-correct:0")
+    });
+    let cid = outer_id(&correction);
+    assert!(
+        !cid.is_empty() && cid != oid,
+        "the correction has its own id: {correction}"
+    );
+    assert!(
+        correction.contains("urn:xmpp:receipts") && correction.contains("<markable"),
+        "the correction asks for a receipt like any message of the conversation: {correction}"
+    );
+    assert_eq!(
+        marks(&mut talpa, &alice, &bob, &[&oid]),
+        [json!("delivered")],
+        "a correction does not undo the original's receipt"
+    );
+
+    // Bob's receipt and marker name the correction: they mark the message it corrected.
+    talpa.events.clear();
+    raw(
+        &mut peer,
+        &format!(
+            "<message to='{alice}' type='chat'><received xmlns='urn:xmpp:receipts' id='{cid}'/></message>"
+        ),
+    );
+    let d = talpa.wait_event_for(|e| e["event"] == "delivered", LONG);
+    assert_eq!(
+        (&d["with"], &d["message"]),
+        (&json!(bob), &json!(oid)),
+        "{d}"
+    );
+    raw(
+        &mut peer,
+        &format!(
+            "<message to='{alice}' type='chat'><displayed xmlns='urn:xmpp:chat-markers:0' id='{cid}'/></message>"
+        ),
+    );
+    let d = talpa.wait_event_for(|e| e["event"] == "displayed", LONG);
+    assert_eq!(
+        (&d["with"], &d["message"]),
+        (&json!(bob), &json!(oid)),
+        "{d}"
+    );
+    assert_eq!(marks(&mut talpa, &alice, &bob, &[&oid]), [json!("read")]);
+    let r = ok(
+        &mut talpa,
+        json!({"cmd": "history", "account": alice, "with": bob}),
+    );
+    let shown = r["messages"]
+        .as_array()
+        .and_then(|ms| ms.iter().find(|m| m["origin_id"] == json!(oid)))
+        .unwrap_or_else(|| panic!("{oid} not in the history: {r}"));
+    assert_eq!(shown["body"], json!(fixed.as_str()), "{shown}");
+}

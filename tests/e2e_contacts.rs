@@ -171,3 +171,125 @@ fn archiving_preference_is_set_and_read_back_from_the_server() {
     assert_eq!(error_kind(&r), "invalid_input", "{r}");
     talpa.quit();
 }
+
+#[test]
+fn a_contact_name_stays_in_the_encrypted_store_cleaned_and_goes_with_its_account() {
+    let bed = bed();
+    let (a, apw) = bed.new_account("namer");
+    let (b, _) = bed.new_account("named");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile = dir.path().join("p");
+    let mut talpa = talpa_online(bed, &profile, &a, &apw);
+    // A server roster contact (a normal account): the name must still stay off the server.
+    let (r, _) = talpa.call(json!({"cmd": "add_contact", "account": a, "jid": b}));
+    assert_eq!(r["ok"], true, "{r}");
+    talpa.wait_event(|e| e["event"] == "roster" && lists(e, "contacts", &b));
+
+    let name = format!("Ｍole\u{202e}Friend {}\n  zz", support::secret("nm"));
+    let (r, _) = talpa.call(
+        json!({"cmd": "set_contact_name", "account": a, "jid": b.to_uppercase(), "name": name}),
+    );
+    assert_eq!(r["ok"], true, "{r}");
+    let kept = r["names"][&b]
+        .as_str()
+        .expect("the name under the bare JID")
+        .to_owned();
+    assert!(
+        kept.starts_with("ＭoleFriend ") && kept.ends_with(" zz"),
+        "{kept:?}"
+    );
+    assert!(
+        !kept.contains('\u{202e}') && !kept.contains('\n'),
+        "{kept:?}"
+    );
+    let e = talpa.wait_event(|e| {
+        e["event"] == "contact_names" && e["account"] == a && e["names"].get(&b).is_some()
+    });
+    assert_eq!(e["names"][&b], json!(kept), "{e}");
+    let (r, _) = talpa.call(json!({"cmd": "set_contact_name", "account": a, "jid": b,
+                                   "name": "x".repeat(500)}));
+    assert_eq!(
+        r["names"][&b].as_str().map(|n| n.chars().count()),
+        Some(talpa::core::contact_names::MAX_CHARS),
+        "bounded: {r}"
+    );
+    let (r, _) = talpa.call(json!({"cmd": "set_contact_name", "account": a, "jid": b,
+                                   "name": kept}));
+    assert_eq!(r["ok"], true, "{r}");
+    let (r, _) = talpa.call(
+        json!({"cmd": "set_contact_name", "account": a, "jid": "not a jid",
+                                   "name": "x"}),
+    );
+    assert_eq!(error_kind(&r), "invalid_input", "{r}");
+    // A round trip with the server: whatever the name caused would have been sent by now.
+    let (r, _) = talpa.call(json!({"cmd": "archiving", "account": a}));
+    assert_eq!(r["ok"], true, "{r}");
+    let secret_part = kept
+        .split(' ')
+        .find(|w| w.len() == 24)
+        .expect("the secret's random part")
+        .to_owned();
+    assert!(
+        !server_rosters(bed).contains(&secret_part),
+        "the name reached the server roster"
+    );
+    assert!(
+        !bed.stanza_log_text().contains(&secret_part),
+        "the name was sent to the server"
+    );
+
+    // Kept across restarts; an empty name forgets it.
+    talpa.quit();
+    let network = bed.tor.network_file.to_string_lossy().into_owned();
+    let mut talpa = Headless::start_with(&profile, &["--tor-network", &network]);
+    let (r, _) = talpa.call(json!({"cmd": "unlock", "passphrase": "e2e"}));
+    assert_eq!(r["ok"], true, "{r}");
+    let (r, _) = talpa.call(json!({"cmd": "contact_names", "account": a}));
+    assert_eq!(r["names"], json!({ b.clone(): kept }), "{r}");
+    let (r, _) = talpa.call(json!({"cmd": "set_contact_name", "account": a, "jid": b,
+                                   "name": " \u{200b} "}));
+    assert_eq!(r["names"], json!({}), "{r}");
+    let (r, _) = talpa.call(json!({"cmd": "contact_names", "account": a}));
+    assert_eq!(r["names"], json!({}), "{r}");
+
+    // Removing the account forgets its names with it.
+    let (r, _) = talpa.call(json!({"cmd": "set_contact_name", "account": a, "jid": b,
+                                   "name": "Until removed"}));
+    assert_eq!(r["names"][&b], "Until removed", "{r}");
+    let (r, _) = talpa.call(json!({"cmd": "remove_account", "account": a}));
+    assert_eq!(r["ok"], true, "{r}");
+    let (r, _) = talpa.call(json!({"cmd": "contact_names", "account": a}));
+    assert_eq!(r["names"], json!({}), "{r}");
+    let (r, _) = talpa.call(json!({"cmd": "set_contact_name", "account": a, "jid": b,
+                                   "name": "x"}));
+    assert_eq!(error_kind(&r), "not_found", "{r}");
+    talpa.quit();
+}
+
+#[test]
+fn a_name_another_client_put_in_the_server_roster_is_reported_cleaned_and_a_local_one_wins() {
+    let bed = bed();
+    let (a, apw) = bed.new_account("rostered");
+    let (c, _) = bed.new_account("rostername");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut talpa = talpa_online(bed, &dir.path().join("p"), &a, &apw);
+    // Another client of the same account names the contact in the server roster.
+    let mut other_client = Peer::spawn(bed, &a, &apw);
+    other_client.send_cmd(&json!({"cmd": "roster_add", "jid": c, "name": "Server\u{202e} Name"}));
+    let e = talpa.wait_event_for(
+        |e| e["event"] == "contact_names" && e["roster_names"].get(&c).is_some(),
+        LONG,
+    );
+    assert_eq!(e["roster_names"][&c], "Server Name", "cleaned: {e}");
+    assert_eq!(e["names"], json!({}), "{e}");
+    let (r, _) = talpa.call(json!({"cmd": "contact_names", "account": a}));
+    assert_eq!(r["roster_names"][&c], "Server Name", "{r}");
+    let (r, _) = talpa.call(json!({"cmd": "set_contact_name", "account": a, "jid": c,
+                                   "name": "Mine"}));
+    assert_eq!(
+        (&r["names"][&c], &r["roster_names"][&c]),
+        (&json!("Mine"), &json!("Server Name")),
+        "both reported, the front end shows the local one: {r}"
+    );
+    talpa.quit();
+}

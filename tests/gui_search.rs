@@ -1,7 +1,8 @@
 //! Message search in the window: Ctrl+F opens it, words typed in its search entry list the
 //! stored messages that contain them (newest first, matches highlighted, the hostile text
 //! shown as text), it can be narrowed to the open conversation, and activating a result opens
-//! that conversation scrolled back to the message; locking closes it. In-process, with the real core on a temporary profile (no server
+//! that conversation scrolled back to the message, highlighted for a moment — also one more
+//! than 10,000 messages back; locking closes it. In-process, with the real core on a temporary profile (no server
 //! needed: the messages wait in the outbox, stored).
 //!
 //! Runs as a child of itself on a private Xvfb (see `gui_support::run_as_gui_child`).
@@ -14,6 +15,7 @@ use gtk4::prelude::*;
 
 use talpa::core::commands::{NewAccount, Secret};
 use talpa::core::{Command, CoreHandle, CoreOptions};
+use talpa::ui::chat::{ConversationView, MessageRow, found_message};
 use talpa::ui::models::MessageObject;
 use talpa::ui::search_dialog::SearchDialog;
 
@@ -58,6 +60,26 @@ fn send(core: &CoreHandle, to: &str, body: &str) {
             body: body.to_owned(),
         },
     );
+}
+
+/// The bodies of the rows highlighted as found.
+fn found_rows(view: &ConversationView) -> Vec<String> {
+    fn walk(w: &gtk4::Widget, out: &mut Vec<String>) {
+        if let Some(row) = w.downcast_ref::<MessageRow>() {
+            if row.has_css_class(found_message::CLASS) {
+                out.push(row.message().map(|m| m.body()).unwrap_or_default());
+            }
+            return;
+        }
+        let mut child = w.first_child();
+        while let Some(c) = child {
+            walk(&c, out);
+            child = c.next_sibling();
+        }
+    }
+    let mut out = Vec::new();
+    walk(view.list_view().upcast_ref(), &mut out);
+    out
 }
 
 fn find_dialog(app: &adw::Application) -> Option<SearchDialog> {
@@ -209,7 +231,14 @@ fn checks(app: &adw::Application, core: CoreHandle) {
         view.window_range(),
         view.scroller().vadjustment().value()
     );
+    // ... and highlighted for a moment.
+    pump_until("the message found highlighted", || {
+        found_rows(view) == ["the Vole digs <b>deep</b> & wide"]
+    });
     gui_support::screenshot(&display, "search_result_revealed");
+    pump_until("the highlight gone after a few seconds", || {
+        found_rows(view).is_empty()
+    });
 
     // Narrowed to the open conversation (Carol's), Dave's message is not listed.
     window.search_messages();
@@ -224,4 +253,132 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     // Locking takes the results (message text) off the screen with the rest.
     window.lock();
     pump_until("the search gone at lock", || find_dialog(app).is_none());
+}
+
+/// Messages newer than the one searched for in the long conversation.
+const NEWER: i64 = 10_500;
+
+#[test]
+fn a_result_more_than_ten_thousand_messages_back_opens_at_the_result() {
+    if gui_support::is_gui_child() {
+        gui_support::run_app_checks_with(long_history, far_back_checks);
+        return;
+    }
+    gui_support::run_as_gui_child(
+        "a_result_more_than_ten_thousand_messages_back_opens_at_the_result",
+    );
+}
+
+/// A locked profile whose conversation with Carol holds the needle, then `NEWER` messages.
+fn long_history(dir: std::path::PathBuf) -> CoreOptions {
+    use talpa::store::{ConversationKind, Direction, NewMessage, Passphrase, Profile};
+    let mut store = Profile::create(&dir, &Passphrase::from("search")).expect("create profile");
+    let account = store
+        .add_account(
+            &talpa::store::NewAccount::new(ACCOUNT, zeroize::Zeroizing::new("pw".to_owned())),
+            chrono::Utc::now(),
+        )
+        .expect("account");
+    let now = chrono::Utc::now();
+    let conv = store
+        .upsert_conversation(account, CAROL, ConversationKind::Chat, now)
+        .expect("conversation");
+    let start = now - chrono::Duration::seconds(NEWER + 10);
+    let message = |i: i64, body: String| {
+        NewMessage::new(
+            conv,
+            Direction::Incoming,
+            CAROL,
+            Some(body),
+            start + chrono::Duration::seconds(i),
+        )
+    };
+    let mut all = vec![message(0, "the needle in the haystack".to_owned())];
+    all.extend((1..=NEWER).map(|i| message(i, format!("hay {i}"))));
+    store.insert_messages(&all, now).expect("insert");
+    let dave = store
+        .upsert_conversation(account, DAVE, ConversationKind::Chat, now)
+        .expect("conversation");
+    let hello = NewMessage::new(dave, Direction::Incoming, DAVE, Some("hello".into()), now);
+    store.insert_message(&hello, now).expect("insert");
+    store.lock().expect("lock");
+    options(dir)
+}
+
+fn far_back_checks(app: &adw::Application, core: CoreHandle) {
+    let handle = core.clone();
+    let window = gui_support::locked_window(app, core);
+    call(
+        &handle,
+        Command::Unlock {
+            passphrase: Secret::new("search"),
+        },
+    );
+    pump_until("the session view", || window.is_unlocked());
+    let session = window.session().expect("session view");
+    pump_until("the account in the sidebar", || {
+        session.account_jids() == [ACCOUNT]
+    });
+    window.search_messages();
+    pump_until("the search dialog", || find_dialog(app).is_some());
+    let dialog = find_dialog(app).expect("search dialog");
+    dialog.search_entry().set_text("NEEDLE");
+    pump_until("the needle found", || dialog.n_results() == 1);
+    dialog.choose(0);
+    pump_until("Carol's conversation open", || {
+        session
+            .conversation_view()
+            .is_some_and(|v| v.is_showing(ACCOUNT, CAROL))
+    });
+    let view = session.conversation_view().expect("conversation view");
+    pump_until("the needle shown at the top, highlighted", || {
+        let Some(store) = view.messages() else {
+            return false;
+        };
+        let first = store.item(0).and_downcast::<MessageObject>();
+        let (offset, len) = view.window_range();
+        first.is_some_and(|m| m.body() == "the needle in the haystack")
+            && offset == 0
+            && len > 0
+            && view.scroller().vadjustment().value() < 1.0
+            && found_rows(view) == ["the needle in the haystack"]
+    });
+    assert_eq!(
+        view.messages().map(gtk4::prelude::ListModelExt::n_items),
+        Some(u32::try_from(NEWER + 1).expect("count")),
+        "every message from the needle to the newest is loaded, each once"
+    );
+    assert!(
+        window.toast_titles().is_empty(),
+        "no complaint: {:?}",
+        window.toast_titles()
+    );
+    let display = std::env::var("DISPLAY").expect("DISPLAY set by the parent");
+    gui_support::screenshot(&display, "search_result_far_back");
+
+    // A result erased between the search and the choice: said so.
+    window.search_messages();
+    pump_until("the search dialog again", || find_dialog(app).is_some());
+    let dialog = find_dialog(app).expect("search dialog");
+    dialog.search_entry().set_text("needle");
+    pump_until("the needle found again", || dialog.n_results() == 1);
+    call(
+        &handle,
+        Command::ClearHistory {
+            account: Some(ACCOUNT.to_owned()),
+            with: Some(CAROL.to_owned()),
+        },
+    );
+    // Opened from the store again (not from the rows still on screen).
+    session.open_conversation(ACCOUNT, DAVE);
+    pump_until("Dave's conversation open", || {
+        view.is_showing(ACCOUNT, DAVE) && !view.is_opening()
+    });
+    dialog.choose(0);
+    pump_until("the user told the message cannot be shown", || {
+        window
+            .toast_titles()
+            .iter()
+            .any(|t| t.starts_with("The message found cannot be shown"))
+    });
 }

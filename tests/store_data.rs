@@ -660,3 +660,71 @@ fn a_destroyed_rooms_note_survives_a_restart_goes_with_the_history_or_a_rejoin_a
         })
     );
 }
+
+#[test]
+fn contact_names_are_kept_per_account_forgotten_on_request_and_encrypted_on_disk() {
+    let (_tmp, dir, mut store) = new_profile("pw");
+    add_account(&mut store, "a@talpa.test");
+    add_account(&mut store, "b@talpa.test");
+    store
+        .set_contact_name("a@talpa.test", "bob@talpa.test", Some("Bobby Uniquename"))
+        .expect("name");
+    store
+        .set_contact_name("a@talpa.test", "carol@talpa.test", Some("Carol"))
+        .expect("name");
+    store
+        .set_contact_name(
+            "b@talpa.test",
+            "bob@talpa.test",
+            Some("Other account's Bob"),
+        )
+        .expect("name");
+    let names = store.contact_names("a@talpa.test").expect("names");
+    assert_eq!(
+        names.into_iter().collect::<Vec<_>>(),
+        vec![
+            ("bob@talpa.test".to_owned(), "Bobby Uniquename".to_owned()),
+            ("carol@talpa.test".to_owned(), "Carol".to_owned())
+        ]
+    );
+    store
+        .set_contact_name("a@talpa.test", "carol@talpa.test", None)
+        .expect("forget");
+    assert_eq!(store.contact_names("a@talpa.test").expect("names").len(), 1);
+    assert_eq!(
+        store.contact_names("b@talpa.test").expect("names")["bob@talpa.test"],
+        "Other account's Bob"
+    );
+    assert!(
+        store
+            .contact_names("a@talpa.tes")
+            .expect("names")
+            .is_empty(),
+        "another account's prefix is not this one's"
+    );
+    store.lock().expect("lock");
+    for (file, bytes) in store_util::snapshot(&dir) {
+        assert!(
+            !store_util::contains(&bytes, b"Uniquename"),
+            "the name is in {file} in plaintext"
+        );
+    }
+    let mut store = talpa::store::Profile::unlock(&dir, &store_util::pass("pw"))
+        .expect("unlock")
+        .into_store();
+    assert_eq!(
+        store.contact_names("a@talpa.test").expect("names")["bob@talpa.test"],
+        "Bobby Uniquename"
+    );
+    assert_eq!(
+        store.forget_contact_names("a@talpa.test").expect("forget"),
+        1
+    );
+    assert!(
+        store
+            .contact_names("a@talpa.test")
+            .expect("names")
+            .is_empty()
+    );
+    assert_eq!(store.contact_names("b@talpa.test").expect("names").len(), 1);
+}

@@ -295,3 +295,85 @@ fn a_common_word_pages_through_many_conversations_in_time_order() {
     }
     assert_eq!(seen, all, "every hit once, newest first");
 }
+
+#[test]
+fn unicode_case_folds_both_ways_with_turkish_and_greek_letters_sensibly() {
+    let (_tmp, _dir, mut store) = new_profile("pw");
+    let acct = add_account(&mut store, "a@talpa.test");
+    let c = chat(&mut store, acct, "bob@talpa.test");
+    let arger = insert(&mut store, c, "so ein ärger heute", t0());
+    let upper = insert(&mut store, c, "SO EIN ÄRGER", t0() + Duration::seconds(1));
+    let istanbul = insert(&mut store, c, "İSTANBUL'da", t0() + Duration::seconds(2));
+    let dotless = insert(&mut store, c, "ılık su, IŞIK", t0() + Duration::seconds(3));
+    let odos = insert(&mut store, c, "ΟΔΟΣ και οδός", t0() + Duration::seconds(4));
+    let kelvin = insert(&mut store, c, "300 \u{212a}", t0() + Duration::seconds(5));
+    insert(
+        &mut store,
+        c,
+        "arger istanbul without the letters",
+        t0() - Duration::hours(1),
+    );
+    let scope = SearchScope::Account(acct);
+    assert_eq!(ids(&search(&store, scope, "ÄRGER")), vec![upper, arger]);
+    assert_eq!(ids(&search(&store, scope, "ärger")), vec![upper, arger]);
+    // 'İ' is the capital of 'i': either spelling finds it.
+    assert_eq!(ids(&search(&store, scope, "İstanbul'")), vec![istanbul]);
+    assert_eq!(ids(&search(&store, scope, "istanbul'DA")), vec![istanbul]);
+    // Dotless 'ı' is its own letter (its capital is the ASCII 'I', which folds to 'i').
+    assert_eq!(ids(&search(&store, scope, "ılık")), vec![dotless]);
+    assert!(search(&store, scope, "ilik").hits.is_empty());
+    // Final sigma is a sigma; accents stay significant.
+    assert_eq!(ids(&search(&store, scope, "οδοσ")), vec![odos]);
+    assert_eq!(ids(&search(&store, scope, "όδος")), Vec::<MessageId>::new());
+    assert_eq!(ids(&search(&store, scope, "300 k")), vec![kelvin]);
+    let hit = &search(&store, scope, "οδος").hits[0];
+    let found: Vec<&str> = hit
+        .matches
+        .iter()
+        .map(|&(a, b)| &hit.snippet[a..b])
+        .collect();
+    assert_eq!(found, vec!["ΟΔΟΣ"]);
+}
+
+#[test]
+fn a_non_ascii_query_pages_through_a_long_history_like_an_ascii_one() {
+    let (_tmp, _dir, mut store) = new_profile("pw");
+    let acct = add_account(&mut store, "a@talpa.test");
+    let c = chat(&mut store, acct, "bob@talpa.test");
+    let mut hits = Vec::new();
+    for i in 0..300 {
+        let body = if i % 30 == 0 {
+            "ПРИВЕТ друг"
+        } else {
+            "hello friend"
+        };
+        let id = insert(&mut store, c, body, t0() + Duration::seconds(i));
+        if i % 30 == 0 {
+            hits.push(id);
+        }
+    }
+    hits.reverse();
+    let q = SearchQuery::parse("привет").expect("query");
+    let first = store
+        .search(
+            SearchScope::Conversation(c),
+            &q,
+            None,
+            4,
+            t0() + Duration::days(1),
+        )
+        .expect("search");
+    assert_eq!(ids(&first), hits[..4]);
+    assert!(first.more);
+    let rest = store
+        .search(
+            SearchScope::Conversation(c),
+            &q,
+            Some(hits[3]),
+            50,
+            t0() + Duration::days(1),
+        )
+        .expect("search");
+    assert_eq!(ids(&rest), hits[4..]);
+    assert!(!rest.more);
+}

@@ -138,6 +138,9 @@ pub(crate) enum SessionOp {
         body: String,
         /// Plaintext only if the conversation and the original were.
         encryption: store::EncryptionChoice,
+        /// The correction's own id (stanza id and origin-id, also stored with it), so a
+        /// receipt or marker naming it finds the message it corrected.
+        id: String,
     },
     /// Retract one of our messages (XEP-0424).
     Retract {
@@ -767,6 +770,16 @@ async fn run_session(
         account: account.jid.clone(),
         contacts: roster.clone(),
     });
+    if !local_only {
+        shared.roster_names.replace(
+            &account.jid,
+            startup
+                .roster
+                .iter()
+                .map(|i| (i.jid.to_string(), i.name.as_deref())),
+        );
+        crate::core::contact_names::announce(shared, &account.jid).await;
+    }
     shared.account_state(
         &account.jid,
         "online",
@@ -879,6 +892,8 @@ async fn run_session(
                         let removed = item.subscription
                             == xmpp_parsers::roster::Subscription::Remove;
                         roster.retain(|j| *j != jid);
+                        let name = if removed { None } else { item.name.as_deref() };
+                        shared.roster_names.update(&account.jid, jid.clone(), name);
                         if !removed {
                             roster.push(jid);
                         }
@@ -888,6 +903,7 @@ async fn run_session(
                         account: account.jid.clone(),
                         contacts: roster.clone(),
                     });
+                    crate::core::contact_names::announce(shared, &account.jid).await;
                 }
                 Some(SessionEvent::Rejected(r)) => {
                     tracing::info!(account = %account.jid, rejection = ?r, "dropped hostile or invalid input");
@@ -2057,16 +2073,25 @@ async fn session_op(
             original,
             body,
             encryption,
+            id,
         } if encryption != store::EncryptionChoice::Plaintext => {
             let content = crate::omemo::sce::MessageContent {
                 body: Some(body),
                 replace_id: Some(original),
                 ..crate::omemo::sce::MessageContent::default()
             };
-            send_sealed_edit(ctx, rooms, to, &content, encryption, "correcting").await?;
+            let edit = SealedEdit {
+                what: "correcting",
+                id: Some(id),
+            };
+            send_sealed_edit(ctx, rooms, to, &content, encryption, edit).await?;
         }
         SessionOp::Correct {
-            to, original, body, ..
+            to,
+            original,
+            body,
+            id,
+            ..
         } => {
             if rooms.contains_key(&to) {
                 session
@@ -2074,10 +2099,10 @@ async fn session_op(
                     .await
                     .map_err(xmpp)?;
             } else {
-                session
-                    .send_correction(Jid::from(to), &original, &body)
-                    .await
-                    .map_err(xmpp)?;
+                let mut msg = crate::xmpp::session::correction(Jid::from(to), &original, &body);
+                msg.id = Some(MessageId(id));
+                activity::decorate(ctx.shared, &ctx.account.jid, &mut msg).await;
+                session.send_message(msg).await.map_err(xmpp)?;
             }
         }
         SessionOp::RefreshDevices(jid) => {
@@ -2110,7 +2135,11 @@ async fn session_op(
                 retract_id: Some(original),
                 ..crate::omemo::sce::MessageContent::default()
             };
-            send_sealed_edit(ctx, rooms, to, &content, encryption, "retracting").await?;
+            let edit = SealedEdit {
+                what: "retracting",
+                id: None,
+            };
+            send_sealed_edit(ctx, rooms, to, &content, encryption, edit).await?;
         }
         SessionOp::Retract { to, original, .. } => {
             if rooms.contains_key(&to) {
@@ -2129,14 +2158,22 @@ async fn session_op(
 /// Sends an edit (correction or retraction) of our own message inside OMEMO, never in clear:
 /// to the contact's devices, or in a room to every member with keys (as the message itself
 /// went; `keys_missing` names the others).
+/// What [`send_sealed_edit`] sends: its verb for errors, and the stanza's id when it must be
+/// known (a 1:1 correction: receipts and markers may name it, see `core::activity`).
+struct SealedEdit {
+    what: &'static str,
+    id: Option<String>,
+}
+
 async fn send_sealed_edit(
     ctx: &Ctx<'_>,
     rooms: &Rooms,
     to: BareJid,
     content: &crate::omemo::sce::MessageContent,
     encryption: store::EncryptionChoice,
-    what: &str,
+    edit: SealedEdit,
 ) -> Result<(), CoreError> {
+    let SealedEdit { what, id } = edit;
     let (shared, account, st) = (ctx.shared, ctx.account, ctx.st);
     let in_room = rooms.contains_key(&to);
     let members = if in_room {
@@ -2176,7 +2213,13 @@ async fn send_sealed_edit(
     } else {
         MessageType::Chat
     };
-    let msg = build_chat(Jid::from(to), omemo::HINT_BODY, kind, sealed.payloads);
+    let mut msg = build_chat(Jid::from(to), omemo::HINT_BODY, kind, sealed.payloads);
+    if let Some(id) = id
+        && !in_room
+    {
+        msg.id = Some(MessageId(id));
+        activity::decorate(shared, &account.jid, &mut msg).await;
+    }
     ctx.session
         .send_message(msg)
         .await

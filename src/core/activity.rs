@@ -14,7 +14,9 @@
 //! states become `delivered`, `displayed` and `typing` events. A receipt or marker counts only
 //! for a message we sent to the sender's bare JID: with a request in this run, or found in
 //! the store in the 1:1 conversation with that JID (sent before a restart); forged ones from
-//! anyone else are ignored. The mark is kept with the stored message (`delivery`), so history
+//! anyone else are ignored. One naming a correction (XEP-0308) marks the message it corrected
+//! (the event names that one; found in the store, or remembered from its sending in this run for
+//! a receipt that overtakes the correction's storing), and a correction leaves the original's mark as it was. The mark is kept with the stored message (`delivery`), so history
 //! shows it after a restart. When it does not share activity, nothing is sent or
 //! answered, and incoming activity is not shown (as Signal does with read receipts).
 
@@ -33,7 +35,7 @@ use crate::xmpp::chat_markers::{self, NS_MARKERS};
 use crate::xmpp::chat_states::{self, ChatState, NS_CHATSTATES};
 use crate::xmpp::receipts::{self, NS_RECEIPTS};
 use crate::xmpp::session::Session;
-use crate::xmpp::stanza::InboundMessage;
+use crate::xmpp::stanza::{InboundMessage, NS_CORRECT};
 
 /// How many sent message ids per account are remembered for receipts and markers.
 const SENT_KEPT: usize = 4096;
@@ -64,6 +66,8 @@ struct Inner {
     last_markable: HashMap<Key, String>,
     /// The last message marked displayed per conversation, so it is not marked twice.
     last_displayed: HashMap<Key, String>,
+    /// Sent corrections (among `sent`): their id → the id of the message they corrected.
+    corrected: HashMap<String, String>,
 }
 
 impl ActivityRegistry {
@@ -97,6 +101,7 @@ impl ActivityRegistry {
         while inner.sent_order.len() > SENT_KEPT {
             if let Some(old) = inner.sent_order.pop_front() {
                 inner.sent.remove(&old);
+                inner.corrected.remove(&old);
             }
         }
     }
@@ -107,6 +112,11 @@ impl ActivityRegistry {
             .sent
             .get(id)
             .is_some_and(|(a, p)| a == account && p == peer)
+    }
+
+    /// The message a correction sent in this run corrected, by their ids.
+    fn corrected_by(&self, id: &str) -> Option<String> {
+        lock(&self.inner).corrected.get(id).cloned()
     }
 
     /// Records `state` as the last one sent to the peer; false when it was already.
@@ -284,7 +294,17 @@ pub(crate) async fn decorate(shared: &SharedRef, account: &str, msg: &mut Messag
     shared
         .activity
         .remember_sent(&id.0, (account.to_owned(), peer.clone()));
-    lock(&shared.activity.inner)
+    let mut inner = lock(&shared.activity.inner);
+    if let Some(original) = msg
+        .payloads
+        .iter()
+        .find(|p| p.is("replace", NS_CORRECT))
+        .and_then(|p| p.attr("id"))
+        && inner.sent.contains_key(&id.0)
+    {
+        inner.corrected.insert(id.0.clone(), original.to_owned());
+    }
+    inner
         .last_state
         .insert((account.to_owned(), peer), ChatState::Active);
 }
@@ -340,22 +360,22 @@ pub(crate) async fn inbound(
         tracing::debug!(error = %e, "receipt not sent");
     }
     if let Some(id) = receipts::received_id(payloads) {
-        if accepted(shared, account, &peer, id, Delivery::Delivered).await {
+        if let Some(message) = accepted(shared, account, &peer, id, Delivery::Delivered).await {
             shared.emit(Event::Delivered {
                 account: account.to_owned(),
                 with: peer.clone(),
-                message: id.to_owned(),
+                message,
             });
         } else {
             tracing::debug!("a receipt for no message of ours to its sender: ignored");
         }
     }
     if let Some(id) = chat_markers::displayed_id(payloads) {
-        if accepted(shared, account, &peer, id, Delivery::Read).await {
+        if let Some(message) = accepted(shared, account, &peer, id, Delivery::Read).await {
             shared.emit(Event::Displayed {
                 account: account.to_owned(),
                 with: peer.clone(),
-                message: id.to_owned(),
+                message,
             });
         } else {
             tracing::debug!("a marker for no message of ours to its sender: ignored");
@@ -374,23 +394,38 @@ pub(crate) async fn inbound(
     }
 }
 
-/// Whether a receipt (`Delivered`) or `displayed` marker (`Read`) from `peer` names an own
-/// message that went to `peer` from `account`: one sent with a request in this run, or one
-/// stored in their 1:1 conversation (sent before a restart). The mark is kept with the stored
-/// message (a `Read` also on the earlier own ones); nothing is written for a message that is
-/// not stored ("don't store": its marks stay in memory, in the front end).
-async fn accepted(shared: &SharedRef, account: &str, peer: &str, id: &str, mark: Delivery) -> bool {
+/// The own message a receipt (`Delivered`) or `displayed` marker (`Read`) from `peer` names,
+/// by its origin-id, if it went to `peer` from `account`: one sent with a request in this run,
+/// or one stored in their 1:1 conversation (sent before a restart). An id naming a stored
+/// correction (XEP-0308) names the message it corrected, which is what the conversation shows
+/// and what keeps the mark. The mark is kept with the stored message (a `Read` also on the
+/// earlier own ones); nothing is written for a message that is not stored ("don't store": its
+/// marks stay in memory, in the front end).
+async fn accepted(
+    shared: &SharedRef,
+    account: &str,
+    peer: &str,
+    id: &str,
+    mark: Delivery,
+) -> Option<String> {
     let sent_now = shared.activity.was_sent_to(id, account, peer);
     let (a, p, i) = (account.to_owned(), peer.to_owned(), id.to_owned());
     let stored = shared
         .store
-        .with(move |s| Ok(s.mark_delivery(&a, &p, &i, mark)?))
+        .with(move |s| Ok(s.mark_delivery_of(&a, &p, &i, mark)?))
         .await
         .unwrap_or_else(|e: CoreError| {
             tracing::debug!(error = %e, "delivery mark not kept");
-            false
+            None
         });
-    sent_now || stored
+    stored.or_else(|| {
+        sent_now.then(|| {
+            shared
+                .activity
+                .corrected_by(id)
+                .unwrap_or_else(|| id.to_owned())
+        })
+    })
 }
 
 /// Something the front end asks to tell a conversation's partner.

@@ -131,6 +131,7 @@ impl CoreHandle {
             omemo: Mutex::new(crate::core::omemo::OmemoStates::default()),
             isolations: Mutex::new(std::collections::HashMap::new()),
             activity: crate::core::activity::ActivityRegistry::default(),
+            roster_names: crate::core::contact_names::RosterNames::default(),
         });
         let schedule = ConnectSchedule::with_startup_max(options.startup_jitter);
         let actor = Actor {
@@ -421,6 +422,7 @@ impl Actor {
         lock(&self.shared.omemo).clear();
         lock(&self.shared.isolations).clear();
         self.shared.activity.clear();
+        self.shared.roster_names.clear();
         let closed = self
             .store
             .with_slot(|slot| {
@@ -534,6 +536,10 @@ impl Actor {
                     &bare_jid(&account, "account")?,
                 )
                 .await?;
+                let gone = bare_jid(&account, "account")?;
+                self.store
+                    .with(move |s| Ok(s.forget_contact_names(&gone)?))
+                    .await?;
                 Ok(Reply::Done {})
             }
             Command::SetAccountEnabled { account, enabled } => {
@@ -595,6 +601,15 @@ impl Actor {
                 before,
                 limit,
             } => self.history(&account, &with, before, limit).await,
+            Command::SetContactName { account, jid, name } => {
+                let account = bare_jid(&account, "account")?;
+                let jid = bare_jid(&jid, "contact")?;
+                crate::core::contact_names::set(&self.shared, account, jid, name).await
+            }
+            Command::ContactNames { account } => {
+                let account = bare_jid(&account, "account")?;
+                crate::core::contact_names::get(&self.shared, account).await
+            }
             Command::Search {
                 account,
                 query,
@@ -1528,12 +1543,14 @@ impl Actor {
             .await?;
         let to = xmpp_parsers::jid::BareJid::new(&with)
             .map_err(|e| CoreError::InvalidInput(e.to_string()))?;
+        let correction_id = crate::privacy::ids::random_id();
         let op = match &body {
             Some(b) => SessionOp::Correct {
                 to,
                 original: origin_id,
                 body: b.clone(),
                 encryption,
+                id: correction_id.clone(),
             },
             None => SessionOp::Retract {
                 to,
@@ -1556,7 +1573,7 @@ impl Actor {
                         Some(text),
                         now,
                     );
-                    m.origin_id = Some(crate::privacy::ids::random_id());
+                    m.origin_id = Some(correction_id);
                     s.apply_correction(id, &m, now)?;
                 } else {
                     let by = store::Retractor::Sender {

@@ -187,6 +187,24 @@ pub enum Command {
         #[serde(default)]
         limit: Option<u32>,
     },
+    /// Name a contact on this device only (kept in the encrypted store, never in the server
+    /// roster), or with no `name` (or a blank one) forget its name. The name is made one
+    /// line without control or bidi-formatting characters, at most
+    /// `core::contact_names::MAX_CHARS` characters.
+    SetContactName {
+        /// The account's bare JID.
+        account: String,
+        /// The contact's bare JID.
+        jid: String,
+        /// The name; none or blank forgets it.
+        #[serde(default)]
+        name: Option<String>,
+    },
+    /// The names given to the account's contacts on this device.
+    ContactNames {
+        /// The account's bare JID.
+        account: String,
+    },
     /// Search the account's stored history (all conversations, or the one `with`), on this
     /// device only: never asked of the server.
     Search {
@@ -688,6 +706,8 @@ impl Command {
             Command::Send { .. } => "send",
             Command::History { .. } => "history",
             Command::Search { .. } => "search",
+            Command::SetContactName { .. } => "set_contact_name",
+            Command::ContactNames { .. } => "contact_names",
             Command::SetRetention { .. } => "set_retention",
             Command::ClearHistory { .. } => "clear_history",
             Command::JoinRoom { .. } => "join_room",
@@ -773,6 +793,13 @@ pub enum Reply {
     History {
         /// The messages.
         messages: Vec<StoredMessage>,
+    },
+    /// The names given to an account's contacts on this device, by contact bare JID.
+    ContactNames {
+        /// Name by contact.
+        names: std::collections::BTreeMap<String, String>,
+        /// Names other clients wrote into the server roster (cleaned), while online.
+        roster_names: std::collections::BTreeMap<String, String>,
     },
     /// Stored messages found by `search`, newest first.
     SearchResults {

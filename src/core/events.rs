@@ -280,6 +280,16 @@ pub enum Event {
         /// The contacts' bare JIDs.
         contacts: Vec<String>,
     },
+    /// The names given to an account's contacts on this device changed (all of them).
+    ContactNames {
+        /// The account's bare JID.
+        account: String,
+        /// Name by contact bare JID.
+        names: std::collections::BTreeMap<String, String>,
+        /// Names other clients wrote into the server roster (cleaned), by contact bare JID:
+        /// for display where `names` has none.
+        roster_names: std::collections::BTreeMap<String, String>,
+    },
     /// Someone asks to see the account's presence (answer with `approve_contact` or
     /// `deny_contact`).
     SubscriptionRequest {

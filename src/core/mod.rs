@@ -9,6 +9,7 @@ mod accounts;
 mod activity;
 pub mod actor;
 pub mod commands;
+pub mod contact_names;
 pub mod error;
 pub mod events;
 pub mod files;

@@ -118,6 +118,8 @@ pub(crate) struct Shared {
     pub(crate) isolations: Mutex<HashMap<String, AccountIsolation>>,
     /// Which conversations share receipts, markers and typing (cached), and what was sent.
     pub(crate) activity: crate::core::activity::ActivityRegistry,
+    /// Names other clients wrote into the accounts' server rosters.
+    pub(crate) roster_names: crate::core::contact_names::RosterNames,
 }
 
 impl Shared {

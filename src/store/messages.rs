@@ -604,7 +604,8 @@ impl Store {
     /// with `origin_id` in `account`'s 1:1 conversation with `peer` (both bare JIDs): the mark
     /// only goes up, and `Read` marks every earlier own message of the conversation read too
     /// (XEP-0333: displayed up to here). Whether that own message is stored (false: not
-    /// ours, another conversation's, or not stored at all — nothing is written then).
+    /// ours, another conversation's, or not stored at all — nothing is written then). See
+    /// [`Store::mark_delivery_of`] for an id that names a correction.
     pub fn mark_delivery(
         &mut self,
         account: &str,
@@ -612,21 +613,41 @@ impl Store {
         origin_id: &str,
         mark: Delivery,
     ) -> Result<bool> {
+        Ok(self
+            .mark_delivery_of(account, peer, origin_id, mark)?
+            .is_some())
+    }
+
+    /// [`Store::mark_delivery`], answering the origin-id of the message marked: when
+    /// `origin_id` names an own correction (XEP-0308), the mark goes to the message it
+    /// corrected (the one the conversation shows), and a `Read` covers every own message up to
+    /// the correction. `None` when nothing was marked.
+    pub fn mark_delivery_of(
+        &mut self,
+        account: &str,
+        peer: &str,
+        origin_id: &str,
+        mark: Delivery,
+    ) -> Result<Option<String>> {
         let tx = self.conn.savepoint()?;
-        let target: Option<(i64, i64, i64)> = tx
+        // The row named (the original or a correction of it) and the original.
+        let target: Option<(i64, i64, i64, i64, Option<String>)> = tx
             .prepare_cached(
-                "SELECT m.id, m.conversation_id, m.ts FROM messages m
+                "SELECT o.id, o.conversation_id, m.ts, m.id, o.origin_id FROM messages m
+                 JOIN messages o ON o.id = COALESCE(m.corrects, m.id)
                  JOIN conversations c ON c.id = m.conversation_id
                  JOIN accounts a ON a.id = c.account_id
                  WHERE a.jid = ?1 AND c.peer_jid = ?2 AND c.kind = 'chat'
-                   AND m.origin_id = ?3 AND m.direction = 'out' AND m.corrects IS NULL",
+                   AND m.origin_id = ?3 AND m.direction = 'out'
+                   AND o.direction = 'out' AND o.corrects IS NULL
+                   AND o.conversation_id = m.conversation_id",
             )?
             .query_row(params![account, peer, origin_id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
             })
             .optional()?;
-        let Some((id, conversation, ts)) = target else {
-            return Ok(false);
+        let Some((id, conversation, ts, named, original_origin)) = target else {
+            return Ok(None);
         };
         match mark {
             Delivery::None => {}
@@ -641,13 +662,16 @@ impl Store {
                 tx.execute(
                     "UPDATE messages SET delivery = ?4
                      WHERE conversation_id = ?1 AND direction = 'out' AND corrects IS NULL
-                       AND (ts, id) <= (?2, ?3) AND delivery < ?4 AND retracted = 0",
-                    params![conversation, ts, id, mark.as_int()],
+                       AND ((ts, id) <= (?2, ?3) OR id = ?5) AND delivery < ?4
+                       AND retracted = 0",
+                    params![conversation, ts, named, mark.as_int(), id],
                 )?;
             }
         }
         tx.commit()?;
-        Ok(true)
+        Ok(Some(
+            original_origin.unwrap_or_else(|| origin_id.to_owned()),
+        ))
     }
 
     /// The bytes of an attachment.
@@ -783,6 +807,67 @@ mod tests {
         assert_eq!(m.unreadable_by, missing);
         let page = s.history(m.conversation, None, 10).expect("history");
         assert_eq!(page[0].unreadable_by, missing, "history carries it");
+    }
+
+    #[test]
+    fn a_mark_naming_a_correction_goes_to_the_corrected_message_and_a_correction_keeps_marks() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let mut s =
+            Profile::create(&tmp.path().join("p"), &Passphrase::from("marks")).expect("profile");
+        let now = Utc::now();
+        let acc = s
+            .add_account(&NewAccount::new("me@s", "pw".to_owned().into()), now)
+            .expect("account");
+        let conv = s
+            .upsert_conversation(acc, "bob@s", ConversationKind::Chat, now)
+            .expect("conversation");
+        let own = |oid: &str, at| {
+            let mut m = NewMessage::new(conv, Direction::Outgoing, "me@s", Some("t".into()), at);
+            m.origin_id = Some(oid.into());
+            m
+        };
+        let InsertOutcome::Stored(first) = s.insert_message(&own("o1", now), now).expect("insert")
+        else {
+            panic!("not stored")
+        };
+        let later = now + chrono::Duration::seconds(1);
+        let InsertOutcome::Stored(second) =
+            s.insert_message(&own("o2", later), later).expect("insert")
+        else {
+            panic!("not stored")
+        };
+        assert_eq!(
+            s.mark_delivery_of("me@s", "bob@s", "o1", Delivery::Delivered)
+                .expect("mark"),
+            Some("o1".to_owned())
+        );
+        let fix_at = now + chrono::Duration::seconds(2);
+        let mut fix = own("c1", fix_at);
+        fix.body = Some("fixed".into());
+        s.apply_correction(first, &fix, fix_at).expect("correction");
+        let mark = |s: &Store, id| s.message(id).expect("get").expect("row").delivery;
+        assert_eq!(
+            mark(&s, first),
+            Delivery::Delivered,
+            "a correction keeps the mark"
+        );
+        assert_eq!(
+            s.mark_delivery_of("me@s", "bob@s", "c1", Delivery::Read)
+                .expect("mark"),
+            Some("o1".to_owned()),
+            "the correction's id names the original"
+        );
+        assert_eq!(
+            (mark(&s, first), mark(&s, second)),
+            (Delivery::Read, Delivery::Read),
+            "read up to the correction: what was sent before it too"
+        );
+        assert_eq!(
+            s.mark_delivery_of("me@s", "mallory@s", "c1", Delivery::Read)
+                .expect("mark"),
+            None,
+            "only from the peer it went to"
+        );
     }
 
     #[test]

@@ -52,6 +52,7 @@
 
 mod accounts;
 mod attachments;
+mod contact_names;
 mod conversations;
 mod error;
 mod kv;

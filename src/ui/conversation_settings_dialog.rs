@@ -144,6 +144,12 @@ impl ConversationSettingsDialog {
             move |switch| dialog.notify_chosen(switch.is_active())
         ));
         imp.contact_group.set_visible(!conversation.is_room());
+        if let Some(core) = imp.core.get().cloned()
+            && !conversation.is_room()
+            && !conversation.peer().contains('/')
+        {
+            crate::ui::contact_name_row::add(&dialog, &imp.contact_group, core, conversation);
+        }
         conversation.connect_in_roster_notify(glib::clone!(
             #[weak]
             dialog,

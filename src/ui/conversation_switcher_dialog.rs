@@ -82,13 +82,23 @@ pub fn matches(peer: &str, query: &str) -> bool {
     peer.to_lowercase().contains(&query.trim().to_lowercase())
 }
 
+/// Whether `c` matches what was typed: its address, or the name given to it on this device.
+fn conversation_matches(c: &ConversationObject, query: &str) -> bool {
+    matches(&c.peer(), query) || (!c.display_name().is_empty() && matches(&c.display_name(), query))
+}
+
 fn result_row(item: &glib::Object) -> gtk4::Widget {
     let Some(c) = item.downcast_ref::<ConversationObject>() else {
         return gtk4::Label::new(None).upcast();
     };
+    let named = !c.display_name().is_empty();
     let row = adw::ActionRow::builder()
-        .title(c.peer())
-        .subtitle(c.account())
+        .title(if named { c.display_name() } else { c.peer() })
+        .subtitle(if named {
+            format!("{} · {}", c.peer(), c.account())
+        } else {
+            c.account()
+        })
         .activatable(true)
         .build();
     if c.is_room() {
@@ -112,7 +122,7 @@ impl ConversationSwitcherDialog {
                 return false;
             };
             item.downcast_ref::<ConversationObject>()
-                .is_some_and(|c| matches(&c.peer(), &dialog.imp().query.borrow()))
+                .is_some_and(|c| conversation_matches(c, &dialog.imp().query.borrow()))
         });
         let results = gtk4::FilterListModel::new(Some(conversations.clone()), Some(filter.clone()));
         imp.results_list.bind_model(Some(&results), result_row);

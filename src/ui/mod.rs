@@ -12,6 +12,7 @@ pub mod account_window;
 pub mod add_account_dialog;
 pub mod bounded_file;
 pub mod chat;
+pub mod contact_name_row;
 pub mod contact_requests_view;
 pub mod conversation_settings_dialog;
 pub mod conversation_switcher_dialog;

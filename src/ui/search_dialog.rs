@@ -372,15 +372,18 @@ pub fn open(
     dialog
 }
 
-/// How many older pages of a conversation are loaded at most to reach a message.
-const REVEAL_PAGES: usize = 20;
+/// Messages per older page read to reach a message (the most the core's `history` gives).
+const REVEAL_PAGE: u32 = 10_000;
 
-/// Messages per older page loaded to reach a message.
-const REVEAL_PAGE: u32 = 500;
+/// How many such pages are read at most: a message further back than this many messages
+/// is not shown, and the user is told so.
+const REVEAL_PAGES: usize = 30;
 
 /// Opens `account`'s conversation with `peer` and shows message `id` at the top of the list,
-/// loading older pages until it is among the loaded messages (at most
-/// `REVEAL_PAGES` × `REVEAL_PAGE` messages back; older ones open at the newest messages).
+/// highlighted for a moment. The messages between it and those loaded are read first, in
+/// pages kept aside, and put before the loaded ones at once. A message that cannot be reached
+/// (gone meanwhile, or more than `REVEAL_PAGES` × `REVEAL_PAGE` messages back) is said so in
+/// a toast: the conversation never silently opens somewhere else.
 pub fn reveal(
     session: &crate::ui::session_view::SessionView,
     core: CoreHandle,
@@ -392,9 +395,21 @@ pub fn reveal(
     let Some(view) = session.conversation_view() else {
         return;
     };
+    let window = session
+        .root()
+        .and_downcast::<crate::ui::window::Window>()
+        .map(|w| w.downgrade());
     let view = view.downgrade();
     let (account, peer) = (account.to_owned(), peer.to_owned());
     glib::MainContext::default().spawn_local(async move {
+        let unreachable = || {
+            if let Some(w) = window.as_ref().and_then(glib::WeakRef::upgrade) {
+                w.toast(
+                    "The message found cannot be shown: it is no longer stored, or too far \
+                     back in its conversation",
+                );
+            }
+        };
         // The newest page first (the view loads it when the conversation opens).
         for _ in 0..200 {
             let Some(v) = view.upgrade() else { return };
@@ -403,51 +418,75 @@ pub fn reveal(
             }
             glib::timeout_future(std::time::Duration::from_millis(50)).await;
         }
-        for _ in 0..=REVEAL_PAGES {
-            let Some(v) = view.upgrade() else { return };
-            // The user went elsewhere meanwhile: nothing to show here any more.
-            if !v.is_showing(&account, &peer) || v.is_opening() {
-                return;
-            }
-            let Some(store) = v.messages() else { return };
-            let position = store
-                .iter::<crate::ui::models::MessageObject>()
-                .flatten()
-                .position(|m| m.id() == id);
-            if let Some(index) = position.and_then(|p| u32::try_from(p).ok()) {
-                drop(v);
-                show_settled(&view, index).await;
-                return;
-            }
-            let Some(oldest) = store
-                .item(0)
+        let position = |v: &crate::ui::chat::conversation_view::ConversationView| {
+            v.messages().and_then(|store| {
+                store
+                    .iter::<crate::ui::models::MessageObject>()
+                    .flatten()
+                    .enumerate()
+                    .find(|(_, m)| m.id() == id)
+                    .and_then(|(p, m)| Some((u32::try_from(p).ok()?, m)))
+            })
+        };
+        let Some(v) = view.upgrade() else { return };
+        if !v.is_showing(&account, &peer) || v.is_opening() {
+            return;
+        }
+        if position(&v).is_none() {
+            let Some(mut oldest) = v
+                .messages()
+                .and_then(|s| s.item(0))
                 .and_downcast::<crate::ui::models::MessageObject>()
                 .map(|m| m.id())
             else {
-                return;
+                return unreachable();
             };
             drop(v);
-            let result = core
-                .call(Command::History {
-                    account: account.clone(),
-                    with: peer.clone(),
-                    before: Some(oldest),
-                    limit: Some(REVEAL_PAGE),
-                })
-                .await;
-            let Some(v) = view.upgrade() else { return };
-            match result {
-                Ok(Reply::History { messages })
-                    if !messages.is_empty() && v.is_showing(&account, &peer) =>
-                {
-                    v.prepend_older(&messages);
+            // Oldest first, what lies between the message and the loaded ones.
+            let mut between: Vec<crate::core::events::StoredMessage> = Vec::new();
+            let mut reached = false;
+            for _ in 0..REVEAL_PAGES {
+                let result = core
+                    .call(Command::History {
+                        account: account.clone(),
+                        with: peer.clone(),
+                        before: Some(oldest),
+                        limit: Some(REVEAL_PAGE),
+                    })
+                    .await;
+                let Some(v) = view.upgrade() else { return };
+                // The user went elsewhere meanwhile: nothing to show here any more.
+                if !v.is_showing(&account, &peer) {
+                    return;
                 }
-                _ => return,
+                let Ok(Reply::History { mut messages }) = result else {
+                    return unreachable();
+                };
+                let Some(first) = messages.first() else { break };
+                oldest = first.id;
+                reached = messages.iter().any(|m| m.id == id);
+                messages.append(&mut between);
+                between = messages;
+                if reached {
+                    break;
+                }
             }
+            let Some(v) = view.upgrade() else { return };
+            if !reached || !v.is_showing(&account, &peer) {
+                return unreachable();
+            }
+            v.prepend_older(&between);
             drop(v);
             // Let the list lay out what was put before its rows before looking again.
             glib::timeout_future(std::time::Duration::from_millis(100)).await;
         }
+        let Some(v) = view.upgrade() else { return };
+        let Some((index, message)) = position(&v) else {
+            return unreachable();
+        };
+        crate::ui::chat::found_message::flash(&v, &message);
+        drop(v);
+        show_settled(&view, index).await;
     });
 }
 

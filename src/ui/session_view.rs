@@ -24,6 +24,7 @@ use crate::ui::tor_indicator::{TorIndicator, circuit_text};
 use crate::ui::{toast, user_text};
 
 mod activity;
+mod contact_names;
 mod resync;
 mod room_state;
 
@@ -334,6 +335,9 @@ fn conversation_row(item: &glib::Object) -> gtk4::Widget {
         .activatable(true)
         .build();
     jid_row::fit(&row, &conversation.peer());
+    if !conversation.is_room() {
+        contact_names::fit_row(&row, conversation);
+    }
     row.add_prefix(&colour_dot(conversation.colour()));
     if conversation.is_room() {
         room_state::decorate_row(&row, conversation);
@@ -579,6 +583,11 @@ impl SessionView {
                 subject,
                 ..
             } => room_state::subject(self, account, room, subject),
+            Event::ContactNames {
+                account,
+                names,
+                roster_names,
+            } => contact_names::apply(self, account, names, roster_names),
             // Transfer progress is not shown in the window yet; a finished transfer arrives as
             // `message` / `message_updated`, a failed one is logged by the core.
             Event::Unlocked
@@ -602,6 +611,7 @@ impl SessionView {
         }
         crate::ui::chat::message_notes::clear();
         crate::ui::chat::activity_marks::clear();
+        contact_names::forget();
         activity::clear();
         room_state::clear();
         if let Some(banner) = imp.room_moved_banner.get() {
@@ -864,7 +874,7 @@ impl SessionView {
                 conversation.clone(),
             );
             view.open_with(&conversation.account(), &conversation.peer(), move || {
-                title.set_title(&c.peer());
+                title.set_title(&contact_names::title(&c));
                 if let Some(session) = session.upgrade() {
                     room_state::refresh_open(&session, &c);
                     activity::opened(&session, &c.account(), &c.peer());

@@ -515,8 +515,7 @@ impl Session {
         original_id: &str,
         new_body: &str,
     ) -> Result<SentStanza, XmppError> {
-        let extra = vec![elem("replace", NS_CORRECT, &[("id", original_id)])];
-        self.send_message(build_chat(to, new_body, MessageType::Chat, extra))
+        self.send_message(correction(to, original_id, new_body))
             .await
     }
 
@@ -901,6 +900,13 @@ pub fn build_chat(to: Jid, body: &str, kind: MessageType, extra: Vec<Element>) -
     m.bodies.insert(Lang::new(), body.to_owned());
     m.payloads.extend(extra);
     m
+}
+
+/// A 1:1 correction (XEP-0308) of the own message `original_id` (its id/origin-id): the
+/// stanza [`Session::send_correction`] sends, for a caller that sets its id first.
+pub fn correction(to: Jid, original_id: &str, new_body: &str) -> Message {
+    let extra = vec![elem("replace", NS_CORRECT, &[("id", original_id)])];
+    build_chat(to, new_body, MessageType::Chat, extra)
 }
 
 /// Gives the stanza a random id unless it has one; returns the id.

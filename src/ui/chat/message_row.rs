@@ -160,6 +160,7 @@ impl MessageRow {
         } else {
             self.remove_css_class("outgoing");
         }
+        crate::ui::chat::found_message::show(self, message);
     }
 
     /// Empties the row when it is recycled, so no text stays in an unused widget.

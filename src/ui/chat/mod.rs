@@ -4,6 +4,7 @@ pub mod activity_marks;
 pub mod attach_button;
 pub mod attachment_row;
 pub mod conversation_view;
+pub mod found_message;
 pub mod invite_popover;
 pub mod message_editing;
 pub mod message_notes;

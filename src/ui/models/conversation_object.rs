@@ -47,6 +47,9 @@ mod imp {
         /// Our nickname in the room, as last joined (empty when unknown).
         #[property(get, set)]
         nick: RefCell<String>,
+        /// The name the user gave the contact on this device (empty when none).
+        #[property(get, set)]
+        display_name: RefCell<String>,
     }
 
     #[glib::object_subclass]

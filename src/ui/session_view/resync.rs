@@ -37,6 +37,7 @@ pub(super) async fn list_conversations(
     accounts: &[AccountSummary],
 ) {
     for account in accounts {
+        super::contact_names::load(view, core, &account.jid).await;
         let command = Command::Conversations {
             account: account.jid.clone(),
         };

@@ -348,7 +348,7 @@ pub(super) fn header_subtitle(c: &ConversationObject) -> String {
         // One line: the header ellipsizes it.
         return subject.split_whitespace().collect::<Vec<_>>().join(" ");
     }
-    c.account()
+    super::contact_names::subtitle(c)
 }
 
 /// Updates the header and the composer if `c` is the conversation on screen.
