@@ -128,4 +128,10 @@ fn typed_address_checks(app: &adw::Application, core: CoreHandle) {
         vec![true],
         "one conversation, under the address the core uses"
     );
+    // What the user types next goes into the message box, not the address field or a row.
+    let view = session.conversation_view().expect("conversation view");
+    assert!(
+        view.composer_has_focus(),
+        "the message box has the keyboard focus after opening from the address field"
+    );
 }

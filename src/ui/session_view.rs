@@ -881,7 +881,6 @@ impl SessionView {
                 }
             });
             imp.content_stack.set_visible_child(view);
-            view.grab_focus();
         }
         let is_room = conversation.is_room();
         if let Some(security) = imp.security.get() {
@@ -898,6 +897,10 @@ impl SessionView {
             }
         }
         imp.leaflet.set_visible_child(&*imp.content);
+        // Typing right after opening (e.g. from the address field) goes into the message box.
+        if let Some(view) = imp.conversation_view.get() {
+            view.focus_composer();
+        }
     }
 
     /// The occupants model of a room (empty until the core reports them).

@@ -544,6 +544,23 @@ impl ConversationView {
         self.scroll_to_end();
     }
 
+    /// Puts the keyboard focus in the message box, where a user who just opened the
+    /// conversation types; on the view when the box takes no input (a room we are no longer in).
+    pub fn focus_composer(&self) {
+        let imp = self.imp();
+        if !(imp.composer.is_sensitive() && imp.composer.grab_focus()) {
+            self.grab_focus();
+        }
+    }
+
+    /// Whether the keyboard focus is in the message box.
+    pub fn composer_has_focus(&self) -> bool {
+        let composer: &gtk4::Widget = self.imp().composer.upcast_ref();
+        self.root()
+            .and_then(|root| root.focus())
+            .is_some_and(|focus| &focus == composer || focus.is_ancestor(composer))
+    }
+
     /// The list view showing the messages.
     pub fn list_view(&self) -> &gtk4::ListView {
         &self.imp().list_view
