@@ -881,6 +881,7 @@ impl SessionView {
                 }
             });
             imp.content_stack.set_visible_child(view);
+            view.grab_focus();
         }
         let is_room = conversation.is_room();
         if let Some(security) = imp.security.get() {
@@ -897,10 +898,6 @@ impl SessionView {
             }
         }
         imp.leaflet.set_visible_child(&*imp.content);
-        // Typing right after opening (e.g. from the address field) goes into the message box.
-        if let Some(view) = imp.conversation_view.get() {
-            view.focus_composer();
-        }
     }
 
     /// The occupants model of a room (empty until the core reports them).
@@ -1144,6 +1141,10 @@ impl SessionView {
         };
         entry.set_text("");
         self.open_conversation(&account, &peer);
+        // What the user types next is the first message, not more of the address.
+        if let Some(view) = self.imp().conversation_view.get() {
+            view.focus_composer();
+        }
     }
 
     /// Shows the conversation of `account` with `peer` (added to the sidebar if new).
