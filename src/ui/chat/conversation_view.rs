@@ -94,6 +94,9 @@ mod imp {
         /// A scroll to the newest message is pending: scroll positions seen meanwhile are the
         /// layout settling (the top, before the jump), not the user, and must not slide.
         pub settling: Cell<bool>,
+        /// `show_from` slid the window: the next layout pass (after GTK placed the new rows)
+        /// shows them from the top.
+        pub to_top: Cell<bool>,
         /// Whether an older page is being fetched, or the oldest message is already shown.
         pub loading_older: Cell<bool>,
         pub history_complete: Cell<bool>,
@@ -851,17 +854,36 @@ impl ConversationView {
             return;
         };
         imp.following.set(false);
+        // A scroll to the newest message still pending (the open's, when a search result is
+        // shown right after opening its conversation) would put the list at its bottom in the
+        // next layout and slide the window away from `index`.
+        imp.settling.set(false);
+        // Until the rows are shown from the top (below), the scroll positions GTK sets while it
+        // keeps its old rows in place are not the user's: taken as a scroll to the bottom, one
+        // slid the window back and the list swung between the two places.
+        imp.sliding.set(true);
         self.slide_to(index.min(store.n_items().saturating_sub(window.size())));
-        // After the list laid out its new rows, show the first of them at the top.
-        let view = self.downgrade();
-        glib::idle_add_local_once(move || {
-            if let Some(view) = view.upgrade() {
-                let imp = view.imp();
-                imp.sliding.set(true);
-                imp.scroller.vadjustment().set_value(0.0);
-                imp.sliding.set(false);
-            }
-        });
+        // Once the list laid out its new rows (`hold_end`, in the next layout pass; before it,
+        // GTK would put the rows it showed back in place), show the first of them at the top.
+        imp.to_top.set(true);
+        if imp.list_view.is_mapped() && imp.layout_watch.borrow().is_some() {
+            imp.list_view.queue_resize();
+        } else {
+            let view = self.downgrade();
+            glib::idle_add_local_once(move || {
+                if let Some(view) = view.upgrade() {
+                    view.show_top();
+                }
+            });
+        }
+    }
+
+    /// Shows the list from its first row, ending `show_from`.
+    fn show_top(&self) {
+        let imp = self.imp();
+        imp.to_top.set(false);
+        imp.scroller.vadjustment().set_value(0.0);
+        imp.sliding.set(false);
     }
 
     /// Connects the window's frame clock: `hold_end` runs in every layout pass (after GTK
@@ -901,6 +923,10 @@ impl ConversationView {
     /// painted.
     fn hold_end(&self, clock: &gdk::FrameClock) {
         let imp = self.imp();
+        if imp.to_top.get() && imp.list_view.is_mapped() {
+            self.show_top();
+            return;
+        }
         if !imp.settling.get() || !imp.list_view.is_mapped() {
             return;
         }
