@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::core::accounts::{self, OpOutcome, SessionOp, Supervisors};
 use crate::core::commands::{AccountChanges, Command, NewAccount, Reply, Secret};
@@ -290,11 +290,66 @@ fn summary(a: &store::Account) -> AccountSummary {
     }
 }
 
-fn find_account(s: &Store, jid: &str) -> Result<store::Account, CoreError> {
+/// The stored account with this JID.
+pub(crate) fn find_account(s: &Store, jid: &str) -> Result<store::Account, CoreError> {
     s.list_accounts()?
         .into_iter()
         .find(|a| a.jid == jid)
         .ok_or_else(|| CoreError::NotFound(format!("account {jid}")))
+}
+
+/// An own message about to be queued (see [`store_outgoing`]).
+pub(crate) struct Outgoing<'a> {
+    /// The sending account's JID.
+    pub account: &'a str,
+    /// The conversation's JID.
+    pub with: &'a str,
+    /// The message's origin-id, also its outbox id.
+    pub origin_id: &'a str,
+    /// The outbox entry (JSON).
+    pub payload: &'a [u8],
+    /// The text shown for it.
+    pub body: String,
+    /// Whether it goes without OMEMO.
+    pub plaintext: bool,
+}
+
+/// Queues an own message in the outbox and stores it, in one store call: pending until the
+/// flush encrypts it (`mark_encrypted`) unless it goes in plaintext, so a queued or held
+/// message is never shown as if it had gone in plaintext. Its attachment (if any) is stored
+/// with it and its bytes are wiped from memory afterwards. The stored message as an event, or
+/// `None` in a "don't store" conversation (the caller keeps it in memory).
+pub(crate) fn store_outgoing(
+    s: &mut Store,
+    out: &Outgoing<'_>,
+    attachment: Option<store::NewAttachment>,
+    now: chrono::DateTime<Utc>,
+) -> Result<Option<StoredMessage>, CoreError> {
+    let a = find_account(s, out.account)?;
+    let conv = s.upsert_conversation(a.id, out.with, store::ConversationKind::Chat, now)?;
+    s.outbox_enqueue(a.id, conv, out.origin_id, out.payload, now)?;
+    let mut m = store::NewMessage::new(
+        conv,
+        store::Direction::Outgoing,
+        out.account.to_owned(),
+        Some(out.body.clone()),
+        now,
+    );
+    m.origin_id = Some(out.origin_id.to_owned());
+    if !out.plaintext {
+        m.encryption = store::MessageEncryption::Pending;
+    }
+    m.attachments.extend(attachment);
+    let outcome = s.insert_message(&m, now);
+    for a in &mut m.attachments {
+        a.data.zeroize();
+    }
+    Ok(match outcome? {
+        store::InsertOutcome::Stored(id) | store::InsertOutcome::Duplicate(id) => s
+            .message(id)?
+            .map(|m| to_event_message(out.account, out.with, &m)),
+        store::InsertOutcome::NotStored => None,
+    })
 }
 
 pub(crate) fn to_event_message(
@@ -1646,31 +1701,16 @@ impl Actor {
         let stored = self
             .store
             .with(move |s| {
-                let a = find_account(s, &acc)?;
                 let now = Utc::now();
-                let conv =
-                    s.upsert_conversation(a.id, &with, store::ConversationKind::Chat, now)?;
-                s.outbox_enqueue(a.id, conv, &oid, &payload, now)?;
-                let mut m = store::NewMessage::new(
-                    conv,
-                    store::Direction::Outgoing,
-                    acc.clone(),
-                    Some(body.clone()),
-                    now,
-                );
-                m.origin_id = Some(oid.clone());
-                // Stored as pending until the flush encrypts it (`mark_encrypted`): a queued or
-                // held message is never shown as if it had gone in plaintext.
-                if !plaintext {
-                    m.encryption = store::MessageEncryption::Pending;
-                }
-                Ok(match s.insert_message(&m, now)? {
-                    store::InsertOutcome::Stored(id) | store::InsertOutcome::Duplicate(id) => {
-                        s.message(id)?.map(|m| to_event_message(&acc, &with, &m))
-                    }
-                    store::InsertOutcome::NotStored => None,
-                }
-                .ok_or((acc, with, body, now)))
+                let outgoing = Outgoing {
+                    account: &acc,
+                    with: &with,
+                    origin_id: &oid,
+                    payload: &payload,
+                    body: body.clone(),
+                    plaintext,
+                };
+                Ok(store_outgoing(s, &outgoing, None, now)?.ok_or((acc, with, body, now)))
             })
             .await?;
         let message = match stored {

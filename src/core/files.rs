@@ -319,13 +319,6 @@ pub(crate) async fn request_slot(
         .map_err(|e| CoreError::Transfer(format!("the upload service gave no usable slot: {e}")))
 }
 
-fn account_by_jid(s: &store::Store, jid: &str) -> Result<store::Account, CoreError> {
-    s.list_accounts()?
-        .into_iter()
-        .find(|a| a.jid == jid)
-        .ok_or_else(|| CoreError::NotFound(format!("account {jid}")))
-}
-
 fn transfer_failed(
     shared: &SharedRef,
     transfer: &str,
@@ -470,7 +463,7 @@ pub(crate) async fn send_file(
     let (account_row, kind, plaintext) = shared
         .store
         .with(move |s| {
-            let a = account_by_jid(s, &acc)?;
+            let a = crate::core::actor::find_account(s, &acc)?;
             let c = s
                 .list_conversations(a.id)?
                 .into_iter()
@@ -620,7 +613,7 @@ async fn enqueue(
     up: &Upload,
     body: Zeroizing<String>,
     oob: Option<String>,
-    mut attachment: store::NewAttachment,
+    attachment: store::NewAttachment,
 ) -> Result<StoredMessage, CoreError> {
     let origin_id = crate::privacy::ids::random_id();
     let plaintext = up.plaintext;
@@ -640,34 +633,19 @@ async fn enqueue(
     let stored = shared
         .store
         .with(move |s| {
-            let a = account_by_jid(s, &acc)?;
             let now = Utc::now();
-            let conv = s.upsert_conversation(a.id, &with, store::ConversationKind::Chat, now)?;
-            s.outbox_enqueue(a.id, conv, &oid, &payload, now)?;
-            let mut m = store::NewMessage::new(
-                conv,
-                store::Direction::Outgoing,
-                acc.clone(),
-                Some(text.to_string()),
-                now,
-            );
-            m.origin_id = Some(oid);
-            if !plaintext {
-                m.encryption = store::MessageEncryption::Pending;
-            }
-            m.attachments.push(attachment.clone());
-            attachment.data.zeroize();
-            let outcome = s.insert_message(&m, now)?;
-            if let Some(a) = m.attachments.first_mut() {
-                a.data.zeroize();
-            }
-            Ok(match outcome {
-                store::InsertOutcome::Stored(id) | store::InsertOutcome::Duplicate(id) => s
-                    .message(id)?
-                    .map(|m| crate::core::actor::to_event_message(&acc, &with, &m)),
-                store::InsertOutcome::NotStored => None,
-            }
-            .ok_or((acc, with, now)))
+            let outgoing = crate::core::actor::Outgoing {
+                account: &acc,
+                with: &with,
+                origin_id: &oid,
+                payload: &payload,
+                body: text.to_string(),
+                plaintext,
+            };
+            Ok(
+                crate::core::actor::store_outgoing(s, &outgoing, Some(attachment), now)?
+                    .ok_or((acc, with, now)),
+            )
         })
         .await?;
     Ok(match stored {
