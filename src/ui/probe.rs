@@ -266,6 +266,10 @@ fn open(window: &Window, account: &str, peer: &str) {
             adj.value() + adj.page_size() >= adj.upper() - 1.0
         });
         if items == 0 || visible == 0 || !at_bottom {
+            tracing::debug!(
+                target: "talpa::bench::frames",
+                "not yet items={items} rows_visible={visible} at_bottom={at_bottom}"
+            );
             return;
         }
         tracing::info!(
@@ -278,5 +282,46 @@ fn open(window: &Window, account: &str, peer: &str) {
         }
     });
     handler.replace(Some(id));
+    trace_frames(&clock, started);
     clock.request_phase(gdk::FrameClockPhase::PAINT);
+}
+
+/// How long after an open its frames are traced.
+const FRAME_TRACE: std::time::Duration = std::time::Duration::from_millis(400);
+
+/// With `talpa::bench::frames=debug`: logs each layout and paint phase of the frames within
+/// [`FRAME_TRACE`] after an open (`frame n=… layout_ms=… paint_ms=… done_ms=…`, ms after the
+/// click), to see every frame an open costs, not only the first.
+fn trace_frames(clock: &gdk::FrameClock, started: Instant) {
+    if !tracing::enabled!(target: "talpa::bench::frames", tracing::Level::DEBUG) {
+        return;
+    }
+    let ms = move || started.elapsed().as_secs_f64() * 1000.0;
+    let phases: Rc<RefCell<(Option<f64>, Option<f64>)>> = Rc::default();
+    let (p1, p2, p3) = (phases.clone(), phases.clone(), phases);
+    let ids = [
+        clock.connect_layout(move |_| {
+            p1.borrow_mut().0.get_or_insert(ms());
+        }),
+        clock.connect_paint(move |_| {
+            p2.borrow_mut().1 = Some(ms());
+        }),
+        clock.connect_after_paint(move |clock| {
+            let (layout, paint) = p3.take();
+            tracing::debug!(
+                target: "talpa::bench::frames",
+                "frame n={} layout_ms={:.1} paint_ms={:.1} done_ms={:.1}",
+                clock.frame_counter(),
+                layout.unwrap_or(-1.0),
+                paint.unwrap_or(-1.0),
+                ms()
+            );
+        }),
+    ];
+    let clock = clock.clone();
+    glib::timeout_add_local_once(FRAME_TRACE, move || {
+        for id in ids {
+            clock.disconnect(id);
+        }
+    });
 }

@@ -502,7 +502,10 @@ class Talpa:
     def start(self):
         rfd, wfd = os.pipe()
         env = {**self.s.env, "HOME": make_home(self.s, os.path.join(self.s.work, "talpa-home")),
-               "TALPA_LOG": "warn,tor_netdir=error,talpa::bench=info"}
+               # BENCH_TALPA_LOG=...,talpa::bench::frames=debug traces every frame of an open
+               # (in the work directory's talpa.log).
+               "TALPA_LOG": os.environ.get("BENCH_TALPA_LOG",
+                                           "warn,tor_netdir=error,talpa::bench=info")}
         self.lines = []
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
