@@ -16,10 +16,17 @@
 //!
 //! The scanner only needs to agree with rxml on well-formed XML: anything malformed is refused
 //! by rxml after it, whatever the scanner made of it.
+//!
+//! A server that sends such a nonza once will likely send it again after every reconnect
+//! (a stored element it replays, or a hostile server): [`GuardTrips`], shared by every
+//! connection of an account, counts these refusals so that the reconnect logic backs off and,
+//! after [`MAX_CONSECUTIVE_TRIPS`] in a row, stops instead of looping for ever.
 
 use std::io;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -33,6 +40,70 @@ pub const MAX_ELEMENT_BYTES: usize = 1024 * 1024;
 const PLACEHOLDER: &[u8] = b"<message xmlns='jabber:client'/>";
 /// Tag names longer than this are not kept (only `stream`, `message`, `iq`, `presence` matter).
 const NAME_CAP: usize = 32;
+/// After this many refusals in a row the server is taken to send the element again after
+/// every reconnect: the account stops reconnecting.
+pub const MAX_CONSECUTIVE_TRIPS: u32 = 3;
+/// Refusals further apart than this are not "in a row" (backoff between reconnects stays far
+/// below it).
+pub const TRIP_RUN_WINDOW: Duration = Duration::from_secs(10 * 60);
+
+/// Why the guard ended a connection: the server sent an element that is not a stanza, nested
+/// deeper than [`MAX_DEPTH`] or longer than [`MAX_ELEMENT_BYTES`]. Carried inside the
+/// `io::Error` (kind `InvalidData`) the stream fails with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the server sent an element nested too deeply or too long (not a stanza); the connection \
+     was closed"
+)]
+pub struct GuardViolation;
+
+/// How many times in a row the guard ended one account's connections (see the module
+/// documentation). Clones share the count; refusals more than [`TRIP_RUN_WINDOW`] apart start
+/// a new run.
+#[derive(Clone, Debug, Default)]
+pub struct GuardTrips(Arc<Mutex<TripRun>>);
+
+#[derive(Debug, Default)]
+struct TripRun {
+    consecutive: u32,
+    last: Option<Instant>,
+}
+
+impl GuardTrips {
+    /// Records a refusal at `now`.
+    pub fn trip_at(&self, now: Instant) {
+        let mut run = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let in_run = run
+            .last
+            .is_some_and(|last| now.saturating_duration_since(last) <= TRIP_RUN_WINDOW);
+        run.consecutive = if in_run {
+            run.consecutive.saturating_add(1)
+        } else {
+            1
+        };
+        run.last = Some(now);
+    }
+
+    /// Refusals in the current run (0 when the last one is older than [`TRIP_RUN_WINDOW`]).
+    pub fn consecutive_at(&self, now: Instant) -> u32 {
+        let run = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match run.last {
+            Some(last) if now.saturating_duration_since(last) <= TRIP_RUN_WINDOW => run.consecutive,
+            _ => 0,
+        }
+    }
+
+    /// Refusals in the current run, now.
+    pub fn consecutive(&self) -> u32 {
+        self.consecutive_at(Instant::now())
+    }
+
+    /// Whether the server keeps sending what the guard refuses: [`MAX_CONSECUTIVE_TRIPS`] in
+    /// a row. Reconnecting would only fetch the same element again.
+    pub fn persistent(&self) -> bool {
+        self.consecutive() >= MAX_CONSECUTIVE_TRIPS
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -92,12 +163,16 @@ struct Scanner {
     dropped: u64,
 }
 
-/// Why the connection is refused.
-fn refused(what: &str) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("the server sent {what}; the connection was closed"),
-    )
+/// The error a refused connection fails with.
+fn refused() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, GuardViolation)
+}
+
+/// The guard's refusal inside an I/O error, if that is what `e` is.
+pub fn violation_in(e: &io::Error) -> Option<GuardViolation> {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<GuardViolation>())
+        .copied()
 }
 
 impl Scanner {
@@ -169,9 +244,7 @@ impl Scanner {
                      {MAX_ELEMENT_BYTES} bytes"
                 );
                 if !stanza {
-                    return Err(refused(
-                        "an element nested too deeply or too long (not a stanza)",
-                    ));
+                    return Err(refused());
                 }
                 out.extend_from_slice(PLACEHOLDER);
             }
@@ -343,6 +416,7 @@ impl Scanner {
 pub struct StanzaGuard<S> {
     inner: S,
     scanner: Scanner,
+    trips: GuardTrips,
     /// Scanned bytes not yet handed to the reader, from `read_pos` on.
     to_read: Vec<u8>,
     read_pos: usize,
@@ -351,9 +425,15 @@ pub struct StanzaGuard<S> {
 impl<S> StanzaGuard<S> {
     /// Wraps a fresh (TLS-secured) connection.
     pub fn new(inner: S) -> Self {
+        Self::counting(inner, GuardTrips::default())
+    }
+
+    /// Wraps a fresh connection; a refusal is recorded in `trips`.
+    pub fn counting(inner: S, trips: GuardTrips) -> Self {
         StanzaGuard {
             inner,
             scanner: Scanner::new(),
+            trips,
             to_read: Vec::new(),
             read_pos: 0,
         }
@@ -392,7 +472,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for StanzaGuard<S> {
                 // back beyond it).
                 return Poll::Ready(Ok(()));
             }
-            this.scanner.feed(filled, &mut this.to_read)?;
+            if let Err(e) = this.scanner.feed(filled, &mut this.to_read) {
+                this.trips.trip_at(Instant::now());
+                return Poll::Ready(Err(e));
+            }
         }
     }
 }
@@ -506,6 +589,49 @@ mod tests {
         );
         let e = scan(&format!("{HEADER}{features}")).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(violation_in(&e), Some(GuardViolation), "typed: {e}");
+    }
+
+    #[test]
+    fn three_refusals_in_a_row_are_persistent_and_spaced_ones_are_not() {
+        let t0 = Instant::now();
+        let trips = GuardTrips::default();
+        assert_eq!(trips.consecutive_at(t0), 0);
+        trips.trip_at(t0);
+        trips.clone().trip_at(t0 + Duration::from_secs(5));
+        assert_eq!(trips.consecutive_at(t0 + Duration::from_secs(6)), 2);
+        assert!(!trips.persistent(), "two are not yet a loop");
+        trips.trip_at(t0 + Duration::from_secs(30));
+        assert_eq!(
+            trips.consecutive_at(t0 + Duration::from_secs(31)),
+            MAX_CONSECUTIVE_TRIPS
+        );
+        // A run ends when the server behaved for longer than the window.
+        let later = t0 + Duration::from_secs(30) + TRIP_RUN_WINDOW + Duration::from_secs(1);
+        assert_eq!(trips.consecutive_at(later), 0);
+        trips.trip_at(later);
+        assert_eq!(trips.consecutive_at(later), 1);
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_counts_a_trip() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let trips = GuardTrips::default();
+        for round in 1..=MAX_CONSECUTIVE_TRIPS {
+            let (client, mut server) = tokio::io::duplex(1 << 16);
+            let mut guard = StanzaGuard::counting(client, trips.clone());
+            let sent = format!(
+                "{HEADER}<stream:features>{}{}</stream:features>",
+                "<a>".repeat(70),
+                "</a>".repeat(70)
+            );
+            server.write_all(sent.as_bytes()).await.unwrap();
+            let mut got = String::new();
+            let e = guard.read_to_string(&mut got).await.unwrap_err();
+            assert_eq!(violation_in(&e), Some(GuardViolation));
+            assert_eq!(trips.consecutive(), round);
+        }
+        assert!(trips.persistent());
     }
 
     #[tokio::test]
