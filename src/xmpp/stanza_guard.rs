@@ -11,7 +11,11 @@
 //! One nested deeper than [`MAX_DEPTH`] or longer than [`MAX_ELEMENT_BYTES`] is never handed
 //! over: its bytes are skipped as they arrive (only the depth counter is kept, no tree) and a
 //! `<message/>` without anything in it takes its place, so XEP-0198's stanza count stays
-//! the server's (an empty message is ignored by the session). An oversized nonza, which has no
+//! the server's (an empty message is ignored by the session). An `<iq type='get'/'set'>`
+//! whose start tag could be read is replaced by the same request around one empty
+//! [`NS_DROPPED`] child instead, which the session answers like any request it does not
+//! serve (`service-unavailable`): RFC 6120 §8.2.3 wants every request answered, and the sender
+//! does not wait for a timeout (nor learn that this client has bounds another has not). An oversized nonza, which has no
 //! harmless stand-in, ends the connection with an error instead.
 //!
 //! The scanner only needs to agree with rxml on well-formed XML: anything malformed is refused
@@ -38,6 +42,11 @@ pub const MAX_DEPTH: usize = 64;
 pub const MAX_ELEMENT_BYTES: usize = 1024 * 1024;
 /// What replaces a dropped stanza (counted by stream management, ignored by the session).
 const PLACEHOLDER: &[u8] = b"<message xmlns='jabber:client'/>";
+/// The namespace of the child a dropped request is replaced around (answered
+/// `service-unavailable`, like every request the session does not serve).
+pub const NS_DROPPED: &str = "urn:talpa:stanza-guard:dropped";
+/// Start tags longer than this are not read for a dropped request's id and sender.
+const START_TAG_CAP: usize = 4096;
 /// Tag names longer than this are not kept (only `stream`, `message`, `iq`, `presence` matter).
 const NAME_CAP: usize = 32;
 /// After this many refusals in a row the server is taken to send the element again after
@@ -157,6 +166,8 @@ struct Scanner {
     name: Vec<u8>,
     /// The name of the element directly under the stream that is arriving.
     top_name: Vec<u8>,
+    /// What replaces the element being skipped, when it is a request (see [`iq_stand_in`]).
+    stand_in: Option<Vec<u8>>,
     /// How many bytes the arriving top element has had.
     top_len: usize,
     /// How many elements were dropped (for the log).
@@ -184,6 +195,7 @@ impl Scanner {
             held: Vec::new(),
             name: Vec::new(),
             top_name: Vec::new(),
+            stand_in: None,
             top_len: 0,
             dropped: 0,
         }
@@ -215,8 +227,14 @@ impl Scanner {
         Ok(())
     }
 
-    /// Drops the held element; the rest of it is skipped.
+    /// Drops the held element; the rest of it is skipped. A request's id and sender are read
+    /// from its start tag first, to answer it.
     fn skip(&mut self) {
+        self.stand_in = if self.top_name == b"iq" {
+            iq_stand_in(&self.held[..self.held.len().min(START_TAG_CAP)])
+        } else {
+            None
+        };
         self.top = Top::Skipping;
         self.held = Vec::new();
     }
@@ -246,7 +264,10 @@ impl Scanner {
                 if !stanza {
                     return Err(refused());
                 }
-                out.extend_from_slice(PLACEHOLDER);
+                match self.stand_in.take() {
+                    Some(request) => out.extend_from_slice(&request),
+                    None => out.extend_from_slice(PLACEHOLDER),
+                }
             }
         }
         self.top = Top::None;
@@ -409,6 +430,70 @@ impl Scanner {
             self.top_name.clone_from(&self.name);
         }
     }
+}
+
+/// What replaces a dropped `<iq>` whose start tag (the first bytes of `start`) is complete and
+/// says `type='get'` or `'set'` with an `id`: the same request, with its `id`, `from` and
+/// `to`, around one empty [`NS_DROPPED`] child. `None` (the element becomes an empty message)
+/// when the tag is cut short, is no request, has no id, or a kept value holds anything but
+/// plain characters (no markup, no entity, no character XML forbids), so the stand-in is
+/// always well-formed.
+fn iq_stand_in(start: &[u8]) -> Option<Vec<u8>> {
+    let is_space = |c: &u8| matches!(c, b' ' | b'\t' | b'\r' | b'\n');
+    let mut rest = start.strip_prefix(b"<")?;
+    let name_end = rest
+        .iter()
+        .position(|c| is_space(c) || *c == b'>' || *c == b'/')?;
+    rest = &rest[name_end..];
+    let (mut id, mut ty, mut kept) = (None, None, Vec::new());
+    loop {
+        let skip = rest.iter().position(|c| !is_space(c))?;
+        rest = &rest[skip..];
+        if matches!(rest.first(), Some(b'>' | b'/')) {
+            break;
+        }
+        let eq = rest.iter().position(|&c| c == b'=')?;
+        let name = rest[..eq].trim_ascii();
+        rest = rest[eq + 1..].trim_ascii_start();
+        let quote = *rest.first()?;
+        if quote != b'\'' && quote != b'"' {
+            return None;
+        }
+        let len = rest[1..].iter().position(|&c| c == quote)?;
+        let value = &rest[1..=len];
+        rest = &rest[len + 2..];
+        match name {
+            b"type" => ty = Some(value),
+            b"id" | b"from" | b"to" => {
+                let text = std::str::from_utf8(value).ok()?;
+                if text.contains(['<', '&']) || super::xml_text::first_invalid(text).is_some() {
+                    return None;
+                }
+                if name == b"id" {
+                    id = Some(());
+                }
+                kept.push((name, quote, value));
+            }
+            _ => {}
+        }
+    }
+    let ty = ty.filter(|t| *t == b"get" || *t == b"set")?;
+    id?;
+    let mut out = b"<iq xmlns='jabber:client' type='".to_vec();
+    out.extend_from_slice(ty);
+    out.push(b'\'');
+    for (name, quote, value) in kept {
+        out.push(b' ');
+        out.extend_from_slice(name);
+        out.push(b'=');
+        out.push(quote);
+        out.extend_from_slice(value);
+        out.push(quote);
+    }
+    out.extend_from_slice(b"><dropped xmlns='");
+    out.extend_from_slice(NS_DROPPED.as_bytes());
+    out.extend_from_slice(b"'/></iq>");
+    Some(out)
 }
 
 /// The adapter (see the module documentation). Writes pass through untouched.
@@ -578,6 +663,65 @@ mod tests {
             format!("{HEADER}<message xmlns='jabber:client'/>{next}")
         );
         assert_eq!(s.dropped, 1);
+    }
+
+    #[test]
+    fn a_dropped_request_becomes_an_empty_request_with_its_id_and_sender() {
+        let deep = format!(
+            "<iq type='get' id='q1' from=\"mallory@evil/x\" to='me@talpa.test/r'>\
+             <query xmlns='jabber:iq:version'>{}{}</query></iq>",
+            "<a>".repeat(100),
+            "</a>".repeat(100)
+        );
+        let next = "<message from='x@y'><body>after</body></message>";
+        assert_eq!(
+            scan(&format!("{HEADER}{deep}{next}")).unwrap(),
+            format!(
+                "{HEADER}<iq xmlns='jabber:client' type='get' id='q1' from=\"mallory@evil/x\" \
+                 to='me@talpa.test/r'><dropped xmlns='{NS_DROPPED}'/></iq>{next}"
+            )
+        );
+        let long = format!(
+            "<iq id='s' type='set'><x>{}</x></iq>",
+            "z".repeat(MAX_ELEMENT_BYTES)
+        );
+        assert_eq!(
+            scan(&format!("{HEADER}{long}")).unwrap(),
+            format!(
+                "{HEADER}<iq xmlns='jabber:client' type='set' id='s'>\
+                 <dropped xmlns='{NS_DROPPED}'/></iq>"
+            )
+        );
+    }
+
+    #[test]
+    fn a_dropped_answer_or_an_unreadable_request_becomes_an_empty_message() {
+        let deep = |start: &str| format!("{start}{}{}</iq>", "<a>".repeat(100), "</a>".repeat(100));
+        for start in [
+            // Answers are not answered.
+            "<iq type='result' id='r'>",
+            "<iq type='error' id='r'>",
+            // No id to answer to.
+            "<iq type='get'>",
+            // Values that could break the stand-in are not copied.
+            "<iq type='get' id='a&amp;b'>",
+            "<iq type='get' id='q' from='a\u{1}b'>",
+        ] {
+            assert_eq!(
+                scan(&format!("{HEADER}{}", deep(start))).unwrap(),
+                format!("{HEADER}<message xmlns='jabber:client'/>"),
+                "{start}"
+            );
+        }
+        // A start tag cut short by the length bound.
+        let cut = format!(
+            "<iq type='get' id='q' x='{}'/>",
+            "z".repeat(MAX_ELEMENT_BYTES)
+        );
+        assert_eq!(
+            scan(&format!("{HEADER}{cut}")).unwrap(),
+            format!("{HEADER}<message xmlns='jabber:client'/>")
+        );
     }
 
     #[test]
