@@ -926,7 +926,24 @@ async fn run_session(
                     }
                 }
                 Some(SessionEvent::Presence { raw, .. }) => {
+                    // A burst of presences (a room's occupants as we join, a netsplit healing)
+                    // is followed through first; each room's occupants are published once, at
+                    // its end (`Ctx::publish_changed`).
                     ctx.presence(&mut rooms, &raw).await;
+                    let mut taken = 1;
+                    while pending.is_empty() && taken < PRESENCE_BURST {
+                        match events.try_recv() {
+                            Ok(SessionEvent::Presence { raw, kind, .. })
+                                if kind != PresenceKind::Subscribe =>
+                            {
+                                ctx.presence(&mut rooms, &raw).await;
+                            }
+                            Ok(other) => pending.push_back(other),
+                            Err(_) => break,
+                        }
+                        taken += 1;
+                    }
+                    ctx.publish_changed(&mut rooms).await;
                 }
                 Some(SessionEvent::RosterPush(_)) if local_only => {}
                 Some(SessionEvent::RosterPush(items)) => {
@@ -1702,6 +1719,10 @@ async fn chat_action(
 
 /// At most this many queued 1:1 stream events are gathered into one store transaction.
 const INGEST_BATCH: usize = 256;
+
+/// At most this many queued presences are followed before the occupant lists they changed are
+/// published.
+const PRESENCE_BURST: usize = 1024;
 
 /// The next stream event: one set aside while gathering a batch first, else the stream's next.
 async fn next_event(
