@@ -51,4 +51,27 @@ fn checks(app: &adw::Application, core: CoreHandle) {
             .expect("the account's row");
     assert_eq!(row.subtitle().as_deref(), Some("Error"));
     assert_eq!(row.tooltip_text().as_deref(), Some(WHY));
+
+    // A server that keeps sending what the stanza guard refuses: the account stops, and says so.
+    let refused = talpa::xmpp::XmppError::ServerInputRefused { times: 3 }.to_string();
+    window.on_event(&Event::AccountState {
+        account: ACCOUNT.to_owned(),
+        state: "input_refused".to_owned(),
+        detail: Some(refused.clone()),
+        unreachable: None,
+    });
+    pump(Duration::from_millis(300));
+    assert!(
+        window
+            .toast_titles()
+            .iter()
+            .any(|t| t.contains(ACCOUNT) && t.contains("will not try again")),
+        "the notice does not say the account stopped: {:?}",
+        window.toast_titles()
+    );
+    assert_eq!(
+        row.subtitle().as_deref(),
+        Some("Stopped: server sends unreadable data")
+    );
+    assert_eq!(row.tooltip_text().as_deref(), Some(refused.as_str()));
 }

@@ -1,7 +1,8 @@
 //! A damaged profile at unlock, in the window: the unlock page says the profile is damaged or
 //! was tampered with, stays in unlock mode (it never offers to create a new profile over it)
 //! and no file of the profile changes (docs/USER_GUIDE.md, "Damaged profile"). In-process, with
-//! the real core on a profile whose database was cut short.
+//! the real core on a profile whose database was cut short. The page offers "Create a new
+//! profile instead" only while no profile exists: never over an existing one, damaged or not.
 //!
 //! Runs as a child of itself on a private Xvfb (see `gui_support::run_as_gui_child`).
 
@@ -18,12 +19,15 @@ use libadwaita::prelude::*;
 use talpa::core::{CoreHandle, CoreOptions};
 use talpa::store::{Passphrase, Profile};
 
-use gui_support::{find_widget, pump_until, visible_texts};
+use gui_support::{find_widget, pump, pump_until, visible_texts};
+use talpa::ui::unlock_page::UnlockPage;
 
 const PASSPHRASE: &str = "damaged but mine";
 
 /// The profile directory and its files as the damage left them.
 static DAMAGED: OnceLock<(PathBuf, BTreeMap<String, Vec<u8>>)> = OnceLock::new();
+/// The (empty) profile directory of the test without a profile.
+static DIR: OnceLock<PathBuf> = OnceLock::new();
 
 fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     std::fs::read_dir(dir)
@@ -75,6 +79,23 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     let confirm = find_widget::<adw::PasswordEntryRow>(root, &|r| r.title() == "Repeat passphrase")
         .expect("the repeat row");
     pump_until("the unlock mode", || !confirm.is_visible());
+    let page = find_widget::<UnlockPage>(root, &|_| true).expect("the unlock page");
+    // The core answers at once; give it time to (wrongly) say there is no profile.
+    pump(std::time::Duration::from_millis(500));
+    assert!(
+        !page.offers_creation(),
+        "an existing profile: the page does not offer to create one"
+    );
+    assert!(
+        !visible_texts(root).contains("Create a new profile instead")
+            && find_widget::<gtk4::Button>(root, &|b| {
+                b.label()
+                    .is_some_and(|l| l == "Create a new profile instead")
+                    && b.is_visible()
+            })
+            .is_none(),
+        "no visible button creates a profile"
+    );
     row.set_text(PASSPHRASE);
     let submit = find_widget::<gtk4::Button>(root, &|b| {
         b.label().is_some_and(|l| l == "Unlock") && b.is_visible()
@@ -86,7 +107,7 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     });
     assert!(!window.is_unlocked(), "a damaged profile does not open");
     assert!(
-        !confirm.is_visible(),
+        !confirm.is_visible() && !page.offers_creation(),
         "the page still unlocks: it does not offer to create a profile over the damaged one"
     );
     let (dir, before) = DAMAGED.get().expect("the damaged profile");
@@ -100,4 +121,51 @@ fn checks(app: &adw::Application, core: CoreHandle) {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     assert_eq!(now, before, "no file of the profile changed");
+}
+
+#[test]
+fn the_unlock_page_offers_to_create_a_profile_only_while_none_exists() {
+    if gui_support::is_gui_child() {
+        gui_support::run_app_checks_with(
+            |dir| {
+                let _ = DIR.set(dir.clone());
+                CoreOptions::new(dir)
+            },
+            offers_creation_only_without_a_profile,
+        );
+        return;
+    }
+    gui_support::run_as_gui_child(
+        "the_unlock_page_offers_to_create_a_profile_only_while_none_exists",
+    );
+}
+
+/// The same page: offers creation on an empty profile directory; once a profile is there (made
+/// on disk behind the page's back) and the page shows again, it no longer does.
+#[allow(clippy::needless_pass_by_value)] // run_app_checks' signature
+fn offers_creation_only_without_a_profile(app: &adw::Application, core: CoreHandle) {
+    let window = gui_support::locked_window(app, core);
+    let root = window.upcast_ref::<gtk4::Widget>();
+    let page = find_widget::<UnlockPage>(root, &|_| true).expect("the unlock page");
+    pump_until("the offer to create a profile", || page.offers_creation());
+    let create = find_widget::<gtk4::Button>(root, &|b| {
+        b.label()
+            .is_some_and(|l| l == "Create a new profile instead")
+            && b.is_visible()
+    })
+    .expect("the visible button that creates a profile");
+    let dir = DIR.get().expect("the profile directory");
+    Profile::create(dir, &Passphrase::from(PASSPHRASE))
+        .expect("create profile")
+        .lock()
+        .expect("lock");
+    window.show_locked();
+    pump_until("the offer withdrawn", || !page.offers_creation());
+    assert!(!create.is_visible(), "the button is hidden");
+    // A click that still reached the button (it was on screen a moment ago) does nothing.
+    create.emit_clicked();
+    pump(std::time::Duration::from_millis(100));
+    let confirm = find_widget::<adw::PasswordEntryRow>(root, &|r| r.title() == "Repeat passphrase")
+        .expect("the repeat row");
+    assert!(!confirm.is_visible(), "still the unlock mode");
 }

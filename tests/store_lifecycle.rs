@@ -211,6 +211,53 @@ fn changed_passphrase_opens_and_old_one_does_not() {
     assert_eq!(store.list_accounts().expect("accounts").len(), 1);
 }
 
+/// "café" with a precomposed "é" (NFC), as most keyboard layouts type it.
+const CAFE_NFC: &str = "caf\u{e9} au lait";
+/// "café" with "e" + a combining acute accent (NFD), as some input methods type it.
+const CAFE_NFD: &str = "cafe\u{301} au lait";
+
+#[test]
+fn passphrase_typed_decomposed_or_composed_opens_the_same_profile() {
+    assert_ne!(CAFE_NFC.as_bytes(), CAFE_NFD.as_bytes());
+    let (_tmp, dir, mut store) = new_profile(CAFE_NFD);
+    add_account(&mut store, "a@talpa.test");
+    store.check_passphrase(&pass(CAFE_NFC)).expect("NFC checks");
+    store.lock().expect("lock");
+    let store = Profile::unlock(&dir, &pass(CAFE_NFC))
+        .expect("the composed form opens a profile made with the decomposed one")
+        .into_store();
+    assert_eq!(store.list_accounts().expect("accounts").len(), 1);
+    store.lock().expect("lock");
+
+    let (_tmp2, dir2, store2) = new_profile(CAFE_NFC);
+    store2.lock().expect("lock");
+    Profile::unlock(&dir2, &pass(CAFE_NFD))
+        .expect("the decomposed form opens a profile made with the composed one");
+    assert!(matches!(
+        unlock_err(&dir2, "cafe au lait"),
+        StoreError::WrongPassphrase
+    ));
+}
+
+#[test]
+fn changed_passphrase_is_normalised_too() {
+    let (_tmp, dir, mut store) = new_profile("old");
+    store
+        .change_passphrase(&pass("old"), &pass(CAFE_NFD))
+        .expect("change");
+    store.lock().expect("lock");
+    Profile::unlock(&dir, &pass(CAFE_NFC)).expect("the composed form opens");
+}
+
+#[test]
+fn duress_passphrase_in_another_normal_form_of_the_real_one_is_refused() {
+    let (_tmp, _dir, mut store) = new_profile(CAFE_NFC);
+    assert!(matches!(
+        store.set_duress_passphrase(Some(&pass(CAFE_NFD))),
+        Err(StoreError::DuressConflict)
+    ));
+}
+
 #[test]
 fn wipe_removes_every_file_without_the_passphrase() {
     let (tmp, dir, mut store) = new_profile("pw");

@@ -1,5 +1,6 @@
 //! Hostile input from another account reaches a real session through Prosody and is rejected:
-//! forged carbons, injected MAM results, roster pushes and bookmark events from a contact.
+//! forged carbons, injected MAM results, roster pushes and bookmark events from a contact, and
+//! requests nested too deeply (answered with an error, not left to time out).
 
 mod support;
 mod xmpp_common;
@@ -145,4 +146,38 @@ async fn roster_push_from_contact_is_refused() {
     assert_eq!(r, Rejection::ForeignRosterPush);
     let roster = alice.roster_get().await.expect("roster");
     assert!(roster.is_empty());
+}
+
+#[tokio::test]
+async fn a_request_nested_too_deeply_is_answered_with_an_error_not_left_to_time_out() {
+    let (alice, mut aev, mallory, _) = pair().await;
+    let mut payload = Element::builder("leaf", "urn:example:deep").build();
+    for _ in 0..100 {
+        payload = Element::builder("a", "urn:example:deep")
+            .append(payload)
+            .build();
+    }
+    let asked = std::time::Instant::now();
+    let answer = mallory
+        .iq(Some(Jid::from(alice.bound_jid())), false, payload)
+        .await;
+    assert!(
+        matches!(&answer, Err(XmppError::IqError(c)) if c == "ServiceUnavailable"),
+        "{answer:?}"
+    );
+    assert!(
+        asked.elapsed() < std::time::Duration::from_secs(10),
+        "answered only after {:?}",
+        asked.elapsed()
+    );
+    // Alice's session goes on: a message after the request arrives.
+    mallory
+        .send_chat(Jid::from(alice.bound_jid()), "after the deep request")
+        .await
+        .expect("send marker");
+    wait_for(&mut aev, |e| match e {
+        SessionEvent::Message(m) if m.body.as_deref() == Some("after the deep request") => Some(()),
+        _ => None,
+    })
+    .await;
 }

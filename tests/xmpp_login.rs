@@ -340,6 +340,42 @@ async fn cleartext_part_of_starttls_says_nothing_about_the_account_or_client() {
     }
 }
 
+/// A server whose stream features nest deeper than the stanza guard allows, on every
+/// connection: each login fails with the guard's typed refusal, and after three in a row the
+/// shared count says the refusal persists (the core then stops reconnecting the account).
+#[tokio::test]
+async fn a_server_sending_an_oversized_nonza_on_every_connection_is_a_persistent_refusal() {
+    let deep: &'static str = format!("{}{}", "<a>".repeat(100), "</a>".repeat(100)).leak();
+    let trips = talpa::xmpp::stanza_guard::GuardTrips::default();
+    for round in 1..=talpa::xmpp::stanza_guard::MAX_CONSECUTIVE_TRIPS {
+        assert!(
+            !trips.persistent(),
+            "persistent after {} refusals",
+            round - 1
+        );
+        let fake = tls_fake_server(deep).await;
+        let mut cfg = config(
+            "eve@talpa.test",
+            "secret-password",
+            TlsMode::DirectTls,
+            TrustAnchor::ExtraCaPem(fake.ca_pem.clone()),
+        );
+        cfg.guard_trips = trips.clone();
+        let err = Session::connect(cfg, tcp_opener("127.0.0.1", fake.port))
+            .await
+            .err()
+            .expect("must fail");
+        assert!(
+            err.guard_violation().is_some(),
+            "not the guard's refusal: {err:?}"
+        );
+        assert_eq!(trips.consecutive(), round);
+        let seen = fake.seen.lock().await.clone();
+        assert!(!seen.contains("<auth"), "client sent auth: {seen}");
+    }
+    assert!(trips.persistent());
+}
+
 /// A direct-TLS fake server with a certificate from a throwaway CA (openssl), sending the
 /// given SASL features after the stream header and recording what the client sent.
 struct TlsFake {

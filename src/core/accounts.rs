@@ -33,6 +33,7 @@ use crate::xmpp::muc::Affiliation;
 use crate::xmpp::session::{CarbonDirection, PresenceKind, build_chat};
 use crate::xmpp::srv::{self, DotResolver, SrvAnswer};
 use crate::xmpp::stanza::InboundMessage;
+use crate::xmpp::stanza_guard::GuardTrips;
 use crate::xmpp::{BoxedStream, Session, SessionConfig, SessionEvent, StreamOpener, TlsMode};
 use crate::xmpp::{TrustAnchor, XmppError};
 
@@ -331,6 +332,9 @@ enum Ended {
     /// The server or Talpa's policy refused the login: trying again with the same settings
     /// cannot succeed (a wrong password) or must not happen silently (a downgrade).
     Refused(String),
+    /// The server sends an element the stanza guard refuses on every connection: reconnecting
+    /// would fetch it again.
+    InputRefused(String),
     Dropped(String),
 }
 
@@ -358,6 +362,9 @@ async fn supervise(
     lock(&shared.isolations).insert(jid.clone(), isolation.clone());
     let mut attempt: u32 = 0;
     let mut first = true;
+    // Shared by every connection of this supervisor: refusals by the stanza guard, counted
+    // across sessions so that a server replaying the refused element is not retried for ever.
+    let guard_trips = GuardTrips::default();
     loop {
         let delay = if first {
             schedule.startup_delay(&mut OsRng)
@@ -395,6 +402,7 @@ async fn supervise(
         shared.account_state(&jid, "connecting", None);
         let ended = Box::pin(run_session(
             &account,
+            &guard_trips,
             &isolation,
             tor,
             &shared,
@@ -404,6 +412,7 @@ async fn supervise(
         // Whoever the rooms showed is no longer known to be there.
         shared.rooms.offline(&jid);
         omemo::forget_stream(&shared, account.id);
+        let ended = after_guard_trips(ended, &guard_trips);
         match ended {
             Ended::Stopped => return,
             Ended::Failed(why) => {
@@ -421,15 +430,47 @@ async fn supervise(
                 let _ = or_stop(futures::future::pending::<()>(), &mut control).await;
                 return;
             }
+            Ended::InputRefused(why) => {
+                // The server sends the element again on every connection: no retry until the
+                // account is edited or disabled and enabled again.
+                shared.account_state(&jid, "input_refused", Some(why));
+                let _ = or_stop(futures::future::pending::<()>(), &mut control).await;
+                return;
+            }
             Ended::Dropped(why) => {
-                attempt = 0;
+                // A connection the guard ended is no ordinary drop: the backoff keeps growing.
+                attempt = if guard_trips.consecutive() > 0 {
+                    attempt.saturating_add(1)
+                } else {
+                    0
+                };
                 shared.account_state(&jid, "reconnecting", Some(why));
             }
         }
     }
 }
 
-fn session_config(account: &store::Account, tls_mode: TlsMode) -> Result<SessionConfig, String> {
+/// How a session's end is taken once the stanza guard's refusals are known: after
+/// [`crate::xmpp::stanza_guard::MAX_CONSECUTIVE_TRIPS`] connections in a row ended by the guard, any end but
+/// a stop becomes [`Ended::InputRefused`].
+fn after_guard_trips(ended: Ended, trips: &GuardTrips) -> Ended {
+    match ended {
+        Ended::Stopped | Ended::Refused(_) | Ended::InputRefused(_) => ended,
+        _ if trips.persistent() => Ended::InputRefused(
+            XmppError::ServerInputRefused {
+                times: trips.consecutive(),
+            }
+            .to_string(),
+        ),
+        other => other,
+    }
+}
+
+fn session_config(
+    account: &store::Account,
+    tls_mode: TlsMode,
+    guard_trips: &GuardTrips,
+) -> Result<SessionConfig, String> {
     let jid = BareJid::new(&account.jid).map_err(|e| format!("invalid account JID: {e}"))?;
     Ok(SessionConfig {
         jid,
@@ -438,6 +479,7 @@ fn session_config(account: &store::Account, tls_mode: TlsMode) -> Result<Session
         trust: trust_anchor(account),
         require_channel_binding: account.sasl_plus_seen,
         timeouts: tokio_xmpp::xmlstream::Timeouts::default(),
+        guard_trips: guard_trips.clone(),
     })
 }
 
@@ -685,6 +727,7 @@ fn last_archive_key(account: AccountId) -> String {
 
 async fn run_session(
     account: &store::Account,
+    guard_trips: &GuardTrips,
     isolation: &AccountIsolation,
     tor: TorClient,
     shared: &SharedRef,
@@ -694,7 +737,7 @@ async fn run_session(
         return Ended::Stopped;
     };
     tracing::debug!(account = %account.id.0, via = found.via, "connect targets chosen");
-    let config = match session_config(account, found.tls_mode) {
+    let config = match session_config(account, found.tls_mode, guard_trips) {
         Ok(c) => c,
         Err(e) => return Ended::Failed(e),
     };
@@ -883,7 +926,24 @@ async fn run_session(
                     }
                 }
                 Some(SessionEvent::Presence { raw, .. }) => {
+                    // A burst of presences (a room's occupants as we join, a netsplit healing)
+                    // is followed through first; each room's occupants are published once, at
+                    // its end (`Ctx::publish_changed`).
                     ctx.presence(&mut rooms, &raw).await;
+                    let mut taken = 1;
+                    while pending.is_empty() && taken < PRESENCE_BURST {
+                        match events.try_recv() {
+                            Ok(SessionEvent::Presence { raw, kind, .. })
+                                if kind != PresenceKind::Subscribe =>
+                            {
+                                ctx.presence(&mut rooms, &raw).await;
+                            }
+                            Ok(other) => pending.push_back(other),
+                            Err(_) => break,
+                        }
+                        taken += 1;
+                    }
+                    ctx.publish_changed(&mut rooms).await;
                 }
                 Some(SessionEvent::RosterPush(_)) if local_only => {}
                 Some(SessionEvent::RosterPush(items)) => {
@@ -1660,6 +1720,10 @@ async fn chat_action(
 /// At most this many queued 1:1 stream events are gathered into one store transaction.
 const INGEST_BATCH: usize = 256;
 
+/// At most this many queued presences are followed before the occupant lists they changed are
+/// published.
+const PRESENCE_BURST: usize = 1024;
+
 /// The next stream event: one set aside while gathering a batch first, else the stream's next.
 async fn next_event(
     pending: &mut VecDeque<SessionEvent>,
@@ -2231,6 +2295,38 @@ async fn send_sealed_edit(
 mod tests {
     use super::*;
     use crate::store::{ConversationKind, NewAccount, Passphrase, Profile};
+
+    #[test]
+    fn a_server_whose_input_the_guard_refuses_on_every_connection_is_not_retried() {
+        let trips = GuardTrips::default();
+        let now = std::time::Instant::now();
+        trips.trip_at(now);
+        // One refusal: an ordinary drop, retried (with the guard's backoff).
+        assert!(matches!(
+            after_guard_trips(Ended::Dropped("stream ended".into()), &trips),
+            Ended::Dropped(_)
+        ));
+        trips.trip_at(now);
+        assert!(matches!(
+            after_guard_trips(Ended::Failed("stream error".into()), &trips),
+            Ended::Failed(_)
+        ));
+        trips.trip_at(now);
+        for ended in [
+            Ended::Dropped("stream ended".into()),
+            Ended::Failed("stream error".into()),
+        ] {
+            match after_guard_trips(ended, &trips) {
+                Ended::InputRefused(why) => assert!(why.contains("3 times in a row"), "{why}"),
+                _ => panic!("a persistent refusal is retried"),
+            }
+        }
+        // The user stopping the account stays a stop.
+        assert!(matches!(
+            after_guard_trips(Ended::Stopped, &trips),
+            Ended::Stopped
+        ));
+    }
 
     #[test]
     fn a_room_password_on_its_way_to_the_session_is_never_in_debug_output() {

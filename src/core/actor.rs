@@ -543,6 +543,14 @@ impl Actor {
         match command {
             Command::CreateProfile { passphrase: p } => self.create_profile(&p).await,
             Command::Unlock { passphrase: p } => self.unlock(&p).await,
+            Command::ProfileExists => {
+                let dir = self.options.profile_dir.clone();
+                let exists = self
+                    .store
+                    .with_slot(move |slot| Ok(slot.is_some() || Profile::exists(&dir)))
+                    .await?;
+                Ok(Reply::ProfileExists { exists })
+            }
             Command::Lock | Command::Quit => {
                 self.lock_now().await?;
                 Ok(Reply::Done {})

@@ -117,6 +117,9 @@ pub enum Command {
         /// The passphrase the profile key is derived from.
         passphrase: Secret,
     },
+    /// Whether the profile directory holds a profile (locked or not): the unlock page offers to
+    /// create one only when it does not.
+    ProfileExists,
     /// Unlock the existing profile.
     Unlock {
         /// The profile passphrase (or the duress passphrase, which wipes).
@@ -692,6 +695,7 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Command::CreateProfile { .. } => "create_profile",
+            Command::ProfileExists => "profile_exists",
             Command::Unlock { .. } => "unlock",
             Command::Lock => "lock",
             Command::ChangePassphrase { .. } => "change_passphrase",
@@ -773,6 +777,11 @@ pub enum Reply {
     Unlocked {
         /// The accounts of the profile.
         accounts: Vec<AccountSummary>,
+    },
+    /// Whether a profile exists (`profile_exists`).
+    ProfileExists {
+        /// True when the profile directory holds a profile, locked or open.
+        exists: bool,
     },
     /// The account list.
     Accounts {

@@ -259,7 +259,9 @@ pub enum Event {
         /// The account's bare JID.
         account: String,
         /// `disabled`, `waiting_for_jitter`, `waiting_for_tor`, `connecting`, `online`,
-        /// `reconnecting`, `error` or `login_refused` (not retried until the account is edited).
+        /// `reconnecting`, `error`, `login_refused` or `input_refused` (the server sent an
+        /// element the stanza guard refuses on several connections in a row); the last two are
+        /// not retried until the account is edited.
         state: String,
         /// Extra detail (error text, seconds until the jittered attempt …).
         #[serde(skip_serializing_if = "Option::is_none")]

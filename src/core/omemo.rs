@@ -15,6 +15,11 @@
 //!
 //! A definitive "no device list" answer is believed for [`NO_LIST_TTL`] in memory only
 //! ([`NoLists`]); transient failures are asked again at the next occasion.
+//!
+//! A device whose bundle could not be fetched or used is not asked again for [`BUNDLE_RETRY`]
+//! ([`BundleFailures`], memory only): a contact with one broken device would otherwise cost
+//! every message sent to them a PEP round trip through Tor. A change of that contact's device
+//! list, or the user's `devices` refresh, asks again at once.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -141,6 +146,45 @@ pub(crate) struct AccountOmemo {
     fresh: HashSet<(OmemoVersion, String)>,
     /// Who has no device list, as definitive answers said (memory only).
     no_list: NoLists,
+    /// Devices whose bundle could not be fetched or used lately (memory only).
+    bundle_failures: BundleFailures,
+}
+
+/// How long a device whose bundle could not be fetched or used is left alone by sends.
+pub(crate) const BUNDLE_RETRY: Duration = Duration::from_secs(10 * 60);
+
+/// Devices whose bundle fetch failed (no bundle, an error, an unusable bundle), each with when:
+/// not asked again for [`BUNDLE_RETRY`], unless the owner's device list changes first.
+#[derive(Default)]
+pub(crate) struct BundleFailures(HashMap<(OmemoVersion, String, u32), Instant>);
+
+impl BundleFailures {
+    /// Notes a failure for `jid`'s `device` at `now`.
+    fn note(&mut self, v: OmemoVersion, jid: &str, device: u32, now: Instant) {
+        if self.0.len() >= NO_LIST_SWEEP {
+            self.0
+                .retain(|_, at| now.saturating_duration_since(*at) < BUNDLE_RETRY);
+        }
+        self.0.insert((v, jid.to_owned(), device), now);
+    }
+
+    /// Whether a failure of `jid`'s `device` is still recent at `now` (an old one is dropped).
+    fn holds(&mut self, v: OmemoVersion, jid: &str, device: u32, now: Instant) -> bool {
+        let key = (v, jid.to_owned(), device);
+        match self.0.get(&key) {
+            Some(at) if now.saturating_duration_since(*at) < BUNDLE_RETRY => true,
+            Some(_) => {
+                self.0.remove(&key);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Forgets the failures of every device of `jid` (its list changed, or the user asked).
+    fn forget_jid(&mut self, v: OmemoVersion, jid: &str) {
+        self.0.retain(|(kv, kj, _), _| !(*kv == v && kj == jid));
+    }
 }
 
 /// How long a definitive "no device list" answer is believed: within it, neither the audit,
@@ -283,6 +327,23 @@ enum Fetch<'a> {
 }
 
 impl AccountOmemo {
+    /// Records `jid`'s device list of version `v`; when it differs from the one known, the
+    /// bundles that failed are asked for again (a broken device may have been replaced).
+    fn update_list(&mut self, v: OmemoVersion, jid: &str, list: Vec<u32>) {
+        let before = self.registry.devices(v, jid).to_vec();
+        self.registry.update(v, jid, list);
+        if self.registry.devices(v, jid) != before.as_slice() {
+            self.bundle_failures.forget_jid(v, jid);
+        }
+    }
+
+    /// Whether `jid`'s `device` needs a session started from its bundle at `now`: it has
+    /// none, and its bundle did not fail lately.
+    fn wants_bundle(&mut self, v: OmemoVersion, jid: &str, device: u32, now: Instant) -> bool {
+        !self.manager.has_session(v, jid, device)
+            && !self.bundle_failures.holds(v, jid, device, now)
+    }
+
     /// A new stream: device lists are asked for again, and "no list" answers are forgotten.
     fn new_stream(&mut self) {
         self.fresh.clear();
@@ -306,7 +367,7 @@ impl AccountOmemo {
     /// A device list of `jid` came in a PEP event: it is known on this stream, and whatever we
     /// believed about `jid` having no list is forgotten.
     fn pushed(&mut self, v: OmemoVersion, jid: &str, list: Vec<u32>) {
-        self.registry.update(v, jid, list);
+        self.update_list(v, jid, list);
         self.fresh.insert((v, jid.to_owned()));
         self.no_list.forget(v, jid);
     }
@@ -321,12 +382,12 @@ impl AccountOmemo {
         };
         match answer {
             ListAnswer::Devices(list) => {
-                self.registry.update(v, jid, list);
+                self.update_list(v, jid, list);
                 self.fresh.insert(key);
                 self.no_list.forget(v, jid);
             }
             ListAnswer::Absent => {
-                self.registry.update(v, jid, Vec::new());
+                self.update_list(v, jid, Vec::new());
                 self.fresh.remove(&key);
                 self.no_list.note(v, jid, client, now);
             }
@@ -408,6 +469,7 @@ pub(crate) async fn load(shared: &SharedRef, account: AccountId) -> Result<Omemo
                 registry,
                 fresh: HashSet::new(),
                 no_list: NoLists::default(),
+                bundle_failures: BundleFailures::default(),
             })
         })
         .await?;
@@ -697,7 +759,7 @@ async fn ensure_sessions(
     devices: &[DeviceAddress],
 ) {
     for d in devices {
-        if lock(st).manager.has_session(v, &d.jid, d.device_id) {
+        if !lock(st).wants_bundle(v, &d.jid, d.device_id, Instant::now()) {
             continue;
         }
         let owner = if d.jid == session.own_jid().as_str() {
@@ -723,14 +785,23 @@ async fn ensure_sessions(
                 .await
                 .map(|items| items.into_iter().next().map(|(_, p)| p)),
         };
+        let failed = || {
+            lock(st)
+                .bundle_failures
+                .note(v, &d.jid, d.device_id, Instant::now());
+        };
         let bundle = match fetched {
             Ok(Some(el)) => to_wire(&el).and_then(|el| match v {
                 OmemoVersion::V2 => wire::v2::parse_bundle(&el),
                 OmemoVersion::Legacy => wire::legacy::parse_bundle(&el),
             }),
-            Ok(None) => continue,
+            Ok(None) => {
+                failed();
+                continue;
+            }
             Err(e) => {
                 tracing::info!(error = %e, "could not fetch a bundle");
+                failed();
                 continue;
             }
         };
@@ -741,7 +812,10 @@ async fn ensure_sessions(
         });
         match started {
             Ok(event) => identity_event(shared, account_jid, &d.jid, d.device_id, &event),
-            Err(e) => tracing::info!(error = %e, "unusable bundle"),
+            Err(e) => {
+                tracing::info!(error = %e, "unusable bundle");
+                failed();
+            }
         }
     }
 }
@@ -1175,7 +1249,9 @@ pub(crate) async fn refresh(
     for v in VERSIONS {
         let own = session.own_jid().to_string();
         let recipients = {
-            let g = lock(st);
+            let mut g = lock(st);
+            // The user asked: bundles that failed lately are asked for again too.
+            g.bundle_failures.forget_jid(v, jid);
             g.registry
                 .recipients(v, &own, g.manager.device_id(), &[jid])
         };
@@ -1376,7 +1452,53 @@ mod tests {
             registry: DeviceRegistry::default(),
             fresh: HashSet::new(),
             no_list: NoLists::default(),
+            bundle_failures: BundleFailures::default(),
         }
+    }
+
+    #[test]
+    fn a_device_whose_bundle_failed_is_not_asked_again_until_the_retry_time_or_a_list_change() {
+        let t0 = Instant::now();
+        let mut g = state();
+        let v = OmemoVersion::V2;
+        g.apply(v, PEER, Fetch::Again, ListAnswer::Devices(vec![7, 8]), t0);
+        assert!(g.wants_bundle(v, PEER, 7, t0), "no session yet: fetch");
+        g.bundle_failures.note(v, PEER, 7, t0);
+        let within = t0 + BUNDLE_RETRY.saturating_sub(Duration::from_secs(1));
+        assert!(
+            !g.wants_bundle(v, PEER, 7, t0),
+            "a send right after the failure"
+        );
+        assert!(
+            !g.wants_bundle(v, PEER, 7, within),
+            "nor within the retry time"
+        );
+        assert!(
+            g.wants_bundle(v, PEER, 8, within),
+            "the contact's other device is asked"
+        );
+        assert!(
+            g.wants_bundle(OmemoVersion::Legacy, PEER, 7, within),
+            "the other version's bundle is another bundle"
+        );
+        assert!(
+            g.wants_bundle(v, PEER, 7, t0 + BUNDLE_RETRY),
+            "asked again after it"
+        );
+
+        // The same list again (a PEP notification repeating it) changes nothing...
+        g.bundle_failures.note(v, PEER, 7, t0);
+        g.pushed(v, PEER, vec![8, 7]);
+        assert!(!g.wants_bundle(v, PEER, 7, within));
+        // ...a changed list (the broken device replaced or republished) asks at once.
+        g.pushed(v, PEER, vec![7, 8, 9]);
+        assert!(g.wants_bundle(v, PEER, 7, t0));
+        g.bundle_failures.note(v, PEER, 7, t0);
+        g.apply(v, PEER, Fetch::Again, ListAnswer::Devices(vec![7]), t0);
+        assert!(
+            g.wants_bundle(v, PEER, 7, t0),
+            "a fetched list that differs too"
+        );
     }
 
     #[test]

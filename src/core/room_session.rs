@@ -38,6 +38,10 @@ pub(crate) struct Room {
     /// Our own occupant-id, from our self-presence.
     own_occupant_id: Option<String>,
     affiliated: HashMap<String, String>,
+    /// Occupants changed since they were last published (see [`Ctx::publish_changed`]).
+    unpublished: bool,
+    /// Members who arrived since then, whose keys are to be looked up: (bare JID, client).
+    arrivals: Vec<(String, Option<String>)>,
 }
 
 impl Room {
@@ -125,6 +129,8 @@ impl Ctx<'_> {
                 occupants: Vec::new(),
                 own_occupant_id: None,
                 affiliated: HashMap::new(),
+                unpublished: false,
+                arrivals: Vec::new(),
             },
         );
         Ok(())
@@ -362,6 +368,11 @@ impl Ctx<'_> {
 
     /// Follows a room presence: occupants, our own arrival (finishing a room we created),
     /// nick changes, and our own departure (kicked, banned, membership revoked).
+    ///
+    /// The occupant list is published once the room is joined — the self-presence comes after
+    /// every other occupant's — and afterwards by [`Ctx::publish_changed`], which the caller
+    /// runs once per burst of presences: a room of N occupants costs one list, not N lists of
+    /// up to N occupants each.
     pub(crate) async fn presence(&self, rooms: &mut Rooms, raw: &Presence) {
         if let Some(err) = muc::parse_muc_presence_error(raw) {
             let Some(r) = rooms.get(&err.room) else {
@@ -478,12 +489,37 @@ impl Ctx<'_> {
                 });
             }
         }
-        self.publish(&p.room, room);
+        room.unpublished = true;
+        room.arrivals.extend(arrived);
         if first_join {
+            self.publish_room(rooms, &p.room).await;
             self.after_join(rooms, &p.room).await;
         }
-        if let Some(arrival) = arrived {
-            self.check_keys(&p.room, &[arrival]).await;
+    }
+
+    /// Publishes the occupants of every joined room whose presences changed them, and looks up
+    /// the keys of the members who arrived meanwhile (the end of a burst of presences).
+    pub(crate) async fn publish_changed(&self, rooms: &mut Rooms) {
+        let changed: Vec<BareJid> = rooms
+            .iter()
+            .filter(|(_, r)| r.joined && r.unpublished)
+            .map(|(j, _)| j.clone())
+            .collect();
+        for room in changed {
+            self.publish_room(rooms, &room).await;
+        }
+    }
+
+    /// Publishes one room's occupants now, then looks up the keys of its new arrivals.
+    async fn publish_room(&self, rooms: &mut Rooms, room_jid: &BareJid) {
+        let Some(room) = rooms.get_mut(room_jid) else {
+            return;
+        };
+        room.unpublished = false;
+        self.publish(room_jid, room);
+        let arrivals = std::mem::take(&mut room.arrivals);
+        if !arrivals.is_empty() {
+            self.check_keys(room_jid, &arrivals).await;
         }
     }
 

@@ -20,6 +20,7 @@ use hmac::{Hmac, Mac};
 use rand::RngCore;
 use rusqlite::{Connection, OpenFlags};
 use sha2::Sha256;
+use unicode_normalization::UnicodeNormalization;
 use zeroize::Zeroizing;
 
 use super::error::{Result, StoreError};
@@ -67,6 +68,18 @@ impl Passphrase {
     }
     fn bytes(&self) -> &[u8] {
         self.0.as_bytes()
+    }
+
+    /// The passphrase in Unicode normalisation form C, so that "é" typed as one code point
+    /// or as "e" + combining accent (another keyboard layout or input method) is the same
+    /// passphrase. The copy is zeroizing too, and sized up front (NFC is at most three times
+    /// longer in UTF-8, UAX #15) so that no reallocation leaves a copy behind.
+    fn nfc(&self) -> Passphrase {
+        let mut s = Zeroizing::new(String::with_capacity(self.0.len().saturating_mul(3)));
+        for c in self.0.nfc() {
+            s.push(c);
+        }
+        Passphrase(s)
     }
 }
 
@@ -135,17 +148,50 @@ pub(crate) fn derive_key(pass: &Passphrase, salt: &[u8; SALT_LEN]) -> Result<DbK
     Ok(DbKey(out))
 }
 
+/// The keys of `pass`'s NFC form and, when it differs, of its raw form.
+fn derive_both_forms(pass: &Passphrase, salt: &[u8; SALT_LEN]) -> Result<(DbKey, Option<DbKey>)> {
+    let nfc = pass.nfc();
+    let key = derive_key(&nfc, salt)?;
+    let raw = if nfc.bytes() == pass.bytes() {
+        None
+    } else {
+        Some(derive_key(pass, salt)?)
+    };
+    Ok((key, raw))
+}
+
+/// Derives the key of `pass` as typed today: from its NFC form, then — only if that key is
+/// not accepted and the raw form differs — from the raw form, which keyed profiles made before
+/// passphrases were normalised. Returns the first key `accept` takes.
+fn derive_accepted(
+    pass: &Passphrase,
+    salt: &[u8; SALT_LEN],
+    accept: impl Fn(&DbKey) -> bool,
+) -> Result<Option<DbKey>> {
+    let nfc = pass.nfc();
+    let key = derive_key(&nfc, salt)?;
+    if accept(&key) {
+        return Ok(Some(key));
+    }
+    if nfc.bytes() == pass.bytes() {
+        return Ok(None);
+    }
+    drop((key, nfc));
+    let key = derive_key(pass, salt)?;
+    Ok(accept(&key).then_some(key))
+}
+
 /// Raw key bytes for tools that need them (the forensic test decrypts pages itself).
 ///
 /// Derives the key of the profile at `dir` from its header and `pass` without opening the
 /// database. Verifies the passphrase against the header's key check.
 pub fn derive_raw_key(dir: &Path, pass: &Passphrase) -> Result<Zeroizing<[u8; 32]>> {
     let header = Header::read(&dir.join(HEADER_FILE))?;
-    let key = derive_key(pass, &header.salt)?;
-    if !ct_eq(&key.key_check(), &header.key_check) {
-        return Err(StoreError::WrongPassphrase);
-    }
-    Ok(key.0)
+    derive_accepted(pass, &header.salt, |k| {
+        ct_eq(&k.key_check(), &header.key_check)
+    })?
+    .map(|k| k.0)
+    .ok_or(StoreError::WrongPassphrase)
 }
 
 fn ct_eq(a: &[u8], b: &[u8]) -> bool {
@@ -298,8 +344,14 @@ impl Profile {
     }
 
     /// Creates a new profile in `dir` (created with mode 0700 if absent) keyed from
-    /// `passphrase`, and opens it. Refuses if any profile file already exists there.
+    /// `passphrase` in its NFC form, and opens it. Refuses if any profile file already exists
+    /// there.
     pub fn create(dir: &Path, passphrase: &Passphrase) -> Result<Store> {
+        Profile::create_keyed_from(dir, &passphrase.nfc())
+    }
+
+    /// Creates a profile keyed from exactly the bytes of `passphrase` (no normalisation).
+    fn create_keyed_from(dir: &Path, passphrase: &Passphrase) -> Result<Store> {
         if PROFILE_FILES.iter().any(|f| dir.join(f).exists()) {
             return Err(StoreError::AlreadyExists);
         }
@@ -343,7 +395,14 @@ impl Profile {
             return Err(StoreError::Corrupt);
         }
 
-        let key = derive_key(passphrase, &header.salt)?;
+        let has_pending = header.flags & FLAG_PENDING != 0;
+        let key = derive_accepted(passphrase, &header.salt, |k| {
+            let check = k.key_check();
+            ct_eq(&k.duress_check(), &header.duress)
+                || ct_eq(&check, &header.key_check)
+                || (has_pending && ct_eq(&check, &header.pending_check))
+        })?
+        .ok_or(StoreError::WrongPassphrase)?;
         if ct_eq(&key.duress_check(), &header.duress) {
             drop(key);
             Profile::wipe(dir)?;
@@ -601,15 +660,15 @@ impl Store {
         &self.dir
     }
 
-    /// Checks `passphrase` against the open profile's (one key derivation, as at unlock):
-    /// [`StoreError::WrongPassphrase`] when it is not the profile passphrase.
+    /// Checks `passphrase` against the open profile's (as at unlock: its NFC form, then its raw
+    /// form if that differs): [`StoreError::WrongPassphrase`] when it is not the profile
+    /// passphrase.
     pub fn check_passphrase(&self, passphrase: &Passphrase) -> Result<()> {
-        let key = derive_key(passphrase, &self.header.salt)?;
-        if ct_eq(&key.key_check(), &self.header.key_check) {
-            Ok(())
-        } else {
-            Err(StoreError::WrongPassphrase)
-        }
+        derive_accepted(passphrase, &self.header.salt, |k| {
+            ct_eq(&k.key_check(), &self.header.key_check)
+        })?
+        .map(drop)
+        .ok_or(StoreError::WrongPassphrase)
     }
 
     /// Folds the write-ahead log into the database (`wal_checkpoint(TRUNCATE)`), then closes
@@ -637,17 +696,20 @@ impl Store {
     ///
     /// Crash-safe: the header first records the new key's check as *pending*, then SQLCipher
     /// re-encrypts every page in one transaction, then the header makes the new check current.
-    /// If interrupted, whichever passphrase matches the database opens it.
+    /// If interrupted, whichever passphrase matches the database opens it. The new key is
+    /// derived from the NFC form of `new`.
     pub fn change_passphrase(&mut self, old: &Passphrase, new: &Passphrase) -> Result<()> {
-        let old_key = derive_key(old, &self.header.salt)?;
-        if !ct_eq(&old_key.key_check(), &self.header.key_check) {
-            return Err(StoreError::WrongPassphrase);
-        }
-        drop(old_key);
-        let new_key = derive_key(new, &self.header.salt)?;
-        if ct_eq(&new_key.duress_check(), &self.header.duress) {
+        self.check_passphrase(old)?;
+        // Either form of `new` would open the duress slot at unlock (a duress passphrase set
+        // before normalisation is keyed from its raw form).
+        let (new_key, raw_key) = derive_both_forms(new, &self.header.salt)?;
+        if std::iter::once(&new_key)
+            .chain(&raw_key)
+            .any(|k| ct_eq(&k.duress_check(), &self.header.duress))
+        {
             return Err(StoreError::DuressConflict);
         }
+        drop(raw_key);
         let mut header = self.header.clone();
         header.pending_check = new_key.key_check();
         header.flags |= FLAG_PENDING;
@@ -678,8 +740,12 @@ impl Store {
         let mut header = self.header.clone();
         header.duress = match duress {
             Some(p) => {
-                let k = derive_key(p, &header.salt)?;
-                if ct_eq(&k.key_check(), &header.key_check) {
+                // Either form of `p` opening the profile would make unlocking wipe it.
+                let (k, raw) = derive_both_forms(p, &header.salt)?;
+                if std::iter::once(&k)
+                    .chain(&raw)
+                    .any(|k| ct_eq(&k.key_check(), &header.key_check))
+                {
                     return Err(StoreError::DuressConflict);
                 }
                 k.duress_check()
@@ -689,5 +755,48 @@ impl Store {
         header.write(&self.dir)?;
         self.header = header;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// "é" as "e" + a combining acute accent (NFD), and precomposed (NFC).
+    const NFD: &str = "cafe\u{301}";
+    const NFC: &str = "caf\u{e9}";
+
+    #[test]
+    fn profile_keyed_from_a_raw_non_nfc_passphrase_still_unlocks() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("profile");
+        // What `Profile::create` did before passphrases were normalised.
+        let store = Profile::create_keyed_from(&dir, &Passphrase::from(NFD)).expect("create");
+        store
+            .check_passphrase(&Passphrase::from(NFD))
+            .expect("check");
+        store.lock().expect("lock");
+        let store = Profile::unlock(&dir, &Passphrase::from(NFD))
+            .expect("the raw form still opens it")
+            .into_store();
+        let mut store = store;
+        store
+            .change_passphrase(&Passphrase::from(NFD), &Passphrase::from(NFD))
+            .expect("the raw form is accepted as the old passphrase");
+        store.lock().expect("lock");
+        // Re-keyed from the NFC form: both forms open it now.
+        Profile::unlock(&dir, &Passphrase::from(NFC)).expect("NFC opens after the change");
+    }
+
+    #[test]
+    fn nfc_form_composes_and_never_outgrows_its_buffer() {
+        assert_eq!(Passphrase::from(NFD).nfc().bytes(), NFC.as_bytes());
+        assert_eq!(Passphrase::from(NFC).nfc().bytes(), NFC.as_bytes());
+        // Devanagari QA decomposes under NFC (a composition exclusion): 3 bytes become 6,
+        // within the capacity reserved up front.
+        let p = Passphrase::from("\u{958}");
+        let n = p.nfc();
+        assert_eq!(n.bytes(), "\u{915}\u{93c}".as_bytes());
+        assert_eq!(n.0.capacity(), 9, "no reallocation left a copy behind");
     }
 }

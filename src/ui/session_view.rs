@@ -477,6 +477,8 @@ impl SessionView {
                         toast(self, &user_text::connect_failure_text(account, why));
                     } else if state == "login_refused" {
                         toast(self, &user_text::login_refused_text(account, why));
+                    } else if state == "input_refused" {
+                        toast(self, &user_text::input_refused_text(account, why));
                     }
                 }
                 self.update_circuits();

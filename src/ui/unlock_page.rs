@@ -11,7 +11,7 @@ use libadwaita as adw;
 use libadwaita::prelude::*;
 
 use crate::core::commands::Secret;
-use crate::core::{Command, CoreError, CoreHandle};
+use crate::core::{Command, CoreError, CoreHandle, Reply};
 use crate::ui::user_text;
 
 mod imp {
@@ -42,6 +42,9 @@ mod imp {
         pub mode_button: TemplateChild<gtk4::Button>,
         pub core: OnceCell<CoreHandle>,
         pub creating: Cell<bool>,
+        /// The core said no profile exists: only then does the page offer to create one, so
+        /// that a misclick can never lead towards replacing an existing profile.
+        pub may_create: Cell<bool>,
         pub busy: Cell<bool>,
     }
 
@@ -102,7 +105,9 @@ mod imp {
                 obj,
                 move |_| {
                     let creating = !obj.imp().creating.get();
-                    obj.set_creating(creating);
+                    if !creating || obj.imp().may_create.get() {
+                        obj.set_creating(creating);
+                    }
                 }
             ));
         }
@@ -125,7 +130,43 @@ impl UnlockPage {
     pub fn new(core: CoreHandle) -> Self {
         let page: Self = glib::Object::new();
         let _ = page.imp().core.set(core);
+        page.refresh_may_create();
         page
+    }
+
+    /// Asks the core whether a profile exists; the page offers to create one only when the
+    /// answer is no (not while it is unknown, nor when the core cannot say).
+    fn refresh_may_create(&self) {
+        self.set_may_create(false);
+        let Some(core) = self.imp().core.get().cloned() else {
+            return;
+        };
+        let page = self.downgrade();
+        glib::MainContext::default().spawn_local(async move {
+            let none = matches!(
+                core.call(Command::ProfileExists).await,
+                Ok(Reply::ProfileExists { exists: false })
+            );
+            if let Some(page) = page.upgrade() {
+                page.set_may_create(none);
+            }
+        });
+    }
+
+    fn set_may_create(&self, may_create: bool) {
+        let imp = self.imp();
+        imp.may_create.set(may_create);
+        if !may_create && imp.creating.get() {
+            self.set_creating(false);
+        }
+        imp.mode_button
+            .set_visible(imp.creating.get() || may_create);
+    }
+
+    /// Whether the page offers to create a profile (a profile is known not to exist).
+    pub fn offers_creation(&self) -> bool {
+        let imp = self.imp();
+        imp.creating.get() || imp.mode_button.is_visible()
     }
 
     /// Calls `f` when the core accepted the passphrase.
@@ -138,10 +179,16 @@ impl UnlockPage {
         })
     }
 
-    /// Switches between "unlock the existing profile" and "create a new profile".
+    /// Switches between "unlock the existing profile" and "create a new profile" (which the
+    /// caller knows not to exist: after a wipe, or when the core answered that there is none).
     pub fn set_creating(&self, creating: bool) {
         let imp = self.imp();
+        if creating {
+            imp.may_create.set(true);
+        }
         imp.creating.set(creating);
+        imp.mode_button
+            .set_visible(creating || imp.may_create.get());
         imp.confirm_row.set_visible(creating);
         imp.strength_bar.set_visible(creating);
         imp.strength_label.set_visible(creating);
@@ -165,8 +212,10 @@ impl UnlockPage {
         self.show_error(None);
     }
 
-    /// Empties both entries, the error and the busy state (on lock and after success).
+    /// Empties both entries, the error and the busy state (on lock and after success), and asks
+    /// the core again whether a profile exists.
     pub fn reset(&self) {
+        self.refresh_may_create();
         let imp = self.imp();
         imp.passphrase_row.set_text("");
         imp.confirm_row.set_text("");
@@ -249,7 +298,7 @@ impl UnlockPage {
     fn on_error(&self, e: &CoreError, creating: bool) {
         match e {
             CoreError::NoProfile if !creating => self.set_creating(true),
-            CoreError::ProfileExists if creating => self.set_creating(false),
+            CoreError::ProfileExists => self.set_may_create(false),
             CoreError::WrongPassphrase => {
                 self.imp().passphrase_row.set_text("");
                 self.imp().passphrase_row.grab_focus();

@@ -63,6 +63,7 @@ pub fn account_state_text(state: &str) -> &'static str {
         "reconnecting" => "Reconnecting",
         "error" => "Error",
         "login_refused" => "Login refused",
+        "input_refused" => "Stopped: server sends unreadable data",
         _ => "Unknown",
     }
 }
@@ -251,6 +252,17 @@ pub fn login_refused_text(account: &str, detail: &str) -> String {
     )
 }
 
+/// Why `account` stopped reconnecting (`input_refused`): its server sent, on every connection,
+/// an element Talpa refuses to read; Talpa waits for the user.
+pub fn input_refused_text(account: &str, detail: &str) -> String {
+    let detail = detail.trim().trim_end_matches('.');
+    format!(
+        "{account} stopped connecting: its server keeps sending data Talpa refuses to read \
+         ({detail}). Talpa will not try again until you edit the account or disable and enable \
+         it (Accounts)."
+    )
+}
+
 #[cfg(test)]
 mod tests {
     #[allow(clippy::wildcard_imports)]
@@ -297,6 +309,20 @@ mod tests {
         );
         assert!(text.contains("will not try again"), "{text}");
         assert_eq!(account_state_text("login_refused"), "Login refused");
+    }
+
+    #[test]
+    fn a_server_whose_data_is_refused_is_named_and_talpa_waits_for_the_user() {
+        let text = input_refused_text("mole@talpa.test", "the server sent an element 3 times");
+        assert!(
+            text.contains("(the server sent an element 3 times)"),
+            "{text}"
+        );
+        assert!(text.contains("will not try again"), "{text}");
+        assert_eq!(
+            account_state_text("input_refused"),
+            "Stopped: server sends unreadable data"
+        );
     }
 
     #[test]

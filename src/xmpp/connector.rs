@@ -33,7 +33,7 @@ use tokio_xmpp::xmlstream::{
 
 use super::bind_id::BindIdRewrite;
 use super::error::{ConnectorError, XmppError};
-use super::stanza_guard::StanzaGuard;
+use super::stanza_guard::{GuardTrips, StanzaGuard};
 use super::tls::{TrustAnchor, client_config, handshake};
 
 /// Any byte stream the xmpp layer can run over.
@@ -94,6 +94,7 @@ pub struct TalpaConnector {
     source: StreamSource,
     mode: TlsMode,
     tls: Arc<ClientConfig>,
+    trips: GuardTrips,
 }
 
 impl fmt::Debug for TalpaConnector {
@@ -115,6 +116,7 @@ impl TalpaConnector {
             source: StreamSource::Opener(opener),
             mode,
             tls: client_config(trust, mode == TlsMode::DirectTls)?,
+            trips: GuardTrips::default(),
         })
     }
 
@@ -128,7 +130,15 @@ impl TalpaConnector {
             source: StreamSource::Once(Arc::new(Mutex::new(Some(Box::new(stream))))),
             mode,
             tls: client_config(trust, mode == TlsMode::DirectTls)?,
+            trips: GuardTrips::default(),
         })
+    }
+
+    /// Records the stanza guard's refusals on every connection of this connector in `trips`.
+    #[must_use]
+    pub fn counting_trips(mut self, trips: GuardTrips) -> Self {
+        self.trips = trips;
+        self
     }
 
     /// The TLS mode of this connector.
@@ -167,7 +177,10 @@ impl TalpaConnector {
         // The bind id rewrite and the stanza bounds live under the XML stream, above TLS (see
         // `bind_id`, `stanza_guard`).
         let pending = initiate_stream(
-            BufStream::new(BindIdRewrite::new(StanzaGuard::new(tls))),
+            BufStream::new(BindIdRewrite::new(StanzaGuard::counting(
+                tls,
+                self.trips.clone(),
+            ))),
             ns,
             header(domain),
             timeouts,

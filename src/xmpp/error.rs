@@ -51,6 +51,26 @@ pub enum XmppError {
     /// Opening the underlying byte stream failed (the opener is the tor layer).
     #[error("could not open stream: {0}")]
     Open(String),
+    /// The server sent an element the stanza guard refuses (not a stanza, nested too deeply
+    /// or too long) on `times` connections in a row: reconnecting would fetch it again.
+    #[error(
+        "the server sent an element nested too deeply or too long (not a stanza) {times} times \
+         in a row; Talpa stopped reconnecting"
+    )]
+    ServerInputRefused {
+        /// How many connections in a row ended that way.
+        times: u32,
+    },
+}
+
+impl XmppError {
+    /// The stanza guard's refusal, when that is what ended the stream.
+    pub fn guard_violation(&self) -> Option<super::stanza_guard::GuardViolation> {
+        match self {
+            XmppError::Io(e) | XmppError::Tls(e) => super::stanza_guard::violation_in(e),
+            _ => None,
+        }
+    }
 }
 
 impl From<tokio_xmpp::Error> for XmppError {

@@ -8,7 +8,8 @@
 //!
 //! ```text
 //! let open = connector::opener(move || tor.connect(&isolation, &host, port));
-//! let config = SessionConfig { jid, password, tls_mode, trust, require_channel_binding, timeouts };
+//! let config = SessionConfig { jid, password, tls_mode, trust, require_channel_binding, timeouts,
+//!                              guard_trips };   // one GuardTrips per account, kept across sessions
 //! let (session, mut events, report) = Session::connect(config, open).await?;
 //! // persist report.channel_binding → next login's require_channel_binding
 //! let startup = session.start(last_archive_id).await?;   // roster, carbons, MAM, presence

@@ -48,6 +48,7 @@ use super::stanza::{
     NS_FALLBACK, NS_HINTS, NS_MAM, NS_PING, NS_PUBSUB_EVENT, NS_RETRACT, NS_ROSTER, NS_RSM, NS_SID,
     elem, parse_inbound, text_elem, unwrap_forwarded,
 };
+use super::stanza_guard::GuardTrips;
 use super::tls::TrustAnchor;
 use crate::privacy::disco::{caps, disco_info_for_node, is_refused_namespace};
 use crate::privacy::ids::random_id;
@@ -77,6 +78,9 @@ pub struct SessionConfig {
     pub require_channel_binding: bool,
     /// Stream timeouts (silence before a probe, then before giving up).
     pub timeouts: Timeouts,
+    /// Counts the stanza guard's refusals across this account's connections (shared with the
+    /// core, which stops reconnecting when they persist).
+    pub guard_trips: GuardTrips,
 }
 
 impl std::fmt::Debug for SessionConfig {
@@ -280,7 +284,8 @@ impl Session {
         config: SessionConfig,
         opener: StreamOpener,
     ) -> Result<(Session, mpsc::UnboundedReceiver<SessionEvent>, LoginReport), XmppError> {
-        let connector = TalpaConnector::with_opener(opener, config.tls_mode, &config.trust)?;
+        let connector = TalpaConnector::with_opener(opener, config.tls_mode, &config.trust)?
+            .counting_trips(config.guard_trips.clone());
         let params = LoginParams {
             jid: &config.jid,
             password: &config.password,
@@ -306,6 +311,7 @@ impl Session {
             password: config.password.clone(),
             require_channel_binding: config.require_channel_binding || report.channel_binding,
             timeouts: config.timeouts,
+            trips: config.guard_trips.clone(),
         };
         let stream = StanzaStream::new(Box::new(reconnector.into_fn()), 64);
 
@@ -948,6 +954,7 @@ struct Reconnector {
     password: Zeroizing<String>,
     require_channel_binding: bool,
     timeouts: Timeouts,
+    trips: GuardTrips,
 }
 
 impl Reconnector {
@@ -962,14 +969,27 @@ impl Reconnector {
             let password = self.password.clone();
             let require = self.require_channel_binding;
             let timeouts = self.timeouts;
+            let trips = self.trips.clone();
             tokio::spawn(async move {
                 // Several tries: a new Tor circuit may take a few (a dead relay is still in
                 // the consensus), and resuming the stream within the server's hibernation time
                 // loses nothing. After the last, the session ends and the core logs in anew.
                 for attempt in 0..RECONNECT_ATTEMPTS {
-                    // A little random delay so reconnections of several accounts do not line up.
+                    if trips.persistent() {
+                        // The server sends the refused element after every reconnect: ending
+                        // the session lets the core stop and say so.
+                        tracing::warn!(
+                            refusals = trips.consecutive(),
+                            "the stanza guard refused the server's input on every recent \
+                             connection; not reconnecting"
+                        );
+                        return;
+                    }
+                    // A little random delay so reconnections of several accounts do not line
+                    // up; connections the guard ended back off further.
                     let jitter = rand::random::<u64>() % 4000;
-                    let backoff = 1000 * u64::from(attempt.min(5));
+                    let backoff =
+                        1000 * u64::from(attempt.saturating_add(trips.consecutive()).min(5));
                     tokio::time::sleep(Duration::from_millis(backoff + jitter)).await;
                     let params = LoginParams {
                         jid: &jid,

@@ -11,15 +11,26 @@
 //! One nested deeper than [`MAX_DEPTH`] or longer than [`MAX_ELEMENT_BYTES`] is never handed
 //! over: its bytes are skipped as they arrive (only the depth counter is kept, no tree) and a
 //! `<message/>` without anything in it takes its place, so XEP-0198's stanza count stays
-//! the server's (an empty message is ignored by the session). An oversized nonza, which has no
+//! the server's (an empty message is ignored by the session). An `<iq type='get'/'set'>`
+//! whose start tag could be read is replaced by the same request around one empty
+//! [`NS_DROPPED`] child instead, which the session answers like any request it does not
+//! serve (`service-unavailable`): RFC 6120 §8.2.3 wants every request answered, and the sender
+//! does not wait for a timeout (nor learn that this client has bounds another has not). An oversized nonza, which has no
 //! harmless stand-in, ends the connection with an error instead.
 //!
 //! The scanner only needs to agree with rxml on well-formed XML: anything malformed is refused
 //! by rxml after it, whatever the scanner made of it.
+//!
+//! A server that sends such a nonza once will likely send it again after every reconnect
+//! (a stored element it replays, or a hostile server): [`GuardTrips`], shared by every
+//! connection of an account, counts these refusals so that the reconnect logic backs off and,
+//! after [`MAX_CONSECUTIVE_TRIPS`] in a row, stops instead of looping for ever.
 
 use std::io;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -31,8 +42,77 @@ pub const MAX_DEPTH: usize = 64;
 pub const MAX_ELEMENT_BYTES: usize = 1024 * 1024;
 /// What replaces a dropped stanza (counted by stream management, ignored by the session).
 const PLACEHOLDER: &[u8] = b"<message xmlns='jabber:client'/>";
+/// The namespace of the child a dropped request is replaced around (answered
+/// `service-unavailable`, like every request the session does not serve).
+pub const NS_DROPPED: &str = "urn:talpa:stanza-guard:dropped";
+/// Start tags longer than this are not read for a dropped request's id and sender.
+const START_TAG_CAP: usize = 4096;
 /// Tag names longer than this are not kept (only `stream`, `message`, `iq`, `presence` matter).
 const NAME_CAP: usize = 32;
+/// After this many refusals in a row the server is taken to send the element again after
+/// every reconnect: the account stops reconnecting.
+pub const MAX_CONSECUTIVE_TRIPS: u32 = 3;
+/// Refusals further apart than this are not "in a row" (backoff between reconnects stays far
+/// below it).
+pub const TRIP_RUN_WINDOW: Duration = Duration::from_secs(10 * 60);
+
+/// Why the guard ended a connection: the server sent an element that is not a stanza, nested
+/// deeper than [`MAX_DEPTH`] or longer than [`MAX_ELEMENT_BYTES`]. Carried inside the
+/// `io::Error` (kind `InvalidData`) the stream fails with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the server sent an element nested too deeply or too long (not a stanza); the connection \
+     was closed"
+)]
+pub struct GuardViolation;
+
+/// How many times in a row the guard ended one account's connections (see the module
+/// documentation). Clones share the count; refusals more than [`TRIP_RUN_WINDOW`] apart start
+/// a new run.
+#[derive(Clone, Debug, Default)]
+pub struct GuardTrips(Arc<Mutex<TripRun>>);
+
+#[derive(Debug, Default)]
+struct TripRun {
+    consecutive: u32,
+    last: Option<Instant>,
+}
+
+impl GuardTrips {
+    /// Records a refusal at `now`.
+    pub fn trip_at(&self, now: Instant) {
+        let mut run = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let in_run = run
+            .last
+            .is_some_and(|last| now.saturating_duration_since(last) <= TRIP_RUN_WINDOW);
+        run.consecutive = if in_run {
+            run.consecutive.saturating_add(1)
+        } else {
+            1
+        };
+        run.last = Some(now);
+    }
+
+    /// Refusals in the current run (0 when the last one is older than [`TRIP_RUN_WINDOW`]).
+    pub fn consecutive_at(&self, now: Instant) -> u32 {
+        let run = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        match run.last {
+            Some(last) if now.saturating_duration_since(last) <= TRIP_RUN_WINDOW => run.consecutive,
+            _ => 0,
+        }
+    }
+
+    /// Refusals in the current run, now.
+    pub fn consecutive(&self) -> u32 {
+        self.consecutive_at(Instant::now())
+    }
+
+    /// Whether the server keeps sending what the guard refuses: [`MAX_CONSECUTIVE_TRIPS`] in
+    /// a row. Reconnecting would only fetch the same element again.
+    pub fn persistent(&self) -> bool {
+        self.consecutive() >= MAX_CONSECUTIVE_TRIPS
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -86,18 +166,24 @@ struct Scanner {
     name: Vec<u8>,
     /// The name of the element directly under the stream that is arriving.
     top_name: Vec<u8>,
+    /// What replaces the element being skipped, when it is a request (see [`iq_stand_in`]).
+    stand_in: Option<Vec<u8>>,
     /// How many bytes the arriving top element has had.
     top_len: usize,
     /// How many elements were dropped (for the log).
     dropped: u64,
 }
 
-/// Why the connection is refused.
-fn refused(what: &str) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("the server sent {what}; the connection was closed"),
-    )
+/// The error a refused connection fails with.
+fn refused() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, GuardViolation)
+}
+
+/// The guard's refusal inside an I/O error, if that is what `e` is.
+pub fn violation_in(e: &io::Error) -> Option<GuardViolation> {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<GuardViolation>())
+        .copied()
 }
 
 impl Scanner {
@@ -109,6 +195,7 @@ impl Scanner {
             held: Vec::new(),
             name: Vec::new(),
             top_name: Vec::new(),
+            stand_in: None,
             top_len: 0,
             dropped: 0,
         }
@@ -140,8 +227,14 @@ impl Scanner {
         Ok(())
     }
 
-    /// Drops the held element; the rest of it is skipped.
+    /// Drops the held element; the rest of it is skipped. A request's id and sender are read
+    /// from its start tag first, to answer it.
     fn skip(&mut self) {
+        self.stand_in = if self.top_name == b"iq" {
+            iq_stand_in(&self.held[..self.held.len().min(START_TAG_CAP)])
+        } else {
+            None
+        };
         self.top = Top::Skipping;
         self.held = Vec::new();
     }
@@ -169,11 +262,12 @@ impl Scanner {
                      {MAX_ELEMENT_BYTES} bytes"
                 );
                 if !stanza {
-                    return Err(refused(
-                        "an element nested too deeply or too long (not a stanza)",
-                    ));
+                    return Err(refused());
                 }
-                out.extend_from_slice(PLACEHOLDER);
+                match self.stand_in.take() {
+                    Some(request) => out.extend_from_slice(&request),
+                    None => out.extend_from_slice(PLACEHOLDER),
+                }
             }
         }
         self.top = Top::None;
@@ -338,11 +432,76 @@ impl Scanner {
     }
 }
 
+/// What replaces a dropped `<iq>` whose start tag (the first bytes of `start`) is complete and
+/// says `type='get'` or `'set'` with an `id`: the same request, with its `id`, `from` and
+/// `to`, around one empty [`NS_DROPPED`] child. `None` (the element becomes an empty message)
+/// when the tag is cut short, is no request, has no id, or a kept value holds anything but
+/// plain characters (no markup, no entity, no character XML forbids), so the stand-in is
+/// always well-formed.
+fn iq_stand_in(start: &[u8]) -> Option<Vec<u8>> {
+    let is_space = |c: &u8| matches!(c, b' ' | b'\t' | b'\r' | b'\n');
+    let mut rest = start.strip_prefix(b"<")?;
+    let name_end = rest
+        .iter()
+        .position(|c| is_space(c) || *c == b'>' || *c == b'/')?;
+    rest = &rest[name_end..];
+    let (mut id, mut ty, mut kept) = (None, None, Vec::new());
+    loop {
+        let skip = rest.iter().position(|c| !is_space(c))?;
+        rest = &rest[skip..];
+        if matches!(rest.first(), Some(b'>' | b'/')) {
+            break;
+        }
+        let eq = rest.iter().position(|&c| c == b'=')?;
+        let name = rest[..eq].trim_ascii();
+        rest = rest[eq + 1..].trim_ascii_start();
+        let quote = *rest.first()?;
+        if quote != b'\'' && quote != b'"' {
+            return None;
+        }
+        let len = rest[1..].iter().position(|&c| c == quote)?;
+        let value = &rest[1..=len];
+        rest = &rest[len + 2..];
+        match name {
+            b"type" => ty = Some(value),
+            b"id" | b"from" | b"to" => {
+                let text = std::str::from_utf8(value).ok()?;
+                if text.contains(['<', '&']) || super::xml_text::first_invalid(text).is_some() {
+                    return None;
+                }
+                if name == b"id" {
+                    id = Some(());
+                }
+                kept.push((name, quote, value));
+            }
+            _ => {}
+        }
+    }
+    let ty = ty.filter(|t| *t == b"get" || *t == b"set")?;
+    id?;
+    let mut out = b"<iq xmlns='jabber:client' type='".to_vec();
+    out.extend_from_slice(ty);
+    out.push(b'\'');
+    for (name, quote, value) in kept {
+        out.push(b' ');
+        out.extend_from_slice(name);
+        out.push(b'=');
+        out.push(quote);
+        out.extend_from_slice(value);
+        out.push(quote);
+    }
+    out.extend_from_slice(b"><dropped xmlns='");
+    out.extend_from_slice(NS_DROPPED.as_bytes());
+    out.extend_from_slice(b"'/></iq>");
+    Some(out)
+}
+
 /// The adapter (see the module documentation). Writes pass through untouched.
 #[derive(Debug)]
 pub struct StanzaGuard<S> {
     inner: S,
     scanner: Scanner,
+    trips: GuardTrips,
     /// Scanned bytes not yet handed to the reader, from `read_pos` on.
     to_read: Vec<u8>,
     read_pos: usize,
@@ -351,9 +510,15 @@ pub struct StanzaGuard<S> {
 impl<S> StanzaGuard<S> {
     /// Wraps a fresh (TLS-secured) connection.
     pub fn new(inner: S) -> Self {
+        Self::counting(inner, GuardTrips::default())
+    }
+
+    /// Wraps a fresh connection; a refusal is recorded in `trips`.
+    pub fn counting(inner: S, trips: GuardTrips) -> Self {
         StanzaGuard {
             inner,
             scanner: Scanner::new(),
+            trips,
             to_read: Vec::new(),
             read_pos: 0,
         }
@@ -392,7 +557,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for StanzaGuard<S> {
                 // back beyond it).
                 return Poll::Ready(Ok(()));
             }
-            this.scanner.feed(filled, &mut this.to_read)?;
+            if let Err(e) = this.scanner.feed(filled, &mut this.to_read) {
+                this.trips.trip_at(Instant::now());
+                return Poll::Ready(Err(e));
+            }
         }
     }
 }
@@ -498,6 +666,65 @@ mod tests {
     }
 
     #[test]
+    fn a_dropped_request_becomes_an_empty_request_with_its_id_and_sender() {
+        let deep = format!(
+            "<iq type='get' id='q1' from=\"mallory@evil/x\" to='me@talpa.test/r'>\
+             <query xmlns='jabber:iq:version'>{}{}</query></iq>",
+            "<a>".repeat(100),
+            "</a>".repeat(100)
+        );
+        let next = "<message from='x@y'><body>after</body></message>";
+        assert_eq!(
+            scan(&format!("{HEADER}{deep}{next}")).unwrap(),
+            format!(
+                "{HEADER}<iq xmlns='jabber:client' type='get' id='q1' from=\"mallory@evil/x\" \
+                 to='me@talpa.test/r'><dropped xmlns='{NS_DROPPED}'/></iq>{next}"
+            )
+        );
+        let long = format!(
+            "<iq id='s' type='set'><x>{}</x></iq>",
+            "z".repeat(MAX_ELEMENT_BYTES)
+        );
+        assert_eq!(
+            scan(&format!("{HEADER}{long}")).unwrap(),
+            format!(
+                "{HEADER}<iq xmlns='jabber:client' type='set' id='s'>\
+                 <dropped xmlns='{NS_DROPPED}'/></iq>"
+            )
+        );
+    }
+
+    #[test]
+    fn a_dropped_answer_or_an_unreadable_request_becomes_an_empty_message() {
+        let deep = |start: &str| format!("{start}{}{}</iq>", "<a>".repeat(100), "</a>".repeat(100));
+        for start in [
+            // Answers are not answered.
+            "<iq type='result' id='r'>",
+            "<iq type='error' id='r'>",
+            // No id to answer to.
+            "<iq type='get'>",
+            // Values that could break the stand-in are not copied.
+            "<iq type='get' id='a&amp;b'>",
+            "<iq type='get' id='q' from='a\u{1}b'>",
+        ] {
+            assert_eq!(
+                scan(&format!("{HEADER}{}", deep(start))).unwrap(),
+                format!("{HEADER}<message xmlns='jabber:client'/>"),
+                "{start}"
+            );
+        }
+        // A start tag cut short by the length bound.
+        let cut = format!(
+            "<iq type='get' id='q' x='{}'/>",
+            "z".repeat(MAX_ELEMENT_BYTES)
+        );
+        assert_eq!(
+            scan(&format!("{HEADER}{cut}")).unwrap(),
+            format!("{HEADER}<message xmlns='jabber:client'/>")
+        );
+    }
+
+    #[test]
     fn an_oversized_element_that_is_not_a_stanza_ends_the_connection() {
         let features = format!(
             "<stream:features>{}{}</stream:features>",
@@ -506,6 +733,49 @@ mod tests {
         );
         let e = scan(&format!("{HEADER}{features}")).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(violation_in(&e), Some(GuardViolation), "typed: {e}");
+    }
+
+    #[test]
+    fn three_refusals_in_a_row_are_persistent_and_spaced_ones_are_not() {
+        let t0 = Instant::now();
+        let trips = GuardTrips::default();
+        assert_eq!(trips.consecutive_at(t0), 0);
+        trips.trip_at(t0);
+        trips.clone().trip_at(t0 + Duration::from_secs(5));
+        assert_eq!(trips.consecutive_at(t0 + Duration::from_secs(6)), 2);
+        assert!(!trips.persistent(), "two are not yet a loop");
+        trips.trip_at(t0 + Duration::from_secs(30));
+        assert_eq!(
+            trips.consecutive_at(t0 + Duration::from_secs(31)),
+            MAX_CONSECUTIVE_TRIPS
+        );
+        // A run ends when the server behaved for longer than the window.
+        let later = t0 + Duration::from_secs(30) + TRIP_RUN_WINDOW + Duration::from_secs(1);
+        assert_eq!(trips.consecutive_at(later), 0);
+        trips.trip_at(later);
+        assert_eq!(trips.consecutive_at(later), 1);
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_counts_a_trip() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let trips = GuardTrips::default();
+        for round in 1..=MAX_CONSECUTIVE_TRIPS {
+            let (client, mut server) = tokio::io::duplex(1 << 16);
+            let mut guard = StanzaGuard::counting(client, trips.clone());
+            let sent = format!(
+                "{HEADER}<stream:features>{}{}</stream:features>",
+                "<a>".repeat(70),
+                "</a>".repeat(70)
+            );
+            server.write_all(sent.as_bytes()).await.unwrap();
+            let mut got = String::new();
+            let e = guard.read_to_string(&mut got).await.unwrap_err();
+            assert_eq!(violation_in(&e), Some(GuardViolation));
+            assert_eq!(trips.consecutive(), round);
+        }
+        assert!(trips.persistent());
     }
 
     #[tokio::test]

@@ -153,6 +153,7 @@ async fn talpa(
         trust: TrustAnchor::ExtraCaPem(ca.into()),
         require_channel_binding: false,
         timeouts: Timeouts::default(),
+        guard_trips: talpa::xmpp::stanza_guard::GuardTrips::default(),
     };
     let (session, _events, _) = Session::connect(config, open).await.unwrap();
     let start = Instant::now();

@@ -30,6 +30,7 @@ pub fn config(jid: &str, password: &str, mode: TlsMode, trust: TrustAnchor) -> S
         trust,
         require_channel_binding: false,
         timeouts: tokio_xmpp::xmlstream::Timeouts::tight(),
+        guard_trips: talpa::xmpp::stanza_guard::GuardTrips::default(),
     }
 }
 
