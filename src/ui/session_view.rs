@@ -329,9 +329,11 @@ fn conversation_row(item: &glib::Object) -> gtk4::Widget {
     let Some(conversation) = item.downcast_ref::<ConversationObject>() else {
         return gtk4::Label::new(None).upcast();
     };
+    // Plain text: a contact's name may hold `&` or `<`.
     let row = adw::ActionRow::builder()
         .title(conversation.peer())
         .subtitle(conversation.account())
+        .use_markup(false)
         .activatable(true)
         .build();
     jid_row::fit(&row, &conversation.peer());
@@ -1072,11 +1074,17 @@ impl SessionView {
             .root()
             .and_downcast::<gtk4::Window>()
             .and_then(|w| w.application());
+        // A room's senders go by their nicknames: never matched to a contact's name.
+        let name = (!conversation.is_room())
+            .then(|| crate::ui::contact_names::name_of(&message.account, &message.with))
+            .flatten()
+            .map(|n| notifications::contact_label(&n, &message.with));
         self.imp().notifier.message(
             app.as_ref().map(Cast::upcast_ref),
             message,
             !conversation.notify(),
             conversation.is_room(),
+            name.as_deref(),
         );
     }
 
