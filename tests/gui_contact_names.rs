@@ -4,7 +4,8 @@
 //! name comes back after lock and unlock (kept in the encrypted store); emptied, the address
 //! is shown again. Elsewhere too: search results (the conversation, with the address in the
 //! tooltip, and what matched said to a screen reader, as is the message a result opens), the
-//! message box's placeholder, a notification's title (only where senders may be shown), the
+//! message box's placeholder, the contact's messages, a notification's title (only where
+//! senders may be shown), the
 //! conversation settings' title and the account's contacts, all following a rename at once;
 //! a name with `&` or `<` is shown as text. In-process, with the real core on a temporary
 //! profile (no server needed).
@@ -327,6 +328,16 @@ fn found_row_labels(session: &SessionView) -> Vec<String> {
     out
 }
 
+/// The sender line of the message row showing `body`.
+fn message_sender(session: &SessionView, body: &str) -> Option<String> {
+    let view = session.conversation_view()?;
+    let row = find_widget::<MessageRow>(view.list_view().upcast_ref(), &|r| {
+        r.message().is_some_and(|m| m.body() == body)
+    })?;
+    find_widget::<gtk4::Label>(row.upcast_ref(), &|l| l.has_css_class("heading"))
+        .map(|l| l.text().to_string())
+}
+
 fn incoming(id: i64, with: &str, body: &str) -> Event {
     Event::Message(talpa::core::events::StoredMessage {
         id,
@@ -451,6 +462,16 @@ fn elsewhere_checks(app: &adw::Application, core: CoreHandle) {
             .any(|l| l.starts_with("Found by the search") && l.contains("the vole digs"))
     });
 
+    // Her messages are signed with her name, and follow a rename.
+    window.on_event(&incoming(900_000, CAROL, "from carol"));
+    pump_until("Carol's message signed with her name", || {
+        message_sender(&session, "from carol").as_deref() == Some("Carol from work")
+    });
+    set_name(core, "Carol W");
+    pump_until("Carol's message signed with her new name", || {
+        message_sender(&session, "from carol").as_deref() == Some("Carol W")
+    });
+
     // Notifications: the name only where the sender may be shown at all.
     session.open_conversation(ALICE, DAVE);
     pump_until("Dave open", || {
@@ -478,7 +499,7 @@ fn elsewhere_checks(app: &adw::Application, core: CoreHandle) {
     window.on_event(&incoming(900_002, CAROL, "second"));
     assert_eq!(
         session.last_notification(),
-        Some(("Carol from work".to_owned(), "second".to_owned()))
+        Some(("Carol W".to_owned(), "second".to_owned()))
     );
 
     // The conversation settings: titled by the name, the address beneath.
@@ -495,7 +516,7 @@ fn elsewhere_checks(app: &adw::Application, core: CoreHandle) {
     };
     pump_until("the dialog titled by the name", || {
         let (title, subtitle) = dialog_title();
-        title == "Carol from work" && subtitle.contains(CAROL)
+        title == "Carol W" && subtitle.contains(CAROL)
     });
     dialog.close();
 
@@ -519,7 +540,7 @@ fn elsewhere_checks(app: &adw::Application, core: CoreHandle) {
     };
     assert_eq!(
         contact_row(CAROL),
-        Some(("Carol from work".to_owned(), CAROL.to_owned()))
+        Some(("Carol W".to_owned(), CAROL.to_owned()))
     );
     assert_eq!(contact_row(DAVE), Some((DAVE.to_owned(), String::new())));
     set_name(core, "Carol B");

@@ -867,6 +867,11 @@ impl SessionView {
             .borrow_mut()
             .retain(|(c, _)| c != conversation);
         crate::ui::chat::sender_lookalike::opened(&conversation.account(), &conversation.peer());
+        crate::ui::chat::message_row::opened(
+            &conversation.account(),
+            &conversation.peer(),
+            conversation.is_room(),
+        );
         if let Some(view) = imp.conversation_view.get() {
             // The header (title, subtitle, composer state) changes with the rows, in one frame
             // (see `ConversationView::open_with`).

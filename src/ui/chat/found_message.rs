@@ -32,11 +32,7 @@ thread_local! {
 
 /// What a screen reader says for the found message's row.
 pub fn accessible_label(message: &MessageObject) -> String {
-    let sender = if message.outgoing() {
-        "You".to_owned()
-    } else {
-        message.sender()
-    };
+    let sender = crate::ui::chat::message_row::shown_sender(message);
     let time = crate::ui::chat::message_row::format_time(message.timestamp_ms());
     format!(
         "Found by the search: {sender}, {time}: {}",

@@ -67,6 +67,12 @@ pub(super) fn apply(
     {
         imp.content_title.set_title(&title(&c));
         super::room_state::refresh_open(view, &c);
+        if !c.is_room()
+            && let Some(chat) = imp.conversation_view.get()
+        {
+            // The contact's messages on screen are signed with the new name.
+            crate::ui::chat::message_row::rebind_shown(chat);
+        }
     }
 }
 
