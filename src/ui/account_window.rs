@@ -1,7 +1,8 @@
 //! One account's contacts and what its server keeps: add a contact, remove or block one,
 //! unblock (XEP-0191), and the server's archiving preference (XEP-0441) with what each choice
 //! means. Opened from the account's row in the sidebar; the lists come from the session's
-//! `roster` and `blocklist` events (see `contact_requests_view`).
+//! `roster` and `blocklist` events (see `contact_requests_view`). A contact the user named
+//! is listed by that name, its address beneath (`ui::contact_names`, following renames).
 
 use std::cell::{Cell, OnceCell, RefCell};
 
@@ -139,6 +140,26 @@ glib::wrapper! {
             gtk4::ShortcutManager;
 }
 
+/// A contact's row: its name over its address when the user named it, else its address;
+/// shown as plain text (a name may hold `&` or `<`).
+fn contact_row(account: &str, jid: &str, blocked: bool) -> adw::ActionRow {
+    let row = adw::ActionRow::builder().use_markup(false).build();
+    let mut subtitle = Vec::new();
+    if let Some(name) = crate::ui::contact_names::name_of(account, jid) {
+        row.set_title(&name.text);
+        subtitle.push(jid);
+    } else {
+        row.set_title(jid);
+    }
+    if blocked {
+        subtitle.push("Blocked");
+    }
+    if !subtitle.is_empty() {
+        row.set_subtitle(&subtitle.join(" · "));
+    }
+    row
+}
+
 impl AccountWindow {
     /// The window of `account`, transient for `parent`.
     pub fn new(core: CoreHandle, parent: Option<&gtk4::Window>, account: &str) -> Self {
@@ -149,6 +170,13 @@ impl AccountWindow {
         let _ = imp.core.set(core);
         let _ = imp.account.set(account.to_owned());
         window.load_archiving();
+        let weak = window.downgrade();
+        crate::ui::contact_names::watch(&window, move || {
+            if let Some(window) = weak.upgrade() {
+                let shown = window.imp().shown.borrow().clone();
+                window.show_contacts(&shown);
+            }
+        });
         window
     }
 
@@ -192,12 +220,10 @@ impl AccountWindow {
             contacts_group.add(&row);
             rows.push((contacts_group.clone(), row));
         }
+        let account = self.account();
         for jid in &known.contacts {
-            let row = adw::ActionRow::builder().title(jid).build();
             let blocked = known.blocked.contains(jid);
-            if blocked {
-                row.set_subtitle("Blocked");
-            }
+            let row = contact_row(&account, jid, blocked);
             let block = if blocked {
                 ("Unblock", "unblock", format!("Unblock {jid}"))
             } else {
@@ -217,7 +243,7 @@ impl AccountWindow {
             rows.push((contacts_group.clone(), row));
         }
         for jid in &known.blocked {
-            let row = adw::ActionRow::builder().title(jid).build();
+            let row = contact_row(&account, jid, false);
             row.add_suffix(&self.op_button("Unblock", "unblock", jid, format!("Unblock {jid}")));
             blocked_group.add(&row);
             rows.push((blocked_group.clone(), row));

@@ -1,7 +1,8 @@
 //! Settings of one conversation: its retention override, whether it notifies, whether it
 //! shares delivery, read and typing status (1:1 only, off by default), and clearing its
 //! history (confirmed first). Retention and clearing go to the core; the mute flag is a `ui.*`
-//! preference kept in the encrypted store.
+//! preference kept in the encrypted store. A contact's name (given here) titles the dialog,
+//! its address in the subtitle.
 
 use std::cell::{Cell, OnceCell, RefCell};
 use std::sync::OnceLock;
@@ -131,8 +132,29 @@ impl ConversationSettingsDialog {
         dialog.set_application(parent.as_ref().application().as_ref());
         let imp = dialog.imp();
         let _ = imp.core.set(core);
-        imp.title.set_title(&conversation.peer());
-        imp.title.set_subtitle(&conversation.account());
+        // A contact named here is called by its name, the address in the subtitle, and
+        // follows a rename made in this very dialog.
+        let (title, account, peer, is_room) = (
+            imp.title.downgrade(),
+            conversation.account(),
+            conversation.peer(),
+            conversation.is_room(),
+        );
+        let name_title = move || {
+            let Some(title) = title.upgrade() else { return };
+            if let Some(name) = (!is_room)
+                .then(|| crate::ui::contact_names::name_of(&account, &peer))
+                .flatten()
+            {
+                title.set_title(&name.text);
+                title.set_subtitle(&format!("{peer} · {account}"));
+            } else {
+                title.set_title(&peer);
+                title.set_subtitle(&account);
+            }
+        };
+        name_title();
+        crate::ui::contact_names::watch(&dialog, name_title);
         conversation
             .bind_property("notify", &*imp.notify_switch, "active")
             .bidirectional()

@@ -99,6 +99,8 @@ fn result_row(item: &glib::Object) -> gtk4::Widget {
         } else {
             c.account()
         })
+        // Plain text: a contact's name may hold `&` or `<`.
+        .use_markup(false)
         .activatable(true)
         .build();
     if c.is_room() {

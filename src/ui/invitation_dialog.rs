@@ -25,10 +25,20 @@ pub struct Invitation {
     pub direct: bool,
 }
 
-/// The question's text: who invites whom to which room, and the reason if any.
+/// The question's text: who invites whom to which room, and the reason if any. An inviter the
+/// user named (`ui::contact_names`) is called by that name, with the address beside it.
 #[must_use]
 pub fn body(invitation: &Invitation) -> String {
-    let from = invitation.from.as_deref().unwrap_or("Someone");
+    let from = invitation.from.as_deref().map_or_else(
+        || "Someone".to_owned(),
+        |from| {
+            let bare = from.split_once('/').map_or(from, |(bare, _)| bare);
+            match crate::ui::contact_names::name_of(&invitation.account, bare) {
+                Some(name) => format!("{} ({from})", name.text),
+                None => from.to_owned(),
+            }
+        },
+    );
     let how = if invitation.direct {
         "directly"
     } else {
@@ -103,4 +113,37 @@ pub fn ask(parent: &gtk4::Window, core: CoreHandle, invitation: Invitation) -> a
     });
     dialog.present();
     dialog
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    #[test]
+    fn a_named_inviter_is_called_by_the_name_with_the_address_beside_it() {
+        let invitation = Invitation {
+            account: "alice@s".into(),
+            room: "plans@rooms.s".into(),
+            from: Some("carol@s/phone".into()),
+            reason: None,
+            direct: true,
+        };
+        assert!(body(&invitation).starts_with("carol@s/phone invites alice@s"));
+        let names = BTreeMap::from([("carol@s".to_owned(), "Carol".to_owned())]);
+        crate::ui::contact_names::replace("alice@s", &names, &BTreeMap::new());
+        assert!(
+            body(&invitation).starts_with("Carol (carol@s/phone) invites alice@s"),
+            "{}",
+            body(&invitation)
+        );
+        // Another account's name for the same address is not this account's.
+        let other = Invitation {
+            account: "bob@s".into(),
+            ..invitation
+        };
+        assert!(body(&other).starts_with("carol@s/phone invites"));
+        crate::ui::contact_names::forget();
+    }
 }

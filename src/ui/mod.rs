@@ -13,6 +13,7 @@ pub mod add_account_dialog;
 pub mod bounded_file;
 pub mod chat;
 pub mod contact_name_row;
+pub mod contact_names;
 pub mod contact_requests_view;
 pub mod conversation_settings_dialog;
 pub mod conversation_switcher_dialog;

@@ -1,6 +1,8 @@
 //! Desktop notifications through `GNotification`, with privacy defaults: a notification says
 //! only "New message" unless the user opted in to the sender and/or the text; muted
-//! conversations and a locked profile raise none.
+//! conversations and a locked profile raise none. Opted in to the sender, a contact the user
+//! named is called by that name ([`contact_label`]); without that opt-in no name is kept or
+//! shown either.
 //!
 //! A flood is coalesced ([`Coalescer`], pure and tested with a fake clock): the first message of
 //! a quiet period is notified at once; what arrives within [`GATHER_WINDOW`] after a
@@ -92,23 +94,31 @@ impl NotificationPolicy {
         self.enabled && !muted && message.direction == "in" && !message.retracted
     }
 
-    /// The `(title, body)` to show for `message`, or none when no notification is due.
+    /// The `(title, body)` to show for `message`, or none when no notification is due;
+    /// `name` is what the contact is called ([`contact_label`]; `None` in a room).
     pub fn text_for(
         &self,
         message: &StoredMessage,
         muted: bool,
         is_room: bool,
+        name: Option<&str>,
     ) -> Option<(String, String)> {
         if !self.is_due(message, muted) {
             return None;
         }
-        Some(self.single_text(&message.from, &message.with, &message.body, is_room))
+        let from = Sender {
+            from: &message.from,
+            with: &message.with,
+            is_room,
+            name: name.unwrap_or_default(),
+        };
+        Some(self.single_text(&from, &message.body))
     }
 
     /// The text of a notification about one message.
-    fn single_text(self, from: &str, with: &str, body: &str, is_room: bool) -> (String, String) {
+    fn single_text(self, from: &Sender<'_>, body: &str) -> (String, String) {
         let title = if self.show_sender {
-            sender_label(from, with, is_room)
+            sender_label(from)
         } else {
             "Talpa".to_owned()
         };
@@ -126,14 +136,39 @@ const SENDER_MAX_CHARS: usize = 100;
 /// The longest message text a notification shows, in characters (a message may be 256 KiB).
 const BODY_MAX_CHARS: usize = 200;
 
-/// Who wrote, as a notification names them: the contact, or "nick in room" — on one clean,
-/// bounded line (a nick is anyone's choice: line breaks or a right-to-left override in it
-/// must not rewrite the notification).
-fn sender_label(from: &str, with: &str, is_room: bool) -> String {
-    let label = if is_room {
-        format!("{from} in {with}")
+/// Who wrote a message, as a notification may name them.
+struct Sender<'a> {
+    /// The sender (a room's: the occupant's nickname).
+    from: &'a str,
+    /// The conversation's peer.
+    with: &'a str,
+    is_room: bool,
+    /// What the contact is called ([`contact_label`]); empty when unnamed or in a room.
+    name: &'a str,
+}
+
+/// What a notification calls a contact with `name`: a name given on this computer alone (the
+/// user chose it); one read from the server roster with the address beside it, since it came
+/// over the network and a notification has no tooltip to show the address in.
+pub fn contact_label(name: &crate::ui::contact_names::ContactName, jid: &str) -> String {
+    if name.local {
+        name.text.clone()
     } else {
-        from.to_owned()
+        format!("{} ({jid})", name.text)
+    }
+}
+
+/// Who wrote, as a notification names them: the contact (by its name when named), or "nick
+/// in room" — on one clean, bounded line (a nick is anyone's choice: line breaks or a
+/// right-to-left override in it must not rewrite the notification). A nick is never matched
+/// to a contact's name.
+fn sender_label(sender: &Sender<'_>) -> String {
+    let label = if sender.is_room {
+        format!("{} in {}", sender.from, sender.with)
+    } else if sender.name.is_empty() {
+        sender.from.to_owned()
+    } else {
+        sender.name.to_owned()
     };
     crate::core::one_line_bounded(&label, SENDER_MAX_CHARS)
 }
@@ -196,6 +231,28 @@ struct Gathered {
     /// The newest message's sender and text, kept only when the policy shows them.
     from: String,
     body: String,
+    /// What the contact is called, kept only when the policy names senders (empty: unnamed).
+    name: String,
+}
+
+impl Gathered {
+    fn sender(&self) -> Sender<'_> {
+        Sender {
+            from: &self.from,
+            with: &self.peer,
+            is_room: self.is_room,
+            name: &self.name,
+        }
+    }
+
+    /// The conversation as an update's list names it.
+    fn title(&self) -> &str {
+        if self.name.is_empty() {
+            &self.peer
+        } else {
+            &self.name
+        }
+    }
 }
 
 /// Decides when a notification is shown and what it says; pure (the caller passes the time).
@@ -240,6 +297,7 @@ impl Coalescer {
 
     /// Counts `message` (if due under `policy`) at `now`: a message in a quiet period is shown
     /// at once; within the window it is only counted (and the first such asks for a timer).
+    /// `name` is what the contact is called ([`contact_label`]; `None` in a room).
     pub fn message(
         &mut self,
         now: Instant,
@@ -247,11 +305,12 @@ impl Coalescer {
         message: &StoredMessage,
         muted: bool,
         is_room: bool,
+        name: Option<&str>,
     ) -> Step {
         if !policy.is_due(message, muted) {
             return Step::Nothing;
         }
-        self.count(policy, message, is_room);
+        self.count(policy, message, is_room, name);
         match self.window_end {
             Some(end) if now < end => {
                 self.dirty = true;
@@ -266,7 +325,13 @@ impl Coalescer {
         }
     }
 
-    fn count(&mut self, policy: NotificationPolicy, message: &StoredMessage, is_room: bool) {
+    fn count(
+        &mut self,
+        policy: NotificationPolicy,
+        message: &StoredMessage,
+        is_room: bool,
+        name: Option<&str>,
+    ) {
         let last = self.last.filter(|&i| {
             let g = &self.gathered[i];
             g.account == message.account && g.peer == message.with
@@ -286,6 +351,7 @@ impl Coalescer {
                     newest: 0,
                     from: String::new(),
                     body: String::new(),
+                    name: String::new(),
                 });
                 self.index.insert(key, self.gathered.len() - 1);
                 self.gathered.len() - 1
@@ -301,6 +367,12 @@ impl Coalescer {
         // Reuses the buffers: no allocation per message once they are large enough.
         g.from.clear();
         g.body.clear();
+        g.name.clear();
+        if policy.show_sender
+            && let Some(name) = name
+        {
+            g.name.push_str(name);
+        }
         if policy.show_sender || policy.show_body {
             g.from.push_str(&message.from);
         }
@@ -392,7 +464,7 @@ impl Coalescer {
     fn text(&self, policy: NotificationPolicy) -> Option<NotificationText> {
         let newest = self.gathered.iter().max_by_key(|g| g.newest)?;
         let (title, body) = if self.total == 1 {
-            policy.single_text(&newest.from, &newest.peer, &newest.body, newest.is_room)
+            policy.single_text(&newest.sender(), &newest.body)
         } else {
             let summary = count_text(self.total, self.gathered.len());
             let mut lines = Vec::new();
@@ -402,7 +474,7 @@ impl Coalescer {
                 let mut names: Vec<&str> = by_recency
                     .iter()
                     .take(NAMED_CONVERSATIONS)
-                    .map(|g| g.peer.as_str())
+                    .map(|g| g.title())
                     .collect();
                 let more = by_recency.len().saturating_sub(NAMED_CONVERSATIONS);
                 let more_text = format!("and {more} more");
@@ -419,7 +491,7 @@ impl Coalescer {
                 lines.push(if policy.show_sender {
                     format!(
                         "{}: {}",
-                        sender_label(&newest.from, &newest.peer, newest.is_room),
+                        sender_label(&newest.sender()),
                         shown_body(&newest.body)
                     )
                 } else {
@@ -503,6 +575,7 @@ impl Notifier {
         message: &StoredMessage,
         muted: bool,
         is_room: bool,
+        name: Option<&str>,
     ) {
         let step = {
             let mut state = self.state.borrow_mut();
@@ -512,7 +585,7 @@ impl Notifier {
             let policy = state.policy;
             state
                 .coalescer
-                .message(Instant::now(), policy, message, muted, is_room)
+                .message(Instant::now(), policy, message, muted, is_room, name)
         };
         self.follow(step);
     }
@@ -642,7 +715,7 @@ mod tests {
 
     #[test]
     fn by_default_a_notification_names_neither_sender_nor_content() {
-        let text = NotificationPolicy::default().text_for(&incoming(), false, true);
+        let text = NotificationPolicy::default().text_for(&incoming(), false, true, None);
         assert_eq!(text, Some(("Talpa".into(), "New message".into())));
     }
 
@@ -652,7 +725,7 @@ mod tests {
         prefs.insert(keys::SHOW_SENDER.to_owned(), "true".to_owned());
         let policy = NotificationPolicy::from_preferences(&prefs);
         assert_eq!(
-            policy.text_for(&incoming(), false, true),
+            policy.text_for(&incoming(), false, true, None),
             Some((
                 "badger in plans@rooms.talpa.test".into(),
                 "New message".into()
@@ -661,7 +734,7 @@ mod tests {
         prefs.insert(keys::SHOW_BODY.to_owned(), "true".to_owned());
         let policy = NotificationPolicy::from_preferences(&prefs);
         assert_eq!(
-            policy.text_for(&incoming(), false, false),
+            policy.text_for(&incoming(), false, false, None),
             Some(("badger".into(), "meet at noon".into()))
         );
     }
@@ -669,14 +742,14 @@ mod tests {
     #[test]
     fn muted_disabled_and_outgoing_messages_raise_nothing() {
         let policy = NotificationPolicy::default();
-        assert_eq!(policy.text_for(&incoming(), true, false), None);
+        assert_eq!(policy.text_for(&incoming(), true, false, None), None);
         let mut out = incoming();
         out.direction = "out".into();
-        assert_eq!(policy.text_for(&out, false, false), None);
+        assert_eq!(policy.text_for(&out, false, false, None), None);
         let mut prefs = BTreeMap::new();
         prefs.insert(keys::ENABLED.to_owned(), "false".to_owned());
         assert_eq!(
-            NotificationPolicy::from_preferences(&prefs).text_for(&incoming(), false, false),
+            NotificationPolicy::from_preferences(&prefs).text_for(&incoming(), false, false, None),
             None
         );
     }
@@ -716,7 +789,7 @@ mod coalescing_tests {
         m.body.clone_from(&hostile);
         let mut c = Coalescer::new(Duration::from_secs(2));
         let now = Instant::now();
-        let step = c.message(now, opted_in(true, true), &m, false, true);
+        let step = c.message(now, opted_in(true, true), &m, false, true, None);
         let (title, body) = shown(&step);
         for text in [title, body] {
             assert!(
@@ -731,7 +804,7 @@ mod coalescing_tests {
         assert_eq!(body.chars().count(), BODY_MAX_CHARS);
         // The update after a burst says the same.
         m.id = 2;
-        c.message(now, opted_in(true, true), &m, false, true);
+        c.message(now, opted_in(true, true), &m, false, true, None);
         let step = c.flush(now + Duration::from_secs(3), opted_in(true, true));
         let (_, body) = shown(&step);
         let last = body.lines().last().expect("the newest text");
@@ -768,7 +841,7 @@ mod coalescing_tests {
         (0..n)
             .map(|i| {
                 let peer = peers[usize::try_from(i).unwrap_or(0) % peers.len()];
-                c.message(at, policy, &from(peer, i), false, false)
+                c.message(at, policy, &from(peer, i), false, false, None)
             })
             .collect()
     }
@@ -811,6 +884,7 @@ mod coalescing_tests {
             &from("erin@talpa.test", 9),
             false,
             false,
+            None,
         );
         assert_eq!(
             shown(&later),
@@ -848,6 +922,7 @@ mod coalescing_tests {
             &from("carol@talpa.test", 7),
             false,
             false,
+            None,
         );
         assert_eq!(shown(&late).1, "3 new messages in 1 conversation");
         // The timer armed earlier now finds the new window open and nothing new.
@@ -882,6 +957,65 @@ mod coalescing_tests {
         assert_eq!(
             text.peer, "e@talpa.test",
             "a click opens the newest conversation"
+        );
+    }
+
+    #[test]
+    fn a_named_contact_is_called_by_its_name_only_when_senders_are_shown() {
+        let t0 = Instant::now();
+        let carol = from("carol@talpa.test", 1);
+        // Senders hidden: the name is neither shown nor kept, whatever else is shown.
+        for policy in [opted_in(false, false), opted_in(false, true)] {
+            let mut c = Coalescer::new(Duration::from_secs(2));
+            let step = c.message(t0, policy, &carol, false, false, Some("Carol"));
+            let (title, body) = shown(&step);
+            assert_eq!(title, "Talpa");
+            assert!(!body.contains("Carol"), "{body:?}");
+            assert!(c.gathered.iter().all(|g| g.name.is_empty()));
+        }
+        let mut c = Coalescer::new(Duration::from_secs(2));
+        let step = c.message(
+            t0,
+            opted_in(true, true),
+            &carol,
+            false,
+            false,
+            Some("Carol"),
+        );
+        assert_eq!(shown(&step), ("Carol", "text 1"));
+        let dave = from("dave@talpa.test", 2);
+        c.message(t0, opted_in(true, true), &dave, false, false, None);
+        let update = c.flush(t0 + Duration::from_secs(2), opted_in(true, true));
+        assert_eq!(
+            shown(&update),
+            (
+                "2 new messages in 2 conversations",
+                "dave@talpa.test, Carol\ndave@talpa.test: text 2"
+            )
+        );
+        // A room's sender is its nickname, even when a name is passed.
+        let mut c = Coalescer::new(Duration::from_secs(2));
+        let mut m = from("room@rooms.talpa.test", 3);
+        m.from = "Carol".into();
+        let step = c.message(t0, opted_in(true, false), &m, false, true, None);
+        assert_eq!(shown(&step).0, "Carol in room@rooms.talpa.test");
+    }
+
+    #[test]
+    fn a_roster_name_is_shown_with_the_address_and_a_local_one_alone() {
+        use crate::ui::contact_names::ContactName;
+        let local = ContactName {
+            text: "Carol".into(),
+            local: true,
+        };
+        let roster = ContactName {
+            text: "Carol".into(),
+            local: false,
+        };
+        assert_eq!(contact_label(&local, "carol@talpa.test"), "Carol");
+        assert_eq!(
+            contact_label(&roster, "mallory@talpa.test"),
+            "Carol (mallory@talpa.test)"
         );
     }
 
@@ -926,18 +1060,21 @@ mod coalescing_tests {
         let t0 = Instant::now();
         let policy = NotificationPolicy::default();
         assert_eq!(
-            c.message(t0, policy, &from("carol@talpa.test", 1), true, false),
+            c.message(t0, policy, &from("carol@talpa.test", 1), true, false, None),
             Step::Nothing
         );
         let mut out = from("carol@talpa.test", 2);
         out.direction = "out".into();
-        assert_eq!(c.message(t0, policy, &out, false, false), Step::Nothing);
+        assert_eq!(
+            c.message(t0, policy, &out, false, false, None),
+            Step::Nothing
+        );
         let off = NotificationPolicy {
             enabled: false,
             ..policy
         };
         assert_eq!(
-            c.message(t0, off, &from("carol@talpa.test", 3), false, false),
+            c.message(t0, off, &from("carol@talpa.test", 3), false, false, None),
             Step::Nothing
         );
         assert!(!c.has_unseen() && !c.in_burst(t0));
@@ -962,6 +1099,7 @@ mod coalescing_tests {
             &from("dave@talpa.test", 6),
             false,
             false,
+            None,
         );
         assert_eq!(
             shown(&next),

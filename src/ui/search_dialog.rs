@@ -3,7 +3,10 @@
 //! command, which reads the local encrypted store only (never the server's archive). Each
 //! result shows the conversation, the sender, the time and a one-line snippet with the words
 //! highlighted; activating it opens that conversation with the message at the top of the
-//! list (older pages are loaded until it is there).
+//! list (older pages are loaded until it is there). A contact named by the user is shown by
+//! that name (`ui::contact_names`, following renames), the address in the tooltip; a room's
+//! sender is its nickname, never matched to a contact's name. A screen reader hears each
+//! result with the words it matched.
 //!
 //! The snippet is hostile text: it is shown with `set_text` and Pango attributes, never parsed
 //! as markup, and control and bidirectional-formatting characters are dropped first so a
@@ -131,9 +134,17 @@ impl SearchDialog {
         let imp = dialog.imp();
         let _ = imp.core.set(core);
         imp.accounts.replace(accounts);
-        if let Some((_, peer)) = &open {
-            imp.scope_check
-                .set_label(Some(&format!("Only the conversation with {peer}")));
+        if let Some((account, peer)) = open.clone() {
+            let check = imp.scope_check.downgrade();
+            let name_scope = move || {
+                if let Some(check) = check.upgrade() {
+                    let name = crate::ui::contact_names::title_of(&account, &peer);
+                    check.set_label(Some(&format!("Only the conversation with {name}")));
+                    check.set_tooltip_text(Some(&peer));
+                }
+            };
+            name_scope();
+            crate::ui::contact_names::watch(&*imp.scope_check, name_scope);
             imp.scope_check.set_visible(true);
         }
         imp.open.replace(open);
@@ -545,8 +556,9 @@ fn split_at_frontier(
     (hits, held)
 }
 
-/// Who wrote a hit, as the result list names them.
-fn sender_text(hit: &SearchHit) -> String {
+/// Who wrote a hit, as the result list names them; `name` is the name the user gave the
+/// conversation's contact (`None` in a room, whose senders go by their own nicknames).
+fn sender_text(hit: &SearchHit, name: Option<&str>) -> String {
     if hit.direction == "out" {
         return "You".to_owned();
     }
@@ -558,7 +570,30 @@ fn sender_text(hit: &SearchHit) -> String {
             .map_or(hit.from.as_str(), |(_, nick)| nick)
             .to_owned();
     }
-    hit.from.clone()
+    // In a conversation with a contact, the contact wrote what came in.
+    let bare = hit
+        .from
+        .split_once('/')
+        .map_or(hit.from.as_str(), |(b, _)| b);
+    match name {
+        Some(name) if bare == hit.with => name.to_owned(),
+        _ => hit.from.clone(),
+    }
+}
+
+/// The words a hit matched, as a screen reader hears them: `“vole”, “garden”`, each once.
+fn matched_words(text: &str, ranges: &[(u32, u32)]) -> String {
+    let mut words: Vec<String> = Vec::new();
+    for &(s, e) in ranges {
+        let Some(word) = text.get(s as usize..e as usize) else {
+            continue;
+        };
+        let quoted = format!("“{word}”");
+        if !words.contains(&quoted) {
+            words.push(quoted);
+        }
+    }
+    words.join(", ")
 }
 
 /// Whether a character must not reach the screen from untrusted text: controls, and
@@ -617,12 +652,7 @@ fn line_label(text: &str) -> gtk4::Label {
 }
 
 fn result_row(hit: &SearchHit, several_accounts: bool) -> gtk4::ListBoxRow {
-    let title = if several_accounts {
-        format!("{} — {}", hit.with, hit.account)
-    } else {
-        hit.with.clone()
-    };
-    let peer = line_label(&title);
+    let peer = line_label("");
     peer.set_hexpand(true);
     peer.add_css_class("heading");
     let time = line_label(&crate::ui::chat::message_row::format_time(hit.timestamp_ms));
@@ -630,7 +660,7 @@ fn result_row(hit: &SearchHit, several_accounts: bool) -> gtk4::ListBoxRow {
     let top = gtk4::Box::new(gtk4::Orientation::Horizontal, 6);
     top.append(&peer);
     top.append(&time);
-    let sender = line_label(&sender_text(hit));
+    let sender = line_label("");
     sender.add_css_class("dim-label");
     sender.add_css_class("caption");
     let (text, ranges) = display_snippet(&hit.snippet, &hit.matches);
@@ -646,10 +676,46 @@ fn result_row(hit: &SearchHit, several_accounts: bool) -> gtk4::ListBoxRow {
     column.append(&snippet);
     let row = gtk4::ListBoxRow::new();
     row.set_child(Some(&column));
-    crate::ui::a11y::set_label(
-        &row,
-        &format!("{title}, {}, {}: {text}", sender_text(hit), time.text()),
-    );
+    let matched = matched_words(&text, &ranges);
+    let (hit, when) = (hit.clone(), time.text().to_string());
+    let (weak_row, peer, sender) = (row.downgrade(), peer.downgrade(), sender.downgrade());
+    // Shows the names now, and again when the user renames a contact.
+    let show_names = move || {
+        let (Some(row), Some(peer), Some(sender)) =
+            (weak_row.upgrade(), peer.upgrade(), sender.upgrade())
+        else {
+            return;
+        };
+        let name = (!hit.is_room)
+            .then(|| crate::ui::contact_names::name_of(&hit.account, &hit.with))
+            .flatten()
+            .map(|n| n.text);
+        let conversation = name.clone().unwrap_or_else(|| hit.with.clone());
+        let title = if several_accounts {
+            format!("{conversation} — {}", hit.account)
+        } else {
+            conversation
+        };
+        peer.set_text(&title);
+        // The address stays one hover away: a name cannot pass for another contact.
+        peer.set_tooltip_text(Some(&format!("{} — {}", hit.with, hit.account)));
+        let who = sender_text(&hit, name.as_deref());
+        sender.set_text(&who);
+        sender.set_tooltip_text((who != hit.from).then_some(hit.from.as_str()));
+        let address = if name.is_some() {
+            format!(" ({})", hit.with)
+        } else {
+            String::new()
+        };
+        let label = if matched.is_empty() {
+            format!("{title}{address}, {who}, {when}: {text}")
+        } else {
+            format!("{title}{address}, {who}, {when}: {text}. Matched {matched}")
+        };
+        crate::ui::a11y::set_label(&row, &label);
+    };
+    show_names();
+    crate::ui::contact_names::watch(&row, show_names);
     row
 }
 
@@ -727,8 +793,42 @@ mod tests {
             snippet: String::new(),
             matches: Vec::new(),
         };
-        assert_eq!(sender_text(&hit), "Vole");
+        assert_eq!(sender_text(&hit, None), "Vole");
         hit.direction = "out".into();
-        assert_eq!(sender_text(&hit), "You");
+        assert_eq!(sender_text(&hit, None), "You");
+    }
+
+    #[test]
+    fn a_named_contacts_hit_is_signed_with_the_name_and_a_room_nick_never_is() {
+        let mut hit = SearchHit {
+            id: 1,
+            account: "a@s".into(),
+            with: "carol@s".into(),
+            is_room: false,
+            direction: "in".into(),
+            from: "carol@s/phone".into(),
+            timestamp_ms: 0,
+            snippet: String::new(),
+            matches: Vec::new(),
+        };
+        assert_eq!(sender_text(&hit, Some("Carol")), "Carol");
+        assert_eq!(sender_text(&hit, None), "carol@s/phone");
+        // Someone else than the contact (never the case in a 1:1 conversation) keeps the address.
+        hit.from = "mallory@s".into();
+        assert_eq!(sender_text(&hit, Some("Carol")), "mallory@s");
+        hit.with = "room@rooms.s".into();
+        hit.is_room = true;
+        hit.from = "room@rooms.s/Carol".into();
+        assert_eq!(sender_text(&hit, Some("Not Carol")), "Carol");
+    }
+
+    #[test]
+    fn a_screen_reader_hears_each_matched_word_once() {
+        let text = "Vole and vole and mole";
+        assert_eq!(
+            matched_words(text, &[(0, 4), (9, 13), (0, 4)]),
+            "“Vole”, “vole”"
+        );
+        assert_eq!(matched_words(text, &[(0, 99)]), "");
     }
 }

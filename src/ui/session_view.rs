@@ -329,9 +329,11 @@ fn conversation_row(item: &glib::Object) -> gtk4::Widget {
     let Some(conversation) = item.downcast_ref::<ConversationObject>() else {
         return gtk4::Label::new(None).upcast();
     };
+    // Plain text: a contact's name may hold `&` or `<`.
     let row = adw::ActionRow::builder()
         .title(conversation.peer())
         .subtitle(conversation.account())
+        .use_markup(false)
         .activatable(true)
         .build();
     jid_row::fit(&row, &conversation.peer());
@@ -867,6 +869,11 @@ impl SessionView {
             .borrow_mut()
             .retain(|(c, _)| c != conversation);
         crate::ui::chat::sender_lookalike::opened(&conversation.account(), &conversation.peer());
+        crate::ui::chat::message_row::opened(
+            &conversation.account(),
+            &conversation.peer(),
+            conversation.is_room(),
+        );
         if let Some(view) = imp.conversation_view.get() {
             // The header (title, subtitle, composer state) changes with the rows, in one frame
             // (see `ConversationView::open_with`).
@@ -1074,11 +1081,17 @@ impl SessionView {
             .root()
             .and_downcast::<gtk4::Window>()
             .and_then(|w| w.application());
+        // A room's senders go by their nicknames: never matched to a contact's name.
+        let name = (!conversation.is_room())
+            .then(|| crate::ui::contact_names::name_of(&message.account, &message.with))
+            .flatten()
+            .map(|n| notifications::contact_label(&n, &message.with));
         self.imp().notifier.message(
             app.as_ref().map(Cast::upcast_ref),
             message,
             !conversation.notify(),
             conversation.is_room(),
+            name.as_deref(),
         );
     }
 

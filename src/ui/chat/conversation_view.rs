@@ -381,7 +381,7 @@ impl ConversationView {
         imp.conversation
             .replace(Some((account.to_owned(), peer.to_owned())));
         imp.composer
-            .set_placeholder_text(Some(&format!("Message to {peer}")));
+            .set_placeholder_text(Some(&composer_placeholder(account, peer)));
         let Some(core) = imp.core.get().cloned() else {
             return;
         };
@@ -595,13 +595,14 @@ impl ConversationView {
     }
 
     /// Lets the user write here, or not (a room we are no longer in) with `why_not` shown.
+    /// Also names the contact in the empty message box again (after a rename).
     pub fn set_can_send(&self, why_not: Option<&str>) {
         let imp = self.imp();
         imp.composer.set_sensitive(why_not.is_none());
         imp.send_button.set_sensitive(why_not.is_none());
-        let peer = imp.conversation.borrow().clone().map(|(_, p)| p);
+        let conversation = imp.conversation.borrow().clone().unwrap_or_default();
         let placeholder = why_not.map_or_else(
-            || format!("Message to {}", peer.unwrap_or_default()),
+            || composer_placeholder(&conversation.0, &conversation.1),
             str::to_owned,
         );
         imp.composer.set_placeholder_text(Some(&placeholder));
@@ -1068,4 +1069,13 @@ fn wait_briefly<F: Future + Unpin>(future: &mut F, limit: Duration) -> Option<F:
         }
         std::thread::park_timeout(left);
     }
+}
+
+/// What the empty message box says: "Message to" the contact's name when the user named it
+/// (`ui::contact_names`; the header's subtitle shows the address), else its address.
+fn composer_placeholder(account: &str, peer: &str) -> String {
+    format!(
+        "Message to {}",
+        crate::ui::contact_names::title_of(account, peer)
+    )
 }

@@ -4,6 +4,9 @@
 //! Rows are recycled as the list scrolls, so the highlight is not kept on a widget: the found
 //! message is remembered here, each row asks [`show`] whenever it is bound, and [`flash`]
 //! updates the rows bound at that moment.
+//!
+//! The highlight is a colour, which a screen reader does not see: the found row's accessible
+//! label says it was found by the search, and what it holds.
 
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
@@ -27,14 +30,34 @@ thread_local! {
     static GENERATION: Cell<u64> = const { Cell::new(0) };
 }
 
+/// What a screen reader says for the found message's row.
+pub fn accessible_label(message: &MessageObject) -> String {
+    let sender = crate::ui::chat::message_row::shown_sender(message);
+    let time = crate::ui::chat::message_row::format_time(message.timestamp_ms());
+    format!(
+        "Found by the search: {sender}, {time}: {}",
+        crate::core::one_line_bounded(&message.body(), 500)
+    )
+}
+
 /// Puts the highlight on `row` if it shows the found message, and takes it off otherwise
 /// (called whenever the row is bound).
 pub fn show(row: &MessageRow, message: &MessageObject) {
     let found = FOUND.with(|f| f.borrow().upgrade().is_some_and(|m| &m == message));
     if found {
         row.add_css_class(CLASS);
+        crate::ui::a11y::set_label(row, &accessible_label(message));
     } else {
+        unmark(row);
+    }
+}
+
+/// Takes the highlight (and what it told a screen reader) off `row`.
+fn unmark(row: &MessageRow) {
+    // Checked first: most rows were never marked, and relabelling costs a builder run.
+    if row.has_css_class(CLASS) {
         row.remove_css_class(CLASS);
+        crate::ui::a11y::set_label(row, "");
     }
 }
 
@@ -64,7 +87,7 @@ fn refresh(view: &ConversationView) {
         if let Some(row) = widget.downcast_ref::<MessageRow>() {
             match row.message() {
                 Some(m) => show(row, &m),
-                None => row.remove_css_class(CLASS),
+                None => unmark(row),
             }
             return;
         }

@@ -1,6 +1,7 @@
 //! "Invite a contact" in a room's side panel: a menu button beside the address entry listing the
 //! account's contacts (from the session's roster, see `contact_requests_view`); choosing one invites
-//! them at once, as typing their address and pressing Invite does.
+//! them at once, as typing their address and pressing Invite does. A contact the user named is
+//! listed by that name with its address beside it.
 
 use gtk4::glib;
 use gtk4::prelude::*;
@@ -60,9 +61,14 @@ fn picker(panel: &RoomPanel) -> gtk4::Popover {
         );
     }
     let popover = gtk4::Popover::builder().build();
+    let account = panel.room().map(|(account, _)| account).unwrap_or_default();
     for jid in contacts {
+        let label = match crate::ui::contact_names::name_of(&account, &jid) {
+            Some(name) => format!("{} ({jid})", name.text),
+            None => jid.clone(),
+        };
         let item = gtk4::Button::builder()
-            .label(&jid)
+            .label(&label)
             .tooltip_text(format!("Invite {jid} (makes them a member)"))
             .css_classes(["flat"])
             .build();

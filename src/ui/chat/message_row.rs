@@ -1,5 +1,7 @@
 //! One message in the conversation view: sender, time, encryption badge, text, and a note
-//! (why an own message is held, who in a room cannot read it).
+//! (why an own message is held, who in a room cannot read it). In a conversation with a
+//! contact the user named, the contact's messages are signed with that name (the header's
+//! subtitle shows the address); a room's are signed with the sender's own nickname.
 
 use gtk4::prelude::*;
 use gtk4::subclass::prelude::*;
@@ -9,6 +11,59 @@ use gtk4::{CompositeTemplate, gdk, glib};
 
 use crate::ui::models::MessageObject;
 use crate::ui::user_text;
+
+thread_local! {
+    /// The conversation with a contact on screen (account, contact); none for a room.
+    static CONTACT: RefCell<Option<(String, String)>> = const { RefCell::new(None) };
+}
+
+/// Notes the conversation the window opens (its rows are bound after this): a contact's
+/// messages are signed with its name, a room's never are.
+pub fn opened(account: &str, peer: &str, is_room: bool) {
+    CONTACT.with_borrow_mut(|c| {
+        *c = (!is_room).then(|| (account.to_owned(), peer.to_owned()));
+    });
+}
+
+/// The name the user gave the contact on screen, when it wrote `sender`.
+fn contact_name(sender: &str) -> Option<String> {
+    CONTACT.with_borrow(|c| {
+        let (account, peer) = c.as_ref()?;
+        let bare = sender.split_once('/').map_or(sender, |(bare, _)| bare);
+        if bare != peer {
+            return None;
+        }
+        crate::ui::contact_names::name_of(account, peer).map(|n| n.text)
+    })
+}
+
+/// Who a row says wrote `message`: "You", the contact's name, or the sender as stored.
+pub(crate) fn shown_sender(message: &MessageObject) -> String {
+    if message.outgoing() {
+        "You".to_owned()
+    } else {
+        let sender = message.sender();
+        contact_name(&sender).unwrap_or(sender)
+    }
+}
+
+/// Binds again the rows `view` shows now (after a contact was renamed).
+pub fn rebind_shown(view: &crate::ui::chat::ConversationView) {
+    fn walk(widget: &gtk4::Widget) {
+        if let Some(row) = widget.downcast_ref::<MessageRow>() {
+            if let Some(message) = row.message() {
+                row.bind(&message);
+            }
+            return;
+        }
+        let mut child = widget.first_child();
+        while let Some(c) = child {
+            walk(&c);
+            child = c.next_sibling();
+        }
+    }
+    walk(view.list_view().upcast_ref());
+}
 
 mod imp {
     #[allow(clippy::wildcard_imports)]
@@ -110,11 +165,7 @@ impl MessageRow {
     /// Shows `message` in this (possibly recycled) row.
     pub fn bind(&self, message: &MessageObject) {
         let imp = self.imp();
-        let sender = if message.outgoing() {
-            "You".to_owned()
-        } else {
-            message.sender()
-        };
+        let sender = shown_sender(message);
         imp.sender_label.set_label(&sender);
         crate::ui::chat::sender_lookalike::show(&imp.sender_label, message, &sender);
         imp.time_label

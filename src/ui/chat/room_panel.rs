@@ -1,7 +1,10 @@
 //! The side panel of an open room: who is present (nick, real address when the room shows it,
 //! affiliation), inviting someone, and leaving. Fed by the session view from `Event::Occupants`.
+//! An occupant whose real address the room shows and whom the user named is given that name
+//! beside the address; the title stays the nickname, the occupant's own choice (a nickname is
+//! never taken for a name the user gave).
 
-use std::cell::{OnceCell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::sync::OnceLock;
 
 use gtk4::glib::subclass::Signal;
@@ -35,6 +38,10 @@ mod imp {
         pub core: OnceCell<CoreHandle>,
         /// `(account, room)` shown now.
         pub room: RefCell<Option<(String, String)>>,
+        /// Its occupants (made into rows again when a contact is renamed).
+        pub occupants: RefCell<Option<gio::ListStore>>,
+        /// Whether renames are followed already.
+        pub watching_names: Cell<bool>,
     }
 
     #[glib::object_subclass]
@@ -108,8 +115,9 @@ glib::wrapper! {
         @implements gtk4::Buildable, gtk4::ConstraintTarget, gtk4::Orientable;
 }
 
-/// A readable line for an occupant's standing in the room.
-pub fn occupant_subtitle(jid: &str, affiliation: &str) -> String {
+/// A readable line for an occupant's standing in the room, and its real address (with the
+/// name the user gave it, `name`) when the room shows it.
+pub fn occupant_subtitle(jid: &str, affiliation: &str, name: Option<&str>) -> String {
     let standing = match affiliation {
         "owner" => "Owner",
         "admin" => "Administrator",
@@ -117,18 +125,27 @@ pub fn occupant_subtitle(jid: &str, affiliation: &str) -> String {
         "outcast" => "Banned",
         _ => "Not a member",
     };
-    if jid.is_empty() {
-        format!("{standing} · address hidden")
-    } else {
-        format!("{standing} · {jid}")
+    match (jid.is_empty(), name) {
+        (true, _) => format!("{standing} · address hidden"),
+        (false, Some(name)) => format!("{standing} · {name} ({jid})"),
+        (false, None) => format!("{standing} · {jid}"),
     }
 }
 
-fn occupant_row(item: &glib::Object) -> gtk4::Widget {
+fn occupant_row(item: &glib::Object, account: &str) -> gtk4::Widget {
     let Some(occupant) = item.downcast_ref::<OccupantObject>() else {
         return gtk4::Label::new(None).upcast();
     };
-    let mut subtitle = occupant_subtitle(&occupant.jid(), &occupant.affiliation());
+    let jid = occupant.jid();
+    let bare = jid.split_once('/').map_or(jid.as_str(), |(bare, _)| bare);
+    let name = (!bare.is_empty())
+        .then(|| crate::ui::contact_names::name_of(account, bare))
+        .flatten();
+    let mut subtitle = occupant_subtitle(
+        &jid,
+        &occupant.affiliation(),
+        name.as_ref().map(|n| n.text.as_str()),
+    );
     let lookalike = occupant.lookalike_of();
     if !lookalike.is_empty() {
         subtitle = format!("{} · {subtitle}", user_text::lookalike_warning(&lookalike));
@@ -162,16 +179,33 @@ impl RoomPanel {
         let imp = self.imp();
         imp.room
             .replace(Some((account.to_owned(), room.to_owned())));
-        imp.occupants_list.bind_model(Some(occupants), occupant_row);
+        let account = account.to_owned();
+        imp.occupants_list
+            .bind_model(Some(occupants), move |item| occupant_row(item, &account));
         imp.title_label.set_label("Occupants");
+        if !imp.watching_names.replace(true) {
+            // A rename shows at once: the rows are made again.
+            let panel = self.downgrade();
+            crate::ui::contact_names::watch(self, move || {
+                let Some(panel) = panel.upgrade() else { return };
+                let imp = panel.imp();
+                let room = imp.room.borrow().clone();
+                let model = imp.occupants.borrow().clone();
+                if let (Some((account, room)), Some(model)) = (room, model) {
+                    panel.show_room(&account, &room, &model);
+                }
+            });
+        }
+        imp.occupants.replace(Some(occupants.clone()));
     }
 
     /// Shows nothing (on lock and when a 1:1 conversation opens).
     pub fn clear(&self) {
         let imp = self.imp();
         imp.room.replace(None);
+        imp.occupants.replace(None);
         imp.occupants_list
-            .bind_model(None::<&gio::ListModel>, occupant_row);
+            .bind_model(None::<&gio::ListModel>, |item| occupant_row(item, ""));
         imp.invite_entry.set_text("");
     }
 
@@ -269,11 +303,23 @@ mod tests {
     #[test]
     fn occupant_standing_is_readable_and_hidden_addresses_are_said_so() {
         assert_eq!(
-            occupant_subtitle("bob@talpa.test", "member"),
+            occupant_subtitle("bob@talpa.test", "member", None),
             "Member · bob@talpa.test"
         );
         assert_eq!(
-            occupant_subtitle("", "none"),
+            occupant_subtitle("", "none", None),
+            "Not a member · address hidden"
+        );
+    }
+
+    #[test]
+    fn a_named_occupant_is_named_beside_its_address_and_a_hidden_one_never() {
+        assert_eq!(
+            occupant_subtitle("bob@talpa.test/phone", "member", Some("Bob")),
+            "Member · Bob (bob@talpa.test/phone)"
+        );
+        assert_eq!(
+            occupant_subtitle("", "none", Some("Bob")),
             "Not a member · address hidden"
         );
     }

@@ -3,11 +3,11 @@
 //! show the name instead of the address, which stays visible as the row's subtitle and
 //! tooltip and the header's subtitle.
 //!
-//! The names are remembered here per account while the profile is unlocked (forgotten at
-//! lock, with the rest of the session), so a conversation that appears later is named too.
+//! The names are remembered per account while the profile is unlocked (`ui::contact_names`,
+//! forgotten at lock with the rest of the session), so a conversation that appears later is
+//! named too, and the other views that name contacts follow.
 
-use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use gtk4::glib;
 use gtk4::prelude::*;
@@ -19,17 +19,8 @@ use super::SessionView;
 use crate::core::{Command, CoreHandle, Reply};
 use crate::ui::models::ConversationObject;
 
-thread_local! {
-    /// Name by (account, contact).
-    static NAMES: RefCell<HashMap<(String, String), String>> = RefCell::new(HashMap::new());
-}
-
 fn cached(account: &str, peer: &str) -> Option<String> {
-    NAMES.with(|n| {
-        n.borrow()
-            .get(&(account.to_owned(), peer.to_owned()))
-            .cloned()
-    })
+    crate::ui::contact_names::name_of(account, peer).map(|n| n.text)
 }
 
 /// What a conversation is called: its name, else its address.
@@ -55,23 +46,15 @@ pub(super) fn apply(
     names: &BTreeMap<String, String>,
     roster_names: &BTreeMap<String, String>,
 ) {
-    let mut merged = roster_names.clone();
-    merged.extend(names.iter().map(|(k, v)| (k.clone(), v.clone())));
-    let names = &merged;
-    NAMES.with(|n| {
-        let mut n = n.borrow_mut();
-        n.retain(|(a, _), _| a != account);
-        n.extend(
-            names
-                .iter()
-                .map(|(peer, name)| ((account.to_owned(), peer.clone()), name.clone())),
-        );
-    });
+    let names = crate::ui::contact_names::replace(account, names, roster_names);
     let imp = view.imp();
     if let Some(store) = imp.conversations.get() {
         for c in store.iter::<ConversationObject>().flatten() {
             if c.account() == account && !c.is_room() {
-                let name = names.get(&c.peer()).cloned().unwrap_or_default();
+                let name = names
+                    .get(&c.peer())
+                    .map(|n| n.text.clone())
+                    .unwrap_or_default();
                 if c.display_name() != name {
                     c.set_display_name(name);
                 }
@@ -84,6 +67,12 @@ pub(super) fn apply(
     {
         imp.content_title.set_title(&title(&c));
         super::room_state::refresh_open(view, &c);
+        if !c.is_room()
+            && let Some(chat) = imp.conversation_view.get()
+        {
+            // The contact's messages on screen are signed with the new name.
+            crate::ui::chat::message_row::rebind_shown(chat);
+        }
     }
 }
 
@@ -130,5 +119,5 @@ pub(super) fn fit_row(row: &adw::ActionRow, c: &ConversationObject) {
 
 /// Forgets the names (at lock).
 pub(super) fn forget() {
-    NAMES.with(|n| n.borrow_mut().clear());
+    crate::ui::contact_names::forget();
 }
