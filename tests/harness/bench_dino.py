@@ -502,8 +502,9 @@ class Talpa:
     def start(self):
         rfd, wfd = os.pipe()
         env = {**self.s.env, "HOME": make_home(self.s, os.path.join(self.s.work, "talpa-home")),
-               # BENCH_TALPA_LOG=...,talpa::bench::frames=debug traces every frame of an open
-               # (in the work directory's talpa.log).
+               # BENCH_TALPA_LOG=...,talpa::bench::frames=debug with TALPA_PROBE_FRAMES=1 in
+               # the environment traces every frame of an open (in the work directory's
+               # talpa.log).
                "TALPA_LOG": os.environ.get("BENCH_TALPA_LOG",
                                            "warn,tor_netdir=error,talpa::bench=info")}
         self.lines = []
@@ -513,16 +514,19 @@ class Talpa:
              self.s.bed["tor"]["network_file"], "--startup-jitter", "0",
              "--bench-fd", str(rfd)],
             env=env, pass_fds=(rfd,), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            text=True)
+            text=True, errors="replace")
         os.close(rfd)
         self.control = os.fdopen(wfd, "w")
         threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
         return self.proc.pid
 
     def _read(self, proc):
+        # Bytes that are not UTF-8 (a library's message) are replaced: a decoding error would
+        # end this thread, and the bench would then wait forever for lines Talpa did log.
         with open(os.path.join(self.s.work, "talpa.log"), "a") as out:
             for line in proc.stderr:
                 out.write(line)
+                out.flush()
                 with self.cond:
                     self.lines.append((time.monotonic(), line.strip()))
                     self.cond.notify_all()
