@@ -83,19 +83,8 @@ pub fn flash(view: &ConversationView, message: &MessageObject) {
 
 /// Applies [`show`] to every row `view` has now.
 fn refresh(view: &ConversationView) {
-    fn walk(widget: &gtk4::Widget) {
-        if let Some(row) = widget.downcast_ref::<MessageRow>() {
-            match row.message() {
-                Some(m) => show(row, &m),
-                None => unmark(row),
-            }
-            return;
-        }
-        let mut child = widget.first_child();
-        while let Some(c) = child {
-            walk(&c);
-            child = c.next_sibling();
-        }
-    }
-    walk(view.list_view().upcast_ref());
+    crate::ui::chat::message_row::for_each_row(view, |row| match row.message() {
+        Some(m) => show(row, &m),
+        None => unmark(row),
+    });
 }

@@ -49,20 +49,30 @@ pub(crate) fn shown_sender(message: &MessageObject) -> String {
 
 /// Binds again the rows `view` shows now (after a contact was renamed).
 pub fn rebind_shown(view: &crate::ui::chat::ConversationView) {
-    fn walk(widget: &gtk4::Widget) {
+    for_each_row(view, |row| {
+        if let Some(message) = row.message() {
+            row.bind(&message);
+        }
+    });
+}
+
+/// Calls `f` with every message row widget `view`'s list holds now.
+pub(crate) fn for_each_row(
+    view: &crate::ui::chat::ConversationView,
+    mut f: impl FnMut(&MessageRow),
+) {
+    fn walk(widget: &gtk4::Widget, f: &mut dyn FnMut(&MessageRow)) {
         if let Some(row) = widget.downcast_ref::<MessageRow>() {
-            if let Some(message) = row.message() {
-                row.bind(&message);
-            }
+            f(row);
             return;
         }
         let mut child = widget.first_child();
         while let Some(c) = child {
-            walk(&c);
+            walk(&c, f);
             child = c.next_sibling();
         }
     }
-    walk(view.list_view().upcast_ref());
+    walk(view.list_view().upcast_ref(), &mut f);
 }
 
 mod imp {
