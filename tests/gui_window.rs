@@ -204,23 +204,15 @@ fn creating_a_profile_opens_the_session_and_ctrl_l_locks_it_again() {
     let session = wait_until_changed(&app, &unlock, "create_flow_3_session", 50_000);
     assert!(app.window_is_viewable(&window), "the window went away");
 
+    // Locked, the session view gives way to the unlock page. It is not the first screen again
+    // pixel for pixel: with a profile on disk no "create a new profile" is offered any more.
+    // That it is the unlock page shows in what it does: the passphrase opens the session again.
     app.key(&window, "ctrl+l");
-    let deadline = Instant::now() + PATIENCE;
-    let mut back = u64::MAX;
-    let mut locked = session.clone();
-    while Instant::now() < deadline {
-        sleep(Duration::from_millis(500));
-        locked = app.screenshot("create_flow_4_locked_again");
-        back = differing_pixels(&unlock, &locked);
-        if back < 20_000 {
-            break;
-        }
-    }
-    assert!(
-        back < 20_000,
-        "Ctrl+L did not return to the unlock page ({back} pixels differ from it); see {}",
-        locked.display()
-    );
+    let locked = wait_until_changed(&app, &session, "create_flow_4_locked_again", 50_000);
+    app.type_text(&window, "five random words for talpa");
+    app.key(&window, "Return");
+    wait_until_changed(&app, &locked, "create_flow_5_unlocked_again", 50_000);
+    assert!(app.window_is_viewable(&window), "the window went away");
 
     app.key(&window, "ctrl+q");
     assert!(app.wait_for_exit(), "talpa did not quit on Ctrl+Q");
