@@ -112,10 +112,10 @@ fn rename(app: &adw::Application, session: &SessionView, text: &str) {
     });
 }
 
-#[allow(clippy::needless_pass_by_value)] // the signature run_app_checks expects
-fn checks(app: &adw::Application, core: CoreHandle) {
+/// A presented window on a new profile whose core stores Alice's account (its server never
+/// answers: port 9), as both checks start.
+fn window_with_alice(app: &adw::Application, core: &CoreHandle) -> Window {
     let window = Window::new(app, core.clone());
-    let core = &core;
     window.set_default_size(1000, 700);
     window.present();
     pump(Duration::from_millis(300));
@@ -139,6 +139,13 @@ fn checks(app: &adw::Application, core: CoreHandle) {
             retention: Some("1w".into()),
         }),
     );
+    window
+}
+
+#[allow(clippy::needless_pass_by_value)] // the signature run_app_checks expects
+fn checks(app: &adw::Application, core: CoreHandle) {
+    let window = window_with_alice(app, &core);
+    let core = &core;
     // A stored conversation with Carol (the message waits in the outbox).
     call(
         core,
@@ -367,31 +374,8 @@ fn set_preference(core: &CoreHandle, key: &str, value: bool) {
 
 #[allow(clippy::needless_pass_by_value, clippy::too_many_lines)] // run_app_checks' signature
 fn elsewhere_checks(app: &adw::Application, core: CoreHandle) {
-    let window = Window::new(app, core.clone());
+    let window = window_with_alice(app, &core);
     let core = &core;
-    window.set_default_size(1000, 700);
-    window.present();
-    pump(Duration::from_millis(300));
-    call(
-        core,
-        Command::CreateProfile {
-            passphrase: Secret::new("names"),
-        },
-    );
-    call(
-        core,
-        Command::AddAccount(NewAccount {
-            jid: ALICE.into(),
-            password: Secret::new("pw"),
-            host: Some("127.0.0.1".into()),
-            port: Some(9),
-            direct_tls: false,
-            trust_anchor_pem: None,
-            local_only_contacts: false,
-            dot_resolver: None,
-            retention: Some("1w".into()),
-        }),
-    );
     for (to, body) in [(CAROL, "the vole digs"), (DAVE, "hello dave")] {
         call(
             core,
