@@ -11,6 +11,10 @@
 //! ```
 //! `privacy` holds the pure fingerprint/timing policies used by `core` and `xmpp`.
 
+// Proving the account supervisor's future `Send` (Arti's and tokio-xmpp's futures nested in
+// `select!`) goes deeper than the default 128; newer compilers warn and will refuse.
+#![recursion_limit = "256"]
+
 pub mod core;
 pub mod headless;
 pub mod omemo;

@@ -256,7 +256,10 @@ fn main() -> ExitCode {
                 let _guard = runtime.enter();
                 CoreHandle::try_spawn(options).map_err(name_profile)
             };
-            talpa::ui::preinit();
+            if let Err(e) = talpa::ui::preinit() {
+                eprintln!("talpa: {e}");
+                return ExitCode::FAILURE;
+            }
             let probe = cli
                 .bench_fd
                 .map(|fd| PathBuf::from(format!("/proc/self/fd/{fd}")));

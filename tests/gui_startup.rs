@@ -4,6 +4,8 @@
 //!   (Mesa's llvmpipe with libLLVM) is never loaded; a renderer the user chose is kept.
 //! - The window comes up before the embedded Tor client starts (nothing of Tor is open while
 //!   the unlock page shows); after the unlock, Tor bootstraps and the account connects.
+//! - Without a display (none, or an X server closing the connection) the binary says so and
+//!   exits 1 instead of crashing.
 
 mod gui_support;
 mod support;
@@ -195,6 +197,78 @@ fn without_a_gpu_the_window_is_drawn_by_cairo_without_loading_software_gl() {
         }
     }
     app.quit();
+}
+
+/// Runs the binary on a fresh profile with `display` as DISPLAY and returns its exit code and
+/// what it wrote on stderr.
+fn start_without_a_usable_display(display: &str) -> (Option<i32>, String) {
+    let profile = tempfile::tempdir().expect("profile directory");
+    let out = Command::new(env!("CARGO_BIN_EXE_talpa"))
+        .arg("--profile")
+        .arg(profile.path())
+        .env("DISPLAY", display)
+        .env("GDK_BACKEND", "x11")
+        .env("GTK_A11Y", "none")
+        .env("NO_AT_BRIDGE", "1")
+        .env("TALPA_LOG", "warn")
+        .env_remove("WAYLAND_DISPLAY")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the talpa binary");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn without_a_display_the_binary_says_so_and_exits_instead_of_crashing() {
+    // No X server on that display at all.
+    let (code, stderr) = start_without_a_usable_display(":64999");
+    assert_eq!(
+        code,
+        Some(1),
+        "exit status without a display; stderr: {stderr}"
+    );
+    assert!(
+        stderr.contains("talpa: cannot open the display (DISPLAY=:64999)"),
+        "stderr: {stderr}"
+    );
+
+    // An X server that closes each connection at once, as one does while it resets (the
+    // case that used to end in SIGSEGV: GTK then counted itself initialised without a display).
+    let dir = Path::new("/tmp/.X11-unix");
+    std::fs::create_dir_all(dir).expect("/tmp/.X11-unix");
+    let socket = dir.join("X64998");
+    let _ = std::fs::remove_file(&socket);
+    let listener = std::os::unix::net::UnixListener::bind(&socket).expect("bind X64998");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let closer = std::thread::spawn({
+        let stop = stop.clone();
+        move || {
+            // Each connection is dropped as soon as it is accepted.
+            for conn in listener.incoming() {
+                drop(conn);
+                if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+            }
+        }
+    });
+    let (code, stderr) = start_without_a_usable_display(":64998");
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = std::os::unix::net::UnixStream::connect(&socket);
+    closer.join().expect("the closing server");
+    std::fs::remove_file(&socket).expect("remove X64998");
+    assert_eq!(
+        code,
+        Some(1),
+        "exit status with a resetting server; stderr: {stderr}"
+    );
+    assert!(
+        stderr.contains("talpa: cannot open the display (DISPLAY=:64998)"),
+        "stderr: {stderr}"
+    );
 }
 
 #[test]

@@ -67,14 +67,29 @@ pub fn toast(widget: &impl IsA<gtk4::Widget>, text: &str) {
     }
 }
 
+/// The display could not be opened: no X server or Wayland compositor answered (or it closed
+/// the connection at once, as an X server does while it resets).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open the display ({0}): is a graphical session running?")]
+pub struct NoDisplay(pub String);
+
 /// Initialises GTK and libadwaita early (connecting to the display, loading settings), so the
-/// caller can overlap it with other start-up work; [`run`] does it otherwise. Failures surface
-/// again in [`run`].
-pub fn preinit() {
-    if gtk4::init().is_ok() {
-        adw::init().ok();
+/// caller can overlap it with other start-up work.
+///
+/// When it fails the process must not go on to [`run`], since
+/// GTK counts itself initialised even after a failed attempt and would then start the
+/// application without a display (libadwaita dereferences the missing display: SIGSEGV).
+pub fn preinit() -> Result<(), NoDisplay> {
+    if gtk4::init().is_err() {
+        let named = std::env::var("WAYLAND_DISPLAY")
+            .map(|d| format!("WAYLAND_DISPLAY={d}"))
+            .or_else(|_| std::env::var("DISPLAY").map(|d| format!("DISPLAY={d}")))
+            .unwrap_or_else(|_| "neither DISPLAY nor WAYLAND_DISPLAY is set".to_owned());
+        return Err(NoDisplay(named));
     }
+    adw::init().ok();
     probe::mark("gtk_init");
+    Ok(())
 }
 
 /// Runs the GTK application on the calling thread until its last window closes.

@@ -32,6 +32,10 @@ impl Xvfb {
                 "1280x800x24",
                 "-nolisten",
                 "tcp",
+                // Without it the server resets whenever its last client leaves — between two
+                // `xdotool` polls, before Talpa has connected — and closes connections that
+                // arrive during the reset: Talpa then finds no display.
+                "-noreset",
             ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
