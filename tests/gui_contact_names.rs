@@ -659,3 +659,58 @@ fn room_checks(app: &adw::Application, core: CoreHandle) {
     );
     invite.popdown();
 }
+
+#[test]
+fn a_rename_while_the_conversation_switcher_is_open_shows_in_it_at_once() {
+    if gui_support::is_gui_child() {
+        gui_support::run_app_checks(switcher_checks);
+        return;
+    }
+    gui_support::run_as_gui_child(
+        "a_rename_while_the_conversation_switcher_is_open_shows_in_it_at_once",
+    );
+}
+
+/// The conversation switcher's row of Carol's conversation: its title.
+fn switcher_title(switcher: &ConversationSwitcherDialog) -> Option<String> {
+    find_widget::<adw::ActionRow>(switcher.upcast_ref(), &|r| {
+        r.title() == CAROL || r.subtitle().is_some_and(|s| s.contains(CAROL))
+    })
+    .map(|r| r.title().to_string())
+}
+
+#[allow(clippy::needless_pass_by_value)] // run_app_checks' signature
+fn switcher_checks(app: &adw::Application, core: CoreHandle) {
+    let (window, _session) = gui_support::unlocked_window_with_account(app, core, ALICE, "1w");
+    window.on_event(&incoming(1, CAROL, "hello"));
+    window.on_event(&names_event("Carol from work"));
+    window.switch_conversation();
+    pump_until("the switcher", || {
+        find::<ConversationSwitcherDialog>(app).is_some()
+    });
+    let switcher = find::<ConversationSwitcherDialog>(app).expect("switcher");
+    pump_until("Carol listed by name", || {
+        switcher_title(&switcher).as_deref() == Some("Carol from work")
+    });
+    switcher.search("from work");
+    pump_until("Carol found by name", || switcher.n_results() == 1);
+
+    // Renamed by another of the user's clients (a roster push) while the switcher is open.
+    window.on_event(&Event::ContactNames {
+        account: ALICE.into(),
+        names: std::collections::BTreeMap::new(),
+        roster_names: std::collections::BTreeMap::from([(CAROL.to_owned(), "Carol B".to_owned())]),
+    });
+    pump_until("the old name no longer matches", || {
+        switcher.n_results() == 0
+    });
+    switcher.search("carol b");
+    pump_until("Carol found by her new name", || switcher.n_results() == 1);
+    assert_eq!(switcher_title(&switcher).as_deref(), Some("Carol B"));
+    // Renamed again with the switcher showing her row: the row follows.
+    window.on_event(&names_event("Carol B from work"));
+    pump_until("the row renamed", || {
+        switcher_title(&switcher).as_deref() == Some("Carol B from work")
+    });
+    switcher.close();
+}

@@ -10,12 +10,16 @@
 //! Room nicknames are never looked up here — a nickname is the occupant's own choice and is
 //! shown as such.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 use gtk4::glib;
 use gtk4::prelude::*;
+use libadwaita as adw;
+use libadwaita::prelude::*;
+
+use crate::ui::models::ConversationObject;
 
 /// A contact's name and where it comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,6 +111,36 @@ fn changed() {
     for f in live {
         f();
     }
+}
+
+/// Shows conversation `c` on `row` as the sidebar and the conversation switcher do: its name
+/// as the title, with the address and the account beneath; unnamed, the address over the
+/// account. Follows a rename (the session view renames `c`) for as long as `row` lives.
+pub fn show_on_row(row: &adw::ActionRow, c: &ConversationObject) {
+    fn show(row: &adw::ActionRow, c: &ConversationObject) {
+        if c.display_name().is_empty() {
+            row.set_title(&c.peer());
+            row.set_subtitle(&c.account());
+        } else {
+            row.set_title(&c.display_name());
+            row.set_subtitle(&format!("{} · {}", c.peer(), c.account()));
+        }
+    }
+    show(row, c);
+    let weak_row = row.downgrade();
+    let handler = c.connect_display_name_notify(move |c| {
+        if let Some(row) = weak_row.upgrade() {
+            show(&row, c);
+        }
+    });
+    // The conversation outlives the rows made for it (each opening of the switcher makes
+    // new ones): its handler goes with the row.
+    let (conversation, handler) = (c.downgrade(), Cell::new(Some(handler)));
+    row.connect_destroy(move |_| {
+        if let (Some(c), Some(handler)) = (conversation.upgrade(), handler.take()) {
+            c.disconnect(handler);
+        }
+    });
 }
 
 /// Forgets every name (at lock).

@@ -1,5 +1,7 @@
 //! The conversation switcher (Ctrl+K): type part of a contact's or room's address, press Enter
 //! (or pick a row) and that conversation opens. It filters the session's conversation model.
+//! A contact the user named is listed and found by that name, and a rename while the switcher
+//! is open (in the conversation settings, or a roster push from another client) shows at once.
 
 use std::cell::{OnceCell, RefCell};
 use std::sync::OnceLock;
@@ -82,27 +84,25 @@ pub fn matches(peer: &str, query: &str) -> bool {
     peer.to_lowercase().contains(&query.trim().to_lowercase())
 }
 
-/// Whether `c` matches what was typed: its address, or the name given to it on this device.
+/// Whether `c` matches what was typed: its address, or the contact's name (read from the names
+/// themselves, which are renamed before any conversation is).
 fn conversation_matches(c: &ConversationObject, query: &str) -> bool {
-    matches(&c.peer(), query) || (!c.display_name().is_empty() && matches(&c.display_name(), query))
+    matches(&c.peer(), query)
+        || (!c.is_room()
+            && crate::ui::contact_names::name_of(&c.account(), &c.peer())
+                .is_some_and(|name| matches(&name.text, query)))
 }
 
 fn result_row(item: &glib::Object) -> gtk4::Widget {
     let Some(c) = item.downcast_ref::<ConversationObject>() else {
         return gtk4::Label::new(None).upcast();
     };
-    let named = !c.display_name().is_empty();
     let row = adw::ActionRow::builder()
-        .title(if named { c.display_name() } else { c.peer() })
-        .subtitle(if named {
-            format!("{} · {}", c.peer(), c.account())
-        } else {
-            c.account()
-        })
         // Plain text: a contact's name may hold `&` or `<`.
         .use_markup(false)
         .activatable(true)
         .build();
+    crate::ui::contact_names::show_on_row(&row, c);
     if c.is_room() {
         row.add_prefix(&gtk4::Image::from_icon_name("system-users-symbolic"));
     }
@@ -128,6 +128,13 @@ impl ConversationSwitcherDialog {
         });
         let results = gtk4::FilterListModel::new(Some(conversations.clone()), Some(filter.clone()));
         imp.results_list.bind_model(Some(&results), result_row);
+        // A rename may make a conversation match, or stop matching, what was typed.
+        let weak_filter = filter.downgrade();
+        crate::ui::contact_names::watch(&dialog, move || {
+            if let Some(filter) = weak_filter.upgrade() {
+                filter.changed(gtk4::FilterChange::Different);
+            }
+        });
         imp.search_entry.connect_search_changed(glib::clone!(
             #[weak]
             dialog,

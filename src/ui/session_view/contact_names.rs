@@ -13,7 +13,6 @@ use gtk4::glib;
 use gtk4::prelude::*;
 use gtk4::subclass::prelude::ObjectSubclassIsExt;
 use libadwaita as adw;
-use libadwaita::prelude::*;
 
 use super::SessionView;
 use crate::core::{Command, CoreHandle, Reply};
@@ -99,22 +98,7 @@ pub(super) fn fit_row(row: &adw::ActionRow, c: &ConversationObject) {
     {
         c.set_display_name(name);
     }
-    let show = |row: &adw::ActionRow, c: &ConversationObject| {
-        if c.display_name().is_empty() {
-            row.set_title(&c.peer());
-            row.set_subtitle(&c.account());
-        } else {
-            row.set_title(&c.display_name());
-            row.set_subtitle(&format!("{} · {}", c.peer(), c.account()));
-        }
-    };
-    show(row, c);
-    let row = row.downgrade();
-    c.connect_display_name_notify(move |c| {
-        if let Some(row) = row.upgrade() {
-            show(&row, c);
-        }
-    });
+    crate::ui::contact_names::show_on_row(row, c);
 }
 
 /// Forgets the names (at lock).
