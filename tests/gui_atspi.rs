@@ -8,9 +8,15 @@
 //! that nothing of the session is left in the accessible tree. Screenshots of each step go to
 //! `$CARGO_TARGET_DIR/screenshots/atspi_*.png`.
 //!
+//! A second check gives the window a profile filled over the bed (Prosody through the private
+//! Tor network, a slixmpp peer): a contact the user named has sent a message; the script
+//! unlocks it and checks that a screen reader hears the contact's name, not the address, for
+//! the sidebar row and for the sender of the message row.
+//!
 //! It fails (never skips) if the accessibility bus, the window or the script cannot start.
 
 mod gui_support;
+mod support;
 
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
@@ -18,6 +24,9 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use gui_support::{PATIENCE, Xvfb};
+use serde_json::json;
+use support::headless::talpa_online;
+use support::{Peer, bed};
 
 /// A child process started in a process group of its own, the whole group killed on drop
 /// (the accessibility bus launcher starts a D-Bus daemon of its own, which starts the
@@ -123,6 +132,58 @@ fn accessibility_bus(display: &str, session: &str) -> Killed {
 
 #[test]
 fn a_screen_reader_can_name_every_control_and_create_open_preferences_and_lock() {
+    let profile = tempfile::tempdir().expect("temporary profile directory");
+    drive(
+        profile.path(),
+        &[],
+        &["--passphrase", "five random words for talpa"],
+    );
+}
+
+#[test]
+fn a_screen_reader_hears_a_named_contacts_name_on_its_sidebar_row_and_messages() {
+    const NAME: &str = "Carol from work";
+    const BODY: &str = "hello reader, from the slixmpp peer";
+    let bed = bed();
+    let (me, my_password) = bed.new_account("reader");
+    let (carol, carol_password) = bed.new_account("carol");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let profile = dir.path().join("p");
+    // The profile is filled through the headless front end: the account online through the
+    // bed's Tor network, the contact named, her message received and stored.
+    let mut talpa = talpa_online(bed, &profile, &me, &my_password);
+    let (reply, _) = talpa.call(json!({
+        "cmd": "set_contact_name", "account": me, "jid": carol, "name": NAME,
+    }));
+    assert_eq!(reply["ok"], true, "{reply}");
+    let mut peer = Peer::spawn(bed, &carol, &carol_password);
+    peer.send_message(&me, BODY);
+    talpa.wait_event_for(
+        |e| e["event"] == "message" && e["body"] == BODY,
+        Duration::from_secs(120),
+    );
+    talpa.quit();
+    let network = bed.tor.network_file.to_string_lossy().into_owned();
+    drive(
+        &profile,
+        &["--tor-network", &network],
+        &[
+            "--passphrase",
+            "e2e",
+            "--contact",
+            NAME,
+            "--address",
+            &carol,
+            "--message",
+            BODY,
+        ],
+    );
+}
+
+/// Starts Xvfb, a D-Bus session with its accessibility bus and the `talpa` window on
+/// `profile` (with `talpa_args`), and runs tests/harness/atspi_drive.py with `script_args`;
+/// fails unless the script says every check held.
+fn drive(profile: &std::path::Path, talpa_args: &[&str], script_args: &[&str]) {
     let version = Command::new(env!("CARGO_BIN_EXE_talpa"))
         .arg("--version")
         .output()
@@ -135,12 +196,12 @@ fn a_screen_reader_can_name_every_control_and_create_open_preferences_and_lock()
     let xvfb = Xvfb::start();
     let (_bus, session) = session_bus();
     let _a11y = accessibility_bus(&xvfb.display, &session);
-    let profile = tempfile::tempdir().expect("temporary profile directory");
-    let log = profile.path().with_extension("stderr");
+    let log = profile.with_extension("stderr");
     let mut talpa = Killed::spawn(
         Command::new(env!("CARGO_BIN_EXE_talpa"))
             .arg("--profile")
-            .arg(profile.path())
+            .arg(profile)
+            .args(talpa_args)
             .env("DISPLAY", &xvfb.display)
             .env("DBUS_SESSION_BUS_ADDRESS", &session)
             .env("GDK_BACKEND", "x11")
@@ -162,7 +223,7 @@ fn a_screen_reader_can_name_every_control_and_create_open_preferences_and_lock()
         .arg((PATIENCE.as_secs() * 5).to_string())
         .arg("/usr/bin/python3")
         .arg(script)
-        .args(["--passphrase", "five random words for talpa"])
+        .args(script_args)
         .arg("--screenshots")
         .arg(gui_support::screenshot_dir())
         .env("DISPLAY", &xvfb.display)

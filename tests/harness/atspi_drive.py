@@ -6,6 +6,12 @@ python3-gi + gir1.2-atspi-2.0, which a venv does not see), inside a D-Bus sessio
 accessibility bus is up and with `talpa` already started on a fresh profile:
 
   atspi_drive.py --passphrase TEXT --screenshots DIR
+  atspi_drive.py --passphrase TEXT --screenshots DIR --contact NAME --address JID --message BODY
+
+The second form is given a profile that holds a conversation with a contact the user named
+NAME (address JID) and a message BODY the contact sent: it unlocks with TEXT and checks that a
+screen reader hears NAME for the contact's sidebar row and, once that row is activated, as the
+sender of the message row showing BODY (not the address). Without --contact:
 
 It finds the application on the AT-SPI desktop and, using accessible names only:
   1. walks every window's accessible tree and fails on any shown actionable node (button,
@@ -315,10 +321,96 @@ def open_main_menu_item(app, item):
     return entry
 
 
+def parent(node):
+    try:
+        return node.get_parent()
+    except gi.repository.GLib.Error:
+        return None
+
+
+def ancestor(node, wanted_role):
+    """The nearest node above `node` (itself included) with this role."""
+    depth = 0
+    while node is not None and depth < 60:
+        if role(node) == wanted_role:
+            return node
+        node = parent(node)
+        depth += 1
+    return None
+
+
+def wait_node(app, what, matches):
+    """The first shown node `matches` accepts, waiting for it."""
+    end = time.time() + PATIENCE
+    while time.time() < end:
+        for window in windows(app):
+            for node in shown(window):
+                if matches(node):
+                    return node
+        time.sleep(0.2)
+    fail(f"no {what} appeared")
+    dump(app)
+    finish()
+
+
+def click_at(node):
+    """Clicks the middle of `node` with the pointer (xdotool), where AT-SPI places it."""
+    try:
+        box = Atspi.Component.get_extents(node, Atspi.CoordType.SCREEN)
+    except gi.repository.GLib.Error as e:
+        fail(f"the {role(node)} {name(node)!r} has no place on screen: {e}")
+        finish()
+    x, y = box.x + box.width // 2, box.y + box.height // 2
+    log(f"clicking the {role(node)} {name(node)!r} at {x},{y}")
+    subprocess.run(
+        ["xdotool", "mousemove", str(x), str(y), "click", "1"], check=True, timeout=PATIENCE
+    )
+
+
+def heard(node):
+    """What a screen reader reads for a row: its name, else the names of what it holds."""
+    return [name(node)] + [name(n) for n in shown(node) if n is not node and name(n)]
+
+
+def contact_names(app, args):
+    """The sidebar row and the message row of a contact named `args.contact` say the name."""
+    set_text(wait_for(app, "text", "Profile passphrase Passphrase"), args.passphrase)
+    click(wait_for(app, "push button", "Unlock"))
+    wait_for(app, "push button", "Lock Talpa")
+    log("unlocked the profile holding the named contact")
+    row = wait_node(
+        app,
+        f"sidebar row named {args.contact!r}",
+        lambda n: role(n) == "list item" and name(n).startswith(args.contact),
+    )
+    log(f"the sidebar row is read as {heard(row)!r}")
+    screenshot(args.screenshots, "contact_1_sidebar")
+    # GTK 4.8 gives a list row no AT-SPI action: it is clicked where AT-SPI says it is.
+    click_at(row)
+    body = wait_node(
+        app,
+        f"message {args.message!r}",
+        lambda n: name(n) == args.message and ancestor(n, "list item") is not None,
+    )
+    message_row = ancestor(body, "list item")
+    said = heard(message_row)
+    log(f"the message row is read as {said!r}")
+    screenshot(args.screenshots, "contact_2_message")
+    if args.contact not in said[0] and args.contact not in said[1:]:
+        fail(f"the message row does not name its sender {args.contact!r}: {said!r}")
+    if any(s == args.address for s in said):
+        fail(f"the message row names its sender by address: {said!r}")
+    unnamed(app, "a named contact's conversation")
+    finish()
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--passphrase", required=True)
     parser.add_argument("--screenshots", required=True)
+    parser.add_argument("--contact")
+    parser.add_argument("--address")
+    parser.add_argument("--message")
     args = parser.parse_args()
     Atspi.init()
     # An action answers once the application has handled it (opening Preferences builds a
@@ -327,6 +419,8 @@ def main():
 
     app = find_app()
     log("found talpa on the AT-SPI desktop")
+    if args.contact is not None:
+        contact_names(app, args)
     wait_for(app, "push button", "Unlock")
     screenshot(args.screenshots, "1_unlock")
     unnamed(app, "unlock page")
