@@ -5,10 +5,8 @@
 //! highlighted; activating it opens that conversation with the message at the top of the
 //! list (older pages are loaded until it is there). A contact named by the user is shown by
 //! that name (`ui::contact_names`, following renames), the address in the tooltip; a room's
-//! sender is its nickname, followed by a contact's name and address only where the room gave
-//! the real address of the occupant present under that nickname and it is a named contact
-//! (the occupants panel's rule): a nickname is never matched to a name, and no address the
-//! room did not give is shown. A screen reader hears each result with the words it matched.
+//! sender is its nickname, never matched to a contact's name. A screen reader hears each
+//! result with the words it matched.
 //!
 //! The snippet is hostile text: it is shown with `set_text` and Pango attributes, never parsed
 //! as markup, and control and bidirectional-formatting characters are dropped first so a
@@ -67,8 +65,6 @@ mod imp {
         /// Hits fetched but not listed yet: older than some search's unfetched hits, so
         /// listing them now could put them before hits still to come.
         pub held: RefCell<Vec<SearchHit>>,
-        /// The session view, whose rooms' occupants name a room hit's sender.
-        pub session: glib::WeakRef<crate::ui::session_view::SessionView>,
     }
 
     #[glib::object_subclass]
@@ -333,8 +329,7 @@ impl SearchDialog {
         batch.append(&mut imp.held.borrow_mut());
         let (listed, held) = split_at_frontier(batch, &cursors);
         for hit in &listed {
-            imp.results_list
-                .append(&result_row(hit, several_accounts, &imp.session));
+            imp.results_list.append(&result_row(hit, several_accounts));
         }
         imp.hits.borrow_mut().extend(listed);
         imp.more_button
@@ -378,7 +373,6 @@ pub fn open(
             .map(|c| (c.account(), c.peer()))
     });
     let dialog = SearchDialog::new(window, core.clone(), session.account_jids(), open);
-    dialog.imp().session.set(Some(session));
     let session = session.downgrade();
     dialog.connect_chosen(move |_, account, peer, id| {
         if let Some(session) = session.upgrade() {
@@ -564,22 +558,17 @@ fn split_at_frontier(
 
 /// Who wrote a hit, as the result list names them; `name` is the name the user gave the
 /// conversation's contact (`None` in a room, whose senders go by their own nicknames).
-/// The nickname a room hit's sender wrote under: the resource of the occupant JID.
-fn room_nick(hit: &SearchHit) -> &str {
-    hit.from
-        .split_once('/')
-        .map_or(hit.from.as_str(), |(_, nick)| nick)
-}
-
-/// Who a hit says wrote it: "You"; in a room the nickname, with `occupant` (a contact's name
-/// and the real address the room gave) beside it; else the contact's `name` or the sender.
-fn sender_text(hit: &SearchHit, name: Option<&str>, occupant: Option<&str>) -> String {
+fn sender_text(hit: &SearchHit, name: Option<&str>) -> String {
     if hit.direction == "out" {
         return "You".to_owned();
     }
     if hit.is_room {
-        let nick = room_nick(hit);
-        return occupant.map_or_else(|| nick.to_owned(), |named| format!("{nick} · {named}"));
+        // The occupant's nickname: the resource of the occupant JID.
+        return hit
+            .from
+            .split_once('/')
+            .map_or(hit.from.as_str(), |(_, nick)| nick)
+            .to_owned();
     }
     // In a conversation with a contact, the contact wrote what came in.
     let bare = hit
@@ -662,13 +651,7 @@ fn line_label(text: &str) -> gtk4::Label {
     label
 }
 
-/// The row listing `hit` (with its account's address when `several_accounts` are searched);
-/// `session`'s rooms' occupants name a room hit's sender where the room gave a real address.
-pub fn result_row(
-    hit: &SearchHit,
-    several_accounts: bool,
-    session: &glib::WeakRef<crate::ui::session_view::SessionView>,
-) -> gtk4::ListBoxRow {
+fn result_row(hit: &SearchHit, several_accounts: bool) -> gtk4::ListBoxRow {
     let peer = line_label("");
     peer.set_hexpand(true);
     peer.add_css_class("heading");
@@ -694,7 +677,7 @@ pub fn result_row(
     let row = gtk4::ListBoxRow::new();
     row.set_child(Some(&column));
     let matched = matched_words(&text, &ranges);
-    let (hit, when, session) = (hit.clone(), time.text().to_string(), session.clone());
+    let (hit, when) = (hit.clone(), time.text().to_string());
     let (weak_row, peer, sender) = (row.downgrade(), peer.downgrade(), sender.downgrade());
     // Shows the names now, and again when the user renames a contact.
     let show_names = move || {
@@ -716,18 +699,7 @@ pub fn result_row(
         peer.set_text(&title);
         // The address stays one hover away: a name cannot pass for another contact.
         peer.set_tooltip_text(Some(&format!("{} — {}", hit.with, hit.account)));
-        let occupant = (hit.is_room && hit.direction != "out")
-            .then(|| {
-                let jid = session.upgrade()?.occupant_address(
-                    &hit.account,
-                    &hit.with,
-                    room_nick(&hit),
-                )?;
-                let name = crate::ui::chat::room_panel::occupant_contact_name(&hit.account, &jid)?;
-                Some(crate::ui::chat::room_panel::named_address(&name, &jid))
-            })
-            .flatten();
-        let who = sender_text(&hit, name.as_deref(), occupant.as_deref());
+        let who = sender_text(&hit, name.as_deref());
         sender.set_text(&who);
         sender.set_tooltip_text((who != hit.from).then_some(hit.from.as_str()));
         let address = if name.is_some() {
@@ -821,14 +793,9 @@ mod tests {
             snippet: String::new(),
             matches: Vec::new(),
         };
-        assert_eq!(sender_text(&hit, None, None), "Vole");
-        assert_eq!(
-            sender_text(&hit, None, Some("Carol (carol@s)")),
-            "Vole · Carol (carol@s)",
-            "the name the real address gave goes beside the nickname"
-        );
+        assert_eq!(sender_text(&hit, None), "Vole");
         hit.direction = "out".into();
-        assert_eq!(sender_text(&hit, None, Some("Carol (carol@s)")), "You");
+        assert_eq!(sender_text(&hit, None), "You");
     }
 
     #[test]
@@ -844,15 +811,15 @@ mod tests {
             snippet: String::new(),
             matches: Vec::new(),
         };
-        assert_eq!(sender_text(&hit, Some("Carol"), None), "Carol");
-        assert_eq!(sender_text(&hit, None, None), "carol@s/phone");
+        assert_eq!(sender_text(&hit, Some("Carol")), "Carol");
+        assert_eq!(sender_text(&hit, None), "carol@s/phone");
         // Someone else than the contact (never the case in a 1:1 conversation) keeps the address.
         hit.from = "mallory@s".into();
-        assert_eq!(sender_text(&hit, Some("Carol"), None), "mallory@s");
+        assert_eq!(sender_text(&hit, Some("Carol")), "mallory@s");
         hit.with = "room@rooms.s".into();
         hit.is_room = true;
         hit.from = "room@rooms.s/Carol".into();
-        assert_eq!(sender_text(&hit, Some("Not Carol"), None), "Carol");
+        assert_eq!(sender_text(&hit, Some("Not Carol")), "Carol");
     }
 
     #[test]

@@ -919,19 +919,6 @@ impl SessionView {
             .clone()
     }
 
-    /// The real address `room` gave for the occupant present there now as `nick`; none when
-    /// nobody is, or when the room hides it.
-    pub fn occupant_address(&self, account: &str, room: &str, nick: &str) -> Option<String> {
-        let occupants = self.imp().occupants.borrow();
-        occupants
-            .get(&(account.to_owned(), room.to_owned()))?
-            .iter::<OccupantObject>()
-            .flatten()
-            .find(|o| o.nick() == nick)
-            .map(|o| o.jid())
-            .filter(|jid| !jid.is_empty())
-    }
-
     fn set_occupants(&self, account: &str, room: &str, occupants: &[Occupant]) {
         if let Some((_, c)) = self.conversation(account, room) {
             c.set_is_room(true);

@@ -127,26 +127,9 @@ pub fn occupant_subtitle(jid: &str, affiliation: &str, name: Option<&str>) -> St
     };
     match (jid.is_empty(), name) {
         (true, _) => format!("{standing} · address hidden"),
-        (false, Some(name)) => format!("{standing} · {}", named_address(name, jid)),
+        (false, Some(name)) => format!("{standing} · {name} ({jid})"),
         (false, None) => format!("{standing} · {jid}"),
     }
-}
-
-/// The name the user gave the contact behind an occupant, found by the real address `jid` the
-/// room gave for it (empty when the room hid it), never by its nickname: the one rule by which
-/// the occupants panel and room search results name an occupant.
-pub(crate) fn occupant_contact_name(account: &str, jid: &str) -> Option<String> {
-    let bare = jid.split_once('/').map_or(jid, |(bare, _)| bare);
-    (!bare.is_empty())
-        .then(|| crate::ui::contact_names::name_of(account, bare))
-        .flatten()
-        .map(|n| n.text)
-}
-
-/// A named occupant's name as shown beside its nickname: with the address it was found by,
-/// so a name cannot pass for another contact.
-pub(crate) fn named_address(name: &str, jid: &str) -> String {
-    format!("{name} ({jid})")
 }
 
 fn occupant_row(item: &glib::Object, account: &str) -> gtk4::Widget {
@@ -154,8 +137,15 @@ fn occupant_row(item: &glib::Object, account: &str) -> gtk4::Widget {
         return gtk4::Label::new(None).upcast();
     };
     let jid = occupant.jid();
-    let name = occupant_contact_name(account, &jid);
-    let mut subtitle = occupant_subtitle(&jid, &occupant.affiliation(), name.as_deref());
+    let bare = jid.split_once('/').map_or(jid.as_str(), |(bare, _)| bare);
+    let name = (!bare.is_empty())
+        .then(|| crate::ui::contact_names::name_of(account, bare))
+        .flatten();
+    let mut subtitle = occupant_subtitle(
+        &jid,
+        &occupant.affiliation(),
+        name.as_ref().map(|n| n.text.as_str()),
+    );
     let lookalike = occupant.lookalike_of();
     if !lookalike.is_empty() {
         subtitle = format!("{} · {subtitle}", user_text::lookalike_warning(&lookalike));
