@@ -7,9 +7,8 @@
 //! message box's placeholder, the contact's messages, a notification's title (only where
 //! senders may be shown), the
 //! conversation settings' title and the account's contacts, all following a rename at once
-//! (the conversation switcher too, while it is open); a room's occupants and room search
-//! results name an occupant only through the real address the room gave; a name with `&` or
-//! `<` is shown as text. In-process, with the real core on a temporary
+//! (the conversation switcher too, while it is open); a room's occupants name an occupant
+//! only through the real address the room gave; a name with `&` or `<` is shown as text. In-process, with the real core on a temporary
 //! profile (no server needed).
 //!
 //! Runs as a child of itself on a private Xvfb (see `gui_support::run_as_gui_child`).
