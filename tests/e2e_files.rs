@@ -497,3 +497,80 @@ fn a_plaintext_link_with_out_of_band_data_is_an_attachment_fetched_through_tor_o
     let got = message_with_body(&mut talpa, &hostile_in_room);
     assert!(got.get("attachment").is_none(), "{got}");
 }
+
+/// The `transfer_progress` events of `transfer` seen so far, as `(done, total)`.
+fn progress_of(t: &Headless, transfer: &str) -> Vec<(u64, u64)> {
+    t.events
+        .iter()
+        .filter(|e| e["event"] == "transfer_progress" && e["transfer"] == transfer)
+        .map(|e| {
+            (
+                e["done"].as_u64().expect("done"),
+                e["total"].as_u64().expect("total"),
+            )
+        })
+        .collect()
+}
+
+/// Progress that only grows, ends at `size` of `size`, and is told a bounded number of times
+/// (every 5 % at most, plus the first and the last report).
+fn assert_progress(progress: &[(u64, u64)], size: usize) {
+    let size = size as u64;
+    assert!(progress.len() >= 2, "too few reports: {progress:?}");
+    assert!(progress.len() <= 22, "too many reports: {progress:?}");
+    assert!(
+        progress.windows(2).all(|w| w[0].0 < w[1].0),
+        "not increasing: {progress:?}"
+    );
+    assert_eq!(progress.last(), Some(&(size, size)), "{progress:?}");
+}
+
+#[test]
+fn a_download_and_an_upload_of_a_few_mb_through_tor_report_increasing_progress_to_the_end() {
+    let bed = bed();
+    let (a, apw) = bed.new_account("fprog");
+    let (b, bpw) = bed.new_account("fprogpeer");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut talpa = talpa_online(bed, &dir.path().join("p"), &a, &apw);
+    let mut peer = support::Peer::spawn(bed, &b, &bpw);
+    let data = file_bytes(3 * 1024 * 1024);
+
+    // Download: a plaintext link from the peer.
+    peer.send_cmd(&json!({"cmd": "upload", "id": "up", "filename": "big.bin",
+                          "data_b64": B64.encode(&data)}));
+    let up = peer.wait_event(|e| e["event"] == "ack" && e["id"] == "up", LONG);
+    let rest = up["get_url"]
+        .as_str()
+        .and_then(|u| u.strip_prefix("http://"))
+        .expect("http get url")
+        .to_owned();
+    let link = format!("https://{rest}");
+    peer.send_cmd(&json!({"cmd": "raw", "xml": link_stanza(&a, "chat", &link, &[&link])}));
+    let got = message_with_body(&mut talpa, &link);
+    let r = ok(
+        &mut talpa,
+        json!({"cmd": "download_attachment", "message": got["id"]}),
+    );
+    let transfer = r["transfer"].as_str().expect("transfer").to_owned();
+    wait_done(&mut talpa, &transfer);
+    assert_progress(&progress_of(&talpa, &transfer), data.len());
+    let out = dir.path().join("big.bin");
+    ok(
+        &mut talpa,
+        json!({"cmd": "save_attachment", "message": got["id"], "path": out}),
+    );
+    assert!(std::fs::read(&out).expect("saved") == data, "other bytes");
+
+    // Upload: the same file back, in plaintext (the peer has no OMEMO).
+    ok(
+        &mut talpa,
+        json!({"cmd": "set_encryption", "account": a, "conversation": b, "enabled": false}),
+    );
+    let r = ok(
+        &mut talpa,
+        json!({"cmd": "send_file", "account": a, "to": b, "path": out}),
+    );
+    let transfer = r["transfer"].as_str().expect("transfer").to_owned();
+    wait_done(&mut talpa, &transfer);
+    assert_progress(&progress_of(&talpa, &transfer), data.len());
+}

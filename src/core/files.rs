@@ -382,7 +382,33 @@ fn transfer_failed(
     });
 }
 
-/// Emits `transfer_progress` at most every 5 %.
+/// The shortest time between two `transfer_progress` events of one transfer: at most ten a
+/// second reach the front ends, whatever the chunk size or link speed.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+
+/// When a transfer's progress is worth telling: at most every [`PROGRESS_INTERVAL`], and
+/// (when the size is known) every 5 %; the end (`done == total`) is always told.
+#[derive(Debug, Default)]
+struct ProgressThrottle {
+    last: Option<(u64, std::time::Instant)>,
+}
+
+impl ProgressThrottle {
+    fn should_emit(&mut self, done: u64, total: u64, now: std::time::Instant) -> bool {
+        let end = total > 0 && done >= total;
+        let due = self.last.is_none_or(|(last_done, at)| {
+            let step = (total / 20).max(1);
+            now.duration_since(at) >= PROGRESS_INTERVAL
+                && (total == 0 || done.saturating_sub(last_done) >= step)
+        });
+        if end || due {
+            self.last = Some((done, now));
+        }
+        end || due
+    }
+}
+
+/// Emits `transfer_progress`, throttled by [`ProgressThrottle`].
 fn progress_reporter(
     shared: &SharedRef,
     transfer: &str,
@@ -390,13 +416,11 @@ fn progress_reporter(
     direction: &'static str,
 ) -> impl FnMut(u64, u64) + Send + use<> {
     let (shared, transfer, account) = (shared.clone(), transfer.to_owned(), account.to_owned());
-    let mut last = None::<u64>;
+    let mut throttle = ProgressThrottle::default();
     move |done, total| {
-        let step = total.max(1) / 20;
-        if last.is_some_and(|l| done < total && done.saturating_sub(l) < step.max(1)) {
+        if !throttle.should_emit(done, total, std::time::Instant::now()) {
             return;
         }
-        last = Some(done);
         shared.emit(Event::TransferProgress {
             transfer: transfer.clone(),
             account: account.clone(),
@@ -969,6 +993,28 @@ mod tests {
         assert!(!a.encrypted && !a.downloaded);
         assert_eq!(a.name, "report v2.pdf");
         assert!(attachment_of(Some(url), false, &[]).is_none());
+    }
+
+    #[test]
+    fn progress_is_told_at_most_ten_times_a_second_and_always_at_the_end() {
+        let t0 = std::time::Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut known = ProgressThrottle::default();
+        assert!(known.should_emit(32, 1000, ms(0)));
+        // Chunk after chunk within 100 ms: silent, however far it got.
+        assert!(!known.should_emit(500, 1000, ms(50)));
+        assert!(!known.should_emit(900, 1000, ms(99)));
+        assert!(known.should_emit(950, 1000, ms(120)));
+        // Less than 5 % more: silent even after a while.
+        assert!(!known.should_emit(960, 1000, ms(400)));
+        // The end is always told.
+        assert!(known.should_emit(1000, 1000, ms(401)));
+        // Unknown size: by time only.
+        let mut unknown = ProgressThrottle::default();
+        let told = (0..100u64)
+            .filter(|i| unknown.should_emit(i * 32_768, 0, ms(i * 10)))
+            .count();
+        assert_eq!(told, 10, "one second of chunks every 10 ms");
     }
 
     #[test]
