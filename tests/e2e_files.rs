@@ -315,3 +315,262 @@ fn in_a_plaintext_conversation_the_url_goes_in_the_body_and_as_out_of_band_data(
         .expect("base64");
     assert!(bytes == data, "other bytes");
 }
+
+/// A plaintext chat message sharing `url` the way Conversations, Dino, Gajim and Monal do
+/// without OMEMO: the URL as the body and as XEP-0066 out-of-band data (`oobs` of them).
+fn link_stanza(to: &str, kind: &str, body: &str, oobs: &[&str]) -> String {
+    let oob = oobs.iter().fold(String::new(), |mut all, u| {
+        all.push_str("<x xmlns='jabber:x:oob'><url>");
+        all.push_str(u);
+        all.push_str("</url></x>");
+        all
+    });
+    format!(
+        "<message xmlns='jabber:client' to='{to}' type='{kind}' id='{}'>\
+         <body>{body}</body>{oob}</message>",
+        random_hex(8)
+    )
+}
+
+/// Waits for the `message` event whose body is `body`.
+fn message_with_body(t: &mut Headless, body: &str) -> Value {
+    t.wait_event_for(|e| e["event"] == "message" && e["body"] == body, LONG)
+}
+
+#[test]
+fn a_plaintext_link_with_out_of_band_data_is_an_attachment_fetched_through_tor_only_on_request() {
+    let bed = bed();
+    let (a, apw) = bed.new_account("foob");
+    let (b, bpw) = bed.new_account("foobpeer");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut talpa = talpa_online(bed, &dir.path().join("p"), &a, &apw);
+    // A contact without OMEMO.
+    let mut peer = support::Peer::spawn(bed, &b, &bpw);
+    let data = file_bytes(120_000);
+    peer.send_cmd(
+        &json!({"cmd": "upload", "id": "up", "filename": "field-notes.txt",
+                          "data_b64": B64.encode(&data), "content_type": "text/plain"}),
+    );
+    let up = peer.wait_event(|e| e["event"] == "ack" && e["id"] == "up", LONG);
+    // The bed's upload service answers with plain http on 127.0.0.1; a real one gives https.
+    // Talpa fetches an https link of the account's own server override over plain http (the
+    // same rule as for aesgcm links), so the link is the https one.
+    let rest = up["get_url"]
+        .as_str()
+        .and_then(|u| u.strip_prefix("http://"))
+        .expect("http get url")
+        .to_owned();
+    let link = format!("https://{rest}");
+    peer.send_cmd(&json!({"cmd": "raw", "xml": link_stanza(&a, "chat", &link, &[&link])}));
+
+    let got = message_with_body(&mut talpa, &link);
+    assert_eq!(got["encryption"], "none", "{got}");
+    assert_eq!(got["attachment"]["name"], "field-notes.txt", "{got}");
+    assert_eq!(got["attachment"]["encrypted"], false, "{got}");
+    assert_eq!(got["attachment"]["downloaded"], false, "{got}");
+    let id = got["id"].as_i64().expect("id");
+
+    // Hostile or unclear variants stay text, and none of them can be downloaded.
+    let long = format!("https://{rest}/{}", "a".repeat(3000));
+    let differs = format!("{link}?differs");
+    let twice = format!("{link}?twice");
+    let prefixed = format!("see {link}");
+    let plain_http = format!("http://{rest}");
+    let hostile: Vec<(String, Vec<String>)> = vec![
+        (
+            "javascript:alert(1)".into(),
+            vec!["javascript:alert(1)".into()],
+        ),
+        (
+            "file:///etc/passwd".into(),
+            vec!["file:///etc/passwd".into()],
+        ),
+        (
+            "data:text/plain;base64,aGk=".into(),
+            vec!["data:text/plain;base64,aGk=".into()],
+        ),
+        (long.clone(), vec![long.clone()]),
+        (differs.clone(), vec![link.clone()]),
+        (twice.clone(), vec![twice.clone(), twice.clone()]),
+        (prefixed.clone(), vec![link.clone()]),
+        (plain_http.clone(), vec![plain_http.clone()]),
+        (format!("{link}?no-oob"), vec![]),
+    ];
+    for (body, oobs) in &hostile {
+        let oobs: Vec<&str> = oobs.iter().map(String::as_str).collect();
+        peer.send_cmd(&json!({"cmd": "raw", "xml": link_stanza(&a, "chat", body, &oobs)}));
+        let got = message_with_body(&mut talpa, body);
+        assert!(
+            got.get("attachment").is_none(),
+            "{body} became a file: {got}"
+        );
+        let (r, _) = talpa.call(json!({"cmd": "download_attachment", "message": got["id"]}));
+        assert_eq!(error_kind(&r), "invalid_input", "{r}");
+    }
+    assert!(
+        !talpa.events.iter().any(|e| e["event"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("transfer_"))),
+        "a transfer started without being asked"
+    );
+
+    // On request: fetched through Tor, kept in the store, saved as the same bytes.
+    let r = ok(
+        &mut talpa,
+        json!({"cmd": "download_attachment", "message": id}),
+    );
+    wait_done(&mut talpa, r["transfer"].as_str().expect("transfer"));
+    let updated = talpa.wait_event_for(
+        |e| {
+            e["event"] == "message_updated"
+                && e["id"] == id
+                && e["attachment"]["downloaded"] == true
+        },
+        LONG,
+    );
+    assert_eq!(updated["attachment"]["size"], data.len(), "{updated}");
+    assert_eq!(updated["attachment"]["mime"], "text/plain", "{updated}");
+    let out = dir.path().join("notes.txt");
+    ok(
+        &mut talpa,
+        json!({"cmd": "save_attachment", "message": id, "path": out}),
+    );
+    assert!(std::fs::read(&out).expect("saved") == data, "other bytes");
+    // The history says the same after the fact.
+    let (hist, _) = talpa.call(json!({"cmd": "history", "account": a, "with": b}));
+    let kept = hist["messages"]
+        .as_array()
+        .and_then(|ms| ms.iter().find(|k| k["id"] == id).cloned())
+        .expect("the message");
+    assert_eq!(kept["attachment"]["downloaded"], true, "{kept}");
+
+    // Caught up from the archive: the same.
+    ok(
+        &mut talpa,
+        json!({"cmd": "set_account_enabled", "account": a, "enabled": false}),
+    );
+    let archived = format!("{link}?archived");
+    peer.send_cmd(&json!({"cmd": "raw", "xml": link_stanza(&a, "chat", &archived, &[&archived])}));
+    std::thread::sleep(Duration::from_secs(2));
+    ok(
+        &mut talpa,
+        json!({"cmd": "set_account_enabled", "account": a, "enabled": true}),
+    );
+    let got = message_with_body(&mut talpa, &archived);
+    assert_eq!(got["attachment"]["downloaded"], false, "{got}");
+    assert_eq!(got["attachment"]["encrypted"], false, "{got}");
+
+    // A carbon of what the account sent from another device: the same.
+    let mut other_device = support::Peer::spawn(bed, &a, &apw);
+    let carbon = format!("{link}?carbon");
+    other_device
+        .send_cmd(&json!({"cmd": "raw", "xml": link_stanza(&b, "chat", &carbon, &[&carbon])}));
+    let got = message_with_body(&mut talpa, &carbon);
+    assert_eq!(got["direction"], "out", "{got}");
+    assert_eq!(got["attachment"]["name"], "field-notes.txt", "{got}");
+
+    // In a room, from a member without OMEMO: the same.
+    let room = bed.new_room("foobroom");
+    support::headless::room_with(&mut talpa, &a, &room, &mut [(&mut peer, &b, "badger")]);
+    let in_room = format!("{link}?room");
+    peer.send_cmd(
+        &json!({"cmd": "raw", "xml": link_stanza(&room, "groupchat", &in_room, &[&in_room])}),
+    );
+    let got = message_with_body(&mut talpa, &in_room);
+    assert_eq!(got["attachment"]["name"], "field-notes.txt", "{got}");
+    assert_eq!(got["attachment"]["downloaded"], false, "{got}");
+    let r = ok(
+        &mut talpa,
+        json!({"cmd": "download_attachment", "message": got["id"]}),
+    );
+    wait_done(&mut talpa, r["transfer"].as_str().expect("transfer"));
+    let room_id = got["id"].clone();
+    let out = dir.path().join("room.txt");
+    ok(
+        &mut talpa,
+        json!({"cmd": "save_attachment", "message": room_id, "path": out}),
+    );
+    assert!(std::fs::read(&out).expect("saved") == data, "other bytes");
+    let hostile_in_room = format!("{link}?room-differs");
+    peer.send_cmd(&json!({"cmd": "raw",
+        "xml": link_stanza(&room, "groupchat", &hostile_in_room, &[&in_room])}));
+    let got = message_with_body(&mut talpa, &hostile_in_room);
+    assert!(got.get("attachment").is_none(), "{got}");
+}
+
+/// The `transfer_progress` events of `transfer` seen so far, as `(done, total)`.
+fn progress_of(t: &Headless, transfer: &str) -> Vec<(u64, u64)> {
+    t.events
+        .iter()
+        .filter(|e| e["event"] == "transfer_progress" && e["transfer"] == transfer)
+        .map(|e| {
+            (
+                e["done"].as_u64().expect("done"),
+                e["total"].as_u64().expect("total"),
+            )
+        })
+        .collect()
+}
+
+/// Progress that only grows, ends at `size` of `size`, and is told a bounded number of times
+/// (every 5 % at most, plus the first and the last report).
+fn assert_progress(progress: &[(u64, u64)], size: usize) {
+    let size = size as u64;
+    assert!(progress.len() >= 2, "too few reports: {progress:?}");
+    assert!(progress.len() <= 22, "too many reports: {progress:?}");
+    assert!(
+        progress.windows(2).all(|w| w[0].0 < w[1].0),
+        "not increasing: {progress:?}"
+    );
+    assert_eq!(progress.last(), Some(&(size, size)), "{progress:?}");
+}
+
+#[test]
+fn a_download_and_an_upload_of_a_few_mb_through_tor_report_increasing_progress_to_the_end() {
+    let bed = bed();
+    let (a, apw) = bed.new_account("fprog");
+    let (b, bpw) = bed.new_account("fprogpeer");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut talpa = talpa_online(bed, &dir.path().join("p"), &a, &apw);
+    let mut peer = support::Peer::spawn(bed, &b, &bpw);
+    let data = file_bytes(3 * 1024 * 1024);
+
+    // Download: a plaintext link from the peer.
+    peer.send_cmd(&json!({"cmd": "upload", "id": "up", "filename": "big.bin",
+                          "data_b64": B64.encode(&data)}));
+    let up = peer.wait_event(|e| e["event"] == "ack" && e["id"] == "up", LONG);
+    let rest = up["get_url"]
+        .as_str()
+        .and_then(|u| u.strip_prefix("http://"))
+        .expect("http get url")
+        .to_owned();
+    let link = format!("https://{rest}");
+    peer.send_cmd(&json!({"cmd": "raw", "xml": link_stanza(&a, "chat", &link, &[&link])}));
+    let got = message_with_body(&mut talpa, &link);
+    let r = ok(
+        &mut talpa,
+        json!({"cmd": "download_attachment", "message": got["id"]}),
+    );
+    let transfer = r["transfer"].as_str().expect("transfer").to_owned();
+    wait_done(&mut talpa, &transfer);
+    assert_progress(&progress_of(&talpa, &transfer), data.len());
+    let out = dir.path().join("big.bin");
+    ok(
+        &mut talpa,
+        json!({"cmd": "save_attachment", "message": got["id"], "path": out}),
+    );
+    assert!(std::fs::read(&out).expect("saved") == data, "other bytes");
+
+    // Upload: the same file back, in plaintext (the peer has no OMEMO).
+    ok(
+        &mut talpa,
+        json!({"cmd": "set_encryption", "account": a, "conversation": b, "enabled": false}),
+    );
+    let r = ok(
+        &mut talpa,
+        json!({"cmd": "send_file", "account": a, "to": b, "path": out}),
+    );
+    let transfer = r["transfer"].as_str().expect("transfer").to_owned();
+    wait_done(&mut talpa, &transfer);
+    assert_progress(&progress_of(&talpa, &transfer), data.len());
+}

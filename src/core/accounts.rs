@@ -1928,6 +1928,7 @@ fn new_message(conv: store::ConversationId, c: &Classified) -> store::NewMessage
         });
     }
     m.server_ts = c.server_ts;
+    m.file_link = crate::core::files::oob_confirms(c.body.as_deref(), c.oob_url.as_deref());
     m
 }
 
@@ -1985,7 +1986,11 @@ fn apply(
                     retracted: false,
                     origin_id: None,
                     notes: crate::core::events::MessageNotes {
-                        attachment: crate::core::files::attachment_of(c.body.as_deref(), &[]),
+                        attachment: crate::core::files::attachment_of(
+                            c.body.as_deref(),
+                            m.file_link,
+                            &[],
+                        ),
                         ..crate::core::events::MessageNotes::default()
                     },
                 }),
@@ -2370,6 +2375,7 @@ mod tests {
             room: false,
             occupant_id: None,
             encryption: store::MessageEncryption::None,
+            oob_url: None,
         }
     }
 
@@ -2402,6 +2408,51 @@ mod tests {
                 Some("sid-o4".into()),
             ),
         ]
+    }
+
+    #[test]
+    fn a_plaintext_link_confirmed_by_out_of_band_data_is_stored_as_a_file_and_stays_one() {
+        let (_tmp, mut s, acc) = store();
+        let link = "https://up.talpa.test/f/minutes.pdf";
+        let mut shared = incoming(link, "o1");
+        shared.oob_url = Some(link.into());
+        let mut other = incoming("https://up.talpa.test/f/other.pdf", "o2");
+        other.oob_url = Some(link.into());
+        let mut fixed = incoming("https://up.talpa.test/f/fixed.pdf", "o3");
+        fixed.oob_url = Some("https://up.talpa.test/f/fixed.pdf".into());
+        let out = s
+            .batch(|s| {
+                apply_batch(
+                    s,
+                    acc,
+                    "me@talpa.test",
+                    vec![(Action::Store(shared), None), (Action::Store(other), None)],
+                )
+            })
+            .expect("batch");
+        let files: Vec<Option<String>> = out
+            .iter()
+            .map(|i| match i {
+                Ingested::New(m) => m.notes.attachment.as_ref().map(|a| a.name.clone()),
+                _ => panic!("stored"),
+            })
+            .collect();
+        assert_eq!(files, [Some("minutes.pdf".to_owned()), None]);
+        // A correction, even to another confirmed link, makes it text.
+        let out = apply(
+            &mut s,
+            acc,
+            "me@talpa.test",
+            Action::Correct {
+                message: fixed,
+                target: "o1".into(),
+            },
+        )
+        .expect("correction");
+        let Ingested::Updated(m) = out else {
+            panic!("updated")
+        };
+        assert_eq!(m.notes.attachment, None);
     }
 
     #[test]

@@ -128,7 +128,8 @@ pub struct FileAttachment {
     /// Its type, once kept (guessed from the name).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mime: Option<String>,
-    /// Whether it is end-to-end encrypted (an `aesgcm://` link).
+    /// Whether it is end-to-end encrypted (an `aesgcm://` link; `false` for a plaintext link,
+    /// which has no key and which the server could read).
     pub encrypted: bool,
     /// Whether its bytes are in the store (`save_attachment` works).
     pub downloaded: bool,
@@ -150,8 +151,9 @@ pub struct MessageNotes {
     /// the store; absent before, and for "don't store" conversations).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivery: Option<DeliveryMark>,
-    /// The file the message shares (its whole body is one `aesgcm://` link, or an own file
-    /// shared in plaintext), if any (`core::files`).
+    /// The file the message shares (its whole body is one `aesgcm://` link, one plaintext
+    /// link its sender confirmed as XEP-0066 out-of-band data, or an own file shared in
+    /// plaintext), if any (`core::files`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attachment: Option<FileAttachment>,
 }

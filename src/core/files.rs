@@ -7,7 +7,10 @@
 //! the (OMEMO-encrypted) body, or in plaintext the URL plus an XEP-0066 `<x:oob/>`. The
 //! sender keeps the file with the message in the encrypted store.
 //!
-//! Receiving: a message whose whole body is one `aesgcm://` URL is an attachment message.
+//! Receiving: a message whose whole body is one `aesgcm://` URL is an attachment message, and
+//! so is a plaintext message whose whole body is one `https` URL (plain `http` only to a .onion)
+//! that its sender also gave as XEP-0066 out-of-band data — what Conversations, Dino, Gajim and
+//! Monal send without OMEMO ([`oob_confirms`]); such a file has no key and is kept as fetched.
 //! Nothing is fetched until the user asks (`download_attachment`): an automatic fetch would
 //! tell the sender's server when the message was read. The download goes through Tor with the
 //! account's isolation, is decrypted in memory and kept in the store with its message (erased
@@ -137,9 +140,10 @@ impl MediaKey {
 /// A file shared in a message body.
 #[derive(Clone, Debug)]
 pub struct SharedLink {
-    /// Where to fetch it (`https`, from an `aesgcm://` link; fragment removed).
+    /// Where to fetch it (`https` from an `aesgcm://` link, fragment removed; or the plaintext
+    /// link as given).
     pub url: url::Url,
-    /// The key, for an `aesgcm://` link.
+    /// The key, for an `aesgcm://` link; `None` for a plaintext (XEP-0066) link.
     pub key: Option<MediaKey>,
 }
 
@@ -168,6 +172,46 @@ pub fn parse_body(body: &str) -> Option<SharedLink> {
     Some(SharedLink {
         url,
         key: Some(key),
+    })
+}
+
+/// The URL of a file shared in plaintext, if `body` (trimmed) is one: `https`, or plain
+/// `http` to a .onion service (Tor encrypts that end to end), with a host, no user info, no
+/// fragment, no spaces or control characters, at most [`http_upload::MAX_URL_LEN`] bytes.
+fn plain_link(body: &str) -> Option<url::Url> {
+    let body = body.trim();
+    // What the URL parser would repair (`https:///h`, backslashes) is not what was shown.
+    let authority = body.split_once("://").map(|(_, rest)| rest)?;
+    if authority.starts_with('/') || body.contains('\\') {
+        return None;
+    }
+    let url = http_upload::check_url(body).ok()?;
+    let onion = url.host_str().is_some_and(|h| {
+        h.trim_end_matches('.')
+            .to_ascii_lowercase()
+            .ends_with(".onion")
+    });
+    (url.scheme() == "https" || onion).then_some(url)
+}
+
+/// Whether a plaintext message shares a file (XEP-0066 as other clients send it without OMEMO):
+/// its out-of-band URL (`oob`, from its one `<x xmlns='jabber:x:oob'/>`) equals its whole body
+/// (both trimmed), and that is a link [`plain_link`] accepts. Anything else stays text.
+pub fn oob_confirms(body: Option<&str>, oob: Option<&str>) -> bool {
+    match (body, oob) {
+        (Some(body), Some(oob)) => body.trim() == oob.trim() && plain_link(body).is_some(),
+        _ => false,
+    }
+}
+
+/// The file a stored message shares: an `aesgcm://` body, or — when `file_link` (its
+/// out-of-band data confirmed it, [`oob_confirms`]) — its plaintext link, with no key.
+pub fn shared_link(body: &str, file_link: bool) -> Option<SharedLink> {
+    parse_body(body).or_else(|| {
+        file_link
+            .then(|| plain_link(body))
+            .flatten()
+            .map(|url| SharedLink { url, key: None })
     })
 }
 
@@ -268,10 +312,11 @@ pub fn plain_http_allowed(host: &str, account_host: Option<&str>) -> bool {
 /// What the front ends are told about a message's file.
 pub(crate) fn attachment_of(
     body: Option<&str>,
+    file_link: bool,
     stored: &[store::AttachmentInfo],
 ) -> Option<FileAttachment> {
     let kept = stored.first();
-    let Some(link) = body.and_then(parse_body) else {
+    let Some(link) = body.and_then(|b| shared_link(b, file_link)) else {
         // An own file shared in plaintext: its body is the bare http(s) URL.
         let url = body
             .map(str::trim)
@@ -337,7 +382,33 @@ fn transfer_failed(
     });
 }
 
-/// Emits `transfer_progress` at most every 5 %.
+/// The shortest time between two `transfer_progress` events of one transfer: at most ten a
+/// second reach the front ends, whatever the chunk size or link speed.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+
+/// When a transfer's progress is worth telling: at most every [`PROGRESS_INTERVAL`], and
+/// (when the size is known) every 5 %; the end (`done == total`) is always told.
+#[derive(Debug, Default)]
+struct ProgressThrottle {
+    last: Option<(u64, std::time::Instant)>,
+}
+
+impl ProgressThrottle {
+    fn should_emit(&mut self, done: u64, total: u64, now: std::time::Instant) -> bool {
+        let end = total > 0 && done >= total;
+        let due = self.last.is_none_or(|(last_done, at)| {
+            let step = (total / 20).max(1);
+            now.duration_since(at) >= PROGRESS_INTERVAL
+                && (total == 0 || done.saturating_sub(last_done) >= step)
+        });
+        if end || due {
+            self.last = Some((done, now));
+        }
+        end || due
+    }
+}
+
+/// Emits `transfer_progress`, throttled by [`ProgressThrottle`].
 fn progress_reporter(
     shared: &SharedRef,
     transfer: &str,
@@ -345,13 +416,11 @@ fn progress_reporter(
     direction: &'static str,
 ) -> impl FnMut(u64, u64) + Send + use<> {
     let (shared, transfer, account) = (shared.clone(), transfer.to_owned(), account.to_owned());
-    let mut last = None::<u64>;
+    let mut throttle = ProgressThrottle::default();
     move |done, total| {
-        let step = total.max(1) / 20;
-        if last.is_some_and(|l| done < total && done.saturating_sub(l) < step.max(1)) {
+        if !throttle.should_emit(done, total, std::time::Instant::now()) {
             return;
         }
-        last = Some(done);
         shared.emit(Event::TransferProgress {
             transfer: transfer.clone(),
             account: account.clone(),
@@ -666,7 +735,7 @@ async fn enqueue(
                 retracted: false,
                 origin_id: None,
                 notes: crate::core::events::MessageNotes {
-                    attachment: attachment_of(Some(&body), &[]),
+                    attachment: attachment_of(Some(&body), false, &[]),
                     ..crate::core::events::MessageNotes::default()
                 },
             });
@@ -708,7 +777,7 @@ pub(crate) async fn download(
         .body
         .as_deref()
         .filter(|_| !m.retracted)
-        .and_then(parse_body)
+        .and_then(|b| shared_link(b, m.file_link && !m.edited))
         .ok_or_else(|| CoreError::InvalidInput("this message shares no file".into()))?;
     if !m.attachments.is_empty() {
         return Ok(None);
@@ -741,7 +810,8 @@ async fn fetch(
 ) -> Result<(), CoreError> {
     let mut url = link.url.clone();
     // An aesgcm link names an https location; a .onion service or the account's own
-    // server override (a test bed) may serve it over plain http.
+    // server override (a test bed) may serve it over plain http. A plaintext link is fetched
+    // the same way, and kept as fetched (it has no key).
     if plain_http_allowed(url.host_str().unwrap_or_default(), account.host.as_deref()) {
         let _ = url.set_scheme("http");
     }
@@ -877,6 +947,74 @@ mod tests {
         assert!(parse_body("aesgcm://h.example/f.png").is_none());
         assert!(parse_body(&format!("aesgcm://u:p@h.example/f#{frag}")).is_none());
         assert!(parse_body("https://h.example/f.png").is_none());
+    }
+
+    #[test]
+    fn a_plaintext_link_is_a_file_only_when_its_out_of_band_url_is_the_whole_body() {
+        let url = "https://up.example.org/a/report%20v2.pdf";
+        assert!(oob_confirms(Some(url), Some(url)));
+        assert!(oob_confirms(Some(&format!(" {url}\n")), Some(url)));
+        let onion = "http://abcdefghij.onion/f.png";
+        assert!(oob_confirms(Some(onion), Some(onion)));
+        // No out-of-band data, or another URL, or more than the URL: text.
+        assert!(!oob_confirms(Some(url), None));
+        assert!(!oob_confirms(None, Some(url)));
+        assert!(!oob_confirms(
+            Some(url),
+            Some("https://up.example.org/a/other.pdf")
+        ));
+        let chatty = format!("look: {url}");
+        assert!(!oob_confirms(Some(&chatty), Some(&chatty)));
+        // Hostile or unfetchable links: text.
+        let long = format!("https://h.example/{}", "a".repeat(2100));
+        for bad in [
+            "javascript:alert(1)",
+            "file:///etc/passwd",
+            "data:text/html,<b>x</b>",
+            "http://up.example.org/f.png",
+            "ftp://up.example.org/f.png",
+            "https://user:pw@up.example.org/f.png",
+            "https://up.example.org/f.png#frag",
+            "https://up.example.org/a\u{7}b.png",
+            "https:///nohost",
+            "https:\\\\evil.example\\f.png",
+            "https://evil.example\\f.png",
+            long.as_str(),
+        ] {
+            assert!(!oob_confirms(Some(bad), Some(bad)), "{bad}");
+        }
+        // The stored flag makes the link a file without a key; without it, text.
+        let link = shared_link(url, true).unwrap();
+        assert!(link.key.is_none());
+        assert_eq!(link.display_name(), "report v2.pdf");
+        assert!(shared_link(url, false).is_none());
+        assert!(shared_link("javascript:alert(1)", true).is_none());
+        let a = attachment_of(Some(url), true, &[]).unwrap();
+        assert!(!a.encrypted && !a.downloaded);
+        assert_eq!(a.name, "report v2.pdf");
+        assert!(attachment_of(Some(url), false, &[]).is_none());
+    }
+
+    #[test]
+    fn progress_is_told_at_most_ten_times_a_second_and_always_at_the_end() {
+        let t0 = std::time::Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut known = ProgressThrottle::default();
+        assert!(known.should_emit(32, 1000, ms(0)));
+        // Chunk after chunk within 100 ms: silent, however far it got.
+        assert!(!known.should_emit(500, 1000, ms(50)));
+        assert!(!known.should_emit(900, 1000, ms(99)));
+        assert!(known.should_emit(950, 1000, ms(120)));
+        // Less than 5 % more: silent even after a while.
+        assert!(!known.should_emit(960, 1000, ms(400)));
+        // The end is always told.
+        assert!(known.should_emit(1000, 1000, ms(401)));
+        // Unknown size: by time only.
+        let mut unknown = ProgressThrottle::default();
+        let told = (0..100u64)
+            .filter(|i| unknown.should_emit(i * 32_768, 0, ms(i * 10)))
+            .count();
+        assert_eq!(told, 10, "one second of chunks every 10 ms");
     }
 
     #[test]

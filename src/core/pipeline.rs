@@ -75,6 +75,9 @@ pub struct Classified {
     pub occupant_id: Option<String>,
     /// How it travelled (set after decryption; `None` for plaintext).
     pub encryption: MessageEncryption,
+    /// The URL of its XEP-0066 out-of-band data, for a plaintext message only (beside an
+    /// encrypted body it is unauthenticated, so [`Action::with_encryption`] drops it).
+    pub oob_url: Option<String>,
 }
 
 /// Whether `jid` is on the block list: the bare JID itself, or its whole domain.
@@ -159,6 +162,7 @@ pub fn classify(
         room: false,
         occupant_id: None,
         encryption: MessageEncryption::None,
+        oob_url: msg.oob_url.clone(),
     };
     finish(classified, msg)
 }
@@ -205,6 +209,7 @@ pub fn classify_groupchat_from(
         room: true,
         occupant_id,
         encryption: MessageEncryption::None,
+        oob_url: msg.oob_url.clone(),
     };
     finish(classified, msg)
 }
@@ -231,6 +236,7 @@ pub fn classify_muc_pm(msg: &InboundMessage) -> Action {
         room: false,
         occupant_id: crate::xmpp::muc::occupant_id_of(&msg.raw.payloads),
         encryption: MessageEncryption::None,
+        oob_url: msg.oob_url.clone(),
     };
     finish(classified, msg)
 }
@@ -242,7 +248,12 @@ impl Action {
         match &mut self {
             Action::Store(c)
             | Action::Correct { message: c, .. }
-            | Action::Retract { message: c, .. } => c.encryption = encryption,
+            | Action::Retract { message: c, .. } => {
+                c.encryption = encryption;
+                if encryption != MessageEncryption::None {
+                    c.oob_url = None;
+                }
+            }
             Action::Ignore => {}
         }
         self
@@ -291,8 +302,25 @@ mod tests {
             delay: None,
             replaces: None,
             retracts: None,
+            oob_url: None,
             raw: Message::new(Some(to)),
         }
+    }
+
+    #[test]
+    fn out_of_band_url_is_kept_for_plaintext_and_dropped_beside_an_encrypted_body() {
+        let mut m = inbound("bob@talpa.test/x", "me@talpa.test/y", Some("https://h/f"));
+        m.oob_url = Some("https://h/f".into());
+        let Action::Store(c) = classify(&own(), &m, Source::Live, None) else {
+            panic!("stored");
+        };
+        assert_eq!(c.oob_url.as_deref(), Some("https://h/f"));
+        let Action::Store(c) =
+            classify(&own(), &m, Source::Live, None).with_encryption(MessageEncryption::Omemo2)
+        else {
+            panic!("stored");
+        };
+        assert_eq!(c.oob_url, None);
     }
 
     #[test]

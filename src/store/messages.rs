@@ -141,6 +141,9 @@ pub struct NewMessage {
     pub body: Option<String>,
     /// Attached files.
     pub attachments: Vec<NewAttachment>,
+    /// Whether the (plaintext) body is one file URL its sender also gave as XEP-0066
+    /// out-of-band data: the message shares that file (`core::files`).
+    pub file_link: bool,
 }
 
 impl NewMessage {
@@ -165,6 +168,7 @@ impl NewMessage {
             encryption: MessageEncryption::None,
             body,
             attachments: Vec::new(),
+            file_link: false,
         }
     }
 
@@ -215,6 +219,8 @@ pub struct StoredMessage {
     pub unreadable_by: Vec<String>,
     /// What the partner told about an own message (receipt, read marker).
     pub delivery: Delivery,
+    /// Whether its body was stored as a shared file's URL ([`NewMessage::file_link`]).
+    pub file_link: bool,
 }
 
 /// What `insert_message` did.
@@ -249,7 +255,7 @@ fn ms(t: Option<i64>) -> Option<DateTime<Utc>> {
 
 const MSG_COLS: &str = "id, conversation_id, origin_id, stanza_id, stanza_id_by, server_ts, \
                         local_ts, direction, sender, occupant_id, encryption, body, edited, \
-                        retracted, held_cause, unreadable_by, delivery";
+                        retracted, held_cause, unreadable_by, delivery, file_link";
 
 fn message_from_row(r: &Row<'_>) -> rusqlite::Result<StoredMessage> {
     let direction: String = r.get(7)?;
@@ -280,6 +286,7 @@ fn message_from_row(r: &Row<'_>) -> rusqlite::Result<StoredMessage> {
             None => Vec::new(),
         },
         delivery: Delivery::from_int(r.get(16)?),
+        file_link: r.get(17)?,
     })
 }
 
@@ -355,8 +362,8 @@ fn insert_row(
     }
     conn.prepare_cached(
         "INSERT INTO messages (conversation_id, origin_id, stanza_id, stanza_id_by, server_ts,
-             local_ts, ts, direction, sender, occupant_id, encryption, body, corrects)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+             local_ts, ts, direction, sender, occupant_id, encryption, body, corrects, file_link)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?
     .execute(params![
         m.conversation.0,
@@ -372,6 +379,7 @@ fn insert_row(
         m.encryption.as_str(),
         m.body,
         corrects.map(|c| c.0),
+        m.file_link,
     ])?;
     let id = MessageId(conn.last_insert_rowid());
     for a in &m.attachments {
@@ -722,6 +730,7 @@ impl Store {
         let mut marker = correction.clone();
         marker.body = None;
         marker.attachments.clear();
+        marker.file_link = false;
         let out = insert_row(&tx, &marker, Some(orig.id), now)?;
         if matches!(out, InsertOutcome::Stored(_)) {
             tx.execute(

@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use super::error::{Result, StoreError};
 
 /// Migration `i` brings the schema from version `i` to `i + 1`.
-pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+pub const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -159,6 +159,13 @@ const V4: &str = r"
 ALTER TABLE messages ADD COLUMN delivery INTEGER NOT NULL DEFAULT 0;
 ";
 
+/// Whether a plaintext message's body is one file URL its sender also gave as XEP-0066
+/// out-of-band data (`file_link` 1): such a message shares that file and offers a download.
+/// Messages stored before knew nothing of it and stay text.
+const V5: &str = r"
+ALTER TABLE messages ADD COLUMN file_link INTEGER NOT NULL DEFAULT 0;
+";
+
 /// Brings the database to [`SCHEMA_VERSION`].
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -279,6 +286,42 @@ mod tests {
             })
             .expect("row");
         assert_eq!(row, ("o1".to_owned(), "kept".to_owned(), 0));
+        // Forward only: running the migrations again changes nothing.
+        migrate(&mut conn).expect("again");
+        let count: i64 = conn
+            .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(count, 1);
+    }
+
+    #[test]
+    fn a_version_4_database_keeps_its_messages_as_text_not_file_links() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        for sql in [V1, V2, V3, V4] {
+            conn.execute_batch(sql).expect("v1..v4");
+        }
+        conn.pragma_update(None, "user_version", 4)
+            .expect("version");
+        conn.execute_batch(
+            "INSERT INTO accounts (jid, password, created) VALUES ('a@s', 'pw', 0);
+             INSERT INTO conversations (account_id, peer_jid, kind, created)
+                 VALUES (1, 'b@s', 'chat', 0);
+             INSERT INTO messages (conversation_id, local_ts, ts, direction, sender,
+                 encryption, body, delivery)
+                 VALUES (1, 0, 0, 'in', 'b@s', 'none', 'https://h.example/f.png', 0);",
+        )
+        .expect("v4 rows");
+        migrate(&mut conn).expect("migrate");
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, SCHEMA_VERSION);
+        let row: (String, bool) = conn
+            .query_row("SELECT body, file_link FROM messages", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .expect("row");
+        assert_eq!(row, ("https://h.example/f.png".to_owned(), false));
         // Forward only: running the migrations again changes nothing.
         migrate(&mut conn).expect("again");
         let count: i64 = conn

@@ -592,8 +592,9 @@ impl SessionView {
                 names,
                 roster_names,
             } => contact_names::apply(self, account, names, roster_names),
-            // Transfer progress is not shown in the window yet; a finished transfer arrives as
-            // `message` / `message_updated`, a failed one is logged by the core.
+            // A download's progress is followed by its attachment row (`attachment_row`), an
+            // upload's end by the attach button; the message arrives as `message` /
+            // `message_updated`.
             Event::Unlocked
             | Event::Locked
             | Event::Error { .. }

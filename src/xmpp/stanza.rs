@@ -65,6 +65,23 @@ pub fn oob_element(url: &str) -> Element {
         .build()
 }
 
+/// The URL of a message's XEP-0066 out-of-band data: the text of the `<url/>` of its one
+/// `<x xmlns='jabber:x:oob'/>`. `None` when there is none, or when several `<x/>` or several
+/// `<url/>` leave it unclear which URL is meant.
+pub fn oob_url_of(payloads: &[Element]) -> Option<String> {
+    let mut xs = payloads.iter().filter(|p| p.is("x", NS_OOB));
+    let x = xs.next()?;
+    if xs.next().is_some() {
+        return None;
+    }
+    let mut urls = x.children().filter(|c| c.is("url", NS_OOB));
+    let url = urls.next()?;
+    if urls.next().is_some() {
+        return None;
+    }
+    Some(url.text())
+}
+
 /// Builds `<name xmlns=ns>text</name>`.
 pub fn text_elem(name: &str, ns: &str, text: &str) -> Element {
     Element::builder(name, ns).append(text.to_owned()).build()
@@ -112,6 +129,9 @@ pub struct InboundMessage {
     pub replaces: Option<String>,
     /// XEP-0424: id of the message this one retracts.
     pub retracts: Option<String>,
+    /// XEP-0066: the URL of its one out-of-band `<x/>` (see [`oob_url_of`]); unauthenticated
+    /// beside an encrypted body.
+    pub oob_url: Option<String>,
     /// The whole message.
     pub raw: Message,
 }
@@ -166,6 +186,7 @@ pub fn parse_inbound(msg: Message, own: &BareJid, now: DateTime<Utc>) -> Inbound
         delay: delay_of(&msg.payloads, now),
         replaces,
         retracts,
+        oob_url: oob_url_of(&msg.payloads),
         raw: msg,
     }
 }
@@ -241,5 +262,33 @@ mod tests {
             parse_inbound(m, &own, Utc::now()).retracts.as_deref(),
             Some("m2")
         );
+    }
+
+    #[test]
+    fn only_one_unambiguous_oob_url_is_taken() {
+        let own = BareJid::new("alice@talpa.test").unwrap();
+        let oob = |payload: &str| {
+            let m = parse(&format!(
+                "<message xmlns='jabber:client' from='bob@talpa.test/x' type='chat'>\
+                 <body>https://h/f</body>{payload}</message>"
+            ));
+            parse_inbound(m, &own, Utc::now()).oob_url
+        };
+        assert_eq!(
+            oob("<x xmlns='jabber:x:oob'><url>https://h/f</url></x>").as_deref(),
+            Some("https://h/f")
+        );
+        assert_eq!(oob(""), None);
+        assert_eq!(oob("<x xmlns='jabber:x:oob'/>"), None);
+        assert_eq!(
+            oob("<x xmlns='jabber:x:oob'><url>https://h/f</url></x>\
+                 <x xmlns='jabber:x:oob'><url>https://h/g</url></x>"),
+            None
+        );
+        assert_eq!(
+            oob("<x xmlns='jabber:x:oob'><url>https://h/f</url><url>https://h/g</url></x>"),
+            None
+        );
+        assert_eq!(oob("<x xmlns='other'><url>https://h/f</url></x>"), None);
     }
 }

@@ -1,7 +1,9 @@
 //! A shared file under a message: its name and size, and **Download** (fetched through Tor into
 //! the encrypted store, only when the user asks — never by itself) or **Save…** (written where
 //! the user chooses). The core does the transfer (`core::files`); a finished download comes
-//! back as `message_updated`, which rebinds the row.
+//! back as `message_updated`, which rebinds the row. While a download runs, a progress bar
+//! shows how far it got (a fraction when the server told the size, pulsing otherwise), driven
+//! by the core's throttled `transfer_progress` events (at most ten a second).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -36,9 +38,21 @@ pub fn install(row: &MessageRow) {
         row,
         move |button| clicked(&row, button)
     ));
+    let progress = gtk4::ProgressBar::new();
+    progress.set_valign(gtk4::Align::Center);
+    progress.set_visible(false);
     bx.append(&label);
+    bx.append(&progress);
     bx.append(&button);
     row.append(&bx);
+}
+
+/// The progress bar of `row`'s attachment box (shown while a download runs).
+pub fn progress_bar(row: &MessageRow) -> Option<gtk4::ProgressBar> {
+    parts(row)?
+        .1
+        .next_sibling()
+        .and_downcast::<gtk4::ProgressBar>()
 }
 
 fn parts(row: &MessageRow) -> Option<(gtk4::Box, gtk4::Label, gtk4::Button)> {
@@ -75,6 +89,10 @@ pub fn show(row: &MessageRow, message: &MessageObject) {
     let Some((bx, label, button)) = parts(row) else {
         return;
     };
+    // A recycled row shows no other message's download.
+    if let Some(bar) = progress_bar(row) {
+        bar.set_visible(false);
+    }
     let file = message.attachment().filter(|_| !message.retracted());
     // The link holds the file's key: the row shows the file instead of it.
     row.imp().body_label.set_visible(file.is_none());
@@ -108,11 +126,27 @@ fn describe(file: &FileAttachment) -> String {
 /// Waits for the end of `transfer`: `None` when it is done, the sentence to show when it failed
 /// (or when the core stopped telling).
 pub async fn transfer_failure(
+    events: tokio::sync::broadcast::Receiver<Event>,
+    transfer: &str,
+) -> Option<String> {
+    transfer_outcome(events, transfer, |_, _| {}).await
+}
+
+/// [`transfer_failure`], calling `on_progress(done, total)` for each `transfer_progress` of it
+/// (throttled by the core: at most ten a second).
+pub async fn transfer_outcome(
     mut events: tokio::sync::broadcast::Receiver<Event>,
     transfer: &str,
+    on_progress: impl Fn(u64, u64),
 ) -> Option<String> {
     loop {
         match events.recv().await {
+            Ok(Event::TransferProgress {
+                transfer: t,
+                done,
+                total,
+                ..
+            }) if t == transfer => on_progress(done, total),
             Ok(Event::TransferDone { transfer: t, .. }) if t == transfer => return None,
             Ok(Event::TransferFailed {
                 transfer: t, error, ..
@@ -125,6 +159,27 @@ pub async fn transfer_failure(
             }
         }
     }
+}
+
+/// Shows `done` of `total` bytes of message `id`'s download in `row`, if it still shows it.
+fn show_progress(row: &MessageRow, id: i64, done: u64, total: u64) {
+    if row.message().is_none_or(|m| m.id() != id) {
+        return;
+    }
+    let Some(bar) = progress_bar(row) else {
+        return;
+    };
+    bar.set_visible(true);
+    if total > 0 {
+        #[allow(
+            clippy::cast_precision_loss,
+            reason = "a fraction for a progress bar; files are at most 100 MiB"
+        )]
+        bar.set_fraction((done as f64 / total as f64).clamp(0.0, 1.0));
+    } else {
+        bar.pulse();
+    }
+    bar.set_tooltip_text(Some(&format!("{} downloaded", size_text(done))));
 }
 
 fn clicked(row: &MessageRow, button: &gtk4::Button) {
@@ -150,7 +205,19 @@ fn clicked(row: &MessageRow, button: &gtk4::Button) {
             // Subscribed before asking, so a quick failure is not missed.
             let events = core.subscribe();
             let failure = match core.call(Command::DownloadAttachment { message: id }).await {
-                Ok(Reply::Transfer { transfer }) => transfer_failure(events, &transfer).await,
+                Ok(Reply::Transfer { transfer }) => {
+                    let shown = row.clone();
+                    let failure = transfer_outcome(events, &transfer, move |done, total| {
+                        show_progress(&shown, id, done, total);
+                    })
+                    .await;
+                    if row.message().is_some_and(|m| m.id() == id)
+                        && let Some(bar) = progress_bar(&row)
+                    {
+                        bar.set_visible(false);
+                    }
+                    failure
+                }
                 Ok(_) => None,
                 Err(e) => Some(crate::ui::user_text::error_text(&e)),
             };
