@@ -48,6 +48,45 @@ fn wait_done(t: &mut Headless, transfer: &str) -> Value {
     e
 }
 
+/// Asks for message `id`'s file, waits until it is fetched, and returns the transfer's id.
+fn download(t: &mut Headless, id: &Value) -> String {
+    let r = ok(t, json!({"cmd": "download_attachment", "message": id}));
+    let transfer = r["transfer"].as_str().expect("transfer").to_owned();
+    wait_done(t, &transfer);
+    transfer
+}
+
+/// Waits for the update saying message `id`'s file is now downloaded, and returns it.
+fn wait_downloaded(t: &mut Headless, id: &Value) -> Value {
+    t.wait_event_for(
+        |e| {
+            e["event"] == "message_updated"
+                && e["id"] == *id
+                && e["attachment"]["downloaded"] == true
+        },
+        LONG,
+    )
+}
+
+/// Saves message `id`'s file as `out` and checks it holds `data`.
+fn assert_saved(t: &mut Headless, id: &Value, out: &std::path::Path, data: &[u8]) {
+    ok(
+        t,
+        json!({"cmd": "save_attachment", "message": id, "path": out}),
+    );
+    assert!(std::fs::read(out).expect("saved") == data, "other bytes");
+}
+
+/// Checks that no transfer was started without being asked for.
+fn assert_no_transfer_started(t: &Headless) {
+    assert!(
+        !t.events.iter().any(|e| e["event"]
+            .as_str()
+            .is_some_and(|k| k.starts_with("transfer_"))),
+        "a transfer started without being asked"
+    );
+}
+
 #[test]
 fn a_file_sent_over_omemo_reaches_the_python_peer_with_the_same_bytes_and_no_name_or_key_leaks() {
     let bed = bed();
@@ -109,11 +148,7 @@ fn a_file_sent_over_omemo_reaches_the_python_peer_with_the_same_bytes_and_no_nam
 
     // The sender keeps the file with the message and can save it again.
     let out = dir.path().join("saved.bin");
-    ok(
-        &mut talpa,
-        json!({"cmd": "save_attachment", "message": id, "path": out}),
-    );
-    assert!(std::fs::read(&out).expect("saved") == data);
+    assert_saved(&mut talpa, &json!(id), &out, &data);
 }
 
 #[test]
@@ -150,34 +185,14 @@ fn a_file_from_the_python_peer_is_fetched_only_on_request_kept_encrypted_and_era
     let (r, _) = talpa.call(json!({"cmd": "save_attachment", "message": id,
                                    "path": dir.path().join("early.jpg")}));
     assert_eq!(error_kind(&r), "invalid_input", "{r}");
-    assert!(
-        !talpa.events.iter().any(|e| e["event"]
-            .as_str()
-            .is_some_and(|k| k.starts_with("transfer_"))),
-        "a transfer started without being asked"
-    );
+    assert_no_transfer_started(&talpa);
 
-    let r = ok(
-        &mut talpa,
-        json!({"cmd": "download_attachment", "message": id}),
-    );
-    wait_done(&mut talpa, r["transfer"].as_str().expect("transfer"));
-    let updated = talpa.wait_event_for(
-        |e| {
-            e["event"] == "message_updated"
-                && e["id"] == id
-                && e["attachment"]["downloaded"] == true
-        },
-        LONG,
-    );
+    download(&mut talpa, &json!(id));
+    let updated = wait_downloaded(&mut talpa, &json!(id));
     assert_eq!(updated["attachment"]["size"], data.len());
     assert_eq!(updated["attachment"]["mime"], "image/jpeg");
     let out = dir.path().join("holiday.jpg");
-    ok(
-        &mut talpa,
-        json!({"cmd": "save_attachment", "message": id, "path": out}),
-    );
-    assert!(std::fs::read(&out).expect("saved") == data, "other bytes");
+    assert_saved(&mut talpa, &json!(id), &out, &data);
     // Asking again downloads nothing more.
     let r = ok(
         &mut talpa,
@@ -333,6 +348,36 @@ fn link_stanza(to: &str, kind: &str, body: &str, oobs: &[&str]) -> String {
 }
 
 /// Waits for the `message` event whose body is `body`.
+/// Has `peer` upload `data` as `filename` to the bed's upload service and share it with `to`
+/// as a plaintext link (body and out-of-band data alike), as Dino or Conversations do without
+/// OMEMO; returns the link.
+///
+/// The bed's upload service answers with plain http on 127.0.0.1; a real one gives https.
+/// Talpa fetches an https link of the account's own server override over plain http (the
+/// same rule as for aesgcm links), so the link is the https one.
+fn share_plaintext_link(
+    peer: &mut support::Peer,
+    to: &str,
+    filename: &str,
+    data: &[u8],
+    content_type: Option<&str>,
+) -> String {
+    let mut upload = json!({"cmd": "upload", "id": "up", "filename": filename,
+                            "data_b64": B64.encode(data)});
+    if let Some(content_type) = content_type {
+        upload["content_type"] = json!(content_type);
+    }
+    peer.send_cmd(&upload);
+    let up = peer.wait_event(|e| e["event"] == "ack" && e["id"] == "up", LONG);
+    let rest = up["get_url"]
+        .as_str()
+        .and_then(|u| u.strip_prefix("http://"))
+        .expect("http get url");
+    let link = format!("https://{rest}");
+    peer.send_cmd(&json!({"cmd": "raw", "xml": link_stanza(to, "chat", &link, &[&link])}));
+    link
+}
+
 fn message_with_body(t: &mut Headless, body: &str) -> Value {
     t.wait_event_for(|e| e["event"] == "message" && e["body"] == body, LONG)
 }
@@ -347,21 +392,8 @@ fn a_plaintext_link_with_out_of_band_data_is_an_attachment_fetched_through_tor_o
     // A contact without OMEMO.
     let mut peer = support::Peer::spawn(bed, &b, &bpw);
     let data = file_bytes(120_000);
-    peer.send_cmd(
-        &json!({"cmd": "upload", "id": "up", "filename": "field-notes.txt",
-                          "data_b64": B64.encode(&data), "content_type": "text/plain"}),
-    );
-    let up = peer.wait_event(|e| e["event"] == "ack" && e["id"] == "up", LONG);
-    // The bed's upload service answers with plain http on 127.0.0.1; a real one gives https.
-    // Talpa fetches an https link of the account's own server override over plain http (the
-    // same rule as for aesgcm links), so the link is the https one.
-    let rest = up["get_url"]
-        .as_str()
-        .and_then(|u| u.strip_prefix("http://"))
-        .expect("http get url")
-        .to_owned();
-    let link = format!("https://{rest}");
-    peer.send_cmd(&json!({"cmd": "raw", "xml": link_stanza(&a, "chat", &link, &[&link])}));
+    let link = share_plaintext_link(&mut peer, &a, "field-notes.txt", &data, Some("text/plain"));
+    let rest = link.strip_prefix("https://").expect("https link");
 
     let got = message_with_body(&mut talpa, &link);
     assert_eq!(got["encryption"], "none", "{got}");
@@ -407,35 +439,15 @@ fn a_plaintext_link_with_out_of_band_data_is_an_attachment_fetched_through_tor_o
         let (r, _) = talpa.call(json!({"cmd": "download_attachment", "message": got["id"]}));
         assert_eq!(error_kind(&r), "invalid_input", "{r}");
     }
-    assert!(
-        !talpa.events.iter().any(|e| e["event"]
-            .as_str()
-            .is_some_and(|k| k.starts_with("transfer_"))),
-        "a transfer started without being asked"
-    );
+    assert_no_transfer_started(&talpa);
 
     // On request: fetched through Tor, kept in the store, saved as the same bytes.
-    let r = ok(
-        &mut talpa,
-        json!({"cmd": "download_attachment", "message": id}),
-    );
-    wait_done(&mut talpa, r["transfer"].as_str().expect("transfer"));
-    let updated = talpa.wait_event_for(
-        |e| {
-            e["event"] == "message_updated"
-                && e["id"] == id
-                && e["attachment"]["downloaded"] == true
-        },
-        LONG,
-    );
+    download(&mut talpa, &json!(id));
+    let updated = wait_downloaded(&mut talpa, &json!(id));
     assert_eq!(updated["attachment"]["size"], data.len(), "{updated}");
     assert_eq!(updated["attachment"]["mime"], "text/plain", "{updated}");
     let out = dir.path().join("notes.txt");
-    ok(
-        &mut talpa,
-        json!({"cmd": "save_attachment", "message": id, "path": out}),
-    );
-    assert!(std::fs::read(&out).expect("saved") == data, "other bytes");
+    assert_saved(&mut talpa, &json!(id), &out, &data);
     // The history says the same after the fact.
     let (hist, _) = talpa.call(json!({"cmd": "history", "account": a, "with": b}));
     let kept = hist["messages"]
@@ -479,18 +491,8 @@ fn a_plaintext_link_with_out_of_band_data_is_an_attachment_fetched_through_tor_o
     let got = message_with_body(&mut talpa, &in_room);
     assert_eq!(got["attachment"]["name"], "field-notes.txt", "{got}");
     assert_eq!(got["attachment"]["downloaded"], false, "{got}");
-    let r = ok(
-        &mut talpa,
-        json!({"cmd": "download_attachment", "message": got["id"]}),
-    );
-    wait_done(&mut talpa, r["transfer"].as_str().expect("transfer"));
-    let room_id = got["id"].clone();
-    let out = dir.path().join("room.txt");
-    ok(
-        &mut talpa,
-        json!({"cmd": "save_attachment", "message": room_id, "path": out}),
-    );
-    assert!(std::fs::read(&out).expect("saved") == data, "other bytes");
+    download(&mut talpa, &got["id"]);
+    assert_saved(&mut talpa, &got["id"], &dir.path().join("room.txt"), &data);
     let hostile_in_room = format!("{link}?room-differs");
     peer.send_cmd(&json!({"cmd": "raw",
         "xml": link_stanza(&room, "groupchat", &hostile_in_room, &[&in_room])}));
@@ -536,30 +538,12 @@ fn a_download_and_an_upload_of_a_few_mb_through_tor_report_increasing_progress_t
     let data = file_bytes(3 * 1024 * 1024);
 
     // Download: a plaintext link from the peer.
-    peer.send_cmd(&json!({"cmd": "upload", "id": "up", "filename": "big.bin",
-                          "data_b64": B64.encode(&data)}));
-    let up = peer.wait_event(|e| e["event"] == "ack" && e["id"] == "up", LONG);
-    let rest = up["get_url"]
-        .as_str()
-        .and_then(|u| u.strip_prefix("http://"))
-        .expect("http get url")
-        .to_owned();
-    let link = format!("https://{rest}");
-    peer.send_cmd(&json!({"cmd": "raw", "xml": link_stanza(&a, "chat", &link, &[&link])}));
+    let link = share_plaintext_link(&mut peer, &a, "big.bin", &data, None);
     let got = message_with_body(&mut talpa, &link);
-    let r = ok(
-        &mut talpa,
-        json!({"cmd": "download_attachment", "message": got["id"]}),
-    );
-    let transfer = r["transfer"].as_str().expect("transfer").to_owned();
-    wait_done(&mut talpa, &transfer);
+    let transfer = download(&mut talpa, &got["id"]);
     assert_progress(&progress_of(&talpa, &transfer), data.len());
     let out = dir.path().join("big.bin");
-    ok(
-        &mut talpa,
-        json!({"cmd": "save_attachment", "message": got["id"], "path": out}),
-    );
-    assert!(std::fs::read(&out).expect("saved") == data, "other bytes");
+    assert_saved(&mut talpa, &got["id"], &out, &data);
 
     // Upload: the same file back, in plaintext (the peer has no OMEMO).
     ok(
