@@ -60,17 +60,8 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     let bed = bed();
     let (me, my_password) = bed.new_account("guifile");
     let (peer_jid, peer_password) = bed.new_account("guifilepeer");
-    let window = Window::new(app, core.clone());
-    window.set_default_size(1100, 700);
-    window.present();
-    pump(Duration::from_millis(300));
-    let session = gui_bed_support::unlock_with_bed_account(
-        &window,
-        &core,
-        "gui file passphrase",
-        &me,
-        &my_password,
-    );
+    let (window, session) =
+        gui_bed_support::window_on_bed(app, &core, "gui file passphrase", &me, &my_password);
     let mut peer = Peer::spawn(bed, &peer_jid, &peer_password);
     gui_bed_support::wait_until_online(&session, &me);
     pump(Duration::from_secs(2));

@@ -45,18 +45,8 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     let bed = bed();
     let (me, my_password) = bed.new_account("gui");
     let (peer_jid, peer_password) = bed.new_account("guipeer");
-    let window = Window::new(app, core.clone());
-    window.set_default_size(1100, 700);
-    window.present();
-    pump(Duration::from_millis(300));
-
-    let session = gui_bed_support::unlock_with_bed_account(
-        &window,
-        &core,
-        "gui bed passphrase",
-        &me,
-        &my_password,
-    );
+    let (window, session) =
+        gui_bed_support::window_on_bed(app, &core, "gui bed passphrase", &me, &my_password);
     // An OMEMO peer: the answer typed in the window travels encrypted (on by default).
     let mut peer = Peer::spawn_with(
         bed,

@@ -26,7 +26,6 @@ use serde_json::Value;
 use talpa::core::{Command, CoreHandle, Reply};
 use talpa::ui::account_window::AccountWindow;
 use talpa::ui::chat::MessageRow;
-use talpa::ui::window::Window;
 
 use gui_bed_support::{bed_options, call, pump_until_peer};
 use gui_support::{find_widget, pump, pump_until, visible_texts};
@@ -58,17 +57,8 @@ fn checks(app: &adw::Application, core: CoreHandle) {
     let (me, my_password) = bed.new_account("guic");
     let (friend_jid, friend_password) = bed.new_account("guifriend");
     let (stranger_jid, stranger_password) = bed.new_account("guistranger");
-    let window = Window::new(app, core.clone());
-    window.set_default_size(1100, 700);
-    window.present();
-    pump(Duration::from_millis(300));
-    let session = gui_bed_support::unlock_with_bed_account(
-        &window,
-        &core,
-        "gui contacts passphrase",
-        &me,
-        &my_password,
-    );
+    let (window, session) =
+        gui_bed_support::window_on_bed(app, &core, "gui contacts passphrase", &me, &my_password);
     let mut friend = Peer::spawn(bed, &friend_jid, &friend_password);
     let mut stranger = Peer::spawn(bed, &stranger_jid, &stranger_password);
     gui_bed_support::wait_until_online(&session, &me);

@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use gtk4::prelude::*;
+
 use serde_json::Value;
 use talpa::core::commands::{NewAccount, Secret};
 use talpa::core::{Command, CoreHandle, CoreOptions, Reply};
@@ -83,6 +85,23 @@ pub fn unlock_with_bed_account(
     let session = window.session().expect("session view");
     window.reload_accounts();
     session
+}
+
+/// A main window of `app` (1100×700, shown) unlocked as [`unlock_with_bed_account`] does, and
+/// its session view.
+pub fn window_on_bed(
+    app: &libadwaita::Application,
+    core: &CoreHandle,
+    passphrase: &str,
+    jid: &str,
+    password: &str,
+) -> (Window, SessionView) {
+    let window = Window::new(app, core.clone());
+    window.set_default_size(1100, 700);
+    window.present();
+    pump(Duration::from_millis(300));
+    let session = unlock_with_bed_account(&window, core, passphrase, jid, password);
+    (window, session)
 }
 
 /// Pumps the GTK main loop until the window shows `jid` online (its login went through the
