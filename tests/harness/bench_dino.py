@@ -138,16 +138,23 @@ def wait_quiet(pid, since, done=None, timeout=600.0):
     raise RuntimeError(f"process {pid} never went quiet")
 
 
+# Per process, each thread's CPU time as last read: a thread that ended (tokio's blocking
+# threads end after 10 s idle) keeps counting with what it had used, so the total never
+# drops between two polls (summing only the live threads made an open's CPU negative).
+_THREAD_NS = {}
+
+
 def cpu_ns(pid):
-    """CPU time of all of `pid`'s threads in nanoseconds (schedstat: not rounded to ticks)."""
-    total = 0
+    """CPU time of all of `pid`'s threads in nanoseconds (schedstat: not rounded to ticks),
+    threads that ended since an earlier call included."""
+    seen = _THREAD_NS.setdefault(pid, {})
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
             with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                total += int(f.read().split()[0])
+                seen[tid] = int(f.read().split()[0])
         except (OSError, IndexError, ValueError):
-            pass  # a thread that ended meanwhile
-    return total
+            pass  # a thread that ended meanwhile: its last reading stands
+    return sum(seen.values())
 
 
 def thread_cpu_ns(pid, tid):
