@@ -395,10 +395,9 @@ pub(crate) fn to_event_message(
                 store::Delivery::Delivered => Some(crate::core::events::DeliveryMark::Delivered),
                 store::Delivery::Read => Some(crate::core::events::DeliveryMark::Read),
             },
-            // A correction replaced the text the out-of-band data confirmed.
             attachment: crate::core::files::attachment_of(
                 m.body.as_deref(),
-                m.file_link && !m.edited,
+                m.file_link,
                 &m.attachments,
             ),
         },

@@ -186,11 +186,7 @@ fn plain_link(body: &str) -> Option<url::Url> {
         return None;
     }
     let url = http_upload::check_url(body).ok()?;
-    let onion = url.host_str().is_some_and(|h| {
-        h.trim_end_matches('.')
-            .to_ascii_lowercase()
-            .ends_with(".onion")
-    });
+    let onion = url.host_str().is_some_and(|h| plain_http_allowed(h, None));
     (url.scheme() == "https" || onion).then_some(url)
 }
 
@@ -777,7 +773,7 @@ pub(crate) async fn download(
         .body
         .as_deref()
         .filter(|_| !m.retracted)
-        .and_then(|b| shared_link(b, m.file_link && !m.edited))
+        .and_then(|b| shared_link(b, m.file_link))
         .ok_or_else(|| CoreError::InvalidInput("this message shares no file".into()))?;
     if !m.attachments.is_empty() {
         return Ok(None);

@@ -219,7 +219,8 @@ pub struct StoredMessage {
     pub unreadable_by: Vec<String>,
     /// What the partner told about an own message (receipt, read marker).
     pub delivery: Delivery,
-    /// Whether its body was stored as a shared file's URL ([`NewMessage::file_link`]).
+    /// Whether its body was stored as a shared file's URL ([`NewMessage::file_link`]); a
+    /// correction clears it.
     pub file_link: bool,
 }
 
@@ -734,7 +735,8 @@ impl Store {
         let out = insert_row(&tx, &marker, Some(orig.id), now)?;
         if matches!(out, InsertOutcome::Stored(_)) {
             tx.execute(
-                "UPDATE messages SET body = ?2, edited = 1 WHERE id = ?1",
+                // The corrected text is no longer what the out-of-band data confirmed.
+                "UPDATE messages SET body = ?2, edited = 1, file_link = 0 WHERE id = ?1",
                 params![orig.id.0, correction.body],
             )?;
         }

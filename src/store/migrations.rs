@@ -188,25 +188,40 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// A database as version `version` left it (its migrations only), holding `rows`.
+    fn database_at(version: usize, rows: &str) -> Connection {
+        let conn = Connection::open_in_memory().expect("open");
+        for sql in &MIGRATIONS[..version] {
+            conn.execute_batch(sql).expect("older migrations");
+        }
+        conn.pragma_update(
+            None,
+            "user_version",
+            i64::try_from(version).expect("a version"),
+        )
+        .expect("version");
+        conn.execute_batch(rows).expect("older rows");
+        conn
+    }
+
+    /// The schema version `conn` is at.
+    fn version_of(conn: &Connection) -> i64 {
+        conn.pragma_query_value(None, "user_version", |r| r.get(0))
+            .expect("version")
+    }
+
     #[test]
     fn a_version_1_database_keeps_its_messages_and_gains_empty_reader_notes() {
-        let mut conn = Connection::open_in_memory().expect("open");
-        conn.execute_batch(V1).expect("v1");
-        conn.pragma_update(None, "user_version", 1)
-            .expect("version");
-        conn.execute_batch(
+        let mut conn = database_at(
+            1,
             "INSERT INTO accounts (jid, password, created) VALUES ('a@s', 'pw', 0);
              INSERT INTO conversations (account_id, peer_jid, kind, created)
                  VALUES (1, 'b@s', 'chat', 0);
              INSERT INTO messages (conversation_id, local_ts, ts, direction, sender, encryption,
                  body) VALUES (1, 0, 0, 'out', 'a@s', 'pending', 'kept');",
-        )
-        .expect("v1 rows");
+        );
         migrate(&mut conn).expect("migrate");
-        let version: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .expect("version");
-        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(version_of(&conn), SCHEMA_VERSION);
         let row: (String, Option<String>, Option<String>) = conn
             .query_row(
                 "SELECT body, held_cause, unreadable_by FROM messages",
@@ -219,24 +234,16 @@ mod tests {
 
     #[test]
     fn a_version_2_database_keeps_its_conversations_and_gains_no_destroyed_note() {
-        let mut conn = Connection::open_in_memory().expect("open");
-        conn.execute_batch(V1).expect("v1");
-        conn.execute_batch(V2).expect("v2");
-        conn.pragma_update(None, "user_version", 2)
-            .expect("version");
-        conn.execute_batch(
+        let mut conn = database_at(
+            2,
             "INSERT INTO accounts (jid, password, created) VALUES ('a@s', 'pw', 0);
              INSERT INTO conversations (account_id, peer_jid, kind, created)
                  VALUES (1, 'room@rooms.s', 'groupchat', 0);
              INSERT INTO messages (conversation_id, local_ts, ts, direction, sender, encryption,
                  body, held_cause) VALUES (1, 0, 0, 'out', 'a@s', 'pending', 'kept', 'no_keys');",
-        )
-        .expect("v2 rows");
+        );
         migrate(&mut conn).expect("migrate");
-        let version: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .expect("version");
-        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(version_of(&conn), SCHEMA_VERSION);
         let conversation: (String, bool, Option<String>, Option<String>, Option<String>) = conn
             .query_row(
                 "SELECT peer_jid, room_destroyed, destroyed_reason, destroyed_alternate,
@@ -261,25 +268,16 @@ mod tests {
 
     #[test]
     fn a_version_3_database_keeps_its_messages_with_no_delivery_mark() {
-        let mut conn = Connection::open_in_memory().expect("open");
-        for sql in [V1, V2, V3] {
-            conn.execute_batch(sql).expect("v1..v3");
-        }
-        conn.pragma_update(None, "user_version", 3)
-            .expect("version");
-        conn.execute_batch(
+        let mut conn = database_at(
+            3,
             "INSERT INTO accounts (jid, password, created) VALUES ('a@s', 'pw', 0);
              INSERT INTO conversations (account_id, peer_jid, kind, created, room_destroyed)
                  VALUES (1, 'b@s', 'chat', 0, 0);
              INSERT INTO messages (conversation_id, origin_id, local_ts, ts, direction, sender,
                  encryption, body) VALUES (1, 'o1', 0, 0, 'out', 'a@s', 'omemo2', 'kept');",
-        )
-        .expect("v3 rows");
+        );
         migrate(&mut conn).expect("migrate");
-        let version: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .expect("version");
-        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(version_of(&conn), SCHEMA_VERSION);
         let row: (String, String, i64) = conn
             .query_row("SELECT origin_id, body, delivery FROM messages", [], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
@@ -296,26 +294,17 @@ mod tests {
 
     #[test]
     fn a_version_4_database_keeps_its_messages_as_text_not_file_links() {
-        let mut conn = Connection::open_in_memory().expect("open");
-        for sql in [V1, V2, V3, V4] {
-            conn.execute_batch(sql).expect("v1..v4");
-        }
-        conn.pragma_update(None, "user_version", 4)
-            .expect("version");
-        conn.execute_batch(
+        let mut conn = database_at(
+            4,
             "INSERT INTO accounts (jid, password, created) VALUES ('a@s', 'pw', 0);
              INSERT INTO conversations (account_id, peer_jid, kind, created)
                  VALUES (1, 'b@s', 'chat', 0);
              INSERT INTO messages (conversation_id, local_ts, ts, direction, sender,
                  encryption, body, delivery)
                  VALUES (1, 0, 0, 'in', 'b@s', 'none', 'https://h.example/f.png', 0);",
-        )
-        .expect("v4 rows");
+        );
         migrate(&mut conn).expect("migrate");
-        let version: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .expect("version");
-        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(version_of(&conn), SCHEMA_VERSION);
         let row: (String, bool) = conn
             .query_row("SELECT body, file_link FROM messages", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))

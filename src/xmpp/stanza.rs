@@ -69,17 +69,13 @@ pub fn oob_element(url: &str) -> Element {
 /// `<x xmlns='jabber:x:oob'/>`. `None` when there is none, or when several `<x/>` or several
 /// `<url/>` leave it unclear which URL is meant.
 pub fn oob_url_of(payloads: &[Element]) -> Option<String> {
-    let mut xs = payloads.iter().filter(|p| p.is("x", NS_OOB));
-    let x = xs.next()?;
-    if xs.next().is_some() {
-        return None;
+    /// The one item of `items`; `None` when there is none or more than one.
+    fn only<T>(mut items: impl Iterator<Item = T>) -> Option<T> {
+        let first = items.next()?;
+        items.next().is_none().then_some(first)
     }
-    let mut urls = x.children().filter(|c| c.is("url", NS_OOB));
-    let url = urls.next()?;
-    if urls.next().is_some() {
-        return None;
-    }
-    Some(url.text())
+    let x = only(payloads.iter().filter(|p| p.is("x", NS_OOB)))?;
+    only(x.children().filter(|c| c.is("url", NS_OOB))).map(Element::text)
 }
 
 /// Builds `<name xmlns=ns>text</name>`.

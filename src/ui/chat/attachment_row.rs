@@ -161,12 +161,17 @@ pub async fn transfer_outcome(
     }
 }
 
+/// `row`'s progress bar, while `row` still shows message `id` (rows are recycled).
+fn progress_bar_of(row: &MessageRow, id: i64) -> Option<gtk4::ProgressBar> {
+    row.message()
+        .is_some_and(|m| m.id() == id)
+        .then(|| progress_bar(row))
+        .flatten()
+}
+
 /// Shows `done` of `total` bytes of message `id`'s download in `row`, if it still shows it.
 fn show_progress(row: &MessageRow, id: i64, done: u64, total: u64) {
-    if row.message().is_none_or(|m| m.id() != id) {
-        return;
-    }
-    let Some(bar) = progress_bar(row) else {
+    let Some(bar) = progress_bar_of(row, id) else {
         return;
     };
     bar.set_visible(true);
@@ -211,9 +216,7 @@ fn clicked(row: &MessageRow, button: &gtk4::Button) {
                         show_progress(&shown, id, done, total);
                     })
                     .await;
-                    if row.message().is_some_and(|m| m.id() == id)
-                        && let Some(bar) = progress_bar(&row)
-                    {
+                    if let Some(bar) = progress_bar_of(&row, id) {
                         bar.set_visible(false);
                     }
                     failure
